@@ -1,1 +1,100 @@
-"""cli."""
+"""The `smpc-ehr` command: one subcommand per role and task.
+
+    smpc-ehr certs init --roster ROSTER --out DIR
+    smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR
+    smpc-ehr party --config FILE            (one per hospital)
+    smpc-ehr coordinator --config FILE
+    smpc-ehr run PROTOCOL.toml [--set name=value ...] [--json] (--state DIR | --config FILE)
+    smpc-ehr local up --data DIR [--state DIR] / smpc-ehr local down [--state DIR]
+
+Errors a user can fix are printed as one line naming what is wrong (exit code 2);
+a job that ran and failed exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from smpc_ehr.cli import commands
+from smpc_ehr.errors import SmpcEhrError
+
+DEFAULT_STATE = ".smpc-ehr"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smpc-ehr",
+        description="Secure multi-party computation over hospitals' health records.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    certs = sub.add_parser("certs", help="federation certificates")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    init = certs_sub.add_parser("init", help="make a CA and a key+certificate per identity")
+    init.add_argument("--roster", required=True, help="roster TOML")
+    init.add_argument("--out", required=True, help="folder for ca.pem, <id>.pem, <id>.key")
+    init.add_argument("--force", action="store_true", help="overwrite existing keys")
+    init.set_defaults(handler=commands.certs_init)
+
+    synth = sub.add_parser("synth", help="write synthetic EHR data, one folder per party")
+    who = synth.add_mutually_exclusive_group(required=True)
+    who.add_argument("--roster", help="roster TOML (one folder per party in it)")
+    who.add_argument("--parties", help="comma-separated party ids, instead of a roster")
+    synth.add_argument("--patients", type=int, required=True, help="mean patients per party")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
+    synth.set_defaults(handler=commands.synth)
+
+    for role in ("party", "coordinator"):
+        proc = sub.add_parser(role, help=f"run the {role} process")
+        proc.add_argument("--config", required=True, help=f"{role} config TOML")
+        proc.set_defaults(handler=getattr(commands, f"serve_{role}"))
+
+    run = sub.add_parser("run", help="run a study protocol and print its result")
+    run.add_argument("protocol", help="protocol template TOML")
+    run.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+        help="parameter value (lists comma-separated); repeatable",
+    )
+    run.add_argument("--backend", help="MPC backend (default: the template's)")
+    run.add_argument("--deadline", type=float, help="job deadline in seconds")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--state", help=f"local federation state folder (default {DEFAULT_STATE})")
+    where.add_argument("--config", help="analyst config TOML (a real federation)")
+    run.set_defaults(handler=commands.run)
+
+    local = sub.add_parser("local", help="a whole federation on this machine")
+    local_sub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    lup = local_sub.add_parser("up", help="start a coordinator and one party per data folder")
+    lup.add_argument("--data", required=True, help="folder with one subfolder per party")
+    lup.add_argument("--state", default=DEFAULT_STATE)
+    lup.add_argument("--protocols", default="protocols", help="templates every party approves")
+    lup.add_argument("--approve", action="append", default=[], metavar="FILE",
+                     help="another template every party approves; repeatable")
+    lup.add_argument("--min-cell-count", type=int, default=11)
+    lup.add_argument("--timeout", type=float, default=60.0)
+    lup.set_defaults(handler=commands.local_up)
+    ldown = local_sub.add_parser("down", help="stop the local federation")
+    ldown.add_argument("--state", default=DEFAULT_STATE)
+    ldown.set_defaults(handler=commands.local_down)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `smpc-ehr` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except commands.JobFailed as exc:
+        print(f"job failed: {exc}", file=sys.stderr)
+        return 1
+    except SmpcEhrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

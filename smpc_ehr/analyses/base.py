@@ -1,0 +1,41 @@
+"""What an analysis is: a local plaintext step, a secure program, and a finaliser.
+
+1. `local_input` runs on each party over its own data, in plaintext, and yields
+   the integers that party secret-shares (never sent anywhere in the clear).
+2. `secure_program` runs inside MPC on every party and returns the secret values
+   the coordinator may open (disclosure decisions are made here, inside MPC).
+3. `finalize` runs on the coordinator over the opened values and builds the
+   released result. It sees nothing the secure program did not choose to open.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.data.records import PartyData
+
+Params = Mapping[str, Any]
+"""Bound (validated, typed) parameters of a job."""
+
+
+class Analysis(ABC):
+    """One kind of joint computation; subclasses document their leakage."""
+
+    name: str
+    bits: int = 32
+    """Bit length of the secret integers this analysis needs."""
+
+    @abstractmethod
+    def local_input(self, data: PartyData, params: Params) -> list[int]:
+        """This party's private input vector (same length at every party)."""
+
+    @abstractmethod
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+        """The MPC part: from all parties' inputs to the secrets the coordinator may open."""
+
+    @abstractmethod
+    def finalize(self, opened: list[int], params: Params, threshold: int) -> dict[str, Any]:
+        """The released result (plain JSON types) from the opened values."""

@@ -1,0 +1,141 @@
+"""What each `smpc-ehr` subcommand does; argument parsing lives in `cli/__init__`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from smpc_ehr.cli.render import render_result
+from smpc_ehr.client import Client, JobFailed, Progress
+from smpc_ehr.errors import ConfigError
+from smpc_ehr.study.params import parse_set_options
+
+__all__ = ["JobFailed"]
+
+
+def _setup_logging(level: str, who: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format=f"%(asctime)s {who} %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def certs_init(args: argparse.Namespace) -> int:
+    from smpc_ehr.config.roster import load_roster
+    from smpc_ehr.pki.certs import init_federation_pki
+
+    roster = load_roster(args.roster)
+    paths = init_federation_pki(roster, Path(args.out), force=args.force)
+    print(f"CA: {paths.ca_cert}")
+    for ident in roster.identities():
+        print(f"{ident}: {paths.cert_for(ident)} (key {paths.key_for(ident)})")
+    return 0
+
+
+def synth(args: argparse.Namespace) -> int:
+    from smpc_ehr.data.synth import generate_federation
+
+    if args.roster:
+        from smpc_ehr.config.roster import load_roster
+
+        party_ids = list(load_roster(args.roster).party_ids())
+    else:
+        party_ids = [p.strip() for p in args.parties.split(",") if p.strip()]
+    sizes = [args.patients] * len(party_ids) if args.equal_sizes else None
+    truth = generate_federation(
+        party_ids, args.patients, args.seed, Path(args.out), sizes=sizes, fmt=args.format
+    )
+    for party in party_ids:
+        print(f"{party}: {truth.sizes[party]} patients -> {Path(args.out) / party}")
+    return 0
+
+
+def serve_party(args: argparse.Namespace) -> int:
+    from smpc_ehr.config.party import load_party_config
+    from smpc_ehr.party.server import run as run_party
+
+    config = load_party_config(args.config)
+    _setup_logging(config.log_level, config.id)
+    run_party(config)
+    return 0
+
+
+def serve_coordinator(args: argparse.Namespace) -> int:
+    from smpc_ehr.config.coordinator import load_coordinator_config
+    from smpc_ehr.coordinator.server import run as run_coordinator
+
+    config = load_coordinator_config(args.config)
+    _setup_logging(config.log_level, config.id)
+    run_coordinator(config)
+    return 0
+
+
+def _client(args: argparse.Namespace) -> Client:
+    if args.config:
+        return Client.from_config(args.config)
+    from smpc_ehr.cli import DEFAULT_STATE
+
+    state = Path(args.state or DEFAULT_STATE)
+    if not (state / "analyst.toml").exists():
+        raise ConfigError(
+            f"no local federation in {state}: start one with `smpc-ehr local up`, "
+            "or pass --config ANALYST.toml for a real federation"
+        )
+    return Client.from_state(state)
+
+
+def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
+    def show(p: Progress) -> None:
+        if enabled:
+            done = f" {p.step}/{p.total}" if p.total else ""
+            print(f"\r[{p.stage}{done}] {p.message}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    params = parse_set_options(args.sets)
+    with _client(args) as client:
+        result = client.run(
+            args.protocol,
+            params,
+            backend=args.backend,
+            deadline_seconds=args.deadline,
+            on_progress=_progress_printer(sys.stderr.isatty() and not args.json),
+        )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(render_result(result))
+    return 0
+
+
+def local_up(args: argparse.Namespace) -> int:
+    from smpc_ehr.local.federation import up
+
+    protocols = Path(args.protocols)
+    federation = up(
+        Path(args.data),
+        Path(args.state),
+        protocols=protocols if protocols.is_dir() else None,
+        approve=[Path(p) for p in args.approve],
+        min_cell_count=args.min_cell_count,
+        timeout=args.timeout,
+    )
+    for ident, address in federation.addresses.items():
+        print(f"{ident}: {address} (pid {federation.pids[ident]})")
+    print(f"federation is up; state in {federation.state_dir}")
+    return 0
+
+
+def local_down(args: argparse.Namespace) -> int:
+    from smpc_ehr.local.federation import down
+
+    stopped = down(Path(args.state))
+    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    return 0

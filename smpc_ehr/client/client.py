@@ -1,0 +1,204 @@
+"""The analyst's Python API: submit a study protocol, follow its progress, get the result.
+
+    from smpc_ehr.client import Client
+    with Client.from_config("parties/analyst.toml") as client:
+        result = client.run("protocols/rare_disease_count.toml", {"codes": "E75.22"})
+        print(result.result["count"])
+
+Parameter values are checked against the template here first (so a typo fails at
+once, locally), then again by the coordinator and by every party.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from smpc_ehr.config.analyst import AnalystConfig, load_analyst_config
+from smpc_ehr.errors import SmpcEhrError
+from smpc_ehr.study.template import ProtocolTemplate, load_template, parse_template
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
+
+RPC_SECONDS = 15.0
+"""Deadline of the analyst's short RPCs (submit, status, health)."""
+
+
+class JobFailed(SmpcEhrError):
+    """The job ended without a result; the message says which party and why."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress note from a long-running job."""
+
+    stage: str
+    step: int
+    total: int
+    message: str
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A released result and what produced it."""
+
+    job_id: str
+    protocol: str
+    protocol_hash: str
+    backend: str
+    parties: tuple[str, ...]
+    result: dict[str, Any]
+    elapsed_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape `smpc-ehr run --json` prints."""
+        return {
+            "protocol": self.protocol,
+            "protocol_hash": self.protocol_hash,
+            "job_id": self.job_id,
+            "backend": self.backend,
+            "parties": list(self.parties),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "result": self.result,
+        }
+
+
+def _template_of(protocol: str | Path | ProtocolTemplate) -> ProtocolTemplate:
+    if isinstance(protocol, ProtocolTemplate):
+        return protocol
+    path = Path(protocol)
+    if path.suffix == ".toml" or path.exists():
+        return load_template(path)
+    return parse_template(str(protocol))
+
+
+class Client:
+    """A connection to the coordinator under the analyst's certificate."""
+
+    def __init__(self, coordinator_address: str, tls: TlsIdentity, coordinator_id: str) -> None:
+        self._channel = tls.blocking_channel(coordinator_address, coordinator_id)
+        self._stub = coordinator_pb2_grpc.CoordinatorStub(self._channel)
+
+    @classmethod
+    def from_config(cls, path: str | Path) -> Client:
+        """From an analyst config (TOML: id, roster, key, cert)."""
+        config: AnalystConfig = load_analyst_config(path)
+        tls = TlsIdentity.from_files(config.id, config.ca_cert, config.cert, config.key)
+        return cls(config.coordinator_address, tls, config.roster.coordinator.id)
+
+    @classmethod
+    def from_state(cls, state_dir: str | Path) -> Client:
+        """For a local federation started with `smpc-ehr local up --state STATE_DIR`."""
+        return cls.from_config(Path(state_dir) / "analyst.toml")
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def submit(
+        self,
+        protocol: str | Path | ProtocolTemplate,
+        params: Mapping[str, Any] | None = None,
+        *,
+        backend: str | None = None,
+        deadline_seconds: float | None = None,
+    ) -> str:
+        """Queue a job; returns its id. Invalid values raise TemplateError before sending."""
+        template = _template_of(protocol)
+        bound = template.bind(dict(params or {}))
+        request = coordinator_pb2.SubmitRequest(
+            protocol_toml=template.source_text,
+            params=bound.encode(),
+            backend=backend or "",
+            deadline_seconds=deadline_seconds or 0.0,
+        )
+        reply = self._call(self._stub.Submit, request)
+        return str(reply.job_id)
+
+    def wait(
+        self,
+        job_id: str,
+        on_progress: Callable[[Progress], None] | None = None,
+        timeout: float | None = None,
+    ) -> JobResult:
+        """Follow a job to its end; returns the result or raises JobFailed."""
+        final: coordinator_pb2.JobStatus | None = None
+        try:
+            for event in self._stub.Watch(
+                coordinator_pb2.WatchRequest(job_id=job_id), timeout=timeout
+            ):
+                if event.HasField("progress") and on_progress is not None:
+                    p = event.progress
+                    on_progress(Progress(p.stage, p.step, p.total, p.message))
+                elif event.HasField("status"):
+                    final = event.status
+        except grpc.RpcError as exc:
+            raise JobFailed(_rpc_message(exc)) from exc
+        if final is None or final.state not in ("done", "failed"):
+            raise JobFailed(f"lost track of job {job_id} before it ended")
+        if final.state == "failed":
+            raise JobFailed(final.error or "the job failed")
+        return JobResult(
+            job_id=final.job_id,
+            protocol=final.protocol,
+            protocol_hash=final.protocol_hash,
+            backend=final.backend,
+            parties=tuple(final.parties),
+            result=json.loads(final.result_json),
+            elapsed_seconds=final.elapsed_seconds,
+        )
+
+    def run(
+        self,
+        protocol: str | Path | ProtocolTemplate,
+        params: Mapping[str, Any] | None = None,
+        *,
+        backend: str | None = None,
+        deadline_seconds: float | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> JobResult:
+        """Submit and wait: the one call most analyses need."""
+        job_id = self.submit(
+            protocol, params, backend=backend, deadline_seconds=deadline_seconds
+        )
+        return self.wait(job_id, on_progress)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """The job's current state (and its error or result once it ended)."""
+        s = self._call(self._stub.Status, coordinator_pb2.StatusRequest(job_id=job_id))
+        return {
+            "job_id": s.job_id,
+            "state": s.state,
+            "protocol": s.protocol,
+            "error": s.error,
+            "result": json.loads(s.result_json) if s.result_json else None,
+        }
+
+    def health(self) -> dict[str, Any]:
+        """The coordinator's health reply."""
+        h = self._call(self._stub.Health, party_pb2.HealthRequest())
+        return {"identity": h.identity, "role": h.role, "state": h.state, "version": h.version}
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=RPC_SECONDS)
+        except grpc.RpcError as exc:
+            raise JobFailed(_rpc_message(exc)) from exc
+
+
+def _rpc_message(exc: grpc.RpcError) -> str:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"cannot reach the coordinator: {details}"
+    return str(details)

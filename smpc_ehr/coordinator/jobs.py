@@ -1,0 +1,305 @@
+"""The coordinator's job queue: prepare on every party, run, recombine, release.
+
+Jobs run one at a time across the federation (each party runs one MPC job at a
+time, and interleaving two jobs across parties could deadlock them). The
+coordinator never sees a party's input or local result: only output shares, which
+it recombines into exactly what the analysis chose to open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from smpc_ehr.analyses import ANALYSES
+from smpc_ehr.backends.shamir import recombine, to_signed
+from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.errors import Refusal, TemplateError
+from smpc_ehr.study.template import ProtocolTemplate
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import common_pb2, coordinator_pb2, party_pb2, party_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = frozenset({"done", "failed"})
+PREPARE_SECONDS = 15.0
+CANCEL_SECONDS = 5.0
+
+
+@dataclass
+class Job:
+    """One submitted study protocol run and everything the analyst may see of it."""
+
+    job_id: str
+    template: ProtocolTemplate
+    params: Any
+    raw_params: dict[str, str]
+    backend: str
+    parties: list[str]
+    deadline_seconds: float
+    analyst: str
+    state: str = "queued"
+    result: dict[str, Any] | None = None
+    error: str = ""
+    submitted: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    events: list[coordinator_pb2.JobEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def status(self) -> coordinator_pb2.JobStatus:
+        end = self.finished if self.finished is not None else time.monotonic()
+        return coordinator_pb2.JobStatus(
+            job_id=self.job_id,
+            state=self.state,
+            protocol=self.template.name,
+            protocol_hash=self.template.canonical_hash,
+            backend=self.backend,
+            parties=self.parties,
+            result_json=json.dumps(self.result) if self.result is not None else "",
+            error=self.error,
+            elapsed_seconds=end - self.submitted,
+        )
+
+    def _publish(self, event: coordinator_pb2.JobEvent) -> None:
+        self.events.append(event)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        if state in FINAL_STATES:
+            self.finished = time.monotonic()
+        self._publish(coordinator_pb2.JobEvent(status=self.status()))
+
+    def progress(self, party: str, event: party_pb2.Progress) -> None:
+        note = party_pb2.Progress(
+            stage=event.stage, step=event.step, total=event.total, message=f"{party}: {event.message}"
+        )
+        self._publish(coordinator_pb2.JobEvent(progress=note))
+
+
+class PartyFailure(Exception):
+    """A party refused, failed or could not be reached; the message names it."""
+
+
+def _describe(party: str, exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return f"{party} is unreachable or stopped ({exc.details()})"
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return f"{party} did not finish within the deadline"
+        return f"{party}: {exc.details()}"
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return f"{party} did not answer within the deadline"
+    return f"{party}: {exc}"
+
+
+class Coordinator:
+    """Accepts jobs, runs them in order against the parties, keeps their outcome."""
+
+    def __init__(self, config: CoordinatorConfig, tls: TlsIdentity, keep: int = 1000) -> None:
+        self._config = config
+        self._tls = tls
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._keep = keep
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._stubs: dict[str, party_pb2_grpc.PartyStub] = {}
+        self._channels: list[grpc.aio.Channel] = []
+        self.current: Job | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+        for channel in self._channels:
+            await channel.close()
+
+    def submit(
+        self, protocol_toml: str, raw: dict[str, str], backend: str, deadline: float, analyst: str
+    ) -> Job:
+        """Validate a submission (template, values, backend) and queue it."""
+        from smpc_ehr.study.template import parse_template
+
+        template = parse_template(protocol_toml, source="submitted protocol")
+        if template.analysis not in ANALYSES:
+            raise TemplateError(f"unknown analysis {template.analysis!r} in {template.name}")
+        params = template.bind(raw)
+        backend = backend or template.backend
+        parties = list(self._config.roster.party_ids())
+        if backend == "mpyc":
+            from smpc_ehr.backends.mpyc_backend import check_party_count
+
+            check_party_count(len(parties))
+        elif backend not in ("mpyc",):
+            raise Refusal(f"backend {backend!r} is not available")
+        limit = self._config.job_deadline_seconds
+        deadline = min(deadline, limit) if deadline > 0 else limit
+        job = Job(
+            job_id=uuid.uuid4().hex,
+            template=template,
+            params=params,
+            raw_params=dict(raw),
+            backend=backend,
+            parties=parties,
+            deadline_seconds=deadline,
+            analyst=analyst,
+        )
+        self._jobs[job.job_id] = job
+        while len(self._jobs) > self._keep:
+            self._jobs.popitem(last=False)
+        job.set_state("queued")
+        self._queue.put_nowait(job)
+        log.info("job %s queued: %s by %s", job.job_id, template.name, analyst)
+        return job
+
+    def job(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id}")
+        return job
+
+    def _stub(self, party: str) -> party_pb2_grpc.PartyStub:
+        stub = self._stubs.get(party)
+        if stub is None:
+            address = self._config.roster.member(party).address
+            channel = self._tls.secure_channel(str(address), party)
+            self._channels.append(channel)
+            stub = self._stubs[party] = party_pb2_grpc.PartyStub(channel)
+        return stub
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            self.current = job
+            try:
+                await self._run(job)
+            except PartyFailure as exc:
+                job.error = str(exc)
+                job.set_state("failed")
+            except Exception as exc:  # never let one job stop the queue
+                log.exception("job %s crashed", job.job_id)
+                job.error = f"internal error at the coordinator: {exc}"
+                job.set_state("failed")
+            finally:
+                self.current = None
+            log.info("job %s %s %s", job.job_id, job.state, job.error)
+
+    async def _run(self, job: Job) -> None:
+        spec = common_pb2.JobSpec(
+            job_id=job.job_id,
+            protocol_toml=job.template.source_text,
+            protocol_hash=job.template.canonical_hash,
+            params=job.raw_params,
+            backend=job.backend,
+            parties=job.parties,
+            deadline_seconds=job.deadline_seconds,
+            round_seconds=min(30.0, job.deadline_seconds),
+            analyst=job.analyst,
+        )
+        job.set_state("preparing")
+        threshold = await self._prepare(job, spec)
+        job.set_state("running")
+        outputs = await self._execute(job, threshold)
+        job.result = self._release(job, outputs, threshold)
+        job.set_state("done")
+
+    async def _prepare(self, job: Job, spec: common_pb2.JobSpec) -> int:
+        """Every party checks its policy; any refusal ends the job everywhere."""
+        request = party_pb2.PrepareRequest(job=spec)
+        timeout = min(PREPARE_SECONDS, job.deadline_seconds)
+        replies = await asyncio.gather(
+            *(self._stub(p).Prepare(request, timeout=timeout) for p in job.parties),
+            return_exceptions=True,
+        )
+        problems = []
+        for party, reply in zip(job.parties, replies, strict=True):
+            if isinstance(reply, BaseException):
+                problems.append(_describe(party, reply))
+            elif not reply.accepted:
+                problems.append(f"{party} refused: {reply.reason}")
+        if problems:
+            await self._cancel(job, "another party refused or failed")
+            raise PartyFailure("; ".join(problems))
+        return max(reply.min_cell_count for reply in replies if not isinstance(reply, BaseException))
+
+    async def _execute(self, job: Job, threshold: int) -> dict[str, common_pb2.OutputShares]:
+        """Run on all parties; the first failure cancels the job everywhere."""
+        outputs: dict[str, common_pb2.OutputShares] = {}
+
+        async def run_on(party: str) -> None:
+            call = self._stub(party).Run(
+                party_pb2.RunRequest(job_id=job.job_id, threshold=threshold),
+                timeout=job.deadline_seconds,
+            )
+            try:
+                async for event in call:
+                    if event.HasField("progress"):
+                        job.progress(party, event.progress)
+                    elif event.HasField("output"):
+                        outputs[party] = event.output
+            except BaseException as exc:
+                raise PartyFailure(_describe(party, exc)) from exc
+
+        tasks = [asyncio.ensure_future(run_on(p)) for p in job.parties]
+        done, pending = await asyncio.wait(
+            tasks, timeout=job.deadline_seconds + 5, return_when=asyncio.FIRST_EXCEPTION
+        )
+        failures = [t.exception() for t in done if t.exception() is not None]
+        if failures or pending:
+            for task in pending:
+                task.cancel()
+            await self._cancel(job, str(failures[0]) if failures else "deadline passed")
+            await asyncio.gather(*pending, return_exceptions=True)
+            if failures:
+                raise PartyFailure(str(failures[0]))
+            raise PartyFailure("the job did not finish within its deadline")
+        missing = [p for p in job.parties if p not in outputs]
+        if missing:
+            raise PartyFailure(f"no output from {', '.join(missing)}")
+        return outputs
+
+    async def _cancel(self, job: Job, reason: str) -> None:
+        request = party_pb2.CancelRequest(job_id=job.job_id, reason=reason)
+        await asyncio.gather(
+            *(self._stub(p).Cancel(request, timeout=CANCEL_SECONDS) for p in job.parties),
+            return_exceptions=True,
+        )
+
+    def _release(
+        self, job: Job, outputs: dict[str, common_pb2.OutputShares], threshold: int
+    ) -> dict[str, Any]:
+        """Recombine the output shares and let the analysis build the released result."""
+        first = outputs[job.parties[0]]
+        shares: dict[int, list[int]] = {}
+        for party, out in outputs.items():
+            if (out.scheme, out.modulus, out.threshold, out.count) != (
+                first.scheme,
+                first.modulus,
+                first.threshold,
+                first.count,
+            ):
+                raise PartyFailure(f"{party} sent output shares of a different shape")
+            width = out.byte_length
+            shares[out.point] = [
+                int.from_bytes(out.values[i * width : (i + 1) * width], "little")
+                for i in range(out.count)
+            ]
+        modulus = int(first.modulus)
+        try:
+            opened = recombine(shares, first.threshold, modulus)
+        except ValueError as exc:
+            raise PartyFailure(f"output shares do not fit together: {exc}") from exc
+        values = [to_signed(v, modulus) for v in opened]
+        analysis = ANALYSES[job.template.analysis]
+        return analysis.finalize(values, job.params, threshold)

@@ -1,0 +1,1 @@
+"""A whole federation on one machine, for demos, tests and trying things out."""

@@ -1,0 +1,272 @@
+"""`smpc-ehr local up/down`: one coordinator and one party per data folder, as OS processes.
+
+Everything a real deployment has is here too: a roster, a CA and one certificate
+per identity, a config per process, mutual TLS on every connection. Only the
+convenience differs: ports are picked free on 127.0.0.1, every party approves the
+templates of a protocols folder, and the state folder records what `smpc-ehr run
+--state` and `local down` need (state.json, configs, certificates, logs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from smpc_ehr.config.analyst import write_analyst_config
+from smpc_ehr.config.coordinator import write_coordinator_config
+from smpc_ehr.config.party import write_party_config
+from smpc_ehr.config.roster import Member, Roster, write_roster
+from smpc_ehr.errors import ConfigError, SmpcEhrError
+from smpc_ehr.pki.certs import init_federation_pki
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import coordinator_pb2_grpc, party_pb2, party_pb2_grpc
+
+COORDINATOR_ID = "coordinator"
+ANALYST_ID = "analyst"
+STATE_FILE = "state.json"
+
+
+@dataclass(frozen=True)
+class LocalFederation:
+    """What `local up` started, as recorded in STATE_DIR/state.json."""
+
+    state_dir: Path
+    pids: dict[str, int]
+    addresses: dict[str, str]
+
+    @property
+    def analyst_config(self) -> Path:
+        return self.state_dir / "analyst.toml"
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LocalFederation:
+        path = Path(state_dir) / STATE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"no local federation is recorded in {state_dir}") from exc
+        return cls(Path(state_dir), data["pids"], data["addresses"])
+
+    def save(self) -> None:
+        record = {"pids": self.pids, "addresses": self.addresses}
+        (self.state_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def data_folders(data: Path) -> list[Path]:
+    """One folder per party: every subfolder of `data` holding a patients file."""
+    folders = sorted(
+        p
+        for p in Path(data).iterdir()
+        if p.is_dir() and any((p / f"patients.{ext}").exists() for ext in ("csv", "parquet"))
+    )
+    if not folders:
+        raise ConfigError(f"{data} has no party folders (subfolders with patients.csv)")
+    return folders
+
+
+def up(
+    data: Path,
+    state_dir: Path,
+    protocols: Path | None = None,
+    approve: list[Path] | None = None,
+    min_cell_count: int = 11,
+    timeout: float = 60.0,
+) -> LocalFederation:
+    """Write roster, certificates and configs into `state_dir`, start every process and
+    wait until all answer a health check. On any failure, stops what it started."""
+    state_dir = Path(state_dir).resolve()
+    if (state_dir / STATE_FILE).exists():
+        raise ConfigError(
+            f"a local federation is already recorded in {state_dir}; "
+            f"run `smpc-ehr local down --state {state_dir}` first"
+        )
+    folders = data_folders(Path(data).resolve())
+    approved = sorted(p.resolve() for p in Path(protocols).glob("*.toml")) if protocols else []
+    approved += [Path(p).resolve() for p in approve or []]
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "logs").mkdir(exist_ok=True)
+
+    def member(role: str, ident: str, name: str) -> Member:
+        return Member(ident, role, name, f"127.0.0.1:{free_port()}")
+
+    roster = Roster(
+        federation="local",
+        ca_cert=state_dir / "certs" / "ca.pem",
+        coordinator=member("coordinator", COORDINATOR_ID, "Coordinator"),
+        dealer=None,
+        parties=tuple(member("party", f.name, f.name) for f in folders),
+        analysts=(Member(ANALYST_ID, "analyst", "Analyst", None),),
+        source=state_dir / "roster.toml",
+    )
+    write_roster(roster, roster.source)
+    pki = init_federation_pki(roster, state_dir / "certs", force=True)
+    configs: dict[str, tuple[str, Path]] = {}
+    for party, folder in zip(roster.parties, folders, strict=True):
+        configs[party.id] = (
+            "party",
+            write_party_config(
+                state_dir / f"{party.id}.toml",
+                id=party.id,
+                roster=roster.source,
+                key=pki.key_for(party.id),
+                cert=pki.cert_for(party.id),
+                data=folder,
+                listen=party.address,
+                min_cell_count=min_cell_count,
+                approved_protocols=approved,
+            ),
+        )
+    configs[COORDINATOR_ID] = (
+        "coordinator",
+        write_coordinator_config(
+            state_dir / "coordinator.toml",
+            id=COORDINATOR_ID,
+            roster=roster.source,
+            key=pki.key_for(COORDINATOR_ID),
+            cert=pki.cert_for(COORDINATOR_ID),
+            listen=roster.coordinator.address,
+        ),
+    )
+    write_analyst_config(
+        state_dir / "analyst.toml",
+        id=ANALYST_ID,
+        roster=roster.source,
+        key=pki.key_for(ANALYST_ID),
+        cert=pki.cert_for(ANALYST_ID),
+    )
+    addresses = {m.id: str(m.address) for m in roster.members() if m.address}
+    federation = LocalFederation(state_dir, {}, addresses)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for ident, (role, config) in configs.items():
+            processes[ident] = _spawn(role, config, state_dir / "logs" / f"{ident}.log")
+            federation.pids[ident] = processes[ident].pid
+        federation.save()
+        _wait_healthy(federation, processes, timeout)
+    except BaseException:
+        down(state_dir, quiet=True)
+        raise
+    return federation
+
+
+def _spawn(role: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start one process in its own session, so the terminal's Ctrl-C does not reach it."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smpc_ehr", role, "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_healthy(
+    federation: LocalFederation, processes: dict[str, subprocess.Popen[bytes]], timeout: float
+) -> None:
+    state = federation.state_dir
+    tls = TlsIdentity.from_files(
+        ANALYST_ID,
+        state / "certs" / "ca.pem",
+        state / "certs" / f"{ANALYST_ID}.pem",
+        state / "certs" / f"{ANALYST_ID}.key",
+    )
+    waiting = dict(federation.addresses)
+    end = time.monotonic() + timeout
+    while waiting:
+        for ident in list(waiting):
+            code = processes[ident].poll()
+            if code is not None:
+                raise SmpcEhrError(
+                    f"{ident} exited with code {code} while starting:\n"
+                    + _tail(state / "logs" / f"{ident}.log")
+                )
+            if health(tls, ident, waiting[ident], timeout=1.0) is not None:
+                del waiting[ident]
+        if waiting and time.monotonic() > end:
+            raise SmpcEhrError(
+                f"not healthy after {timeout:g} s: {', '.join(sorted(waiting))} "
+                f"(logs in {state / 'logs'})"
+            )
+        if waiting:
+            time.sleep(0.2)
+
+
+def health(
+    tls: TlsIdentity, ident: str, address: str, timeout: float = 2.0
+) -> party_pb2.HealthReply | None:
+    """The health reply of the party or coordinator `ident`, or None if it does not answer."""
+    with tls.blocking_channel(address, ident) as channel:
+        stub: party_pb2_grpc.PartyStub | coordinator_pb2_grpc.CoordinatorStub
+        if ident == COORDINATOR_ID:
+            stub = coordinator_pb2_grpc.CoordinatorStub(channel)
+        else:
+            stub = party_pb2_grpc.PartyStub(channel)
+        try:
+            reply: party_pb2.HealthReply = stub.Health(party_pb2.HealthRequest(), timeout=timeout)
+            return reply
+        except grpc.RpcError:
+            return None
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def down(state_dir: Path, timeout: float = 10.0, quiet: bool = False) -> list[str]:
+    """Stop every process of the local federation (SIGTERM, then SIGKILL after `timeout`)."""
+    try:
+        federation = LocalFederation.load(Path(state_dir).resolve())
+    except ConfigError:
+        if quiet:
+            return []
+        raise
+    stopped = []
+    for ident, pid in federation.pids.items():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(ident)
+        except ProcessLookupError:
+            pass
+    end = time.monotonic() + timeout
+    for pid in federation.pids.values():
+        while _alive(pid) and time.monotonic() < end:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    (federation.state_dir / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie child of ours is reaped and counts as gone)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,165 @@
+"""A party's jobs: checked and reserved on Prepare, computed on Run, aborted on Cancel.
+
+One job runs at a time (the coordinator queues them and MPyC keeps global state),
+on a dedicated worker thread so a long computation never blocks the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from smpc_ehr.analyses import ANALYSES
+from smpc_ehr.analyses.base import Analysis
+from smpc_ehr.backends import BACKENDS
+from smpc_ehr.backends.base import OutputShareSet
+from smpc_ehr.config.party import PartyConfig
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import JobAborted, Refusal
+from smpc_ehr.policy.approval import check_job, effective_threshold
+from smpc_ehr.transport.mesh import JobChannel, Mesh
+from smpc_ehr.wire import common_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedJob:
+    """A job this party agreed to run, with its open channel."""
+
+    spec: common_pb2.JobSpec
+    analysis: Analysis
+    params: Any
+    channel: JobChannel
+    running: bool = False
+
+
+class JobRunner:
+    """Owns the party's current job and runs it; all methods run on the server loop."""
+
+    def __init__(self, config: PartyConfig, data: PartyData, mesh: Mesh) -> None:
+        self._config = config
+        self._data = data
+        self._mesh = mesh
+        self._current: PreparedJob | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpc-job")
+
+    @property
+    def current_job(self) -> str:
+        return self._current.spec.job_id if self._current else ""
+
+    async def prepare(self, spec: common_pb2.JobSpec) -> int:
+        """Check the job against this party's policy and reserve it.
+
+        Returns this party's small-cell threshold; raises Refusal with the reason.
+        """
+        policy = self._config.policy
+        if self._current is not None:
+            if self._current.running:
+                raise Refusal(f"busy with job {self._current.spec.job_id}")
+            await self._drop(self._current, "replaced by a newer job before it started")
+        parties = list(spec.parties)
+        me = self._config.id
+        roster_parties = set(self._config.roster.party_ids())
+        if me not in parties or len(set(parties)) != len(parties):
+            raise Refusal("the job's party list is malformed or does not include this party")
+        unknown = [p for p in parties if p not in roster_parties]
+        if unknown:
+            raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
+        if spec.backend not in BACKENDS:
+            raise Refusal(f"backend {spec.backend!r} is not available (have: {', '.join(BACKENDS)})")
+        if spec.backend == "mpyc":
+            from smpc_ehr.backends.mpyc_backend import check_party_count
+
+            check_party_count(len(parties))
+        if not 0 < spec.deadline_seconds <= policy.max_job_seconds:
+            raise Refusal(
+                f"job deadline {spec.deadline_seconds:g} s is outside this party's limit "
+                f"of {policy.max_job_seconds:g} s"
+            )
+        template, params = check_job(policy, spec.protocol_toml, dict(spec.params))
+        analysis = ANALYSES.get(template.analysis)
+        if analysis is None:
+            raise Refusal(f"this party cannot run analysis {template.analysis!r}")
+        deadline = time.monotonic() + spec.deadline_seconds
+        channel = self._mesh.open_job(spec.job_id, parties, deadline)
+        self._current = PreparedJob(spec, analysis, params, channel)
+        asyncio.get_running_loop().call_later(
+            spec.deadline_seconds, self._expire, spec.job_id
+        )
+        log.info("job %s accepted: %s from %s", spec.job_id, template.name, spec.analyst)
+        return policy.min_cell_count
+
+    async def run(self, job_id: str, threshold: int) -> OutputShareSet:
+        """Compute this party's side of a prepared job; returns its output shares."""
+        job = self._current
+        if job is None or job.spec.job_id != job_id:
+            raise Refusal(f"job {job_id} is not prepared on this party")
+        if job.running:
+            raise Refusal(f"job {job_id} is already running")
+        job.running = True
+        try:
+            threshold = effective_threshold(self._config.policy, threshold)
+            loop = asyncio.get_running_loop()
+            shares = await loop.run_in_executor(self._worker, self._compute, job, threshold)
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            log.warning("job %s failed: %s", job_id, reason)
+            await self._finish(job, abort_reason=reason)
+            raise
+        await self._finish(job)
+        log.info("job %s done", job_id)
+        return shares
+
+    async def cancel(self, job_id: str, reason: str) -> bool:
+        """Abort `job_id` if it is this party's current job; True if it was."""
+        job = self._current
+        if job is None or job.spec.job_id != job_id:
+            return False
+        job.channel.fail(JobAborted(f"cancelled by the coordinator: {reason}"))
+        if not job.running:
+            await self._drop(job, reason)
+        return True
+
+    def _compute(self, job: PreparedJob, threshold: int) -> OutputShareSet:
+        """On the worker thread: local plaintext step, then the secure program."""
+        if job.channel.failure is not None:
+            raise job.channel.failure
+        local = job.analysis.local_input(self._data, job.params)
+        program = job.analysis.secure_program(local, job.params, threshold)
+        from smpc_ehr.backends import mpyc_backend
+
+        shares = mpyc_backend.run_job(
+            job.channel,
+            program,
+            bits=job.analysis.bits,
+            round_seconds=job.spec.round_seconds or 30.0,
+        )
+        shares.public_meta["threshold"] = str(threshold)
+        return shares
+
+    async def _finish(self, job: PreparedJob, abort_reason: str | None = None) -> None:
+        if self._current is job:
+            self._current = None
+        await job.channel.close(abort_reason)
+
+    async def _drop(self, job: PreparedJob, reason: str) -> None:
+        log.info("job %s dropped: %s", job.spec.job_id, reason)
+        await self._finish(job, abort_reason=reason)
+
+    def _expire(self, job_id: str) -> None:
+        job = self._current
+        if job is not None and job.spec.job_id == job_id:
+            job.channel.fail(JobAborted("the job deadline passed"))
+            if not job.running:
+                asyncio.get_running_loop().create_task(self._drop(job, "deadline passed"))
+
+    def shutdown(self) -> None:
+        """Abort whatever runs and stop the worker."""
+        if self._current is not None:
+            self._current.channel.fail(JobAborted("the party is shutting down"))
+        self._worker.shutdown(wait=False, cancel_futures=True)

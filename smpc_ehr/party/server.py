@@ -1,0 +1,61 @@
+"""`smpc-ehr party`: load config and data, then serve the party service until stopped.
+
+The party refuses to start on invalid data (the error names file, row and column)
+so that nothing half-loaded is ever used in a computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from smpc_ehr.config.party import PartyConfig
+from smpc_ehr.data.loader import load_party_data
+from smpc_ehr.party.jobs import JobRunner
+from smpc_ehr.party.service import PartyServicer
+from smpc_ehr.transport.mesh import Mesh
+from smpc_ehr.transport.server import serve_until_signalled, start_server
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import party_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
+    """Run one party until SIGTERM/SIGINT."""
+    started = time.monotonic()
+    data = load_party_data(config.data)
+    log.info(
+        "%s: loaded %d patients from %s in %.1f s",
+        config.id,
+        data.n_patients,
+        config.data,
+        time.monotonic() - started,
+    )
+    roster = config.roster
+    tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key)
+    mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
+    runner = JobRunner(config, data, mesh)
+    servicer = PartyServicer(config, runner, mesh, data.n_patients)
+    server, port = await start_server(
+        tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
+    )
+    # Import MPyC off the loop now, so the first job does not pay for it.
+    from smpc_ehr.backends.mpyc_backend import import_mpyc
+
+    threading.Thread(target=import_mpyc, name="warm-mpyc", daemon=True).start()
+    log.info("%s: serving on port %d (mutual TLS)", config.id, port)
+    if on_ready is not None:
+        on_ready(port)
+    try:
+        await serve_until_signalled(server, runner.shutdown)
+    finally:
+        await mesh.close()
+
+
+def run(config: PartyConfig) -> None:
+    """Blocking entry point for the CLI."""
+    asyncio.run(serve(config))

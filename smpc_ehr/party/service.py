@@ -1,0 +1,106 @@
+"""The party's gRPC servicer: who may call what, and errors mapped to status codes.
+
+Coordinator-only RPCs (Prepare, Run, Cancel) check the caller's certificate identity
+against the roster's coordinator; Exchange accepts only the roster's parties.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from smpc_ehr import __version__
+from smpc_ehr.backends.base import OutputShareSet
+from smpc_ehr.config.party import PartyConfig
+from smpc_ehr.party.jobs import JobRunner
+from smpc_ehr.transport.mesh import Mesh, receive_stream
+from smpc_ehr.transport.status import message_for, status_for
+from smpc_ehr.transport.tls import peer_identity
+from smpc_ehr.wire import common_pb2, party_pb2, party_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def shares_to_proto(shares: OutputShareSet) -> common_pb2.OutputShares:
+    """Encode output shares as fixed-width little-endian field elements."""
+    width = max(1, (shares.modulus.bit_length() + 7) // 8)
+    return common_pb2.OutputShares(
+        scheme=shares.scheme,
+        modulus=str(shares.modulus),
+        point=shares.point,
+        threshold=shares.degree,
+        byte_length=width,
+        values=b"".join(v.to_bytes(width, "little") for v in shares.values),
+        count=len(shares.values),
+        public_meta=shares.public_meta,
+    )
+
+
+class PartyServicer(party_pb2_grpc.PartyServicer):
+    """Thin: checks the caller, calls the job runner or the mesh, maps errors."""
+
+    def __init__(self, config: PartyConfig, runner: JobRunner, mesh: Mesh, patients: int):
+        self._config = config
+        self._runner = runner
+        self._mesh = mesh
+        self._patients = patients
+        self._coordinator = config.roster.coordinator.id
+        self._parties = frozenset(config.roster.party_ids())
+
+    async def _require(self, context: grpc.aio.ServicerContext, allowed: frozenset[str]) -> str:
+        try:
+            caller = peer_identity(context)
+        except PermissionError as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        if caller not in allowed:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{caller} may not call this method on party {self._config.id}",
+            )
+        return caller
+
+    async def Prepare(self, request, context):  # type: ignore[no-untyped-def]
+        await self._require(context, frozenset({self._coordinator}))
+        try:
+            min_cell = await self._runner.prepare(request.job)
+        except Exception as exc:
+            log.info("job %s refused: %s", request.job.job_id, exc)
+            return party_pb2.PrepareReply(accepted=False, reason=message_for(exc))
+        return party_pb2.PrepareReply(accepted=True, min_cell_count=min_cell)
+
+    async def Run(self, request, context) -> AsyncIterator[party_pb2.RunEvent]:  # type: ignore[no-untyped-def,override]
+        await self._require(context, frozenset({self._coordinator}))
+        try:
+            shares = await self._runner.run(request.job_id, request.threshold)
+        except Exception as exc:
+            await context.abort(status_for(exc), message_for(exc))
+        yield party_pb2.RunEvent(output=shares_to_proto(shares))
+
+    async def Cancel(self, request, context):  # type: ignore[no-untyped-def]
+        await self._require(context, frozenset({self._coordinator}))
+        was = await self._runner.cancel(request.job_id, request.reason or "no reason given")
+        return party_pb2.CancelReply(was_running=was)
+
+    async def Health(self, request, context):  # type: ignore[no-untyped-def]
+        roster = self._config.roster
+        await self._require(context, frozenset(roster.identities()))
+        job = self._runner.current_job
+        return party_pb2.HealthReply(
+            identity=self._config.id,
+            role="party",
+            version=__version__,
+            state="busy" if job else "idle",
+            current_job=job,
+            patients=self._patients,
+        )
+
+    async def Exchange(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        sender = await self._require(context, self._parties - {self._config.id})
+        try:
+            received = await receive_stream(self._mesh.registry, sender, request_iterator)
+        except Exception as exc:
+            log.warning("rejected a message from %s: %s", sender, exc)
+            await context.abort(status_for(exc), message_for(exc))
+        return party_pb2.ExchangeReply(received=received)
