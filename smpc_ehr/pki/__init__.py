@@ -1,1 +1,1 @@
-"""pki."""
+"""The federation CA and per-identity certificates (see certs.py)."""

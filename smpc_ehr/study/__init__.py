@@ -1,1 +1,1 @@
-"""study."""
+"""Study protocol templates (template.py) and their typed parameters (params.py)."""

@@ -1,0 +1,104 @@
+"""The coordinator's config: its identity, key and certificate, and job limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from smpc_ehr.config._common import (
+    check_identity_files,
+    check_log_level,
+    read_listen,
+    read_log_level,
+    roster_member,
+)
+from smpc_ehr.config._toml import (
+    read_toml,
+    rel,
+    resolve,
+    root,
+    toml_document,
+    toml_table,
+    write_text,
+)
+from smpc_ehr.config.roster import Roster, load_roster
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    """A validated coordinator config; `state_dir` (job records) is optional."""
+
+    id: str
+    roster: Roster
+    listen: str
+    key: Path
+    cert: Path
+    job_deadline_seconds: float
+    state_dir: Path | None
+    log_level: str
+    source: Path
+
+
+def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> CoordinatorConfig:
+    """Read and validate a coordinator config; its id must be the roster's coordinator."""
+    path = Path(path).resolve()
+    base = path.parent
+    top = root(read_toml(path, "coordinator config"), path)
+    table = top.table("coordinator")
+    ident = table.get_str("id")
+    roster = load_roster(resolve(base, table.get_str("roster")))
+    member = roster_member(table, roster, ident, "coordinator")
+    listen = read_listen(table, member)
+    key = resolve(base, table.get_str("key"))
+    cert = resolve(base, table.get_str("cert"))
+    deadline = table.get_number("job_deadline_seconds", 120.0, positive=True)
+    state = table.get_str("state_dir", None)
+    table.done()
+    if check_files:
+        check_identity_files(table, roster, key, cert)
+    log_level = read_log_level(top)
+    top.done()
+    return CoordinatorConfig(
+        id=ident,
+        roster=roster,
+        listen=listen,
+        key=key,
+        cert=cert,
+        job_deadline_seconds=deadline,
+        state_dir=resolve(base, state) if state is not None else None,
+        log_level=log_level,
+        source=path,
+    )
+
+
+def write_coordinator_config(
+    path: Path | str,
+    *,
+    id: str,
+    roster: Path | str,
+    key: Path | str,
+    cert: Path | str,
+    listen: str | None = None,
+    job_deadline_seconds: float = 120.0,
+    state_dir: Path | str | None = None,
+    log_level: str = "INFO",
+) -> Path:
+    """Write a coordinator config; paths as in `write_party_config`."""
+    path = Path(path)
+    base = path.parent
+    values = {
+        "id": id,
+        "roster": rel(roster, base),
+        "listen": listen,
+        "key": rel(key, base),
+        "cert": rel(cert, base),
+        "job_deadline_seconds": float(job_deadline_seconds),
+        "state_dir": rel(state_dir, base) if state_dir is not None else None,
+    }
+    text = toml_document(
+        [
+            toml_table("coordinator", values),
+            toml_table("log", {"level": check_log_level(log_level)}),
+        ]
+    )
+    return write_text(path, text)

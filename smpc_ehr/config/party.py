@@ -1,0 +1,167 @@
+"""A hospital's party config: who it is, where its key and data are, what it approves.
+
+The policy section is the hospital's own: its small-cell threshold, the protocol
+templates it approves (as files, whose canonical hashes are taken at load time, or as
+hashes directly) and the longest job deadline it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from smpc_ehr.config._common import (
+    check_identity_files,
+    check_log_level,
+    existing_dir,
+    read_listen,
+    read_log_level,
+    roster_member,
+)
+from smpc_ehr.config._toml import (
+    Table,
+    read_toml,
+    rel,
+    resolve,
+    root,
+    toml_document,
+    toml_table,
+    write_text,
+)
+from smpc_ehr.config.roster import Member, Roster, load_roster
+from smpc_ehr.errors import ConfigError, TemplateError
+from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, PartyPolicy, check_hash_text
+from smpc_ehr.study.template import load_template
+
+
+@dataclass(frozen=True)
+class PartyConfig:
+    """A validated party config; every path in it is resolved."""
+
+    id: str
+    roster: Roster
+    listen: str
+    key: Path
+    cert: Path
+    data: Path
+    policy: PartyPolicy
+    log_level: str
+    source: Path
+
+    @property
+    def member(self) -> Member:
+        """This party's roster entry."""
+        return self.roster.member(self.id)
+
+
+def _read_policy(top: Table, base: Path) -> PartyPolicy:
+    table = top.optional_table("policy")
+    if table is None:
+        return PartyPolicy()
+    min_cells = table.get_int("min_cell_count", DEFAULT_MIN_CELL_COUNT, minimum=1)
+    names: dict[str, str] = {}
+    for entry in table.get_str_list("approved_protocols", ()):
+        try:
+            template = load_template(resolve(base, entry))
+        except TemplateError as exc:
+            raise table.error("approved_protocols", str(exc)) from None
+        names[template.canonical_hash] = template.name
+    hashes = set(names)
+    for entry in table.get_str_list("approved_hashes", ()):
+        try:
+            hashes.add(check_hash_text(entry))
+        except ConfigError as exc:
+            raise table.error("approved_hashes", str(exc)) from None
+    max_seconds = table.get_number("max_job_seconds", 120.0, positive=True)
+    table.done()
+    return PartyPolicy(
+        min_cell_count=min_cells,
+        approved_hashes=frozenset(hashes),
+        approved_names=names,
+        max_job_seconds=max_seconds,
+    )
+
+
+def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyConfig:
+    """Read and validate a party config and the roster it names.
+
+    `check_files=False` skips the existence checks of key, cert, CA cert and data folder
+    (for validating configs before certificates and data exist); approved protocol
+    files are always read, since their hashes are the policy.
+    """
+    path = Path(path).resolve()
+    base = path.parent
+    top = root(read_toml(path, "party config"), path)
+    table = top.table("party")
+    ident = table.get_str("id")
+    roster = load_roster(resolve(base, table.get_str("roster")))
+    member = roster_member(table, roster, ident, "party")
+    listen = read_listen(table, member)
+    key = resolve(base, table.get_str("key"))
+    cert = resolve(base, table.get_str("cert"))
+    data = resolve(base, table.get_str("data"))
+    table.done()
+    if check_files:
+        check_identity_files(table, roster, key, cert)
+        existing_dir(table, "data", data, "data")
+    policy = _read_policy(top, base)
+    log_level = read_log_level(top)
+    top.done()
+    return PartyConfig(
+        id=ident,
+        roster=roster,
+        listen=listen,
+        key=key,
+        cert=cert,
+        data=data,
+        policy=policy,
+        log_level=log_level,
+        source=path,
+    )
+
+
+def write_party_config(
+    path: Path | str,
+    *,
+    id: str,
+    roster: Path | str,
+    key: Path | str,
+    cert: Path | str,
+    data: Path | str,
+    listen: str | None = None,
+    min_cell_count: int = DEFAULT_MIN_CELL_COUNT,
+    approved_protocols: Sequence[Path | str] = (),
+    approved_hashes: Sequence[str] = (),
+    max_job_seconds: float = 120.0,
+    log_level: str = "INFO",
+) -> Path:
+    """Write a party config (used by the local federation tool); returns its path.
+
+    Absolute paths are written relative to the config's folder; relative ones are
+    taken to be relative to it already, as when loading.
+    """
+    path = Path(path)
+    base = path.parent
+    party = {
+        "id": id,
+        "roster": rel(roster, base),
+        "listen": listen,
+        "key": rel(key, base),
+        "cert": rel(cert, base),
+        "data": rel(data, base),
+    }
+    policy = {
+        "min_cell_count": min_cell_count,
+        "approved_protocols": [rel(p, base) for p in approved_protocols],
+        "approved_hashes": list(approved_hashes),
+        "max_job_seconds": float(max_job_seconds),
+    }
+    text = toml_document(
+        [
+            toml_table("party", party),
+            toml_table("policy", policy),
+            toml_table("log", {"level": check_log_level(log_level)}),
+        ]
+    )
+    return write_text(path, text)

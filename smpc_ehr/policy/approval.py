@@ -1,0 +1,106 @@
+"""A party's approval rules: which protocol templates it runs, and its own limits.
+
+Each party decides for itself. The coordinator forwards the template text and the
+parameter values; the party recomputes the hash from the text it received (never
+trusting a hash someone sent), checks the hash against its approved list, and
+re-validates the values against the template's bounds. Any "no" is a Refusal whose
+message is meant for the analyst.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from smpc_ehr.errors import ConfigError, Refusal, TemplateError
+from smpc_ehr.study.params import BoundParameters
+from smpc_ehr.study.template import ProtocolTemplate, parse_template
+
+DEFAULT_MIN_CELL_COUNT = 11
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def check_hash_text(value: object) -> str:
+    """Return `value` if it looks like "sha256:<64 lowercase hex>", else raise ConfigError."""
+    if not isinstance(value, str) or not _HASH.match(value):
+        raise ConfigError(f"{value!r} is not a protocol hash of the form 'sha256:<64 hex digits>'")
+    return value
+
+
+@dataclass(frozen=True)
+class PartyPolicy:
+    """What one party accepts. `approved_names` maps hash -> template name for messages."""
+
+    min_cell_count: int = DEFAULT_MIN_CELL_COUNT
+    approved_hashes: frozenset[str] = frozenset()
+    approved_names: Mapping[str, str] = field(default_factory=dict)
+    max_job_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        mcc = self.min_cell_count
+        if isinstance(mcc, bool) or not isinstance(mcc, int) or mcc < 1:
+            raise ConfigError(f"min_cell_count must be an integer >= 1, got {mcc!r}")
+        for h in self.approved_hashes:
+            check_hash_text(h)
+        if not math.isfinite(self.max_job_seconds) or self.max_job_seconds <= 0:
+            raise ConfigError(f"max_job_seconds must be > 0, got {self.max_job_seconds!r}")
+
+
+def check_job(
+    policy: PartyPolicy, template_text: str, raw_params: Mapping[str, Any]
+) -> tuple[ProtocolTemplate, BoundParameters]:
+    """Decide whether this party runs a job; Refusal says why not."""
+    try:
+        template = parse_template(template_text, "<received protocol>")
+    except TemplateError as exc:
+        raise Refusal(f"the protocol template received is invalid: {exc}") from None
+    digest = template.canonical_hash
+    if digest not in policy.approved_hashes:
+        reason = f"protocol '{template.name}' ({digest}) is not approved by this party"
+        others = sorted(h for h, n in policy.approved_names.items() if n == template.name)
+        if others:
+            reason += f"; approved version(s) of '{template.name}': {', '.join(others)}"
+        raise Refusal(reason)
+    try:
+        bound = template.bind(raw_params)
+    except TemplateError as exc:
+        raise Refusal(str(exc)) from None
+    return template, bound
+
+
+def check_deadline(policy: PartyPolicy, deadline_seconds: float) -> None:
+    """Refuse jobs whose deadline is longer than this party is willing to wait."""
+    if not deadline_seconds > 0:
+        raise Refusal(f"job deadline {deadline_seconds!r} s is not positive")
+    if deadline_seconds > policy.max_job_seconds:
+        raise Refusal(
+            f"job deadline {deadline_seconds:g} s exceeds this party's limit of "
+            f"{policy.max_job_seconds:g} s"
+        )
+
+
+def effective_threshold(policy: PartyPolicy, proposed: int) -> int:
+    """Accept a job's small-cell threshold if it is at least this party's minimum.
+
+    The coordinator proposes the threshold (see `combine_thresholds`); each party
+    checks it here, so no party's minimum can be undercut by the others.
+    """
+    if isinstance(proposed, bool) or not isinstance(proposed, int):
+        raise Refusal(f"small-cell threshold {proposed!r} is not an integer")
+    if proposed < policy.min_cell_count:
+        raise Refusal(
+            f"small-cell threshold {proposed} is below this party's minimum of "
+            f"{policy.min_cell_count}"
+        )
+    return proposed
+
+
+def combine_thresholds(minimums: Iterable[int]) -> int:
+    """A job's threshold: the largest of the parties' minimum cell counts."""
+    values = list(minimums)
+    if not values:
+        raise ValueError("no party minimums to combine")
+    return max(values)
