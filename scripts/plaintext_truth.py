@@ -19,10 +19,9 @@ SEXES = ("F", "M", "U")
 BANDS = tuple(f"{10 * i}-{10 * i + 9}" for i in range(9)) + ("90+",)
 
 
-def age_band(birth: str, as_of: dt.date) -> str:
+def age_at(birth: str, as_of: dt.date) -> int:
     b = dt.date.fromisoformat(birth)
-    age = as_of.year - b.year - ((as_of.month, as_of.day) < (b.month, b.day))
-    return BANDS[min(age // 10, 9)]
+    return as_of.year - b.year - ((as_of.month, as_of.day) < (b.month, b.day))
 
 
 def main() -> None:
@@ -43,8 +42,9 @@ def main() -> None:
             cases = {r["patient_id"] for r in rows if r["code"].startswith(tuple(prefixes))}
         with open(folder / "patients.csv", newline="") as f:
             for r in csv.DictReader(f):
-                if r["patient_id"] in cases:
-                    key = {"sex": r["sex"], "age_band": age_band(r["birth_date"], as_of)}
+                age = age_at(r["birth_date"], as_of)
+                if r["patient_id"] in cases and age >= 0:  # born by the reference date
+                    key = {"sex": r["sex"], "age_band": BANDS[min(age // 10, 9)]}
                     cells[tuple(key[b] for b in by)] += 1
     if not by:
         print(f"    patients: {cells[()]}" if args.text else json.dumps({"count": cells[()]}))

@@ -30,7 +30,8 @@ from smpc_ehr.wire import common_pb2, coordinator_pb2, party_pb2, party_pb2_grpc
 log = logging.getLogger(__name__)
 
 FINAL_STATES = frozenset({"done", "failed"})
-PREPARE_SECONDS = 15.0
+PREPARE_SECONDS = 10.0
+"""How long a party may take to accept or refuse (it may be reconnecting)."""
 CANCEL_SECONDS = 5.0
 
 
@@ -219,7 +220,10 @@ class Coordinator:
         request = party_pb2.PrepareRequest(job=spec)
         timeout = min(PREPARE_SECONDS, job.deadline_seconds)
         replies = await asyncio.gather(
-            *(self._stub(p).Prepare(request, timeout=timeout) for p in job.parties),
+            *(
+                self._stub(p).Prepare(request, timeout=timeout, wait_for_ready=True)
+                for p in job.parties
+            ),
             return_exceptions=True,
         )
         problems = []

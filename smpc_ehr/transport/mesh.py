@@ -175,7 +175,7 @@ class _PeerLink:
         self._queue.put_nowait(None)
 
     async def _pump(self) -> None:
-        call = self._stub.Exchange(timeout=self._timeout)
+        call = self._stub.Exchange(timeout=self._timeout, wait_for_ready=True)
         try:
             while (message := await self._queue.get()) is not None:
                 await call.write(message)

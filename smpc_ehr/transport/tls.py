@@ -95,7 +95,14 @@ class TlsIdentity:
 
 
 def _client_options(expected_identity: str) -> tuple[tuple[str, Any], ...]:
-    return (*_KEEPALIVE_OPTIONS, ("grpc.ssl_target_name_override", expected_identity))
+    # Reconnect quickly after a peer restarts, instead of backing off for minutes.
+    return (
+        *_KEEPALIVE_OPTIONS,
+        ("grpc.ssl_target_name_override", expected_identity),
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.min_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", 3000),
+    )
 
 
 def peer_identity(context: grpc.aio.ServicerContext) -> str:

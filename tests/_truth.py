@@ -1,0 +1,69 @@
+"""Plaintext truth for joint counts: pandas on the pooled files, independent of smpc_ehr."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import pandas as pd
+
+SEXES = ("F", "M", "U")
+BANDS = tuple(f"{10 * i}-{10 * i + 9}" for i in range(9)) + ("90+",)
+
+
+def pooled(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All parties' patients and conditions in two frames."""
+    folders = sorted(p for p in data.iterdir() if (p / "patients.csv").exists())
+    patients = pd.concat(
+        [pd.read_csv(f / "patients.csv", dtype={"patient_id": str}).assign(site=f.name) for f in folders]
+    )
+    conditions = pd.concat(
+        [
+            pd.read_csv(f / "conditions.csv", dtype={"patient_id": str, "code": str}).assign(
+                site=f.name
+            )
+            for f in folders
+        ]
+    )
+    return patients, conditions
+
+
+def truth_counts(
+    data: Path,
+    codes: list[str],
+    by: tuple[str, ...] = (),
+    sex: str | None = None,
+    age: tuple[int, int] | None = None,
+    as_of: str = "2026-01-01",
+    onset: tuple[str, str] | None = None,
+) -> dict[tuple[str, ...], int]:
+    """Distinct patients per cell (keys in the order of `by`), zero cells included."""
+    patients, conditions = pooled(data)
+    prefixes = tuple(c.upper().rstrip("*").rstrip(".") for c in codes)
+    hits = conditions[conditions["code"].str.startswith(prefixes)]
+    if onset is not None:
+        when = pd.to_datetime(hits["onset_date"], errors="coerce")
+        hits = hits[(when >= pd.Timestamp(onset[0])) & (when <= pd.Timestamp(onset[1]))]
+    cases = hits[["site", "patient_id"]].drop_duplicates()
+    cohort = patients.merge(cases, on=["site", "patient_id"])
+    ref = dt.date.fromisoformat(as_of)
+    born = pd.to_datetime(cohort["birth_date"])
+    before_birthday = (born.dt.month > ref.month) | (
+        (born.dt.month == ref.month) & (born.dt.day > ref.day)
+    )
+    cohort = cohort.assign(age=ref.year - born.dt.year - before_birthday.astype(int))
+    cohort = cohort[cohort["age"] >= 0]  # not yet born on the reference date
+    if sex is not None:
+        cohort = cohort[cohort["sex"] == sex]
+    if age is not None:
+        cohort = cohort[(cohort["age"] >= age[0]) & (cohort["age"] <= age[1])]
+    cohort = cohort.assign(age_band=[BANDS[min(a // 10, 9)] for a in cohort["age"]])
+    levels = {"sex": SEXES, "age_band": BANDS}
+    counts = {combo: 0 for combo in itertools.product(*(levels[b] for b in by))}
+    if by:
+        for key, n in cohort.groupby(list(by)).size().items():
+            counts[key if isinstance(key, tuple) else (key,)] = int(n)
+    else:
+        counts[()] = len(cohort)
+    return counts
