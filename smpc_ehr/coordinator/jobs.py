@@ -261,9 +261,10 @@ class Coordinator:
         )
         failures = [t.exception() for t in done if t.exception() is not None]
         if failures or pending:
+            # Tell every party why first; then stop waiting for the others' streams.
+            await self._cancel(job, str(failures[0]) if failures else "deadline passed")
             for task in pending:
                 task.cancel()
-            await self._cancel(job, str(failures[0]) if failures else "deadline passed")
             await asyncio.gather(*pending, return_exceptions=True)
             if failures:
                 raise PartyFailure(str(failures[0]))

@@ -107,7 +107,10 @@ class JobRunner:
             loop = asyncio.get_running_loop()
             shares = await loop.run_in_executor(self._worker, self._compute, job, threshold)
         except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, asyncio.CancelledError):
+                reason = "the coordinator withdrew the job"
+            else:
+                reason = str(exc) or type(exc).__name__
             log.warning("job %s failed: %s", job_id, reason)
             await self._finish(job, abort_reason=reason)
             raise

@@ -1,0 +1,168 @@
+"""Who may talk to whom: mutual TLS, identity from the certificate, roles, approval."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import pytest
+
+from smpc_ehr.client import Client, JobFailed
+from smpc_ehr.config.roster import Member, Roster
+from smpc_ehr.errors import ConfigError, TemplateError
+from smpc_ehr.local.federation import LocalFederation
+from smpc_ehr.pki.certs import init_federation_pki
+from smpc_ehr.study.template import load_template
+from smpc_ehr.transport.server import start_server
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import common_pb2, coordinator_pb2_grpc, party_pb2, party_pb2_grpc
+from tests.conftest import COUNT_TEMPLATE
+
+
+def identity(fed: LocalFederation, ident: str) -> TlsIdentity:
+    certs = fed.state_dir / "certs"
+    return TlsIdentity.from_files(ident, certs / "ca.pem", certs / f"{ident}.pem", certs / f"{ident}.key")
+
+
+def party_stub(fed: LocalFederation, caller: str, party: str) -> party_pb2_grpc.PartyStub:
+    channel = identity(fed, caller).blocking_channel(fed.addresses[party], party)
+    return party_pb2_grpc.PartyStub(channel)
+
+
+@pytest.fixture(scope="module")
+def foreign_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another federation's CA, issuing certificates for the same names as ours."""
+    out = tmp_path_factory.mktemp("foreign")
+    roster = Roster(
+        federation="foreign",
+        ca_cert=out / "ca.pem",
+        coordinator=Member("coordinator", "coordinator", "C", "127.0.0.1:1"),
+        dealer=None,
+        parties=(Member("hospital-1", "party", "H1", "127.0.0.1:2"),),
+        analysts=(Member("analyst", "analyst", "A", None),),
+        source=out / "roster.toml",
+    )
+    init_federation_pki(roster, out)
+    return out
+
+
+def test_client_without_certificate_is_refused(fed3: LocalFederation) -> None:
+    ca = (fed3.state_dir / "certs" / "ca.pem").read_bytes()
+    creds = grpc.ssl_channel_credentials(root_certificates=ca)
+    options = [("grpc.ssl_target_name_override", "coordinator")]
+    with grpc.secure_channel(fed3.addresses["coordinator"], creds, options=options) as channel:
+        stub = coordinator_pb2_grpc.CoordinatorStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Health(party_pb2.HealthRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_nothing_listens_without_tls(fed3: LocalFederation) -> None:
+    with grpc.insecure_channel(fed3.addresses["hospital-1"]) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("who", ["analyst", "hospital-1"])
+def test_certificate_from_another_ca_is_refused(
+    fed3: LocalFederation, foreign_pki: Path, who: str
+) -> None:
+    # Same identity names, but signed by a CA the federation does not trust.
+    ours = (fed3.state_dir / "certs" / "ca.pem").read_bytes()
+    impostor = TlsIdentity(
+        who, ours, (foreign_pki / f"{who}.pem").read_bytes(), (foreign_pki / f"{who}.key").read_bytes()
+    )
+    with impostor.blocking_channel(fed3.addresses["hospital-2"], "hospital-2") as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_server_must_prove_the_expected_identity(fed3: LocalFederation) -> None:
+    # Dial hospital-1's address but expect hospital-2: TLS rejects the name mismatch.
+    tls = identity(fed3, "analyst")
+    with tls.blocking_channel(fed3.addresses["hospital-1"], "hospital-2") as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_party_claiming_another_partys_identity_is_rejected(fed3: LocalFederation) -> None:
+    stub = party_stub(fed3, "hospital-3", "hospital-1")
+    forged = party_pb2.ShareMessage(job_id="any", tag="t", sender="hospital-2", chunks=1, payload=b"x")
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Exchange(iter([forged]), timeout=5)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "certificate says 'hospital-3'" in err.value.details()
+
+
+def test_message_for_unknown_job_is_rejected(fed3: LocalFederation) -> None:
+    stub = party_stub(fed3, "hospital-3", "hospital-1")
+    stray = party_pb2.ShareMessage(job_id="no-such-job", tag="t", sender="hospital-3", chunks=1)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Exchange(iter([stray]), timeout=5)
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert "unknown job" in err.value.details()
+
+
+@pytest.mark.parametrize(
+    ("caller", "method"),
+    [("hospital-2", "Prepare"), ("analyst", "Prepare"), ("analyst", "Exchange")],
+)
+def test_roles_are_enforced(fed3: LocalFederation, caller: str, method: str) -> None:
+    stub = party_stub(fed3, caller, "hospital-1")
+    with pytest.raises(grpc.RpcError) as err:
+        if method == "Prepare":
+            stub.Prepare(party_pb2.PrepareRequest(job=common_pb2.JobSpec(job_id="x")), timeout=5)
+        else:
+            stub.Exchange(iter([party_pb2.ShareMessage(job_id="x", sender=caller)]), timeout=5)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_party_refuses_unapproved_template_with_reason(fed3: LocalFederation, tmp_path: Path) -> None:
+    text = COUNT_TEMPLATE.read_text().replace("max_items = 20", "max_items = 21")
+    changed = tmp_path / "changed.toml"
+    changed.write_text(text)
+    with Client.from_state(fed3.state_dir) as client, pytest.raises(JobFailed) as err:
+        client.run(changed, {"codes": "E11"})
+    message = str(err.value)
+    for party in ("hospital-1", "hospital-2", "hospital-3"):
+        assert f"{party} refused" in message
+    assert load_template(changed).canonical_hash in message
+    assert "not approved" in message
+
+
+def test_party_refuses_out_of_bounds_values_even_from_the_coordinator(fed3: LocalFederation) -> None:
+    # The client and coordinator check bounds too; this is the party's own check.
+    template = load_template(COUNT_TEMPLATE)
+    spec = common_pb2.JobSpec(
+        job_id="bounds-check",
+        protocol_toml=template.source_text,
+        protocol_hash=template.canonical_hash,
+        params={"codes": "E11", "age": "0-200"},
+        backend="mpyc",
+        parties=["hospital-1", "hospital-2", "hospital-3"],
+        deadline_seconds=30,
+    )
+    reply = party_stub(fed3, "coordinator", "hospital-1").Prepare(
+        party_pb2.PrepareRequest(job=spec), timeout=5
+    )
+    assert not reply.accepted
+    assert "age" in reply.reason and "120" in reply.reason
+
+
+def test_out_of_bounds_value_is_refused_before_sending(fed3: LocalFederation) -> None:
+    with Client.from_state(fed3.state_dir) as client, pytest.raises(TemplateError, match="age"):
+        client.submit(COUNT_TEMPLATE, {"codes": "E11", "age": "0-200"})
+
+
+def test_second_server_cannot_share_a_port_in_use(fed3: LocalFederation) -> None:
+    tls = identity(fed3, "hospital-1")
+
+    async def second_server() -> None:
+        await start_server(tls, fed3.addresses["hospital-1"], lambda server: None)
+
+    with pytest.raises(ConfigError, match="in use"):
+        asyncio.run(second_server())
