@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 SEXES = ("F", "M", "U")
-BANDS = tuple(f"{10 * i}-{10 * i + 9}" for i in range(9)) + ("90+",)
+BANDS = (*(f"{10 * i}-{10 * i + 9}" for i in range(9)), "90+")
 
 
 def age_at(birth: str, as_of: dt.date) -> int:

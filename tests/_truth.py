@@ -9,14 +9,17 @@ from pathlib import Path
 import pandas as pd
 
 SEXES = ("F", "M", "U")
-BANDS = tuple(f"{10 * i}-{10 * i + 9}" for i in range(9)) + ("90+",)
+BANDS = (*(f"{10 * i}-{10 * i + 9}" for i in range(9)), "90+")
 
 
 def pooled(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All parties' patients and conditions in two frames."""
     folders = sorted(p for p in data.iterdir() if (p / "patients.csv").exists())
     patients = pd.concat(
-        [pd.read_csv(f / "patients.csv", dtype={"patient_id": str}).assign(site=f.name) for f in folders]
+        [
+            pd.read_csv(f / "patients.csv", dtype={"patient_id": str}).assign(site=f.name)
+            for f in folders
+        ]
     )
     conditions = pd.concat(
         [

@@ -14,9 +14,7 @@ SMPC_EHR = str(Path(sys.executable).parent / "smpc-ehr")
 
 
 def smpc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [SMPC_EHR, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([SMPC_EHR, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -43,17 +41,28 @@ def test_local_up_run_and_down_through_the_cli(data3: Path, tmp_path: Path) -> N
         )
         truth = truth_counts(data3, ["E11"], by=("sex",))
         lines = {line.split()[0]: line.split()[1] for line in table.stdout.splitlines()[3:6]}
-        assert lines == {
-            sex: str(n) if n >= 11 else "suppressed" for (sex,), n in truth.items()
-        }
+        assert lines == {sex: str(n) if n >= 11 else "suppressed" for (sex,), n in truth.items()}
 
-        bad = smpc("run", str(COUNT_TEMPLATE), "--set", "codes=E11", "--set", "age=5-500",
-                   "--state", state, check=False)
+        bad = smpc(
+            "run",
+            str(COUNT_TEMPLATE),
+            "--set",
+            "codes=E11",
+            "--set",
+            "age=5-500",
+            "--state",
+            state,
+            check=False,
+        )
         assert bad.returncode == 2
         assert "age" in bad.stderr and "120" in bad.stderr
 
-        malformed = smpc("run", str(COUNT_TEMPLATE), "--set", "codes", "--state", state, check=False)
-        assert malformed.returncode == 2 and "NAME=VALUE" in malformed.stderr.upper().replace(" ", "")
+        malformed = smpc(
+            "run", str(COUNT_TEMPLATE), "--set", "codes", "--state", state, check=False
+        )
+        assert malformed.returncode == 2 and "NAME=VALUE" in malformed.stderr.upper().replace(
+            " ", ""
+        )
     finally:
         down = smpc("local", "down", "--state", state)
     assert "hospital-1" in down.stdout

@@ -31,7 +31,9 @@ def fed(data3: Path, tmp_path: Path) -> Iterator[LocalFederation]:
 
 def analyst_tls(fed: LocalFederation) -> TlsIdentity:
     certs = fed.state_dir / "certs"
-    return TlsIdentity.from_files("analyst", certs / "ca.pem", certs / "analyst.pem", certs / "analyst.key")
+    return TlsIdentity.from_files(
+        "analyst", certs / "ca.pem", certs / "analyst.pem", certs / "analyst.key"
+    )
 
 
 def wait_for_state(client: Client, job_id: str, state: str, timeout: float = 20) -> None:
@@ -43,7 +45,14 @@ def wait_for_state(client: Client, job_id: str, state: str, timeout: float = 20)
 
 def restart_party(fed: LocalFederation, party: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "smpc_ehr", "party", "--config", str(fed.state_dir / f"{party}.toml")],
+        [
+            sys.executable,
+            "-m",
+            "smpc_ehr",
+            "party",
+            "--config",
+            str(fed.state_dir / f"{party}.toml"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -22,12 +22,32 @@ from tests.conftest import COUNT_TEMPLATE
 
 def identity(fed: LocalFederation, ident: str) -> TlsIdentity:
     certs = fed.state_dir / "certs"
-    return TlsIdentity.from_files(ident, certs / "ca.pem", certs / f"{ident}.pem", certs / f"{ident}.key")
+    return TlsIdentity.from_files(
+        ident, certs / "ca.pem", certs / f"{ident}.pem", certs / f"{ident}.key"
+    )
 
 
 def party_stub(fed: LocalFederation, caller: str, party: str) -> party_pb2_grpc.PartyStub:
     channel = identity(fed, caller).blocking_channel(fed.addresses[party], party)
     return party_pb2_grpc.PartyStub(channel)
+
+
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+
+
+def health_error(tls: TlsIdentity, address: str, expected: str) -> grpc.StatusCode | None:
+    """The status of a Health call to `address` expecting identity `expected` (None: ok)."""
+    with tls.blocking_channel(address, expected) as channel:
+        try:
+            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
+        except grpc.RpcError as exc:
+            return exc.code()
+    return None
+
+
+def test_health_succeeds_with_the_right_certificates(fed3: LocalFederation) -> None:
+    tls = identity(fed3, "analyst")
+    assert health_error(tls, fed3.addresses["hospital-1"], "hospital-1") is None
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +71,20 @@ def test_client_without_certificate_is_refused(fed3: LocalFederation) -> None:
     ca = (fed3.state_dir / "certs" / "ca.pem").read_bytes()
     creds = grpc.ssl_channel_credentials(root_certificates=ca)
     options = [("grpc.ssl_target_name_override", "coordinator")]
-    with grpc.secure_channel(fed3.addresses["coordinator"], creds, options=options) as channel:
-        stub = coordinator_pb2_grpc.CoordinatorStub(channel)
-        with pytest.raises(grpc.RpcError) as err:
-            stub.Health(party_pb2.HealthRequest(), timeout=5)
+    with (
+        grpc.secure_channel(fed3.addresses["coordinator"], creds, options=options) as channel,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        coordinator_pb2_grpc.CoordinatorStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_nothing_listens_without_tls(fed3: LocalFederation) -> None:
-    with grpc.insecure_channel(fed3.addresses["hospital-1"]) as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
+    with (
+        grpc.insecure_channel(fed3.addresses["hospital-1"]) as channel,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
@@ -72,26 +95,25 @@ def test_certificate_from_another_ca_is_refused(
     # Same identity names, but signed by a CA the federation does not trust.
     ours = (fed3.state_dir / "certs" / "ca.pem").read_bytes()
     impostor = TlsIdentity(
-        who, ours, (foreign_pki / f"{who}.pem").read_bytes(), (foreign_pki / f"{who}.key").read_bytes()
+        who,
+        ours,
+        (foreign_pki / f"{who}.pem").read_bytes(),
+        (foreign_pki / f"{who}.key").read_bytes(),
     )
-    with impostor.blocking_channel(fed3.addresses["hospital-2"], "hospital-2") as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
-    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert health_error(impostor, fed3.addresses["hospital-2"], "hospital-2") == UNAVAILABLE
 
 
 def test_server_must_prove_the_expected_identity(fed3: LocalFederation) -> None:
     # Dial hospital-1's address but expect hospital-2: TLS rejects the name mismatch.
     tls = identity(fed3, "analyst")
-    with tls.blocking_channel(fed3.addresses["hospital-1"], "hospital-2") as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            party_pb2_grpc.PartyStub(channel).Health(party_pb2.HealthRequest(), timeout=5)
-    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert health_error(tls, fed3.addresses["hospital-1"], "hospital-2") == UNAVAILABLE
 
 
 def test_party_claiming_another_partys_identity_is_rejected(fed3: LocalFederation) -> None:
     stub = party_stub(fed3, "hospital-3", "hospital-1")
-    forged = party_pb2.ShareMessage(job_id="any", tag="t", sender="hospital-2", chunks=1, payload=b"x")
+    forged = party_pb2.ShareMessage(
+        job_id="any", tag="t", sender="hospital-2", chunks=1, payload=b"x"
+    )
     with pytest.raises(grpc.RpcError) as err:
         stub.Exchange(iter([forged]), timeout=5)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -121,7 +143,9 @@ def test_roles_are_enforced(fed3: LocalFederation, caller: str, method: str) -> 
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_party_refuses_unapproved_template_with_reason(fed3: LocalFederation, tmp_path: Path) -> None:
+def test_party_refuses_unapproved_template_with_reason(
+    fed3: LocalFederation, tmp_path: Path
+) -> None:
     text = COUNT_TEMPLATE.read_text().replace("max_items = 20", "max_items = 21")
     changed = tmp_path / "changed.toml"
     changed.write_text(text)
@@ -134,7 +158,9 @@ def test_party_refuses_unapproved_template_with_reason(fed3: LocalFederation, tm
     assert "not approved" in message
 
 
-def test_party_refuses_out_of_bounds_values_even_from_the_coordinator(fed3: LocalFederation) -> None:
+def test_party_refuses_out_of_bounds_values_even_from_the_coordinator(
+    fed3: LocalFederation,
+) -> None:
     # The client and coordinator check bounds too; this is the party's own check.
     template = load_template(COUNT_TEMPLATE)
     spec = common_pb2.JobSpec(

@@ -15,7 +15,10 @@ from tests.conftest import ROOT
 
 def test_generated_protobuf_code_matches_the_proto_sources() -> None:
     done = subprocess.run(
-        [sys.executable, "scripts/gen_proto.py", "--check"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "scripts/gen_proto.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
 
@@ -32,7 +35,9 @@ def test_generated_protobuf_code_matches_the_proto_sources() -> None:
 def test_arrays_round_trip_as_little_endian_bytes(array: np.ndarray) -> None:
     message = encode_array(array)
     assert message.dtype.startswith(("<", "|"))
-    assert message.data == np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes()
+    assert (
+        message.data == np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes()
+    )
     back = decode_array(message)
     np.testing.assert_array_equal(back, array)
     assert back.shape == array.shape

@@ -159,7 +159,8 @@ def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float)
             rt.parties[i].protocol = _MeshExchange(channel, party_id, round_seconds)
     rt.start_time = time.time()
     for name in _GLOBAL_MODULES:
-        setattr(importlib.import_module(f"mpyc.{name}"), "runtime", rt)
+        module: Any = importlib.import_module(f"mpyc.{name}")
+        module.runtime = rt
     return rt
 
 
@@ -208,7 +209,7 @@ def run_job(
                 return loop.run_until_complete(main())
             except RuntimeError as exc:  # MPyC stops the loop when a protocol step fails
                 raise channel.failure or JobAborted(f"MPyC computation stopped: {exc}") from exc
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise channel.failure or TransportError("a peer did not start the job") from exc
             except Exception:
                 if channel.failure is not None:

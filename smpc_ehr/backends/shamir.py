@@ -8,7 +8,8 @@ check so that a corrupted or mixed-up share is noticed instead of released.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Mapping, Sequence
 
 
 def lagrange_at_zero(points: Sequence[int], modulus: int) -> list[int]:
@@ -36,9 +37,7 @@ def _evaluate_at(points: Sequence[int], values: Sequence[int], x: int, modulus: 
     return total % modulus
 
 
-def recombine(
-    shares: dict[int, Sequence[int]], degree: int, modulus: int
-) -> list[int]:
+def recombine(shares: Mapping[int, Sequence[int]], degree: int, modulus: int) -> list[int]:
     """The secrets (field elements) behind `shares` = {point: [share of each secret]}.
 
     Raises ValueError when there are too few shares, their lengths differ, or the
@@ -67,7 +66,7 @@ def to_signed(value: int, modulus: int) -> int:
     return value - modulus if value > modulus // 2 else value
 
 
-def split(secret: int, degree: int, n: int, modulus: int, rng) -> dict[int, int]:  # type: ignore[no-untyped-def]
+def split(secret: int, degree: int, n: int, modulus: int, rng: random.Random) -> dict[int, int]:
     """Shamir-share `secret` among points 1..n (for tests and tools; MPC uses the backend's)."""
     coefficients = [secret % modulus] + [rng.randrange(modulus) for _ in range(degree)]
     return {

@@ -57,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a study protocol and print its result")
     run.add_argument("protocol", help="protocol template TOML")
     run.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="parameter value (lists comma-separated); repeatable",
     )
     run.add_argument("--backend", help="MPC backend (default: the template's)")
@@ -74,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     lup.add_argument("--data", required=True, help="folder with one subfolder per party")
     lup.add_argument("--state", default=DEFAULT_STATE)
     lup.add_argument("--protocols", default="protocols", help="templates every party approves")
-    lup.add_argument("--approve", action="append", default=[], metavar="FILE",
-                     help="another template every party approves; repeatable")
+    lup.add_argument(
+        "--approve",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="another template every party approves; repeatable",
+    )
     lup.add_argument("--min-cell-count", type=int, default=11)
     lup.add_argument("--timeout", type=float, default=60.0)
     lup.set_defaults(handler=commands.local_up)

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from smpc_ehr.cli.render import render_result
@@ -89,7 +90,7 @@ def _client(args: argparse.Namespace) -> Client:
     return Client.from_state(state)
 
 
-def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress_printer(enabled: bool) -> Callable[[Progress], None]:
     def show(p: Progress) -> None:
         if enabled:
             done = f" {p.step}/{p.total}" if p.total else ""

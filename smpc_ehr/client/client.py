@@ -168,9 +168,7 @@ class Client:
         on_progress: Callable[[Progress], None] | None = None,
     ) -> JobResult:
         """Submit and wait: the one call most analyses need."""
-        job_id = self.submit(
-            protocol, params, backend=backend, deadline_seconds=deadline_seconds
-        )
+        job_id = self.submit(protocol, params, backend=backend, deadline_seconds=deadline_seconds)
         return self.wait(job_id, on_progress)
 
     def status(self, job_id: str) -> dict[str, Any]:

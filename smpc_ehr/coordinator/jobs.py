@@ -82,7 +82,10 @@ class Job:
 
     def progress(self, party: str, event: party_pb2.Progress) -> None:
         note = party_pb2.Progress(
-            stage=event.stage, step=event.step, total=event.total, message=f"{party}: {event.message}"
+            stage=event.stage,
+            step=event.step,
+            total=event.total,
+            message=f"{party}: {event.message}",
         )
         self._publish(coordinator_pb2.JobEvent(progress=note))
 
@@ -235,7 +238,9 @@ class Coordinator:
         if problems:
             await self._cancel(job, "another party refused or failed")
             raise PartyFailure("; ".join(problems))
-        return max(reply.min_cell_count for reply in replies if not isinstance(reply, BaseException))
+        return max(
+            reply.min_cell_count for reply in replies if not isinstance(reply, BaseException)
+        )
 
     async def _execute(self, job: Job, threshold: int) -> dict[str, common_pb2.OutputShares]:
         """Run on all parties; the first failure cancels the job everywhere."""

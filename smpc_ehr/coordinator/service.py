@@ -31,7 +31,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
         return caller
 
-    async def Submit(self, request, context):  # type: ignore[no-untyped-def]
+    async def Submit(self, request, context):
         analyst = await self._analyst(context)
         try:
             job = self._coordinator.submit(
@@ -45,14 +45,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             await context.abort(status_for(exc), message_for(exc))
         return coordinator_pb2.SubmitReply(job_id=job.job_id)
 
-    async def Status(self, request, context):  # type: ignore[no-untyped-def]
+    async def Status(self, request, context):
         await self._analyst(context)
         try:
             return self._coordinator.job(request.job_id).status()
         except KeyError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, message_for(exc))
 
-    async def Watch(self, request, context):  # type: ignore[no-untyped-def]
+    async def Watch(self, request, context):
         await self._analyst(context)
         try:
             job = self._coordinator.job(request.job_id)
@@ -68,7 +68,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 return
             await changed.wait()
 
-    async def Health(self, request, context):  # type: ignore[no-untyped-def]
+    async def Health(self, request, context):
         caller = peer_identity(context)
         if caller not in self._config.roster.identities():
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{caller} is not in the roster")

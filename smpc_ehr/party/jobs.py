@@ -71,7 +71,9 @@ class JobRunner:
         if unknown:
             raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
         if spec.backend not in BACKENDS:
-            raise Refusal(f"backend {spec.backend!r} is not available (have: {', '.join(BACKENDS)})")
+            raise Refusal(
+                f"backend {spec.backend!r} is not available (have: {', '.join(BACKENDS)})"
+            )
         if spec.backend == "mpyc":
             from smpc_ehr.backends.mpyc_backend import check_party_count
 
@@ -88,9 +90,7 @@ class JobRunner:
         deadline = time.monotonic() + spec.deadline_seconds
         channel = self._mesh.open_job(spec.job_id, parties, deadline)
         self._current = PreparedJob(spec, analysis, params, channel)
-        asyncio.get_running_loop().call_later(
-            spec.deadline_seconds, self._expire, spec.job_id
-        )
+        asyncio.get_running_loop().call_later(spec.deadline_seconds, self._expire, spec.job_id)
         log.info("job %s accepted: %s from %s", spec.job_id, template.name, spec.analyst)
         return policy.min_cell_count
 

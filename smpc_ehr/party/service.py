@@ -61,7 +61,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             )
         return caller
 
-    async def Prepare(self, request, context):  # type: ignore[no-untyped-def]
+    async def Prepare(self, request, context):
         await self._require(context, frozenset({self._coordinator}))
         try:
             min_cell = await self._runner.prepare(request.job)
@@ -70,7 +70,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             return party_pb2.PrepareReply(accepted=False, reason=message_for(exc))
         return party_pb2.PrepareReply(accepted=True, min_cell_count=min_cell)
 
-    async def Run(self, request, context) -> AsyncIterator[party_pb2.RunEvent]:  # type: ignore[no-untyped-def,override]
+    async def Run(self, request, context) -> AsyncIterator[party_pb2.RunEvent]:
         await self._require(context, frozenset({self._coordinator}))
         try:
             shares = await self._runner.run(request.job_id, request.threshold)
@@ -78,12 +78,12 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             await context.abort(status_for(exc), message_for(exc))
         yield party_pb2.RunEvent(output=shares_to_proto(shares))
 
-    async def Cancel(self, request, context):  # type: ignore[no-untyped-def]
+    async def Cancel(self, request, context):
         await self._require(context, frozenset({self._coordinator}))
         was = await self._runner.cancel(request.job_id, request.reason or "no reason given")
         return party_pb2.CancelReply(was_running=was)
 
-    async def Health(self, request, context):  # type: ignore[no-untyped-def]
+    async def Health(self, request, context):
         roster = self._config.roster
         await self._require(context, frozenset(roster.identities()))
         job = self._runner.current_job
@@ -96,7 +96,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             patients=self._patients,
         )
 
-    async def Exchange(self, request_iterator, context):  # type: ignore[no-untyped-def]
+    async def Exchange(self, request_iterator, context):
         sender = await self._require(context, self._parties - {self._config.id})
         try:
             received = await receive_stream(self._mesh.registry, sender, request_iterator)

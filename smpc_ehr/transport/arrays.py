@@ -20,7 +20,9 @@ def encode_array(array: np.ndarray) -> common_pb2.NDArray:
         raise TypeError(f"cannot send arrays of dtype {array.dtype} (numbers only)")
     little = array.astype(array.dtype.newbyteorder("<"), copy=False)
     return common_pb2.NDArray(
-        dtype=little.dtype.str, shape=list(little.shape), data=np.ascontiguousarray(little).tobytes()
+        dtype=little.dtype.str,
+        shape=list(little.shape),
+        data=np.ascontiguousarray(little).tobytes(),
     )
 
 
@@ -38,6 +40,7 @@ def decode_array(message: common_pb2.NDArray) -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(message.data) != expected:
         raise TransportError(
-            f"array of shape {shape} and dtype {dtype} needs {expected} bytes, got {len(message.data)}"
+            f"array of shape {shape} and dtype {dtype} needs {expected} bytes, "
+            f"got {len(message.data)}"
         )
     return np.frombuffer(message.data, dtype=dtype).reshape(shape).copy()

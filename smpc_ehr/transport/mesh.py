@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 
 import grpc
@@ -146,7 +146,11 @@ class JobChannel:
             for peer in self.mailbox.senders:
                 self._enqueue(
                     peer,
-                    [party_pb2.ShareMessage(job_id=self.job_id, sender=self.me, abort=abort_reason)],
+                    [
+                        party_pb2.ShareMessage(
+                            job_id=self.job_id, sender=self.me, abort=abort_reason
+                        )
+                    ],
                 )
         for link in self._links.values():
             link.finish()
@@ -160,7 +164,13 @@ class JobChannel:
 class _PeerLink:
     """One job's outgoing client stream to one peer, fed from a queue in order."""
 
-    def __init__(self, stub, peer, timeout, on_error) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        stub: party_pb2_grpc.PartyStub,
+        peer: str,
+        timeout: float,
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
         self.peer = peer
         self._stub = stub
         self._timeout = max(timeout, 0.001)
