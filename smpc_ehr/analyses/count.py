@@ -89,4 +89,3 @@ class CountAnalysis(Analysis):
         if not by:
             return {**cells[0], "threshold": threshold}
         return {"by": list(by), "cells": cells, "threshold": threshold}
-

@@ -16,7 +16,9 @@ MPyC job runs per process at a time (MPyC keeps its runtime in module globals).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import logging
 import sys
 import threading
 import time
@@ -27,6 +29,8 @@ from typing import Any
 from smpc_ehr.backends.base import OutputShareSet, Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import JobAborted, Refusal, TransportError
 from smpc_ehr.transport.mesh import JobChannel
+
+log = logging.getLogger(__name__)
 
 MIN_PARTIES = 3
 _GLOBAL_MODULES = (
@@ -193,6 +197,9 @@ def run_job(
         asyncio.set_event_loop(loop)
         try:
             rt = _build_runtime(mpyc_runtime, channel, round_seconds)
+            # MPyC reports failed protocol steps through the loop's exception handler;
+            # the job's failure is reported once, by us, so keep those out of the log.
+            loop.set_exception_handler(_quiet)
             ops = MpycOps(rt, bits)
 
             async def main() -> OutputShareSet:
@@ -200,15 +207,20 @@ def run_job(
                 secrets = await program(ops)
                 return await ops.output_shares(secrets)
 
+            task = loop.create_task(main())
+            # Any failure (peer abort, broken link, cancel, deadline) stops the computation
+            # at once, wherever MPyC is waiting.
+            channel.mailbox.on_fail(lambda _: _cancel_from_any_thread(loop, task))
             timer = loop.call_later(
                 channel.remaining(),
                 channel.fail,
                 JobAborted("the job deadline passed before the computation finished"),
             )
             try:
-                return loop.run_until_complete(main())
-            except RuntimeError as exc:  # MPyC stops the loop when a protocol step fails
-                raise channel.failure or JobAborted(f"MPyC computation stopped: {exc}") from exc
+                return loop.run_until_complete(task)
+            except (RuntimeError, asyncio.CancelledError) as exc:
+                # MPyC stops the loop when a protocol step fails; we cancel on abort.
+                raise channel.failure or JobAborted(f"MPyC computation stopped: {exc!r}") from exc
             except TimeoutError as exc:
                 raise channel.failure or TransportError("a peer did not start the job") from exc
             except Exception:
@@ -223,10 +235,22 @@ def run_job(
             loop.close()
 
 
+def _cancel_from_any_thread(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    try:
+        loop.call_soon_threadsafe(task.cancel)
+    except RuntimeError:  # the loop is already closed: the job has ended
+        pass
+
+
+def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    log.debug("MPyC: %s", context.get("exception") or context.get("message"))
+
+
 def _drain(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what MPyC left scheduled so the loop closes cleanly."""
+    """Cancel what MPyC left scheduled so the loop closes cleanly (bounded: never hangs)."""
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for task in pending:
         task.cancel()
-    if pending and not loop.is_running():
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    if pending:
+        with contextlib.suppress(RuntimeError):  # MPyC may stop the loop again
+            loop.run_until_complete(asyncio.wait(pending, timeout=1.0))

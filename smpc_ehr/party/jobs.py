@@ -107,10 +107,11 @@ class JobRunner:
             loop = asyncio.get_running_loop()
             shares = await loop.run_in_executor(self._worker, self._compute, job, threshold)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
+            cause = job.channel.failure or exc
+            if isinstance(cause, asyncio.CancelledError):
                 reason = "the coordinator withdrew the job"
             else:
-                reason = str(exc) or type(exc).__name__
+                reason = str(cause) or type(cause).__name__
             log.warning("job %s failed: %s", job_id, reason)
             await self._finish(job, abort_reason=reason)
             raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 from smpc_ehr.errors import JobAborted, TransportError
@@ -31,6 +31,15 @@ class JobMailbox:
         self._delivered: set[Key] = set()
         self._partial: dict[Key, list[bytes | None]] = {}
         self._failure: BaseException | None = None
+        self._on_fail: list[Callable[[BaseException], None]] = []
+
+    def on_fail(self, callback: Callable[[BaseException], None]) -> None:
+        """Call `callback(reason)` once when the job fails (at once if it already has)."""
+        with self._lock:
+            if self._failure is None:
+                self._on_fail.append(callback)
+                return
+        callback(self._failure)
 
     @property
     def failure(self) -> BaseException | None:
@@ -93,11 +102,15 @@ class JobMailbox:
         with self._lock:
             if self._failure is None:
                 self._failure = exc
+            failure = self._failure
             pending = [s for s in self._slots.values() if not s.done()]
+            callbacks, self._on_fail = self._on_fail, []
             self._slots.clear()
             self._partial.clear()
         for slot in pending:
-            slot.set_exception(self._failure)
+            slot.set_exception(failure)
+        for callback in callbacks:
+            callback(failure)
 
 
 class MailboxRegistry:

@@ -1,0 +1,173 @@
+"""Cohort filters and joint-count cells, evaluated locally on one party's plaintext data.
+
+A cohort is the set of distinct patients that have at least one matching condition row
+(optionally with onset inside a window) and pass the sex and age filters. Counts are
+split into cells over fixed strata whose layout does not depend on the data, so every
+party produces vectors of the same shape that can be added inside MPC.
+
+Ages are exact full years at ``as_of``. ``as_of`` defaults to the fixed DEFAULT_AS_OF,
+never to today, so that a study re-run gives the same answer and all parties agree.
+A patient born after ``as_of`` is in no cohort at that date.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+
+from smpc_ehr.data.codes import match_table, normalize_pattern
+from smpc_ehr.data.records import SEXES, PartyData, date_key
+
+DEFAULT_AS_OF = date(2026, 1, 1)
+AGE_BANDS: tuple[str, ...] = (*(f"{lo}-{lo + 9}" for lo in range(0, 90, 10)), "90+")
+STRATA: dict[str, tuple[str, ...]] = {"sex": SEXES, "age_band": AGE_BANDS}
+
+
+def _as_date(value: object, name: str) -> date:
+    """Accept a date (a datetime is cut to its date) or an ISO ``YYYY-MM-DD`` string."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a date (or 'YYYY-MM-DD'), got {value!r}")
+
+
+def _as_age(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative whole number of years, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class CohortFilter:
+    """Which patients a query counts; validated and normalised on construction.
+
+    ``codes`` are ICD-10-CM patterns (a code selects itself and its sub-codes; an empty
+    tuple means all patients). Ages and the onset window are inclusive. When an onset
+    window is given, only condition rows with a known onset inside it match.
+    """
+
+    codes: tuple[str, ...] = ()
+    sex: str | None = None
+    age_min: int | None = None
+    age_max: int | None = None
+    as_of: date = DEFAULT_AS_OF
+    onset_from: date | None = None
+    onset_to: date | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.codes, str):
+            raise ValueError("codes must be a tuple of patterns, not a single string")
+        codes = tuple(sorted({normalize_pattern(c) for c in self.codes}))
+        object.__setattr__(self, "codes", codes)
+        if self.sex is not None:
+            sex = str(self.sex).strip().upper()
+            if sex not in SEXES:
+                raise ValueError(f"sex must be one of {', '.join(SEXES)}, got {self.sex!r}")
+            object.__setattr__(self, "sex", sex)
+        lo, hi = _as_age(self.age_min, "age_min"), _as_age(self.age_max, "age_max")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"age_min {lo} is greater than age_max {hi}")
+        object.__setattr__(self, "as_of", _as_date(self.as_of, "as_of"))
+        window = []
+        for name in ("onset_from", "onset_to"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _as_date(value, name))
+                window.append(name)
+        if window and not self.codes:
+            raise ValueError("an onset window needs codes: it restricts which diagnoses match")
+        if self.onset_from and self.onset_to and self.onset_from > self.onset_to:
+            raise ValueError(f"onset_from {self.onset_from} is after onset_to {self.onset_to}")
+
+
+def age_in_years(birth: np.ndarray, as_of: date) -> np.ndarray:
+    """Exact age in completed years at ``as_of`` (int64; negative if born later).
+
+    Someone born on 29 February becomes a year older on 1 March in non-leap years.
+    """
+    return _ages(date_key(birth), as_of)
+
+
+def _ages(birth_key: np.ndarray, as_of: date) -> np.ndarray:
+    as_of_key = as_of.year * 10000 + as_of.month * 100 + as_of.day
+    return (as_of_key - birth_key) // 10000
+
+
+def cohort_mask(data: PartyData, f: CohortFilter) -> np.ndarray:
+    """Boolean mask over the party's patients: who is in the cohort."""
+    return _evaluate(data, f)[0]
+
+
+def _evaluate(data: PartyData, f: CohortFilter) -> tuple[np.ndarray, np.ndarray]:
+    """The cohort mask and every patient's age (reused for age bands)."""
+    age = _ages(data.birth_key, f.as_of)
+    mask = age >= 0
+    if f.age_min is not None:
+        mask &= age >= f.age_min
+    if f.age_max is not None:
+        mask &= age <= f.age_max
+    if f.sex is not None:
+        mask &= data.sex_code == SEXES.index(f.sex)
+    if f.codes:
+        mask &= _with_condition(data, f)
+    return mask, age
+
+
+def _with_condition(data: PartyData, f: CohortFilter) -> np.ndarray:
+    """Patients with at least one condition row matching the codes and onset window."""
+    has = np.zeros(data.n_patients, dtype=bool)
+    code_hit = match_table(data.code_table, f.codes)
+    if not code_hit.any():
+        return has
+    rows = code_hit.take(data.cond_code_index)
+    if f.onset_from is not None:
+        rows &= data.cond_onset >= np.datetime64(f.onset_from, "D")
+    if f.onset_to is not None:
+        rows &= data.cond_onset <= np.datetime64(f.onset_to, "D")
+    # take() on row numbers is several times faster than boolean indexing here.
+    has[data.cond_patient.take(np.flatnonzero(rows))] = True
+    return has
+
+
+def cell_labels(by: tuple[str, ...]) -> list[dict[str, str]]:
+    """Labels of the cells for stratification ``by``, in row-major order (data-independent)."""
+    _check_by(by)
+    return [
+        dict(zip(by, combo, strict=True)) for combo in itertools.product(*(STRATA[v] for v in by))
+    ]
+
+
+def _check_by(by: tuple[str, ...]) -> None:
+    unknown = [v for v in by if v not in STRATA]
+    if unknown:
+        raise ValueError(f"unknown stratum {unknown[0]!r}; choose from {', '.join(STRATA)}")
+    if len(set(by)) != len(by):
+        raise ValueError(f"stratum listed twice in {by}")
+
+
+def count_cells(
+    data: PartyData, f: CohortFilter, by: tuple[str, ...] = ()
+) -> tuple[list[dict[str, str]], np.ndarray]:
+    """Distinct cohort patients per cell of ``by`` (labels, int64 counts in label order)."""
+    labels = cell_labels(by)
+    mask, age = _evaluate(data, f)
+    selected = np.flatnonzero(mask)
+    cell = np.zeros(len(selected), dtype=np.int64)
+    for var in by:
+        if var == "sex":
+            index = data.sex_code.take(selected).astype(np.int64)
+        else:
+            index = np.minimum(age.take(selected) // 10, len(AGE_BANDS) - 1)
+        cell = cell * len(STRATA[var]) + index
+    return labels, np.bincount(cell, minlength=len(labels)).astype(np.int64)
