@@ -236,10 +236,8 @@ def run_job(
 
 
 def _cancel_from_any_thread(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # a closed loop: the job has already ended
         loop.call_soon_threadsafe(task.cancel)
-    except RuntimeError:  # the loop is already closed: the job has ended
-        pass
 
 
 def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
