@@ -106,14 +106,22 @@ def cached_federation_data(
             return folder, None
         log(f"{folder} holds other data; generating it again")
     root.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# generated benchmark data (scripts/bench.py)\n*\n")
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    staging.chmod(0o755)
     try:
         elapsed, _ = timed(
             lambda: generate_federation(
-                list(ids), max(1, int(statistics.mean(sizes))), seed, staging,
-                sizes=list(sizes), fmt=DATA_FORMAT,
+                list(ids),
+                max(1, int(statistics.mean(sizes))),
+                seed,
+                staging,
+                sizes=list(sizes),
+                fmt=DATA_FORMAT,
             )
-        )  # fmt: skip
+        )
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)
@@ -160,9 +168,12 @@ def local_federation(
         start = time.perf_counter()
         try:
             federation = up(
-                data, state_dir, protocols=PROTOCOLS, min_cell_count=min_cell_count,
+                data,
+                state_dir,
+                protocols=PROTOCOLS,
+                min_cell_count=min_cell_count,
                 timeout=timeout,
-            )  # fmt: skip
+            )
             up_seconds = time.perf_counter() - start
             yield RunningFederation(state_dir, dict(federation.pids), up_seconds)
         finally:

@@ -1,0 +1,52 @@
+"""The project's benchmarks, one subcommand each:
+
+    python scripts/bench.py counts [--quick] [--parties 3,5,7] [--patients N] [--repeats R]
+
+Each benchmark prints a readable table and ends with one line holding a JSON object of
+its figures (progress goes to stderr). Generated data is cached under .bench-data/.
+A new benchmark is a module with `add_arguments(parser)`, `run(args) -> exit status`
+and a docstring, listed in BENCHMARKS below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+
+import bench_counts
+from _bench_common import log, terminate_as_interrupt
+
+BENCHMARKS: dict[str, ModuleType] = {
+    "counts": bench_counts,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bench.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, module in BENCHMARKS.items():
+        doc = (module.__doc__ or "").strip()
+        summary = doc.splitlines()[0] if doc else name
+        command = sub.add_parser(
+            name, help=summary, description=doc, formatter_class=argparse.RawTextHelpFormatter
+        )
+        module.add_arguments(command)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    terminate_as_interrupt()
+    try:
+        status: int = BENCHMARKS[args.benchmark].run(args)
+    except KeyboardInterrupt:
+        log("interrupted; the federation was brought down")
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
