@@ -345,12 +345,11 @@ def test_coordinator_config(tmp_path: Path) -> None:
         roster="roster.toml",
         key="certs/coordinator.key",
         cert="certs/coordinator.pem",
-        state_dir="state",
+        job_deadline_seconds=45,
     )
     config = load_coordinator_config(out)
     assert config.listen == "0.0.0.0:50050"
-    assert config.job_deadline_seconds == 120.0
-    assert config.state_dir == tmp_path / "state"
+    assert config.job_deadline_seconds == 45.0
     text = out.read_text().replace('id = "coordinator"', 'id = "hospital-a"')
     with pytest.raises(ConfigError, match="has role party in the roster, not coordinator"):
         load_coordinator_config(write(tmp_path / "bad.toml", text))

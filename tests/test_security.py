@@ -192,3 +192,23 @@ def test_second_server_cannot_share_a_port_in_use(fed3: LocalFederation) -> None
 
     with pytest.raises(ConfigError, match="in use"):
         asyncio.run(second_server())
+
+
+@pytest.mark.parametrize(
+    ("params", "deadline", "reason"),
+    [
+        ({"codes": "E11", "onset_from": "2020-01-01", "onset_to": "2019-01-01"}, None, "onset"),
+        ({"codes": "E11"}, 100_000, "exceeds this coordinator's limit"),
+    ],
+)
+def test_coordinator_refuses_what_it_cannot_run_with_a_reason(
+    fed3: LocalFederation, params: dict, deadline: float | None, reason: str
+) -> None:
+    with Client.from_state(fed3.state_dir) as client, pytest.raises(JobFailed, match=reason):
+        client.submit(COUNT_TEMPLATE, params, deadline_seconds=deadline)
+
+
+def test_health_reveals_no_patient_numbers(fed3: LocalFederation) -> None:
+    reply = party_stub(fed3, "analyst", "hospital-1").Health(party_pb2.HealthRequest(), timeout=5)
+    assert reply.identity == "hospital-1" and reply.state in ("idle", "busy")
+    assert not any(f.name == "patients" for f, _ in reply.ListFields())

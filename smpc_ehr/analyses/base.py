@@ -29,6 +29,10 @@ class Analysis(ABC):
     """Bit length of the secret integers this analysis needs."""
 
     @abstractmethod
+    def validate(self, params: Params) -> None:
+        """Raise TemplateError for value combinations the template's bounds cannot express."""
+
+    @abstractmethod
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         """This party's private input vector (same length at every party)."""
 

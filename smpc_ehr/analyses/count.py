@@ -17,8 +17,9 @@ Leakage, plainly:
   could be recombined (its opened product is 0);
 - nobody learns any single hospital's count. The threshold itself is public (the
   maximum of the parties' policies).
-Not covered: what released totals reveal in combination (e.g. differences between
-overlapping queries); that is for the privacy ledger and differential privacy.
+Not covered: what released totals reveal in combination (differences between
+overlapping queries, or a released total minus the counts n-1 colluding hospitals
+know); only the threshold and each hospital's template approval limit that today.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.cohort import STRATA, CohortFilter, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
 
 COUNT_BITS = 32
 """Secret integers of 32 bits: totals up to 2^31 patients."""
@@ -59,6 +61,12 @@ class CountAnalysis(Analysis):
 
     name = "count"
     bits = COUNT_BITS
+
+    def validate(self, params: Params) -> None:
+        try:
+            cohort_filter(params)
+        except ValueError as exc:
+            raise TemplateError(str(exc)) from exc
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         labels, counts = count_cells(data, cohort_filter(params), strata(params))

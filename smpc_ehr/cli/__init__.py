@@ -4,6 +4,7 @@
     smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR
     smpc-ehr party --config FILE            (one per hospital)
     smpc-ehr coordinator --config FILE
+    smpc-ehr protocol show PROTOCOL.toml     (canonical hash, parameters, leakage)
     smpc-ehr run PROTOCOL.toml [--set name=value ...] [--json] (--state DIR | --config FILE)
     smpc-ehr local up --data DIR [--state DIR] / smpc-ehr local down [--state DIR]
 
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         proc = sub.add_parser(role, help=f"run the {role} process")
         proc.add_argument("--config", required=True, help=f"{role} config TOML")
         proc.set_defaults(handler=getattr(commands, f"serve_{role}"))
+
+    protocol = sub.add_parser("protocol", help="inspect study protocol templates")
+    protocol_sub = protocol.add_subparsers(dest="protocol_command", required=True, metavar="ACTION")
+    show = protocol_sub.add_parser(
+        "show", help="a template's canonical hash (what parties approve), parameters and leakage"
+    )
+    show.add_argument("file", help="protocol template TOML")
+    show.set_defaults(handler=commands.protocol_show)
 
     run = sub.add_parser("run", help="run a study protocol and print its result")
     run.add_argument("protocol", help="protocol template TOML")

@@ -56,6 +56,28 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def protocol_show(args: argparse.Namespace) -> int:
+    from smpc_ehr.study.template import load_template
+
+    template = load_template(args.file)
+    print(f"{template.name}: {template.title}")
+    print(f"hash:     {template.canonical_hash}")
+    print(f"analysis: {template.analysis} (default backend {template.backend})")
+    print("parameters:")
+    for spec in template.parameters:
+        facts = [spec.type, "required" if spec.required else "optional"]
+        if spec.choices is not None or spec.min is not None or spec.max is not None:
+            facts.append(spec.bounds_text())
+        if spec.max_items is not None:
+            facts.append(f"at most {spec.max_items} items")
+        if spec.default is not None:
+            facts.append(f"default {spec.default}")
+        print(f"  {spec.name} ({'; '.join(facts)}): {spec.help}")
+    print("leakage:")
+    print("  " + template.leakage.strip().replace("\n", "\n  "))
+    return 0
+
+
 def serve_party(args: argparse.Namespace) -> int:
     from smpc_ehr.config.party import load_party_config
     from smpc_ehr.party.server import run as run_party
@@ -120,6 +142,10 @@ def local_up(args: argparse.Namespace) -> int:
     from smpc_ehr.local.federation import up
 
     protocols = Path(args.protocols)
+    if not protocols.is_dir() and not args.approve:
+        raise ConfigError(
+            f"no templates to approve: {protocols} is not a folder and no --approve FILE was given"
+        )
     federation = up(
         Path(args.data),
         Path(args.state),

@@ -26,7 +26,7 @@ from smpc_ehr.config.roster import Roster, load_roster
 
 @dataclass(frozen=True)
 class CoordinatorConfig:
-    """A validated coordinator config; `state_dir` (job records) is optional."""
+    """A validated coordinator config."""
 
     id: str
     roster: Roster
@@ -34,7 +34,6 @@ class CoordinatorConfig:
     key: Path
     cert: Path
     job_deadline_seconds: float
-    state_dir: Path | None
     log_level: str
     source: Path
 
@@ -52,7 +51,6 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
     key = resolve(base, table.get_str("key"))
     cert = resolve(base, table.get_str("cert"))
     deadline = table.get_number("job_deadline_seconds", 120.0, positive=True)
-    state = table.get_str("state_dir", None)
     table.done()
     if check_files:
         check_identity_files(table, roster, key, cert)
@@ -65,7 +63,6 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
         key=key,
         cert=cert,
         job_deadline_seconds=deadline,
-        state_dir=resolve(base, state) if state is not None else None,
         log_level=log_level,
         source=path,
     )
@@ -80,7 +77,6 @@ def write_coordinator_config(
     cert: Path | str,
     listen: str | None = None,
     job_deadline_seconds: float = 120.0,
-    state_dir: Path | str | None = None,
     log_level: str = "INFO",
 ) -> Path:
     """Write a coordinator config; paths as in `write_party_config`."""
@@ -93,7 +89,6 @@ def write_coordinator_config(
         "key": rel(key, base),
         "cert": rel(cert, base),
         "job_deadline_seconds": float(job_deadline_seconds),
-        "state_dir": rel(state_dir, base) if state_dir is not None else None,
     }
     text = toml_document(
         [

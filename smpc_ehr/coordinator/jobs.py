@@ -94,15 +94,16 @@ class PartyFailure(Exception):
     """A party refused, failed or could not be reached; the message names it."""
 
 
-def _describe(party: str, exc: BaseException) -> str:
+def _describe(party: str, exc: BaseException, phase: str = "run") -> str:
+    """What went wrong with one party, for the analyst; `phase` is "prepare" or "run"."""
     if isinstance(exc, grpc.aio.AioRpcError):
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             return f"{party} is unreachable or stopped ({exc.details()})"
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            if phase == "prepare":
+                return f"{party} did not answer (is it running and reachable?)"
             return f"{party} did not finish within the deadline"
         return f"{party}: {exc.details()}"
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return f"{party} did not answer within the deadline"
     return f"{party}: {exc}"
 
 
@@ -139,6 +140,7 @@ class Coordinator:
         if template.analysis not in ANALYSES:
             raise TemplateError(f"unknown analysis {template.analysis!r} in {template.name}")
         params = template.bind(raw)
+        ANALYSES[template.analysis].validate(params)
         backend = backend or template.backend
         parties = list(self._config.roster.party_ids())
         if backend == "mpyc":
@@ -148,7 +150,11 @@ class Coordinator:
         elif backend not in ("mpyc",):
             raise Refusal(f"backend {backend!r} is not available")
         limit = self._config.job_deadline_seconds
-        deadline = min(deadline, limit) if deadline > 0 else limit
+        if deadline > limit:
+            raise Refusal(
+                f"a deadline of {deadline:g} s exceeds this coordinator's limit of {limit:g} s"
+            )
+        deadline = deadline if deadline > 0 else limit
         job = Job(
             job_id=uuid.uuid4().hex,
             template=template,
@@ -232,7 +238,7 @@ class Coordinator:
         problems = []
         for party, reply in zip(job.parties, replies, strict=True):
             if isinstance(reply, BaseException):
-                problems.append(_describe(party, reply))
+                problems.append(_describe(party, reply, "prepare"))
             elif not reply.accepted:
                 problems.append(f"{party} refused: {reply.reason}")
         if problems:
@@ -293,6 +299,8 @@ class Coordinator:
         first = outputs[job.parties[0]]
         shares: dict[int, list[int]] = {}
         for party, out in outputs.items():
+            if out.point != job.parties.index(party) + 1:
+                raise PartyFailure(f"{party} sent shares for the wrong evaluation point")
             if (out.scheme, out.modulus, out.threshold, out.count) != (
                 first.scheme,
                 first.modulus,

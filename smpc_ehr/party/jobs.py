@@ -87,11 +87,19 @@ class JobRunner:
         analysis = ANALYSES.get(template.analysis)
         if analysis is None:
             raise Refusal(f"this party cannot run analysis {template.analysis!r}")
+        analysis.validate(params)
         deadline = time.monotonic() + spec.deadline_seconds
         channel = self._mesh.open_job(spec.job_id, parties, deadline)
         self._current = PreparedJob(spec, analysis, params, channel)
         asyncio.get_running_loop().call_later(spec.deadline_seconds, self._expire, spec.job_id)
-        log.info("job %s accepted: %s from %s", spec.job_id, template.name, spec.analyst)
+        log.info(
+            "job %s accepted: %s %s (%s) from %s",
+            spec.job_id,
+            template.name,
+            dict(spec.params),
+            template.canonical_hash,
+            spec.analyst,
+        )
         return policy.min_cell_count
 
     async def run(self, job_id: str, threshold: int) -> OutputShareSet:

@@ -39,7 +39,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key)
     mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
     runner = JobRunner(config, data, mesh)
-    servicer = PartyServicer(config, runner, mesh, data.n_patients)
+    servicer = PartyServicer(config, runner, mesh)
     server, port = await start_server(
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
     )

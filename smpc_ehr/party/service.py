@@ -41,11 +41,10 @@ def shares_to_proto(shares: OutputShareSet) -> common_pb2.OutputShares:
 class PartyServicer(party_pb2_grpc.PartyServicer):
     """Thin: checks the caller, calls the job runner or the mesh, maps errors."""
 
-    def __init__(self, config: PartyConfig, runner: JobRunner, mesh: Mesh, patients: int):
+    def __init__(self, config: PartyConfig, runner: JobRunner, mesh: Mesh) -> None:
         self._config = config
         self._runner = runner
         self._mesh = mesh
-        self._patients = patients
         self._coordinator = config.roster.coordinator.id
         self._parties = frozenset(config.roster.party_ids())
 
@@ -93,7 +92,6 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             version=__version__,
             state="busy" if job else "idle",
             current_job=job,
-            patients=self._patients,
         )
 
     async def Exchange(self, request_iterator, context):

@@ -69,20 +69,18 @@ class HealthRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HealthReply(_message.Message):
-    __slots__ = ("identity", "role", "version", "state", "current_job", "patients")
+    __slots__ = ("identity", "role", "version", "state", "current_job")
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     CURRENT_JOB_FIELD_NUMBER: _ClassVar[int]
-    PATIENTS_FIELD_NUMBER: _ClassVar[int]
     identity: str
     role: str
     version: str
     state: str
     current_job: str
-    patients: int
-    def __init__(self, identity: _Optional[str] = ..., role: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., current_job: _Optional[str] = ..., patients: _Optional[int] = ...) -> None: ...
+    def __init__(self, identity: _Optional[str] = ..., role: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., current_job: _Optional[str] = ...) -> None: ...
 
 class ShareMessage(_message.Message):
     __slots__ = ("job_id", "tag", "sender", "chunk", "chunks", "payload", "abort")
