@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import SecretVector, SecureOps, SecureProgram
 from smpc_ehr.data.cohort import STRATA, CohortFilter, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -75,10 +75,10 @@ class CountAnalysis(Analysis):
         return [int(c) for c in counts]
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
-        async def program(ops: SecureOps) -> list[Secret]:
+        async def program(ops: SecureOps) -> list[SecretVector]:
             totals = ops.sum_vectors(ops.input_ints(local, self.bits))
             released = ops.ge_public(totals, threshold)
-            return [*released, *ops.mul(released, totals)]
+            return [released, ops.mul(released, totals)]
 
         return program
 

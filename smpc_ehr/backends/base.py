@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Secret = Any
-"""A backend's secret-shared value (opaque to analyses)."""
+SecretVector = Any
+"""A backend's secret-shared vector of integers (opaque to analyses); operations on
+vectors are elementwise and run as one batch, so a table costs the rounds of one cell."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class SecureOps(ABC):
     my_index: int
 
     @abstractmethod
-    def input_ints(self, values: Sequence[int], bits: int) -> list[list[Secret]]:
+    def input_ints(self, values: Sequence[int], bits: int) -> list[SecretVector]:
         """Secret-share this party's vector; return every party's vector, in party order.
 
         All parties call it with vectors of the same length (the layout is public);
@@ -44,24 +45,25 @@ class SecureOps(ABC):
         """
 
     @abstractmethod
-    def add(self, a: Sequence[Secret], b: Sequence[Secret]) -> list[Secret]:
+    def add(self, a: SecretVector, b: SecretVector) -> SecretVector:
         """Elementwise a + b."""
 
     @abstractmethod
-    def mul(self, a: Sequence[Secret], b: Sequence[Secret]) -> list[Secret]:
+    def mul(self, a: SecretVector, b: SecretVector) -> SecretVector:
         """Elementwise a * b."""
 
     @abstractmethod
-    def ge_public(self, a: Sequence[Secret], bound: int) -> list[Secret]:
+    def ge_public(self, a: SecretVector, bound: int) -> SecretVector:
         """Elementwise secret bit [a >= bound]."""
 
-    def sum_vectors(self, vectors: Sequence[Sequence[Secret]]) -> list[Secret]:
+    def sum_vectors(self, vectors: Sequence[SecretVector]) -> SecretVector:
         """Elementwise sum of several secret vectors."""
-        total = list(vectors[0])
+        total = vectors[0]
         for vector in vectors[1:]:
             total = self.add(total, vector)
         return total
 
 
-SecureProgram = Callable[[SecureOps], Awaitable[list[Secret]]]
-"""The secure part of an analysis: returns the secrets the coordinator may open."""
+SecureProgram = Callable[[SecureOps], Awaitable[list[SecretVector]]]
+"""The secure part of an analysis: returns the secret vectors the coordinator may open
+(their elements, concatenated in order, are what `Analysis.finalize` receives)."""

@@ -2,14 +2,17 @@
 
 MPyC parses `sys.argv` and builds a global runtime when imported, and its message
 exchange is a small object per peer with `send(pc, payload)` / `receive(pc)`. We
-import it with a clean argv, build a fresh `Runtime` per job on a dedicated thread
-with its own event loop (MPyC stops its loop when a protocol fails, which must not
-stop the party's server), and carry its messages over the job's `JobChannel`, so no
-MPyC port is opened and every byte goes over mutual TLS.
+import it with a clean argv, build a fresh `Runtime` per job in the party server's
+event loop (MPC rounds are latency-bound: no thread hop between gRPC and MPyC), and
+carry its messages over the job's `JobChannel`, so no MPyC port is opened and every
+byte goes over mutual TLS. MPyC stops its event loop when a protocol step fails; we
+replace that one function (`asyncoro._reconcile`) so a failure fails the job instead
+of stopping the server.
 
 Security: threshold t = (n-1)//2, so any t colluding parties learn nothing; this
 needs n >= 3 (with n = 2, t = 0 and there is no secrecy), which we refuse. Arrays
-are marshalled with the field's `to_bytes` (`mix32_64bit`), never pickle. Only one
+are marshalled with the field's `to_bytes` (`mix32_64bit`), never pickle (MPyC's
+`transfer`, which always pickles, is never called). Only one
 MPyC job runs per process at a time (MPyC keeps its runtime in module globals).
 """
 
@@ -18,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import itertools
 import logging
+import secrets
 import sys
 import threading
 import time
@@ -26,8 +31,10 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from smpc_ehr.backends.base import OutputShareSet, Secret, SecureOps, SecureProgram
-from smpc_ehr.errors import JobAborted, Refusal, TransportError
+import numpy as np
+
+from smpc_ehr.backends.base import OutputShareSet, SecretVector, SecureOps, SecureProgram
+from smpc_ehr.errors import JobAborted, Refusal, SmpcEhrError, TransportError
 from smpc_ehr.transport.mesh import JobChannel
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,9 @@ _GLOBAL_MODULES = (
     "statistics",
 )
 _import_lock = threading.Lock()
-_job_lock = threading.Lock()
+_job_lock = asyncio.Lock()
+_active: JobChannel | None = None
+"""The job MPyC is running in this process (one at a time: MPyC's state is global)."""
 
 
 def check_party_count(n: int) -> None:
@@ -59,14 +68,17 @@ def check_party_count(n: int) -> None:
 def import_mpyc() -> Any:
     """Import `mpyc.runtime` without letting it read this process's command line."""
     with _import_lock:
-        if "mpyc.runtime" in sys.modules:
-            return sys.modules["mpyc.runtime"]
-        saved = sys.argv
-        sys.argv = [saved[0] if saved else "smpc-ehr"]
-        try:
-            return importlib.import_module("mpyc.runtime")
-        finally:
-            sys.argv = saved
+        module = sys.modules.get("mpyc.runtime")
+        if module is None:
+            saved = sys.argv
+            sys.argv = [saved[0] if saved else "smpc-ehr"]
+            try:
+                module = importlib.import_module("mpyc.runtime")
+            finally:
+                sys.argv = saved
+        asyncoro: Any = importlib.import_module("mpyc.asyncoro")
+        asyncoro._reconcile = _reconcile_without_stopping
+        return module
 
 
 class _MeshExchange:
@@ -106,7 +118,7 @@ class _MeshExchange:
 
 
 class MpycOps(SecureOps):
-    """`SecureOps` on MPyC secure integers (exact integer arithmetic mod a prime)."""
+    """`SecureOps` on MPyC secure integer arrays (exact arithmetic mod a prime, batched)."""
 
     def __init__(self, runtime: Any, bits: int = 32) -> None:
         self._rt = runtime
@@ -115,35 +127,36 @@ class MpycOps(SecureOps):
         self._bits = bits
         self._secint = runtime.SecInt(bits)
 
-    def input_ints(self, values: Sequence[int], bits: int) -> list[list[Secret]]:
+    def input_ints(self, values: Sequence[int], bits: int) -> list[SecretVector]:
         if bits > self._bits:
             raise ValueError(f"values of {bits} bits exceed this job's {self._bits}-bit integers")
-        secret = [self._secint(int(v)) for v in values]
-        shared: list[list[Secret]] = self._rt.input(secret, senders=list(range(self.n_parties)))
+        mine = self._secint.array(np.array([int(v) for v in values], dtype=object))
+        shared: list[SecretVector] = self._rt.input(mine, senders=list(range(self.n_parties)))
         return shared
 
-    def add(self, a: Sequence[Secret], b: Sequence[Secret]) -> list[Secret]:
-        return [x + y for x, y in zip(a, b, strict=True)]
+    def add(self, a: SecretVector, b: SecretVector) -> SecretVector:
+        return a + b
 
-    def mul(self, a: Sequence[Secret], b: Sequence[Secret]) -> list[Secret]:
-        return [x * y for x, y in zip(a, b, strict=True)]
+    def mul(self, a: SecretVector, b: SecretVector) -> SecretVector:
+        return a * b
 
-    def ge_public(self, a: Sequence[Secret], bound: int) -> list[Secret]:
-        return [x >= bound for x in a]
+    def ge_public(self, a: SecretVector, bound: int) -> SecretVector:
+        return a >= bound
 
-    async def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
+    async def output_shares(self, secrets: Sequence[SecretVector]) -> OutputShareSet:
         """Fresh shares of `secrets` for the coordinator: resharing first, so the
         coordinator's n shares determine the values and nothing else."""
         rt = self._rt
-        fresh = rt._reshare(list(secrets)) if secrets else []
-        shares = await rt.gather(fresh) if fresh else []
-        field = self._secint.field
+        values: list[int] = []
+        for fresh in [rt._reshare(vector) for vector in secrets]:
+            shares = await rt.gather(fresh)
+            values.extend(int(v) for v in np.asarray(shares.value).reshape(-1))
         return OutputShareSet(
             scheme="shamir",
-            modulus=int(field.modulus),
+            modulus=int(self._secint.field.modulus),
             point=rt.pid + 1,
             degree=rt.threshold,
-            values=[int(s.value) for s in shares],
+            values=values,
         )
 
 
@@ -168,11 +181,31 @@ def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float)
     return rt
 
 
-async def _exchange_prss_keys(rt: Any, channel: JobChannel) -> None:
-    """Give each peer the PRSS keys it shares with us (MPyC's start() would do this)."""
+PrssKeys = dict[tuple[int, ...], bytes]
+
+
+def send_prss_keys(channel: JobChannel) -> PrssKeys:
+    """Make this party's fresh PRSS keys for a job and send each peer the ones it shares.
+
+    MPyC's `start()` would do this exchange; calling it before the local plaintext
+    step lets the keys travel while the party computes, saving a round.
+    """
+    n = len(channel.parties)
+    pid = channel.parties.index(channel.me)
+    keys = {
+        subset: secrets.token_bytes(16)
+        for subset in itertools.combinations(range(n), n - (n - 1) // 2)
+        if subset[0] == pid
+    }
     for i, peer in enumerate(channel.parties):
-        if i != rt.pid:
-            channel.send(peer, "mpyc/prss-keys", b"".join(rt._prss_keys_to_peer(i)))
+        if i != pid:
+            shared = b"".join(key for subset, key in keys.items() if i in subset)
+            channel.send(peer, "mpyc/prss-keys", shared)
+    return keys
+
+
+async def _receive_prss_keys(rt: Any, channel: JobChannel) -> None:
+    """Store the PRSS keys each peer sent us (in MPyC's order of key subsets)."""
     for i, peer in enumerate(channel.parties):
         if i != rt.pid:
             data = await asyncio.wrap_future(channel.expect(peer, "mpyc/prss-keys"))
@@ -181,74 +214,91 @@ async def _exchange_prss_keys(rt: Any, channel: JobChannel) -> None:
             rt._prss_keys_from_peer(i, data)
 
 
-def run_job(
-    channel: JobChannel, program: SecureProgram, *, bits: int, round_seconds: float
+async def run_job(
+    channel: JobChannel,
+    program: SecureProgram,
+    *,
+    bits: int,
+    round_seconds: float,
+    prss_keys: PrssKeys,
 ) -> OutputShareSet:
-    """Run this party's side of `program` with MPyC; blocks, so call it on a job thread.
+    """Run this party's side of `program` with MPyC, in the server's event loop.
 
     Raises the job channel's failure (a peer aborted, a link broke, a round or the
     job deadline passed) or JobAborted; nothing is returned unless the whole
-    computation finished.
+    computation finished. Cancelling the caller cancels the computation.
     """
+    global _active
     check_party_count(len(channel.parties))
     mpyc_runtime = import_mpyc()
-    with _job_lock:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            rt = _build_runtime(mpyc_runtime, channel, round_seconds)
-            # MPyC reports failed protocol steps through the loop's exception handler;
-            # the job's failure is reported once, by us, so keep those out of the log.
-            loop.set_exception_handler(_quiet)
-            ops = MpycOps(rt, bits)
+    async with _job_lock:
+        loop = asyncio.get_running_loop()
+        rt = _build_runtime(mpyc_runtime, channel, round_seconds)
+        rt._prss_keys = dict(prss_keys)  # the keys already sent to the peers
+        loop.set_exception_handler(_quiet_job_errors)  # MPyC's constructor replaced it
+        ops = MpycOps(rt, bits)
 
-            async def main() -> OutputShareSet:
-                await asyncio.wait_for(_exchange_prss_keys(rt, channel), round_seconds)
-                secrets = await program(ops)
-                return await ops.output_shares(secrets)
-
-            task = loop.create_task(main())
-            # Any failure (peer abort, broken link, cancel, deadline) stops the computation
-            # at once, wherever MPyC is waiting.
-            channel.mailbox.on_fail(lambda _: _cancel_from_any_thread(loop, task))
-            timer = loop.call_later(
-                channel.remaining(),
-                channel.fail,
-                JobAborted("the job deadline passed before the computation finished"),
-            )
+        async def main() -> OutputShareSet:
             try:
-                return loop.run_until_complete(task)
-            except (RuntimeError, asyncio.CancelledError) as exc:
-                # MPyC stops the loop when a protocol step fails; we cancel on abort.
-                raise channel.failure or JobAborted(f"MPyC computation stopped: {exc!r}") from exc
-            except TimeoutError as exc:
-                raise channel.failure or TransportError("a peer did not start the job") from exc
-            except Exception:
-                if channel.failure is not None:
-                    raise channel.failure from None
-                raise
-            finally:
-                timer.cancel()
+                await asyncio.wait_for(_receive_prss_keys(rt, channel), round_seconds)
+            except TimeoutError:
+                raise TransportError("a peer did not start the job within a round") from None
+            secrets = await program(ops)
+            return await ops.output_shares(secrets)
+
+        _active = channel
+        task = asyncio.ensure_future(main())
+        # Any failure (peer abort, broken link, cancel, deadline) stops the computation
+        # at once, wherever MPyC is waiting.
+        channel.mailbox.on_fail(lambda _: _cancel_from_any_thread(loop, task))
+        try:
+            return await asyncio.wait_for(task, channel.remaining())
+        except TimeoutError:
+            channel.fail(JobAborted("the job deadline passed before the computation finished"))
+            raise channel.failure or JobAborted("deadline") from None
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if channel.failure is not None and not (this is not None and this.cancelling()):
+                raise channel.failure from None
+            raise
+        except Exception:
+            if channel.failure is not None:
+                raise channel.failure from None
+            raise
         finally:
-            _drain(loop)
-            asyncio.set_event_loop(None)
-            loop.close()
+            _active = None
+            rt.prfs.cache_clear()  # MPyC caches PRFs per runtime: let this one go
 
 
-def _cancel_from_any_thread(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
-    with contextlib.suppress(RuntimeError):  # a closed loop: the job has already ended
+def _cancel_from_any_thread(loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any]) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: the process is stopping
         loop.call_soon_threadsafe(task.cancel)
 
 
-def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    log.debug("MPyC: %s", context.get("exception") or context.get("message"))
+def _quiet_job_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Failed MPyC steps after an abort are expected; the job reports its failure once."""
+    exc = context.get("exception")
+    if isinstance(exc, SmpcEhrError | asyncio.CancelledError):
+        log.debug("after abort: %s", exc)
+    else:
+        loop.default_exception_handler(context)
 
 
-def _drain(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what MPyC left scheduled so the loop closes cleanly (bounded: never hangs)."""
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        with contextlib.suppress(RuntimeError):  # MPyC may stop the loop again
-            loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+def _reconcile_without_stopping(decl: Any, task: asyncio.Task[Any]) -> None:
+    """MPyC's `asyncoro._reconcile`, except that a failed step fails the current job.
+
+    MPyC stops the whole event loop when a step fails (a process runs one MPyC
+    program and exits); here that loop also serves gRPC, so the job is failed instead.
+    """
+    asyncoro: Any = sys.modules["mpyc.asyncoro"]
+    asyncoro.runtime._pc_level -= 1
+    if decl is None:
+        return
+    try:
+        given = task.result()
+    except BaseException as exc:
+        if _active is not None:
+            reason = exc if isinstance(exc, Exception) else JobAborted("an MPyC step was cancelled")
+            _active.fail(reason)
+        return
+    getattr(asyncoro, "__reconcile")(decl, given)

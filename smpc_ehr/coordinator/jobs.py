@@ -218,10 +218,18 @@ class Coordinator:
             analyst=job.analyst,
         )
         job.set_state("preparing")
+        started = time.perf_counter()
         threshold = await self._prepare(job, spec)
+        prepared = time.perf_counter()
         job.set_state("running")
         outputs = await self._execute(job, threshold)
         job.result = self._release(job, outputs, threshold)
+        log.info(
+            "job %s: prepare %.1f ms, run and release %.1f ms",
+            job.job_id,
+            1000 * (prepared - started),
+            1000 * (time.perf_counter() - prepared),
+        )
         job.set_state("done")
 
     async def _prepare(self, job: Job, spec: common_pb2.JobSpec) -> int:

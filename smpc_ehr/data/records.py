@@ -66,6 +66,11 @@ class PartyData:
     cond_onset: np.ndarray
     birth_key: np.ndarray = field(init=False, repr=False)
     sex_code: np.ndarray = field(init=False, repr=False)
+    rows_by_code: np.ndarray = field(init=False, repr=False)
+    """Condition row numbers grouped by code: those of code c are
+    rows_by_code[code_starts[c]:code_starts[c + 1]] (an inverted index, so a query
+    for a rare code touches only its own rows)."""
+    code_starts: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n, m = len(self.patient_ids), len(self.cond_patient)
@@ -95,8 +100,15 @@ class PartyData:
         if len(self.sex) and not np.array_equal(np.asarray(SEXES)[sex_code], self.sex):
             raise ValueError(f"sex values must be one of {SEXES}")
         object.__setattr__(self, "sex_code", sex_code)
+        order = np.argsort(self.cond_code_index, kind="stable")
+        starts = np.searchsorted(
+            self.cond_code_index.take(order), np.arange(len(self.code_table) + 1)
+        )
+        object.__setattr__(self, "rows_by_code", order)
+        object.__setattr__(self, "code_starts", starts)
         arrays = [self.patient_ids, self.sex, self.birth_date, self.cond_patient, self.sex_code]
         arrays += [self.code_table, self.cond_code_index, self.cond_onset, self.birth_key]
+        arrays += [self.rows_by_code, self.code_starts]
         for arr in [*arrays, *self.features.values(), *self.outcomes.values()]:
             arr.flags.writeable = False
 

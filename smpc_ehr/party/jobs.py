@@ -1,7 +1,8 @@
 """A party's jobs: checked and reserved on Prepare, computed on Run, aborted on Cancel.
 
-One job runs at a time (the coordinator queues them and MPyC keeps global state),
-on a dedicated worker thread so a long computation never blocks the server.
+One job runs at a time (the coordinator queues them and MPyC keeps global state).
+The local plaintext step runs on a worker thread; the MPC rounds run in the server's
+event loop, where the messages arrive.
 """
 
 from __future__ import annotations
@@ -112,8 +113,7 @@ class JobRunner:
         job.running = True
         try:
             threshold = effective_threshold(self._config.policy, threshold)
-            loop = asyncio.get_running_loop()
-            shares = await loop.run_in_executor(self._worker, self._compute, job, threshold)
+            shares = await self._compute(job, threshold)
         except BaseException as exc:
             cause = job.channel.failure or exc
             if isinstance(cause, asyncio.CancelledError):
@@ -137,19 +137,34 @@ class JobRunner:
             await self._drop(job, reason)
         return True
 
-    def _compute(self, job: PreparedJob, threshold: int) -> OutputShareSet:
-        """On the worker thread: local plaintext step, then the secure program."""
+    async def _compute(self, job: PreparedJob, threshold: int) -> OutputShareSet:
+        """The local plaintext step (on the worker thread), then the secure program."""
         if job.channel.failure is not None:
             raise job.channel.failure
-        local = job.analysis.local_input(self._data, job.params)
-        program = job.analysis.secure_program(local, job.params, threshold)
         from smpc_ehr.backends import mpyc_backend
 
-        shares = mpyc_backend.run_job(
+        started = time.perf_counter()
+        prss_keys = mpyc_backend.send_prss_keys(job.channel)  # travel during the local step
+        loop = asyncio.get_running_loop()
+        local = await loop.run_in_executor(
+            self._worker, job.analysis.local_input, self._data, job.params
+        )
+        program = job.analysis.secure_program(local, job.params, threshold)
+        computed = time.perf_counter()
+        shares = await mpyc_backend.run_job(
             job.channel,
             program,
             bits=job.analysis.bits,
             round_seconds=job.spec.round_seconds or 30.0,
+            prss_keys=prss_keys,
+        )
+        log.info(
+            "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent",
+            job.spec.job_id,
+            1000 * (computed - started),
+            1000 * (time.perf_counter() - computed),
+            job.channel.messages_sent,
+            job.channel.bytes_sent,
         )
         shares.public_meta["threshold"] = str(threshold)
         return shares

@@ -92,8 +92,13 @@ class ProtocolTemplate:
             raise TemplateError(f"protocol '{self.name}': {exc}") from None
 
 
+@functools.lru_cache(maxsize=64)
 def parse_template(text: str, source: str = "<string>") -> ProtocolTemplate:
-    """Parse and check a template's TOML text; TemplateError names the source and key."""
+    """Parse and check a template's TOML text; TemplateError names the source and key.
+
+    Cached: the same approved templates arrive with every job, and a template is
+    immutable, so each distinct text is parsed once per process.
+    """
 
     def fail(problem: str) -> TemplateError:
         return TemplateError(f"{source}: {problem}")

@@ -86,6 +86,7 @@ class JobChannel:
         self._loop = asyncio.get_running_loop()
         self._links: dict[str, _PeerLink] = {}
         self.bytes_sent = 0
+        self.messages_sent = 0
 
     def send(self, to: str, tag: str, payload: bytes) -> None:
         """Queue `payload` for party `to` under `tag` (chunked); never blocks."""
@@ -105,6 +106,7 @@ class JobChannel:
             for i in range(chunks)
         ]
         self.bytes_sent += len(payload)
+        self.messages_sent += 1
         self._loop.call_soon_threadsafe(self._enqueue, to, messages)
 
     def expect(self, sender: str, tag: str) -> Future[bytes]:
