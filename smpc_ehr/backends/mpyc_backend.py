@@ -98,7 +98,7 @@ class _MeshExchange:
         slot = self._channel.expect(self._peer, f"mpyc/{pc}")
         if slot.done() and slot.exception() is None:
             return slot.result()
-        loop = asyncio.get_event_loop()  # the job's loop (set on the job thread)
+        loop = asyncio.get_running_loop()  # MPyC asks for messages from inside its coroutines
         future = asyncio.wrap_future(slot, loop=loop)
         timer = loop.call_later(self._round_seconds, self._round_expired, slot, pc)
         future.add_done_callback(lambda _: timer.cancel())

@@ -1,7 +1,7 @@
 """Per-job mailboxes: messages keyed by (tag, sender), reassembled from chunks.
 
-A mailbox is filled by the gRPC event loop and read by the job's own thread (the
-MPC backends run each job on a thread with its own event loop), so slots are
+A mailbox is filled by the gRPC event loop and read by a backend, which may wait in
+the same loop (MPyC) or block on another thread (a synchronous backend), so slots are
 `concurrent.futures.Future`s: thread-safe, awaitable through `asyncio.wrap_future`
 and blockable with a timeout. Failing a mailbox fails every pending and future
 read at once: that is how an abort reaches a computation that is waiting.

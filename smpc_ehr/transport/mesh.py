@@ -4,8 +4,8 @@ Outgoing messages of a job travel on one client stream per peer (`Party.Exchange
 opened on the first message and closed when the job ends, with the job's deadline
 as the RPC deadline. Incoming streams are served by `receive_stream`, which takes
 the sender from the peer certificate and files each message into its job's mailbox.
-All gRPC objects live on the server's event loop; jobs run on their own threads and
-cross over with `call_soon_threadsafe`.
+All gRPC objects live on the server's event loop; `send` and `expect` may also be
+called from other threads (they cross over with `call_soon_threadsafe`).
 """
 
 from __future__ import annotations
