@@ -11,13 +11,13 @@ import pytest
 from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.config.roster import Member, Roster
 from smpc_ehr.errors import ConfigError, TemplateError
-from smpc_ehr.local.federation import LocalFederation
+from smpc_ehr.local.federation import LocalFederation, down
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.study.template import load_template
 from smpc_ehr.transport.server import start_server
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2, coordinator_pb2_grpc, party_pb2, party_pb2_grpc
-from tests.conftest import COUNT_TEMPLATE
+from tests.conftest import COUNT_TEMPLATE, start_federation
 
 
 def identity(fed: LocalFederation, ident: str) -> TlsIdentity:
@@ -212,3 +212,24 @@ def test_health_reveals_no_patient_numbers(fed3: LocalFederation) -> None:
     reply = party_stub(fed3, "analyst", "hospital-1").Health(party_pb2.HealthRequest(), timeout=5)
     assert reply.identity == "hospital-1" and reply.state in ("idle", "busy")
     assert not any(f.name == "patients" for f, _ in reply.ListFields())
+
+
+@pytest.fixture(scope="module")
+def fed_two_analysts(data3: Path, tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("two-analysts")
+    federation = start_federation(data3, state, more_analysts=("other-analyst",))
+    yield federation
+    down(state)
+
+
+def test_an_analyst_cannot_read_another_analysts_job(fed_two_analysts: LocalFederation) -> None:
+    fed = fed_two_analysts
+    with Client.from_state(fed.state_dir) as owner:
+        job_id = owner.run(COUNT_TEMPLATE, {"codes": "E11"}).job_id
+        assert owner.status(job_id)["state"] == "done"
+    other = Client(fed.addresses["coordinator"], identity(fed, "other-analyst"), "coordinator")
+    with other:
+        with pytest.raises(JobFailed, match="no job"):
+            other.status(job_id)
+        with pytest.raises(JobFailed, match="no job"):
+            other.wait(job_id, timeout=10)

@@ -27,6 +27,8 @@ from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
 
 RPC_SECONDS = 15.0
 """Deadline of the analyst's short RPCs (submit, status, health)."""
+WAIT_SECONDS = 3600.0
+"""Default deadline for following a job; a job's own deadline ends it much sooner."""
 
 
 class JobFailed(SmpcEhrError):
@@ -129,7 +131,7 @@ class Client:
         self,
         job_id: str,
         on_progress: Callable[[Progress], None] | None = None,
-        timeout: float | None = None,
+        timeout: float = WAIT_SECONDS,
     ) -> JobResult:
         """Follow a job to its end; returns the result or raises JobFailed."""
         final: coordinator_pb2.JobStatus | None = None
@@ -169,7 +171,9 @@ class Client:
     ) -> JobResult:
         """Submit and wait: the one call most analyses need."""
         job_id = self.submit(protocol, params, backend=backend, deadline_seconds=deadline_seconds)
-        return self.wait(job_id, on_progress)
+        # The coordinator ends the job by its deadline; waiting longer only covers queueing.
+        wait = WAIT_SECONDS if deadline_seconds is None else deadline_seconds + WAIT_SECONDS
+        return self.wait(job_id, on_progress, timeout=wait)
 
     def status(self, job_id: str) -> dict[str, Any]:
         """The job's current state (and its error or result once it ended)."""

@@ -6,7 +6,7 @@ import grpc
 
 from smpc_ehr import __version__
 from smpc_ehr.config.coordinator import CoordinatorConfig
-from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator
+from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
 from smpc_ehr.transport.status import message_for, status_for
 from smpc_ehr.transport.tls import peer_identity
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
@@ -45,19 +45,23 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             await context.abort(status_for(exc), message_for(exc))
         return coordinator_pb2.SubmitReply(job_id=job.job_id)
 
-    async def Status(self, request, context):
-        await self._analyst(context)
+    async def _own_job(self, context: grpc.aio.ServicerContext, job_id: str) -> Job:
+        """The caller's job: an analyst sees only the jobs it submitted."""
+        analyst = await self._analyst(context)
         try:
-            return self._coordinator.job(request.job_id).status()
+            job = self._coordinator.job(job_id)
         except KeyError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, message_for(exc))
+        if job.analyst != analyst:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {job_id}")
+        return job
+
+    async def Status(self, request, context):
+        job = await self._own_job(context, request.job_id)
+        return job.status()
 
     async def Watch(self, request, context):
-        await self._analyst(context)
-        try:
-            job = self._coordinator.job(request.job_id)
-        except KeyError as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, message_for(exc))
+        job = await self._own_job(context, request.job_id)
         sent = 0
         while True:
             changed = job.changed

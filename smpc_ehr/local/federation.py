@@ -87,9 +87,14 @@ def up(
     approve: list[Path] | None = None,
     min_cell_count: int = 11,
     timeout: float = 60.0,
+    more_analysts: tuple[str, ...] = (),
 ) -> LocalFederation:
     """Write roster, certificates and configs into `state_dir`, start every process and
-    wait until all answer a health check. On any failure, stops what it started."""
+    wait until all answer a health check. On any failure, stops what it started.
+
+    `state_dir/analyst.toml` is the config of analyst "analyst"; `more_analysts` adds
+    identities (certificates only) for trying what one analyst may see of another's jobs.
+    """
     state_dir = Path(state_dir).resolve()
     if (state_dir / STATE_FILE).exists():
         raise ConfigError(
@@ -111,7 +116,9 @@ def up(
         coordinator=member("coordinator", COORDINATOR_ID, "Coordinator"),
         dealer=None,
         parties=tuple(member("party", f.name, f.name) for f in folders),
-        analysts=(Member(ANALYST_ID, "analyst", "Analyst", None),),
+        analysts=tuple(
+            Member(ident, "analyst", ident, None) for ident in (ANALYST_ID, *more_analysts)
+        ),
         source=state_dir / "roster.toml",
     )
     write_roster(roster, roster.source)
