@@ -17,7 +17,7 @@ from smpc_ehr.study.template import load_template
 from smpc_ehr.transport.server import start_server
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2, coordinator_pb2_grpc, party_pb2, party_pb2_grpc
-from tests.conftest import COUNT_TEMPLATE, start_federation
+from tests.conftest import COUNT_TEMPLATE, make_data, start_federation
 
 
 def identity(fed: LocalFederation, ident: str) -> TlsIdentity:
@@ -233,3 +233,31 @@ def test_an_analyst_cannot_read_another_analysts_job(fed_two_analysts: LocalFede
             other.status(job_id)
         with pytest.raises(JobFailed, match="no job"):
             other.wait(job_id, timeout=10)
+
+
+def test_party_refuses_an_mpyc_job_with_two_parties(fed3: LocalFederation) -> None:
+    template = load_template(COUNT_TEMPLATE)
+    spec = common_pb2.JobSpec(
+        job_id="two-party-mpyc",
+        protocol_toml=template.source_text,
+        params={"codes": "E11"},
+        backend="mpyc",
+        parties=["hospital-1", "hospital-2"],
+        deadline_seconds=30,
+    )
+    reply = party_stub(fed3, "coordinator", "hospital-1").Prepare(
+        party_pb2.PrepareRequest(job=spec), timeout=5
+    )
+    assert not reply.accepted
+    assert "at least 3 parties" in reply.reason and "honest majority" in reply.reason
+
+
+def test_two_party_federation_is_refused_mpyc_with_a_reason(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "data", 2, 500, seed=2)
+    fed = start_federation(data, tmp_path / "state")
+    try:
+        with Client.from_state(fed.state_dir) as client, pytest.raises(JobFailed) as err:
+            client.submit(COUNT_TEMPLATE, {"codes": "E11"})
+    finally:
+        down(fed.state_dir)
+    assert "at least 3 parties" in str(err.value) and "threshold would be 0" in str(err.value)
