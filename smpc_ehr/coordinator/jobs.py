@@ -20,9 +20,11 @@ from typing import Any
 import grpc
 
 from smpc_ehr.analyses import ANALYSES
+from smpc_ehr.backends import check_backend
 from smpc_ehr.backends.shamir import recombine, to_signed
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.errors import Refusal, TemplateError
+from smpc_ehr.policy.approval import combine_thresholds
 from smpc_ehr.study.template import ProtocolTemplate
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2, coordinator_pb2, party_pb2, party_pb2_grpc
@@ -143,12 +145,7 @@ class Coordinator:
         ANALYSES[template.analysis].validate(params)
         backend = backend or template.backend
         parties = list(self._config.roster.party_ids())
-        if backend == "mpyc":
-            from smpc_ehr.backends.mpyc_backend import check_party_count
-
-            check_party_count(len(parties))
-        elif backend not in ("mpyc",):
-            raise Refusal(f"backend {backend!r} is not available")
+        check_backend(backend, len(parties))
         limit = self._config.job_deadline_seconds
         if deadline > limit:
             raise Refusal(
@@ -252,7 +249,7 @@ class Coordinator:
         if problems:
             await self._cancel(job, "another party refused or failed")
             raise PartyFailure("; ".join(problems))
-        return max(
+        return combine_thresholds(
             reply.min_cell_count for reply in replies if not isinstance(reply, BaseException)
         )
 

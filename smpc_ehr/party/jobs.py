@@ -16,12 +16,12 @@ from typing import Any
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
-from smpc_ehr.backends import BACKENDS
+from smpc_ehr.backends import check_backend
 from smpc_ehr.backends.base import OutputShareSet
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
-from smpc_ehr.policy.approval import check_job, effective_threshold
+from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
 from smpc_ehr.transport.mesh import JobChannel, Mesh
 from smpc_ehr.wire import common_pb2
 
@@ -71,19 +71,8 @@ class JobRunner:
         unknown = [p for p in parties if p not in roster_parties]
         if unknown:
             raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
-        if spec.backend not in BACKENDS:
-            raise Refusal(
-                f"backend {spec.backend!r} is not available (have: {', '.join(BACKENDS)})"
-            )
-        if spec.backend == "mpyc":
-            from smpc_ehr.backends.mpyc_backend import check_party_count
-
-            check_party_count(len(parties))
-        if not 0 < spec.deadline_seconds <= policy.max_job_seconds:
-            raise Refusal(
-                f"job deadline {spec.deadline_seconds:g} s is outside this party's limit "
-                f"of {policy.max_job_seconds:g} s"
-            )
+        check_backend(spec.backend, len(parties))
+        check_deadline(policy, spec.deadline_seconds)
         template, params = check_job(policy, spec.protocol_toml, dict(spec.params))
         analysis = ANALYSES.get(template.analysis)
         if analysis is None:
