@@ -32,6 +32,27 @@ def party_stub(fed: LocalFederation, caller: str, party: str) -> party_pb2_grpc.
     return party_pb2_grpc.PartyStub(channel)
 
 
+def prepare_as_coordinator(
+    fed: LocalFederation,
+    job_id: str,
+    params: dict[str, str],
+    parties: tuple[str, ...] | list[str] = ("hospital-1", "hospital-2", "hospital-3"),
+) -> party_pb2.PrepareReply:
+    """Ask hospital-1 directly to prepare a job, as the coordinator would."""
+    template = load_template(COUNT_TEMPLATE)
+    spec = common_pb2.JobSpec(
+        job_id=job_id,
+        protocol_toml=template.source_text,
+        protocol_hash=template.canonical_hash,
+        params=params,
+        backend="mpyc",
+        parties=list(parties),
+        deadline_seconds=30,
+    )
+    stub = party_stub(fed, "coordinator", "hospital-1")
+    return stub.Prepare(party_pb2.PrepareRequest(job=spec), timeout=5)
+
+
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
 
@@ -162,19 +183,7 @@ def test_party_refuses_out_of_bounds_values_even_from_the_coordinator(
     fed3: LocalFederation,
 ) -> None:
     # The client and coordinator check bounds too; this is the party's own check.
-    template = load_template(COUNT_TEMPLATE)
-    spec = common_pb2.JobSpec(
-        job_id="bounds-check",
-        protocol_toml=template.source_text,
-        protocol_hash=template.canonical_hash,
-        params={"codes": "E11", "age": "0-200"},
-        backend="mpyc",
-        parties=["hospital-1", "hospital-2", "hospital-3"],
-        deadline_seconds=30,
-    )
-    reply = party_stub(fed3, "coordinator", "hospital-1").Prepare(
-        party_pb2.PrepareRequest(job=spec), timeout=5
-    )
+    reply = prepare_as_coordinator(fed3, "bounds-check", {"codes": "E11", "age": "0-200"})
     assert not reply.accepted
     assert "age" in reply.reason and "120" in reply.reason
 
@@ -236,17 +245,8 @@ def test_an_analyst_cannot_read_another_analysts_job(fed_two_analysts: LocalFede
 
 
 def test_party_refuses_an_mpyc_job_with_two_parties(fed3: LocalFederation) -> None:
-    template = load_template(COUNT_TEMPLATE)
-    spec = common_pb2.JobSpec(
-        job_id="two-party-mpyc",
-        protocol_toml=template.source_text,
-        params={"codes": "E11"},
-        backend="mpyc",
-        parties=["hospital-1", "hospital-2"],
-        deadline_seconds=30,
-    )
-    reply = party_stub(fed3, "coordinator", "hospital-1").Prepare(
-        party_pb2.PrepareRequest(job=spec), timeout=5
+    reply = prepare_as_coordinator(
+        fed3, "two-party-mpyc", {"codes": "E11"}, parties=["hospital-1", "hospital-2"]
     )
     assert not reply.accepted
     assert "at least 3 parties" in reply.reason and "honest majority" in reply.reason
