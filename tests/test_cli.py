@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from smpc_ehr.client import Client
+from smpc_ehr.local import federation as federation_module
+from smpc_ehr.local.federation import down
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, ROOT
+from tests.conftest import COUNT_TEMPLATE, ROOT, start_federation
+
+real_free_port = federation_module.free_port
 
 SMPC_EHR = str(Path(sys.executable).parent / "smpc-ehr")
 
@@ -87,3 +95,29 @@ def test_party_refuses_to_start_on_malformed_data(data3: Path, tmp_path: Path) -
     assert done.returncode == 2
     assert "hospital-2" in done.stderr
     assert "patients.csv" in done.stderr and "line 6" in done.stderr and "sex" in done.stderr
+
+
+def test_local_up_retries_when_a_chosen_port_is_taken(
+    data3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program grabs the port chosen for the coordinator before it binds it.
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    choices = iter([taken])
+    monkeypatch.setattr(
+        federation_module, "free_port", lambda: next(choices, None) or real_free_port()
+    )
+    try:
+        fed = start_federation(data3, tmp_path / "state")
+        try:
+            assert fed.addresses["coordinator"] != f"127.0.0.1:{taken}"
+            with Client.from_state(fed.state_dir) as client:
+                assert client.run(COUNT_TEMPLATE, {"codes": "E11"}).result["suppressed"] is False
+        finally:
+            down(fed.state_dir)
+    finally:
+        squatter.close()
+    log = (tmp_path / "state" / "logs" / "coordinator.log").read_text()
+    assert "the port is in use" in log  # the first attempt really collided

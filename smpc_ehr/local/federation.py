@@ -33,6 +33,11 @@ from smpc_ehr.wire import coordinator_pb2_grpc, party_pb2, party_pb2_grpc
 COORDINATOR_ID = "coordinator"
 ANALYST_ID = "analyst"
 STATE_FILE = "state.json"
+PORT_ATTEMPTS = 3
+
+
+class _PortTaken(SmpcEhrError):
+    """A process could not bind the free port chosen for it."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,22 @@ def up(
     folders = data_folders(Path(data).resolve())
     approved = sorted(p.resolve() for p in Path(protocols).glob("*.toml")) if protocols else []
     approved += [Path(p).resolve() for p in approve or []]
+    for _ in range(PORT_ATTEMPTS):
+        try:
+            return _start(folders, state_dir, approved, min_cell_count, timeout, more_analysts)
+        except _PortTaken:
+            continue  # another program took a port between choosing and binding it
+    raise SmpcEhrError(f"could not bind free ports on 127.0.0.1 in {PORT_ATTEMPTS} attempts")
+
+
+def _start(
+    folders: list[Path],
+    state_dir: Path,
+    approved: list[Path],
+    min_cell_count: int,
+    timeout: float,
+    more_analysts: tuple[str, ...],
+) -> LocalFederation:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
 
@@ -200,10 +221,10 @@ def _wait_healthy(
         for ident in list(waiting):
             code = processes[ident].poll()
             if code is not None:
-                raise SmpcEhrError(
-                    f"{ident} exited with code {code} while starting:\n"
-                    + _tail(state / "logs" / f"{ident}.log")
-                )
+                log_tail = _tail(state / "logs" / f"{ident}.log", lines=5)
+                if "the port is in use" in log_tail:
+                    raise _PortTaken(ident)
+                raise SmpcEhrError(f"{ident} exited with code {code} while starting:\n{log_tail}")
             if health(tls, ident, waiting[ident], timeout=1.0) is not None:
                 del waiting[ident]
         if waiting and time.monotonic() > end:
