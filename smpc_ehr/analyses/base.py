@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from smpc_ehr.backends.base import SecureProgram
@@ -41,5 +41,6 @@ class Analysis(ABC):
         """The MPC part: from all parties' inputs to the secrets the coordinator may open."""
 
     @abstractmethod
-    def finalize(self, opened: list[int], params: Params, threshold: int) -> dict[str, Any]:
-        """The released result (plain JSON types) from the opened values."""
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        """The released result (plain JSON types) from the opened values (integers, or
+        floats for backends that compute in fixed point)."""

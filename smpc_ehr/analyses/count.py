@@ -24,6 +24,7 @@ know); only the threshold and each hospital's template approval limit that today
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from smpc_ehr.analyses.base import Analysis, Params
@@ -82,14 +83,15 @@ class CountAnalysis(Analysis):
 
         return program
 
-    def finalize(self, opened: list[int], params: Params, threshold: int) -> dict[str, Any]:
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
         by = strata(params)
         labels = cell_labels(by)
         k = len(labels)
         if len(opened) != 2 * k:
             raise ValueError(f"expected {2 * k} opened values, got {len(opened)}")
+        exact = [_exact_int(v) for v in opened]
         cells = []
-        for label, bit, masked in zip(labels, opened[:k], opened[k:], strict=True):
+        for label, bit, masked in zip(labels, exact[:k], exact[k:], strict=True):
             if bit not in (0, 1) or (bit == 0 and masked != 0) or masked < 0:
                 raise ValueError("opened count outputs are inconsistent")
             count = masked if bit else None
@@ -97,3 +99,11 @@ class CountAnalysis(Analysis):
         if not by:
             return {**cells[0], "threshold": threshold}
         return {"by": list(by), "cells": cells, "threshold": threshold}
+
+
+def _exact_int(value: float) -> int:
+    """An opened count as an integer; fixed-point backends are off by at most 2^-16."""
+    nearest = round(value)
+    if abs(value - nearest) > 0.01:
+        raise ValueError(f"an opened count output ({value}) is not an integer")
+    return int(nearest)

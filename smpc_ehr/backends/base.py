@@ -9,7 +9,7 @@ only ever opens what `output_shares` is given, and only to the coordinator.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,6 @@ class SecureOps(ABC):
         return total
 
 
-SecureProgram = Callable[[SecureOps], Awaitable[list[SecretVector]]]
+SecureProgram = Callable[[SecureOps], Coroutine[Any, Any, list[SecretVector]]]
 """The secure part of an analysis: returns the secret vectors the coordinator may open
 (their elements, concatenated in order, are what `Analysis.finalize` receives)."""

@@ -21,7 +21,7 @@ import grpc
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.backends import check_backend
-from smpc_ehr.backends.shamir import recombine, to_signed
+from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.errors import Refusal, TemplateError
 from smpc_ehr.policy.approval import combine_thresholds
@@ -145,7 +145,7 @@ class Coordinator:
         ANALYSES[template.analysis].validate(params)
         backend = backend or template.backend
         parties = list(self._config.roster.party_ids())
-        check_backend(backend, len(parties))
+        check_backend(backend, len(parties), self._config.roster.dealer is not None)
         limit = self._config.job_deadline_seconds
         if deadline > limit:
             raise Refusal(
@@ -306,11 +306,12 @@ class Coordinator:
         for party, out in outputs.items():
             if out.point != job.parties.index(party) + 1:
                 raise PartyFailure(f"{party} sent shares for the wrong evaluation point")
-            if (out.scheme, out.modulus, out.threshold, out.count) != (
+            if (out.scheme, out.modulus, out.threshold, out.count, out.public_meta) != (
                 first.scheme,
                 first.modulus,
                 first.threshold,
                 first.count,
+                first.public_meta,
             ):
                 raise PartyFailure(f"{party} sent output shares of a different shape")
             width = out.byte_length
@@ -318,11 +319,15 @@ class Coordinator:
                 int.from_bytes(out.values[i * width : (i + 1) * width], "little")
                 for i in range(out.count)
             ]
-        modulus = int(first.modulus)
         try:
-            opened = recombine(shares, first.threshold, modulus)
+            values = open_outputs(
+                first.scheme,
+                shares,
+                first.threshold,
+                int(first.modulus),
+                int(first.public_meta.get("frac_bits", "0")),
+            )
         except ValueError as exc:
             raise PartyFailure(f"output shares do not fit together: {exc}") from exc
-        values = [to_signed(v, modulus) for v in opened]
         analysis = ANALYSES[job.template.analysis]
         return analysis.finalize(values, job.params, threshold)

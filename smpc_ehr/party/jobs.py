@@ -17,12 +17,13 @@ from typing import Any
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.backends import check_backend
-from smpc_ehr.backends.base import OutputShareSet
+from smpc_ehr.backends.base import OutputShareSet, SecureProgram
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
 from smpc_ehr.transport.mesh import JobChannel, Mesh
+from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,9 @@ class PreparedJob:
 class JobRunner:
     """Owns the party's current job and runs it; all methods run on the server loop."""
 
-    def __init__(self, config: PartyConfig, data: PartyData, mesh: Mesh) -> None:
+    def __init__(self, config: PartyConfig, data: PartyData, mesh: Mesh, tls: TlsIdentity) -> None:
         self._config = config
+        self._tls = tls
         self._data = data
         self._mesh = mesh
         self._current: PreparedJob | None = None
@@ -71,7 +73,7 @@ class JobRunner:
         unknown = [p for p in parties if p not in roster_parties]
         if unknown:
             raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
-        check_backend(spec.backend, len(parties))
+        check_backend(spec.backend, len(parties), self._config.roster.dealer is not None)
         check_deadline(policy, spec.deadline_seconds)
         template, params = check_job(policy, spec.protocol_toml, dict(spec.params))
         analysis = ANALYSES.get(template.analysis)
@@ -133,20 +135,27 @@ class JobRunner:
         from smpc_ehr.backends import mpyc_backend
 
         started = time.perf_counter()
-        prss_keys = mpyc_backend.send_prss_keys(job.channel)  # travel during the local step
+        mpyc = job.spec.backend == "mpyc"
+        prss_keys = mpyc_backend.send_prss_keys(job.channel) if mpyc else {}  # sent early
         loop = asyncio.get_running_loop()
         local = await loop.run_in_executor(
             self._worker, job.analysis.local_input, self._data, job.params
         )
         program = job.analysis.secure_program(local, job.params, threshold)
         computed = time.perf_counter()
-        shares = await mpyc_backend.run_job(
-            job.channel,
-            program,
-            bits=job.analysis.bits,
-            round_seconds=job.spec.round_seconds or 30.0,
-            prss_keys=prss_keys,
-        )
+        round_seconds = job.spec.round_seconds or 30.0
+        if mpyc:
+            shares = await mpyc_backend.run_job(
+                job.channel,
+                program,
+                bits=job.analysis.bits,
+                round_seconds=round_seconds,
+                prss_keys=prss_keys,
+            )
+        else:  # CrypTen is synchronous: it runs on the worker thread
+            shares = await loop.run_in_executor(
+                self._worker, self._run_crypten, job.channel, program, round_seconds
+            )
         log.info(
             "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent",
             job.spec.job_id,
@@ -157,6 +166,19 @@ class JobRunner:
         )
         shares.public_meta["threshold"] = str(threshold)
         return shares
+
+    def _run_crypten(
+        self, channel: JobChannel, program: SecureProgram, round_seconds: float
+    ) -> OutputShareSet:
+        from smpc_ehr.backends.crypten.job import run_crypten_job
+
+        dealer = self._config.roster.dealer
+        return run_crypten_job(
+            channel,
+            program,
+            round_seconds=round_seconds,
+            dealer=(self._tls, dealer.id, str(dealer.address)) if dealer else None,
+        )
 
     async def _finish(self, job: PreparedJob, abort_reason: str | None = None) -> None:
         if self._current is job:

@@ -238,7 +238,10 @@ async def receive_stream(
                 raise PermissionError(
                     f"message claims sender {message.sender!r} but the certificate says {sender!r}"
                 )
-            box = registry.lookup(message.job_id)
+            try:
+                box = registry.lookup(message.job_id)
+            except TransportError as exc:
+                raise TransportError(f"{exc} (message {message.tag!r})") from None
             if box is not mailbox and mailbox is not None:
                 raise TransportError("one Exchange stream carries one job")
             mailbox = box

@@ -1,0 +1,38 @@
+"""Opening output shares at the coordinator, whatever the backend's sharing scheme.
+
+"shamir" (MPyC): points 1..n on a degree-t polynomial over a prime field, checked for
+consistency. "additive" (CrypTen): the shares add up to the value in Z_2^64.
+Fixed-point values carry `frac_bits` fractional bits and are returned as floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from smpc_ehr.backends.shamir import recombine, to_signed
+
+
+def open_outputs(
+    scheme: str,
+    shares: Mapping[int, Sequence[int]],
+    degree: int,
+    modulus: int,
+    frac_bits: int = 0,
+) -> list[int] | list[float]:
+    """The values behind every party's shares (point -> shares of each value).
+
+    Raises ValueError when the shares do not fit together.
+    """
+    if scheme == "shamir":
+        opened = recombine(shares, degree, modulus)
+    elif scheme == "additive":
+        columns = [shares[p] for p in sorted(shares)]
+        if len({len(c) for c in columns}) != 1:
+            raise ValueError("parties sent different numbers of output shares")
+        opened = [sum(values) % modulus for values in zip(*columns, strict=True)]
+    else:
+        raise ValueError(f"unknown sharing scheme {scheme!r}")
+    signed = [to_signed(v, modulus) for v in opened]
+    if frac_bits:
+        return [v / 2**frac_bits for v in signed]
+    return signed
