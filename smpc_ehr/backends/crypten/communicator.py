@@ -309,6 +309,7 @@ class MeshCommunicator(Communicator):
 def _combiner(op: Any) -> Callable[[list[torch.Tensor]], torch.Tensor]:
     """How reduce/all_reduce combine the parties' tensors: arithmetic shares add up
     (int64 wraps around, as Z_2^64 needs); binary shares combine by xor."""
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     if op == ReduceOp.SUM:
         step = torch.Tensor.add_
     elif op == ReduceOp.BXOR:
