@@ -4,6 +4,7 @@
     smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR
     smpc-ehr party --config FILE            (one per hospital)
     smpc-ehr coordinator --config FILE
+    smpc-ehr dealer --config FILE           (CrypTen backend: correlated randomness)
     smpc-ehr protocol show PROTOCOL.toml     (canonical hash, parameters, leakage)
     smpc-ehr run PROTOCOL.toml [--set name=value ...] [--json] (--state DIR | --config FILE)
     smpc-ehr local up --data DIR [--state DIR] / smpc-ehr local down [--state DIR]
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
     synth.set_defaults(handler=commands.synth)
 
-    for role in ("party", "coordinator"):
+    for role in ("party", "coordinator", "dealer"):
         proc = sub.add_parser(role, help=f"run the {role} process")
         proc.add_argument("--config", required=True, help=f"{role} config TOML")
         proc.set_defaults(handler=getattr(commands, f"serve_{role}"))

@@ -98,6 +98,16 @@ def serve_coordinator(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_dealer(args: argparse.Namespace) -> int:
+    from smpc_ehr.config.dealer import load_dealer_config
+    from smpc_ehr.dealer.server import run as run_dealer
+
+    config = load_dealer_config(args.config)
+    _setup_logging(config.log_level, config.id)
+    run_dealer(config)
+    return 0
+
+
 def _client(args: argparse.Namespace) -> Client:
     if args.config:
         return Client.from_config(args.config)

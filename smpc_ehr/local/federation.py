@@ -1,7 +1,8 @@
-"""`smpc-ehr local up/down`: one coordinator and one party per data folder, as OS processes.
+"""`smpc-ehr local up/down`: a coordinator, a dealer and one party per data folder, as processes.
 
 Everything a real deployment has is here too: a roster, a CA and one certificate
-per identity, a config per process, mutual TLS on every connection. Only the
+per identity, a config per process, mutual TLS on every connection. The dealer is
+started too (id "dealer"), so CrypTen jobs can run; MPyC jobs never call it. Only the
 convenience differs: ports are picked free on 127.0.0.1, every party approves the
 templates of a protocols folder, and the state folder records what `smpc-ehr run
 --state` and `local down` need (state.json, configs, certificates, logs).
@@ -23,14 +24,16 @@ import grpc
 
 from smpc_ehr.config.analyst import write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
+from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, Roster, write_roster
 from smpc_ehr.errors import ConfigError, SmpcEhrError
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.transport.tls import TlsIdentity
-from smpc_ehr.wire import coordinator_pb2_grpc, party_pb2, party_pb2_grpc
+from smpc_ehr.wire import coordinator_pb2_grpc, dealer_pb2_grpc, party_pb2, party_pb2_grpc
 
 COORDINATOR_ID = "coordinator"
+DEALER_ID = "dealer"
 ANALYST_ID = "analyst"
 STATE_FILE = "state.json"
 PORT_ATTEMPTS = 3
@@ -131,11 +134,13 @@ def _start(
     def member(role: str, ident: str, name: str) -> Member:
         return Member(ident, role, name, f"127.0.0.1:{free_port()}")
 
+    coordinator = member("coordinator", COORDINATOR_ID, "Coordinator")
+    dealer = member("dealer", DEALER_ID, "Dealer")
     roster = Roster(
         federation="local",
         ca_cert=state_dir / "certs" / "ca.pem",
-        coordinator=member("coordinator", COORDINATOR_ID, "Coordinator"),
-        dealer=None,
+        coordinator=coordinator,
+        dealer=dealer,
         parties=tuple(member("party", f.name, f.name) for f in folders),
         analysts=tuple(
             Member(ident, "analyst", ident, None) for ident in (ANALYST_ID, *more_analysts)
@@ -169,6 +174,17 @@ def _start(
             key=pki.key_for(COORDINATOR_ID),
             cert=pki.cert_for(COORDINATOR_ID),
             listen=roster.coordinator.address,
+        ),
+    )
+    configs[DEALER_ID] = (
+        "dealer",
+        write_dealer_config(
+            state_dir / "dealer.toml",
+            id=DEALER_ID,
+            roster=roster.source,
+            key=pki.key_for(DEALER_ID),
+            cert=pki.cert_for(DEALER_ID),
+            listen=dealer.address,
         ),
     )
     write_analyst_config(
@@ -239,11 +255,18 @@ def _wait_healthy(
 def health(
     tls: TlsIdentity, ident: str, address: str, timeout: float = 2.0
 ) -> party_pb2.HealthReply | None:
-    """The health reply of the party or coordinator `ident`, or None if it does not answer."""
+    """The health reply of the party, coordinator or dealer `ident`, or None if it does not
+    answer (all three services share the Health call)."""
     with tls.blocking_channel(address, ident) as channel:
-        stub: party_pb2_grpc.PartyStub | coordinator_pb2_grpc.CoordinatorStub
+        stub: (
+            party_pb2_grpc.PartyStub
+            | coordinator_pb2_grpc.CoordinatorStub
+            | dealer_pb2_grpc.DealerStub
+        )
         if ident == COORDINATOR_ID:
             stub = coordinator_pb2_grpc.CoordinatorStub(channel)
+        elif ident == DEALER_ID:
+            stub = dealer_pb2_grpc.DealerStub(channel)
         else:
             stub = party_pb2_grpc.PartyStub(channel)
         try:

@@ -1,8 +1,9 @@
-"""One CrypTen job on a party: with the dealer's session around it, or (tests) TFP."""
+"""One CrypTen job on a party: a dealer session around the computation, or (tests) TFP."""
 
 from __future__ import annotations
 
 from smpc_ehr.backends.base import OutputShareSet, SecureProgram
+from smpc_ehr.backends.crypten import provider
 from smpc_ehr.backends.crypten.backend import run_job
 from smpc_ehr.transport.mesh import JobChannel
 from smpc_ehr.transport.tls import TlsIdentity
@@ -18,7 +19,31 @@ def run_crypten_job(
     round_seconds: float,
     dealer: DealerLink | None,
 ) -> OutputShareSet:
-    """Blocking: run `program` with correlated randomness from `dealer` (None: TFP, tests)."""
+    """Blocking: run `program` with correlated randomness from `dealer`.
+
+    Without a dealer only the test-only trusted-first-party provider remains, which
+    `run_job` refuses outside tests. A dealer that fails mid-job fails the job here and,
+    through the channel, on every other party at once.
+    """
     if dealer is None:
         return run_job(channel, program, round_seconds=round_seconds, provider="TFP")
-    raise NotImplementedError("dealer sessions are not wired yet")
+    tls, dealer_id, address = dealer
+    try:
+        with provider.DealerSession.open(
+            tls,
+            dealer_id,
+            address,
+            channel.job_id,
+            channel.parties,
+            channel.parties.index(channel.me),
+            deadline_seconds=max(channel.remaining(), 1.0),
+            rpc_seconds=round_seconds,
+        ) as session:
+            provider.install(session)
+            try:
+                return run_job(channel, program, round_seconds=round_seconds, provider="DEALER")
+            finally:
+                provider.uninstall()
+    except Exception as exc:
+        channel.fail(exc)
+        raise

@@ -1,0 +1,290 @@
+"""CrypTen's tuple provider backed by the federation's dealer (a TTP over mutual TLS).
+
+Each party opens a `DealerSession` per job: it makes a fresh 32-byte seed, gives it
+to the dealer (Join) and draws all its shares of triples, square pairs, wrap counts
+and random bits from a `SeedStream` on that seed. Rank 0 does not draw its output
+shares; it asks the dealer for its correction term instead, one numbered request at
+a time. No party ever sends the dealer data or an opened value: only its seed and,
+for rank 0, the shapes of the computation.
+
+`install(session)` selects this provider in CrypTen (`cfg.mpc.provider = "DEALER"`)
+for the job; CrypTen calls providers synchronously from the computation thread, so
+the session uses blocking gRPC calls, each with its own deadline.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import grpc
+import torch
+
+from smpc_ehr.backends.crypten.compat import import_crypten, register_provider
+from smpc_ehr.backends.crypten.dealer_math import Request, make_request, party_shares
+from smpc_ehr.backends.crypten.dealer_wire import correction_from_chunks, request_to_wire
+from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
+from smpc_ehr.errors import TransportError
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import dealer_pb2, dealer_pb2_grpc
+
+PROVIDER_NAME = "DEALER"
+LEAVE_SECONDS = 2.0
+"""Leave is best effort: the dealer forgets a job's seeds at its deadline anyway."""
+
+_crypten = import_crypten()
+_ArithmeticSharedTensor = _crypten.mpc.primitives.ArithmeticSharedTensor
+_BinarySharedTensor = _crypten.mpc.primitives.BinarySharedTensor
+_TupleProvider: Any = _crypten.mpc.provider.provider.TupleProvider
+
+
+class ShareSource(Protocol):
+    """What the provider needs from a session (a test can stand in for the dealer)."""
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def stream(self) -> SeedStream: ...
+
+    def correction(self, request: Request) -> torch.Tensor: ...
+
+
+def _dealer_failure(dealer_id: str, address: str, what: str, exc: grpc.RpcError) -> TransportError:
+    """A TransportError naming the dealer and which call failed how."""
+    code, details = exc.code(), exc.details()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        text = f"the dealer {dealer_id} is unreachable at {address} ({what}): {details}"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        text = f"the dealer {dealer_id} did not answer {what} in time: {details}"
+    else:
+        text = f"the dealer {dealer_id} refused {what}: {details}"
+    return TransportError(text)
+
+
+class DealerSession:
+    """One party's connection to the dealer for one job: its seed stream and the stub."""
+
+    def __init__(
+        self,
+        *,
+        dealer_id: str,
+        address: str,
+        job_id: str,
+        parties: tuple[str, ...],
+        rank: int,
+        stream: SeedStream,
+        channel: grpc.Channel,
+        rpc_seconds: float,
+    ) -> None:
+        self.dealer_id = dealer_id
+        self.address = address
+        self.job_id = job_id
+        self.parties = parties
+        self._rank = rank
+        self._stream = stream
+        self._channel = channel
+        self._stub = dealer_pb2_grpc.DealerStub(channel)
+        self._rpc_seconds = rpc_seconds
+        self._sequence = 0
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        tls: TlsIdentity,
+        dealer_id: str,
+        dealer_address: str,
+        job_id: str,
+        parties: Sequence[str],
+        rank: int,
+        deadline_seconds: float,
+        rpc_seconds: float,
+    ) -> DealerSession:
+        """Make a fresh seed, hand it to the dealer (Join) and return the session.
+
+        A fresh seed per job is what makes AES-CTR with a fixed nonce safe, and means
+        a dealer that is compromised later learns nothing about earlier jobs.
+        """
+        seed = secrets.token_bytes(SEED_BYTES)
+        channel = tls.blocking_channel(dealer_address, dealer_id)
+        session = cls(
+            dealer_id=dealer_id,
+            address=dealer_address,
+            job_id=job_id,
+            parties=tuple(parties),
+            rank=rank,
+            stream=SeedStream(seed),
+            channel=channel,
+            rpc_seconds=rpc_seconds,
+        )
+        join = dealer_pb2.JoinRequest(
+            job_id=job_id,
+            parties=list(parties),
+            rank=rank,
+            seed=seed,
+            deadline_seconds=deadline_seconds,
+        )
+        try:
+            session._stub.Join(join, timeout=rpc_seconds)
+        except grpc.RpcError as exc:
+            channel.close()
+            raise _dealer_failure(dealer_id, dealer_address, "Join", exc) from None
+        return session
+
+    @property
+    def rank(self) -> int:
+        return self._rank
+
+    @property
+    def stream(self) -> SeedStream:
+        return self._stream
+
+    def correction(self, request: Request) -> torch.Tensor:
+        """Rank 0's output share of the job's next request, from the dealer."""
+        if self._rank != 0:
+            raise RuntimeError("only rank 0 asks the dealer for corrections")
+        if self._closed:
+            raise TransportError(f"the dealer session of job {self.job_id} is closed")
+        sequence = self._sequence
+        self._sequence += 1
+        what = f"{request.kind} request {sequence}"
+        message = request_to_wire(self.job_id, sequence, request)
+        try:
+            replies = self._stub.Correlated(message, timeout=self._rpc_seconds)
+            return correction_from_chunks(replies, request.out_size)
+        except grpc.RpcError as exc:
+            raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
+
+    def close(self) -> None:
+        """Tell the dealer we are done (best effort) and close the channel. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            leave = dealer_pb2.LeaveRequest(job_id=self.job_id)
+            self._stub.Leave(leave, timeout=min(self._rpc_seconds, LEAVE_SECONDS))
+        except grpc.RpcError:
+            pass  # the dealer forgets the job at its deadline anyway
+        finally:
+            self._channel.close()
+
+    def __enter__(self) -> DealerSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- the CrypTen provider
+
+_lock = threading.Lock()
+_current: ShareSource | None = None
+
+
+def current_session() -> ShareSource:
+    """The session `install` put in place; an error if no dealer job is running."""
+    with _lock:
+        session = _current
+    if session is None:
+        raise TransportError("no dealer session is installed: the CrypTen job has not started")
+    return session
+
+
+def _arith(share: torch.Tensor) -> Any:
+    return _ArithmeticSharedTensor.from_shares(share, precision=0)
+
+
+def _check_device(device: Any) -> None:
+    if device is not None and torch.device(device).type != "cpu":
+        raise ValueError(f"the dealer provider works on the CPU only, not {device}")
+
+
+class DealerProvider(_TupleProvider):
+    """Mirrors CrypTen's TrustedThirdParty, with our streams and our dealer.
+
+    With no `session`, it uses the one `install` set (that is how CrypTen uses it);
+    tests pass a session per simulated party.
+    """
+
+    NAME = PROVIDER_NAME
+
+    def __init__(self, session: ShareSource | None = None) -> None:
+        super().__init__()
+        self._session = session
+
+    def shares(
+        self,
+        kind: str,
+        size0: Any,
+        size1: Any = (),
+        op: str = "",
+        op_kwargs: Mapping[str, Any] | None = None,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """This party's raw shares (inputs, output) of one request, as plain tensors."""
+        session = self._session if self._session is not None else current_session()
+        request = make_request(kind, size0, size1, op, op_kwargs)
+        return party_shares(
+            session.stream, request, session.rank, lambda: session.correction(request)
+        )
+
+    def generate_additive_triple(
+        self, size0: Any, size1: Any, op: str, device: Any = None, *args: Any, **kwargs: Any
+    ) -> tuple[Any, Any, Any]:
+        """Shares of a, b and c = op(a, b) (Beaver triple for mul, matmul, conv...)."""
+        _check_device(device)
+        if args:
+            raise TypeError(f"pass the arguments of {op} by name, not by position")
+        (a, b), c = self.shares("additive", size0, size1, op, kwargs)
+        return _arith(a), _arith(b), _arith(c)
+
+    def square(self, size: Any, device: Any = None) -> tuple[Any, Any]:
+        """Shares of r and r²."""
+        _check_device(device)
+        (r,), r2 = self.shares("square", size)
+        return _arith(r), _arith(r2)
+
+    def generate_binary_triple(self, size0: Any, size1: Any, device: Any = None) -> Any:
+        """Xor-shares of a, b and c = a & b."""
+        _check_device(device)
+        (a, b), c = self.shares("binary", size0, size1)
+        return tuple(_BinarySharedTensor.from_shares(t) for t in (a, b, c))
+
+    def wrap_rng(self, size: Any, device: Any = None) -> tuple[Any, Any]:
+        """Shares of r and of the number of times r's shares wrap around 2^64."""
+        _check_device(device)
+        (r,), theta = self.shares("wraps", size)
+        return _arith(r), _arith(theta)
+
+    def B2A_rng(self, size: Any, device: Any = None) -> tuple[Any, Any]:
+        """A random bit, shared arithmetically (rA) and by xor (rB)."""
+        _check_device(device)
+        (r_bits,), r_arith = self.shares("B2A", size)
+        return _arith(r_arith), _BinarySharedTensor.from_shares(r_bits)
+
+
+_provider: DealerProvider | None = None
+
+
+def install(session: ShareSource) -> None:
+    """Use `session` for CrypTen's correlated randomness until `uninstall`.
+
+    One CrypTen job per process at a time: a second install replaces the first.
+    """
+    global _current, _provider
+    with _lock:
+        if _provider is None:
+            _provider = DealerProvider()
+            register_provider(PROVIDER_NAME, _provider)
+        _current = session
+    _crypten.cfg.mpc.provider = PROVIDER_NAME
+
+
+def uninstall() -> None:
+    """Forget the session. The provider stays selected, so a stray CrypTen call fails
+    loudly instead of falling back to CrypTen's insecure trusted-first-party provider."""
+    global _current
+    with _lock:
+        _current = None
