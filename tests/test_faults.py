@@ -131,3 +131,19 @@ def test_party_frozen_mid_job_is_cut_off_by_the_deadline(fed: LocalFederation) -
             os.kill(fed.pids["hospital-1"], signal.SIGCONT)
         assert_idle(fed, ["hospital-1", "hospital-2", "hospital-3"])
         assert client.run(COUNT_TEMPLATE, {"codes": "E11"}).result["suppressed"] is False
+
+
+def test_dealer_down_fails_a_crypten_job_cleanly_and_mpyc_still_runs(
+    fed: LocalFederation, data3: Path
+) -> None:
+    os.kill(fed.pids["dealer"], signal.SIGKILL)
+    with Client.from_state(fed.state_dir) as client:
+        started = time.monotonic()
+        with pytest.raises(JobFailed, match="dealer") as err:
+            client.run(COUNT_TEMPLATE, {"codes": "E11"}, backend="crypten", deadline_seconds=30)
+        assert time.monotonic() - started < 15, "a dead dealer must not hold the job"
+        assert "unreachable" in str(err.value)
+        assert_idle(fed, ["hospital-1", "hospital-2", "hospital-3"])
+        # The dealer serves CrypTen only: MPyC jobs are unaffected.
+        result = client.run(COUNT_TEMPLATE, {"codes": "E11"})
+    assert result.result["count"] == truth_counts(data3, ["E11"])[()]
