@@ -97,6 +97,6 @@ def test_dealer_sharing_an_identity_is_rejected_with_the_reason(
 
 def test_cli_has_a_dealer_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = build_parser().parse_args(["dealer", "--config", "d.toml"])
-    assert args.handler.__name__ == "serve_dealer"
+    assert args.command == "dealer" and args.handler.__name__ == "serve"
     assert main(["dealer", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "dealer config file not found" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     for role in ("party", "coordinator", "dealer"):
         proc = sub.add_parser(role, help=f"run the {role} process")
         proc.add_argument("--config", required=True, help=f"{role} config TOML")
-        proc.set_defaults(handler=getattr(commands, f"serve_{role}"))
+        proc.set_defaults(handler=commands.serve)
 
     protocol = sub.add_parser("protocol", help="inspect study protocol templates")
     protocol_sub = protocol.add_subparsers(dest="protocol_command", required=True, metavar="ACTION")

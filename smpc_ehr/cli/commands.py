@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import Client, JobFailed, Progress
@@ -78,33 +80,28 @@ def protocol_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_party(args: argparse.Namespace) -> int:
-    from smpc_ehr.config.party import load_party_config
-    from smpc_ehr.party.server import run as run_party
+_PROCESSES = {
+    # role: (config loader, server entry point), imported only when that role starts
+    "party": ("smpc_ehr.config.party:load_party_config", "smpc_ehr.party.server:run"),
+    "coordinator": (
+        "smpc_ehr.config.coordinator:load_coordinator_config",
+        "smpc_ehr.coordinator.server:run",
+    ),
+    "dealer": ("smpc_ehr.config.dealer:load_dealer_config", "smpc_ehr.dealer.server:run"),
+}
 
-    config = load_party_config(args.config)
+
+def _load(target: str) -> Any:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`smpc-ehr party|coordinator|dealer --config FILE`: load, log, serve until stopped."""
+    loader, entry = _PROCESSES[args.command]
+    config = _load(loader)(args.config)
     _setup_logging(config.log_level, config.id)
-    run_party(config)
-    return 0
-
-
-def serve_coordinator(args: argparse.Namespace) -> int:
-    from smpc_ehr.config.coordinator import load_coordinator_config
-    from smpc_ehr.coordinator.server import run as run_coordinator
-
-    config = load_coordinator_config(args.config)
-    _setup_logging(config.log_level, config.id)
-    run_coordinator(config)
-    return 0
-
-
-def serve_dealer(args: argparse.Namespace) -> int:
-    from smpc_ehr.config.dealer import load_dealer_config
-    from smpc_ehr.dealer.server import run as run_dealer
-
-    config = load_dealer_config(args.config)
-    _setup_logging(config.log_level, config.id)
-    run_dealer(config)
+    _load(entry)(config)
     return 0
 
 
