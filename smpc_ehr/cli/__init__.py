@@ -19,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from smpc_ehr.backends import BACKENDS
 from smpc_ehr.cli import commands
 from smpc_ehr.errors import SmpcEhrError
 
@@ -74,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="parameter value (lists comma-separated); repeatable",
     )
-    run.add_argument("--backend", help="MPC backend (default: the template's)")
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="MPC backend: mpyc (3+ hospitals, no dealer) or crypten (2+ hospitals, needs "
+        "the roster's dealer); default: the template's",
+    )
     run.add_argument("--deadline", type=float, help="job deadline in seconds")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     where = run.add_mutually_exclusive_group()
