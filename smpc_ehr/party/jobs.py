@@ -1,8 +1,9 @@
 """A party's jobs: checked and reserved on Prepare, computed on Run, aborted on Cancel.
 
-One job runs at a time (the coordinator queues them and MPyC keeps global state).
-The local plaintext step runs on a worker thread; the MPC rounds run in the server's
-event loop, where the messages arrive.
+One job runs at a time (the coordinator queues them, and MPyC and CrypTen both keep
+global state). The local plaintext step runs on a worker thread. MPyC's rounds run in
+the server's event loop, where the messages arrive; CrypTen, which is synchronous,
+runs on the worker thread and blocks on the job's mailbox.
 """
 
 from __future__ import annotations
