@@ -1,9 +1,18 @@
 """The backend-neutral secure operations analyses are written against.
 
-An analysis gets a `SecureOps` for one job: it inputs each party's local vector,
+An analysis gets a `SecureOps` for one job: it inputs the parties' local values,
 computes on secret values, and names the secret values the coordinator may open.
 What a value reveals is decided by the analysis, never by the backend: a backend
 only ever opens what `output_shares` is given, and only to the coordinator.
+
+Two kinds of secrets exist, and one job's outputs are all of one kind:
+- secret integers (`input_ints`), exact, for counts;
+- secret fixed-point numbers (`input_values`), numpy-shaped arrays of reals with
+  `frac_bits` fractional bits. Their precision differs per backend and is stated
+  in `Precision` (see docs/backends.md), so a caller can bound every result.
+Operations work elementwise on whole arrays in one batch, so a table of k cells
+costs the rounds of one cell. Results of comparisons are secret 0/1 values of the
+same kind as their inputs.
 """
 
 from __future__ import annotations
@@ -13,14 +22,25 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SecretVector = Any
-"""A backend's secret-shared vector of integers (opaque to analyses); operations on
-vectors are elementwise and run as one batch, so a table costs the rounds of one cell."""
+import numpy as np
+
+Secret = Any
+"""A backend's secret-shared array (opaque to analyses)."""
+
+SecretVector = Secret
+"""A secret vector of integers (the count analysis' name for `Secret`)."""
+
+Public = float | np.ndarray
+"""A public number or numpy array (broadcast like numpy)."""
 
 
 @dataclass(frozen=True)
 class OutputShareSet:
-    """One party's shares of a job's outputs, for the coordinator only."""
+    """One party's shares of a job's outputs, for the coordinator only.
+
+    `public_meta["frac_bits"]` says how the coordinator turns opened values into
+    numbers: "0" for integers, f for fixed point (value = opened integer / 2^f).
+    """
 
     scheme: str
     modulus: int
@@ -30,14 +50,72 @@ class OutputShareSet:
     public_meta: dict[str, str] = field(default_factory=dict)
 
 
+class MixedOutputsError(TypeError):
+    """A job tried to open integer and fixed-point secrets together."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "a job's outputs must be all secret integers or all fixed-point values: the "
+            "coordinator opens them with one scale (frac_bits)" + (f"; {detail}" if detail else "")
+        )
+
+
+@dataclass(frozen=True)
+class ApproxError:
+    """The stated error of an approximated operation, for inputs in [low, high]:
+    |result - exact| <= abs_error + rel_error * |exact| (measured, see docs/backends.md)."""
+
+    low: float
+    high: float
+    abs_error: float
+    rel_error: float
+
+    def bound(self, exact: np.ndarray) -> np.ndarray:
+        """The error bound for each exact result."""
+        return self.abs_error + self.rel_error * np.abs(exact)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What a backend promises about its fixed-point results, for a given party count.
+
+    Additions, subtractions, sums, comparisons and selections are exact on the
+    fixed-point grid; each product (mul, mul_public, matmul: one rounding per output
+    element) is within `product_error` of the exact product of its rounded inputs;
+    reciprocal and sqrt are approximations whose error is stated on a domain.
+    `max_abs` bounds every value, intermediate results included.
+    """
+
+    frac_bits: int
+    max_abs: float
+    product_error: float
+    reciprocal: ApproxError
+    sqrt: ApproxError
+
+    @property
+    def resolution(self) -> float:
+        """The spacing of the fixed-point grid, 2^-frac_bits."""
+        return 2.0**-self.frac_bits
+
+
 class SecureOps(ABC):
-    """Secure operations on secret-shared integers, for one job on one party."""
+    """Secure operations on secret-shared arrays, for one job on one party.
+
+    `add`, `sub`, `mul` and `matmul` default to the secret types' own operators, which
+    both backends overload (with the backend's rounding for fixed-point products);
+    `select` and `div` are built from the other operations.
+    """
 
     n_parties: int
     my_index: int
+    frac_bits: int
+    """Fractional bits of this backend's fixed-point values (resolution 2^-frac_bits)."""
+    precision: Precision
+
+    # -- inputs: secret integers (exact) or fixed-point values ------------------------
 
     @abstractmethod
-    def input_ints(self, values: Sequence[int], bits: int) -> list[SecretVector]:
+    def input_ints(self, values: Sequence[int], bits: int) -> list[Secret]:
         """Secret-share this party's vector; return every party's vector, in party order.
 
         All parties call it with vectors of the same length (the layout is public);
@@ -45,25 +123,98 @@ class SecureOps(ABC):
         """
 
     @abstractmethod
-    def add(self, a: SecretVector, b: SecretVector) -> SecretVector:
-        """Elementwise a + b."""
+    def input_values(self, src: int, values: np.ndarray | None, shape: tuple[int, ...]) -> Secret:
+        """Secret-share a real-valued array that party `src` holds.
+
+        Party `src` passes its array; every other party passes None and the same public
+        `shape`. Values are rounded to the fixed-point grid and must stay below
+        `precision.max_abs`.
+        """
+
+    # -- implemented by each backend ----------------------------------------------------
 
     @abstractmethod
-    def mul(self, a: SecretVector, b: SecretVector) -> SecretVector:
-        """Elementwise a * b."""
+    def mul_public(self, a: Secret, c: Public) -> Secret:
+        """a * c for a public number or array c (elementwise, broadcast; one rounding)."""
 
     @abstractmethod
-    def ge_public(self, a: SecretVector, bound: int) -> SecretVector:
-        """Elementwise secret bit [a >= bound]."""
+    def sum(self, a: Secret, axis: int | None = None) -> Secret:
+        """Sum of a's elements (all of them, or along `axis`), exact."""
 
-    def sum_vectors(self, vectors: Sequence[SecretVector]) -> SecretVector:
-        """Elementwise sum of several secret vectors."""
+    @abstractmethod
+    def lt(self, a: Secret, b: Secret) -> Secret:
+        """Elementwise secret bit [a < b] of two secrets."""
+
+    @abstractmethod
+    def ge_public(self, a: Secret, bound: float) -> Secret:
+        """Elementwise secret bit [a >= bound] for a public bound."""
+
+    @abstractmethod
+    def reciprocal(self, a: Secret) -> Secret:
+        """Elementwise 1 / a for nonzero a (approximate: see `precision.reciprocal`)."""
+
+    @abstractmethod
+    def sqrt(self, a: Secret) -> Secret:
+        """Elementwise square root of a >= 0 (approximate: see `precision.sqrt`)."""
+
+    # -- built from the operators or from the operations above ------------------------
+
+    def add(self, a: Secret, b: Secret) -> Secret:
+        """Elementwise a + b (exact)."""
+        return a + b
+
+    def sum_vectors(self, vectors: Sequence[Secret]) -> Secret:
+        """Elementwise sum of several secret arrays of one shape (exact)."""
         total = vectors[0]
         for vector in vectors[1:]:
             total = self.add(total, vector)
         return total
 
+    def sub(self, a: Secret, b: Secret) -> Secret:
+        """Elementwise a - b (exact)."""
+        return a - b
 
-SecureProgram = Callable[[SecureOps], Coroutine[Any, Any, list[SecretVector]]]
-"""The secure part of an analysis: returns the secret vectors the coordinator may open
-(their elements, concatenated in order, are what `Analysis.finalize` receives)."""
+    def mul(self, a: Secret, b: Secret) -> Secret:
+        """Elementwise a * b (fixed point: one rounding)."""
+        return a * b
+
+    def matmul(self, a: Secret, b: Secret) -> Secret:
+        """Matrix product a @ b of two secret 2-d arrays (one rounding per element)."""
+        return a @ b
+
+    def select(self, c: Secret, a: Secret, b: Secret) -> Secret:
+        """Elementwise c ? a : b for a secret 0/1 array c, as b + c * (a - b): exact,
+        because a 0/1 factor needs no rounding, and it reveals nothing about c."""
+        return self.add(b, self.mul(c, self.sub(a, b)))
+
+    def div(self, a: Secret, b: Secret) -> Secret:
+        """Elementwise a / b for nonzero b, as a * (1 / b): the error is |a| times the
+        reciprocal's error plus one product's rounding."""
+        return self.mul(a, self.reciprocal(b))
+
+
+def own_values(
+    ops: SecureOps, src: int, values: np.ndarray | None, shape: tuple[int, ...]
+) -> np.ndarray:
+    """What this party feeds into `input_values`: its own array, checked, if it is `src`;
+    otherwise zeros of the public shape (a placeholder the backend never uses as data)."""
+    if not 0 <= src < ops.n_parties:
+        raise ValueError(f"input from party {src}, but the job has {ops.n_parties} parties")
+    if src != ops.my_index:
+        if values is not None:
+            raise ValueError(f"party {ops.my_index} passed values for party {src}'s input")
+        return np.zeros(shape, dtype=float)
+    if values is None:
+        raise ValueError(f"party {src} must provide its input values")
+    array = np.asarray(values, dtype=float)
+    if array.shape != tuple(shape):
+        raise ValueError(f"input of shape {array.shape}, but the public shape is {shape}")
+    if not np.all(np.isfinite(array)) or np.any(np.abs(array) >= ops.precision.max_abs):
+        raise ValueError(f"input values must be finite and below {ops.precision.max_abs:g}")
+    return array
+
+
+SecureProgram = Callable[[SecureOps], Coroutine[Any, Any, list[Secret]]]
+"""The secure part of an analysis: returns the secrets the coordinator may open
+(their elements, flattened in C order and concatenated in order, are what
+`Analysis.finalize` receives)."""

@@ -33,7 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.backends.base import OutputShareSet, SecretVector, SecureOps, SecureProgram
+from smpc_ehr.backends.base import (
+    ApproxError,
+    MixedOutputsError,
+    OutputShareSet,
+    Precision,
+    Public,
+    Secret,
+    SecureOps,
+    SecureProgram,
+    own_values,
+)
 from smpc_ehr.errors import JobAborted, Refusal, SmpcEhrError, TransportError
 from smpc_ehr.transport.mesh import JobChannel
 
@@ -117,8 +127,41 @@ class _MeshExchange:
         """Links are closed by the job channel, not by MPyC."""
 
 
+FXP_BITS = 64
+"""Bit length l of MPyC's secure fixed-point numbers (sign, integer and fraction)."""
+FXP_FRAC_BITS = 32
+"""Fractional bits f: resolution 2^-32 ~ 2.3e-10. With l = 2f every |value| < 2^31 has a
+representable reciprocal down to 2^-31, which MPyC's division needs (l ~ 2f)."""
+
+# sqrt: Newton's iteration y <- y (3 - b y^2) / 2 for 1/sqrt(b) on b in [1/4, 1), from the
+# minimax line y0 = c0 - c1 b (relative error <= 0.0860). The relative error e shrinks as
+# e <- (3 e^2 + e^3) / 2: 0.086, 0.0114, 2.0e-4, 5.7e-8, 5.0e-15 < 2^-34 after 4 steps.
+_ISQRT_LINE = (2.1328, 1.2187)
+_ISQRT_STEPS = 4
+_ULP = 2.0**-FXP_FRAC_BITS
+
+PRECISION = Precision(
+    frac_bits=FXP_FRAC_BITS,
+    max_abs=2.0 ** (FXP_BITS - FXP_FRAC_BITS - 1),
+    product_error=_ULP,
+    # Both work on a value normalised into [1/4, 1) by a secret power of two, with a few
+    # roundings of 2^-32 there, then scale back: a few units of 2^-32 absolute plus a few
+    # relative (docs/backends.md: measured at most 2 and 5 units, 3 and 5 parties).
+    reciprocal=ApproxError(low=2.0**-14, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
+    sqrt=ApproxError(low=0.0, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
+)
+"""MPyC's fixed-point precision (the same for any number of parties): MPyC rounds each
+product probabilistically, to one of the two grid points around it."""
+
+
 class MpycOps(SecureOps):
-    """`SecureOps` on MPyC secure integer arrays (exact arithmetic mod a prime, batched)."""
+    """`SecureOps` on MPyC secure arrays: integers (`SecInt`, exact arithmetic mod a prime)
+    and fixed point (`SecFxp(64, 32)`: |values| < 2^31, resolution 2^-32).
+
+    Fixed-point products are rounded once (error < 2^-32); reciprocal and division use
+    MPyC's Newton iteration after normalising by a secret power of two (error a few
+    units of 2^-32 relative to the result); sqrt is our Newton iteration (`sqrt`).
+    """
 
     def __init__(self, runtime: Any, bits: int = 32) -> None:
         self._rt = runtime
@@ -126,38 +169,102 @@ class MpycOps(SecureOps):
         self.my_index = runtime.pid
         self._bits = bits
         self._secint = runtime.SecInt(bits)
+        self._secfxp = runtime.SecFxp(FXP_BITS, FXP_FRAC_BITS)
+        self.frac_bits = FXP_FRAC_BITS
+        self.precision = PRECISION
 
-    def input_ints(self, values: Sequence[int], bits: int) -> list[SecretVector]:
+    def input_ints(self, values: Sequence[int], bits: int) -> list[Secret]:
         if bits > self._bits:
             raise ValueError(f"values of {bits} bits exceed this job's {self._bits}-bit integers")
         mine = self._secint.array(np.array([int(v) for v in values], dtype=object))
-        shared: list[SecretVector] = self._rt.input(mine, senders=list(range(self.n_parties)))
+        shared: list[Secret] = self._rt.input(mine, senders=list(range(self.n_parties)))
         return shared
 
-    def add(self, a: SecretVector, b: SecretVector) -> SecretVector:
-        return a + b
+    def input_values(self, src: int, values: np.ndarray | None, shape: tuple[int, ...]) -> Secret:
+        mine = own_values(self, src, values, shape)
+        # MPyC would mark an all-integer array (the others' zero placeholders) `integral`
+        # and skip roundings for it: the parties' programs would drift apart.
+        return self._rt.input(self._secfxp.array(mine, integral=False), senders=src)
 
-    def mul(self, a: SecretVector, b: SecretVector) -> SecretVector:
-        return a * b
+    def mul_public(self, a: Secret, c: Public) -> Secret:
+        return a * (np.asarray(c, dtype=float) if isinstance(c, np.ndarray) else float(c))
 
-    def ge_public(self, a: SecretVector, bound: int) -> SecretVector:
+    def sum(self, a: Secret, axis: int | None = None) -> Secret:
+        return self._rt.np_sum(a, axis=axis)
+
+    def lt(self, a: Secret, b: Secret) -> Secret:
+        return a < b
+
+    def ge_public(self, a: Secret, bound: float) -> Secret:
         return a >= bound
 
-    async def output_shares(self, secrets: Sequence[SecretVector]) -> OutputShareSet:
-        """Fresh shares of `secrets` for the coordinator: resharing first, so the
-        coordinator's n shares determine the values and nothing else."""
+    def reciprocal(self, a: Secret) -> Secret:
+        return 1 / a  # MPyC: normalise by a secret power of two, then Newton (runtime._rec)
+
+    def sqrt(self, a: Secret) -> Secret:
+        """sqrt(a) for a >= 0 (a negative a gives garbage, it cannot be checked in secret).
+
+        MPyC has no fixed-point square root (only a bit-by-bit one in its statistics
+        module, one comparison per result bit). We find the leading bit of a from its
+        bits (`np_to_bits`, `np_find`): a = b 4^k with b in [1/4, 1) and both 4^-k and
+        2^k as secret powers of two, so sqrt(a) = sqrt(b) 2^k; then 4 Newton steps for
+        1/sqrt(b) from a linear first guess (see _ISQRT_LINE), and sqrt(b) = b * (1/sqrt(b)).
+        Working on b keeps every intermediate near 1, so the rounding of each product
+        costs the same relative precision whatever the size of a.
+        """
         rt = self._rt
+        bits, f = FXP_BITS, FXP_FRAC_BITS
+        magnitude = np.flip(rt.np_to_bits(a)[..., :-1], axis=-1)  # highest bit first
+        # With i leading zeros, a in [2^e, 2^(e+1)) for e = bits-2-i-f, and b = a / 4^k is
+        # in [1/4, 1) for k = ceil((e+1)/2). i = bits-1 means a = 0: it gets the k of bits-2.
+        # np_find returns (as secret integers) 4^-k 2^f and 2^k 2^half, both >= 1.
+        half = (bits - f) // 2
+
+        def powers(i: int) -> list[int]:
+            k = -((i + f + 1 - bits) // 2) if i < bits - 1 else -((f - 1) // 2)
+            return [2 ** (f - 2 * k), 2 ** (k + half)]
+
+        _, found = rt.np_find(magnitude, 1, f=powers, e=None)
+        scale, root_scale = found[0], found[1]
+        b = a * (scale * 2.0**-f)  # exact: the factors are powers of two
+        c0, c1 = _ISQRT_LINE
+        y = c0 - b * c1
+        b_half = b * 0.5
+        for _ in range(_ISQRT_STEPS):
+            y = y * (1.5 - b_half * (y * y))
+        return (b * y) * (root_scale * 2.0**-half)
+
+    async def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
+        """Fresh shares of `secrets` for the coordinator: resharing first, so the
+        coordinator's n shares determine the values and nothing else.
+
+        The secrets must all be integers or all fixed point (`MixedOutputsError`);
+        `public_meta["frac_bits"]` tells the coordinator which.
+        """
+        rt = self._rt
+        kinds = {_sectype(rt, s) for s in secrets} or {self._secint}
+        if len({t.frac_length for t in kinds}) > 1:
+            raise MixedOutputsError()
+        if len({t.field for t in kinds}) > 1:
+            raise ValueError("a job's outputs must all be of one secure type (one field)")
+        sectype = kinds.pop()
         values: list[int] = []
-        for fresh in [rt._reshare(vector) for vector in secrets]:
+        for fresh in [rt._reshare(secret) for secret in secrets]:
             shares = await rt.gather(fresh)
             values.extend(int(v) for v in np.asarray(shares.value).reshape(-1))
         return OutputShareSet(
             scheme="shamir",
-            modulus=int(self._secint.field.modulus),
+            modulus=int(sectype.field.modulus),
             point=rt.pid + 1,
             degree=rt.threshold,
             values=values,
+            public_meta={"frac_bits": str(sectype.frac_length)},
         )
+
+
+def _sectype(rt: Any, secret: Secret) -> Any:
+    """The secure scalar type of a secure array or scalar."""
+    return type(secret).sectype if isinstance(secret, rt.SecureArray) else type(secret)
 
 
 def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float) -> Any:

@@ -7,9 +7,12 @@ CrypTen looks for its communicator. Correlated randomness comes from the roster'
 dealer (`provider.DealerProvider`); CrypTen's trusted-first-party provider, in which
 party 0 makes every Beaver triple in the clear, is refused unless a test asks for it.
 
-Precision: values are fixed-point in Z_2^64 with 16 fractional bits (CrypTen's
-default, resolution 2^-16 ~ 1.5e-5); integers are exact up to 2^47. Products are
-truncated after each multiplication, so a product may be off by one unit of 2^-16.
+Precision (`precision`, docs/backends.md): integers are encoded at scale 1 and are
+exact up to 2^62. Fixed-point values have 16 fractional bits (CrypTen's default,
+resolution 2^-16 ~ 1.5e-5; inputs are rounded to the grid); every value, products
+included, must stay below 2^31. A product is off by less than n units of 2^-16 (n
+parties). Reciprocal, division and sqrt are CrypTen's approximations: on [0.5, 8] the
+reciprocal is off by less than 10n units of 2^-16; on [0.25, 64] sqrt is within 0.4 %.
 Security: secure against up to n-1 colluding parties provided the dealer colludes with
 none of them. CrypTen's own pairwise generators (for its zero-sharings) are torch
 Mersenne Twister generators seeded with 64 random bits, which is not a cryptographic
@@ -19,6 +22,7 @@ generator; the dealer's randomness is AES-CTR (see `streams`).
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +30,17 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends import check_backend, insecure_tfp_allowed
-from smpc_ehr.backends.base import OutputShareSet, SecretVector, SecureOps, SecureProgram
+from smpc_ehr.backends.base import (
+    ApproxError,
+    MixedOutputsError,
+    OutputShareSet,
+    Precision,
+    Public,
+    Secret,
+    SecureOps,
+    SecureProgram,
+    own_values,
+)
 from smpc_ehr.backends.crypten.communicator import MeshCommunicator
 from smpc_ehr.backends.crypten.compat import import_crypten
 from smpc_ehr.errors import Refusal
@@ -37,6 +51,9 @@ crypten = import_crypten()
 import torch  # noqa: E402
 
 FRAC_BITS = 16
+"""Fractional bits of CrypTen's fixed-point values (its default): resolution 2^-16."""
+INT_BITS = 62
+"""Integers at scale 1 are exact in Z_2^64; comparisons need differences below 2^63."""
 RING_MODULUS = 2**64
 
 _job_lock = threading.Lock()
@@ -67,43 +84,107 @@ def _install_communicator(comm: MeshCommunicator | None) -> None:
     module.uninit = lambda: _install_communicator(None)
 
 
-class CryptenOps(SecureOps):
-    """`SecureOps` on CrypTen fixed-point tensors (exact for integers below 2^47)."""
+def precision(n_parties: int) -> Precision:
+    """CrypTen's fixed-point precision with `n_parties` parties (measured: docs/backends.md).
 
-    def __init__(self, comm: MeshCommunicator) -> None:
+    A product is computed at scale 2^32 and truncated by each party flooring its own
+    share (n > 2: with a correction for wrap-around), so it is off by less than n units
+    of 2^-16. The reciprocal's Newton step 2y - y*y*a multiplies the rounding of y*y by
+    a, and rounds twice more, so its error grows with a: less than (8 + 2) n units of
+    2^-16 on [0.5, 8]. sqrt is
+    3 Newton steps for 1/sqrt from an exp-based first guess: 0.4 % relative error on
+    [0.25, 64], bounded by convergence, not by rounding. Outside these domains CrypTen's
+    approximations fail (1/a is wrong by orders of magnitude for a > ~70).
+    """
+    ulp = 2.0**-FRAC_BITS
+    return Precision(
+        frac_bits=FRAC_BITS,
+        max_abs=2.0**31,  # a product must stay below 2^31: it is formed at scale 2^32 < 2^63
+        product_error=n_parties * ulp,
+        reciprocal=ApproxError(low=0.5, high=8.0, abs_error=10 * n_parties * ulp, rel_error=0.0),
+        sqrt=ApproxError(low=0.25, high=64.0, abs_error=4 * n_parties * ulp, rel_error=4e-3),
+    )
+
+
+class CryptenOps(SecureOps):
+    """`SecureOps` on CrypTen tensors (additive shares in Z_2^64).
+
+    Integers (`input_ints`) are encoded at scale 1, so they are exact up to 2^62 and
+    their products need no truncation. Fixed-point values (`input_values`) have 16
+    fractional bits; see `precision`. A comparison gives a 0/1 tensor at scale 1 either
+    way (CrypTen's own encoding), which is why a job that input both kinds cannot open
+    comparison results: they could not be told from integers.
+    """
+
+    def __init__(self, comm: Any) -> None:
+        self._comm = comm
         self.n_parties = comm.get_world_size()
         self.my_index = comm.get_rank()
+        self.frac_bits = FRAC_BITS
+        self.precision = precision(self.n_parties)
+        self._input_kinds: set[str] = set()
 
-    def input_ints(self, values: Sequence[int], bits: int) -> list[SecretVector]:
-        if bits > 47:
-            raise ValueError(f"CrypTen holds integers exactly up to 47 bits, not {bits}")
-        mine = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    def input_ints(self, values: Sequence[int], bits: int) -> list[Secret]:
+        if bits > INT_BITS:
+            raise ValueError(f"CrypTen holds integers exactly up to {INT_BITS} bits, not {bits}")
+        self._input_kinds.add("int")
+        mine = torch.tensor([int(v) for v in values], dtype=torch.int64)
         return [
-            crypten.cryptensor(mine if src == self.my_index else torch.zeros_like(mine), src=src)
+            crypten.cryptensor(
+                mine if src == self.my_index else torch.zeros_like(mine), src=src, precision=0
+            )
             for src in range(self.n_parties)
         ]
 
-    def add(self, a: SecretVector, b: SecretVector) -> SecretVector:
-        return a + b
+    def input_values(self, src: int, values: np.ndarray | None, shape: tuple[int, ...]) -> Secret:
+        self._input_kinds.add("fixed")
+        mine = torch.from_numpy(_on_grid(own_values(self, src, values, shape)))
+        return crypten.cryptensor(mine, src=src)
 
-    def mul(self, a: SecretVector, b: SecretVector) -> SecretVector:
-        return a * b
+    def mul_public(self, a: Secret, c: Public) -> Secret:
+        on_grid = _on_grid(np.asarray(c, dtype=np.float64))
+        return a * (torch.from_numpy(on_grid) if isinstance(c, np.ndarray) else float(on_grid))
 
-    def ge_public(self, a: SecretVector, bound: int) -> SecretVector:
-        return a >= bound
+    def sum(self, a: Secret, axis: int | None = None) -> Secret:
+        return a.sum() if axis is None else a.sum(dim=axis)
 
-    def output_shares(self, secrets: Sequence[SecretVector]) -> OutputShareSet:
+    def lt(self, a: Secret, b: Secret) -> Secret:
+        return a < b
+
+    def ge_public(self, a: Secret, bound: float) -> Secret:
+        # CrypTen encodes a public number by truncating it to a's scale; round the bound
+        # up to the grid first, so [a >= bound] is exact for every a on the grid.
+        scale = int(a._tensor.encoder.scale)
+        return a >= math.ceil(bound * scale) / scale
+
+    def reciprocal(self, a: Secret) -> Secret:
+        return a.reciprocal()
+
+    def sqrt(self, a: Secret) -> Secret:
+        return a.sqrt()
+
+    def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
         """This party's additive shares for the coordinator, re-randomised with a fresh
-        sharing of zero so that the n shares reveal the values and nothing else."""
+        sharing of zero so that the n shares reveal the values and nothing else.
+
+        A job that input only integers opens integers ("frac_bits" 0); otherwise every
+        output is brought to scale 2^16 (comparison results come at scale 1; scales are
+        powers of two, so this is an exact multiple of the shares). A job that input
+        both kinds may open only outputs at scale 2^16 (`MixedOutputsError`).
+        """
+        # CrypTen's last step may need no reply from the others (a truncation with n > 2
+        # only gathers at rank 0), so a fast party could finish and leave the dealer's
+        # session while a slower one still needs correlated randomness; the dealer ends
+        # a session when any party leaves. One barrier: nobody leaves before all are done.
+        self._comm.barrier()
+        scales = [int(secret._tensor.encoder.scale) for secret in secrets]
+        frac_bits = output_frac_bits(self._input_kinds, scales)
         primitives = crypten.mpc.primitives
         values: list[int] = []
-        for secret in secrets:
+        for secret, scale in zip(secrets, scales, strict=True):
             shared = secret._tensor  # ArithmeticSharedTensor (comparisons return arithmetic)
-            # Bring every output to the same scale 2^FRAC_BITS (comparison results come at
-            # scale 1); scales are powers of two, so this is an exact integer multiple.
-            factor = 2**FRAC_BITS // int(shared.encoder.scale)
             zero = primitives.ArithmeticSharedTensor.PRZS(shared.share.size())
-            share = shared.share * factor + zero.share
+            share = shared.share * (2**frac_bits // scale) + zero.share
             values.extend(int(v) for v in share.reshape(-1).numpy().astype(np.uint64))
         return OutputShareSet(
             scheme="additive",
@@ -111,8 +192,28 @@ class CryptenOps(SecureOps):
             point=self.my_index + 1,
             degree=0,
             values=values,
-            public_meta={"frac_bits": str(FRAC_BITS)},
+            public_meta={"frac_bits": str(frac_bits)},
         )
+
+
+def output_frac_bits(input_kinds: set[str], scales: Sequence[int]) -> int:
+    """The scale a job's outputs are opened at, from the kinds of input it used ("int",
+    "fixed") and its outputs' encoder scales; MixedOutputsError if that is ambiguous."""
+    if input_kinds == {"int"}:
+        if any(scale != 1 for scale in scales):
+            raise MixedOutputsError("an integer job produced a fixed-point output")
+        return 0
+    if "int" in input_kinds and 1 in scales:
+        raise MixedOutputsError(
+            "this CrypTen job input integers and fixed-point values, so an output at "
+            "scale 1 (an integer, or a comparison result) is ambiguous"
+        )
+    return FRAC_BITS
+
+
+def _on_grid(values: np.ndarray) -> np.ndarray:
+    """Values rounded to the nearest multiple of 2^-16 (CrypTen's encoder would truncate)."""
+    return np.round(np.asarray(values, dtype=np.float64) * 2**FRAC_BITS) / 2**FRAC_BITS
 
 
 def run_job(

@@ -1,0 +1,170 @@
+"""Backend self-test: every secure operation, on inputs that are public by construction.
+
+Why: the conformance tests (and an operator checking a new federation) need to run
+each operation of `SecureOps` over real parties and compare it with plain numpy,
+within the backend's stated precision. This analysis never touches patient data:
+each party's input is a deterministic function of the public seed, its index in the
+job and the size (`party_inputs`), so anyone can recompute every input and every
+expected result.
+
+How it runs: each party i makes x_i, y_i (in [-4, 4]), p_i (in [0.5, 8]) of length
+`size`, u_i (3 x size) and v_i (size x 3), all on the grid of multiples of 2^-8, so
+both backends hold them exactly. With X = sum_i x_i, Y = sum_i y_i, U = sum_i u_i,
+V = sum_i v_i and c = `public_factors(size)`, the secure program opens, in this
+order (LAYOUT; each flattened in C order, concatenated):
+
+    add          X                        (size)   additions of every party's x_i
+    sub          X - Y                    (size)
+    mul          X * Y                    (size)
+    mul_public   X * c                    (size)
+    matmul       U @ V                    (3 x 3)
+    sum          sum of X's elements      (1)
+    sum_axis     U summed along axis 1    (3)
+    lt           [X < Y]                  (size)   two secrets compared
+    ge_public    [X >= 0.5]               (size)
+    select       [X < Y] ? X : Y          (size)
+    reciprocal   1 / p_0                  (size)
+    div          X / p_(n-1)              (size)
+    sqrt         sqrt(p_0 + p_(n-1))      (size)
+
+The reciprocal, division and sqrt inputs stay in [0.5, 16], inside both backends'
+stated domains. `finalize` returns each result by name, as lists of floats.
+
+Leakage, plainly: the inputs are public (seed, party index, size), so nothing about
+any party or patient is at stake. The coordinator (and the analyst) learns the
+results of this fixed battery; the parties learn nothing but random-looking shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.data.records import PartyData
+
+GRID = 2.0**-8
+"""Inputs are multiples of 2^-8: exact in both backends (16 and 32 fractional bits)."""
+ROWS = 3
+"""Rows of u_i (and columns of v_i): U @ V is ROWS x ROWS."""
+GE_BOUND = 0.5
+"""The public bound of `ge_public`."""
+
+
+def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The opened results in order: name and shape."""
+    vector = (size,)
+    return [
+        ("add", vector),
+        ("sub", vector),
+        ("mul", vector),
+        ("mul_public", vector),
+        ("matmul", (ROWS, ROWS)),
+        ("sum", (1,)),
+        ("sum_axis", (ROWS,)),
+        ("lt", vector),
+        ("ge_public", vector),
+        ("select", vector),
+        ("reciprocal", vector),
+        ("div", vector),
+        ("sqrt", vector),
+    ]
+
+
+@dataclass(frozen=True)
+class PartyInputs:
+    """One party's self-test inputs (public: a function of seed, index and size)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    p: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+
+def party_inputs(seed: int, index: int, size: int) -> PartyInputs:
+    """Party `index`'s inputs, the same on every machine (numpy's PCG64 from the seed)."""
+    rng = np.random.default_rng([seed, index, size])
+
+    def on_grid(low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+        return np.round(rng.uniform(low, high, shape) / GRID) * GRID
+
+    return PartyInputs(
+        x=on_grid(-4, 4, (size,)),
+        y=on_grid(-4, 4, (size,)),
+        p=on_grid(0.5, 8, (size,)),
+        u=on_grid(-2, 2, (ROWS, size)),
+        v=on_grid(-2, 2, (size, ROWS)),
+    )
+
+
+def public_factors(size: int) -> np.ndarray:
+    """The public factors c of `mul_public`: evenly spaced in [-2, 2], on the grid."""
+    return np.round(np.linspace(-2, 2, size) / GRID) * GRID
+
+
+class SelftestAnalysis(Analysis):
+    """Every secure operation once, on public synthetic inputs (no patient data)."""
+
+    name = "selftest"
+
+    def validate(self, params: Params) -> None:
+        """The template's bounds on seed and size are all there is to check."""
+
+    def local_input(self, data: PartyData, params: Params) -> list[int]:
+        return []  # deliberately nothing from the party's data: inputs come from the seed
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+        seed, size = int(params["seed"]), int(params["size"])
+
+        async def program(ops: SecureOps) -> list[Secret]:
+            n, me = ops.n_parties, ops.my_index
+            mine = party_inputs(seed, me, size)
+
+            def shared(name: str, src: int) -> Secret:
+                value: np.ndarray = getattr(mine, name)
+                return ops.input_values(src, value if src == me else None, value.shape)
+
+            every = range(n)
+            x = ops.sum_vectors([shared("x", i) for i in every])
+            y = ops.sum_vectors([shared("y", i) for i in every])
+            u = ops.sum_vectors([shared("u", i) for i in every])
+            v = ops.sum_vectors([shared("v", i) for i in every])
+            p_first, p_last = shared("p", 0), shared("p", n - 1)
+            below = ops.lt(x, y)
+            results = {
+                "add": x,
+                "sub": ops.sub(x, y),
+                "mul": ops.mul(x, y),
+                "mul_public": ops.mul_public(x, public_factors(size)),
+                "matmul": ops.matmul(u, v),
+                "sum": ops.sum(x),
+                "sum_axis": ops.sum(u, axis=1),
+                "lt": below,
+                "ge_public": ops.ge_public(x, GE_BOUND),
+                "select": ops.select(below, x, y),
+                "reciprocal": ops.reciprocal(p_first),
+                "div": ops.div(x, p_last),
+                "sqrt": ops.sqrt(ops.add(p_first, p_last)),
+            }
+            return [results[name] for name, _ in layout(size)]
+
+        return program
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        values = np.asarray(opened, dtype=float)
+        shapes = layout(int(params["size"]))
+        expected = sum(int(np.prod(shape)) for _, shape in shapes)
+        if values.size != expected:
+            raise ValueError(f"expected {expected} opened values, got {values.size}")
+        results: dict[str, Any] = {}
+        start = 0
+        for name, shape in shapes:
+            count = int(np.prod(shape))
+            results[name] = values[start : start + count].reshape(shape).tolist()
+            start += count
+        return results
