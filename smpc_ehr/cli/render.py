@@ -38,4 +38,6 @@ def render_result(result: JobResult) -> str:
         text = f"patients: {_count_text(body, threshold)}"
     else:
         text = "\n".join(f"{k}: {v}" for k, v in body.items())
-    return f"{head}\n{text}\nsmall-cell threshold: {threshold}"
+    if "threshold" in body:
+        text += f"\nsmall-cell threshold: {threshold}"
+    return f"{head}\n{text}"
