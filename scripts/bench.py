@@ -1,6 +1,7 @@
 """The project's benchmarks, one subcommand each:
 
     python scripts/bench.py counts [--quick] [--parties 3,5,7] [--patients N] [--repeats R]
+    python scripts/bench.py transport [--quick] [--repeats R] [--backends crypten,mpyc]
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
@@ -15,10 +16,12 @@ import sys
 from types import ModuleType
 
 import bench_counts
+import bench_transport
 from _bench_common import log, terminate_as_interrupt
 
 BENCHMARKS: dict[str, ModuleType] = {
     "counts": bench_counts,
+    "transport": bench_transport,
 }
 
 

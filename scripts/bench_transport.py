@@ -1,0 +1,658 @@
+"""`bench.py transport`: each backend over the project's mesh next to its own transport.
+
+One program per backend, defined once (scripts/bench_transport_programs.py) and run
+by 3 party processes twice per repetition, on the same machine and in the same run:
+- CrypTen: logistic regression, 30,000 x 20 secret-shared features (party 0) and
+  labels (party 1), 10 gradient steps with CrypTen's sigmoid. Mesh: `run_crypten_job`
+  (MeshCommunicator over a JobChannel, triples from a dealer process). Own:
+  CrypTen's DistributedCommunicator over torch.distributed (gloo, loopback) with its
+  TTP provider (a TTP server process), so both sides get triples from a third party.
+- MPyC: a sum and threshold (>= 11) of 1,000 counts per party, then a 3,000 x 10
+  fixed-point matrix-vector product (secret matrix from party 0, secret vector from
+  party 1). Mesh: `mpyc_backend.run_job` (MPyC's exchange over a JobChannel, in the
+  party's event loop). Own: MPyC's TCP transport from its -P/-I command-line options
+  (MPyC's defaults otherwise, so arrays travel pickled).
+Mesh parties are real: per-run CA and certificates under a roster, a mutual-TLS
+grpc.aio server serving Exchange through `receive_stream`, a `Mesh` and one job.
+
+Timed span (the same on both sides): after connections and sessions are set up and
+the parties have synchronised with one exchange, from the earliest party's start to
+the slowest party holding the opened output (time.monotonic, shared by the processes).
+Each repetition starts fresh processes; repetitions alternate which side goes first;
+the figures are medians, and ratio = mesh median / own median (goal: at most 1.5).
+Also reported: the CPU time the party processes used within the span (all threads,
+summed), which other work on the machine disturbs less than wall time, and the load
+average at the start of each run. Every process gets one torch/OpenMP thread.
+`--mpyc-mix32-64bit` (diagnosis) gives MPyC's own transport the option the mesh
+backend sets, so that only the transport differs.
+Opened results are checked against each other and against the plaintext answer; a
+mismatch is printed loudly and makes the exit status 1. Every process is stopped on
+exit, also on Ctrl-C; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import bench_transport_programs as programs
+import numpy as np
+from _bench_common import Summary, json_line, log, machine, party_ids, table
+
+WORKER = Path(__file__).resolve().parent / "bench_transport_worker.py"
+GOAL_RATIO = 1.5
+PARTIES = 3
+DEALER_ID = "dealer"
+UNUSED_ADDRESS = "127.0.0.1:1"
+"""Roster addresses are never dialled here: every server binds port 0 and the driver
+hands the real addresses to the parties."""
+SETUP_SECONDS = 120.0
+"""Longest wait for a process to start (import torch, bind, connect)."""
+STOP_GRACE = 5.0
+THREADS_PER_PROCESS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""One torch compute thread per process on both sides: 3 parties and a dealer (or TTP)
+share the machine's cores, and torch's default of one spinning OpenMP thread per core
+in every process oversubscribes them and makes the timings erratic."""
+
+WEIGHT_TOLERANCE = 0.02
+"""Largest difference between the two sides' opened weights: CrypTen's fixed point has
+16 fractional bits and each side rounds products with different randomness."""
+ACCURACY_TOLERANCE = 0.005
+MATVEC_TOLERANCE = 1e-6
+"""MPyC's fixed point has 32 fractional bits; each product element is rounded once."""
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    repeats: int
+    backends: tuple[str, ...]
+    crypten: programs.CryptenSizes
+    mpyc: programs.MpycSizes
+    seed: int
+    deadline_seconds: float
+    round_seconds: float
+    mpyc_own_args: tuple[str, ...] = ()
+    """Extra MPyC options on its own transport (diagnosis: `--mpyc-mix32-64bit`)."""
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+class WorkerError(RuntimeError):
+    """A worker failed, exited early or did not answer in time."""
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[str]
+    log_path: Path
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return "(no log)"
+        return "\n".join(f"    {line}" for line in text)
+
+
+class Group:
+    """Worker processes whose events arrive on one queue; all stopped on leaving."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self._processes: dict[str, _Process] = {}
+        self._events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+
+    def spawn(self, name: str, role: str, spec: Path, rank: int = 0) -> None:
+        log_path = self._log_dir / f"{name}.log"
+        with open(log_path, "ab") as err:
+            popen = subprocess.Popen(
+                [sys.executable, str(WORKER), role, "--spec", str(spec), "--rank", str(rank)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                start_new_session=True,  # Ctrl-C reaches the driver only; it stops us
+                env={**os.environ, **THREADS_PER_PROCESS},
+            )
+        self._processes[name] = _Process(name, popen, log_path)
+        assert popen.stdout is not None
+        threading.Thread(target=self._read, args=(name, popen.stdout), daemon=True).start()
+
+    def _read(self, name: str, stream: IO[str]) -> None:
+        for line in stream:
+            try:
+                self._events.put((name, json.loads(line)))
+            except ValueError:
+                log(f"{name}: {line.rstrip()}")
+        self._events.put((name, {"event": "exited"}))
+
+    def send_all(self, **message: Any) -> None:
+        for process in self._processes.values():
+            assert process.popen.stdin is not None
+            process.popen.stdin.write(json.dumps(message) + "\n")
+            process.popen.stdin.flush()
+
+    def collect(self, event: str, timeout: float) -> dict[str, dict[str, Any]]:
+        """Wait for `event` from every process; fail at once if any fails or exits first."""
+        got: dict[str, dict[str, Any]] = {}
+        end = time.monotonic() + timeout
+        while len(got) < len(self._processes):
+            try:
+                name, message = self._events.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                missing = sorted(set(self._processes) - set(got))
+                raise WorkerError(
+                    f"no {event!r} within {timeout:g} s from {', '.join(missing)}\n"
+                    + "\n".join(f"  {n}:\n{self._processes[n].tail()}" for n in missing)
+                ) from None
+            process = self._processes[name]
+            kind = message.get("event")
+            if kind == event:
+                got[name] = message
+            elif kind == "exited" and name in got:
+                continue
+            elif kind == "error":
+                raise WorkerError(f"{name} failed: {message['message']}\n{process.tail()}")
+            elif kind == "exited":
+                code = process.popen.wait(STOP_GRACE)
+                raise WorkerError(f"{name} exited (code {code}) before {event!r}\n{process.tail()}")
+        return got
+
+    def stop(self) -> None:
+        """Terminate every process still running (SIGTERM, then SIGKILL after a grace)."""
+        for process in self._processes.values():
+            if process.popen.stdin is not None:
+                with suppress(OSError):
+                    process.popen.stdin.close()
+            if process.popen.poll() is None:
+                process.popen.terminate()
+        end = time.monotonic() + STOP_GRACE
+        for process in self._processes.values():
+            try:
+                process.popen.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()
+
+
+@contextmanager
+def group(log_dir: Path) -> Iterator[Group]:
+    workers = Group(log_dir)
+    try:
+        yield workers
+    finally:
+        workers.stop()
+
+
+# --- the federation's identities ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    certs: Path
+    dealer_config: Path
+
+
+def make_pki(folder: Path, parties: Sequence[str]) -> Pki:
+    """A roster (coordinator, dealer, parties), a fresh CA and a certificate per identity,
+    and the dealer's config, as smpc_ehr/local/federation.py makes them."""
+    from smpc_ehr.config.dealer import write_dealer_config
+    from smpc_ehr.config.roster import Member, Roster, write_roster
+    from smpc_ehr.pki.certs import init_federation_pki
+
+    roster = Roster(
+        federation="bench-transport",
+        ca_cert=folder / "certs" / "ca.pem",
+        coordinator=Member("coordinator", "coordinator", "Coordinator", UNUSED_ADDRESS),
+        dealer=Member(DEALER_ID, "dealer", "Dealer", UNUSED_ADDRESS),
+        parties=tuple(Member(p, "party", p, UNUSED_ADDRESS) for p in parties),
+        analysts=(),
+        source=folder / "roster.toml",
+    )
+    write_roster(roster, roster.source)
+    pki = init_federation_pki(roster, folder / "certs", force=True)
+    dealer_config = write_dealer_config(
+        folder / "dealer.toml",
+        id=DEALER_ID,
+        roster=roster.source,
+        key=pki.key_for(DEALER_ID),
+        cert=pki.cert_for(DEALER_ID),
+        listen="127.0.0.1:0",
+        log_level="WARNING",
+    )
+    return Pki(folder / "certs", dealer_config)
+
+
+# --- one run of one side --------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What one run (one side, one repetition) measured and opened."""
+
+    seconds: dict[str, float]
+    """Per program: the slowest party's end minus the earliest party's start."""
+    cpu: dict[str, float]
+    """Per program: CPU seconds the party processes used in their spans, summed."""
+    values: dict[str, Any]
+    load: float
+    """The machine's 1-minute load average when the run started (other users' work)."""
+    traffic: dict[str, Any] | None = None
+
+
+@dataclass
+class Bench:
+    cfg: Config
+    workdir: Path
+    pki: Pki
+    dealer_address: str | None
+    counter: int = 0
+
+    def spec(self, **extra: Any) -> Path:
+        self.counter += 1
+        spec = {
+            "parties": party_ids(PARTIES),
+            "certs": str(self.pki.certs),
+            "seed": self.cfg.seed,
+            "mpyc": vars(self.cfg.mpyc),
+            "crypten": vars(self.cfg.crypten),
+            "deadline_seconds": self.cfg.deadline_seconds,
+            "setup_seconds": SETUP_SECONDS,
+            "round_seconds": self.cfg.round_seconds,
+            "job_id": f"bench-{uuid.uuid4().hex}",
+            "dealer_id": DEALER_ID,
+            "dealer_address": self.dealer_address,
+            "dealer_config": str(self.pki.dealer_config),
+            **extra,
+        }
+        path = self.workdir / f"spec-{self.counter}.json"
+        path.write_text(json.dumps(spec))
+        return path
+
+    def logs(self) -> Path:
+        folder = self.workdir / f"logs-{self.counter}"
+        folder.mkdir()
+        return folder
+
+    def mesh(self, backend: str) -> Run:
+        spec = self.spec()
+        load = os.getloadavg()[0]
+        with group(self.logs()) as workers:
+            for rank in range(PARTIES):
+                workers.spawn(f"{backend}-mesh-{rank}", f"{backend}-mesh", spec, rank)
+            ports = workers.collect("listening", SETUP_SECONDS)
+            addresses = {
+                party: f"127.0.0.1:{ports[f'{backend}-mesh-{rank}']['port']}"
+                for rank, party in enumerate(party_ids(PARTIES))
+            }
+            workers.send_all(addresses=addresses)
+            workers.collect("ready", SETUP_SECONDS)
+            workers.send_all(go=True)
+            results = workers.collect("result", self.cfg.deadline_seconds + SETUP_SECONDS)
+        return _run_of(results, f"{backend}-mesh-", load)
+
+    def mpyc_own(self) -> Run:
+        from smpc_ehr.local.federation import free_port
+
+        load = os.getloadavg()[0]
+        ports = [free_port() for _ in range(PARTIES)]
+        spec = self.spec(mpyc_ports=ports, mpyc_own_args=list(self.cfg.mpyc_own_args))
+        with group(self.logs()) as workers:
+            for rank in range(PARTIES):
+                workers.spawn(f"mpyc-own-{rank}", "mpyc-own", spec, rank)
+            results = workers.collect("result", self.cfg.deadline_seconds + SETUP_SECONDS)
+        return _run_of(results, "mpyc-own-", load)
+
+    def crypten_own(self) -> Run:
+        load = os.getloadavg()[0]
+        spec = self.spec(rendezvous=str(self.workdir / f"rendezvous-{uuid.uuid4().hex}"))
+        with group(self.logs()) as workers:
+            workers.spawn("crypten-ttp", "crypten-ttp", spec)
+            for rank in range(PARTIES):
+                workers.spawn(f"crypten-own-{rank}", "crypten-own", spec, rank)
+            results = workers.collect("result", self.cfg.deadline_seconds + SETUP_SECONDS)
+        return _run_of(results, "crypten-own-", load)
+
+    def side(self, backend: str, side: str) -> Run:
+        if side == "mesh":
+            return self.mesh(backend)
+        return self.mpyc_own() if backend == "mpyc" else self.crypten_own()
+
+
+def _run_of(results: dict[str, dict[str, Any]], prefix: str, load: float) -> Run:
+    """Spans of the slowest party, and the opened values (which every party must agree on)."""
+    parties = [results[name] for name in sorted(results) if name.startswith(prefix)]
+    spans: dict[str, list[programs.Span]] = {}
+    for result in parties:
+        for program, (start, end, cpu) in result["spans"].items():
+            spans.setdefault(program, []).append(programs.Span(start, end, cpu))
+    seconds = {
+        name: max(s.end for s in each) - min(s.start for s in each) for name, each in spans.items()
+    }
+    cpu = {name: sum(s.cpu for s in each) for name, each in spans.items()}
+    values = parties[0]["values"]
+    if any(p["values"] != values for p in parties[1:]):
+        values = {"disagreement": [p["values"] for p in parties]}
+    return Run(seconds, cpu, values, load, parties[0].get("mesh"))
+
+
+@contextmanager
+def dealer(bench: Bench) -> Iterator[None]:
+    """The federation's dealer for the CrypTen mesh runs, for the whole benchmark."""
+    logs = bench.workdir / "dealer-logs"
+    logs.mkdir()
+    with group(logs) as workers:
+        workers.spawn("dealer", "dealer", bench.spec())
+        port = workers.collect("listening", SETUP_SECONDS)["dealer"]["port"]
+        bench.dealer_address = f"127.0.0.1:{port}"
+        yield
+
+
+Runs = dict[str, dict[str, list[Run]]]
+"""Runs by backend, then side ("mesh" or "own"), in repetition order."""
+
+
+def measure(cfg: Config, bench: Bench) -> Runs:
+    """Every repetition: each backend over both transports, alternating which goes first."""
+    runs: Runs = {backend: {"mesh": [], "own": []} for backend in cfg.backends}
+    for rep in range(cfg.repeats):
+        order = ("mesh", "own") if rep % 2 == 0 else ("own", "mesh")
+        for backend in cfg.backends:
+            for side in order:
+                run = bench.side(backend, side)
+                runs[backend][side].append(run)
+                timings = ", ".join(f"{name} {s:.2f} s" for name, s in run.seconds.items())
+                log(f"[{rep + 1}/{cfg.repeats}] {backend} over {side}: {timings}")
+    return runs
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+def check_mpyc(cfg: Config, runs: dict[str, list[Run]]) -> tuple[list[str], dict[str, Any]]:
+    """Both sides must open the plaintext answer: counts exactly, the product closely."""
+    truth = programs.mpyc_truth(cfg.mpyc, cfg.seed, PARTIES)
+    problems: list[str] = []
+    worst = 0.0
+    for side, side_runs in runs.items():
+        for i, run in enumerate(side_runs, 1):
+            where = f"MPyC over {side}, run {i}"
+            values = run.values
+            if "disagreement" in values:
+                problems.append(f"{where}: the parties opened different values")
+                continue
+            for name in ("above", "masked"):
+                if values[name] != truth[name].tolist():
+                    problems.append(f"{where}: {name} differs from the plaintext counts")
+            error = float(np.max(np.abs(np.asarray(values["product"]) - truth["product"])))
+            worst = max(worst, error)
+            if error > MATVEC_TOLERANCE:
+                problems.append(f"{where}: mat-vec off by {error:.3g} > {MATVEC_TOLERANCE:g}")
+    figures = {
+        "cells_above_threshold": int(truth["above"].sum()),
+        "matvec_max_abs_error": worst,
+        "matvec_tolerance": MATVEC_TOLERANCE,
+    }
+    return problems, figures
+
+
+def check_crypten(cfg: Config, runs: dict[str, list[Run]]) -> tuple[list[str], dict[str, Any]]:
+    """The two sides' weights must agree within fixed-point precision, and so must their
+    accuracy; the float64 reference (exact sigmoid) is reported, not enforced."""
+    problems: list[str] = []
+    weights: dict[str, list[np.ndarray]] = {}
+    for side, side_runs in runs.items():
+        for i, run in enumerate(side_runs, 1):
+            if "disagreement" in run.values:
+                problems.append(
+                    f"CrypTen over {side}, run {i}: the parties opened different values"
+                )
+            else:
+                weights.setdefault(side, []).append(np.asarray(run.values["weights"]))
+    reference = programs.plaintext_logistic_regression(cfg.crypten, cfg.seed)
+    acc = {
+        side: [programs.accuracy(cfg.crypten, cfg.seed, w) for w in ws]
+        for side, ws in weights.items()
+    }
+    figures: dict[str, Any] = {
+        "accuracy_mesh": acc.get("mesh"),
+        "accuracy_own": acc.get("own"),
+        "accuracy_float64_reference": programs.accuracy(cfg.crypten, cfg.seed, reference),
+        "weights_max_abs_diff_vs_float64": max(
+            (float(np.max(np.abs(w - reference))) for ws in weights.values() for w in ws),
+            default=None,
+        ),
+        "weight_tolerance": WEIGHT_TOLERANCE,
+    }
+    if "mesh" in weights and "own" in weights:
+        diff = max(float(np.max(np.abs(a - b))) for a in weights["mesh"] for b in weights["own"])
+        acc_diff = max(abs(a - b) for a in acc["mesh"] for b in acc["own"])
+        figures["weights_max_abs_diff_mesh_vs_own"] = diff
+        if diff > WEIGHT_TOLERANCE:
+            problems.append(f"CrypTen weights differ by {diff:.3g} > {WEIGHT_TOLERANCE:g}")
+        if acc_diff > ACCURACY_TOLERANCE:
+            problems.append(f"CrypTen accuracy differs by {acc_diff:.3g} between the sides")
+    return problems, figures
+
+
+# --- report ---------------------------------------------------------------------------
+
+PROGRAMS = (("crypten", "logreg"), ("mpyc", "counts"), ("mpyc", "matvec"))
+NAMES = {"crypten": "CrypTen", "mpyc": "MPyC"}
+
+
+def label(cfg: Config, program: str) -> str:
+    return {
+        "logreg": cfg.crypten.label(),
+        "counts": cfg.mpyc.label_counts(),
+        "matvec": cfg.mpyc.label_matvec(),
+    }[program]
+
+
+def rows_of(cfg: Config, runs: Runs) -> list[dict[str, Any]]:
+    rows = []
+    for backend, program in PROGRAMS:
+        if backend not in runs:
+            continue
+        mesh = [run.seconds[program] for run in runs[backend]["mesh"]]
+        own = [run.seconds[program] for run in runs[backend]["own"]]
+        ratio = statistics.median(mesh) / statistics.median(own)
+        mesh_cpu = statistics.median(run.cpu[program] for run in runs[backend]["mesh"])
+        own_cpu = statistics.median(run.cpu[program] for run in runs[backend]["own"])
+        rows.append(
+            {
+                "backend": backend,
+                "program": program,
+                "label": label(cfg, program),
+                "mesh_seconds": [round(s, 4) for s in mesh],
+                "own_seconds": [round(s, 4) for s in own],
+                "mesh_median_s": round(statistics.median(mesh), 4),
+                "own_median_s": round(statistics.median(own), 4),
+                "mesh": Summary.of(mesh).as_dict(),
+                "own": Summary.of(own).as_dict(),
+                "ratio": round(ratio, 3),
+                "goal_ratio": GOAL_RATIO,
+                "goal_met": ratio <= GOAL_RATIO,
+                "ratio_of_minima": round(min(mesh) / min(own), 3),
+                "mesh_party_cpu_median_s": round(mesh_cpu, 3),
+                "own_party_cpu_median_s": round(own_cpu, 3),
+                "cpu_ratio": round(mesh_cpu / own_cpu, 3),
+            }
+        )
+    return rows
+
+
+def load_averages(runs: Runs) -> dict[str, dict[str, list[float]]]:
+    """The machine's load when each run started: high values mean other work competed."""
+    return {
+        backend: {
+            side: [round(run.load, 2) for run in side_runs] for side, side_runs in sides.items()
+        }
+        for backend, sides in runs.items()
+    }
+
+
+def traffic(runs: Runs) -> dict[str, Any]:
+    """What party 0 sent over the mesh per run (messages, payload bytes)."""
+    return {
+        backend: [run.traffic for run in sides["mesh"] if run.traffic is not None]
+        for backend, sides in runs.items()
+    }
+
+
+def print_report(cfg: Config, runs: Runs) -> int:
+    rows = rows_of(cfg, runs)
+    problems: list[str] = []
+    checks: dict[str, Any] = {}
+    if "mpyc" in runs:
+        found, checks["mpyc"] = check_mpyc(cfg, runs["mpyc"])
+        problems += found
+    if "crypten" in runs:
+        found, checks["crypten"] = check_crypten(cfg, runs["crypten"])
+        problems += found
+    print(
+        f"\ntransport: {PARTIES} parties, mesh (mutual-TLS gRPC) vs the backend's own "
+        f"transport, median of {cfg.repeats} run(s) each, same machine, same run"
+    )
+    headers = ["backend", "program", "mesh median s", "own median s", "ratio", "goal"]
+    headers += ["mesh CPU s", "own CPU s"]
+    body = [
+        [
+            NAMES[r["backend"]],
+            r["label"],
+            r["mesh_median_s"],
+            r["own_median_s"],
+            r["ratio"],
+            f"<= {GOAL_RATIO:g}: {'met' if r['goal_met'] else 'NOT met'}",
+            r["mesh_party_cpu_median_s"],
+            r["own_party_cpu_median_s"],
+        ]
+        for r in rows
+    ]
+    print(table(headers, body))
+    print(
+        "(CPU s: CPU time of the 3 party processes within the span, summed, median; "
+        "the dealer's or TTP's is not included)"
+    )
+    if cfg.mpyc_own_args:
+        print(f"MPyC's own transport ran with {' '.join(cfg.mpyc_own_args)} (diagnosis)")
+    if "crypten" in checks:
+        c = checks["crypten"]
+        print(
+            f"\nCrypTen accuracy: mesh {_fmt(c['accuracy_mesh'])}, own {_fmt(c['accuracy_own'])}, "
+            f"float64 reference {c['accuracy_float64_reference']:.4f}"
+        )
+    for problem in problems:
+        print(f"MISMATCH: {problem}")
+    figures = {
+        "benchmark": "transport",
+        "quick": cfg.quick,
+        "parties": PARTIES,
+        "repeats": cfg.repeats,
+        "seed": cfg.seed,
+        "sizes": {"crypten": vars(cfg.crypten), "mpyc": vars(cfg.mpyc)},
+        "results": rows,
+        "ratios": {f"{r['backend']}_{r['program']}": r["ratio"] for r in rows},
+        "goal_ratio": GOAL_RATIO,
+        "goal_met": all(r["goal_met"] for r in rows),
+        "mpyc_own_args": list(cfg.mpyc_own_args),
+        "load_1min_at_start": load_averages(runs),
+        "mesh_traffic_party0": traffic(runs),
+        "checks": checks,
+        "check": "mismatch" if problems else "ok",
+        "mismatches": problems,
+        "machine": machine(),
+    }
+    print(json_line(figures), flush=True)
+    return 1 if problems else 0
+
+
+def _fmt(values: Sequence[float] | None) -> str:
+    return "-" if not values else "/".join(f"{v:.4f}" for v in values)
+
+
+# --- command line ---------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small run: 3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition",
+    )
+    parser.add_argument("--repeats", type=int, help="repetitions per side (default 3)")
+    parser.add_argument(
+        "--backends",
+        type=_backends,
+        default=("crypten", "mpyc"),
+        help="comma-separated subset of crypten,mpyc (default both)",
+    )
+    parser.add_argument("--seed", type=int, default=7, help="input data seed (default 7)")
+    parser.add_argument(
+        "--mpyc-mix32-64bit",
+        action="store_true",
+        help="diagnosis: give MPyC's own transport --mix32-64bit too, as the mesh backend\n"
+        "sets it (no pickle; MPyC then also takes its list-based share code paths)",
+    )
+
+
+def _backends(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    if not names or not set(names) <= {"crypten", "mpyc"}:
+        raise argparse.ArgumentTypeError(f"expected crypten and/or mpyc, got {text!r}")
+    return names
+
+
+def config(args: argparse.Namespace) -> Config:
+    quick = bool(args.quick)
+    cfg = Config(
+        quick=quick,
+        repeats=args.repeats or (1 if quick else 3),
+        backends=args.backends,
+        crypten=programs.CryptenSizes(3_000, 20, 2)
+        if quick
+        else programs.CryptenSizes(30_000, 20, 10),
+        mpyc=programs.MpycSizes(100, 300, 10) if quick else programs.MpycSizes(1_000, 3_000, 10),
+        seed=args.seed,
+        deadline_seconds=120.0 if quick else 900.0,
+        round_seconds=60.0 if quick else 120.0,
+        mpyc_own_args=("--mix32-64bit",) if args.mpyc_mix32_64bit else (),
+    )
+    if cfg.repeats < 1:
+        raise SystemExit("--repeats must be positive")
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    with tempfile.TemporaryDirectory(prefix="smpc-bench-transport-") as tmp:
+        workdir = Path(tmp)
+        pki = make_pki(workdir / "federation", party_ids(PARTIES))
+        bench = Bench(cfg, workdir, pki, dealer_address=None)
+        try:
+            if "crypten" in cfg.backends:
+                with dealer(bench):
+                    runs = measure(cfg, bench)
+            else:
+                runs = measure(cfg, bench)
+        except WorkerError as exc:
+            print(f"FAILED: {exc}", flush=True)
+            return 2
+    return print_report(cfg, runs)
