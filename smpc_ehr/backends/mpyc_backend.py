@@ -11,9 +11,10 @@ of stopping the server.
 
 Security: threshold t = (n-1)//2, so any t colluding parties learn nothing; this
 needs n >= 3 (with n = 2, t = 0 and there is no secrecy), which we refuse. Arrays
-are marshalled with the field's `to_bytes` (`mix32_64bit`), never pickle (MPyC's
-`transfer`, which always pickles, is never called). Only one
-MPyC job runs per process at a time (MPyC keeps its runtime in module globals).
+travel as raw little-endian limbs: the `pickle` that `mpyc.runtime` uses is replaced by
+`mpyc_codec.ArrayCodec`, which encodes numpy arrays of field elements only and never
+unpickles anything (MPyC's `transfer`, which pickles arbitrary objects, would fail).
+Only one MPyC job runs per process at a time (MPyC keeps its runtime in module globals).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from smpc_ehr.backends.base import (
     SecureProgram,
     own_values,
 )
+from smpc_ehr.backends.mpyc_codec import ArrayCodec
 from smpc_ehr.errors import JobAborted, Refusal, SmpcEhrError, TransportError
 from smpc_ehr.transport.mesh import JobChannel
 
@@ -78,7 +80,7 @@ def check_party_count(n: int) -> None:
 def import_mpyc() -> Any:
     """Import `mpyc.runtime` without letting it read this process's command line."""
     with _import_lock:
-        module = sys.modules.get("mpyc.runtime")
+        module: Any = sys.modules.get("mpyc.runtime")
         if module is None:
             saved = sys.argv
             sys.argv = [saved[0] if saved else "smpc-ehr"]
@@ -88,6 +90,7 @@ def import_mpyc() -> Any:
                 sys.argv = saved
         asyncoro: Any = importlib.import_module("mpyc.asyncoro")
         asyncoro._reconcile = _reconcile_without_stopping
+        module.pickle = ArrayCodec  # MPyC's array paths marshal with it: never real pickle
         return module
 
 
@@ -273,7 +276,7 @@ def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float)
     n = len(channel.parties)
     options.threshold = (n - 1) // 2
     options.no_async = False
-    options.mix32_64bit = True  # marshal arrays with to_bytes: never pickle on the wire
+    options.mix32_64bit = False  # keep MPyC's vectorised array paths (see mpyc_codec)
     options.no_log = True
     pid = channel.parties.index(channel.me)
     parties = [mpyc_runtime.Party(i) for i in range(n)]
