@@ -9,6 +9,7 @@ runs on the worker thread and blocks on the job's mailbox.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,8 @@ class JobRunner:
         if analysis is None:
             raise Refusal(f"this party cannot run analysis {template.analysis!r}")
         analysis.validate(params)
+        if spec.backend == "crypten":  # load torch now, while the other parties prepare
+            self._worker.submit(importlib.import_module, "smpc_ehr.backends.crypten.job")
         deadline = time.monotonic() + spec.deadline_seconds
         channel = self._mesh.open_job(spec.job_id, parties, deadline)
         self._current = PreparedJob(spec, analysis, params, channel)

@@ -7,7 +7,6 @@ so that nothing half-loaded is ever used in a computation.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
 import time
@@ -44,8 +43,12 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     server, port = await start_server(
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
     )
-    # Import the backends off the loop now, so the first job does not pay for it.
-    threading.Thread(target=_warm_backends, args=(config,), name="warm-up", daemon=True).start()
+    # Import MPyC off the loop now (a fraction of a second), so the first job does not
+    # pay for it. CrypTen, which loads torch, is imported only when a CrypTen job
+    # arrives (JobRunner.prepare), to keep parties that never run one small.
+    from smpc_ehr.backends.mpyc_backend import import_mpyc
+
+    threading.Thread(target=import_mpyc, name="warm-up", daemon=True).start()
     log.info("%s: serving on port %d (mutual TLS)", config.id, port)
     if on_ready is not None:
         on_ready(port)
@@ -53,19 +56,6 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         await serve_until_signalled(server, runner.shutdown)
     finally:
         await mesh.close()
-
-
-def _warm_backends(config: PartyConfig) -> None:
-    """Import MPyC, and CrypTen (torch: seconds) where this federation can use it."""
-    from smpc_ehr.backends import insecure_tfp_allowed
-    from smpc_ehr.backends.mpyc_backend import import_mpyc
-
-    import_mpyc()
-    if config.roster.dealer is not None or insecure_tfp_allowed():
-        try:
-            importlib.import_module("smpc_ehr.backends.crypten.backend")
-        except ImportError as exc:  # CrypTen not installed: its jobs will say so
-            log.warning("the CrypTen backend is not available: %s", exc)
 
 
 def run(config: PartyConfig) -> None:
