@@ -94,6 +94,35 @@ def import_mpyc() -> Any:
         return module
 
 
+def _on_loop(slot: Future[bytes], loop: asyncio.AbstractEventLoop) -> asyncio.Future[bytes]:
+    """An asyncio future of `loop` that follows `slot`.
+
+    Like `asyncio.wrap_future`, but when the message is delivered on the loop's own
+    thread (the gRPC handler), it is handed over at once instead of through another
+    trip round the loop: MPC rounds are latency-bound.
+    """
+    future: asyncio.Future[bytes] = loop.create_future()
+    loop_thread = threading.get_ident()
+
+    def copy(done: Future[bytes]) -> None:
+        if future.done():
+            return
+        exc = done.exception()
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(done.result())
+
+    def follow(done: Future[bytes]) -> None:
+        if threading.get_ident() == loop_thread:
+            copy(done)
+        else:
+            loop.call_soon_threadsafe(copy, done)
+
+    slot.add_done_callback(follow)
+    return future
+
+
 class _MeshExchange:
     """MPyC's per-peer message object, carried by the job's channel."""
 
@@ -112,7 +141,7 @@ class _MeshExchange:
         if slot.done() and slot.exception() is None:
             return slot.result()
         loop = asyncio.get_running_loop()  # MPyC asks for messages from inside its coroutines
-        future = asyncio.wrap_future(slot, loop=loop)
+        future = _on_loop(slot, loop)
         timer = loop.call_later(self._round_seconds, self._round_expired, slot, pc)
         future.add_done_callback(lambda _: timer.cancel())
         return future

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
@@ -84,6 +85,7 @@ class JobChannel:
         self.deadline = deadline
         self._mesh = mesh
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._links: dict[str, _PeerLink] = {}
         self.bytes_sent = 0
         self.messages_sent = 0
@@ -107,7 +109,10 @@ class JobChannel:
         ]
         self.bytes_sent += len(payload)
         self.messages_sent += 1
-        self._loop.call_soon_threadsafe(self._enqueue, to, messages)
+        if threading.get_ident() == self._loop_thread:  # MPyC: already on the loop
+            self._enqueue(to, messages)
+        else:  # CrypTen's worker thread
+            self._loop.call_soon_threadsafe(self._enqueue, to, messages)
 
     def expect(self, sender: str, tag: str) -> Future[bytes]:
         """The future of message `tag` from `sender`; raises the abort reason on failure."""
