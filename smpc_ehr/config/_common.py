@@ -1,13 +1,14 @@
-"""Checks shared by the party, coordinator and analyst config loaders."""
+"""Checks shared by the party, coordinator, dealer and analyst config loaders."""
 
 from __future__ import annotations
 
 import logging
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
-from smpc_ehr.config._toml import Table
-from smpc_ehr.config.roster import Member, Roster, parse_address
+from smpc_ehr.config._toml import Table, read_toml, resolve, root
+from smpc_ehr.config.roster import Member, Roster, load_roster, parse_address
 from smpc_ehr.errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -100,3 +101,36 @@ def check_identity_files(table: Table, roster: Roster, key: Path, cert: Path) ->
     if not roster.ca_cert.is_file():
         raise ConfigError(f"{roster.source}: [federation] ca_cert not found: {roster.ca_cert}")
     warn_if_key_readable(key)
+
+
+@dataclass(frozen=True)
+class IdentitySection:
+    """What every process config starts with: who it is, its roster and its TLS files.
+
+    `top` is the whole document and `table` the role's own table; the caller reads its
+    extra keys from them and then calls `done()` on both (unknown keys are errors).
+    """
+
+    path: Path
+    base: Path
+    top: Table
+    table: Table
+    id: str
+    roster: Roster
+    member: Member
+    key: Path
+    cert: Path
+
+
+def read_identity_section(path: Path | str, role: str) -> IdentitySection:
+    """Open `path` (a `role` config), check its id has that role in the roster it names."""
+    path = Path(path).resolve()
+    base = path.parent
+    top = root(read_toml(path, f"{role} config"), path)
+    table = top.table(role)
+    ident = table.get_str("id")
+    roster = load_roster(resolve(base, table.get_str("roster")))
+    member = roster_member(table, roster, ident, role)
+    key = resolve(base, table.get_str("key"))
+    cert = resolve(base, table.get_str("cert"))
+    return IdentitySection(path, base, top, table, ident, roster, member, key, cert)

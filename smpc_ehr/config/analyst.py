@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from smpc_ehr.config._common import check_identity_files, roster_member
-from smpc_ehr.config._toml import read_toml, rel, resolve, root, toml_table, write_text
-from smpc_ehr.config.roster import Roster, load_roster
+from smpc_ehr.config._common import check_identity_files, read_identity_section
+from smpc_ehr.config._toml import rel, toml_table, write_text
+from smpc_ehr.config.roster import Roster
 
 
 @dataclass(frozen=True)
@@ -36,20 +36,12 @@ class AnalystConfig:
 
 def load_analyst_config(path: Path | str, *, check_files: bool = True) -> AnalystConfig:
     """Read and validate an analyst config; its id must be a roster analyst."""
-    path = Path(path).resolve()
-    base = path.parent
-    top = root(read_toml(path, "analyst config"), path)
-    table = top.table("analyst")
-    ident = table.get_str("id")
-    roster = load_roster(resolve(base, table.get_str("roster")))
-    roster_member(table, roster, ident, "analyst")
-    key = resolve(base, table.get_str("key"))
-    cert = resolve(base, table.get_str("cert"))
-    table.done()
-    top.done()
+    s = read_identity_section(path, "analyst")
+    s.table.done()
+    s.top.done()
     if check_files:
-        check_identity_files(table, roster, key, cert)
-    return AnalystConfig(id=ident, roster=roster, key=key, cert=cert, source=path)
+        check_identity_files(s.table, s.roster, s.key, s.cert)
+    return AnalystConfig(id=s.id, roster=s.roster, key=s.key, cert=s.cert, source=s.path)
 
 
 def write_analyst_config(

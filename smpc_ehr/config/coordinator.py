@@ -8,20 +8,17 @@ from pathlib import Path
 from smpc_ehr.config._common import (
     check_identity_files,
     check_log_level,
+    read_identity_section,
     read_listen,
     read_log_level,
-    roster_member,
 )
 from smpc_ehr.config._toml import (
-    read_toml,
     rel,
-    resolve,
-    root,
     toml_document,
     toml_table,
     write_text,
 )
-from smpc_ehr.config.roster import Roster, load_roster
+from smpc_ehr.config.roster import Roster
 
 
 @dataclass(frozen=True)
@@ -40,31 +37,23 @@ class CoordinatorConfig:
 
 def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> CoordinatorConfig:
     """Read and validate a coordinator config; its id must be the roster's coordinator."""
-    path = Path(path).resolve()
-    base = path.parent
-    top = root(read_toml(path, "coordinator config"), path)
-    table = top.table("coordinator")
-    ident = table.get_str("id")
-    roster = load_roster(resolve(base, table.get_str("roster")))
-    member = roster_member(table, roster, ident, "coordinator")
-    listen = read_listen(table, member)
-    key = resolve(base, table.get_str("key"))
-    cert = resolve(base, table.get_str("cert"))
-    deadline = table.get_number("job_deadline_seconds", 120.0, positive=True)
-    table.done()
+    s = read_identity_section(path, "coordinator")
+    listen = read_listen(s.table, s.member)
+    deadline = s.table.get_number("job_deadline_seconds", 120.0, positive=True)
+    s.table.done()
     if check_files:
-        check_identity_files(table, roster, key, cert)
-    log_level = read_log_level(top)
-    top.done()
+        check_identity_files(s.table, s.roster, s.key, s.cert)
+    log_level = read_log_level(s.top)
+    s.top.done()
     return CoordinatorConfig(
-        id=ident,
-        roster=roster,
+        id=s.id,
+        roster=s.roster,
         listen=listen,
-        key=key,
-        cert=cert,
+        key=s.key,
+        cert=s.cert,
         job_deadline_seconds=deadline,
         log_level=log_level,
-        source=path,
+        source=s.path,
     )
 
 

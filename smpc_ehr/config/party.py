@@ -15,21 +15,19 @@ from smpc_ehr.config._common import (
     check_identity_files,
     check_log_level,
     existing_dir,
+    read_identity_section,
     read_listen,
     read_log_level,
-    roster_member,
 )
 from smpc_ehr.config._toml import (
     Table,
-    read_toml,
     rel,
     resolve,
-    root,
     toml_document,
     toml_table,
     write_text,
 )
-from smpc_ehr.config.roster import Member, Roster, load_roster
+from smpc_ehr.config.roster import Member, Roster
 from smpc_ehr.errors import ConfigError, TemplateError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, PartyPolicy, check_hash_text
 from smpc_ehr.study.template import load_template
@@ -90,34 +88,26 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
     (for validating configs before certificates and data exist); approved protocol
     files are always read, since their hashes are the policy.
     """
-    path = Path(path).resolve()
-    base = path.parent
-    top = root(read_toml(path, "party config"), path)
-    table = top.table("party")
-    ident = table.get_str("id")
-    roster = load_roster(resolve(base, table.get_str("roster")))
-    member = roster_member(table, roster, ident, "party")
-    listen = read_listen(table, member)
-    key = resolve(base, table.get_str("key"))
-    cert = resolve(base, table.get_str("cert"))
-    data = resolve(base, table.get_str("data"))
-    table.done()
+    s = read_identity_section(path, "party")
+    listen = read_listen(s.table, s.member)
+    data = resolve(s.base, s.table.get_str("data"))
+    s.table.done()
     if check_files:
-        check_identity_files(table, roster, key, cert)
-        existing_dir(table, "data", data, "data")
-    policy = _read_policy(top, base)
-    log_level = read_log_level(top)
-    top.done()
+        check_identity_files(s.table, s.roster, s.key, s.cert)
+        existing_dir(s.table, "data", data, "data")
+    policy = _read_policy(s.top, s.base)
+    log_level = read_log_level(s.top)
+    s.top.done()
     return PartyConfig(
-        id=ident,
-        roster=roster,
+        id=s.id,
+        roster=s.roster,
         listen=listen,
-        key=key,
-        cert=cert,
+        key=s.key,
+        cert=s.cert,
         data=data,
         policy=policy,
         log_level=log_level,
-        source=path,
+        source=s.path,
     )
 
 
