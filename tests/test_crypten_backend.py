@@ -59,5 +59,7 @@ def test_trusted_first_party_is_refused_outside_tests(monkeypatch) -> None:
 def test_mpyc_still_needs_three_parties_and_crypten_does_not() -> None:
     with pytest.raises(Refusal, match="at least 3 parties"):
         check_backend("mpyc", 2, has_dealer=True)
+    check_backend("mpyc", 3, has_dealer=False)  # MPyC needs no dealer
+    check_backend("crypten", 2, has_dealer=True)
     with pytest.raises(Refusal, match="not available"):
         check_backend("spdz", 3, has_dealer=True)

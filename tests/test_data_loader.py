@@ -68,6 +68,10 @@ def test_generated_csv_matches_pandas(generated: Path) -> None:
 
 
 def test_parquet_loads_the_same_as_csv(generated: Path) -> None:
+    for stem in ("patients", "conditions"):  # really Parquet on one side, CSV on the other
+        assert (generated / "parquet" / "b" / f"{stem}.parquet").is_file()
+        assert not (generated / "parquet" / "b" / f"{stem}.csv").exists()
+        assert (generated / "csv" / "b" / f"{stem}.csv").is_file()
     a = load_party_data(generated / "csv" / "b")
     b = load_party_data(generated / "parquet" / "b")
     for name in ("patient_ids", "sex", "birth_date", "cond_patient", "cond_onset", "code_table"):

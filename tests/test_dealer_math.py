@@ -119,16 +119,6 @@ def test_a_mixed_sequence_stays_in_step() -> None:
     assert fed.in_step()
 
 
-def test_the_dealer_functions_match_the_listed_draws() -> None:
-    # additive() etc. are the same computation as correction(make_request(...)).
-    seeds = [secrets.token_bytes(32) for _ in range(3)]
-    one = dealer_math.additive([SeedStream(s) for s in seeds], (3,), (3,), "mul", {})
-    two = dealer_math.correction(
-        [SeedStream(s) for s in seeds], make_request("additive", (3,), (3,), "mul")
-    )
-    assert torch.equal(one, two)
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -27,9 +27,6 @@ import numpy as np
 Secret = Any
 """A backend's secret-shared array (opaque to analyses)."""
 
-SecretVector = Secret
-"""A secret vector of integers (the count analysis' name for `Secret`)."""
-
 Public = float | np.ndarray
 """A public number or numpy array (broadcast like numpy)."""
 
@@ -92,11 +89,6 @@ class Precision:
     reciprocal: ApproxError
     sqrt: ApproxError
 
-    @property
-    def resolution(self) -> float:
-        """The spacing of the fixed-point grid, 2^-frac_bits."""
-        return 2.0**-self.frac_bits
-
 
 class SecureOps(ABC):
     """Secure operations on secret-shared arrays, for one job on one party.
@@ -108,9 +100,12 @@ class SecureOps(ABC):
 
     n_parties: int
     my_index: int
-    frac_bits: int
-    """Fractional bits of this backend's fixed-point values (resolution 2^-frac_bits)."""
     precision: Precision
+
+    @property
+    def frac_bits(self) -> int:
+        """Fractional bits of this backend's fixed-point values (resolution 2^-frac_bits)."""
+        return self.precision.frac_bits
 
     # -- inputs: secret integers (exact) or fixed-point values ------------------------
 
@@ -141,9 +136,9 @@ class SecureOps(ABC):
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         """Sum of a's elements (all of them, or along `axis`), exact."""
 
-    @abstractmethod
     def lt(self, a: Secret, b: Secret) -> Secret:
-        """Elementwise secret bit [a < b] of two secrets."""
+        """Elementwise secret bit [a < b] of two secrets (both backends overload `<`)."""
+        return a < b
 
     @abstractmethod
     def ge_public(self, a: Secret, bound: float) -> Secret:

@@ -68,6 +68,11 @@ _active: JobChannel | None = None
 """The job MPyC is running in this process (one at a time: MPyC's state is global)."""
 
 
+def threshold(n: int) -> int:
+    """MPyC's Shamir threshold t for n parties: any t of them learn nothing."""
+    return (n - 1) // 2
+
+
 def check_party_count(n: int) -> None:
     """Refuse a job MPyC cannot run securely."""
     if n < MIN_PARTIES:
@@ -202,7 +207,6 @@ class MpycOps(SecureOps):
         self._bits = bits
         self._secint = runtime.SecInt(bits)
         self._secfxp = runtime.SecFxp(FXP_BITS, FXP_FRAC_BITS)
-        self.frac_bits = FXP_FRAC_BITS
         self.precision = PRECISION
 
     def input_ints(self, values: Sequence[int], bits: int) -> list[Secret]:
@@ -223,9 +227,6 @@ class MpycOps(SecureOps):
 
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return self._rt.np_sum(a, axis=axis)
-
-    def lt(self, a: Secret, b: Secret) -> Secret:
-        return a < b
 
     def ge_public(self, a: Secret, bound: float) -> Secret:
         return a >= bound
@@ -303,11 +304,11 @@ def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float)
     mpyc = sys.modules["mpyc"]
     options = mpyc._get_arg_parser().parse_args([])
     n = len(channel.parties)
-    options.threshold = (n - 1) // 2
+    options.threshold = threshold(n)
     options.no_async = False
     options.mix32_64bit = False  # keep MPyC's vectorised array paths (see mpyc_codec)
     options.no_log = True
-    pid = channel.parties.index(channel.me)
+    pid = channel.my_index
     parties = [mpyc_runtime.Party(i) for i in range(n)]
     rt = mpyc_runtime.Runtime(pid, parties, options)
     for i, party_id in enumerate(channel.parties):
@@ -330,10 +331,10 @@ def send_prss_keys(channel: JobChannel) -> PrssKeys:
     step lets the keys travel while the party computes, saving a round.
     """
     n = len(channel.parties)
-    pid = channel.parties.index(channel.me)
+    pid = channel.my_index
     keys = {
         subset: secrets.token_bytes(16)
-        for subset in itertools.combinations(range(n), n - (n - 1) // 2)
+        for subset in itertools.combinations(range(n), n - threshold(n))
         if subset[0] == pid
     }
     for i, peer in enumerate(channel.parties):

@@ -12,29 +12,21 @@ import random
 from collections.abc import Mapping, Sequence
 
 
-def lagrange_at_zero(points: Sequence[int], modulus: int) -> list[int]:
-    """Lagrange coefficients that interpolate the value at x = 0 from `points`."""
+def lagrange_weights(points: Sequence[int], x: int, modulus: int) -> list[int]:
+    """Lagrange coefficients that interpolate the value at `x` from the values at `points`."""
     coefficients = []
-    for i, xi in enumerate(points):
-        num, den = 1, 1
-        for j, xj in enumerate(points):
-            if i != j:
-                num = num * (-xj) % modulus
-                den = den * (xi - xj) % modulus
-        coefficients.append(num * pow(den, -1, modulus) % modulus)
-    return coefficients
-
-
-def _evaluate_at(points: Sequence[int], values: Sequence[int], x: int, modulus: int) -> int:
-    total = 0
     for i, xi in enumerate(points):
         num, den = 1, 1
         for j, xj in enumerate(points):
             if i != j:
                 num = num * (x - xj) % modulus
                 den = den * (xi - xj) % modulus
-        total += values[i] * num * pow(den, -1, modulus)
-    return total % modulus
+        coefficients.append(num * pow(den, -1, modulus) % modulus)
+    return coefficients
+
+
+def _combine(weights: Sequence[int], values: Sequence[int], modulus: int) -> int:
+    return sum(w * v for w, v in zip(weights, values, strict=True)) % modulus
 
 
 def recombine(shares: Mapping[int, Sequence[int]], degree: int, modulus: int) -> list[int]:
@@ -50,14 +42,15 @@ def recombine(shares: Mapping[int, Sequence[int]], degree: int, modulus: int) ->
     if len(lengths) != 1:
         raise ValueError("parties sent different numbers of output shares")
     base = points[: degree + 1]
-    weights = lagrange_at_zero(base, modulus)
+    at_zero = lagrange_weights(base, 0, modulus)
+    at_extra = {x: lagrange_weights(base, x, modulus) for x in points[degree + 1 :]}
     secrets = []
     for k in range(lengths.pop()):
         base_values = [shares[p][k] % modulus for p in base]
-        for extra in points[degree + 1 :]:
-            if _evaluate_at(base, base_values, extra, modulus) != shares[extra][k] % modulus:
+        for extra, weights in at_extra.items():
+            if _combine(weights, base_values, modulus) != shares[extra][k] % modulus:
                 raise ValueError(f"output share of party at point {extra} is inconsistent")
-        secrets.append(sum(w * v for w, v in zip(weights, base_values, strict=True)) % modulus)
+        secrets.append(_combine(at_zero, base_values, modulus))
     return secrets
 
 

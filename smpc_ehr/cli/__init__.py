@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.cli import commands
 from smpc_ehr.errors import SmpcEhrError
+from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
 
 DEFAULT_STATE = ".smpc-ehr"
 
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="another template every party approves; repeatable",
     )
-    lup.add_argument("--min-cell-count", type=int, default=11)
+    lup.add_argument("--min-cell-count", type=int, default=DEFAULT_MIN_CELL_COUNT)
     lup.add_argument("--timeout", type=float, default=60.0)
     lup.set_defaults(handler=commands.local_up)
     ldown = local_sub.add_parser("down", help="stop the local federation")

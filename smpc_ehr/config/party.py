@@ -27,7 +27,7 @@ from smpc_ehr.config._toml import (
     toml_table,
     write_text,
 )
-from smpc_ehr.config.roster import Member, Roster
+from smpc_ehr.config.roster import Roster
 from smpc_ehr.errors import ConfigError, TemplateError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, PartyPolicy, check_hash_text
 from smpc_ehr.study.template import load_template
@@ -46,11 +46,6 @@ class PartyConfig:
     policy: PartyPolicy
     log_level: str
     source: Path
-
-    @property
-    def member(self) -> Member:
-        """This party's roster entry."""
-        return self.roster.member(self.id)
 
 
 def _read_policy(top: Table, base: Path) -> PartyPolicy:

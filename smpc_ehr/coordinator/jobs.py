@@ -21,9 +21,11 @@ import grpc
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.backends import check_backend
+from smpc_ehr.backends.base import OutputShareSet
 from smpc_ehr.backends.opening import open_outputs
+from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import CoordinatorConfig
-from smpc_ehr.errors import Refusal, TemplateError
+from smpc_ehr.errors import Refusal, TemplateError, TransportError
 from smpc_ehr.policy.approval import combine_thresholds
 from smpc_ehr.study.template import ProtocolTemplate
 from smpc_ehr.transport.tls import TlsIdentity
@@ -301,30 +303,28 @@ class Coordinator:
         self, job: Job, outputs: dict[str, common_pb2.OutputShares], threshold: int
     ) -> dict[str, Any]:
         """Recombine the output shares and let the analysis build the released result."""
-        first = outputs[job.parties[0]]
-        shares: dict[int, list[int]] = {}
-        for party, out in outputs.items():
+
+        def layout(s: OutputShareSet) -> tuple[object, ...]:
+            return (s.scheme, s.modulus, s.degree, len(s.values), s.public_meta)
+
+        decoded: dict[str, OutputShareSet] = {}
+        for party, message in outputs.items():
+            try:
+                decoded[party] = decode_output_shares(message)
+            except TransportError as exc:
+                raise PartyFailure(f"{party}: {exc}") from exc
+        first = decoded[job.parties[0]]
+        for party, out in decoded.items():
             if out.point != job.parties.index(party) + 1:
                 raise PartyFailure(f"{party} sent shares for the wrong evaluation point")
-            if (out.scheme, out.modulus, out.threshold, out.count, out.public_meta) != (
-                first.scheme,
-                first.modulus,
-                first.threshold,
-                first.count,
-                first.public_meta,
-            ):
+            if layout(out) != layout(first):
                 raise PartyFailure(f"{party} sent output shares of a different shape")
-            width = out.byte_length
-            shares[out.point] = [
-                int.from_bytes(out.values[i * width : (i + 1) * width], "little")
-                for i in range(out.count)
-            ]
         try:
             values = open_outputs(
                 first.scheme,
-                shares,
-                first.threshold,
-                int(first.modulus),
+                {out.point: out.values for out in decoded.values()},
+                first.degree,
+                first.modulus,
                 int(first.public_meta.get("frac_bits", "0")),
             )
         except ValueError as exc:

@@ -29,6 +29,7 @@ from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, Roster, write_roster
 from smpc_ehr.errors import ConfigError, SmpcEhrError
 from smpc_ehr.pki.certs import init_federation_pki
+from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import coordinator_pb2_grpc, dealer_pb2_grpc, party_pb2, party_pb2_grpc
 
@@ -93,7 +94,7 @@ def up(
     state_dir: Path,
     protocols: Path | None = None,
     approve: list[Path] | None = None,
-    min_cell_count: int = 11,
+    min_cell_count: int = DEFAULT_MIN_CELL_COUNT,
     timeout: float = 60.0,
     more_analysts: tuple[str, ...] = (),
 ) -> LocalFederation:
@@ -188,7 +189,7 @@ def _start(
         ),
     )
     write_analyst_config(
-        state_dir / "analyst.toml",
+        LocalFederation(state_dir, {}, {}).analyst_config,
         id=ANALYST_ID,
         roster=roster.source,
         key=pki.key_for(ANALYST_ID),
@@ -202,7 +203,10 @@ def _start(
             processes[ident] = _spawn(role, config, state_dir / "logs" / f"{ident}.log")
             federation.pids[ident] = processes[ident].pid
         federation.save()
-        _wait_healthy(federation, processes, timeout)
+        analyst = TlsIdentity.from_files(
+            ANALYST_ID, pki.ca_cert, pki.cert_for(ANALYST_ID), pki.key_for(ANALYST_ID)
+        )
+        _wait_healthy(federation, processes, timeout, analyst)
     except BaseException:
         down(state_dir, quiet=True)
         raise
@@ -222,15 +226,12 @@ def _spawn(role: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait_healthy(
-    federation: LocalFederation, processes: dict[str, subprocess.Popen[bytes]], timeout: float
+    federation: LocalFederation,
+    processes: dict[str, subprocess.Popen[bytes]],
+    timeout: float,
+    tls: TlsIdentity,
 ) -> None:
     state = federation.state_dir
-    tls = TlsIdentity.from_files(
-        ANALYST_ID,
-        state / "certs" / "ca.pem",
-        state / "certs" / f"{ANALYST_ID}.pem",
-        state / "certs" / f"{ANALYST_ID}.key",
-    )
     waiting = dict(federation.addresses)
     end = time.monotonic() + timeout
     while waiting:

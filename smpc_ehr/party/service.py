@@ -12,30 +12,15 @@ from collections.abc import AsyncIterator
 import grpc
 
 from smpc_ehr import __version__
-from smpc_ehr.backends.base import OutputShareSet
+from smpc_ehr.backends.output_wire import encode_output_shares
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.transport.mesh import Mesh, receive_stream
 from smpc_ehr.transport.status import message_for, status_for
 from smpc_ehr.transport.tls import peer_identity
-from smpc_ehr.wire import common_pb2, party_pb2, party_pb2_grpc
+from smpc_ehr.wire import party_pb2, party_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-
-def shares_to_proto(shares: OutputShareSet) -> common_pb2.OutputShares:
-    """Encode output shares as fixed-width little-endian field elements."""
-    width = max(1, (shares.modulus.bit_length() + 7) // 8)
-    return common_pb2.OutputShares(
-        scheme=shares.scheme,
-        modulus=str(shares.modulus),
-        point=shares.point,
-        threshold=shares.degree,
-        byte_length=width,
-        values=b"".join(v.to_bytes(width, "little") for v in shares.values),
-        count=len(shares.values),
-        public_meta=shares.public_meta,
-    )
 
 
 class PartyServicer(party_pb2_grpc.PartyServicer):
@@ -75,7 +60,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             shares = await self._runner.run(request.job_id, request.threshold)
         except Exception as exc:
             await context.abort(status_for(exc), message_for(exc))
-        yield party_pb2.RunEvent(output=shares_to_proto(shares))
+        yield party_pb2.RunEvent(output=encode_output_shares(shares))
 
     async def Cancel(self, request, context):
         await self._require(context, frozenset({self._coordinator}))

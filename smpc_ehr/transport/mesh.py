@@ -66,8 +66,8 @@ class Mesh:
 class JobChannel:
     """What a backend sees of the mesh for one job: ordered, tagged messages to and from peers.
 
-    `send` and `expect` may be called from any thread; `close` and `abort_peers` run on
-    the server's event loop.
+    `send` and `expect` may be called from any thread; `close` runs on the server's
+    event loop.
     """
 
     def __init__(
@@ -121,6 +121,11 @@ class JobChannel:
     def fail(self, exc: BaseException) -> None:
         """Abort this job locally: pending and later reads raise `exc`. Thread-safe."""
         self.mailbox.fail(exc)
+
+    @property
+    def my_index(self) -> int:
+        """This party's position in the job's party list (its MPC party number)."""
+        return self.parties.index(self.me)
 
     @property
     def failure(self) -> BaseException | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.backends import check_backend, insecure_tfp_allowed
+from smpc_ehr.backends import check_backend
 from smpc_ehr.backends.base import (
     ApproxError,
     MixedOutputsError,
@@ -43,7 +43,6 @@ from smpc_ehr.backends.base import (
 )
 from smpc_ehr.backends.crypten.communicator import MeshCommunicator
 from smpc_ehr.backends.crypten.compat import import_crypten
-from smpc_ehr.errors import Refusal
 from smpc_ehr.transport.mesh import JobChannel
 
 crypten = import_crypten()
@@ -62,26 +61,31 @@ _ready: MeshCommunicator | None = None
 _current: MeshCommunicator | None = None
 
 
-def _install_communicator(comm: MeshCommunicator | None) -> None:
-    """Replace the four functions of `crypten.communicator` that choose its communicator,
-    so that `crypten.init()` takes up `comm` and every CrypTen module then uses it."""
+def get_communicator() -> MeshCommunicator:
+    """The running job's communicator (what `crypten.communicator.get()` returns)."""
+    if _current is None:
+        raise RuntimeError("no CrypTen job is running")
+    return _current
+
+
+def _take_up(*args: Any, **kwargs: Any) -> None:
+    """`crypten.init()` takes up the communicator `run_job` made ready."""
+    global _current
+    _current = _ready
+
+
+def _forget() -> None:
     global _ready, _current
-    _ready, _current = comm, None
-    module: Any = crypten.communicator
+    _ready = _current = None
 
-    def get() -> MeshCommunicator:
-        if _current is None:
-            raise RuntimeError("no CrypTen job is running")
-        return _current
 
-    def init(*args: Any, **kwargs: Any) -> None:
-        global _current
-        _current = _ready
-
-    module.get = get
-    module._init = init
-    module.is_initialized = lambda: _current is not None
-    module.uninit = lambda: _install_communicator(None)
+# The four functions of `crypten.communicator` that choose CrypTen's communicator,
+# replaced once, so that every CrypTen module uses the job's MeshCommunicator.
+_module: Any = crypten.communicator
+_module.get = get_communicator
+_module._init = _take_up
+_module.is_initialized = lambda: _current is not None
+_module.uninit = _forget
 
 
 def precision(n_parties: int) -> Precision:
@@ -120,7 +124,6 @@ class CryptenOps(SecureOps):
         self._comm = comm
         self.n_parties = comm.get_world_size()
         self.my_index = comm.get_rank()
-        self.frac_bits = FRAC_BITS
         self.precision = precision(self.n_parties)
         self._input_kinds: set[str] = set()
 
@@ -142,14 +145,11 @@ class CryptenOps(SecureOps):
         return crypten.cryptensor(mine, src=src)
 
     def mul_public(self, a: Secret, c: Public) -> Secret:
-        on_grid = _on_grid(np.asarray(c, dtype=np.float64))
+        on_grid = _on_grid(c)
         return a * (torch.from_numpy(on_grid) if isinstance(c, np.ndarray) else float(on_grid))
 
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return a.sum() if axis is None else a.sum(dim=axis)
-
-    def lt(self, a: Secret, b: Secret) -> Secret:
-        return a < b
 
     def ge_public(self, a: Secret, bound: float) -> Secret:
         # CrypTen encodes a public number by truncating it to a's scale; round the bound
@@ -211,7 +211,7 @@ def output_frac_bits(input_kinds: set[str], scales: Sequence[int]) -> int:
     return FRAC_BITS
 
 
-def _on_grid(values: np.ndarray) -> np.ndarray:
+def _on_grid(values: Any) -> np.ndarray:
     """Values rounded to the nearest multiple of 2^-16 (CrypTen's encoder would truncate)."""
     return np.round(np.asarray(values, dtype=np.float64) * 2**FRAC_BITS) / 2**FRAC_BITS
 
@@ -222,21 +222,17 @@ def run_job(
     """Run this party's side of `program` with CrypTen; blocks, so call it on a worker thread.
 
     `provider` is "DEALER" (a dealer session must be installed, see `provider.install`)
-    or "TFP" (only where `tfp_allowed()`). Raises the channel's failure on abort.
+    or "TFP" (refused by `check_backend` unless `insecure_tfp_allowed()`). Raises the
+    channel's failure on abort.
     """
+    global _ready
     check_backend("crypten", len(channel.parties), has_dealer=provider == "DEALER")
-    if provider == "TFP" and not insecure_tfp_allowed():
-        raise Refusal(
-            "CrypTen's trusted-first-party provider lets party 0 see every Beaver triple "
-            "in the clear, which breaks the privacy of the other parties; it is for tests only"
-        )
     with _job_lock:
-        comm = MeshCommunicator(channel, round_seconds)
-        _install_communicator(comm)
+        _ready = MeshCommunicator(channel, round_seconds)
         crypten.cfg.mpc.provider = provider
         try:
             crypten.init()
-            ops = CryptenOps(comm)
+            ops = CryptenOps(get_communicator())
             secrets = asyncio.run(program(ops))  # the ops are synchronous: no real awaiting
             return ops.output_shares(secrets)
         except Exception:
@@ -244,5 +240,4 @@ def run_job(
                 raise channel.failure from None
             raise
         finally:
-            crypten.uninit()
-            _install_communicator(None)
+            crypten.uninit()  # our `uninit` below: forgets the communicator

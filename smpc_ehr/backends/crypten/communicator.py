@@ -121,7 +121,7 @@ class MeshCommunicator(Communicator):
     def __init__(self, channel: JobChannel, round_seconds: float) -> None:
         self._channel = channel
         self._round_seconds = round_seconds
-        self.rank = channel.parties.index(channel.me)
+        self.rank = channel.my_index
         self.world_size = len(channel.parties)
         self._collective = 0
         self._sent = [0] * self.world_size
@@ -204,13 +204,20 @@ class MeshCommunicator(Communicator):
             return scatter_list[self.rank]
         return self._take_tensor(src, tag)
 
-    def _gather_from_all(self, tensor: torch.Tensor, tag: str) -> list[torch.Tensor]:
-        """Send `tensor` to every other party and collect theirs, in rank order."""
+    def _send_to_others(self, tag: str, tensor: torch.Tensor) -> None:
         for dst in self._others():
             self._send_tensor(dst, tag, tensor)
+
+    def _collect(self, tensor: torch.Tensor, tag: str) -> list[torch.Tensor]:
+        """This party's `tensor` and every other party's message `tag`, in rank order."""
         return [
             tensor if r == self.rank else self._take_tensor(r, tag) for r in range(self.world_size)
         ]
+
+    def _gather_from_all(self, tensor: torch.Tensor, tag: str) -> list[torch.Tensor]:
+        """Send `tensor` to every other party and collect theirs, in rank order."""
+        self._send_to_others(tag, tensor)
+        return self._collect(tensor, tag)
 
     def reduce(self, input: Any, dst: int, op: Any = ReduceOp.SUM, batched: bool = False) -> Any:
         combine = _combiner(op)
@@ -219,11 +226,7 @@ class MeshCommunicator(Communicator):
         for tensor in tensors:
             tag = self._next_collective() + "/reduce"
             if self.rank == dst:
-                parts = [
-                    tensor if r == dst else self._take_tensor(r, tag)
-                    for r in range(self.world_size)
-                ]
-                results.append(combine(parts))
+                results.append(combine(self._collect(tensor, tag)))
             else:
                 self._send_tensor(dst, tag, tensor)
         if self.rank != dst:
@@ -235,22 +238,14 @@ class MeshCommunicator(Communicator):
         tensors = list(input) if batched else [input]
         tags = [self._next_collective() + "/all_reduce" for _ in tensors]
         for tensor, tag in zip(tensors, tags, strict=True):  # send all before reading any
-            for dst in self._others():
-                self._send_tensor(dst, tag, tensor)
-        results = [
-            combine(
-                [t if r == self.rank else self._take_tensor(r, tag) for r in range(self.world_size)]
-            )
-            for t, tag in zip(tensors, tags, strict=True)
-        ]
+            self._send_to_others(tag, tensor)
+        results = [combine(self._collect(t, tag)) for t, tag in zip(tensors, tags, strict=True)]
         return results if batched else results[0]
 
     def gather(self, tensor: torch.Tensor, dst: int) -> list[torch.Tensor | None]:
         tag = self._next_collective() + "/gather"
         if self.rank == dst:
-            return [
-                tensor if r == dst else self._take_tensor(r, tag) for r in range(self.world_size)
-            ]
+            return list(self._collect(tensor, tag))
         self._send_tensor(dst, tag, tensor)
         return [None]
 
@@ -262,8 +257,7 @@ class MeshCommunicator(Communicator):
         tags = [self._next_collective() + "/broadcast" for _ in tensors]
         for tensor, tag in zip(tensors, tags, strict=True):
             if self.rank == src:
-                for dst in self._others():
-                    self._send_tensor(dst, tag, tensor)
+                self._send_to_others(tag, tensor)
             else:  # in place, like torch.distributed.broadcast
                 tensor.data.copy_(self._take_tensor(src, tag).reshape(tensor.shape))
         return input

@@ -322,34 +322,3 @@ def correction(streams: Sequence[SeedStream], request: Request) -> torch.Tensor:
         else:
             result.sub_(share)
     return result
-
-
-def additive(
-    streams: Sequence[SeedStream],
-    size0: Size,
-    size1: Size,
-    op: str,
-    kwargs: Mapping[str, Any] | None = None,
-) -> torch.Tensor:
-    """c0 for a Beaver triple (a, b, c = op(a, b))."""
-    return correction(streams, make_request("additive", size0, size1, op, kwargs))
-
-
-def square(streams: Sequence[SeedStream], size: Size) -> torch.Tensor:
-    """r2_0 for a square pair (r, r²)."""
-    return correction(streams, make_request("square", size))
-
-
-def binary(streams: Sequence[SeedStream], size0: Size, size1: Size) -> torch.Tensor:
-    """c0 for a binary triple (a, b, c = a & b), shared by xor."""
-    return correction(streams, make_request("binary", size0, size1))
-
-
-def wraps(streams: Sequence[SeedStream], size: Size) -> torch.Tensor:
-    """theta0 for a random r and the number of times its shares wrap around 2^64."""
-    return correction(streams, make_request("wraps", size))
-
-
-def B2A(streams: Sequence[SeedStream], size: Size) -> torch.Tensor:
-    """rA0 for a random bit shared both by xor (rB) and arithmetically (rA)."""
-    return correction(streams, make_request("B2A", size))

@@ -35,7 +35,7 @@ def run_crypten_job(
             address,
             channel.job_id,
             channel.parties,
-            channel.parties.index(channel.me),
+            channel.my_index,
             deadline_seconds=max(channel.remaining(), 1.0),
             rpc_seconds=round_seconds,
         ) as session:
