@@ -25,6 +25,10 @@ class Refusal(SmpcEhrError):
     """A party (or the coordinator) declines to run a job; the reason is for the analyst."""
 
 
+class BadRequest(Refusal):
+    """A request that cannot be served as asked (sizes, kinds, arguments): the caller's bug."""
+
+
 class TransportError(SmpcEhrError):
     """A peer could not be reached, sent something invalid, or a deadline passed."""
 

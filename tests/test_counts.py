@@ -89,3 +89,12 @@ def test_small_total_is_suppressed(fed3, data3) -> None:
         result = client.run(COUNT_TEMPLATE, {"codes": "Q99.9"})
     assert truth_counts(data3, ["Q99.9"]) == {(): 0}
     assert result.result == {"count": None, "suppressed": True, "threshold": THRESHOLD}
+
+
+def test_small_nonzero_total_is_suppressed(fed3, data3) -> None:
+    # The case suppression exists for: a few patients, not none.
+    total = truth_counts(data3, ["E75.2"])[()]
+    assert 1 <= total < THRESHOLD, "the synthetic data must give a small nonzero total here"
+    with Client.from_state(fed3.state_dir) as client:
+        result = client.run(COUNT_TEMPLATE, {"codes": "E75.2"})
+    assert result.result == {"count": None, "suppressed": True, "threshold": THRESHOLD}

@@ -105,6 +105,7 @@ def test_truth_json_is_complete(big: tuple[FederationTruth, Path]) -> None:
 def test_rare_disease_prevalence(big: tuple[FederationTruth, Path], frames: Frames) -> None:
     truth = big[0]
     rare = truth.prevalence["rare"]
+    assert set(rare) == {"E75.22", "E75.21", "E74.02"}  # the loop below checks each of them
     for party in ("gen", "ref"):
         n = truth.sizes[party]
         cond = frames[party][1]
@@ -167,6 +168,7 @@ def test_missingness_phenotypes_and_onsets(
     folder = out / "gen"
     pat, cond = frames["gen"]
     n = len(pat)
+    assert set(truth.missing_rates) == {"bmi", "hba1c", "sbp", "ldl", "creatinine", "readmit_30d"}
     for col, rate in truth.missing_rates.items():
         assert 0.0 < rate <= 0.10
         assert within((pat[col] == "").mean(), rate, np.sqrt(rate * (1 - rate) / n)), col

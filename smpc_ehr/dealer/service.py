@@ -86,8 +86,8 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
 async def _fail(
     context: grpc.aio.ServicerContext, exc: BaseException, caller: str | None = None
 ) -> NoReturn:
-    """End the RPC with the status for `exc` and its message (bad arguments: INVALID_ARGUMENT)."""
-    code = grpc.StatusCode.INVALID_ARGUMENT if isinstance(exc, BadRequest) else status_for(exc)
+    """End the RPC with the status for `exc` and its message."""
+    code = status_for(exc)
     if code == grpc.StatusCode.INTERNAL:
         log.exception("internal error serving %s", caller, exc_info=exc)
     else:

@@ -21,7 +21,7 @@ import torch
 from smpc_ehr.backends.crypten.dealer_math import Request, correction
 from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
 from smpc_ehr.config.roster import Roster
-from smpc_ehr.errors import Refusal
+from smpc_ehr.errors import BadRequest, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ MAX_OPEN_JOBS = 256
 SWEEP_SECONDS = 1.0
 _REMEMBER_ENDED = 4096
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class BadRequest(Refusal):
-    """A request the dealer cannot serve as asked (sizes, kinds, arguments): the caller's bug."""
 
 
 @dataclass

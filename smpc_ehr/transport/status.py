@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from smpc_ehr.errors import (
+    BadRequest,
     ConfigError,
     DataError,
     JobAborted,
@@ -16,6 +17,7 @@ from smpc_ehr.errors import (
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (PermissionError, grpc.StatusCode.PERMISSION_DENIED),
     (TemplateError, grpc.StatusCode.INVALID_ARGUMENT),
+    (BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (Refusal, grpc.StatusCode.FAILED_PRECONDITION),
     (DataError, grpc.StatusCode.FAILED_PRECONDITION),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
