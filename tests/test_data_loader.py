@@ -54,7 +54,10 @@ def test_generated_csv_matches_pandas(generated: Path) -> None:
     assert np.array_equal(
         data.birth_date, pd.to_datetime(pat.birth_date, format="%Y-%m-%d").to_numpy("datetime64[D]")
     )
-    assert data.columns("feature") == ("bmi", "hba1c", "sbp", "ldl", "creatinine")
+    assert data.columns("feature") == (
+        *("bmi", "hba1c", "sbp", "ldl", "creatinine"),
+        *("weight", "heart_rate", "hdl", "triglycerides", "egfr"),
+    )
     assert data.columns("outcome") == ("readmit_30d",)
     for name in data.columns():
         expected = pd.to_numeric(pat[name].replace("", np.nan)).to_numpy(np.float64)

@@ -20,6 +20,10 @@ from smpc_ehr.data.records import PartyData
 Params = Mapping[str, Any]
 """Bound (validated, typed) parameters of a job."""
 
+LocalInput = Any
+"""A party's private input: integers to secret-share, or a numpy array of local
+moments; only this party's secure program reads it (it is never sent in the clear)."""
+
 
 class Analysis(ABC):
     """One kind of joint computation; subclasses document their leakage."""
@@ -33,11 +37,11 @@ class Analysis(ABC):
         """Raise TemplateError for value combinations the template's bounds cannot express."""
 
     @abstractmethod
-    def local_input(self, data: PartyData, params: Params) -> list[int]:
-        """This party's private input vector (same length at every party)."""
+    def local_input(self, data: PartyData, params: Params) -> LocalInput:
+        """This party's private input (of the same public shape at every party)."""
 
     @abstractmethod
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+    def secure_program(self, local: LocalInput, params: Params, threshold: int) -> SecureProgram:
         """The MPC part: from all parties' inputs to the secrets the coordinator may open."""
 
     @abstractmethod

@@ -28,27 +28,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
-from smpc_ehr.data.cohort import STRATA, CohortFilter, cell_labels, count_cells
+from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.variables import cohort_filter
+from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import TemplateError
-
-COUNT_BITS = 32
-"""Secret integers of 32 bits: totals up to 2^31 patients."""
-
-
-def cohort_filter(params: Params) -> CohortFilter:
-    """The cohort the template's parameters describe."""
-    age = params.get("age")
-    return CohortFilter(
-        codes=tuple(params.get("codes") or ()),
-        sex=params.get("sex"),
-        age_min=age[0] if age else None,
-        age_max=age[1] if age else None,
-        as_of=params["as_of"],
-        onset_from=params.get("onset_from"),
-        onset_to=params.get("onset_to"),
-    )
 
 
 def strata(params: Params) -> tuple[str, ...]:
@@ -64,44 +48,23 @@ class CountAnalysis(Analysis):
     bits = COUNT_BITS
 
     def validate(self, params: Params) -> None:
-        try:
-            cohort_filter(params)
-        except ValueError as exc:
-            raise TemplateError(str(exc)) from exc
+        cohort_filter(params)
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         _, counts = count_cells(data, cohort_filter(params), strata(params))
         return [int(c) for c in counts]
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
-        async def program(ops: SecureOps) -> list[Secret]:
-            totals = ops.sum_vectors(ops.input_ints(local, self.bits))
-            released = ops.ge_public(totals, threshold)
-            return [released, ops.mul(released, totals)]
-
-        return program
+        return released_counts_program(local, threshold)
 
     def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
         by = strata(params)
         labels = cell_labels(by)
-        k = len(labels)
-        if len(opened) != 2 * k:
-            raise ValueError(f"expected {2 * k} opened values, got {len(opened)}")
-        exact = [_exact_int(v) for v in opened]
-        cells = []
-        for label, bit, masked in zip(labels, exact[:k], exact[k:], strict=True):
-            if bit not in (0, 1) or (bit == 0 and masked != 0) or masked < 0:
-                raise ValueError("opened count outputs are inconsistent")
-            count = masked if bit else None
-            cells.append({**label, "count": count, "suppressed": not bit})
+        totals = decode_released(opened, len(labels))
+        cells = [
+            {**label, "count": count, "suppressed": count is None}
+            for label, count in zip(labels, totals, strict=True)
+        ]
         if not by:
             return {**cells[0], "threshold": threshold}
         return {"by": list(by), "cells": cells, "threshold": threshold}
-
-
-def _exact_int(value: float) -> int:
-    """An opened count as an integer; fixed-point backends are off by at most 2^-16."""
-    nearest = round(value)
-    if abs(value - nearest) > 0.01:
-        raise ValueError(f"an opened count output ({value}) is not an integer")
-    return int(nearest)

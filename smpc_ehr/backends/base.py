@@ -90,6 +90,10 @@ class Precision:
     sqrt: ApproxError
 
 
+NORM_BITS = 31
+"""`pow2_normalize` takes integer values below 2^NORM_BITS (counts of patients)."""
+
+
 class SecureOps(ABC):
     """Secure operations on secret-shared arrays, for one job on one party.
 
@@ -133,6 +137,16 @@ class SecureOps(ABC):
         """a * c for a public number or array c (elementwise, broadcast; one rounding)."""
 
     @abstractmethod
+    def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
+        """a * 2^-k elementwise, for public integers k >= 0 (`exponents`, broadcast to a's
+        shape): a truncation, off by at most one product's rounding. Unlike `mul_public`
+        it works for any k, also where 2^-k is below the fixed-point resolution."""
+
+    @abstractmethod
+    def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
+        """The secret arrays (of one shape) stacked along a new axis, like numpy.stack."""
+
+    @abstractmethod
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         """Sum of a's elements (all of them, or along `axis`), exact."""
 
@@ -157,6 +171,32 @@ class SecureOps(ABC):
     def add(self, a: Secret, b: Secret) -> Secret:
         """Elementwise a + b (exact)."""
         return a + b
+
+    def add_public(self, a: Secret, c: float) -> Secret:
+        """a + c for a public number c (fixed point: c is rounded to the grid)."""
+        return a + float(c)
+
+    def pow2_normalize(self, rows: Secret) -> Secret:
+        """Scale each column of `rows` (R x g, integer-valued, 0 <= values < 2^NORM_BITS)
+        by the secret power of two 2^-e, e = floor(log2 rows[0]) (e = 0 where rows[0] is
+        0), so that row 0 lands in [1, 2] (up to one truncation) and ratios between rows
+        are kept: how large counts are divided without a reciprocal of a tiny number.
+
+        This generic version finds e with one batch of comparisons [rows[0] 2^-k >= 1],
+        k = 0..NORM_BITS, and assembles rows 2^-e from the truncations t_k = rows 2^-k
+        as b_0 t_0 + sum_k b_k (t_k - t_(k-1)), which telescopes to t_e: no secret shift
+        is needed. Backends with a cheaper bit decomposition override it.
+        """
+        depth = NORM_BITS + 1
+        shifted = self.mul_pow2(
+            self.stack([rows] * depth), np.arange(depth).reshape(-1, *([1] * len(rows.shape)))
+        )
+        at_least = self.ge_public(shifted[:, 0], 1.0)  # (K + 1) x g: [rows[0] >= 2^k]
+        steps = self.stack(
+            [shifted[0], *(self.sub(shifted[k], shifted[k - 1]) for k in range(1, depth))]
+        )
+        bits = self.stack([at_least] * rows.shape[0], axis=1)
+        return self.sum(self.mul(bits, steps), axis=0)
 
     def sum_vectors(self, vectors: Sequence[Secret]) -> Secret:
         """Elementwise sum of several secret arrays of one shape (exact)."""

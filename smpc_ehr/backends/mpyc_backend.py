@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends.base import (
+    NORM_BITS,
     ApproxError,
     MixedOutputsError,
     OutputShareSet,
@@ -225,6 +226,16 @@ class MpycOps(SecureOps):
     def mul_public(self, a: Secret, c: Public) -> Secret:
         return a * (np.asarray(c, dtype=float) if isinstance(c, np.ndarray) else float(c))
 
+    def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
+        # 2^-k is on the 2^-32 grid for k <= 32, so this is one rounded product.
+        k = np.broadcast_to(np.asarray(exponents, dtype=np.int64), a.shape)
+        if k.size and (k.min() < 0 or k.max() > FXP_FRAC_BITS):
+            raise ValueError(f"mul_pow2 exponents must be in 0..{FXP_FRAC_BITS}")
+        return a * np.ldexp(1.0, -k)
+
+    def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
+        return self._rt.np_stack(tuple(arrays), axis=axis)
+
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return self._rt.np_sum(a, axis=axis)
 
@@ -266,6 +277,23 @@ class MpycOps(SecureOps):
         for _ in range(_ISQRT_STEPS):
             y = y * (1.5 - b_half * (y * y))
         return (b * y) * (root_scale * 2.0**-half)
+
+    def pow2_normalize(self, rows: Secret) -> Secret:
+        """rows 2^-e per column, e = floor(log2 rows[0]), from one bit decomposition of
+        row 0 (as in `sqrt`) instead of NORM_BITS comparisons: `np_find` on the bits,
+        highest first, yields the secret integer 2^(NORM_BITS - 1 - e), exact."""
+        rt = self._rt
+        bits, f = FXP_BITS, FXP_FRAC_BITS
+        top = NORM_BITS - 1
+        magnitude = np.flip(rt.np_to_bits(rows[0])[..., :-1], axis=-1)  # highest bit first
+
+        def power(i: int) -> list[int]:
+            e = bits - 2 - i - f  # rows[0] in [2^e, 2^(e+1)); i = bits-1: rows[0] = 0
+            return [2 ** (top - min(max(e, 0), top))]
+
+        _, found = rt.np_find(magnitude, 1, f=power, e=None)
+        factor = found[0] * 2.0**-top  # 2^-e, exact: a power of two on the grid
+        return rows * self.stack([factor] * rows.shape[0])
 
     async def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
         """Fresh shares of `secrets` for the coordinator: resharing first, so the

@@ -111,6 +111,11 @@ def cohort_mask(data: PartyData, f: CohortFilter) -> np.ndarray:
     return mask
 
 
+def cohort_members(data: PartyData, f: CohortFilter) -> tuple[np.ndarray, np.ndarray]:
+    """The cohort's patient numbers (ascending) and their ages in years at ``f.as_of``."""
+    return _select(data, f)
+
+
 def _select(data: PartyData, f: CohortFilter) -> tuple[np.ndarray, np.ndarray]:
     """The cohort's patient numbers (ascending) and their ages (reused for age bands).
 

@@ -160,6 +160,8 @@ def _generate_party(
     columns["readmit_30d"] = pa.array(
         readmit.astype(np.int8), mask=rng.random(n) < m.MISSING_RATES["readmit_30d"]
     )
+    for name, values in m.extra_features(rng, age, male, phenotype, feat).items():
+        columns[name] = pa.array(values, mask=rng.random(n) < m.EXTRA_MISSING_RATES[name])
     conditions = {
         "patient_id": ids.take(pa.array(cond_patient[order])),
         "code": pa.array(cond_code[order]),
@@ -289,5 +291,5 @@ def _truth(
             "duplicate_row_rate": m.DUPLICATE_ROW_RATE,
             "onset_missing_rate": m.ONSET_MISSING_RATE,
         },
-        missing_rates=dict(m.MISSING_RATES),
+        missing_rates={**m.MISSING_RATES, **m.EXTRA_MISSING_RATES},
     )

@@ -136,6 +136,58 @@ def true_features(
     return {k: np.round(np.clip(v, *FEATURE_RANGE[k]), FEATURE_DECIMALS[k]) for k, v in raw.items()}
 
 
+# Further vitals and labs, drawn after everything above so that adding them left the
+# other columns of a given seed unchanged. Units: weight kg, heart_rate beats/min, hdl
+# and triglycerides mg/dL, egfr mL/min/1.73 m2 (CKD-EPI 2021 from creatinine).
+EXTRA_FEATURES: tuple[str, ...] = ("weight", "heart_rate", "hdl", "triglycerides", "egfr")
+EXTRA_MISSING_RATES = {
+    "weight": 0.04,
+    "heart_rate": 0.02,
+    "hdl": 0.12,
+    "triglycerides": 0.12,
+    "egfr": 0.05,
+}
+EXTRA_DECIMALS = {"weight": 1, "heart_rate": 0, "hdl": 0, "triglycerides": 0, "egfr": 0}
+
+
+def extra_features(
+    rng: np.random.Generator,
+    age: np.ndarray,
+    male: np.ndarray,
+    phenotype: np.ndarray,
+    feat: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Weight, heart rate, HDL, triglycerides and eGFR, correlated with the phenotype."""
+    n = len(age)
+    metabolic = phenotype == 1
+    height = np.where(age < 18, 0.75 + 0.055 * age, np.where(male, 1.76, 1.63))
+    height = height + rng.normal(0, 0.07, n)
+    weight = feat["bmi"] * np.clip(height, 0.5, 2.1) ** 2
+    heart_rate = 72.0 + 6.0 * metabolic + np.where(age < 18, 15.0, 0.0) + rng.normal(0, 10, n)
+    hdl = 55.0 - 8.0 * male - 0.6 * (feat["bmi"] - 27.0) + rng.normal(0, 12, n)
+    trig = np.exp(
+        np.log(130.0) + 0.35 * metabolic + 0.02 * (feat["bmi"] - 27) + rng.normal(0, 0.4, n)
+    )
+    kappa = np.where(male, 0.9, 0.7)
+    alpha = np.where(male, -0.302, -0.241)
+    ratio = feat["creatinine"] / kappa
+    egfr = (
+        142.0
+        * np.minimum(ratio, 1.0) ** alpha
+        * np.maximum(ratio, 1.0) ** -1.2
+        * 0.9938 ** np.maximum(age, 18.0)
+        * np.where(male, 1.0, 1.012)
+    )
+    raw = {
+        "weight": np.clip(weight, 2.0, 300.0),
+        "heart_rate": np.clip(heart_rate, 35.0, 200.0),
+        "hdl": np.clip(hdl, 10.0, 150.0),
+        "triglycerides": np.clip(trig, 20.0, 2000.0),
+        "egfr": np.clip(egfr, 2.0, 200.0),
+    }
+    return {k: np.round(v, EXTRA_DECIMALS[k]) for k, v in raw.items()}
+
+
 def common_condition_probs(
     age: np.ndarray, male: np.ndarray, feat: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:

@@ -18,7 +18,18 @@ from typing import Any
 
 from smpc_ehr.errors import TemplateError
 
-TYPES = ("codes", "choice", "choices", "int", "float", "int_range", "date", "column", "columns")
+TYPES = (
+    "codes",
+    "choice",
+    "choices",
+    "int",
+    "float",
+    "numbers",
+    "int_range",
+    "date",
+    "column",
+    "columns",
+)
 
 _CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?(\.?\*)?$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -27,6 +38,7 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _RANGE = re.compile(r"^\s*([+-]?[0-9]+)\s*-\s*([+-]?[0-9]+)\s*$")
 
 _LIST_TYPES = ("codes", "choices", "columns")
+"""List types whose items are strings (`numbers` is a list of floats)."""
 # Which spec keys each type accepts besides type, required, default and help.
 _TYPE_KEYS: dict[str, frozenset[str]] = {
     "codes": frozenset({"min_items", "max_items"}),
@@ -34,6 +46,7 @@ _TYPE_KEYS: dict[str, frozenset[str]] = {
     "choices": frozenset({"choices", "min_items", "max_items"}),
     "int": frozenset({"min", "max"}),
     "float": frozenset({"min", "max"}),
+    "numbers": frozenset({"min", "max", "min_items", "max_items"}),
     "int_range": frozenset({"min", "max"}),
     "date": frozenset({"min", "max"}),
     "column": frozenset(),
@@ -161,6 +174,12 @@ class ParameterSpec:
         self._check_bounds(value, value)
         return value
 
+    def _parse_numbers(self, raw: object) -> tuple[float, ...]:
+        """A list of finite numbers, each within min..max, in the order given."""
+        if isinstance(raw, list | tuple):
+            raw = [repr(float(v)) if _is_int(v) or isinstance(v, float) else v for v in raw]
+        return tuple(self._parse_float(item) for item in self._items(raw))
+
     def _parse_int_range(self, raw: object) -> tuple[int, int]:
         if isinstance(raw, str):
             match = _RANGE.match(raw)
@@ -217,6 +236,8 @@ class ParameterSpec:
             return str(value.isoformat())
         if self.type == "float":
             return repr(float(value))
+        if self.type == "numbers":
+            return ",".join(repr(float(v)) for v in value)
         return str(value)
 
 
@@ -318,9 +339,10 @@ def parse_spec(name: str, table: Mapping[str, Any]) -> ParameterSpec:
             "int": _is_int(bound),
             "int_range": _is_int(bound),
             "float": _is_int(bound) or isinstance(bound, float),
+            "numbers": _is_int(bound) or isinstance(bound, float),
             "date": isinstance(bound, str) and bool(_DATE.match(bound)),
         }[ptype]
-        if ptype == "float" and ok and not math.isfinite(bound):
+        if ptype in ("float", "numbers") and ok and not math.isfinite(bound):
             ok = False
         if ptype == "date" and ok:
             try:
@@ -408,6 +430,10 @@ def encode_params(raw: Mapping[str, Any]) -> dict[str, str]:
             out[name] = f"{value[0]}-{value[1]}"
         elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             out[name] = ",".join(value)
+        elif isinstance(value, list | tuple) and all(
+            _is_int(v) or isinstance(v, float) for v in value
+        ):
+            out[name] = ",".join(repr(float(v)) for v in value)
         else:
             raise TemplateError(f"parameter '{name}': cannot encode {value!r}")
     return out

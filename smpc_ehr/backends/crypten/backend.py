@@ -148,8 +148,23 @@ class CryptenOps(SecureOps):
         on_grid = _on_grid(c)
         return a * (torch.from_numpy(on_grid) if isinstance(c, np.ndarray) else float(on_grid))
 
+    def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
+        # A public integer divisor makes CrypTen truncate the shares (with the dealer's
+        # wrap-around correction for n > 2): the result keeps a's scale and is off by at
+        # most n units of its last place, whatever k.
+        k = np.broadcast_to(np.asarray(exponents, dtype=np.int64), tuple(a.size()))
+        if k.size and (k.min() < 0 or k.max() > INT_BITS - FRAC_BITS):
+            raise ValueError(f"mul_pow2 exponents must be in 0..{INT_BITS - FRAC_BITS}")
+        return a.div(torch.from_numpy(np.left_shift(np.int64(1), k)))
+
+    def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
+        return crypten.stack(list(arrays), dim=axis)
+
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return a.sum() if axis is None else a.sum(dim=axis)
+
+    def add_public(self, a: Secret, c: float) -> Secret:
+        return a + float(_on_grid(c))
 
     def ge_public(self, a: Secret, bound: float) -> Secret:
         # CrypTen encodes a public number by truncating it to a's scale; round the bound

@@ -1,0 +1,159 @@
+"""Joint covariance and Pearson correlation matrix of numeric variables (complete-case).
+
+How it runs: each party keeps its cohort's patients that have a value for every listed
+variable (complete-case) and computes their count, mean vector and covariance matrix
+about its own means (population form), plus each variable's missing count. These are
+secret-shared as fixed-point numbers and pooled inside MPC (`moments`), where the
+division by the joint count happens. The joint count N is compared with the
+small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
+the products of that bit with N, the pooled means and the pooled covariance matrix.
+The coordinator then derives the sample covariance (x N/(N-1)) and the correlations
+r_ab = cov_ab / sqrt(cov_aa cov_bb): exact functions of the released matrix.
+
+Leakage, plainly:
+- each party: nothing beyond its own data (random-looking shares only);
+- the coordinator (and the analyst): whether the complete-case count reaches the
+  threshold and, only then, that count, the means and the covariance matrix (from
+  which the correlations follow); each missing count only if it reaches the threshold.
+  Nothing per hospital and no single patient's value is released.
+Not covered: what released statistics reveal in combination with other releases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+MISSING_RULE = "complete-case: patients missing any listed variable are left out"
+
+
+def local_layout(d: int) -> int:
+    """Length of a party's input for d variables: count, d means, d x d covariances,
+    d missing counts."""
+    return 1 + d + d * d + d
+
+
+def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
+    """A secret of shape (..., 1) repeated into (..., k); no element is indexed (an
+    element of an MPyC array is a scalar, not an array)."""
+    return ops.sum(ops.stack([single] * k, axis=-1), axis=-2)
+
+
+def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
+    """This party's complete-case count, means, population covariance and missing counts."""
+    cohort = select_cohort(data, params)
+    columns = np.column_stack([numeric_values(data, v, cohort) for v in params["variables"]])
+    d = columns.shape[1]
+    missing = np.isnan(columns).sum(axis=0)
+    complete = columns[~np.isnan(columns).any(axis=1)]
+    count = len(complete)
+    means = complete.mean(axis=0) if count else np.zeros(d)
+    centred = complete - means
+    cov = centred.T @ centred / count if count else np.zeros((d, d))
+    return np.concatenate([[count], means, cov.reshape(-1), missing]).astype(float)
+
+
+def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgram:
+    """Pool the parties' complete-case moments; open [N >= t], [missing_v >= t], then
+    each bit times N, the d means, the d x d covariances and the d missing counts."""
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        shared = party_arrays(ops, local)  # P x layout
+        cells = d * d
+        counts = shared[:, 0:1]
+        means = shared[:, 1 : 1 + d]
+        cov = shared[:, 1 + d : 1 + d + cells]
+        missing = shared[:, 1 + d + cells :]
+        total, weights = pooled_weights(ops, counts)  # (1,), P x 1
+        # Cell (a, b) of the flattened matrix pools a's and b's means with weight w_j.
+        mean_a = ops.stack([means[:, a] for a in range(d) for _ in range(d)], axis=1)
+        mean_b = ops.stack([means[:, b] for _ in range(d) for b in range(d)], axis=1)
+        pooled = pool_moments(ops, _repeat(ops, weights, cells), mean_a, mean_b, cov)
+        total_missing = ops.sum(missing, axis=0)
+        released = ops.ge_public(total, threshold)
+        released_missing = ops.ge_public(total_missing, threshold)
+        return [
+            released,
+            released_missing,
+            ops.mul(released, total),
+            ops.mul(_repeat(ops, released, d), pooled.mean_a[::d]),
+            ops.mul(_repeat(ops, released, cells), pooled.comoment),
+            ops.mul(released_missing, total_missing),
+        ]
+
+    return program
+
+
+class CorrelationAnalysis(Analysis):
+    """Pooled covariance and Pearson correlation matrix, complete-case."""
+
+    name = "correlation"
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        if len(params["variables"]) < 2:
+            raise TemplateError("a correlation needs at least two variables")
+
+    def local_input(self, data: PartyData, params: Params) -> np.ndarray:
+        return complete_case_moments(data, params)
+
+    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> SecureProgram:
+        return covariance_program(local, len(params["variables"]), threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        variables = list(params["variables"])
+        d = len(variables)
+        expected = (1 + d) + (1 + d + d * d) + d
+        if len(opened) != expected:
+            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
+        flags = [exact_int(v) for v in opened[: 1 + d]]
+        if any(f not in (0, 1) for f in flags):
+            raise ValueError("opened release bits are not 0/1")
+        values = np.asarray(opened[1 + d : 2 + 2 * d + d * d], dtype=float)
+        missing_values = opened[2 + 2 * d + d * d :]
+        missing = {
+            v: exact_int(missing_values[a]) if flags[1 + a] else None
+            for a, v in enumerate(variables)
+        }
+        result: dict[str, Any] = {
+            "variables": variables,
+            "n": None,
+            "means": None,
+            "covariance": None,
+            "matrix": None,
+            "suppressed": not flags[0],
+            "missing": missing,
+            "missing_values": MISSING_RULE,
+            "threshold": threshold,
+        }
+        if not flags[0]:
+            return result
+        n = exact_int(values[0])
+        cov = values[1 + d :].reshape(d, d)
+        cov = (cov + cov.T) / 2 * (n / (n - 1) if n > 1 else np.nan)
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = np.clip(cov / np.outer(sd, sd), -1.0, 1.0)
+        np.fill_diagonal(corr, 1.0)
+        result.update(
+            n=n,
+            means=[float(m) for m in values[1 : 1 + d]],
+            covariance=_nested(cov),
+            matrix=_nested(corr),
+        )
+        return result
+
+
+def _nested(matrix: np.ndarray) -> list[list[float | None]]:
+    """A matrix as lists of floats (None where undefined, e.g. a constant variable)."""
+    return [[float(x) if np.isfinite(x) else None for x in row] for row in matrix]

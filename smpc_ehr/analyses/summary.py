@@ -1,0 +1,182 @@
+"""Joint summary of numeric variables ("Table 1"): n, missing, mean, variance, sd, se,
+optionally per level of a categorical variable.
+
+How it runs: each party, over its own cohort, computes per (stratum, variable) cell
+its local count of patients with a value, their mean, their variance about that mean
+(population form) and its count of missing values (`stratified_moments`). These are
+secret-shared as fixed-point numbers and pooled inside MPC (`moments`): the division
+by the joint count happens there. Per cell, the count N is compared with the
+small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
+the products of that bit with N, the pooled mean and the pooled (population)
+variance, so a cell below the threshold opens as zeros. The missing count has its
+own bit. The coordinator then derives the sample variance N/(N-1) x the population
+one, sd = sqrt(variance) and se = sd / sqrt(N): exact functions of released values,
+computed in the clear because a fixed-point square root would only add error.
+Missing values are left out variable by variable (available-case).
+
+Leakage, plainly:
+- each party: nothing beyond its own data (random-looking shares only);
+- the coordinator (and the analyst): per cell whether N reaches the threshold and,
+  only then, N, the mean and the variance; the missing count only if it reaches the
+  threshold itself. Nothing per hospital (no hospital's count, mean or variance) and
+  no single patient's value (no minimum or maximum) is released.
+Not covered: what released statistics reveal in combination (for example the means of
+two overlapping cohorts that differ by one patient); the threshold and each
+hospital's approval of the template limit that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.analyses.moments import local_moments, party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.variables import (
+    category_index,
+    category_levels,
+    cohort_filter,
+    numeric_values,
+    select_cohort,
+)
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.data.records import PartyData
+
+MISSING_RULE = "excluded variable by variable (available-case)"
+_FIELDS = 4
+"""Local moments per cell: count, mean, population variance, missing count."""
+
+
+def stratified_moments(
+    data: PartyData,
+    params: Params,
+    variables: Sequence[str],
+    by: str | None,
+    levels: Sequence[str] | None = None,
+) -> np.ndarray:
+    """This party's local moments, shape (4, strata x variables): count, mean,
+    population variance and missing count of each variable in each stratum (`levels`
+    of `by`, default all of them; one stratum, everyone, without `by`)."""
+    cohort = select_cohort(data, params)
+    if by is None:
+        groups = [np.ones(cohort.size, dtype=bool)]
+    else:
+        index = category_index(data, by, cohort, params)
+        all_levels = category_levels(by, params)
+        groups = [index == all_levels.index(level) for level in (levels or all_levels)]
+    columns = [numeric_values(data, name, cohort) for name in variables]
+    out = np.zeros((_FIELDS, len(groups), len(columns)))
+    for s, in_group in enumerate(groups):
+        for v, values in enumerate(columns):
+            chosen = values[in_group]
+            count, mean, variance = local_moments(chosen)
+            out[:, s, v] = (count, mean, variance, chosen.size - count)
+    return out.reshape(_FIELDS, -1)
+
+
+def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
+    """Pool every party's (4, cells) local moments; open per cell the bits [N >= t] and
+    [missing >= t], then bit x N, bit x missing, bit x mean, bit x population variance."""
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        shared = party_arrays(ops, local)  # P x 4 x cells
+        counts, means, variances, missing = (shared[:, i] for i in range(_FIELDS))
+        total, weights = pooled_weights(ops, counts)
+        pooled = pool_moments(ops, weights, means, None, variances)
+        total_missing = ops.sum(missing, axis=0)
+        released = ops.ge_public(total, threshold)
+        released_missing = ops.ge_public(total_missing, threshold)
+        bits = [released, released_missing, released, released]
+        values = [total, total_missing, pooled.mean_a, pooled.comoment]
+        return [ops.stack(bits[:2]), ops.mul(ops.stack(bits), ops.stack(values))]
+
+    return program
+
+
+@dataclass(frozen=True)
+class CellSummary:
+    """The released statistics of one variable in one stratum (None: suppressed)."""
+
+    n: int | None
+    missing: int | None
+    mean: float | None
+    variance: float | None
+
+    @property
+    def sd(self) -> float | None:
+        return None if self.variance is None else math.sqrt(self.variance)
+
+    @property
+    def se(self) -> float | None:
+        sd = self.sd
+        return None if sd is None or not self.n else sd / math.sqrt(self.n)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "missing": self.missing,
+            "mean": self.mean,
+            "variance": self.variance,
+            "sd": self.sd,
+            "se": self.se,
+            "suppressed": self.n is None,
+        }
+
+
+def decode_moments(opened: Sequence[float], cells: int) -> list[CellSummary]:
+    """The per-cell summaries from what `moments_program` opened."""
+    if len(opened) != 6 * cells:
+        raise ValueError(f"expected {6 * cells} opened values, got {len(opened)}")
+    flags = [exact_int(v) for v in opened[: 2 * cells]]
+    if any(f not in (0, 1) for f in flags):
+        raise ValueError("opened release bits are not 0/1")
+    values = np.asarray(opened[2 * cells :], dtype=float).reshape(4, cells)
+    out = []
+    for c in range(cells):
+        released, missing_released = flags[c], flags[cells + c]
+        n = exact_int(values[0, c]) if released else None
+        missing = exact_int(values[1, c]) if missing_released else None
+        mean = variance = None
+        if n is not None:
+            mean = float(values[2, c])
+            # Sample variance from the population one; a tiny negative from rounding is 0.
+            variance = max(0.0, float(values[3, c])) * n / (n - 1) if n > 1 else None
+        out.append(CellSummary(n, missing, mean, variance))
+    return out
+
+
+class SummaryAnalysis(Analysis):
+    """n, missing, mean, variance, sd, se per numeric variable (and stratum)."""
+
+    name = "summary"
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        if params.get("by"):
+            category_levels(params["by"], params)
+
+    def local_input(self, data: PartyData, params: Params) -> np.ndarray:
+        return stratified_moments(data, params, params["variables"], params.get("by"))
+
+    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> SecureProgram:
+        return moments_program(local, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        variables = list(params["variables"])
+        by = params.get("by")
+        levels = category_levels(by, params) if by else ("",)
+        cells = decode_moments(opened, len(levels) * len(variables))
+        blocks = [
+            {name: cells[s * len(variables) + v].as_json() for v, name in enumerate(variables)}
+            for s in range(len(levels))
+        ]
+        common = {"missing_values": MISSING_RULE, "threshold": threshold}
+        if not by:
+            return {"variables": blocks[0], **common}
+        strata = {level: {"variables": block} for level, block in zip(levels, blocks, strict=True)}
+        return {"by": by, "strata": strata, **common}

@@ -1,0 +1,114 @@
+"""The variables analyses read from one party's data: its cohort, numeric columns and
+categorical variables, evaluated locally in plaintext.
+
+Why one module: every analysis selects its cohort the same way (the joint count's
+parameters: codes, sex, age, as_of, onset window; none given = all patients), and
+every categorical variable has a public list of levels that does not depend on the
+data, so all parties produce arrays of the same public shape.
+
+Categorical variables: `sex` (F, M, U), `age_band` (0-9 ... 90+, at `as_of`),
+`condition` (1 if the patient has one of the codes in the parameter
+`condition_codes`, else 0) and any 0/1 numeric column such as `readmit_30d`
+(levels 0 and 1; a missing value is missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.data.cohort import AGE_BANDS, CohortFilter, cohort_mask, cohort_members
+from smpc_ehr.data.records import SEXES, PartyData
+from smpc_ehr.errors import DataError, TemplateError
+
+Params = Mapping[str, Any]
+
+MAX_ABS_VALUE = 2.0**14
+"""Largest magnitude of a numeric value an analysis takes: squares and co-moments stay
+below 2^28, inside both backends' fixed-point range (2^31) with room for sums."""
+CONDITION = "condition"
+"""The categorical variable 'has one of the codes in `condition_codes`'."""
+BINARY_LEVELS: tuple[str, ...] = ("0", "1")
+
+
+def cohort_filter(params: Params) -> CohortFilter:
+    """The cohort the template's parameters describe (no codes: all patients)."""
+    age = params.get("age")
+    try:
+        return CohortFilter(
+            codes=tuple(params.get("codes") or ()),
+            sex=params.get("sex"),
+            age_min=age[0] if age else None,
+            age_max=age[1] if age else None,
+            as_of=params["as_of"],
+            onset_from=params.get("onset_from"),
+            onset_to=params.get("onset_to"),
+        )
+    except ValueError as exc:
+        raise TemplateError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A party's cohort: its patients' row numbers (ascending) and ages at `as_of`."""
+
+    members: np.ndarray
+    ages: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+
+def select_cohort(data: PartyData, params: Params) -> Cohort:
+    """The patients of this party the analysis covers."""
+    members, ages = cohort_members(data, cohort_filter(params))
+    return Cohort(members, ages)
+
+
+def numeric_values(data: PartyData, name: str, cohort: Cohort) -> np.ndarray:
+    """A numeric column over the cohort (float64, NaN = missing); DataError names a
+    column this party lacks or values too large for fixed point."""
+    if name not in data.columns():
+        raise DataError(
+            f"this party has no numeric column {name!r}; it has: {', '.join(data.columns())}"
+        )
+    values = data.column(name).take(cohort.members)
+    if np.any(np.abs(values[~np.isnan(values)]) > MAX_ABS_VALUE):
+        raise DataError(
+            f"column {name!r} has values beyond +-{MAX_ABS_VALUE:g}, too large for the secure "
+            "fixed-point arithmetic; store it in larger units"
+        )
+    return values
+
+
+def category_levels(name: str, params: Params) -> tuple[str, ...]:
+    """The public levels of a categorical variable (the same at every party)."""
+    if name == "sex":
+        return SEXES
+    if name == "age_band":
+        return AGE_BANDS
+    if name == CONDITION and not params.get("condition_codes"):
+        raise TemplateError("the variable 'condition' needs the parameter condition_codes")
+    return BINARY_LEVELS
+
+
+def category_index(data: PartyData, name: str, cohort: Cohort, params: Params) -> np.ndarray:
+    """Each cohort patient's level number (int64; -1 = missing) of a categorical variable."""
+    if name == "sex":
+        return data.sex_code.take(cohort.members).astype(np.int64)
+    if name == "age_band":
+        return np.minimum(cohort.ages // 10, len(AGE_BANDS) - 1).astype(np.int64)
+    if name == CONDITION:
+        category_levels(name, params)  # checks that condition_codes is given
+        codes = tuple(params["condition_codes"])
+        has = cohort_mask(data, CohortFilter(codes=codes, as_of=params["as_of"]))
+        return has.take(cohort.members).astype(np.int64)
+    values = numeric_values(data, name, cohort)
+    known = ~np.isnan(values)
+    if not np.all((values[known] == 0) | (values[known] == 1)):
+        raise DataError(f"column {name!r} is used as a 0/1 variable but has other values")
+    return np.where(known, values, -1).astype(np.int64)
