@@ -124,7 +124,7 @@ def test_histogram_finalize_suppresses_small_cells() -> None:
         "outside": None,
         "missing": 9,
         "threshold": T,
-        "missing_values": "excluded",
+        "missing_values": "excluded; their count is missing",
     }
     noisy = [v + 1e-5 for v in opened([5, 2, 0, 1, 9])]  # fixed-point backends
     assert HistogramAnalysis().finalize(noisy, params, T) == result

@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smpc_ehr.analyses.selftest import GE_BOUND, layout, party_inputs, public_factors
+from smpc_ehr.analyses.selftest import (
+    ADD_CONSTANT,
+    GE_BOUND,
+    layout,
+    party_inputs,
+    pow2_exponents,
+    public_factors,
+)
 from smpc_ehr.backends import INSECURE_TFP_ENV
 from smpc_ehr.backends.base import Precision
 from smpc_ehr.client import Client
@@ -100,6 +107,11 @@ def plaintext_battery(seed: int, n: int, size: int) -> dict[str, np.ndarray]:
         "reciprocal": 1 / p_first,
         "div": x / p_last,
         "sqrt": np.sqrt(p_first + p_last),
+        "add_public": x + ADD_CONSTANT,
+        "stack": np.stack([x, y]),
+        "reshape": u.reshape(size, 3),
+        "mul_pow2": x * 2.0 ** -pow2_exponents(size),
+        "pow2_normalize": np.stack([inputs[0].c, x]) * 2.0 ** -np.floor(np.log2(inputs[0].c)),
     }
 
 
@@ -129,7 +141,23 @@ def tolerances(seed: int, n: int, size: int, prec: Precision) -> dict[str, np.nd
         # a * (1/b): |a| times the reciprocal's error, plus the product's rounding
         "div": x * prec.reciprocal.bound(1 / p_last) + prec.product_error,
         "sqrt": prec.sqrt.bound(np.sqrt(p_first + p_last)),
+        "add_public": exact,
+        "stack": np.zeros((2, size)),
+        "reshape": np.zeros((size, 3)),
+        "mul_pow2": product,
+        "pow2_normalize": np.full((2, size), prec.product_error),
     }
+
+
+def pow2_rescaled(got: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """`pow2_normalize` may land row 0 on either side of a power of two when a
+    truncation crosses it (c 2^-e = 2 - ulp or 1 - ulp): bring `got` to the scale
+    numpy's floor(log2 c) gives, after checking that only a whole power of two differs."""
+    expected_row0 = counts * 2.0 ** -np.floor(np.log2(counts))
+    shift = np.log2(expected_row0 / got[0])
+    whole = np.round(shift)
+    assert np.all(np.abs(shift - whole) < 1e-3) and np.all(np.abs(whole) <= 1), shift
+    return got * 2.0**whole
 
 
 @pytest.mark.parametrize(("backend", "n"), RUNS, ids=[f"{b}-{n}" for b, n in RUNS])
@@ -146,6 +174,7 @@ def test_every_operation_agrees_with_numpy(
     expected = plaintext_battery(seed, n, size)
     allowed = tolerances(seed, n, size, precision(backend, n))
     worst = {}
+    got["pow2_normalize"] = pow2_rescaled(got["pow2_normalize"], party_inputs(seed, 0, size).c)
     for name, want in expected.items():
         assert got[name].shape == want.shape, name
         error = np.abs(got[name] - want)

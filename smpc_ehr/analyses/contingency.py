@@ -59,6 +59,8 @@ SUPPRESSED_REASON = (
     "cell(s) below the small-cell threshold; releasing totals or the test would reveal them"
 )
 
+MISSING_RULE = "patients missing either variable are left out; their count is missing"
+
 
 def table_levels(params: Params) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The public levels of the row and column variables; TemplateError if unusable."""
@@ -113,6 +115,7 @@ class ContingencyAnalysis(Analysis):
             "expected": None,
             "test": None,
             "test_refused": None,
+            "missing_values": MISSING_RULE,
             "threshold": threshold,
         }
         if any(n is None for n in cells[:-1]):

@@ -28,7 +28,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.moments import party_arrays, pooled_weights
 from smpc_ehr.analyses.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
@@ -52,14 +52,18 @@ def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
 def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
     """This party's complete-case count, means, population covariance and missing counts."""
     cohort = select_cohort(data, params)
-    columns = np.column_stack([numeric_values(data, v, cohort) for v in params["variables"]])
-    d = columns.shape[1]
-    missing = np.isnan(columns).sum(axis=0)
-    complete = columns[~np.isnan(columns).any(axis=1)]
+    columns = [numeric_values(data, v, cohort) for v in params["variables"]]
+    d = len(columns)
+    missing_masks = [np.isnan(c) for c in columns]
+    incomplete = np.logical_or.reduce(missing_masks)
+    complete = np.empty((cohort.size - int(np.count_nonzero(incomplete)), d))
+    for a, values in enumerate(columns):  # column by column: no n x d copy of everyone
+        complete[:, a] = values[~incomplete]
     count = len(complete)
     means = complete.mean(axis=0) if count else np.zeros(d)
-    centred = complete - means
-    cov = centred.T @ centred / count if count else np.zeros((d, d))
+    complete -= means
+    cov = complete.T @ complete / count if count else np.zeros((d, d))
+    missing = [int(np.count_nonzero(m)) for m in missing_masks]
     return np.concatenate([[count], means, cov.reshape(-1), missing]).astype(float)
 
 
@@ -69,25 +73,30 @@ def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgr
 
     async def program(ops: SecureOps) -> list[Secret]:
         shared = party_arrays(ops, local)  # P x layout
-        cells = d * d
-        counts = shared[:, 0:1]
-        means = shared[:, 1 : 1 + d]
-        cov = shared[:, 1 + d : 1 + d + cells]
-        missing = shared[:, 1 + d + cells :]
-        total, weights = pooled_weights(ops, counts)  # (1,), P x 1
-        # Cell (a, b) of the flattened matrix pools a's and b's means with weight w_j.
-        mean_a = ops.stack([means[:, a] for a in range(d) for _ in range(d)], axis=1)
-        mean_b = ops.stack([means[:, b] for _ in range(d) for b in range(d)], axis=1)
-        pooled = pool_moments(ops, _repeat(ops, weights, cells), mean_a, mean_b, cov)
-        total_missing = ops.sum(missing, axis=0)
+        parties, cells = ops.n_parties, d * d
+        total, weights = pooled_weights(ops, shared[:, 0:1])  # (1,), P x 1
+        # Means and covariances side by side (one product pools both): m_0 + sum_j w_j
+        # (m_j - m_0), C_0 + sum_j w_j (C_j - C_0); then the between-hospital part
+        # sum_j w_j dev_j dev_j^T as one (d x P) @ (P x d) product.
+        block = shared[:, 1 : 1 + d + cells]
+        spread = ops.stack([ops.sub(block[j], block[0]) for j in range(parties)])
+        pooled = ops.add(
+            block[0], ops.sum(ops.mul(_repeat(ops, weights, d + cells), spread), axis=0)
+        )
+        means = pooled[:d]
+        deviations = ops.sub(shared[:, 1 : 1 + d], ops.stack([means] * parties))
+        weighted = ops.mul(deviations, _repeat(ops, weights, d))
+        between = ops.matmul(ops.stack([weighted[j] for j in range(parties)], axis=1), deviations)
+        cov = ops.add(pooled[d:], ops.reshape(between, (cells,)))
+        total_missing = ops.sum(shared[:, 1 + d + cells :], axis=0)
         released = ops.ge_public(total, threshold)
         released_missing = ops.ge_public(total_missing, threshold)
         return [
             released,
             released_missing,
             ops.mul(released, total),
-            ops.mul(_repeat(ops, released, d), pooled.mean_a[::d]),
-            ops.mul(_repeat(ops, released, cells), pooled.comoment),
+            ops.mul(_repeat(ops, released, d), means),
+            ops.mul(_repeat(ops, released, cells), cov),
             ops.mul(released_missing, total_missing),
         ]
 

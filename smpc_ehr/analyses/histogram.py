@@ -112,5 +112,5 @@ class HistogramAnalysis(Analysis):
             "outside": outside,
             "missing": missing,
             "threshold": threshold,
-            "missing_values": "excluded",
+            "missing_values": "excluded; their count is missing",
         }

@@ -18,8 +18,11 @@ Why this shape, for fixed-point arithmetic (|values| < 2^31; CrypTen 2^-16 resol
 - the error of the weights multiplies only differences from party 0's values (the
   anchor m_0, c_0), which are small, not the values themselves.
 
-The result's precision follows from the backend's (docs/analyses.md): MPyC gives
-about 1e-9 relative, CrypTen about 1e-4 relative to the spread of the data.
+Stated precision (docs/analyses.md), with eps = 8 n 2^-f for n parties and f
+fractional bits (MPyC f = 32, CrypTen f = 16): a pooled mean is within
+eps (|mean| + sd) of the exact one, a (co)variance within eps (|mean_a| + sd_a)
+(|mean_b| + sd_b), and a correlation within 2 eps (1 + max |mean| / sd)^2. Counts are
+exact. Measured errors are far smaller (about 1e-11 and 1e-5 relative).
 """
 
 from __future__ import annotations
@@ -106,8 +109,12 @@ def pool_moments(
 
 def local_moments(values: np.ndarray) -> tuple[int, float, float]:
     """Count, mean and population variance of the non-missing values (0, 0, 0 if none)."""
-    known = values[~np.isnan(values)]
-    if known.size == 0:
+    missing = np.isnan(values)
+    count = values.size - int(np.count_nonzero(missing))
+    if count == 0:
         return 0, 0.0, 0.0
-    mean = float(known.mean())
-    return int(known.size), mean, float(np.mean((known - mean) ** 2))
+    deviations = np.where(missing, 0.0, values)
+    mean = float(deviations.sum()) / count
+    deviations -= mean
+    deviations[missing] = 0.0
+    return count, mean, float(np.dot(deviations, deviations)) / count

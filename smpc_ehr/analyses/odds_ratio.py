@@ -67,6 +67,8 @@ REFUSED_REASON = (
 CELLS = 5
 """a, b, c, d and the missing count."""
 
+MISSING_RULE = "patients missing the exposure or the outcome are left out; their count is missing"
+
 
 def check_binary(role: str, name: object, params: Params) -> str:
     """The variable's name if it is binary (levels 0 and 1); TemplateError otherwise."""
@@ -151,6 +153,7 @@ class OddsRatioAnalysis(Analysis):
             "p_value": None,
             "method": METHOD,
             "estimate_refused": None,
+            "missing_values": MISSING_RULE,
             "threshold": threshold,
         }
         if a is None or b is None or c is None or d is None:

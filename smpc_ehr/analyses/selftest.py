@@ -26,6 +26,13 @@ order (LAYOUT; each flattened in C order, concatenated):
     reciprocal   1 / p_0                  (size)
     div          X / p_(n-1)              (size)
     sqrt         sqrt(p_0 + p_(n-1))      (size)
+    add_public   X + ADD_CONSTANT          (size)
+    stack        [X, Y]                   (2 x size)
+    reshape      U as (size x 3)          (size x 3)
+    mul_pow2     X * 2^-k, k = pow2_exponents(size)   (size)   k up to 23: below
+                                                               CrypTen's resolution too
+    pow2_normalize  [c_0, X] * 2^-e, e = floor(log2 c_0)   (2 x size)   c_0: party 0's
+                                                               integers in [1, 2^26]
 
 The reciprocal, division and sqrt inputs stay in [0.5, 16], inside both backends'
 stated domains. `finalize` returns each result by name, as lists of floats.
@@ -53,6 +60,10 @@ ROWS = 3
 """Rows of u_i (and columns of v_i): U @ V is ROWS x ROWS."""
 GE_BOUND = 0.5
 """The public bound of `ge_public`."""
+ADD_CONSTANT = 0.75
+"""The public constant of `add_public` (on both backends' grids)."""
+MAX_COUNT = 2**26
+"""Party 0's integer inputs `c` of `pow2_normalize` lie in [1, MAX_COUNT]."""
 
 
 def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -72,6 +83,11 @@ def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
         ("reciprocal", vector),
         ("div", vector),
         ("sqrt", vector),
+        ("add_public", vector),
+        ("stack", (2, size)),
+        ("reshape", (size, ROWS)),
+        ("mul_pow2", vector),
+        ("pow2_normalize", (2, size)),
     ]
 
 
@@ -84,6 +100,7 @@ class PartyInputs:
     p: np.ndarray
     u: np.ndarray
     v: np.ndarray
+    c: np.ndarray
 
 
 def party_inputs(seed: int, index: int, size: int) -> PartyInputs:
@@ -99,7 +116,13 @@ def party_inputs(seed: int, index: int, size: int) -> PartyInputs:
         p=on_grid(0.5, 8, (size,)),
         u=on_grid(-2, 2, (ROWS, size)),
         v=on_grid(-2, 2, (size, ROWS)),
+        c=rng.integers(1, MAX_COUNT, size, endpoint=True).astype(float),  # drawn last
     )
+
+
+def pow2_exponents(size: int) -> np.ndarray:
+    """The public exponents k of `mul_pow2`: 0, 1, ..., 23, 0, 1, ..."""
+    return np.arange(size) % 24
 
 
 def public_factors(size: int) -> np.ndarray:
@@ -150,6 +173,11 @@ class SelftestAnalysis(Analysis):
                 "reciprocal": ops.reciprocal(p_first),
                 "div": ops.div(x, p_last),
                 "sqrt": ops.sqrt(ops.add(p_first, p_last)),
+                "add_public": ops.add_public(x, ADD_CONSTANT),
+                "stack": ops.stack([x, y]),
+                "reshape": ops.reshape(u, (size, ROWS)),
+                "mul_pow2": ops.mul_pow2(x, pow2_exponents(size)),
+                "pow2_normalize": ops.pow2_normalize(ops.stack([shared("c", 0), x])),
             }
             return [results[name] for name, _ in layout(size)]
 

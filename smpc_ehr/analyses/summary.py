@@ -63,8 +63,9 @@ def stratified_moments(
     population variance and missing count of each variable in each stratum (`levels`
     of `by`, default all of them; one stratum, everyone, without `by`)."""
     cohort = select_cohort(data, params)
+    groups: list[np.ndarray | None]
     if by is None:
-        groups = [np.ones(cohort.size, dtype=bool)]
+        groups = [None]  # one stratum: everyone
     else:
         index = category_index(data, by, cohort, params)
         all_levels = category_levels(by, params)
@@ -73,7 +74,7 @@ def stratified_moments(
     out = np.zeros((_FIELDS, len(groups), len(columns)))
     for s, in_group in enumerate(groups):
         for v, values in enumerate(columns):
-            chosen = values[in_group]
+            chosen = values if in_group is None else values[in_group]
             count, mean, variance = local_moments(chosen)
             out[:, s, v] = (count, mean, variance, chosen.size - count)
     return out.reshape(_FIELDS, -1)

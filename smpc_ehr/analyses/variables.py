@@ -57,6 +57,8 @@ class Cohort:
 
     members: np.ndarray
     ages: np.ndarray
+    everyone: bool = False
+    """True when the cohort is all of the party's patients (columns need no gathering)."""
 
     @property
     def size(self) -> int:
@@ -66,7 +68,7 @@ class Cohort:
 def select_cohort(data: PartyData, params: Params) -> Cohort:
     """The patients of this party the analysis covers."""
     members, ages = cohort_members(data, cohort_filter(params))
-    return Cohort(members, ages)
+    return Cohort(members, ages, everyone=len(members) == data.n_patients)
 
 
 def numeric_values(data: PartyData, name: str, cohort: Cohort) -> np.ndarray:
@@ -76,8 +78,10 @@ def numeric_values(data: PartyData, name: str, cohort: Cohort) -> np.ndarray:
         raise DataError(
             f"this party has no numeric column {name!r}; it has: {', '.join(data.columns())}"
         )
-    values = data.column(name).take(cohort.members)
-    if np.any(np.abs(values[~np.isnan(values)]) > MAX_ABS_VALUE):
+    column = data.column(name)
+    values = column if cohort.everyone else column.take(cohort.members)
+    # fmax/fmin skip NaN; an all-missing column gives NaN, which passes.
+    if values.size and max(np.fmax.reduce(values), -np.fmin.reduce(values)) > MAX_ABS_VALUE:
         raise DataError(
             f"column {name!r} has values beyond +-{MAX_ABS_VALUE:g}, too large for the secure "
             "fixed-point arithmetic; store it in larger units"

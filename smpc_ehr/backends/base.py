@@ -198,6 +198,10 @@ class SecureOps(ABC):
         bits = self.stack([at_least] * rows.shape[0], axis=1)
         return self.sum(self.mul(bits, steps), axis=0)
 
+    def reshape(self, a: Secret, shape: tuple[int, ...]) -> Secret:
+        """The same elements in a new shape (C order), like numpy.reshape; no communication."""
+        return a.reshape(shape)
+
     def sum_vectors(self, vectors: Sequence[Secret]) -> Secret:
         """Elementwise sum of several secret arrays of one shape (exact)."""
         total = vectors[0]

@@ -224,7 +224,12 @@ class MpycOps(SecureOps):
         return self._rt.input(self._secfxp.array(mine, integral=False), senders=src)
 
     def mul_public(self, a: Secret, c: Public) -> Secret:
-        return a * (np.asarray(c, dtype=float) if isinstance(c, np.ndarray) else float(c))
+        array = np.asarray(c)
+        if _sectype(self._rt, a).frac_length == 0:  # secret integers: integer factors only
+            if not np.array_equal(array, np.round(array)):
+                raise ValueError("secret integers can only be multiplied by integers")
+            return a * (array.astype(np.int64) if array.ndim else int(array))
+        return a * (array.astype(float) if array.ndim else float(array))
 
     def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
         # 2^-k is on the 2^-32 grid for k <= 32, so this is one rounded product.
