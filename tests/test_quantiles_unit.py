@@ -139,12 +139,13 @@ def test_local_input_counts_values_at_or_below_each_grid_point(data: PartyData) 
     local = QA.local_input(data, params)
     x = known_bmi(data)
     points = grid_points(10, 70, 0.1)
-    assert len(local) == len(points) + 1
+    assert len(local) == len(points) + 2
     assert all(isinstance(v, int) for v in local)
-    assert local[0] == len(x) == N - int(np.isnan(data.column("bmi")).sum())
-    assert local[1:] == [int(np.sum(x <= g + 1e-9)) for g in points]
+    missing = int(np.isnan(data.column("bmi")).sum())
+    assert local[0] == len(x) == N - missing and local[1] == missing
+    assert local[2:] == [int(np.sum(x <= g + 1e-9)) for g in points]
     # values on a grid point belong to it; 9.9 is below the grid, 70.1 above it
-    k10, k25, k70 = 1 + 0, 1 + 150, 1 + 600
+    k10, k25, k70 = 2 + 0, 2 + 150, 2 + 600
     assert local[k10] == int(np.sum(x <= 10)) and 10 in x and 9.9 in x
     assert local[k25] == int(np.sum(x <= 25)) and 25 in x
     assert local[k70] == len(x) - int(np.sum(x > 70)) and 70.1 in x
@@ -155,7 +156,13 @@ def test_local_input_between_grid_points_rounds_up(data: PartyData) -> None:
     params = bind(variable="bmi", q="0.5", low="25", high="25.1", step="0.1")
     x = known_bmi(data)
     assert 25.05 in x
-    assert QA.local_input(data, params) == [len(x), int(np.sum(x <= 25)), int(np.sum(x <= 25.1))]
+    missing = N - len(x)
+    assert QA.local_input(data, params) == [
+        len(x),
+        missing,
+        int(np.sum(x <= 25)),
+        int(np.sum(x <= 25.1)),
+    ]
 
 
 def test_local_input_cohort_filter(data: PartyData) -> None:
@@ -167,6 +174,7 @@ def test_local_input_cohort_filter(data: PartyData) -> None:
     x = bmi[~np.isnan(bmi)]
     assert QA.local_input(data, params) == [
         len(x),
+        len(bmi) - len(x),
         int(np.sum(x <= 0)),
         int(np.sum(x <= 50)),
         int(np.sum(x <= 100)),
@@ -230,6 +238,8 @@ def test_program_and_finalize_follow_numpy_inverted_cdf() -> None:
     pooled = np.concatenate([known_bmi(d) for d in parties])
     points = grid_points(10, 70, 0.1)
     assert result["n"] == len(pooled)
+    missing = sum(int(np.isnan(d.column("bmi")).sum()) for d in parties)
+    assert missing >= T and result["missing"] == missing
     for q, value, note in zip(qs, result["values"], result["notes"], strict=True):
         expected = on_grid(float(np.quantile(pooled, q, method="inverted_cdf")), points)
         if expected == "below":
@@ -273,9 +283,15 @@ def test_program_suppresses_without_threshold_patients_each_side() -> None:
 # ------------------------------------------------------------------ finalize
 
 
-def opened(bits: list[int], indices: list[int], n: int, n_bit: int = 1) -> list[float]:
+def opened(
+    bits: list[int], indices: list[int], n: int, n_bit: int = 1, missing: int = 0
+) -> list[float]:
+    """What the program opens: released bits and indices, then for n and the missing
+    count their bits and masked values (a missing count of 0 is below any threshold)."""
     masked = [float(b * k) for b, k in zip(bits, indices, strict=True)]
-    return [*map(float, bits), *masked, float(n_bit), float(n_bit * n)]
+    missing_bit = int(missing >= T)
+    counts = [float(n_bit), float(missing_bit), float(n_bit * n), float(missing_bit * missing)]
+    return [*map(float, bits), *masked, *counts]
 
 
 def test_finalize_json_shape() -> None:
@@ -288,10 +304,11 @@ def test_finalize_json_shape() -> None:
         "suppressed": [False, False, True, False],
         "notes": [None, result["notes"][1], None, result["notes"][3]],
         "n": 500,
+        "missing": None,
         "resolution": 0.1,
         "range": [10.0, 80.0],
         "method": METHOD,
-        "missing_values": "excluded",
+        "missing_values": "excluded; their count is missing",
         "threshold": 11,
     }
     assert result["notes"][1].startswith("below_range") and "low" in result["notes"][1]

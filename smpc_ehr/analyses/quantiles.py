@@ -3,8 +3,8 @@ revealing only the quantiles themselves (rounded up to a public grid).
 
 How it runs: the template fixes a public grid g_k = low + k * step, k = 0..B
 (B = (high - low) / step, at most MAX_BINS). Each party, in plaintext on its own
-cohort (the joint count's cohort parameters; missing values left out), counts its
-values n and, for every grid point, cum_k = #(x <= g_k) (a value exactly on a grid
+cohort (the joint count's cohort parameters; missing values left out and counted),
+counts its values n and, for every grid point, cum_k = #(x <= g_k) (a value exactly on a grid
 point belongs to that point). Inside MPC, with N = sum of the n and C_k = sum of the
 cum_k over the parties, and q_i = p_i / 10000 (q has at most 4 decimals, so p_i is
 an integer and every comparison is exact on secret integers), for each q_i and every
@@ -155,9 +155,10 @@ def scaled_qs(params: Params) -> list[int]:
 
 
 def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: int) -> SecureProgram:
-    """The secure program: this party's [n, cum_0..cum_B] in; per q the bit
-    `released` and released * index, then [N >= threshold] and that bit times N, out."""
-    n, cum = int(local[0]), [int(c) for c in local[1:]]
+    """The secure program: this party's [n, missing, cum_0..cum_B] in; per q the bit
+    `released` and released * index, then for N and the missing count M the bits
+    [. >= threshold] and each bit times its count, out."""
+    n, missing, cum = int(local[0]), int(local[1]), [int(c) for c in local[2:]]
     # Public integer constants times this party's counts: linear, so formed here and
     # summed inside MPC into p_i * N - SCALE * C_k and min(p_i, SCALE - p_i) * N.
     differences = [[p * n - SCALE * c for c in cum] for p in scaled]
@@ -171,9 +172,14 @@ def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: in
         below = ops.ge_public(ops.stack([joint(d) for d in differences]), 1)
         index = ops.sum(below, axis=1)
         released = ops.ge_public(joint(margins), SCALE * threshold)
-        total = joint([n])
-        n_released = ops.ge_public(total, threshold)
-        return [released, ops.mul(released, index), n_released, ops.mul(n_released, total)]
+        counts = joint([n, missing])
+        counts_released = ops.ge_public(counts, threshold)
+        return [
+            released,
+            ops.mul(released, index),
+            counts_released,
+            ops.mul(counts_released, counts),
+        ]
 
     return program
 
@@ -192,29 +198,31 @@ class QuantilesAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         g = grid(params)
         values = numeric_values(data, params["variable"], select_cohort(data, params))
-        values = values[~np.isnan(values)]
-        per_bin = np.bincount(g.bin_numbers(values), minlength=g.bins + 2)
+        known = values[~np.isnan(values)]
+        per_bin = np.bincount(g.bin_numbers(known), minlength=g.bins + 2)
         cum = np.cumsum(per_bin)[: g.bins + 1]
-        return [len(values), *(int(c) for c in cum)]
+        return [len(known), len(values) - len(known), *(int(c) for c in cum)]
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
         g, scaled = grid(params), scaled_qs(params)
-        if len(local) != g.bins + 2:
-            raise ValueError(f"expected {g.bins + 2} local counts, got {len(local)}")
+        if len(local) != g.bins + 3:
+            raise ValueError(f"expected {g.bins + 3} local counts, got {len(local)}")
         return quantiles_program(local, scaled, threshold)
 
     def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
         g, scaled = grid(params), scaled_qs(params)
         m = len(scaled)
-        if len(opened) != 2 * m + 2:
-            raise ValueError(f"expected {2 * m + 2} opened values, got {len(opened)}")
+        if len(opened) != 2 * m + 4:
+            raise ValueError(f"expected {2 * m + 4} opened values, got {len(opened)}")
         exact = [exact_int(v) for v in opened]
-        bits, indices, (n_bit, n_masked) = exact[:m], exact[m : 2 * m], exact[2 * m :]
+        bits, indices = exact[:m], exact[m : 2 * m]
+        n_bit, missing_bit, n_masked, missing_masked = exact[2 * m :]
         pairs = list(zip(bits, indices, strict=True))
         if (
-            n_bit not in (0, 1)
+            any(b not in (0, 1) for b in (n_bit, missing_bit))
             or (n_bit == 0 and n_masked != 0)
-            or n_masked < 0
+            or (missing_bit == 0 and missing_masked != 0)
+            or min(n_masked, missing_masked) < 0
             or any(b not in (0, 1) or not 0 <= k <= g.bins + 1 or (b == 0 and k) for b, k in pairs)
             or (any(bits) and not n_bit)
         ):
@@ -245,9 +253,10 @@ class QuantilesAnalysis(Analysis):
             "suppressed": [not b for b in bits],
             "notes": notes,
             "n": n_masked if n_bit else None,
+            "missing": missing_masked if missing_bit else None,
             "resolution": g.step,
             "range": [g.low, g.high],
             "method": METHOD,
-            "missing_values": "excluded",
+            "missing_values": "excluded; their count is missing",
             "threshold": threshold,
         }
