@@ -10,12 +10,14 @@
     smpc-ehr local up --data DIR [--state DIR] / smpc-ehr local down [--state DIR]
 
 Errors a user can fix are printed as one line naming what is wrong (exit code 2);
-a job that ran and failed exits with 1.
+a job that ran and failed exits with 1; output whose reader went away (`| head -1`)
+ends quietly with 141.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +27,8 @@ from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
 
 DEFAULT_STATE = ".smpc-ehr"
+EXIT_BROKEN_PIPE = 141
+"""Exit status when stdout's reader went away (as a shell reports death by SIGPIPE)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,11 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """Point stdout at devnull once its reader has gone, so that the interpreter's final
+    flush does not raise BrokenPipeError again (Python docs, signal: "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout replaced by an object without a descriptor
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `smpc-ehr` console script."""
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        args = build_parser().parse_args(argv)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a reader that left early (`| head`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except commands.JobFailed as exc:
         print(f"job failed: {exc}", file=sys.stderr)
         return 1

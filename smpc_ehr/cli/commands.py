@@ -129,10 +129,19 @@ def _progress_printer(enabled: bool) -> Callable[[Progress], None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from smpc_ehr.study.template import load_template, parse_template
+
     params = parse_set_options(args.sets)
+    # As Client.run reads it: a template file, else the template's TOML text itself.
+    # Read once here, so the table layout follows the very template that is submitted.
+    path = Path(args.protocol)
+    if path.suffix == ".toml" or path.exists():
+        template = load_template(path)
+    else:
+        template = parse_template(args.protocol)
     with _client(args) as client:
         result = client.run(
-            args.protocol,
+            template,
             params,
             backend=args.backend,
             deadline_seconds=args.deadline,
@@ -141,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        print(render_result(result))
+        print(render_result(result, template.analysis))
     return 0
 
 
