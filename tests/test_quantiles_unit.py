@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.analyses.quantiles import METHOD, QuantilesAnalysis
+from smpc_ehr.analyses.quantiles import METHOD, QuantilesAnalysis, quantiles_program
 from smpc_ehr.backends.base import SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -215,6 +215,25 @@ class PlainOps:
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return cast(np.ndarray, a * b)
 
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cast(np.ndarray, a + b)
+
+    def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cast(np.ndarray, a - b)
+
+    def add_public(self, a: np.ndarray, c: float) -> np.ndarray:
+        return cast(np.ndarray, a + int(c))
+
+    def mul_public(self, a: np.ndarray, c: float) -> np.ndarray:
+        assert c == int(c)
+        return cast(np.ndarray, a * int(c))
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cast(np.ndarray, a @ b)
+
+    def reshape(self, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return a.reshape(shape)
+
 
 def run_plain(parties: list[PartyData], params: BoundParameters, threshold: int) -> list[float]:
     """Every party's secure program on plain numbers: what the coordinator would open."""
@@ -340,3 +359,15 @@ def test_finalize_tolerates_fixed_point_noise_and_refuses_inconsistent_outputs()
     ):
         with pytest.raises(ValueError):
             QA.finalize(bad, params, T)
+
+
+@pytest.mark.parametrize("bins", [1, 3, 8, 10, 15, 24])
+def test_two_step_search_finds_every_crossing_position(bins: int) -> None:
+    """The block search gives index t for a crossing at every grid position t = 0..B+1,
+    whether or not B + 1 fills the S x S layout."""
+    n = 100
+    for crossing in range(bins + 2):
+        cum = [0 if k < crossing else n for k in range(bins + 1)]
+        program = quantiles_program([n, 0, *cum], [5000], threshold=1)
+        released, index, *_ = asyncio.run(program(cast(SecureOps, PlainOps())))
+        assert list(released) == [1] and list(index) == [crossing], (bins, crossing)

@@ -231,6 +231,13 @@ class MpycOps(SecureOps):
             return a * (array.astype(np.int64) if array.ndim else int(array))
         return a * (array.astype(float) if array.ndim else float(array))
 
+    def add_public(self, a: Secret, c: float) -> Secret:
+        if _sectype(self._rt, a).frac_length == 0:  # secret integers: integer constants only
+            if c != round(c):
+                raise ValueError("a secret integer plus a non-integer constant")
+            return a + round(c)
+        return a + float(c)
+
     def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
         # 2^-k is on the 2^-32 grid for k <= 32, so this is one rounded product.
         k = np.broadcast_to(np.asarray(exponents, dtype=np.int64), a.shape)
