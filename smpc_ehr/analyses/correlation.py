@@ -46,7 +46,8 @@ def local_layout(d: int) -> int:
 def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
     """A secret of shape (..., 1) repeated into (..., k); no element is indexed (an
     element of an MPyC array is a scalar, not an array)."""
-    return ops.sum(ops.stack([single] * k, axis=-1), axis=-2)
+    last = len(single.shape)  # positive axes: MPyC's np_sum mis-shapes axis=-2
+    return ops.sum(ops.stack([single] * k, axis=last), axis=last - 1)
 
 
 def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
@@ -89,8 +90,9 @@ def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgr
         between = ops.matmul(ops.stack([weighted[j] for j in range(parties)], axis=1), deviations)
         cov = ops.add(pooled[d:], ops.reshape(between, (cells,)))
         total_missing = ops.sum(shared[:, 1 + d + cells :], axis=0)
-        released = ops.ge_public(total, threshold)
-        released_missing = ops.ge_public(total_missing, threshold)
+        # Both comparisons in one batch: [N >= t] (repeated d times) and [M_v >= t].
+        flags = ops.ge_public(ops.stack([_repeat(ops, total, d), total_missing]), threshold)
+        released, released_missing = flags[0][0:1], flags[1]
         return [
             released,
             released_missing,

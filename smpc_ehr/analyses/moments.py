@@ -53,10 +53,11 @@ def pooled_weights(ops: SecureOps, counts: Secret) -> tuple[Secret, Secret]:
     weights n_j / N (P x g); where N = 0 the weights are 0.
 
     The counts are scaled by the secret power of two that brings N into [1, 2]
-    (`SecureOps.pow2_normalize`), where 1/N is found by Newton's iteration from the
+    (`SecureOps.pow2_normalize`), where 1/a is found by Newton's iteration from the
     minimax line 24/17 - 8/17 a (relative error at most 1/17, squared by each step:
-    three steps reach 2^-32). No backend's general reciprocal, with its sign test and
-    wide-range first guess, is needed.
+    three steps reach 2^-32). Newton's step corrects its own roundings (Goldschmidt's
+    variant saves rounds but let CrypTen's truncations add up to 1e-4). No backend's
+    general reciprocal, with its sign test and wide-range first guess, is needed.
     """
     parties = ops.n_parties
     total = ops.sum(counts, axis=0)

@@ -90,11 +90,11 @@ def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
         total, weights = pooled_weights(ops, counts)
         pooled = pool_moments(ops, weights, means, None, variances)
         total_missing = ops.sum(missing, axis=0)
-        released = ops.ge_public(total, threshold)
-        released_missing = ops.ge_public(total_missing, threshold)
+        flags = ops.ge_public(ops.stack([total, total_missing]), threshold)  # one batch
+        released, released_missing = flags[0], flags[1]
         bits = [released, released_missing, released, released]
         values = [total, total_missing, pooled.mean_a, pooled.comoment]
-        return [ops.stack(bits[:2]), ops.mul(ops.stack(bits), ops.stack(values))]
+        return [flags, ops.mul(ops.stack(bits), ops.stack(values))]
 
     return program
 

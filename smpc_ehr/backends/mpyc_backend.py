@@ -225,10 +225,10 @@ class MpycOps(SecureOps):
 
     def mul_public(self, a: Secret, c: Public) -> Secret:
         array = np.asarray(c)
-        if _sectype(self._rt, a).frac_length == 0:  # secret integers: integer factors only
-            if not np.array_equal(array, np.round(array)):
-                raise ValueError("secret integers can only be multiplied by integers")
+        if np.array_equal(array, np.round(array)):  # whole factors: exact, no truncation
             return a * (array.astype(np.int64) if array.ndim else int(array))
+        if _sectype(self._rt, a).frac_length == 0:
+            raise ValueError("secret integers can only be multiplied by integers")
         return a * (array.astype(float) if array.ndim else float(array))
 
     def add_public(self, a: Secret, c: float) -> Secret:
@@ -293,15 +293,22 @@ class MpycOps(SecureOps):
     def pow2_normalize(self, rows: Secret) -> Secret:
         """rows 2^-e per column, e = floor(log2 rows[0]), from one bit decomposition of
         row 0 (as in `sqrt`) instead of NORM_BITS comparisons: `np_find` on the bits,
-        highest first, yields the secret integer 2^(NORM_BITS - 1 - e), exact."""
+        highest first, yields the secret integer 2^(NORM_BITS - 1 - e), exact.
+
+        Row 0 holds whole numbers below 2^NORM_BITS by contract, so its fractional bits
+        are 0: truncating them away first (exact) leaves NORM_BITS bits to decompose
+        instead of 64, about half the work and the rounds. (MPyC's own shortcut for
+        `integral` arrays in `np_to_bits` declares the wrong result shape in 0.11.)"""
         rt = self._rt
-        bits, f = FXP_BITS, FXP_FRAC_BITS
         top = NORM_BITS - 1
-        magnitude = np.flip(rt.np_to_bits(rows[0])[..., :-1], axis=-1)  # highest bit first
+        whole = rt.np_trunc(rows[0], f=FXP_FRAC_BITS)  # raw value = rows[0]
+        integer_bits = rt.np_to_bits(whole, l=NORM_BITS)  # lowest first
+        magnitude = np.flip(integer_bits, axis=-1)  # highest first: bit `top` .. bit 0
 
         def power(i: int) -> list[int]:
-            e = bits - 2 - i - f  # rows[0] in [2^e, 2^(e+1)); i = bits-1: rows[0] = 0
-            return [2 ** (top - min(max(e, 0), top))]
+            # the first 1 at position i: rows[0] in [2^(top-i), 2^(top-i+1)), so e =
+            # top - i and 2^(top - e) = 2^i; not found (i = NORM_BITS): rows[0] = 0, e = 0
+            return [2**i if i < NORM_BITS else 2**top]
 
         _, found = rt.np_find(magnitude, 1, f=power, e=None)
         factor = found[0] * 2.0**-top  # 2^-e, exact: a power of two on the grid
