@@ -2,6 +2,8 @@
 
     python scripts/bench.py counts [--quick] [--parties 3,5,7] [--patients N] [--repeats R]
     python scripts/bench.py transport [--quick] [--repeats R] [--backends crypten,mpyc]
+    python scripts/bench.py stats [--quick] [--sizes 10000,100000,1000000] [--repeats R]
+                                  [--backends mpyc,crypten]
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
@@ -16,12 +18,14 @@ import sys
 from types import ModuleType
 
 import bench_counts
+import bench_stats
 import bench_transport
 from _bench_common import log, terminate_as_interrupt
 
 BENCHMARKS: dict[str, ModuleType] = {
     "counts": bench_counts,
     "transport": bench_transport,
+    "stats": bench_stats,
 }
 
 
