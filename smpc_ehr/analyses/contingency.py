@@ -44,12 +44,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
-from smpc_ehr.analyses.variables import (
-    category_index,
-    category_levels,
-    cohort_filter,
-    select_cohort,
-)
+from smpc_ehr.analyses.variables import category_levels, cohort_filter, cross_table
 from smpc_ehr.backends.base import SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -84,14 +79,9 @@ class ContingencyAnalysis(Analysis):
         table_levels(params)
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
-        rows, cols = table_levels(params)
-        cohort = select_cohort(data, params)
-        r = category_index(data, params["row"], cohort, params)
-        c = category_index(data, params["col"], cohort, params)
-        known = (r >= 0) & (c >= 0)
-        cells = np.bincount(r[known] * len(cols) + c[known], minlength=len(rows) * len(cols))
-        missing = cohort.size - int(np.count_nonzero(known))
-        return [*(int(n) for n in cells), missing]
+        table_levels(params)
+        table, missing = cross_table(data, params, params["row"], params["col"])
+        return [*(int(n) for n in table.ravel()), missing]
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
         return released_counts_program(local, threshold)

@@ -57,7 +57,8 @@ def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
     d = len(columns)
     missing_masks = [np.isnan(c) for c in columns]
     incomplete = np.logical_or.reduce(missing_masks)
-    complete = np.empty((cohort.size - int(np.count_nonzero(incomplete)), d))
+    # Column-major, so that each column is written and read contiguously.
+    complete = np.empty((cohort.size - int(np.count_nonzero(incomplete)), d), order="F")
     for a, values in enumerate(columns):  # column by column: no n x d copy of everyone
         complete[:, a] = values[~incomplete]
     count = len(complete)

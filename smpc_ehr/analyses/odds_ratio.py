@@ -43,16 +43,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
 from smpc_ehr.analyses.variables import (
     BINARY_LEVELS,
-    category_index,
     category_levels,
     cohort_filter,
-    select_cohort,
+    cross_table,
 )
 from smpc_ehr.backends.base import SecureProgram
 from smpc_ehr.data.records import PartyData
@@ -120,14 +117,9 @@ class OddsRatioAnalysis(Analysis):
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         exposure, outcome = variables(params)
-        cohort = select_cohort(data, params)
-        e = category_index(data, exposure, cohort, params)
-        o = category_index(data, outcome, cohort, params)
-        known = (e >= 0) & (o >= 0)
-        # Level 1 first: cell (1 - e) * 2 + (1 - o) is a, b, c, d.
-        cells = np.bincount((1 - e[known]) * 2 + (1 - o[known]), minlength=4)
-        missing = cohort.size - int(np.count_nonzero(known))
-        return [*(int(n) for n in cells), missing]
+        table, missing = cross_table(data, params, exposure, outcome)
+        # Levels in the order 0, 1; reversed, the cells read a, b, c, d (level 1 first).
+        return [*(int(n) for n in table[::-1, ::-1].ravel()), missing]
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
         return released_counts_program(local, threshold)

@@ -79,14 +79,12 @@ def numeric_values(data: PartyData, name: str, cohort: Cohort) -> np.ndarray:
             f"this party has no numeric column {name!r}; it has: {', '.join(data.columns())}"
         )
     column = data.column(name)
-    values = column if cohort.everyone else column.take(cohort.members)
-    # fmax/fmin skip NaN; an all-missing column gives NaN, which passes.
-    if values.size and max(np.fmax.reduce(values), -np.fmin.reduce(values)) > MAX_ABS_VALUE:
+    if data.max_abs[name] > MAX_ABS_VALUE:  # checked on the whole column, found at load
         raise DataError(
             f"column {name!r} has values beyond +-{MAX_ABS_VALUE:g}, too large for the secure "
             "fixed-point arithmetic; store it in larger units"
         )
-    return values
+    return column if cohort.everyone else column.take(cohort.members)
 
 
 def category_levels(name: str, params: Params) -> tuple[str, ...]:
@@ -116,3 +114,15 @@ def category_index(data: PartyData, name: str, cohort: Cohort, params: Params) -
     if not np.all((values[known] == 0) | (values[known] == 1)):
         raise DataError(f"column {name!r} is used as a 0/1 variable but has other values")
     return np.where(known, values, -1).astype(np.int64)
+
+
+def cross_table(data: PartyData, params: Params, row: str, col: str) -> tuple[np.ndarray, int]:
+    """The cohort's patients per (row level, col level) cell (int64, levels in the
+    public order) and how many of them miss either variable (left out of the table)."""
+    cohort = select_cohort(data, params)
+    r = category_index(data, row, cohort, params)
+    c = category_index(data, col, cohort, params)
+    shape = (len(category_levels(row, params)), len(category_levels(col, params)))
+    known = (r >= 0) & (c >= 0)
+    cells = np.bincount(r[known] * shape[1] + c[known], minlength=shape[0] * shape[1])
+    return cells.reshape(shape), cohort.size - int(np.count_nonzero(known))

@@ -178,6 +178,9 @@ _ISQRT_LINE = (2.1328, 1.2187)
 _ISQRT_STEPS = 4
 _ULP = 2.0**-FXP_FRAC_BITS
 
+COMPARE_COLUMNS = 12
+"""`pow2_normalize` uses comparisons up to this many columns, a bit decomposition above."""
+
 PRECISION = Precision(
     frac_bits=FXP_FRAC_BITS,
     max_abs=2.0 ** (FXP_BITS - FXP_FRAC_BITS - 1),
@@ -291,6 +294,25 @@ class MpycOps(SecureOps):
         return (b * y) * (root_scale * 2.0**-half)
 
     def pow2_normalize(self, rows: Secret) -> Secret:
+        """rows 2^-e per column, e = floor(log2 rows[0]): by comparisons for a few
+        columns (few rounds, but ten comparisons per column), by a bit decomposition
+        for many (dozens of rounds, but cheaper per column). The two cross over at
+        about COMPARE_COLUMNS columns on a 2-core machine."""
+        columns = int(np.prod(rows.shape[1:]))
+        if columns <= COMPARE_COLUMNS:
+            return self._pow2_by_comparisons(rows)
+        return self._pow2_by_bits(rows)
+
+    def _pow2_by_comparisons(self, rows: Secret) -> Secret:
+        """Two rounds of comparisons instead of one per bit: first [r >= 2^(4k)] for
+        k = 1..7 finds e to within 4 (a secret one-hot vector picks the public factor
+        2^-4k), then [a >= 2^j] for j = 1..3 on a = r 2^-4k in [1, 16) finds the rest."""
+        factor = self._pow2_factor(rows[0], coarse=True)
+        first = rows[0] * factor
+        factor = factor * self._pow2_factor(first, coarse=False)
+        return rows * self.stack([factor] * rows.shape[0])
+
+    def _pow2_by_bits(self, rows: Secret) -> Secret:
         """rows 2^-e per column, e = floor(log2 rows[0]), from one bit decomposition of
         row 0 (as in `sqrt`) instead of NORM_BITS comparisons: `np_find` on the bits,
         highest first, yields the secret integer 2^(NORM_BITS - 1 - e), exact.
@@ -313,6 +335,19 @@ class MpycOps(SecureOps):
         _, found = rt.np_find(magnitude, 1, f=power, e=None)
         factor = found[0] * 2.0**-top  # 2^-e, exact: a power of two on the grid
         return rows * self.stack([factor] * rows.shape[0])
+
+    def _pow2_factor(self, a: Secret, coarse: bool) -> Secret:
+        """The secret 2^-s, s the largest exponent in the search (multiples of 4 up to
+        28 when coarse, else 0..3) with a >= 2^s; 1 when there is none."""
+        step, count = (4, NORM_BITS // 4) if coarse else (1, 3)
+        exponents = step * np.arange(1, count + 1)
+        bounds = np.ldexp(1.0, exponents).reshape(-1, *([1] * len(a.shape)))
+        at_least = self.stack([a] * count) >= bounds  # [a >= 2^(step k)], k = 1..count
+        # factor = 1 + sum_k at_least_k (2^-(step k) - 2^-(step (k-1))): telescopes to 2^-s
+        drops = (np.ldexp(1.0, -exponents) - np.ldexp(1.0, -(exponents - step))).reshape(
+            bounds.shape
+        )
+        return 1 + self.sum(at_least * drops, axis=0)
 
     async def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
         """Fresh shares of `secrets` for the coordinator: resharing first, so the

@@ -46,6 +46,13 @@ def _civil_key(days: np.ndarray) -> np.ndarray:
     return year * 10000 + month * 100 + day
 
 
+def _max_abs(values: np.ndarray) -> float:
+    """max |x| over the non-missing values (fmax and fmin skip NaN); NaN if none."""
+    if values.size == 0:
+        return float("nan")
+    return float(max(np.fmax.reduce(values), -np.fmin.reduce(values)))
+
+
 @dataclass(frozen=True, eq=False)
 class PartyData:
     """A party's validated patients and condition rows (one array per column).
@@ -71,6 +78,9 @@ class PartyData:
     rows_by_code[code_starts[c]:code_starts[c + 1]] (an inverted index, so a query
     for a rare code touches only its own rows)."""
     code_starts: np.ndarray = field(init=False, repr=False)
+    max_abs: Mapping[str, float] = field(init=False, repr=False)
+    """Per numeric column, the largest magnitude of its values (NaN if all missing),
+    found once at load so that analyses can check their ranges without a pass."""
 
     def __post_init__(self) -> None:
         n, m = len(self.patient_ids), len(self.cond_patient)
@@ -103,6 +113,16 @@ class PartyData:
         order = np.argsort(self.cond_code_index, kind="stable")
         starts = np.searchsorted(
             self.cond_code_index.take(order), np.arange(len(self.code_table) + 1)
+        )
+        object.__setattr__(
+            self,
+            "max_abs",
+            MappingProxyType(
+                {
+                    name: _max_abs(values)
+                    for name, values in (*self.features.items(), *self.outcomes.items())
+                }
+            ),
         )
         object.__setattr__(self, "rows_by_code", order)
         object.__setattr__(self, "code_starts", starts)
