@@ -11,14 +11,13 @@ pooled as if the rows had been put together (Chan et al.'s parallel formulas):
 Why this shape, for fixed-point arithmetic (|values| < 2^31; CrypTen 2^-16 resolution):
 - raw sums and sums of squares over millions of patients overflow; local means and
   centred co-moments stay at the scale of the data whatever the number of patients;
-- the weights n_j / N need a division by N, which may be anything from 1 to 2^31.
-  both counts are first scaled by the same secret power of two 2^-e, chosen so that
-  N 2^-e lies in [1, 2] (`pooled_weights`), where a few Newton steps give 1/(N 2^-e)
-  to the backend's resolution;
+- the weights n_j / N need a division by N, which may be anything from 1 to 2^30:
+  `SecureOps.fractions_of_total` does it without the reciprocal of a tiny number
+  (see there and docs/backends.md);
 - the error of the weights multiplies only differences from party 0's values (the
   anchor m_0, c_0), which are small, not the values themselves.
 
-Stated precision (docs/analyses.md), with eps = 8 n 2^-f for n parties and f
+Stated precision (docs/statistics.md), with eps = 8 n 2^-f for n parties and f
 fractional bits (MPyC f = 32, CrypTen f = 16): a pooled mean is within
 eps (|mean| + sd) of the exact one, a (co)variance within eps (|mean_a| + sd_a)
 (|mean_b| + sd_b), and a correlation within 2 eps (1 + max |mean| / sd)^2. Counts are
@@ -32,9 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.backends.base import Secret, SecureOps
-
-RECIPROCAL_STEPS = 3
-"""Newton steps for 1/a on [1, 2]: relative error 1/17 -> 3.5e-3 -> 1.2e-5 -> 1.4e-10."""
 
 
 def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:
@@ -50,26 +46,8 @@ def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:
 
 def pooled_weights(ops: SecureOps, counts: Secret) -> tuple[Secret, Secret]:
     """From every party's counts (P x g, integer-valued), the totals N (g) and the
-    weights n_j / N (P x g); where N = 0 the weights are 0.
-
-    The counts are scaled by the secret power of two that brings N into [1, 2]
-    (`SecureOps.pow2_normalize`), where 1/a is found by Newton's iteration from the
-    minimax line 24/17 - 8/17 a (relative error at most 1/17, squared by each step:
-    three steps reach 2^-32). Newton's step corrects its own roundings (Goldschmidt's
-    variant saves rounds but let CrypTen's truncations add up to 1e-4). No backend's
-    general reciprocal, with its sign test and wide-range first guess, is needed.
-    """
-    parties = ops.n_parties
-    total = ops.sum(counts, axis=0)
-    scaled = ops.pow2_normalize(ops.stack([total, *(counts[j] for j in range(parties))]))
-    total_scaled = scaled[0]
-    inverse = ops.add_public(ops.mul_public(total_scaled, -8 / 17), 24 / 17)
-    for _ in range(RECIPROCAL_STEPS):  # y <- y (2 - a y) = 2y - y (a y)
-        inverse = ops.sub(
-            ops.add(inverse, inverse), ops.mul(inverse, ops.mul(total_scaled, inverse))
-        )
-    weights = ops.mul(scaled[1:], ops.stack([inverse] * parties))
-    return total, weights
+    weights n_j / N (P x g, `SecureOps.fractions_of_total`); where N = 0 they are 0."""
+    return ops.sum(counts, axis=0), ops.fractions_of_total(counts)
 
 
 @dataclass(frozen=True)

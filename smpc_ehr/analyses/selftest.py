@@ -31,8 +31,8 @@ order (LAYOUT; each flattened in C order, concatenated):
     reshape      U as (size x 3)          (size x 3)
     mul_pow2     X * 2^-k, k = pow2_exponents(size)   (size)   k up to 23: below
                                                                CrypTen's resolution too
-    pow2_normalize  [c_0, X] * 2^-e, e = floor(log2 c_0)   (2 x size)   c_0: party 0's
-                                                               integers in [1, 2^26]
+    fractions_of_total  c_0 / sum_i c_i     (size)   c_i: party i's whole numbers in
+                                                     [0, MAX_COUNT], column 0 all 0
 
 The reciprocal, division and sqrt inputs stay in [0.5, 16], inside both backends'
 stated domains. `finalize` returns each result by name, as lists of floats.
@@ -62,8 +62,8 @@ GE_BOUND = 0.5
 """The public bound of `ge_public`."""
 ADD_CONSTANT = 0.75
 """The public constant of `add_public` (on both backends' grids)."""
-MAX_COUNT = 2**26
-"""Party 0's integer inputs `c` of `pow2_normalize` lie in [1, MAX_COUNT]."""
+MAX_COUNT = 2**20
+"""Each party's counts `c` for `fractions_of_total` lie in [0, MAX_COUNT]."""
 
 
 def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -87,7 +87,7 @@ def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
         ("stack", (2, size)),
         ("reshape", (size, ROWS)),
         ("mul_pow2", vector),
-        ("pow2_normalize", (2, size)),
+        ("fractions_of_total", vector),
     ]
 
 
@@ -116,7 +116,8 @@ def party_inputs(seed: int, index: int, size: int) -> PartyInputs:
         p=on_grid(0.5, 8, (size,)),
         u=on_grid(-2, 2, (ROWS, size)),
         v=on_grid(-2, 2, (size, ROWS)),
-        c=rng.integers(1, MAX_COUNT, size, endpoint=True).astype(float),  # drawn last
+        # drawn last; column 0 is 0 at every party (a total of 0 gives fractions 0)
+        c=np.where(np.arange(size) == 0, 0, rng.integers(0, MAX_COUNT, size, endpoint=True)),
     )
 
 
@@ -177,7 +178,9 @@ class SelftestAnalysis(Analysis):
                 "stack": ops.stack([x, y]),
                 "reshape": ops.reshape(u, (size, ROWS)),
                 "mul_pow2": ops.mul_pow2(x, pow2_exponents(size)),
-                "pow2_normalize": ops.pow2_normalize(ops.stack([shared("c", 0), x])),
+                "fractions_of_total": ops.fractions_of_total(
+                    ops.stack([shared("c", i) for i in every])
+                )[0],
             }
             return [results[name] for name, _ in layout(size)]
 

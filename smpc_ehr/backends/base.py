@@ -90,8 +90,10 @@ class Precision:
     sqrt: ApproxError
 
 
-NORM_BITS = 31
-"""`pow2_normalize` takes integer values below 2^NORM_BITS (counts of patients)."""
+COUNT_BITS = 30
+"""`fractions_of_total` takes counts whose sums are below 2^COUNT_BITS (a billion)."""
+RECIPROCAL_STEPS = 3
+"""Newton steps for 1/a on [1, 2]: relative error 1/17 -> 3.5e-3 -> 1.2e-5 -> 1.4e-10."""
 
 
 class SecureOps(ABC):
@@ -176,18 +178,37 @@ class SecureOps(ABC):
         """a + c for a public number c (fixed point: c is rounded to the grid)."""
         return a + float(c)
 
-    def pow2_normalize(self, rows: Secret) -> Secret:
-        """Scale each column of `rows` (R x g, integer-valued, 0 <= values < 2^NORM_BITS)
-        by the secret power of two 2^-e, e = floor(log2 rows[0]) (e = 0 where rows[0] is
-        0), so that row 0 lands in [1, 2] (up to one truncation) and ratios between rows
-        are kept: how large counts are divided without a reciprocal of a tiny number.
+    def fractions_of_total(self, counts: Secret) -> Secret:
+        """counts / (their sum over axis 0), for P x g whole numbers whose column sums are
+        below 2^COUNT_BITS; 0 where a column sums to 0. Within 8 x `product_error`.
 
-        This generic version finds e with one batch of comparisons [rows[0] 2^-k >= 1],
-        k = 0..NORM_BITS, and assembles rows 2^-e from the truncations t_k = rows 2^-k
-        as b_0 t_0 + sum_k b_k (t_k - t_(k-1)), which telescopes to t_e: no secret shift
-        is needed. Backends with a cheaper bit decomposition override it.
+        How the statistics divide by a number of patients, anything from 1 to 2^30,
+        without the reciprocal of a tiny number: this generic version scales every
+        count by the secret power of two that brings the column sum N into [1, 2]
+        (`_pow2_normalize`), then takes 1/N there by Newton's iteration from the
+        minimax line 24/17 - 8/17 a (relative error at most 1/17, squared by each of
+        RECIPROCAL_STEPS steps; the step corrects its own roundings).
         """
-        depth = NORM_BITS + 1
+        parts = counts.shape[0]
+        total = self.sum(counts, axis=0)
+        scaled = self._pow2_normalize(self.stack([total, *(counts[j] for j in range(parts))]))
+        a = scaled[0]
+        inverse = self.add_public(self.mul_public(a, -8 / 17), 24 / 17)
+        for _ in range(RECIPROCAL_STEPS):  # y <- y (2 - a y) = 2y - y (a y)
+            inverse = self.sub(self.add(inverse, inverse), self.mul(inverse, self.mul(a, inverse)))
+        return self.mul(scaled[1:], self.stack([inverse] * parts))
+
+    def _pow2_normalize(self, rows: Secret) -> Secret:
+        """Each column of `rows` (R x g, whole numbers, row 0 below 2^COUNT_BITS) times
+        2^-e, e = floor(log2 rows[0]) (0 where rows[0] is 0): row 0 lands in [1, 2]
+        (up to one truncation) and ratios between rows are kept.
+
+        e comes from one batch of comparisons [rows[0] 2^-k >= 1], k = 0..COUNT_BITS,
+        and rows 2^-e is assembled from the truncations t_k = rows 2^-k as
+        b_0 t_0 + sum_k b_k (t_k - t_(k-1)), which telescopes to t_e: no secret shift
+        is needed. A batch of comparisons costs the rounds of one.
+        """
+        depth = COUNT_BITS + 1
         shifted = self.mul_pow2(
             self.stack([rows] * depth), np.arange(depth).reshape(-1, *([1] * len(rows.shape)))
         )

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends.base import (
-    NORM_BITS,
+    COUNT_BITS,
     ApproxError,
     MixedOutputsError,
     OutputShareSet,
@@ -178,8 +178,8 @@ _ISQRT_LINE = (2.1328, 1.2187)
 _ISQRT_STEPS = 4
 _ULP = 2.0**-FXP_FRAC_BITS
 
-COMPARE_COLUMNS = 12
-"""`pow2_normalize` uses comparisons up to this many columns, a bit decomposition above."""
+COMPARE_COLUMNS = 4
+"""`_pow2_normalize` uses comparisons up to this many columns, a bit decomposition above."""
 
 PRECISION = Precision(
     frac_bits=FXP_FRAC_BITS,
@@ -293,8 +293,10 @@ class MpycOps(SecureOps):
             y = y * (1.5 - b_half * (y * y))
         return (b * y) * (root_scale * 2.0**-half)
 
-    def pow2_normalize(self, rows: Secret) -> Secret:
-        """rows 2^-e per column, e = floor(log2 rows[0]): by comparisons for a few
+    def _pow2_normalize(self, rows: Secret) -> Secret:
+        """The generic version's hook (see `SecureOps.fractions_of_total`), without its
+        COUNT_BITS + 1 comparisons per column, which cost MPyC much computation each:
+        rows 2^-e per column, e = floor(log2 rows[0]), by comparisons for a few
         columns (few rounds, but ten comparisons per column), by a bit decomposition
         for many (dozens of rounds, but cheaper per column). The two cross over at
         about COMPARE_COLUMNS columns on a 2-core machine."""
@@ -313,24 +315,23 @@ class MpycOps(SecureOps):
         return rows * self.stack([factor] * rows.shape[0])
 
     def _pow2_by_bits(self, rows: Secret) -> Secret:
-        """rows 2^-e per column, e = floor(log2 rows[0]), from one bit decomposition of
-        row 0 (as in `sqrt`) instead of NORM_BITS comparisons: `np_find` on the bits,
-        highest first, yields the secret integer 2^(NORM_BITS - 1 - e), exact.
+        """One bit decomposition of row 0 (as in `sqrt`): `np_find` on its bits,
+        highest first, yields the secret integer 2^(COUNT_BITS - 1 - e), exact.
 
-        Row 0 holds whole numbers below 2^NORM_BITS by contract, so its fractional bits
-        are 0: truncating them away first (exact) leaves NORM_BITS bits to decompose
-        instead of 64, about half the work and the rounds. (MPyC's own shortcut for
-        `integral` arrays in `np_to_bits` declares the wrong result shape in 0.11.)"""
+        Row 0 holds whole numbers below 2^COUNT_BITS, so its fractional bits are 0:
+        truncating them away first (exact) leaves COUNT_BITS bits to decompose instead
+        of 64, about half the work and the rounds. (MPyC's own shortcut for `integral`
+        arrays in `np_to_bits` declares the wrong result shape in 0.11.)"""
         rt = self._rt
-        top = NORM_BITS - 1
+        top = COUNT_BITS - 1
         whole = rt.np_trunc(rows[0], f=FXP_FRAC_BITS)  # raw value = rows[0]
-        integer_bits = rt.np_to_bits(whole, l=NORM_BITS)  # lowest first
+        integer_bits = rt.np_to_bits(whole, l=COUNT_BITS)  # lowest first
         magnitude = np.flip(integer_bits, axis=-1)  # highest first: bit `top` .. bit 0
 
         def power(i: int) -> list[int]:
             # the first 1 at position i: rows[0] in [2^(top-i), 2^(top-i+1)), so e =
-            # top - i and 2^(top - e) = 2^i; not found (i = NORM_BITS): rows[0] = 0, e = 0
-            return [2**i if i < NORM_BITS else 2**top]
+            # top - i and 2^(top - e) = 2^i; not found (i = COUNT_BITS): rows[0] = 0, e = 0
+            return [2**i if i < COUNT_BITS else 2**top]
 
         _, found = rt.np_find(magnitude, 1, f=power, e=None)
         factor = found[0] * 2.0**-top  # 2^-e, exact: a power of two on the grid
@@ -339,7 +340,7 @@ class MpycOps(SecureOps):
     def _pow2_factor(self, a: Secret, coarse: bool) -> Secret:
         """The secret 2^-s, s the largest exponent in the search (multiples of 4 up to
         28 when coarse, else 0..3) with a >= 2^s; 1 when there is none."""
-        step, count = (4, NORM_BITS // 4) if coarse else (1, 3)
+        step, count = (4, COUNT_BITS // 4) if coarse else (1, 3)
         exponents = step * np.arange(1, count + 1)
         bounds = np.ldexp(1.0, exponents).reshape(-1, *([1] * len(a.shape)))
         at_least = self.stack([a] * count) >= bounds  # [a >= 2^(step k)], k = 1..count
