@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: synthetic data for three hospitals, a local federation of real processes
-# over mutual TLS, joint rare-disease counts, each next to a plaintext check computed
-# separately from the generated files, then the federation is brought down.
+# over mutual TLS, joint rare-disease counts and a "Table 1" of statistics and tests,
+# next to plaintext checks computed separately from the generated files, then the
+# federation is brought down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_env.sh
@@ -34,3 +35,17 @@ show "Type 2 diabetes (E11) by age band" "E11" "age_band"
 show "The same Gaucher count with the CrypTen backend (Beaver triples from the dealer)" "E75.22" "" crypten
 echo
 smpc-ehr run protocols/rare_disease_count.toml --set codes=E75.22,E75.21 --json --state "$STATE"
+
+echo
+echo "=== Table 1: lab values by 30-day readmission, across all hospitals"
+echo "\$ smpc-ehr run protocols/summary.toml --set variables=bmi,hba1c,sbp --set by=readmit_30d"
+smpc-ehr run protocols/summary.toml --set variables=bmi,hba1c,sbp --set by=readmit_30d --state "$STATE"
+echo "--- plaintext check (pooled CSV files, computed separately):"
+python scripts/plaintext_summary.py --data "$DATA" --variables bmi,hba1c,sbp --by readmit_30d
+echo
+echo "=== Is HbA1c higher in readmitted patients? (Welch t-test)"
+smpc-ehr run protocols/ttest.toml --set variable=hba1c --set group=readmit_30d --state "$STATE"
+echo
+echo "=== Odds of readmission with type 2 diabetes (E11), on CrypTen"
+smpc-ehr run protocols/odds_ratio.toml --set exposure=condition --set condition_codes=E11 \
+  --set outcome=readmit_30d --backend crypten --state "$STATE"
