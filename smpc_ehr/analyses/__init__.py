@@ -8,6 +8,7 @@ from smpc_ehr.analyses.contingency import ContingencyAnalysis
 from smpc_ehr.analyses.correlation import CorrelationAnalysis
 from smpc_ehr.analyses.count import CountAnalysis
 from smpc_ehr.analyses.histogram import HistogramAnalysis
+from smpc_ehr.analyses.logistic import LogisticRegressionAnalysis
 from smpc_ehr.analyses.odds_ratio import OddsRatioAnalysis
 from smpc_ehr.analyses.quantiles import QuantilesAnalysis
 from smpc_ehr.analyses.selftest import SelftestAnalysis
@@ -24,6 +25,7 @@ _ALL: tuple[type[Analysis], ...] = (
     ContingencyAnalysis,
     TTestAnalysis,
     OddsRatioAnalysis,
+    LogisticRegressionAnalysis,
 )
 ANALYSES: dict[str, Analysis] = {cls.name: cls() for cls in _ALL}
 """Analyses by the name a protocol template gives in `analysis = ...`."""

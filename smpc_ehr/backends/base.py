@@ -168,15 +168,24 @@ class SecureOps(ABC):
     def sqrt(self, a: Secret) -> Secret:
         """Elementwise square root of a >= 0 (approximate: see `precision.sqrt`)."""
 
+    @abstractmethod
+    async def reveal(self, a: Secret) -> np.ndarray:
+        """Open `a` to every party of the job (not to the coordinator) as a float array.
+
+        Only for values an analysis's documented leakage lets the parties learn (the
+        iterates of a model, for example); results for the coordinator go through
+        `output_shares`."""
+
     # -- built from the operators or from the operations above ------------------------
 
     def add(self, a: Secret, b: Secret) -> Secret:
         """Elementwise a + b (exact)."""
         return a + b
 
-    def add_public(self, a: Secret, c: float) -> Secret:
-        """a + c for a public number c (fixed point: c is rounded to the grid)."""
-        return a + float(c)
+    def add_public(self, a: Secret, c: Public) -> Secret:
+        """a + c for a public number or array c (broadcast; fixed point: c is rounded
+        to the grid)."""
+        return a + (np.asarray(c, dtype=float) if isinstance(c, np.ndarray) else float(c))
 
     def fractions_of_total(self, counts: Secret) -> Secret:
         """counts / (their sum over axis 0), for P x g whole numbers whose column sums are

@@ -234,12 +234,13 @@ class MpycOps(SecureOps):
             raise ValueError("secret integers can only be multiplied by integers")
         return a * (array.astype(float) if array.ndim else float(array))
 
-    def add_public(self, a: Secret, c: float) -> Secret:
+    def add_public(self, a: Secret, c: Public) -> Secret:
+        array = np.asarray(c)
         if _sectype(self._rt, a).frac_length == 0:  # secret integers: integer constants only
-            if c != round(c):
+            if not np.array_equal(array, np.round(array)):
                 raise ValueError("a secret integer plus a non-integer constant")
-            return a + round(c)
-        return a + float(c)
+            return a + (array.astype(np.int64) if array.ndim else int(array))
+        return a + (array.astype(float) if array.ndim else float(array))
 
     def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
         # 2^-k is on the 2^-32 grid for k <= 32, so this is one rounded product.
@@ -349,6 +350,10 @@ class MpycOps(SecureOps):
             bounds.shape
         )
         return 1 + self.sum(at_least * drops, axis=0)
+
+    async def reveal(self, a: Secret) -> np.ndarray:
+        opened = await self._rt.output(a)
+        return np.asarray(opened, dtype=float)
 
     async def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
         """Fresh shares of `secrets` for the coordinator: resharing first, so the

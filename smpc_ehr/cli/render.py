@@ -330,7 +330,33 @@ def _render_odds_ratio(body: Body) -> str:
     return _sections(text, missing, estimate, _footer(body, None in released))
 
 
+def _render_logistic(body: Body) -> str:
+    """A coefficient table as statsmodels prints it, plus the odds ratios."""
+    names = list(body["coefficients"])
+    rows = [
+        [
+            name,
+            fmt_num(body["coefficients"][name]),
+            fmt_num(body["std_errors"][name]),
+            fmt_num(body["coefficients"][name] / body["std_errors"][name]),
+            fmt_p(body["p_values"][name]),
+            fmt_num(body["odds_ratios"][name]),
+            f"{fmt_num(body['ci95'][name][0])} to {fmt_num(body['ci95'][name][1])}",
+        ]
+        for name in names
+    ]
+    header = ["", "coef", "std err", "z", "P>|z|", "odds ratio", "95% CI (odds ratio)"]
+    text = table(header, rows, "lrrrrrr")
+    fit = (
+        f"n = {body['n']:,}, {body['iterations']} Newton iterations, "
+        f"{'converged' if body['converged'] else 'NOT converged'}, L2 = {fmt_num(body['l2'])}"
+        f"\nmode {body['mode']}: {body['leakage']}"
+    )
+    return _sections(text, fit, _footer(body, False))
+
+
 RENDERERS: dict[str, Renderer] = {
+    "logistic_regression": _render_logistic,
     "summary": _render_summary,
     "correlation": _render_correlation,
     "histogram": _render_histogram,

@@ -163,8 +163,9 @@ class CryptenOps(SecureOps):
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return a.sum() if axis is None else a.sum(dim=axis)
 
-    def add_public(self, a: Secret, c: float) -> Secret:
-        return a + float(_on_grid(c))
+    def add_public(self, a: Secret, c: Public) -> Secret:
+        on_grid = _on_grid(c)
+        return a + (torch.from_numpy(on_grid) if isinstance(c, np.ndarray) else float(on_grid))
 
     def ge_public(self, a: Secret, bound: float) -> Secret:
         # CrypTen encodes a public number by truncating it to a's scale; round the bound
@@ -177,6 +178,11 @@ class CryptenOps(SecureOps):
 
     def sqrt(self, a: Secret) -> Secret:
         return a.sqrt()
+
+    async def reveal(self, a: Secret) -> np.ndarray:
+        # CrypTen's all-reduce of the shares; its decoder may put a negative value one
+        # unit of 2^-16 low, well inside the stated precision.
+        return np.asarray(a.get_plain_text().double().numpy(), dtype=float)
 
     def output_shares(self, secrets: Sequence[Secret]) -> OutputShareSet:
         """This party's additive shares for the coordinator, re-randomised with a fresh

@@ -1,0 +1,260 @@
+"""Joint logistic regression, "iterates" mode: Newton-Raphson where the parties learn
+each iterate of the coefficients and nothing else.
+
+How it runs (each party on its own complete cases of outcome and features, in plaintext
+where it says "locally"):
+1. Standardisation. Locally: count, means and variances of the features. Inside MPC:
+   pooled (`moments`); the parties learn whether the joint count N reaches the
+   small-cell threshold (if not, the job fails and nothing is released), then N and
+   the joint means and standard deviations, with which each standardises its rows.
+2. Newton steps, from beta = 0. Locally: p = sigmoid(Z beta), the gradient
+   Z'(y - p) / N and the Hessian Z' diag(p(1 - p)) Z / N of the log-likelihood
+   (party 0 adds the L2 term, public given beta, N and the standard deviations; it
+   penalises the coefficients in the features' original units, as a pooled fit on the
+   raw features would). Inside MPC: the sums,
+   the inverse of the Hessian (Newton-Schulz, `linalg`, warm-started from the last
+   step's inverse) and the step H^-1 g. Only the step is opened, to the parties, who
+   add it to beta. Stop when the largest step is below `tol`.
+3. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
+   the coefficients, that inverse (the covariance of the estimates, times N), N, the
+   means and standard deviations used and the iteration count. It undoes the
+   standardisation and derives standard errors, odds ratios, 95% confidence
+   intervals and Wald p-values.
+
+Leakage, plainly:
+- each party learns: N, the joint means and standard deviations of the features, and
+  every iterate of the (standardised) coefficient vector; it never sees another
+  party's gradient, Hessian, counts or rows, nor the joint Hessian or gradient;
+- the coordinator (and the analyst) learns: the final coefficients, their covariance
+  matrix (from the joint Hessian at the optimum), N, the features' joint means and
+  standard deviations and the number of iterations; nothing per hospital.
+- if the job fails (too few patients, a constant feature, no convergence) nothing is
+  released to the coordinator; the parties may have learned the iterates so far.
+Not covered: what the iterates reveal about the joint data beyond the final model
+(they are a deterministic function of the pooled data, like the model itself), and
+what releases reveal in combination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.linalg import inverse_spd
+from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.variables import (
+    category_index,
+    category_levels,
+    cohort_filter,
+    numeric_values,
+    select_cohort,
+)
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import DataError, TemplateError
+
+INTERCEPT = "(intercept)"
+FIRST_INVERSE_STEPS = 24
+"""Newton-Schulz steps for the first Hessian: from (4/k) I they reach full precision
+for condition numbers up to about 10^6."""
+WARM_INVERSE_STEPS = 5
+"""Steps from the previous inverse, whose Hessian is close (the fit is converging)."""
+GRADIENT_SCALE = 2.0**14
+"""The gradient enters MPC times this public factor, so that near the optimum, where
+it is tiny, CrypTen's 2^-16 resolution still holds it to about 1e-9 (early gradients
+are below 1, so the scaled step stays far inside the fixed-point range)."""
+STEP_FLOOR_ULPS = 64
+"""Steps below STEP_FLOOR_ULPS x 2^-f / GRADIENT_SCALE are rounding noise (f: the
+backend's fractional bits): a `tol` below that floor is raised to it."""
+SEPARATION_BOUND = 15.0
+"""A standardised slope beyond this (one standard deviation multiplying the odds by
+e^15, over 3 million) means (quasi-)complete separation: the likelihood has no finite
+maximum and Newton's steps only shrink as the fitted probabilities reach 0 and 1."""
+Z975 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Design:
+    """A party's complete cases: raw features (n x d) and the 0/1 outcome."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+def local_design(data: PartyData, params: Params) -> Design:
+    """This party's rows with the outcome and every feature present."""
+    cohort = select_cohort(data, params)
+    outcome = category_index(data, params["outcome"], cohort, params)
+    x = np.column_stack([numeric_values(data, f, cohort) for f in params["features"]])
+    keep = (outcome >= 0) & ~np.isnan(x).any(axis=1)
+    return Design(np.ascontiguousarray(x[keep]), outcome[keep].astype(float))
+
+
+def _moments(design: Design) -> np.ndarray:
+    """Count, means and population variances of the features, 3 x d."""
+    n, d = design.x.shape
+    if n == 0:
+        return np.zeros((3, d))
+    return np.stack([np.full(d, float(n)), design.x.mean(axis=0), design.x.var(axis=0)])
+
+
+def _derivatives(
+    design: Design, z: np.ndarray, beta: np.ndarray, total: float, penalty: np.ndarray | None
+) -> np.ndarray:
+    """This party's gradient (times GRADIENT_SCALE) and Hessian of the log-likelihood,
+    both divided by the joint N, as one vector (k + k*k); `penalty` (party 0 only) is
+    the L2 term's diagonal on the standardised scale."""
+    p = 1.0 / (1.0 + np.exp(-(z @ beta)))
+    gradient = z.T @ (design.y - p)
+    hessian = (z * (p * (1.0 - p))[:, None]).T @ z
+    if penalty is not None:
+        gradient -= penalty * beta
+        hessian += np.diag(penalty)
+    return np.concatenate([gradient * GRADIENT_SCALE / total, (hessian / total).ravel()])
+
+
+def logistic_program(design: Design, params: Params, threshold: int) -> SecureProgram:
+    """The iterates-mode fit (see the module docstring); opens to the coordinator the
+    public summary [N, iterations, beta, means, sds] and the inverse Hessian."""
+    features = list(params["features"])
+    k = len(features) + 1
+    l2, tol, max_iter = float(params["l2"]), float(params["tol"]), int(params["max_iter"])
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        first = ops.my_index == 0
+        if len(design.y) < threshold:
+            raise DataError(
+                f"this party has fewer than {threshold} patients with the outcome and every "
+                "feature; it cannot take part in this model"
+            )
+        shared = party_arrays(ops, _moments(design))  # P x 3 x d
+        total, weights = pooled_weights(ops, shared[:, 0])
+        pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
+        if not (await ops.reveal(ops.ge_public(total[0:1], threshold)))[0]:
+            raise DataError(
+                f"fewer than {threshold} patients have the outcome and every feature: "
+                "nothing is released"
+            )
+        opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
+        n_total, means = round(float(opened[0][0])), opened[1]
+        sds = np.sqrt(np.clip(opened[2], 0.0, None))
+        constant = [
+            f for f, s, m in zip(features, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))
+        ]
+        if constant:
+            raise DataError(f"feature(s) {', '.join(constant)} are constant over all patients")
+        z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
+        # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
+        # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
+        penalty = np.r_[0.0, l2 / sds**2] if first and l2 > 0 else None
+
+        async def pooled_derivatives(beta: np.ndarray) -> tuple[Secret, Secret]:
+            mine = _derivatives(design, z, beta, n_total, penalty)
+            summed = ops.sum(party_arrays(ops, mine), axis=0)
+            return summed[:k], ops.reshape(summed[k:], (k, k))
+
+        tolerance = max(tol, STEP_FLOOR_ULPS * 2.0**-ops.frac_bits / GRADIENT_SCALE)
+        beta = np.zeros(k)
+        inverse: Secret | None = None
+        iterations = 0
+        while iterations < max_iter:
+            iterations += 1
+            gradient, hessian = await pooled_derivatives(beta)
+            steps = WARM_INVERSE_STEPS if inverse is not None else FIRST_INVERSE_STEPS
+            inverse = inverse_spd(ops, hessian, k, steps, inverse, scale=4.0 / k)
+            step = ops.matmul(inverse, ops.reshape(gradient, (k, 1)))
+            delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
+            beta = beta + delta
+            if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
+                raise DataError(
+                    "the coefficients diverge: the outcome is (almost) perfectly separated "
+                    "by the features; remove or combine the separating features"
+                )
+            if np.max(np.abs(delta)) < tolerance:
+                break
+        if np.max(np.abs(delta)) >= tolerance:
+            raise DataError(
+                f"no convergence in {max_iter} iterations (last step {np.max(np.abs(delta)):.2g}); "
+                "raise max_iter or tol, or check for collinear features"
+            )
+        _, hessian = await pooled_derivatives(beta)
+        covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
+        summary = np.concatenate([[n_total, iterations], beta, means, sds])
+        public = ops.input_values(0, summary if first else None, summary.shape)
+        return [public, covariance]
+
+    return program
+
+
+class LogisticRegressionAnalysis(Analysis):
+    """Logistic regression by Newton-Raphson, revealing the iterates to the parties."""
+
+    name = "logistic_regression"
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        if category_levels(params["outcome"], params) != ("0", "1"):
+            raise TemplateError(f"the outcome {params['outcome']!r} must be a 0/1 variable")
+        if params["outcome"] in params["features"]:
+            raise TemplateError("the outcome cannot also be a feature")
+        if params["mode"] != "iterates":
+            raise TemplateError(f"mode {params['mode']!r} is not available")
+
+    def local_input(self, data: PartyData, params: Params) -> Design:
+        return local_design(data, params)
+
+    def secure_program(self, local: Design, params: Params, threshold: int) -> SecureProgram:
+        return logistic_program(local, params, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        features = list(params["features"])
+        d, k = len(features), len(features) + 1
+        expected = 2 + k + 2 * d + k * k
+        if len(opened) != expected:
+            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
+        values = np.asarray(opened, dtype=float)
+        n, iterations = round(values[0]), round(values[1])
+        beta = values[2 : 2 + k]
+        means, sds = values[2 + k : 2 + k + d], values[2 + k + d : 2 + k + 2 * d]
+        inverse = values[2 + k + 2 * d :].reshape(k, k)
+        # Back to the original units: b = T beta, Cov(b) = T (H^-1 / N) T'.
+        transform = np.zeros((k, k))
+        transform[0, 0] = 1.0
+        transform[0, 1:] = -means / sds
+        transform[1:, 1:] = np.diag(1.0 / sds)
+        coefficients = transform @ beta
+        covariance = transform @ ((inverse + inverse.T) / 2 / n) @ transform.T
+        errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+        z = coefficients / errors
+        names = [INTERCEPT, *features]
+
+        def by_name(array: np.ndarray) -> dict[str, float]:
+            return {name: float(v) for name, v in zip(names, array, strict=True)}
+
+        return {
+            "coefficients": by_name(coefficients),
+            "std_errors": by_name(errors),
+            "odds_ratios": by_name(np.exp(coefficients)),
+            "ci95": {
+                name: [float(np.exp(b - Z975 * s)), float(np.exp(b + Z975 * s))]
+                for name, b, s in zip(names, coefficients, errors, strict=True)
+            },
+            "ci95_scale": "odds ratio",
+            "p_values": by_name(2 * stats.norm.sf(np.abs(z))),
+            "covariance": [[float(v) for v in row] for row in covariance],
+            "n": n,
+            "iterations": iterations,
+            "converged": True,
+            "mode": "iterates",
+            "l2": float(params["l2"]),
+            "leakage": "the parties learned every iterate of the standardised coefficients, "
+            "N and the features' joint means and standard deviations",
+            "missing_values": "complete-case: patients missing the outcome or any feature "
+            "are left out",
+            "threshold": threshold,
+        }
