@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from smpc_ehr.client import Client, JobFailed
+from smpc_ehr.cli.commands import progress_line
+from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
 from tests.conftest import PROTOCOLS, make_data, start_federation
@@ -90,6 +91,24 @@ def test_l2_penalty_and_a_cohort_filter(fed3: LocalFederation, data3: Path) -> N
     check_against_pooled(result, want, features)
     unpenalised = pooled_fit(truth.cohort_frame(data3, age=(40, 90)), "readmit_30d", features, 0)
     assert np.abs(unpenalised["beta"][1:] - want["beta"][1:]).max() > 1e-3  # l2 mattered
+
+
+@pytest.mark.parametrize("backend", ["mpyc", "crypten"])
+def test_progress_events_follow_the_iterations(fed3: LocalFederation, backend: str) -> None:
+    notes: list[Progress] = []
+    with Client.from_state(fed3.state_dir) as client:
+        result = client.run(
+            TEMPLATE,
+            {"outcome": "readmit_30d", "features": "bmi,sbp"},
+            backend=backend,
+            on_progress=notes.append,
+        )
+    newton = [p for p in notes if p.stage == "newton"]
+    # One note per iteration, from the first party only, in order.
+    assert [p.step for p in newton] == list(range(1, result.result["iterations"] + 1))
+    assert all(p.total == 25 and "largest step" in p.message for p in newton)
+    assert len({p.message.split(":")[0] for p in newton}) == 1
+    assert progress_line(newton[0]).startswith("newton [#")
 
 
 def test_non_convergence_fails_without_releasing(fed3: LocalFederation) -> None:

@@ -170,6 +170,9 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
             step = ops.matmul(inverse, ops.reshape(gradient, (k, 1)))
             delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
             beta = beta + delta
+            ops.progress(
+                "newton", iterations, max_iter, f"largest step {np.max(np.abs(delta)):.2g}"
+            )
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
                 raise DataError(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "

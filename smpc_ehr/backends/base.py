@@ -107,6 +107,15 @@ class SecureOps(ABC):
     n_parties: int
     my_index: int
     precision: Precision
+    progress_sink: Callable[[str, int, int, str], None] | None = None
+    """Where `progress` notes go (set by the party for the job; None: nowhere)."""
+
+    def progress(self, stage: str, step: int, total: int, message: str = "") -> None:
+        """Tell the analyst how far a long job is (step of total in a stage). Only the
+        first party reports, so each note reaches the analyst once; the notes must be
+        public (say, an iteration number), never a function of secret data."""
+        if self.my_index == 0 and self.progress_sink is not None:
+            self.progress_sink(stage, step, total, message)
 
     @property
     def frac_bits(self) -> int:
@@ -282,6 +291,9 @@ def own_values(
         raise ValueError(f"input values must be finite and below {ops.precision.max_abs:g}")
     return array
 
+
+ProgressSink = Callable[[str, int, int, str], None]
+"""Receives (stage, step, total, message) progress notes of a running job."""
 
 SecureProgram = Callable[[SecureOps], Coroutine[Any, Any, list[Secret]]]
 """The secure part of an analysis: returns the secrets the coordinator may open

@@ -40,6 +40,7 @@ from smpc_ehr.backends.base import (
     MixedOutputsError,
     OutputShareSet,
     Precision,
+    ProgressSink,
     Public,
     Secret,
     SecureOps,
@@ -449,6 +450,7 @@ async def run_job(
     bits: int,
     round_seconds: float,
     prss_keys: PrssKeys,
+    on_progress: ProgressSink | None = None,
 ) -> OutputShareSet:
     """Run this party's side of `program` with MPyC, in the server's event loop.
 
@@ -465,6 +467,7 @@ async def run_job(
         rt._prss_keys = dict(prss_keys)  # the keys already sent to the peers
         loop.set_exception_handler(_quiet_job_errors)  # MPyC's constructor replaced it
         ops = MpycOps(rt, bits)
+        ops.progress_sink = on_progress
 
         async def main() -> OutputShareSet:
             try:

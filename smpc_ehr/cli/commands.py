@@ -119,11 +119,24 @@ def _client(args: argparse.Namespace) -> Client:
     return Client.from_state(state)
 
 
+BAR_WIDTH = 24
+
+
+def progress_line(p: Progress) -> str:
+    """One terminal line for a progress note: a bar when the total is known."""
+    if p.total > 0:
+        filled = round(BAR_WIDTH * min(p.step, p.total) / p.total)
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        return f"{p.stage} [{bar}] {p.step}/{p.total} {p.message}"
+    return f"{p.stage}: {p.message}"
+
+
 def _progress_printer(enabled: bool) -> Callable[[Progress], None]:
+    """Redraw one line on stderr per note (a terminal only; never with --json)."""
+
     def show(p: Progress) -> None:
         if enabled:
-            done = f" {p.step}/{p.total}" if p.total else ""
-            print(f"\r[{p.stage}{done}] {p.message}", end="", file=sys.stderr, flush=True)
+            print(f"\r\033[K{progress_line(p)}", end="", file=sys.stderr, flush=True)
 
     return show
 
@@ -147,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             deadline_seconds=args.deadline,
             on_progress=_progress_printer(sys.stderr.isatty() and not args.json),
         )
+    if sys.stderr.isatty() and not args.json:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the progress line
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

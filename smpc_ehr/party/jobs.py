@@ -19,7 +19,7 @@ from typing import Any
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.backends import check_backend
-from smpc_ehr.backends.base import OutputShareSet, SecureProgram
+from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
@@ -98,8 +98,11 @@ class JobRunner:
         )
         return policy.min_cell_count
 
-    async def run(self, job_id: str, threshold: int) -> OutputShareSet:
-        """Compute this party's side of a prepared job; returns its output shares."""
+    async def run(
+        self, job_id: str, threshold: int, on_progress: ProgressSink | None = None
+    ) -> OutputShareSet:
+        """Compute this party's side of a prepared job; returns its output shares.
+        `on_progress` is called in the server loop with the job's progress notes."""
         job = self._current
         if job is None or job.spec.job_id != job_id:
             raise Refusal(f"job {job_id} is not prepared on this party")
@@ -108,7 +111,7 @@ class JobRunner:
         job.running = True
         try:
             threshold = effective_threshold(self._config.policy, threshold)
-            shares = await self._compute(job, threshold)
+            shares = await self._compute(job, threshold, on_progress)
         except BaseException as exc:
             cause = job.channel.failure or exc
             if isinstance(cause, asyncio.CancelledError):
@@ -132,7 +135,9 @@ class JobRunner:
             await self._drop(job, reason)
         return True
 
-    async def _compute(self, job: PreparedJob, threshold: int) -> OutputShareSet:
+    async def _compute(
+        self, job: PreparedJob, threshold: int, on_progress: ProgressSink | None
+    ) -> OutputShareSet:
         """The local plaintext step (on the worker thread), then the secure program."""
         if job.channel.failure is not None:
             raise job.channel.failure
@@ -155,10 +160,16 @@ class JobRunner:
                 bits=job.analysis.bits,
                 round_seconds=round_seconds,
                 prss_keys=prss_keys,
+                on_progress=on_progress,
             )
         else:  # CrypTen is synchronous: it runs on the worker thread
+
+            def from_worker(stage: str, step: int, total: int, message: str) -> None:
+                if on_progress is not None:
+                    loop.call_soon_threadsafe(on_progress, stage, step, total, message)
+
             shares = await loop.run_in_executor(
-                self._worker, self._run_crypten, job.channel, program, round_seconds
+                self._worker, self._run_crypten, job.channel, program, round_seconds, from_worker
             )
         log.info(
             "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent",
@@ -172,7 +183,11 @@ class JobRunner:
         return shares
 
     def _run_crypten(
-        self, channel: JobChannel, program: SecureProgram, round_seconds: float
+        self,
+        channel: JobChannel,
+        program: SecureProgram,
+        round_seconds: float,
+        on_progress: ProgressSink,
     ) -> OutputShareSet:
         from smpc_ehr.backends.crypten.job import run_crypten_job
 
@@ -182,6 +197,7 @@ class JobRunner:
             program,
             round_seconds=round_seconds,
             dealer=(self._tls, dealer.id, str(dealer.address)) if dealer else None,
+            on_progress=on_progress,
         )
 
     async def _finish(self, job: PreparedJob, abort_reason: str | None = None) -> None:

@@ -6,6 +6,7 @@ against the roster's coordinator; Exchange accepts only the roster's parties.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -55,12 +56,34 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
         return party_pb2.PrepareReply(accepted=True, min_cell_count=min_cell)
 
     async def Run(self, request, context) -> AsyncIterator[party_pb2.RunEvent]:
+        """The job's progress notes as they come, then this party's output shares."""
         await self._require(context, frozenset({self._coordinator}))
+        notes: asyncio.Queue[party_pb2.Progress] = asyncio.Queue()
+
+        def note(stage: str, step: int, total: int, message: str) -> None:
+            notes.put_nowait(
+                party_pb2.Progress(stage=stage, step=step, total=total, message=message)
+            )
+
+        job = asyncio.ensure_future(self._runner.run(request.job_id, request.threshold, note))
         try:
-            shares = await self._runner.run(request.job_id, request.threshold)
-        except Exception as exc:
-            await context.abort(status_for(exc), message_for(exc))
-        yield party_pb2.RunEvent(output=encode_output_shares(shares))
+            while not job.done():
+                waiting = asyncio.ensure_future(notes.get())
+                await asyncio.wait({job, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    yield party_pb2.RunEvent(progress=waiting.result())
+                else:
+                    waiting.cancel()
+            while not notes.empty():
+                yield party_pb2.RunEvent(progress=notes.get_nowait())
+            try:
+                shares = job.result()
+            except Exception as exc:
+                await context.abort(status_for(exc), message_for(exc))
+            yield party_pb2.RunEvent(output=encode_output_shares(shares))
+        finally:
+            if not job.done():  # the coordinator went away: stop the computation
+                job.cancel()
 
     async def Cancel(self, request, context):
         await self._require(context, frozenset({self._coordinator}))

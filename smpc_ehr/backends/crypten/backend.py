@@ -35,6 +35,7 @@ from smpc_ehr.backends.base import (
     MixedOutputsError,
     OutputShareSet,
     Precision,
+    ProgressSink,
     Public,
     Secret,
     SecureOps,
@@ -238,7 +239,12 @@ def _on_grid(values: Any) -> np.ndarray:
 
 
 def run_job(
-    channel: JobChannel, program: SecureProgram, *, round_seconds: float, provider: str
+    channel: JobChannel,
+    program: SecureProgram,
+    *,
+    round_seconds: float,
+    provider: str,
+    on_progress: ProgressSink | None = None,
 ) -> OutputShareSet:
     """Run this party's side of `program` with CrypTen; blocks, so call it on a worker thread.
 
@@ -254,6 +260,7 @@ def run_job(
         try:
             crypten.init()
             ops = CryptenOps(get_communicator())
+            ops.progress_sink = on_progress
             secrets = asyncio.run(program(ops))  # the ops are synchronous: no real awaiting
             return ops.output_shares(secrets)
         except Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smpc_ehr.backends.base import OutputShareSet, SecureProgram
+from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.backends.crypten import provider
 from smpc_ehr.backends.crypten.backend import run_job
 from smpc_ehr.transport.mesh import JobChannel
@@ -18,6 +18,7 @@ def run_crypten_job(
     *,
     round_seconds: float,
     dealer: DealerLink | None,
+    on_progress: ProgressSink | None = None,
 ) -> OutputShareSet:
     """Blocking: run `program` with correlated randomness from `dealer`.
 
@@ -26,7 +27,9 @@ def run_crypten_job(
     through the channel, on every other party at once.
     """
     if dealer is None:
-        return run_job(channel, program, round_seconds=round_seconds, provider="TFP")
+        return run_job(
+            channel, program, round_seconds=round_seconds, provider="TFP", on_progress=on_progress
+        )
     tls, dealer_id, address = dealer
     try:
         with provider.DealerSession.open(
@@ -41,7 +44,13 @@ def run_crypten_job(
         ) as session:
             provider.install(session)
             try:
-                return run_job(channel, program, round_seconds=round_seconds, provider="DEALER")
+                return run_job(
+                    channel,
+                    program,
+                    round_seconds=round_seconds,
+                    provider="DEALER",
+                    on_progress=on_progress,
+                )
             finally:
                 provider.uninstall()
     except Exception as exc:
