@@ -155,3 +155,56 @@ def test_perfect_separation_is_explained(odd_federation: LocalFederation) -> Non
 def test_a_column_one_hospital_lacks_is_named(odd_federation: LocalFederation) -> None:
     with pytest.raises(JobFailed, match=r"hospital-1.*no numeric column 'hdl'"):
         run(odd_federation, "mpyc", outcome="readmit_30d", features="bmi,hdl")
+
+
+def pooled_test_rows(data: Path, seed: int, fraction: float) -> pd.DataFrame:
+    """Every hospital's held-out rows, drawn as the parties draw them (numpy's generator
+    from the seed, one uniform per patient in file order; all patients are the cohort)."""
+    frames = []
+    for folder in sorted(p for p in data.iterdir() if (p / "patients.csv").exists()):
+        frame = pd.read_csv(folder / "patients.csv")
+        frames.append(frame[np.random.default_rng(seed).random(len(frame)) < fraction])
+    return pd.concat(frames)
+
+
+def binned_auc(scores: np.ndarray, y: np.ndarray, bins: int = 100) -> float:
+    """AUC with scores floored to 1/bins: a positive-negative pair in one bin counts 1/2."""
+    b = np.minimum((scores * bins).astype(int), bins - 1)
+    pos = np.bincount(b[y == 1], minlength=bins).astype(float)
+    neg = np.bincount(b[y == 0], minlength=bins).astype(float)
+    above = np.cumsum(pos[::-1])[::-1] - pos  # positives in higher bins
+    return float(np.sum(neg * (above + pos / 2)) / (pos.sum() * neg.sum()))
+
+
+@pytest.mark.parametrize("backend", ["mpyc", "crypten"])
+def test_secure_evaluation_on_the_held_out_rows(
+    fed3: LocalFederation, data3: Path, backend: str
+) -> None:
+    result = run(
+        fed3, backend, outcome="readmit_30d", features="hba1c,sbp", test_fraction=0.3, seed=5
+    )
+    test = pooled_test_rows(data3, 5, 0.3)[["readmit_30d", "hba1c", "sbp"]].dropna()
+    b = result["coefficients"]
+    eta = b["(intercept)"] + b["hba1c"] * test["hba1c"] + b["sbp"] * test["sbp"]
+    scores, y = 1 / (1 + np.exp(-eta.to_numpy())), test["readmit_30d"].to_numpy()
+    evaluation = result["evaluation"]
+    assert evaluation["auc"] == pytest.approx(binned_auc(scores, y), abs=1e-3)
+    ranks = stats.rankdata(scores)  # the exact AUC (Mann-Whitney), for the resolution
+    exact = (ranks[y == 1].sum() - (y == 1).sum() * ((y == 1).sum() + 1) / 2) / (
+        (y == 1).sum() * (y == 0).sum()
+    )
+    assert abs(evaluation["auc"] - exact) <= 0.005
+    tn = int(np.sum((scores < 0.5) & (y == 0)))
+    assert evaluation["confusion"][0][0] == tn  # tn is large; others may be suppressed
+    for cell in evaluation["calibration"]:
+        lo, hi = cell["bin"]
+        inside = (scores >= lo) & (scores < hi) if hi < 1 else scores >= lo
+        n = int(inside.sum())
+        if n < 11:
+            assert cell["n"] is None and cell["mean_predicted"] is None
+        else:
+            assert abs(cell["n"] - n) <= 2  # a score on a bin edge may round either way
+            assert cell["mean_predicted"] == pytest.approx(scores[inside].mean(), abs=1e-3)
+    # With a cell below the threshold the accuracy is withheld (it would reveal it).
+    cells = [c for row in evaluation["confusion"] for c in row]
+    assert (evaluation["accuracy"] is None) == (None in cells)

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.linalg import inverse_spd
 from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
@@ -80,19 +81,27 @@ Z975 = 1.959963984540054
 
 @dataclass(frozen=True)
 class Design:
-    """A party's complete cases: raw features (n x d) and the 0/1 outcome."""
+    """A party's complete cases: raw features (n x d) and the 0/1 outcome, for training
+    and (with a test fraction) for evaluation."""
 
     x: np.ndarray
     y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
 
 
 def local_design(data: PartyData, params: Params) -> Design:
-    """This party's rows with the outcome and every feature present."""
+    """This party's rows with the outcome and every feature present, split at random
+    (numpy's generator from `seed`, over all its patients, so the split of a patient
+    does not depend on the cohort) into training and test rows."""
     cohort = select_cohort(data, params)
     outcome = category_index(data, params["outcome"], cohort, params)
     x = np.column_stack([numeric_values(data, f, cohort) for f in params["features"]])
     keep = (outcome >= 0) & ~np.isnan(x).any(axis=1)
-    return Design(np.ascontiguousarray(x[keep]), outcome[keep].astype(float))
+    draw = np.random.default_rng(int(params["seed"])).random(data.n_patients)
+    test = draw.take(cohort.members)[keep] < float(params["test_fraction"])
+    x, y = x[keep], outcome[keep].astype(float)
+    return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
 
 
 def _moments(design: Design) -> np.ndarray:
@@ -189,7 +198,12 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
         summary = np.concatenate([[n_total, iterations], beta, means, sds])
         public = ops.input_values(0, summary if first else None, summary.shape)
-        return [public, covariance]
+        if float(params["test_fraction"]) == 0:
+            return [public, covariance]
+        z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])
+        scores = 1.0 / (1.0 + np.exp(-(z_test @ beta)))
+        counts = evaluation.local_counts(scores, design.test_y)
+        return [public, covariance, *evaluation.evaluation_outputs(ops, counts, threshold)]
 
     return program
 
@@ -218,13 +232,16 @@ class LogisticRegressionAnalysis(Analysis):
         features = list(params["features"])
         d, k = len(features), len(features) + 1
         expected = 2 + k + 2 * d + k * k
+        evaluated = float(params["test_fraction"]) > 0
+        if evaluated:
+            expected += evaluation.output_length()
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
         values = np.asarray(opened, dtype=float)
         n, iterations = round(values[0]), round(values[1])
         beta = values[2 : 2 + k]
         means, sds = values[2 + k : 2 + k + d], values[2 + k + d : 2 + k + 2 * d]
-        inverse = values[2 + k + 2 * d :].reshape(k, k)
+        inverse = values[2 + k + 2 * d : 2 + k + 2 * d + k * k].reshape(k, k)
         # Back to the original units: b = T beta, Cov(b) = T (H^-1 / N) T'.
         transform = np.zeros((k, k))
         transform[0, 0] = 1.0
@@ -259,5 +276,6 @@ class LogisticRegressionAnalysis(Analysis):
             "N and the features' joint means and standard deviations",
             "missing_values": "complete-case: patients missing the outcome or any feature "
             "are left out",
+            "evaluation": evaluation.decode(values[2 + k + 2 * d + k * k :]) if evaluated else None,
             "threshold": threshold,
         }

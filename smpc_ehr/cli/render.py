@@ -352,7 +352,40 @@ def _render_logistic(body: Body) -> str:
         f"{'converged' if body['converged'] else 'NOT converged'}, L2 = {fmt_num(body['l2'])}"
         f"\nmode {body['mode']}: {body['leakage']}"
     )
-    return _sections(text, fit, _footer(body, False))
+    evaluation = body.get("evaluation")
+    suppressed = False
+    parts = [text, fit]
+    if evaluation:
+        t = body["threshold"]
+        (tn, fp), (fn, tp) = evaluation["confusion"]
+        cells = [tn, fp, fn, tp]
+        suppressed = None in cells or any(c["n"] is None for c in evaluation["calibration"])
+        parts.append(
+            f"held-out evaluation: AUC = {fmt_num(evaluation['auc'])} "
+            f"(scores binned by {evaluation['auc_resolution']:g}), "
+            f"accuracy at 0.5 = {fmt_num(evaluation['accuracy'])}\n"
+            + table(
+                ["", "predicted 0", "predicted 1"],
+                [
+                    ["observed 0", fmt_count(tn, t), fmt_count(fp, t)],
+                    ["observed 1", fmt_count(fn, t), fmt_count(tp, t)],
+                ],
+                "lrr",
+            )
+        )
+        rows = [
+            [
+                f"[{c['bin'][0]:g}, {c['bin'][1]:g})",
+                fmt_count(c["n"], t),
+                fmt_num(c["mean_predicted"]),
+                fmt_num(c["observed_rate"]),
+            ]
+            for c in evaluation["calibration"]
+        ]
+        parts.append(
+            "calibration\n" + table(["score", "n", "mean predicted", "observed"], rows, "lrrr")
+        )
+    return _sections(*parts, _footer(body, suppressed))
 
 
 RENDERERS: dict[str, Renderer] = {

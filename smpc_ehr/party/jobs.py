@@ -119,6 +119,7 @@ class JobRunner:
             else:
                 reason = str(cause) or type(cause).__name__
             log.warning("job %s failed: %s", job_id, reason)
+            log.debug("job %s failure", job_id, exc_info=True)
             await self._finish(job, abort_reason=reason)
             raise
         await self._finish(job)
