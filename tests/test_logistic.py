@@ -111,6 +111,27 @@ def test_progress_events_follow_the_iterations(fed3: LocalFederation, backend: s
     assert progress_line(newton[0]).startswith("newton [#")
 
 
+def test_categorical_features_are_one_hot_against_their_first_level(
+    fed3: LocalFederation, data3: Path
+) -> None:
+    result = run(
+        fed3,
+        "mpyc",
+        outcome="readmit_30d",
+        features="hba1c",
+        categorical="sex,condition",
+        condition_codes="I50",
+    )
+    frame = truth.cohort_frame(data3, condition_codes="I50").copy()
+    frame["sex=M"] = (frame["sex"] == "M").astype(float)
+    frame["sex=U"] = (frame["sex"] == "U").astype(float)
+    frame["condition=1"] = frame["condition"]
+    columns = ["hba1c", "sex=M", "sex=U", "condition=1"]
+    want = pooled_fit(frame, "readmit_30d", columns, 0.0)
+    assert list(result["coefficients"]) == ["(intercept)", *columns]
+    check_against_pooled(result, want, columns)
+
+
 def test_non_convergence_fails_without_releasing(fed3: LocalFederation) -> None:
     with pytest.raises(JobFailed, match="no convergence in 1 iterations"):
         run(fed3, "mpyc", outcome="readmit_30d", features="bmi", max_iter=1)

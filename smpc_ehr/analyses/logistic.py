@@ -49,6 +49,7 @@ from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.linalg import inverse_spd
 from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
 from smpc_ehr.analyses.variables import (
+    Cohort,
     category_index,
     category_levels,
     cohort_filter,
@@ -90,13 +91,33 @@ class Design:
     test_y: np.ndarray
 
 
+def feature_names(params: Params) -> list[str]:
+    """The model's columns after the intercept: the numeric features, then per
+    categorical variable one 0/1 column per level but the first (the reference),
+    named "variable=level" (levels are public: `variables.category_levels`)."""
+    names = list(params["features"])
+    for variable in params.get("categorical") or ():
+        names += [f"{variable}={level}" for level in category_levels(variable, params)[1:]]
+    return names
+
+
+def _columns(data: PartyData, params: Params, cohort: Cohort) -> np.ndarray:
+    """The cohort's feature matrix in `feature_names` order (NaN = missing)."""
+    columns = [numeric_values(data, f, cohort) for f in params["features"]]
+    for variable in params.get("categorical") or ():
+        index = category_index(data, variable, cohort, params)
+        levels = len(category_levels(variable, params))
+        columns += [np.where(index < 0, np.nan, index == level) for level in range(1, levels)]
+    return np.column_stack(columns)
+
+
 def local_design(data: PartyData, params: Params) -> Design:
     """This party's rows with the outcome and every feature present, split at random
     (numpy's generator from `seed`, over all its patients, so the split of a patient
     does not depend on the cohort) into training and test rows."""
     cohort = select_cohort(data, params)
     outcome = category_index(data, params["outcome"], cohort, params)
-    x = np.column_stack([numeric_values(data, f, cohort) for f in params["features"]])
+    x = _columns(data, params, cohort)
     keep = (outcome >= 0) & ~np.isnan(x).any(axis=1)
     draw = np.random.default_rng(int(params["seed"])).random(data.n_patients)
     test = draw.take(cohort.members)[keep] < float(params["test_fraction"])
@@ -130,7 +151,7 @@ def _derivatives(
 def logistic_program(design: Design, params: Params, threshold: int) -> SecureProgram:
     """The iterates-mode fit (see the module docstring); opens to the coordinator the
     public summary [N, iterations, beta, means, sds] and the inverse Hessian."""
-    features = list(params["features"])
+    features = feature_names(params)
     k = len(features) + 1
     l2, tol, max_iter = float(params["l2"]), float(params["tol"]), int(params["max_iter"])
 
@@ -217,8 +238,10 @@ class LogisticRegressionAnalysis(Analysis):
         cohort_filter(params)
         if category_levels(params["outcome"], params) != ("0", "1"):
             raise TemplateError(f"the outcome {params['outcome']!r} must be a 0/1 variable")
-        if params["outcome"] in params["features"]:
+        if params["outcome"] in (*params["features"], *(params.get("categorical") or ())):
             raise TemplateError("the outcome cannot also be a feature")
+        for variable in params.get("categorical") or ():
+            category_levels(variable, params)  # condition needs condition_codes
         if params["mode"] != "iterates":
             raise TemplateError(f"mode {params['mode']!r} is not available")
 
@@ -229,7 +252,7 @@ class LogisticRegressionAnalysis(Analysis):
         return logistic_program(local, params, threshold)
 
     def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
-        features = list(params["features"])
+        features = feature_names(params)
         d, k = len(features), len(features) + 1
         expected = 2 + k + 2 * d + k * k
         evaluated = float(params["test_fraction"]) > 0
