@@ -148,6 +148,28 @@ def _derivatives(
     return np.concatenate([gradient * GRADIENT_SCALE / total, (hessian / total).ravel()])
 
 
+async def joint_standardisation(
+    ops: SecureOps, design: Design, features: Sequence[str], threshold: int
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """N and the features' joint means and standard deviations, pooled inside MPC and
+    revealed to the parties; DataError (nothing released) if N is below the threshold
+    (only that bit is opened then) or a feature is constant."""
+    shared = party_arrays(ops, _moments(design))  # P x 3 x d
+    total, weights = pooled_weights(ops, shared[:, 0])
+    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
+    if not (await ops.reveal(ops.ge_public(total[0:1], threshold)))[0]:
+        raise DataError(
+            f"fewer than {threshold} patients have the outcome and every feature: "
+            "nothing is released"
+        )
+    opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
+    means, sds = opened[1], np.sqrt(np.clip(opened[2], 0.0, None))
+    constant = [f for f, s, m in zip(features, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))]
+    if constant:
+        raise DataError(f"feature(s) {', '.join(constant)} are constant over all patients")
+    return round(float(opened[0][0])), means, sds
+
+
 def logistic_program(design: Design, params: Params, threshold: int) -> SecureProgram:
     """The iterates-mode fit (see the module docstring); opens to the coordinator the
     public summary [N, iterations, beta, means, sds] and the inverse Hessian."""
@@ -162,28 +184,13 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 f"this party has fewer than {threshold} patients with the outcome and every "
                 "feature; it cannot take part in this model"
             )
-        shared = party_arrays(ops, _moments(design))  # P x 3 x d
-        total, weights = pooled_weights(ops, shared[:, 0])
-        pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
-        if not (await ops.reveal(ops.ge_public(total[0:1], threshold)))[0]:
-            raise DataError(
-                f"fewer than {threshold} patients have the outcome and every feature: "
-                "nothing is released"
-            )
-        opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
-        n_total, means = round(float(opened[0][0])), opened[1]
-        sds = np.sqrt(np.clip(opened[2], 0.0, None))
-        constant = [
-            f for f, s, m in zip(features, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))
-        ]
-        if constant:
-            raise DataError(f"feature(s) {', '.join(constant)} are constant over all patients")
+        n_total, means, sds = await joint_standardisation(ops, design, features, threshold)
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
         penalty = np.r_[0.0, l2 / sds**2] if first and l2 > 0 else None
 
-        async def pooled_derivatives(beta: np.ndarray) -> tuple[Secret, Secret]:
+        def pooled_derivatives(beta: np.ndarray) -> tuple[Secret, Secret]:
             mine = _derivatives(design, z, beta, n_total, penalty)
             summed = ops.sum(party_arrays(ops, mine), axis=0)
             return summed[:k], ops.reshape(summed[k:], (k, k))
@@ -194,7 +201,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
         iterations = 0
         while iterations < max_iter:
             iterations += 1
-            gradient, hessian = await pooled_derivatives(beta)
+            gradient, hessian = pooled_derivatives(beta)
             steps = WARM_INVERSE_STEPS if inverse is not None else FIRST_INVERSE_STEPS
             inverse = inverse_spd(ops, hessian, k, steps, inverse, scale=4.0 / k)
             step = ops.matmul(inverse, ops.reshape(gradient, (k, 1)))
@@ -215,7 +222,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 f"no convergence in {max_iter} iterations (last step {np.max(np.abs(delta)):.2g}); "
                 "raise max_iter or tol, or check for collinear features"
             )
-        _, hessian = await pooled_derivatives(beta)
+        _, hessian = pooled_derivatives(beta)
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
         summary = np.concatenate([[n_total, iterations], beta, means, sds])
         public = ops.input_values(0, summary if first else None, summary.shape)
