@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from smpc_ehr.config.coordinator import load_coordinator_config, write_coordinat
 from smpc_ehr.config.party import load_party_config, write_party_config
 from smpc_ehr.config.roster import Member, Roster, load_roster, parse_address, write_roster
 from smpc_ehr.errors import ConfigError
+from tests._canonical import independent_hash
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOCOL = REPO / "protocols" / "rare_disease_count.toml"
@@ -248,8 +250,7 @@ def test_party_config_loads(tmp_path: Path) -> None:
     policy = config.policy
     assert policy.min_cell_count == 15
     assert policy.max_job_seconds == 60.0
-    assert len(policy.approved_hashes) == 2
-    assert "sha256:" + "ab" * 32 in policy.approved_hashes
+    assert policy.approved_hashes == {"sha256:" + "ab" * 32, independent_hash(PROTOCOL)}
     assert list(policy.approved_names.values()) == ["rare_disease_count"]
 
 
@@ -334,7 +335,7 @@ def test_party_config_writer_round_trips(tmp_path: Path) -> None:
     assert config.policy.min_cell_count == 5
     assert config.policy.max_job_seconds == 30.0
     assert config.log_level == "WARNING"
-    assert len(config.policy.approved_hashes) == 1
+    assert config.policy.approved_hashes == {independent_hash(PROTOCOL)}
 
 
 def test_coordinator_config(tmp_path: Path) -> None:
@@ -380,7 +381,9 @@ def test_example_federation_configs_are_valid() -> None:
     for pid in roster.party_ids():
         config = load_party_config(parties / f"{pid}.toml", check_files=False)
         assert config.id == pid
-        assert len(config.policy.approved_hashes) >= 1
+        listed = tomllib.loads((parties / f"{pid}.toml").read_text())["policy"]
+        approved = {independent_hash(parties / p) for p in listed["approved_protocols"]}
+        assert config.policy.approved_hashes == approved
     assert load_coordinator_config(parties / "coordinator.toml", check_files=False).id == (
         "coordinator"
     )

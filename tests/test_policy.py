@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,15 +14,10 @@ from smpc_ehr.policy.approval import (
     combine_thresholds,
     effective_threshold,
 )
+from tests._canonical import independent_hash
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = (REPO / "protocols" / "rare_disease_count.toml").read_text()
-
-
-def independent_hash(text: str) -> str:
-    data = tomllib.loads(text)
-    canon = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
 
 HASH = independent_hash(TEXT)
