@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from smpc_ehr.config.analyst import AnalystConfig, load_analyst_config
+from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, AnalystConfig, load_analyst_config
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.study.template import ProtocolTemplate, load_template, parse_template
 from smpc_ehr.transport.tls import TlsIdentity
@@ -96,7 +96,7 @@ class Client:
     @classmethod
     def from_state(cls, state_dir: str | Path) -> Client:
         """For a local federation started with `smpc-ehr local up --state STATE_DIR`."""
-        return cls.from_config(Path(state_dir) / "analyst.toml")
+        return cls.from_config(Path(state_dir) / LOCAL_ANALYST_CONFIG)
 
     def __enter__(self) -> Client:
         return self

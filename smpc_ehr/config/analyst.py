@@ -10,6 +10,9 @@ from smpc_ehr.config._common import check_identity_files, read_identity_section
 from smpc_ehr.config._toml import rel, toml_table, write_text
 from smpc_ehr.config.roster import Roster
 
+LOCAL_ANALYST_CONFIG = "analyst.toml"
+"""The analyst config's file name in a local federation's state folder."""
+
 
 @dataclass(frozen=True)
 class AnalystConfig:

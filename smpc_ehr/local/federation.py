@@ -22,7 +22,7 @@ from pathlib import Path
 
 import grpc
 
-from smpc_ehr.config.analyst import write_analyst_config
+from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import write_party_config
@@ -54,7 +54,7 @@ class LocalFederation:
 
     @property
     def analyst_config(self) -> Path:
-        return self.state_dir / "analyst.toml"
+        return self.state_dir / LOCAL_ANALYST_CONFIG
 
     @classmethod
     def load(cls, state_dir: Path) -> LocalFederation:

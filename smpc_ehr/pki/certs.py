@@ -234,6 +234,23 @@ def _make_leaf(
     return key, cert
 
 
+def _issue_leaf(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    identity: str,
+    role: str,
+    federation: str,
+    cert_path: Path,
+    key_path: Path,
+    force: bool,
+) -> None:
+    """Make one identity's key and certificate and write them (the key file is created
+    exclusively unless `force`)."""
+    key, cert = _make_leaf(ca_key, ca_cert, identity, role, federation)
+    _write_key(key_path, _key_pem(key), force=force)
+    _write_cert(cert_path, cert)
+
+
 def init_federation_pki(roster: Roster, out: Path | str, *, force: bool = False) -> PkiPaths:
     """Make a new CA and a key + certificate for every identity in the roster.
 
@@ -252,9 +269,9 @@ def init_federation_pki(roster: Roster, out: Path | str, *, force: bool = False)
     _write_key(ca_key_path, _key_pem(ca_key), force=force)
     _write_cert(ca_cert_path, ca_cert)
     for m in members:
-        key, cert = _make_leaf(ca_key, ca_cert, m.id, m.role, roster.federation)
-        _write_key(keys[m.id], _key_pem(key), force=force)
-        _write_cert(certs[m.id], cert)
+        _issue_leaf(
+            ca_key, ca_cert, m.id, m.role, roster.federation, certs[m.id], keys[m.id], force
+        )
     return PkiPaths(ca_cert=ca_cert_path, ca_key=ca_key_path, certs=certs, keys=keys)
 
 
@@ -285,7 +302,5 @@ def issue_identity(
     cert_path, key_path = out / f"{identity}.pem", out / f"{identity}.key"
     _refuse_existing([cert_path, key_path], force)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key, cert = _make_leaf(signing_key, ca, identity, role, federation)
-    _write_key(key_path, _key_pem(key), force=force)
-    _write_cert(cert_path, cert)
+    _issue_leaf(signing_key, ca, identity, role, federation, cert_path, key_path, force)
     return cert_path, key_path
