@@ -13,6 +13,7 @@ from typing import Any
 
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import Client, JobFailed, Progress
+from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG
 from smpc_ehr.errors import ConfigError
 from smpc_ehr.study.params import parse_set_options
 
@@ -111,7 +112,7 @@ def _client(args: argparse.Namespace) -> Client:
     from smpc_ehr.cli import DEFAULT_STATE
 
     state = Path(args.state or DEFAULT_STATE)
-    if not (state / "analyst.toml").exists():
+    if not (state / LOCAL_ANALYST_CONFIG).exists():
         raise ConfigError(
             f"no local federation in {state}: start one with `smpc-ehr local up`, "
             "or pass --config ANALYST.toml for a real federation"
