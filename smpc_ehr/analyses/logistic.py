@@ -12,8 +12,9 @@ where it says "locally"):
    (party 0 adds the L2 term, public given beta, N and the standard deviations; it
    penalises the coefficients in the features' original units, as a pooled fit on the
    raw features would). Inside MPC: the sums,
-   the inverse of the Hessian (Newton-Schulz, `linalg`, warm-started from the last
-   step's inverse) and the step H^-1 g. Only the step is opened, to the parties, who
+   the inverse of the Hessian (Newton-Schulz, `linalg`: in full for the first one,
+   then carried over from the last by two steps) and the step H^-1 g (with one
+   refinement step). Only the step is opened, to the parties, who
    add it to beta. Stop when the largest step is below `tol`.
 3. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
    the coefficients, that inverse (the covariance of the estimates, times N), N, the
@@ -46,7 +47,7 @@ from scipy import stats
 
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.linalg import inverse_spd
+from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
 from smpc_ehr.analyses.variables import (
     Cohort,
@@ -61,11 +62,18 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError, TemplateError
 
 INTERCEPT = "(intercept)"
-FIRST_INVERSE_STEPS = 24
-"""Newton-Schulz steps for the first Hessian: from (4/k) I they reach full precision
-for condition numbers up to about 10^6."""
+FIRST_INVERSE_STEPS = 16
+"""Newton-Schulz steps for the first Hessian from (4/k) I: full precision for condition
+numbers up to about 10^3; worse-conditioned ones are finished by the steps that carry
+the inverse from one Newton iteration to the next (each squares the remaining error)."""
 WARM_INVERSE_STEPS = 5
-"""Steps from the previous inverse, whose Hessian is close (the fit is converging)."""
+"""Newton-Schulz steps for the covariance at the optimum, from the first inverse."""
+UPDATE_STEPS = 2
+"""Newton-Schulz steps that carry the last Hessian's inverse over to the next one."""
+REFINEMENT_STEPS = 1
+"""Then H d = g is solved as d = X g, d <- d + X (g - H d): matrix-vector products
+(k roundings each, not k^2), the error shrinking by |I - X H| per step; an inexact
+step only slows Newton's convergence, it does not move the optimum (where g = 0)."""
 GRADIENT_SCALE = 2.0**14
 """The gradient enters MPC times this public factor, so that near the optimum, where
 it is tiny, CrypTen's 2^-16 resolution still holds it to about 1e-9 (early gradients
@@ -202,9 +210,13 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
         while iterations < max_iter:
             iterations += 1
             gradient, hessian = pooled_derivatives(beta)
-            steps = WARM_INVERSE_STEPS if inverse is not None else FIRST_INVERSE_STEPS
-            inverse = inverse_spd(ops, hessian, k, steps, inverse, scale=4.0 / k)
-            step = ops.matmul(inverse, ops.reshape(gradient, (k, 1)))
+            g = ops.reshape(gradient, (k, 1))
+            if inverse is None:  # the first Hessian is inverted in full, once
+                inverse = inverse_spd(ops, hessian, k, FIRST_INVERSE_STEPS, None, 4.0 / k)
+                step = ops.matmul(inverse, g)
+            else:  # later ones: the last inverse, updated, then one refinement
+                inverse = inverse_spd(ops, hessian, k, UPDATE_STEPS, inverse, 4.0 / k)
+                step = solve_refined(ops, hessian, inverse, g, REFINEMENT_STEPS)
             delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
             beta = beta + delta
             ops.progress(
