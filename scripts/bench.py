@@ -4,6 +4,7 @@
     python scripts/bench.py transport [--quick] [--repeats R] [--backends crypten,mpyc]
     python scripts/bench.py stats [--quick] [--sizes 10000,100000,1000000] [--repeats R]
                                   [--backends mpyc,crypten]
+    python scripts/bench.py logreg [--quick] [--patients N] [--repeats R] [--backends mpyc,crypten]
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
@@ -18,6 +19,7 @@ import sys
 from types import ModuleType
 
 import bench_counts
+import bench_logreg
 import bench_stats
 import bench_transport
 from _bench_common import log, terminate_as_interrupt
@@ -26,6 +28,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "counts": bench_counts,
     "transport": bench_transport,
     "stats": bench_stats,
+    "logreg": bench_logreg,
 }
 
 
