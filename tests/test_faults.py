@@ -124,7 +124,9 @@ def test_party_frozen_mid_job_is_cut_off_by_the_deadline(fed: LocalFederation) -
         wait_for_state(client, job_id, "running")
         os.kill(fed.pids["hospital-1"], signal.SIGSTOP)
         try:
-            with pytest.raises(JobFailed, match="deadline passed"):
+            # Either the coordinator ("hospital-1 did not finish within the deadline") or a
+            # waiting party ("the job deadline passed") reports it first.
+            with pytest.raises(JobFailed, match="deadline"):
                 client.wait(job_id)
             # Cut off by the deadline: not before it, and not long after it.
             assert 5 - 0.5 <= time.monotonic() - submitted < 5 + 6
