@@ -217,6 +217,14 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def finish_figures(figures: dict[str, Any], problems: list[str]) -> int:
+    """Print a benchmark's closing JSON line (its figures, whether every result checked
+    out, and the machine) and return its exit status: 1 if any result did not."""
+    figures.update(check="mismatch" if problems else "ok", mismatches=problems, machine=machine())
+    print(json_line(figures), flush=True)
+    return 1 if problems else 0
+
+
 def json_line(figures: dict[str, Any]) -> str:
     """The one-line JSON object a benchmark ends with."""
     return json.dumps(figures, separators=(", ", ": "), sort_keys=False)

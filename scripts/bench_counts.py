@@ -43,10 +43,9 @@ from _bench_common import (
     RunningFederation,
     Summary,
     cached_federation_data,
-    json_line,
+    finish_figures,
     local_federation,
     log,
-    machine,
     party_ids,
     table,
     timed,
@@ -374,12 +373,8 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
         "setup": {str(run.parties): run.setup for run in runs},
         f"ratio_{GOAL_PARTIES}_parties": goal["ratio"] if goal else None,
         "goal": goal,
-        "check": "mismatch" if problems else "ok",
-        "mismatches": problems,
-        "machine": machine(),
     }
-    print(json_line(figures), flush=True)
-    return 1 if problems else 0
+    return finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

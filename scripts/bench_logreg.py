@@ -90,10 +90,9 @@ from _bench_common import (
     RunningFederation,
     Summary,
     cached_federation_data,
-    json_line,
+    finish_figures,
     local_federation,
     log,
-    machine,
     party_ids,
     table,
     timed,
@@ -795,12 +794,8 @@ def print_report(cfg: Config, run: Run) -> int:
         "goal": goal,
         "goal_met": met,
         "full_mode": "not implemented",
-        "check": "mismatch" if problems else "ok",
-        "mismatches": problems,
-        "machine": machine(),
     }
-    print(json_line(figures), flush=True)
-    return 1 if problems else 0
+    return finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

@@ -61,10 +61,9 @@ from _bench_common import (
     RunningFederation,
     Summary,
     cached_federation_data,
-    json_line,
+    finish_figures,
     local_federation,
     log,
-    machine,
     party_ids,
     table,
     timed,
@@ -603,12 +602,8 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
         "setup": {str(run.patients): run.setup for run in runs},
         "goal": goal,
         "goal_met": met if goal else None,
-        "check": "mismatch" if problems else "ok",
-        "mismatches": problems,
-        "machine": machine(),
     }
-    print(json_line(figures), flush=True)
-    return 1 if problems else 0
+    return finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------
