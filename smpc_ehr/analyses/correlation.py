@@ -37,12 +37,6 @@ from smpc_ehr.errors import TemplateError
 MISSING_RULE = "complete-case: patients missing any listed variable are left out"
 
 
-def local_layout(d: int) -> int:
-    """Length of a party's input for d variables: count, d means, d x d covariances,
-    d missing counts."""
-    return 1 + d + d * d + d
-
-
 def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
     """A secret of shape (..., 1) repeated into (..., k); no element is indexed (an
     element of an MPyC array is a scalar, not an array)."""

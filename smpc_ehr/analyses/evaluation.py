@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.backends.base import Secret, SecureOps
 
 AUC_BINS = 100
@@ -59,7 +60,7 @@ def local_counts(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
 def evaluation_outputs(ops: SecureOps, local: np.ndarray, threshold: int) -> list[Secret]:
     """The secrets the coordinator may open: bits and masked counts, masked score sums,
     the bit [P >= t and N >= t] and the masked AUC."""
-    joint = ops.sum(_party_rows(ops, local), axis=0)
+    joint = ops.sum(party_arrays(ops, local), axis=0)
     counts = joint[:_COUNTS]
     sums = joint[_COUNTS : _COUNTS + CALIBRATION_BINS]
     start = _COUNTS + CALIBRATION_BINS
@@ -88,16 +89,6 @@ def evaluation_outputs(ops: SecureOps, local: np.ndarray, threshold: int) -> lis
         both,
         ops.mul(both, auc),
     ]
-
-
-def _party_rows(ops: SecureOps, local: np.ndarray) -> Secret:
-    shape = tuple(local.shape)
-    return ops.stack(
-        [
-            ops.input_values(src, local if src == ops.my_index else None, shape)
-            for src in range(ops.n_parties)
-        ]
-    )
 
 
 def output_length() -> int:

@@ -14,17 +14,14 @@ Categorical variables: `sex` (F, M, U), `age_band` (0-9 ... 90+, at `as_of`),
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from smpc_ehr.analyses.base import Params
 from smpc_ehr.data.cohort import AGE_BANDS, CohortFilter, cohort_mask, cohort_members
 from smpc_ehr.data.records import SEXES, PartyData
 from smpc_ehr.errors import DataError, TemplateError
-
-Params = Mapping[str, Any]
 
 MAX_ABS_VALUE = 2.0**14
 """Largest magnitude of a numeric value an analysis takes: squares and co-moments stay
