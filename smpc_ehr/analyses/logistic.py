@@ -127,9 +127,13 @@ def local_design(data: PartyData, params: Params) -> Design:
     outcome = category_index(data, params["outcome"], cohort, params)
     x = _columns(data, params, cohort)
     keep = (outcome >= 0) & ~np.isnan(x).any(axis=1)
-    draw = np.random.default_rng(int(params["seed"])).random(data.n_patients)
-    test = draw.take(cohort.members)[keep] < float(params["test_fraction"])
     x, y = x[keep], outcome[keep].astype(float)
+    fraction = float(params["test_fraction"])
+    if fraction > 0:  # one uniform per patient of the party, so the split is stable
+        draw = np.random.default_rng(int(params["seed"])).random(data.n_patients)
+        test = draw.take(cohort.members)[keep] < fraction
+    else:
+        test = np.zeros(len(y), dtype=bool)
     return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
 
 
