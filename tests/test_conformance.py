@@ -32,6 +32,7 @@ from smpc_ehr.analyses.selftest import (
     party_inputs,
     pow2_exponents,
     public_factors,
+    weights,
 )
 from smpc_ehr.backends import INSECURE_TFP_ENV
 from smpc_ehr.backends.base import ApproxError, Precision
@@ -139,6 +140,10 @@ def plaintext_battery(seed: int, n: int, size: int) -> dict[str, np.ndarray]:
         "reshape": u.reshape(size, 3),
         "mul_pow2": x * 2.0 ** -pow2_exponents(size),
         "fractions_of_total": fractions(inputs),
+        "concatenate": np.concatenate([x, y]),
+        "transpose": u.T,
+        "weighted_sum": weights(size)[0] * x + weights(size)[1] * y,
+        "bits_scaled": (x >= GE_BOUND) * public_factors(size),
     }
 
 
@@ -180,6 +185,10 @@ def tolerances(seed: int, n: int, size: int, prec: Precision) -> dict[str, np.nd
         "reshape": np.zeros((size, 3)),
         "mul_pow2": product,
         "fractions_of_total": np.full(size, 8 * prec.product_error),
+        "concatenate": np.zeros(2 * size),
+        "transpose": np.zeros((size, 3)),
+        "weighted_sum": 2 * product,  # at most one rounding per term (CrypTen: one in all)
+        "bits_scaled": product,
     }
 
 

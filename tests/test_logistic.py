@@ -229,3 +229,96 @@ def test_secure_evaluation_on_the_held_out_rows(
     # With a cell below the threshold the accuracy is withheld (it would reveal it).
     cells = [c for row in evaluation["confusion"] for c in row]
     assert (evaluation["accuracy"] is None) == (None in cells)
+
+
+# --- mode "full": rows secret-shared, the whole fit inside MPC (CrypTen) ---------------
+
+
+def pooled_evaluation(frame: pd.DataFrame, beta: np.ndarray, features: list[str]) -> dict:
+    """Rows, accuracy at 0.5 and the exact AUC (Mann-Whitney) of a model of `condition`."""
+    rows = frame[["condition", *features]].dropna()
+    eta = beta[0] + rows[features].to_numpy(float) @ beta[1:]
+    scores, y = 1 / (1 + np.exp(-eta)), rows["condition"].to_numpy(float)
+    ranks = stats.rankdata(scores)
+    positives, negatives = (y == 1).sum(), (y == 0).sum()
+    auc = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    accuracy = float(np.mean((scores >= 0.5) == (y == 1)))
+    return {"n": len(rows), "accuracy": accuracy, "auc": float(auc)}
+
+
+def held_out(data: Path, frame: pd.DataFrame, seed: int, fraction: float) -> np.ndarray:
+    """For each row of a cohort frame, whether its hospital holds it out for evaluation:
+    one uniform per patient of the hospital, in file order, from numpy's generator."""
+    patients = truth.pooled(data)[0].reset_index(drop=True)
+    draws = np.concatenate(
+        [
+            np.random.default_rng(seed).random(len(rows))
+            for _, rows in patients.groupby("site", sort=False)
+        ]
+    )
+    return draws[frame.index.to_numpy()] < fraction
+
+
+FULL_FEATURES = ["hba1c", "bmi", "sbp", "ldl", "creatinine", "egfr"]
+"""Predicting diabetes (E11) from these: a strong model (accuracy about 0.89, large
+linear predictors that reach the sigmoid's outer segments), with every confusion cell
+far above the small-cell threshold."""
+
+
+@pytest.mark.parametrize(("fed_name", "data_name"), [("fed3", "data3"), ("fed5", "data5")])
+def test_full_mode_matches_the_pooled_model(
+    request: pytest.FixtureRequest, fed_name: str, data_name: str
+) -> None:
+    fed: LocalFederation = request.getfixturevalue(fed_name)
+    data: Path = request.getfixturevalue(data_name)
+    notes: list[Progress] = []
+    with Client.from_state(fed.state_dir) as client:
+        result = client.run(
+            TEMPLATE,
+            {
+                "outcome": "condition",
+                "condition_codes": "E11",
+                "features": ",".join(FULL_FEATURES),
+                "mode": "full",
+                "test_fraction": 0.3,
+                "seed": 5,
+            },
+            backend="crypten",
+            on_progress=notes.append,
+        ).result
+    frame = truth.cohort_frame(data, condition_codes="E11")
+    test = held_out(data, frame, 5, 0.3)
+    want = pooled_fit(frame[~test], "condition", FULL_FEATURES, 0.0)
+    names = ["(intercept)", *FULL_FEATURES]
+    got_beta = np.array([result["coefficients"][n] for n in names])
+    got_se = np.array([result["std_errors"][n] for n in names])
+    assert result["n"] == want["n"] and result["converged"] is True and result["mode"] == "full"
+    # Stated in docs/models.md: within 0.05 standard errors, standard errors within 1 %
+    # (measured: 0.004 and 0.1 %).
+    assert np.abs((got_beta - want["beta"]) / want["se"]).max() <= 0.05
+    assert np.abs(got_se / want["se"] - 1).max() <= 0.01
+    # The issue's criterion: accuracy and AUC within 0.005 of the pooled model's.
+    pooled = pooled_evaluation(frame[test], want["beta"], FULL_FEATURES)
+    evaluation = result["evaluation"]
+    assert evaluation["accuracy"] is not None, evaluation["confusion"]
+    assert abs(evaluation["accuracy"] - pooled["accuracy"]) <= 0.005
+    assert abs(evaluation["auc"] - pooled["auc"]) <= 0.005
+    assert evaluation["n"] == pooled["n"]
+    newton = [p for p in notes if p.stage == "newton"]
+    assert [p.step for p in newton] == list(range(1, result["iterations"] + 1))
+
+
+def test_full_mode_is_refused_on_mpyc(fed3: LocalFederation) -> None:
+    with pytest.raises(Exception, match="crypten backend only"):
+        run(fed3, "mpyc", outcome="readmit_30d", features="bmi", mode="full")
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [("bmi,flat", r"flat.* constant"), ("bmi,leak", "separated"), ("bmi,hdl", "no numeric column")],
+)
+def test_full_mode_failures_are_explained(
+    odd_federation: LocalFederation, features: str, message: str
+) -> None:
+    with pytest.raises(JobFailed, match=message):
+        run(odd_federation, "crypten", outcome="readmit_30d", features=features, mode="full")

@@ -36,6 +36,10 @@ class Analysis(ABC):
     def validate(self, params: Params) -> None:
         """Raise TemplateError for value combinations the template's bounds cannot express."""
 
+    def validate_backend(self, params: Params, backend: str) -> None:
+        """Raise TemplateError if these parameters cannot run on `backend` (default: any)."""
+        del params, backend  # every backend runs every analysis unless it says otherwise
+
     @abstractmethod
     def local_input(self, data: PartyData, params: Params) -> LocalInput:
         """This party's private input (of the same public shape at every party)."""

@@ -58,9 +58,14 @@ def local_counts(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def evaluation_outputs(ops: SecureOps, local: np.ndarray, threshold: int) -> list[Secret]:
-    """The secrets the coordinator may open: bits and masked counts, masked score sums,
-    the bit [P >= t and N >= t] and the masked AUC."""
-    joint = ops.sum(party_arrays(ops, local), axis=0)
+    """The secrets the coordinator may open, from every party's `local_counts`."""
+    return joint_outputs(ops, ops.sum(party_arrays(ops, local), axis=0), threshold)
+
+
+def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]:
+    """The secrets the coordinator may open, from the joint counts (secret, in
+    `local_counts`' layout): bits and masked counts, masked score sums, the bit
+    [P >= t and N >= t] and the masked AUC."""
     counts = joint[:_COUNTS]
     sums = joint[_COUNTS : _COUNTS + CALIBRATION_BINS]
     start = _COUNTS + CALIBRATION_BINS

@@ -39,7 +39,6 @@ what releases reveal in combination.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,15 +47,10 @@ from scipy import stats
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
+from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design, local_moments
+from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
 from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
-from smpc_ehr.analyses.variables import (
-    Cohort,
-    category_index,
-    category_levels,
-    cohort_filter,
-    numeric_values,
-    select_cohort,
-)
+from smpc_ehr.analyses.variables import category_levels, cohort_filter
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError, TemplateError
@@ -88,63 +82,6 @@ maximum and Newton's steps only shrink as the fitted probabilities reach 0 and 1
 Z975 = 1.959963984540054
 
 
-@dataclass(frozen=True)
-class Design:
-    """A party's complete cases: raw features (n x d) and the 0/1 outcome, for training
-    and (with a test fraction) for evaluation."""
-
-    x: np.ndarray
-    y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
-
-
-def feature_names(params: Params) -> list[str]:
-    """The model's columns after the intercept: the numeric features, then per
-    categorical variable one 0/1 column per level but the first (the reference),
-    named "variable=level" (levels are public: `variables.category_levels`)."""
-    names = list(params["features"])
-    for variable in params.get("categorical") or ():
-        names += [f"{variable}={level}" for level in category_levels(variable, params)[1:]]
-    return names
-
-
-def _columns(data: PartyData, params: Params, cohort: Cohort) -> np.ndarray:
-    """The cohort's feature matrix in `feature_names` order (NaN = missing)."""
-    columns = [numeric_values(data, f, cohort) for f in params["features"]]
-    for variable in params.get("categorical") or ():
-        index = category_index(data, variable, cohort, params)
-        levels = len(category_levels(variable, params))
-        columns += [np.where(index < 0, np.nan, index == level) for level in range(1, levels)]
-    return np.column_stack(columns)
-
-
-def local_design(data: PartyData, params: Params) -> Design:
-    """This party's rows with the outcome and every feature present, split at random
-    (numpy's generator from `seed`, over all its patients, so the split of a patient
-    does not depend on the cohort) into training and test rows."""
-    cohort = select_cohort(data, params)
-    outcome = category_index(data, params["outcome"], cohort, params)
-    x = _columns(data, params, cohort)
-    keep = (outcome >= 0) & ~np.isnan(x).any(axis=1)
-    x, y = x[keep], outcome[keep].astype(float)
-    fraction = float(params["test_fraction"])
-    if fraction > 0:  # one uniform per patient of the party, so the split is stable
-        draw = np.random.default_rng(int(params["seed"])).random(data.n_patients)
-        test = draw.take(cohort.members)[keep] < fraction
-    else:
-        test = np.zeros(len(y), dtype=bool)
-    return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
-
-
-def _moments(design: Design) -> np.ndarray:
-    """Count, means and population variances of the features, 3 x d."""
-    n, d = design.x.shape
-    if n == 0:
-        return np.zeros((3, d))
-    return np.stack([np.full(d, float(n)), design.x.mean(axis=0), design.x.var(axis=0)])
-
-
 def _derivatives(
     design: Design, z: np.ndarray, beta: np.ndarray, total: float, penalty: np.ndarray | None
 ) -> np.ndarray:
@@ -166,7 +103,7 @@ async def joint_standardisation(
     """N and the features' joint means and standard deviations, pooled inside MPC and
     revealed to the parties; DataError (nothing released) if N is below the threshold
     (only that bit is opened then) or a feature is constant."""
-    shared = party_arrays(ops, _moments(design))  # P x 3 x d
+    shared = party_arrays(ops, local_moments(design))  # P x 3 x d
     total, weights = pooled_weights(ops, shared[:, 0])
     pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
     if not (await ops.reveal(ops.ge_public(total[0:1], threshold)))[0]:
@@ -252,8 +189,12 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
     return program
 
 
+MODES = ("iterates", "full")
+
+
 class LogisticRegressionAnalysis(Analysis):
-    """Logistic regression by Newton-Raphson, revealing the iterates to the parties."""
+    """Logistic regression by Newton-Raphson: "iterates" reveals the iterates to the
+    parties (`logistic_program`), "full" runs it all inside MPC (`logistic_full`)."""
 
     name = "logistic_regression"
 
@@ -265,63 +206,130 @@ class LogisticRegressionAnalysis(Analysis):
             raise TemplateError("the outcome cannot also be a feature")
         for variable in params.get("categorical") or ():
             category_levels(variable, params)  # condition needs condition_codes
-        if params["mode"] != "iterates":
-            raise TemplateError(f"mode {params['mode']!r} is not available")
+        if params["mode"] not in MODES:
+            raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
+
+    def validate_backend(self, params: Params, backend: str) -> None:
+        if params["mode"] == "full" and backend != "crypten":
+            raise TemplateError(
+                "mode 'full' runs on the crypten backend only: it compares every secret row "
+                "in every Newton step, and MPyC's comparisons (by bit decomposition) would "
+                "take minutes even for a few hundred patients; use --backend crypten, or "
+                "mode 'iterates'"
+            )
 
     def local_input(self, data: PartyData, params: Params) -> Design:
         return local_design(data, params)
 
     def secure_program(self, local: Design, params: Params, threshold: int) -> SecureProgram:
+        if params["mode"] == "full":
+            return full_program(local, params, threshold)
         return logistic_program(local, params, threshold)
 
     def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
-        features = feature_names(params)
-        d, k = len(features), len(features) + 1
-        expected = 2 + k + 2 * d + k * k
+        d = len(feature_names(params))
+        full = params["mode"] == "full"
+        model = (
+            (2 + 1 + d + 1 + d + 1 + d + d * d) if full else (2 + (d + 1) + 2 * d + (d + 1) ** 2)
+        )
         evaluated = float(params["test_fraction"]) > 0
-        if evaluated:
-            expected += evaluation.output_length()
+        expected = model + (evaluation.output_length() if evaluated else 0)
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
         values = np.asarray(opened, dtype=float)
-        n, iterations = round(values[0]), round(values[1])
-        beta = values[2 : 2 + k]
-        means, sds = values[2 + k : 2 + k + d], values[2 + k + d : 2 + k + 2 * d]
-        inverse = values[2 + k + 2 * d : 2 + k + 2 * d + k * k].reshape(k, k)
-        # Back to the original units: b = T beta, Cov(b) = T (H^-1 / N) T'.
-        transform = np.zeros((k, k))
-        transform[0, 0] = 1.0
-        transform[0, 1:] = -means / sds
-        transform[1:, 1:] = np.diag(1.0 / sds)
-        coefficients = transform @ beta
-        covariance = transform @ ((inverse + inverse.T) / 2 / n) @ transform.T
-        errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-        z = coefficients / errors
-        names = [INTERCEPT, *features]
+        fit = _full_fit(values[:model], d) if full else _iterates_fit(values[:model], d)
+        result = _report(fit, feature_names(params))
+        result.update(
+            {
+                "mode": params["mode"],
+                "l2": float(params["l2"]),
+                "leakage": FULL_LEAKAGE if full else ITERATES_LEAKAGE,
+                "missing_values": "complete-case: patients missing the outcome or any "
+                "feature are left out",
+                "evaluation": evaluation.decode(values[model:]) if evaluated else None,
+                "threshold": threshold,
+            }
+        )
+        return result
 
-        def by_name(array: np.ndarray) -> dict[str, float]:
-            return {name: float(v) for name, v in zip(names, array, strict=True)}
 
-        return {
-            "coefficients": by_name(coefficients),
-            "std_errors": by_name(errors),
-            "odds_ratios": by_name(np.exp(coefficients)),
-            "ci95": {
-                name: [float(np.exp(b - Z975 * s)), float(np.exp(b + Z975 * s))]
-                for name, b, s in zip(names, coefficients, errors, strict=True)
-            },
-            "ci95_scale": "odds ratio",
-            "p_values": by_name(2 * stats.norm.sf(np.abs(z))),
-            "covariance": [[float(v) for v in row] for row in covariance],
-            "n": n,
-            "iterations": iterations,
-            "converged": True,
-            "mode": "iterates",
-            "l2": float(params["l2"]),
-            "leakage": "the parties learned every iterate of the standardised coefficients, "
-            "N and the features' joint means and standard deviations",
-            "missing_values": "complete-case: patients missing the outcome or any feature "
-            "are left out",
-            "evaluation": evaluation.decode(values[2 + k + 2 * d + k * k :]) if evaluated else None,
-            "threshold": threshold,
-        }
+ITERATES_LEAKAGE = (
+    "the parties learned every iterate of the standardised coefficients, N and the "
+    "features' joint means and standard deviations"
+)
+FULL_LEAKAGE = (
+    "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
+    "the number of iterations, nothing else; the coordinator also learned each "
+    "feature's joint standard deviation within a factor of two"
+)
+
+
+class Fit:
+    """A fitted model as opened: coefficients and covariance in original units."""
+
+    def __init__(self, n: int, iterations: int, coefficients: np.ndarray, covariance: np.ndarray):
+        self.n, self.iterations = n, iterations
+        self.coefficients, self.covariance = coefficients, covariance
+
+
+def _iterates_fit(values: np.ndarray, d: int) -> Fit:
+    """[N, iterations, beta (k), means (d), sds (d), H^-1 (k x k)] -> original units."""
+    k = d + 1
+    n, iterations = round(values[0]), round(values[1])
+    beta = values[2 : 2 + k]
+    means, sds = values[2 + k : 2 + k + d], values[2 + k + d : 2 + k + 2 * d]
+    inverse = values[2 + k + 2 * d :].reshape(k, k)
+    # Back to the original units: b = T beta, Cov(b) = T (H^-1 / N) T'.
+    transform = np.zeros((k, k))
+    transform[0, 0] = 1.0
+    transform[0, 1:] = -means / sds
+    transform[1:, 1:] = np.diag(1.0 / sds)
+    covariance = transform @ ((inverse + inverse.T) / 2 / n) @ transform.T
+    return Fit(n, iterations, transform @ beta, covariance)
+
+
+def _full_fit(values: np.ndarray, d: int) -> Fit:
+    """[padded N, iterations], N, exponents e (d), [b_0, standardised slopes] (k),
+    V00, V0j (d), Vij (d x d) -> original units: slopes and covariance times 2^-e
+    (`logistic_full`: the covariance was of the Hessian scaled by 1 / padded N)."""
+    padded, iterations, n = values[0], round(values[1]), round(values[2])
+    at = 3
+    scales = np.ldexp(1.0, -np.rint(values[at : at + d]).astype(int))
+    at += d
+    coefficients = values[at : at + d + 1] * np.r_[1.0, scales]
+    at += d + 1
+    covariance = np.empty((d + 1, d + 1))
+    covariance[0, 0] = values[at]
+    covariance[0, 1:] = covariance[1:, 0] = values[at + 1 : at + 1 + d]
+    covariance[1:, 1:] = values[at + 1 + d :].reshape(d, d)
+    covariance = (covariance + covariance.T) / 2
+    unscale = np.r_[1.0, scales]
+    scale = HESSIAN_SCALE / padded  # the inverted Hessian was scaled by HESSIAN_SCALE / padded
+    return Fit(n, iterations, coefficients, covariance * np.outer(unscale, unscale) * scale)
+
+
+def _report(fit: Fit, features: Sequence[str]) -> dict[str, Any]:
+    """Coefficients, standard errors, odds ratios, 95% CIs and Wald p-values by name."""
+    coefficients, covariance = fit.coefficients, fit.covariance
+    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    z = coefficients / errors
+    names = [INTERCEPT, *features]
+
+    def by_name(array: np.ndarray) -> dict[str, float]:
+        return {name: float(v) for name, v in zip(names, array, strict=True)}
+
+    return {
+        "coefficients": by_name(coefficients),
+        "std_errors": by_name(errors),
+        "odds_ratios": by_name(np.exp(coefficients)),
+        "ci95": {
+            name: [float(np.exp(b - Z975 * s)), float(np.exp(b + Z975 * s))]
+            for name, b, s in zip(names, coefficients, errors, strict=True)
+        },
+        "ci95_scale": "odds ratio",
+        "p_values": by_name(2 * stats.norm.sf(np.abs(z))),
+        "covariance": [[float(v) for v in row] for row in covariance],
+        "n": fit.n,
+        "iterations": fit.iterations,
+        "converged": True,
+    }

@@ -33,6 +33,11 @@ order (LAYOUT; each flattened in C order, concatenated):
                                                                CrypTen's resolution too
     fractions_of_total  c_0 / sum_i c_i     (size)   c_i: party i's whole numbers in
                                                      [0, MAX_COUNT], column 0 all 0
+    concatenate  [X, Y] joined            (2 size)
+    transpose    U'                       (size x 3)
+    weighted_sum c X + c' Y, c' = c reversed   (size)
+    bits_scaled  [X >= 0.5] * c           (size)   a comparison result times public
+                                                   fractions (CrypTen: bits at scale 1)
 
 The reciprocal, division and sqrt inputs stay in [0.5, 16], inside both backends'
 stated domains. `finalize` returns each result by name, as lists of floats.
@@ -88,6 +93,10 @@ def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
         ("reshape", (size, ROWS)),
         ("mul_pow2", vector),
         ("fractions_of_total", vector),
+        ("concatenate", (2 * size,)),
+        ("transpose", (size, ROWS)),
+        ("weighted_sum", vector),
+        ("bits_scaled", vector),
     ]
 
 
@@ -129,6 +138,12 @@ def pow2_exponents(size: int) -> np.ndarray:
 def public_factors(size: int) -> np.ndarray:
     """The public factors c of `mul_public`: evenly spaced in [-2, 2], on the grid."""
     return np.round(np.linspace(-2, 2, size) / GRID) * GRID
+
+
+def weights(size: int) -> np.ndarray:
+    """The public weights of `weighted_sum`: c and c reversed (2 x size)."""
+    factors = public_factors(size)
+    return np.stack([factors, factors[::-1]])
 
 
 class SelftestAnalysis(Analysis):
@@ -181,6 +196,10 @@ class SelftestAnalysis(Analysis):
                 "fractions_of_total": ops.fractions_of_total(
                     ops.stack([shared("c", i) for i in every])
                 )[0],
+                "concatenate": ops.concatenate([x, y]),
+                "transpose": ops.transpose(u),
+                "weighted_sum": ops.weighted_sum(ops.stack([x, y]), weights(size)),
+                "bits_scaled": ops.mul_public(ops.ge_public(x, GE_BOUND), public_factors(size)),
             }
             return [results[name] for name, _ in layout(size)]
 

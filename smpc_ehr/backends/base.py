@@ -158,6 +158,14 @@ class SecureOps(ABC):
         """The secret arrays (of one shape) stacked along a new axis, like numpy.stack."""
 
     @abstractmethod
+    def concatenate(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
+        """The secret arrays joined along an existing axis, like numpy.concatenate."""
+
+    @abstractmethod
+    def transpose(self, a: Secret) -> Secret:
+        """The transpose of a secret 2-d array (no communication)."""
+
+    @abstractmethod
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         """Sum of a's elements (all of them, or along `axis`), exact."""
 
@@ -195,6 +203,12 @@ class SecureOps(ABC):
         """a + c for a public number or array c (broadcast; fixed point: c is rounded
         to the grid)."""
         return a + (np.asarray(c, dtype=float) if isinstance(c, np.ndarray) else float(c))
+
+    def weighted_sum(self, a: Secret, weights: np.ndarray) -> Secret:
+        """sum_i weights[i] * a[i] over a's first axis, for public weights broadcast to a's
+        shape: within (number of terms) x `product_error` (this default rounds every
+        product; CrypTen's override rounds once per result element)."""
+        return self.sum(self.mul_public(a, weights), axis=0)
 
     def fractions_of_total(self, counts: Secret) -> Secret:
         """counts / (their sum over axis 0), for P x g whole numbers whose column sums are

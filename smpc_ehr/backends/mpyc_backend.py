@@ -253,6 +253,12 @@ class MpycOps(SecureOps):
     def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
         return self._rt.np_stack(tuple(arrays), axis=axis)
 
+    def concatenate(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
+        return self._rt.np_concatenate(tuple(arrays), axis=axis)
+
+    def transpose(self, a: Secret) -> Secret:
+        return self._rt.np_transpose(a)
+
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return self._rt.np_sum(a, axis=axis)
 

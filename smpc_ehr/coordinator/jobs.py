@@ -146,6 +146,7 @@ class Coordinator:
         params = template.bind(raw)
         ANALYSES[template.analysis].validate(params)
         backend = backend or template.backend
+        ANALYSES[template.analysis].validate_backend(params, backend)
         parties = list(self._config.roster.party_ids())
         check_backend(backend, len(parties), self._config.roster.dealer is not None)
         limit = self._config.job_deadline_seconds

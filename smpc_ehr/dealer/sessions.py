@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from smpc_ehr.backends.crypten.compat import single_threaded_torch
 from smpc_ehr.backends.crypten.dealer_math import Request, correction
 from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.errors import BadRequest, Refusal
+
+single_threaded_torch()  # see there: OpenMP threads spin against the parties
 
 log = logging.getLogger(__name__)
 

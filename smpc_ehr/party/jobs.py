@@ -82,6 +82,7 @@ class JobRunner:
         if analysis is None:
             raise Refusal(f"this party cannot run analysis {template.analysis!r}")
         analysis.validate(params)
+        analysis.validate_backend(params, spec.backend)
         if spec.backend == "crypten":  # load torch now, while the other parties prepare
             self._worker.submit(importlib.import_module, "smpc_ehr.backends.crypten.job")
         deadline = time.monotonic() + spec.deadline_seconds

@@ -147,6 +147,7 @@ class CryptenOps(SecureOps):
 
     def mul_public(self, a: Secret, c: Public) -> Secret:
         on_grid = _on_grid(c)
+        a = _fixed_for(a, on_grid)
         return a * (torch.from_numpy(on_grid) if isinstance(c, np.ndarray) else float(on_grid))
 
     def mul_pow2(self, a: Secret, exponents: np.ndarray) -> Secret:
@@ -158,14 +159,34 @@ class CryptenOps(SecureOps):
             raise ValueError(f"mul_pow2 exponents must be in 0..{INT_BITS - FRAC_BITS}")
         return a.div(torch.from_numpy(np.left_shift(np.int64(1), k)))
 
+    def weighted_sum(self, a: Secret, weights: np.ndarray) -> Secret:
+        # Multiply the shares by the weights' fixed-point encodings (integers: exact in
+        # the ring), add along axis 0, and truncate once instead of once per product.
+        encoded = np.rint(np.broadcast_to(weights, tuple(a.size())) * 2**FRAC_BITS)
+        result = a[0].clone()
+        result._tensor.share = (a._tensor.share * torch.from_numpy(encoded.astype(np.int64))).sum(0)
+        if (
+            int(a._tensor.encoder.scale) == 1
+        ):  # integers or bits: the weights' scale is the result's
+            result._tensor.encoder = crypten.encoder.FixedPointEncoder(precision_bits=FRAC_BITS)
+            return result
+        return result.div(2**FRAC_BITS)
+
     def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
         return crypten.stack(list(arrays), dim=axis)
+
+    def concatenate(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
+        return crypten.cat(list(arrays), dim=axis)
+
+    def transpose(self, a: Secret) -> Secret:
+        return a.t()
 
     def sum(self, a: Secret, axis: int | None = None) -> Secret:
         return a.sum() if axis is None else a.sum(dim=axis)
 
     def add_public(self, a: Secret, c: Public) -> Secret:
         on_grid = _on_grid(c)
+        a = _fixed_for(a, on_grid)
         return a + (torch.from_numpy(on_grid) if isinstance(c, np.ndarray) else float(on_grid))
 
     def ge_public(self, a: Secret, bound: float) -> Secret:
@@ -231,6 +252,17 @@ def output_frac_bits(input_kinds: set[str], scales: Sequence[int]) -> int:
             "scale 1 (an integer, or a comparison result) is ambiguous"
         )
     return FRAC_BITS
+
+
+def _fixed_for(a: Secret, public: np.ndarray) -> Secret:
+    """`a` itself, or, if it is at scale 1 (an integer or a comparison result) and the
+    public operand is not whole, `a` re-encoded at scale 2^16 (exact: its shares times
+    2^16). CrypTen would encode the public operand at a's scale, rounding 0.25 to 0."""
+    if int(a._tensor.encoder.scale) != 1 or np.array_equal(public, np.round(public)):
+        return a
+    fixed = a.clone()
+    fixed._tensor.encode_(crypten.encoder.FixedPointEncoder(precision_bits=FRAC_BITS))
+    return fixed
 
 
 def _on_grid(values: Any) -> np.ndarray:

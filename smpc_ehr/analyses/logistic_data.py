@@ -1,0 +1,76 @@
+"""A logistic regression's data at one party: its complete cases of the outcome and the
+features (numeric, and categorical ones one-hot against their first level), split at
+random into training and test rows. Shared by both modes (`logistic`, `logistic_full`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.variables import (
+    Cohort,
+    category_index,
+    category_levels,
+    numeric_values,
+    select_cohort,
+)
+from smpc_ehr.data.records import PartyData
+
+
+@dataclass(frozen=True)
+class Design:
+    """A party's complete cases: raw features (n x d) and the 0/1 outcome, for training
+    and (with a test fraction) for evaluation."""
+
+    x: np.ndarray
+    y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def feature_names(params: Params) -> list[str]:
+    """The model's columns after the intercept: the numeric features, then per
+    categorical variable one 0/1 column per level but the first (the reference),
+    named "variable=level" (levels are public: `variables.category_levels`)."""
+    names = list(params["features"])
+    for variable in params.get("categorical") or ():
+        names += [f"{variable}={level}" for level in category_levels(variable, params)[1:]]
+    return names
+
+
+def _columns(data: PartyData, params: Params, cohort: Cohort) -> np.ndarray:
+    """The cohort's feature matrix in `feature_names` order (NaN = missing)."""
+    columns = [numeric_values(data, f, cohort) for f in params["features"]]
+    for variable in params.get("categorical") or ():
+        index = category_index(data, variable, cohort, params)
+        levels = len(category_levels(variable, params))
+        columns += [np.where(index < 0, np.nan, index == level) for level in range(1, levels)]
+    return np.column_stack(columns)
+
+
+def local_design(data: PartyData, params: Params) -> Design:
+    """This party's rows with the outcome and every feature present, split at random
+    (numpy's generator from `seed`, over all its patients, so the split of a patient
+    does not depend on the cohort) into training and test rows."""
+    cohort = select_cohort(data, params)
+    outcome = category_index(data, params["outcome"], cohort, params)
+    x = _columns(data, params, cohort)
+    keep = (outcome >= 0) & ~np.isnan(x).any(axis=1)
+    x, y = x[keep], outcome[keep].astype(float)
+    fraction = float(params["test_fraction"])
+    if fraction > 0:  # one uniform per patient of the party, so the split is stable
+        draw = np.random.default_rng(int(params["seed"])).random(data.n_patients)
+        test = draw.take(cohort.members)[keep] < fraction
+    else:
+        test = np.zeros(len(y), dtype=bool)
+    return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
+
+
+def local_moments(design: Design) -> np.ndarray:
+    """Count, means and population variances of the features, 3 x d."""
+    n, d = design.x.shape
+    if n == 0:
+        return np.zeros((3, d))
+    return np.stack([np.full(d, float(n)), design.x.mean(axis=0), design.x.var(axis=0)])
