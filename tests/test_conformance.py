@@ -144,6 +144,7 @@ def plaintext_battery(seed: int, n: int, size: int) -> dict[str, np.ndarray]:
         "transpose": u.T,
         "weighted_sum": weights(size)[0] * x + weights(size)[1] * y,
         "bits_scaled": (x >= GE_BOUND) * public_factors(size),
+        "mixed_stack": np.stack([(x < y).astype(float), x]),
     }
 
 
@@ -189,6 +190,7 @@ def tolerances(seed: int, n: int, size: int, prec: Precision) -> dict[str, np.nd
         "transpose": np.zeros((size, 3)),
         "weighted_sum": 2 * product,  # at most one rounding per term (CrypTen: one in all)
         "bits_scaled": product,
+        "mixed_stack": np.zeros((2, size)),
     }
 
 

@@ -8,6 +8,7 @@ from smpc_ehr.analyses.contingency import ContingencyAnalysis
 from smpc_ehr.analyses.correlation import CorrelationAnalysis
 from smpc_ehr.analyses.count import CountAnalysis
 from smpc_ehr.analyses.histogram import HistogramAnalysis
+from smpc_ehr.analyses.kmeans import KMeansAnalysis
 from smpc_ehr.analyses.logistic import LogisticRegressionAnalysis
 from smpc_ehr.analyses.odds_ratio import OddsRatioAnalysis
 from smpc_ehr.analyses.quantiles import QuantilesAnalysis
@@ -26,6 +27,7 @@ _ALL: tuple[type[Analysis], ...] = (
     TTestAnalysis,
     OddsRatioAnalysis,
     LogisticRegressionAnalysis,
+    KMeansAnalysis,
 )
 ANALYSES: dict[str, Analysis] = {cls.name: cls() for cls in _ALL}
 """Analyses by the name a protocol template gives in `analysis = ...`."""

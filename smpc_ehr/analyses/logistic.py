@@ -47,9 +47,9 @@ from scipy import stats
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
-from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design, local_moments
+from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design
 from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
-from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
@@ -97,28 +97,6 @@ def _derivatives(
     return np.concatenate([gradient * GRADIENT_SCALE / total, (hessian / total).ravel()])
 
 
-async def joint_standardisation(
-    ops: SecureOps, design: Design, features: Sequence[str], threshold: int
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """N and the features' joint means and standard deviations, pooled inside MPC and
-    revealed to the parties; DataError (nothing released) if N is below the threshold
-    (only that bit is opened then) or a feature is constant."""
-    shared = party_arrays(ops, local_moments(design))  # P x 3 x d
-    total, weights = pooled_weights(ops, shared[:, 0])
-    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
-    if not (await ops.reveal(ops.ge_public(total[0:1], threshold)))[0]:
-        raise DataError(
-            f"fewer than {threshold} patients have the outcome and every feature: "
-            "nothing is released"
-        )
-    opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
-    means, sds = opened[1], np.sqrt(np.clip(opened[2], 0.0, None))
-    constant = [f for f, s, m in zip(features, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))]
-    if constant:
-        raise DataError(f"feature(s) {', '.join(constant)} are constant over all patients")
-    return round(float(opened[0][0])), means, sds
-
-
 def logistic_program(design: Design, params: Params, threshold: int) -> SecureProgram:
     """The iterates-mode fit (see the module docstring); opens to the coordinator the
     public summary [N, iterations, beta, means, sds] and the inverse Hessian."""
@@ -133,7 +111,13 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 f"this party has fewer than {threshold} patients with the outcome and every "
                 "feature; it cannot take part in this model"
             )
-        n_total, means, sds = await joint_standardisation(ops, design, features, threshold)
+        n_total, means, sds = await reveal_standardisation(
+            ops,
+            design.x,
+            features,
+            threshold,
+            f"fewer than {threshold} patients have the outcome and every feature",
+        )
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.

@@ -66,11 +66,3 @@ def local_design(data: PartyData, params: Params) -> Design:
     else:
         test = np.zeros(len(y), dtype=bool)
     return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
-
-
-def local_moments(design: Design) -> np.ndarray:
-    """Count, means and population variances of the features, 3 x d."""
-    n, d = design.x.shape
-    if n == 0:
-        return np.zeros((3, d))
-    return np.stack([np.full(d, float(n)), design.x.mean(axis=0), design.x.var(axis=0)])

@@ -58,8 +58,8 @@ import numpy as np
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
-from smpc_ehr.analyses.logistic_data import Design, feature_names, local_moments
-from smpc_ehr.analyses.moments import party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.logistic_data import Design, feature_names
+from smpc_ehr.analyses.moments import column_moments, party_arrays, pool_moments, pooled_weights
 from smpc_ehr.analyses.sigmoid import secure_sigmoid
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import DataError
@@ -165,7 +165,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         n_public = int(sizes[:, 0].sum())
 
         # Joint moments -> N check, constant check, scale exponents (one comparison batch).
-        shared = party_arrays(ops, local_moments(design))
+        shared = party_arrays(ops, column_moments(design.x))
         total, weights = pooled_weights(ops, shared[:, 0])
         pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
         exponents = np.arange(MIN_SCALE_EXPONENT, MAX_SCALE_EXPONENT + 1)

@@ -26,11 +26,13 @@ exact. Measured errors are far smaller (about 1e-11 and 1e-5 relative).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.errors import DataError
 
 
 def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:
@@ -84,6 +86,43 @@ def pool_moments(
     dev_b = dev_a if same else ops.sub(mean_b, ops.stack([pooled_b] * parties))
     between = ops.sum(ops.mul(weights, ops.mul(dev_a, dev_b)), axis=0)
     return Pooled(pooled_a, pooled_b, ops.add(pooled_c, between))
+
+
+def pool_means(ops: SecureOps, weights: Secret, means: Secret) -> Secret:
+    """Pooled means m_0 + sum_j w_j (m_j - m_0) from every party's local means (P x ...)
+    and the weights n_j / N (P x the same shape); where N = 0 the result is m_0."""
+    parties = ops.n_parties
+    spread = ops.stack([ops.sub(means[j], means[0]) for j in range(parties)])
+    return ops.add(means[0], ops.sum(ops.mul(weights, spread), axis=0))
+
+
+def column_moments(x: np.ndarray) -> np.ndarray:
+    """Count, means and population variances of the columns of a complete n x d array
+    (3 x d; all 0 when n is 0)."""
+    n, d = x.shape
+    if n == 0:
+        return np.zeros((3, d))
+    return np.stack([np.full(d, float(n)), x.mean(axis=0), x.var(axis=0)])
+
+
+async def reveal_standardisation(
+    ops: SecureOps, x: np.ndarray, names: Sequence[str], min_total: int, shortfall: str
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """N and the joint means and standard deviations of the columns of every party's
+    complete rows x, pooled inside MPC and revealed to the parties (for analyses whose
+    leakage allows it: the iterates modes). DataError, with nothing else opened, if N is
+    below `min_total` (`shortfall` says what is short) or a column is constant."""
+    shared = party_arrays(ops, column_moments(x))  # P x 3 x d
+    total, weights = pooled_weights(ops, shared[:, 0])
+    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
+    if not (await ops.reveal(ops.ge_public(total[0:1], min_total)))[0]:
+        raise DataError(f"{shortfall}: nothing is released")
+    opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
+    means, sds = opened[1], np.sqrt(np.clip(opened[2], 0.0, None))
+    constant = [f for f, s, m in zip(names, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))]
+    if constant:
+        raise DataError(f"feature(s) {', '.join(constant)} are constant over all patients")
+    return round(float(opened[0][0])), means, sds
 
 
 def local_moments(values: np.ndarray) -> tuple[int, float, float]:

@@ -38,6 +38,7 @@ order (LAYOUT; each flattened in C order, concatenated):
     weighted_sum c X + c' Y, c' = c reversed   (size)
     bits_scaled  [X >= 0.5] * c           (size)   a comparison result times public
                                                    fractions (CrypTen: bits at scale 1)
+    mixed_stack  [[X < Y], X]             (2 x size)  bits and fixed point joined
 
 The reciprocal, division and sqrt inputs stay in [0.5, 16], inside both backends'
 stated domains. `finalize` returns each result by name, as lists of floats.
@@ -97,6 +98,7 @@ def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
         ("transpose", (size, ROWS)),
         ("weighted_sum", vector),
         ("bits_scaled", vector),
+        ("mixed_stack", (2, size)),
     ]
 
 
@@ -200,6 +202,7 @@ class SelftestAnalysis(Analysis):
                 "transpose": ops.transpose(u),
                 "weighted_sum": ops.weighted_sum(ops.stack([x, y]), weights(size)),
                 "bits_scaled": ops.mul_public(ops.ge_public(x, GE_BOUND), public_factors(size)),
+                "mixed_stack": ops.stack([below, x]),
             }
             return [results[name] for name, _ in layout(size)]
 

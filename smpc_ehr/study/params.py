@@ -103,7 +103,8 @@ class ParameterSpec:
             raise self._fail(f"expected a comma-separated string or a list, got {raw!r}")
         if any(not s for s in items):
             raise self._fail(f"empty item in {raw!r}")
-        unique = list(dict.fromkeys(items))
+        # Sets of names lose repeats; numbers keep them (centroids may share a value).
+        unique = items if self.type == "numbers" else list(dict.fromkeys(items))
         lo, hi = self.min_items or 1, self.max_items
         if len(unique) < lo:
             raise self._fail(f"needs at least {lo} item(s), got {len(unique)}")

@@ -173,10 +173,10 @@ class CryptenOps(SecureOps):
         return result.div(2**FRAC_BITS)
 
     def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
-        return crypten.stack(list(arrays), dim=axis)
+        return crypten.stack(_one_scale(arrays), dim=axis)
 
     def concatenate(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
-        return crypten.cat(list(arrays), dim=axis)
+        return crypten.cat(_one_scale(arrays), dim=axis)
 
     def transpose(self, a: Secret) -> Secret:
         return a.t()
@@ -252,6 +252,23 @@ def output_frac_bits(input_kinds: set[str], scales: Sequence[int]) -> int:
             "scale 1 (an integer, or a comparison result) is ambiguous"
         )
     return FRAC_BITS
+
+
+def _one_scale(arrays: Sequence[Secret]) -> list[Secret]:
+    """The arrays, those at scale 1 (integers, comparison results) re-encoded at 2^16
+    if any is fixed point: CrypTen would join the shares and keep the first encoder,
+    reading a bit 1 as 2^-16 (or a fixed-point value 2^16 times too large)."""
+    scales = {int(a._tensor.encoder.scale) for a in arrays}
+    if len(scales) == 1:
+        return list(arrays)
+    encoder = crypten.encoder.FixedPointEncoder(precision_bits=FRAC_BITS)
+    joined = []
+    for a in arrays:
+        if int(a._tensor.encoder.scale) == 1:
+            a = a.clone()
+            a._tensor.encode_(encoder)
+        joined.append(a)
+    return joined
 
 
 def _fixed_for(a: Secret, public: np.ndarray) -> Secret:

@@ -1,0 +1,369 @@
+"""Joint k-means clustering of patients, "iterates" mode: Lloyd's algorithm where the
+parties learn each iterate of the centroids and nothing else.
+
+How it runs (each party on its own complete cases of the features, in plaintext where
+it says "locally"):
+1. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
+   and standard deviations (`moments.reveal_standardisation`), revealed to the parties;
+   the job fails, releasing nothing, if N < k x the small-cell threshold (some cluster
+   would have to be suppressed) or a feature is constant. Without `standardize` the
+   features are clustered in their own units (means 0, sds 1 are used).
+2. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
+   each party gives each of its rows a random cluster (numpy's generator from
+   [seed, r, party]); the first centroids are the joint means of those groups.
+3. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
+   and the mean of its rows. Inside MPC: the counts and means are pooled into the
+   joint cluster means (`moments.pool_means`, the division by the joint counts done
+   by `fractions_of_total`), and one comparison per cluster tells whether it is empty.
+   Opened to the parties: the new centroids and which clusters are empty. An empty
+   cluster is re-seeded, deterministically, at the midpoint of the two centroids
+   farthest apart (and the result says so). Stop when no centroid moves more than
+   `tol` (in the clustered units), or after `max_iter` steps.
+4. With `n_init` restarts, each restart's joint inertia (the sum of the squared
+   distances of the rows to their centroids) is pooled inside MPC, and the index of
+   the smallest is opened to the parties (one batch of comparisons): the winner.
+5. Released to the coordinator, for the winner: the centroids (original units), N,
+   each cluster's size (suppressed below the threshold, decided inside MPC), the joint
+   inertia, the iteration count and convergence flag, and per cluster the means of the
+   `profile` variables (each released only where at least the threshold of the
+   cluster's patients have it).
+
+Leakage, plainly:
+- each party learns: N, the features' joint means and standard deviations (with
+  `standardize`), every iterate of the centroids of every restart, which clusters were
+  empty when, and which restart won; never another party's counts, sums or rows, nor
+  a cluster's joint size or inertia. Each party may keep its own patients' cluster
+  labels (it computes them itself); they are never sent.
+- the coordinator (and the analyst) learns: the final centroids, N, the clusters'
+  sizes of at least the threshold (which are suppressed), the joint inertia, the
+  iteration count and the profile means behind at least the threshold of patients;
+  nothing per hospital.
+- if the job fails (too few patients, a constant feature) nothing is released to the
+  coordinator; the parties may have learned iterates so far.
+Not covered: what the iterates reveal about the joint data beyond the final
+centroids (a deterministic function of the pooled data and the seed, like the
+centroids), and what releases reveal in combination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.analyses.moments import (
+    party_arrays,
+    pool_means,
+    pooled_weights,
+    reveal_standardisation,
+)
+from smpc_ehr.analyses.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+MODES = ("iterates",)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A party's complete cases of the features (n x d, original units), its profile
+    variables for the same rows (n x q, NaN = missing) and how many cohort patients
+    were left out for a missing feature."""
+
+    x: np.ndarray
+    profile: np.ndarray
+    missing: int
+
+
+def local_rows(data: PartyData, params: Params) -> Rows:
+    """This party's rows with every feature present (complete-case)."""
+    cohort = select_cohort(data, params)
+    x = np.column_stack([numeric_values(data, f, cohort) for f in params["features"]])
+    names = params.get("profile") or ()
+    profile = (
+        np.column_stack([numeric_values(data, v, cohort) for v in names])
+        if names
+        else np.zeros((len(x), 0))
+    )
+    keep = ~np.isnan(x).any(axis=1)
+    return Rows(
+        np.ascontiguousarray(x[keep]), np.ascontiguousarray(profile[keep]), int((~keep).sum())
+    )
+
+
+def nearest(z: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centroid (ties to the lower index, as scikit-learn) and its
+    squared distance to it."""
+    distances = (
+        (z * z).sum(axis=1)[:, None] - 2 * z @ centroids.T + (centroids * centroids).sum(axis=1)
+    )
+    labels = np.argmin(distances, axis=1)
+    return labels, np.maximum(distances[np.arange(len(z)), labels], 0.0)
+
+
+def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: this party's count (k) and the mean of its rows (k x d; a mean of no
+    rows is 0)."""
+    counts = np.bincount(labels, minlength=k).astype(float)
+    sums = np.zeros((k, z.shape[1]))
+    np.add.at(sums, labels, z)
+    return counts, sums / np.maximum(counts, 1.0)[:, None]
+
+
+def reseed(centroids: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """Empty clusters' centroids moved, one after another, to the midpoint of the two
+    centroids farthest apart: deterministic, and computed from the public iterate."""
+    result = centroids.copy()
+    for c in np.flatnonzero(empty):
+        others = np.delete(np.arange(len(result)), c)
+        pts = result[others]
+        gaps = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(np.argmax(gaps), gaps.shape)
+        result[c] = (pts[i] + pts[j]) / 2
+    return result
+
+
+def _init_centroids(params: Params, d: int) -> np.ndarray | None:
+    """The explicit initial centroids (k x d, original units), or None."""
+    init = params.get("init")
+    if not init:
+        return None
+    return np.asarray(init, dtype=float).reshape(int(params["k"]), d)
+
+
+class _Fit:
+    """One restart's state at every party: the public centroids (clustered units)."""
+
+    def __init__(self, centroids: np.ndarray) -> None:
+        self.centroids = centroids
+        self.iterations = 0
+        self.converged = False
+        self.reseeded: list[tuple[int, int]] = []
+
+
+def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
+    """The iterates-mode clustering (see the module docstring); opens to the coordinator
+    [N, iterations, converged, inertia / N, centroids (original units)], the size bits
+    and masked sizes, then the profile bits and masked profile means."""
+    features = list(params["features"])
+    d, k = len(features), int(params["k"])
+    max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
+    standardize = params["standardize"] == "yes"
+    explicit = _init_centroids(params, d)
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        n_total, means, sds = await reveal_standardisation(
+            ops,
+            rows.x,
+            features,
+            k * threshold,
+            f"fewer than k x {threshold} = {k * threshold} patients have every feature "
+            f"(each of the {k} clusters needs at least the small-cell threshold)",
+        )
+        if not standardize:
+            means, sds = np.zeros(d), np.ones(d)
+        z = (rows.x - means) / sds
+
+        async def joint_means(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """The joint mean of each cluster's rows (opened to the parties) and which
+            clusters are empty (k)."""
+            counts, local_means = cluster_moments(z, labels, k)
+            totals, weights = pooled_weights(ops, party_arrays(ops, counts))  # k, P x k
+            stacked = ops.stack([weights] * d, axis=2)  # P x k x d
+            pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
+            filled = ops.ge_public(totals, 0.5)
+            opened = await ops.reveal(ops.concatenate([ops.reshape(pooled, (k * d,)), filled]))
+            return opened[: k * d].reshape(k, d), opened[k * d :] < 0.5
+
+        async def run(fit: _Fit) -> _Fit:
+            while fit.iterations < max_iter:
+                fit.iterations += 1
+                labels, _ = nearest(z, fit.centroids)
+                centroids, empty = await joint_means(labels)
+                if empty.any():
+                    centroids = reseed(centroids, empty)
+                    fit.reseeded += [(fit.iterations, int(c)) for c in np.flatnonzero(empty)]
+                shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum(axis=1)).max())
+                fit.centroids = centroids
+                ops.progress("lloyd", fit.iterations, max_iter, f"largest shift {shift:.2g}")
+                if shift <= tol and not empty.any():
+                    fit.converged = True
+                    break
+            return fit
+
+        fits = []
+        for restart in range(restarts):
+            if explicit is not None:
+                start = (explicit - means) / sds
+            else:
+                draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
+                start, empty = await joint_means(draw.integers(0, k, len(z)))
+                if empty.any():
+                    start = reseed(start, empty)
+            fits.append(await run(_Fit(start)))
+        winner = 0
+        if restarts > 1:
+            inertias = [nearest(z, f.centroids)[1].sum() / n_total for f in fits]
+            shared = ops.sum(party_arrays(ops, np.asarray(inertias)), axis=0)  # R
+            winner = int(await _argmin(ops, shared, restarts))
+        best = fits[winner]
+        labels, distances = nearest(z, best.centroids)
+        return _outputs(ops, rows, labels, distances, best, (means, sds), n_total, threshold, k)
+
+    return program
+
+
+async def _argmin(ops: SecureOps, values: Secret, count: int) -> int:
+    """The index of the smallest of `count` secret values (the first on ties), opening
+    only that index: one batch of comparisons of every pair."""
+    pairs = [(r, s) for r in range(count) for s in range(count) if r != s]
+    left = ops.stack([values[r : r + 1] for r, _ in pairs])
+    right = ops.stack([values[s : s + 1] for _, s in pairs])
+    # r wins if it is below every earlier s and at most every later s
+    smaller = ops.lt(left, right)
+    at_most = ops.sub(ops.add_public(ops.mul_public(smaller, 0.0), 1.0), ops.lt(right, left))
+    bits = [smaller[i] if s < r else at_most[i] for i, (r, s) in enumerate(pairs)]
+    wins = []
+    for r in range(count):
+        mine = [bits[i] for i, (a, _) in enumerate(pairs) if a == r]
+        total = ops.sum(ops.stack(mine), axis=0)
+        wins.append(ops.ge_public(total, count - 1.5))
+    opened = await ops.reveal(ops.stack(wins))
+    return int(np.argmax(opened.reshape(count)))
+
+
+def _outputs(
+    ops: SecureOps,
+    rows: Rows,
+    labels: np.ndarray,
+    distances: np.ndarray,
+    fit: _Fit,
+    scale: tuple[np.ndarray, np.ndarray],
+    n_total: int,
+    threshold: int,
+    k: int,
+) -> list[Secret]:
+    """What the coordinator may open about the winning clustering: the public summary,
+    the inertia / N, the count bits and masked counts (cluster sizes, per cluster and
+    profile variable the patients having it, the patients left out), and the masked
+    profile means."""
+    means, sds = scale
+    q = rows.profile.shape[1]
+    centroids = fit.centroids * sds + means
+    header = [n_total, fit.iterations, float(fit.converged), len(fit.reseeded)]
+    summary = np.concatenate([header, centroids.ravel()])
+    public = ops.input_values(0, summary if ops.my_index == 0 else None, summary.shape)
+    profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
+    for v in range(q):
+        present = ~np.isnan(rows.profile[:, v])
+        chosen = labels[present]
+        profile_counts[:, v] = np.bincount(chosen, minlength=k)
+        sums = np.bincount(chosen, weights=rows.profile[present, v], minlength=k)
+        profile_means[:, v] = sums / np.maximum(profile_counts[:, v], 1.0)
+    local_counts = np.concatenate(
+        [np.bincount(labels, minlength=k), profile_counts.ravel(), [rows.missing]]
+    ).astype(float)
+    shared_counts = party_arrays(ops, local_counts)  # P x (k + k q + 1)
+    totals = ops.sum(shared_counts, axis=0)
+    released = ops.ge_public(totals, threshold)
+    inertia = ops.sum(party_arrays(ops, np.array([distances.sum() / n_total])), axis=0)
+    outputs = [public, inertia, released, ops.mul(released, totals)]
+    if q:
+        _, weights = pooled_weights(ops, shared_counts[:, k : k + k * q])
+        profile = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
+        outputs.append(ops.mul(released[k : k + k * q], profile))
+    return outputs
+
+
+class KMeansAnalysis(Analysis):
+    """k-means clustering by Lloyd's algorithm, revealing the centroid iterates."""
+
+    name = "kmeans"
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        d, k = len(params["features"]), int(params["k"])
+        init = params.get("init")
+        if init and len(init) != k * d:
+            raise TemplateError(
+                f"init must give k x features = {k} x {d} = {k * d} numbers (centroid by "
+                f"centroid), not {len(init)}"
+            )
+        if params["mode"] not in MODES:
+            raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
+        overlap = set(params.get("profile") or ()) & set(params["features"])
+        if overlap:
+            raise TemplateError(f"{', '.join(sorted(overlap))} cannot be both feature and profile")
+
+    def local_input(self, data: PartyData, params: Params) -> Rows:
+        return local_rows(data, params)
+
+    def secure_program(self, local: Rows, params: Params, threshold: int) -> SecureProgram:
+        return kmeans_program(local, params, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        features = list(params["features"])
+        profile = list(params.get("profile") or ())
+        d, k, q = len(features), int(params["k"]), len(profile)
+        cells = k + k * q + 1
+        expected = 4 + k * d + 1 + 2 * cells + k * q
+        if len(opened) != expected:
+            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
+        values = np.asarray(opened, dtype=float)
+        n, iterations, reseeds = round(values[0]), round(values[1]), round(values[3])
+        centroids = values[4 : 4 + k * d].reshape(k, d)
+        at = 4 + k * d
+        inertia = float(values[at]) * n
+        bits = [exact_int(b) for b in values[at + 1 : at + 1 + cells]]
+        masked = values[at + 1 + cells : at + 1 + 2 * cells]
+        counts = [exact_int(m) if b else None for b, m in zip(bits, masked, strict=True)]
+        sizes, missing = counts[:k], counts[-1]
+        means = values[at + 1 + 2 * cells :]
+        profiles = [
+            {
+                v: (float(means[c * q + i]) if bits[k + c * q + i] else None)
+                for i, v in enumerate(profile)
+            }
+            for c in range(k)
+        ]
+        suppressed = [c for c, size in enumerate(sizes) if size is None]
+        notes = []
+        if suppressed:
+            notes.append(
+                f"cluster(s) {', '.join(str(c) for c in suppressed)} have fewer than "
+                f"{threshold} patients: their size and profile are suppressed"
+            )
+        if reseeds:
+            notes.append(
+                f"{reseeds} time(s) a cluster was empty and was re-seeded at the midpoint "
+                "of the two centroids farthest apart"
+            )
+        return {
+            "features": features,
+            "centroids": [[float(v) for v in row] for row in centroids],
+            "sizes": sizes,
+            "suppressed_clusters": suppressed,
+            "inertia": inertia,
+            "inertia_units": "standardised (joint means and standard deviations)"
+            if params["standardize"] == "yes"
+            else "the features' own units",
+            "iterations": iterations,
+            "converged": bool(values[2] > 0.5),
+            "n": n,
+            "missing": missing,
+            "k": k,
+            "profiles": profiles if q else None,
+            "reseeded": reseeds,
+            "notes": notes,
+            "mode": params["mode"],
+            "leakage": "the parties learned every iterate of the centroids, N and the "
+            "features' joint means and standard deviations",
+            "missing_values": "complete-case: patients missing any feature are left out "
+            "(their number is `missing`, suppressed below the threshold)",
+            "threshold": threshold,
+        }

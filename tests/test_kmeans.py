@@ -1,0 +1,182 @@
+"""Joint k-means ("iterates" mode) over real federations against scikit-learn's KMeans
+on the pooled plaintext rows, standardised with the pooled means and (population)
+standard deviations, which the test computes itself.
+
+Tolerances: with the same initial centroids, the same centroids within the backend's
+stated precision (MPyC: 1e-6 relative, the issue's figure; CrypTen: its 2^-16
+resolution carried through the pooled means, 1e-3 relative) after the same number of
+Lloyd steps; with restarts, the joint inertia within 1 % of scikit-learn's best over as
+many restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from smpc_ehr.client import Client, JobFailed
+from smpc_ehr.local.federation import LocalFederation, down
+from tests import _stats_truth as truth
+from tests.conftest import PROTOCOLS, make_data, start_federation
+
+TEMPLATE = PROTOCOLS / "kmeans.toml"
+FEATURES = ["hba1c", "bmi", "sbp", "ldl", "egfr", "triglycerides"]
+RELATIVE = {"mpyc": 1e-6, "crypten": 1e-3}
+TOL = {"mpyc": 1e-9, "crypten": 1e-4}
+"""Below each backend's rounding noise in a repeated pooled mean: stop when the
+assignments stop changing, as scikit-learn with tol=0 does."""
+
+
+def run(fed: LocalFederation, backend: str, **params: Any) -> dict[str, Any]:
+    with Client.from_state(fed.state_dir) as client:
+        result = client.run(TEMPLATE, params, backend=backend)
+    assert result.backend == backend
+    return result.result
+
+
+def pooled_rows(data: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The complete cases, their standardised features, and the pooled means and sds."""
+    frame = truth.cohort_frame(data)
+    rows = frame[frame[FEATURES].notna().all(axis=1)]
+    x = rows[FEATURES].to_numpy(float)
+    means, sds = x.mean(axis=0), x.std(axis=0)
+    return rows, (x - means) / sds, means, sds
+
+
+def as_numbers(centroids: np.ndarray) -> str:
+    return ",".join(f"{v:.6f}" for v in centroids.ravel())
+
+
+@pytest.mark.parametrize(
+    ("fed_name", "data_name", "backend"),
+    [("fed3", "data3", "mpyc"), ("fed3", "data3", "crypten"), ("fed5", "data5", "mpyc")],
+)
+def test_given_initial_centroids_give_scikit_learns_clustering(
+    request: pytest.FixtureRequest, fed_name: str, data_name: str, backend: str
+) -> None:
+    fed: LocalFederation = request.getfixturevalue(fed_name)
+    data: Path = request.getfixturevalue(data_name)
+    rows, z, means, sds = pooled_rows(data)
+    init = np.round(rows[FEATURES].to_numpy(float)[[0, 50, 100, 150]], 6)
+    result = run(
+        fed,
+        backend,
+        features=",".join(FEATURES),
+        k=4,
+        init=as_numbers(init),
+        n_init=1,
+        profile="readmit_30d",
+        tol=TOL[backend],
+    )
+    reference = KMeans(4, init=(init - means) / sds, n_init=1, tol=0, max_iter=100).fit(z)
+    want = reference.cluster_centers_ * sds + means
+    got = np.asarray(result["centroids"])
+    assert np.abs(got / want - 1).max() <= RELATIVE[backend], got / want - 1
+    assert result["converged"]
+    if backend == "mpyc":  # CrypTen's noise may hide the last tiny moves (within its tol)
+        assert result["iterations"] == reference.n_iter_
+    labels = reference.labels_
+    assert result["sizes"] == np.bincount(labels, minlength=4).tolist()
+    assert result["n"] == len(rows)
+    assert result["inertia"] == pytest.approx(reference.inertia_, rel=RELATIVE[backend])
+    everyone = truth.cohort_frame(data)
+    assert result["missing"] == int(everyone[FEATURES].isna().any(axis=1).sum())
+    readmit = rows["readmit_30d"].to_numpy(float)
+    for c, profile in enumerate(result["profiles"]):  # mean readmission per cluster
+        present = (labels == c) & ~np.isnan(readmit)
+        assert profile["readmit_30d"] == pytest.approx(readmit[present].mean(), abs=1e-4)
+
+
+def test_restarts_find_scikit_learns_best_inertia(fed3: LocalFederation, data3: Path) -> None:
+    _, z, _, _ = pooled_rows(data3)
+    result = run(fed3, "mpyc", features=",".join(FEATURES), k=4, n_init=3, seed=2)
+    best = KMeans(4, n_init=3, random_state=0).fit(z)
+    assert result["inertia"] <= best.inertia_ * 1.01
+    assert result["converged"] and sum(s for s in result["sizes"] if s) <= result["n"]
+
+
+def test_the_planted_phenotypes_are_recovered(fed3: LocalFederation, data3: Path) -> None:
+    """Adjusted Rand index of each hospital's own labels (nearest released centroid)
+    against the generator's phenotypes: what a hospital can compute locally."""
+    features = ["bmi", "hba1c", "sbp", "ldl", "hdl", "triglycerides", "egfr"]
+    result = run(fed3, "mpyc", features=",".join(features), k=4, n_init=3, seed=4)
+    centroids = np.asarray(result["centroids"])
+    frame = truth.cohort_frame(data3)
+    rows = frame[frame[features].notna().all(axis=1)]
+    x = rows[features].to_numpy(float)
+    means, sds = x.mean(axis=0), x.std(axis=0)
+    z, c = (x - means) / sds, (centroids - means) / sds
+    labels = ((z[:, None, :] - c[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    scores = []
+    for site, group in rows.assign(label=labels).groupby("site"):
+        planted = pd.read_csv(data3 / str(site) / "truth_phenotypes.csv", dtype={"patient_id": str})
+        merged = group.merge(planted, on="patient_id")
+        scores.append(adjusted_rand_score(merged["phenotype"], merged["label"]))
+    pooled = KMeans(4, n_init=3, random_state=0).fit(z).labels_
+    print("adjusted Rand index per hospital:", [round(s, 3) for s in scores])
+    assert min(scores) >= 0.3  # the phenotypes overlap by design; chance is 0
+    assert adjusted_rand_score(pooled, labels) >= 0.95  # the pooled clustering's partition
+
+
+def test_too_many_clusters_for_the_threshold_are_refused(fed3: LocalFederation) -> None:
+    with pytest.raises(JobFailed, match=r"fewer than k x 11"):
+        run(fed3, "mpyc", features="bmi,hba1c", k=3, codes="E75.22")
+
+
+@pytest.fixture(scope="module")
+def odd_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    """Three small hospitals; the first lacks `hdl`; `marker` is 100 for 6 patients of
+    the second hospital (a group below the threshold) and 0 for everyone else."""
+    data = make_data(tmp_path_factory.mktemp("kmeans-odd"), 3, 300, seed=23)
+    folders = sorted(p for p in data.iterdir() if (p / "patients.csv").exists())
+    for i, folder in enumerate(folders):
+        frame = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
+        if i == 0:
+            frame = frame.drop(columns="hdl")
+        frame["marker"] = ["100" if i == 1 and r < 6 else "0" for r in range(len(frame))]
+        frame.to_csv(folder / "patients.csv", index=False)
+    state = tmp_path_factory.mktemp("kmeans-odd-state")
+    federation = start_federation(data, state)
+    yield federation
+    down(state, timeout=3.0)
+
+
+def test_a_small_cluster_is_suppressed_and_said(odd_federation: LocalFederation) -> None:
+    result = run(
+        odd_federation,
+        "mpyc",
+        features="marker,bmi",
+        k=2,
+        standardize="no",
+        init="0,25,100,25",
+        profile="readmit_30d",
+    )
+    assert result["sizes"][1] is None and result["suppressed_clusters"] == [1]
+    assert result["profiles"][1] == {"readmit_30d": None}
+    assert "fewer than 11 patients" in result["notes"][0]
+    assert result["centroids"][1][0] == pytest.approx(100.0, abs=1e-6)
+
+
+def test_an_empty_cluster_is_reseeded_and_said(odd_federation: LocalFederation) -> None:
+    result = run(
+        odd_federation, "mpyc", features="bmi,sbp", k=3, init="25,120,30,140,500,500", n_init=1
+    )
+    assert result["reseeded"] >= 1 and any("re-seeded" in note for note in result["notes"])
+    assert result["converged"]
+
+
+def test_a_feature_one_hospital_lacks_is_named(odd_federation: LocalFederation) -> None:
+    with pytest.raises(JobFailed, match=r"hospital-1.*no numeric column 'hdl'"):
+        run(odd_federation, "mpyc", features="bmi,hdl", k=2)
+
+
+def test_init_of_the_wrong_length_is_refused(fed3: LocalFederation) -> None:
+    with pytest.raises(Exception, match="init must give k x features"):
+        run(fed3, "mpyc", features="bmi,hba1c", k=2, init="1,2,3")
