@@ -14,11 +14,13 @@ it says "locally"):
 3. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
    and the mean of its rows. Inside MPC: the counts and means are pooled into the
    joint cluster means (`moments.pool_means`, the division by the joint counts done
-   by `fractions_of_total`), and one comparison per cluster tells whether it is empty.
-   Opened to the parties: the new centroids and which clusters are empty. An empty
+   by `fractions_of_total`). Opened to the parties: the new centroids and per cluster
+   the sum of its weights n_j / N, 1 or (for an empty cluster) 0, up to rounding
+   noise of about 1e-4: which clusters are empty, without a comparison. An empty
    cluster is re-seeded, deterministically, at the midpoint of the two centroids
-   farthest apart (and the result says so). Stop when no centroid moves more than
-   `tol` (in the clustered units), or after `max_iter` steps.
+   farthest apart (and the result says so). Stop when the centroids move by at most
+   `tol` in total (the square root of the sum of squared moves, in the clustered
+   units), or after `max_iter` steps.
 4. With `n_init` restarts, each restart's joint inertia (the sum of the squared
    distances of the rows to their centroids) is pooled inside MPC, and the index of
    the smallest is opened to the parties (one batch of comparisons): the winner.
@@ -48,52 +50,26 @@ centroids), and what releases reveal in combination.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, local_rows, shortfall
+from smpc_ehr.analyses.kmeans_full import kmeans_full_program
 from smpc_ehr.analyses.moments import (
     party_arrays,
     pool_means,
     pooled_weights,
     reveal_standardisation,
 )
-from smpc_ehr.analyses.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.analyses.variables import cohort_filter
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
-MODES = ("iterates",)
-
-
-@dataclass(frozen=True)
-class Rows:
-    """A party's complete cases of the features (n x d, original units), its profile
-    variables for the same rows (n x q, NaN = missing) and how many cohort patients
-    were left out for a missing feature."""
-
-    x: np.ndarray
-    profile: np.ndarray
-    missing: int
-
-
-def local_rows(data: PartyData, params: Params) -> Rows:
-    """This party's rows with every feature present (complete-case)."""
-    cohort = select_cohort(data, params)
-    x = np.column_stack([numeric_values(data, f, cohort) for f in params["features"]])
-    names = params.get("profile") or ()
-    profile = (
-        np.column_stack([numeric_values(data, v, cohort) for v in names])
-        if names
-        else np.zeros((len(x), 0))
-    )
-    keep = ~np.isnan(x).any(axis=1)
-    return Rows(
-        np.ascontiguousarray(x[keep]), np.ascontiguousarray(profile[keep]), int((~keep).sum())
-    )
+MODES = ("iterates", "full")
 
 
 def nearest(z: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,14 +104,6 @@ def reseed(centroids: np.ndarray, empty: np.ndarray) -> np.ndarray:
     return result
 
 
-def _init_centroids(params: Params, d: int) -> np.ndarray | None:
-    """The explicit initial centroids (k x d, original units), or None."""
-    init = params.get("init")
-    if not init:
-        return None
-    return np.asarray(init, dtype=float).reshape(int(params["k"]), d)
-
-
 class _Fit:
     """One restart's state at every party: the public centroids (clustered units)."""
 
@@ -154,7 +122,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
     d, k = len(features), int(params["k"])
     max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
     standardize = params["standardize"] == "yes"
-    explicit = _init_centroids(params, d)
+    explicit = initial_centroids(params, d)
 
     async def program(ops: SecureOps) -> list[Secret]:
         n_total, means, sds = await reveal_standardisation(
@@ -162,8 +130,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             rows.x,
             features,
             k * threshold,
-            f"fewer than k x {threshold} = {k * threshold} patients have every feature "
-            f"(each of the {k} clusters needs at least the small-cell threshold)",
+            shortfall(k, threshold),
         )
         if not standardize:
             means, sds = np.zeros(d), np.ones(d)
@@ -173,10 +140,12 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             """The joint mean of each cluster's rows (opened to the parties) and which
             clusters are empty (k)."""
             counts, local_means = cluster_moments(z, labels, k)
-            totals, weights = pooled_weights(ops, party_arrays(ops, counts))  # k, P x k
+            _, weights = pooled_weights(ops, party_arrays(ops, counts))  # P x k
             stacked = ops.stack([weights] * d, axis=2)  # P x k x d
             pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
-            filled = ops.ge_public(totals, 0.5)
+            # The weights n_j / N of a cluster add up to 1, or to 0 if it is empty: opened
+            # with the centroids, they say which clusters are empty without a comparison.
+            filled = ops.sum(weights, axis=0)
             opened = await ops.reveal(ops.concatenate([ops.reshape(pooled, (k * d,)), filled]))
             return opened[: k * d].reshape(k, d), opened[k * d :] < 0.5
 
@@ -188,7 +157,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
                 if empty.any():
                     centroids = reseed(centroids, empty)
                     fit.reseeded += [(fit.iterations, int(c)) for c in np.flatnonzero(empty)]
-                shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum(axis=1)).max())
+                shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
                 ops.progress("lloyd", fit.iterations, max_iter, f"largest shift {shift:.2g}")
                 if shift <= tol and not empty.any():
@@ -197,7 +166,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             return fit
 
         fits = []
-        for restart in range(restarts):
+        for restart in range(1 if explicit is not None else restarts):
             if explicit is not None:
                 start = (explicit - means) / sds
             else:
@@ -207,10 +176,10 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
                     start = reseed(start, empty)
             fits.append(await run(_Fit(start)))
         winner = 0
-        if restarts > 1:
+        if len(fits) > 1:
             inertias = [nearest(z, f.centroids)[1].sum() / n_total for f in fits]
             shared = ops.sum(party_arrays(ops, np.asarray(inertias)), axis=0)  # R
-            winner = int(await _argmin(ops, shared, restarts))
+            winner = int(await _argmin(ops, shared, len(fits)))
         best = fits[winner]
         labels, distances = nearest(z, best.centroids)
         return _outputs(ops, rows, labels, distances, best, (means, sds), n_total, threshold, k)
@@ -255,7 +224,7 @@ def _outputs(
     means, sds = scale
     q = rows.profile.shape[1]
     centroids = fit.centroids * sds + means
-    header = [n_total, fit.iterations, float(fit.converged), len(fit.reseeded)]
+    header = [n_total, fit.iterations, float(fit.converged), len(fit.reseeded), n_total]
     summary = np.concatenate([header, centroids.ravel()])
     public = ops.input_values(0, summary if ops.my_index == 0 else None, summary.shape)
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
@@ -280,6 +249,16 @@ def _outputs(
     return outputs
 
 
+ITERATES_LEAKAGE = (
+    "the parties learned every iterate of the centroids, N and the features' joint means "
+    "and standard deviations"
+)
+FULL_LEAKAGE = (
+    "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
+    "the number of iterations, nothing else"
+)
+
+
 class KMeansAnalysis(Analysis):
     """k-means clustering by Lloyd's algorithm, revealing the centroid iterates."""
 
@@ -296,6 +275,11 @@ class KMeansAnalysis(Analysis):
             )
         if params["mode"] not in MODES:
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
+        if params["mode"] == "full" and (params.get("profile") or params["standardize"] != "yes"):
+            raise TemplateError(
+                "mode 'full' clusters standardised features and reports no profiles: "
+                "leave out profile and standardize=no, or use mode 'iterates'"
+            )
         overlap = set(params.get("profile") or ()) & set(params["features"])
         if overlap:
             raise TemplateError(f"{', '.join(sorted(overlap))} cannot be both feature and profile")
@@ -304,21 +288,31 @@ class KMeansAnalysis(Analysis):
         return local_rows(data, params)
 
     def secure_program(self, local: Rows, params: Params, threshold: int) -> SecureProgram:
+        if params["mode"] == "full":
+            return kmeans_full_program(local, params, threshold)
         return kmeans_program(local, params, threshold)
+
+    def validate_backend(self, params: Params, backend: str) -> None:
+        if params["mode"] == "full" and backend != "crypten":
+            raise TemplateError(
+                "mode 'full' runs on the crypten backend only: it compares every secret row "
+                "with every centroid in every step, which MPyC's comparisons (by bit "
+                "decomposition) make far too slow; use --backend crypten, or mode 'iterates'"
+            )
 
     def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
         features = list(params["features"])
         profile = list(params.get("profile") or ())
         d, k, q = len(features), int(params["k"]), len(profile)
         cells = k + k * q + 1
-        expected = 4 + k * d + 1 + 2 * cells + k * q
+        expected = 5 + k * d + 1 + 2 * cells + k * q
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
         values = np.asarray(opened, dtype=float)
         n, iterations, reseeds = round(values[0]), round(values[1]), round(values[3])
-        centroids = values[4 : 4 + k * d].reshape(k, d)
-        at = 4 + k * d
-        inertia = float(values[at]) * n
+        centroids = values[5 : 5 + k * d].reshape(k, d)
+        at = 5 + k * d
+        inertia = float(values[at]) * values[4]  # opened as inertia / (N or padded N)
         bits = [exact_int(b) for b in values[at + 1 : at + 1 + cells]]
         masked = values[at + 1 + cells : at + 1 + 2 * cells]
         counts = [exact_int(m) if b else None for b, m in zip(bits, masked, strict=True)]
@@ -340,8 +334,12 @@ class KMeansAnalysis(Analysis):
             )
         if reseeds:
             notes.append(
-                f"{reseeds} time(s) a cluster was empty and was re-seeded at the midpoint "
-                "of the two centroids farthest apart"
+                f"{reseeds} time(s) a cluster was empty and was "
+                + (
+                    "kept where it was (mode full)"
+                    if params["mode"] == "full"
+                    else "re-seeded at the midpoint of the two centroids farthest apart"
+                )
             )
         return {
             "features": features,
@@ -361,8 +359,7 @@ class KMeansAnalysis(Analysis):
             "reseeded": reseeds,
             "notes": notes,
             "mode": params["mode"],
-            "leakage": "the parties learned every iterate of the centroids, N and the "
-            "features' joint means and standard deviations",
+            "leakage": FULL_LEAKAGE if params["mode"] == "full" else ITERATES_LEAKAGE,
             "missing_values": "complete-case: patients missing any feature are left out "
             "(their number is `missing`, suppressed below the threshold)",
             "threshold": threshold,

@@ -59,18 +59,17 @@ from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.logistic_data import Design, feature_names
-from smpc_ehr.analyses.moments import column_moments, party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.secret_rows import (
+    MIN_SCALE_EXPONENT,
+    padded_sizes,
+    secret_scaling,
+    share_rows,
+    total_of,
+)
 from smpc_ehr.analyses.sigmoid import secure_sigmoid
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import DataError
 
-PAD_ROWS = 100
-"""Each party's rows are padded to a multiple of this: the others learn only that."""
-MIN_SCALE_EXPONENT = -6
-"""A feature whose joint variance is below 4^-6 (sd below 1/64 of its unit) is refused
-as (nearly) constant; rescale it."""
-MAX_SCALE_EXPONENT = 13
-"""Values are below 2^14 in magnitude, so variances are below 4^14."""
 GRADIENT_SCALE = 2.0**14
 """The gradient enters the solve times this public factor (as in the iterates mode), so
 that CrypTen's 2^-16 resolution holds small late gradients."""
@@ -93,41 +92,6 @@ _LOGITS = np.log(np.arange(1, evaluation.AUC_BINS) / (evaluation.AUC_BINS - np.a
 """Scores at the AUC bin edges b / 100 (b = 1..99) on the linear-predictor scale."""
 
 
-def padded(rows: int) -> int:
-    """Rows rounded up to a multiple of PAD_ROWS (0 stays 0)."""
-    return -(-rows // PAD_ROWS) * PAD_ROWS
-
-
-def _block(x: np.ndarray, y: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """This party's features (rows x d) and [y, w] (rows x 2), zero-padded to `rows`."""
-    n, d = x.shape
-    features, labels = np.zeros((rows, d)), np.zeros((rows, 2))
-    features[:n], labels[:n, 0], labels[:n, 1] = x, y, 1.0
-    return features, labels
-
-
-def _share_rows(
-    ops: SecureOps, x: np.ndarray, y: np.ndarray, sizes: np.ndarray
-) -> tuple[Secret, Secret]:
-    """Every party's padded rows, secret-shared and stacked: features (M x d) and
-    [y, w] (M x 2), M = the sum of `sizes` (public, per party)."""
-    d = x.shape[1]
-    mine = _block(x, y, int(sizes[ops.my_index]))
-    features, labels = [], []
-    for src, rows in enumerate(sizes):
-        if rows == 0:
-            continue
-        own = src == ops.my_index
-        features.append(ops.input_values(src, mine[0] if own else None, (int(rows), d)))
-        labels.append(ops.input_values(src, mine[1] if own else None, (int(rows), 2)))
-    return ops.concatenate(features), ops.concatenate(labels)
-
-
-def _total(ops: SecureOps, vector: Secret, length: int) -> Secret:
-    """The sum of a secret vector as a 1-element array (not an MPyC scalar)."""
-    return ops.sum(ops.reshape(vector, (length, 1)), axis=0)
-
-
 class _Standardiser:
     """Centre at the secret joint means, scale by the secret powers of two, mask padding."""
 
@@ -141,7 +105,9 @@ class _Standardiser:
         ops = self.ops
         w = labels[:, 1:2]
         centred = ops.sub(features, self.means)
-        return ops.concatenate([w, ops.mul(centred, ops.mul(w, self.scales))], axis=1)
+        # (x - mean) s first, then w: each rounding is then absolute on z (about 1);
+        # w s first would round s, an error multiplied by |x - mean| (up to 2^14).
+        return ops.concatenate([w, ops.mul(ops.mul(centred, self.scales), w)], axis=1)
 
 
 def full_program(design: Design, params: Params, threshold: int) -> SecureProgram:
@@ -160,48 +126,21 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
                 f"this party has fewer than {threshold} patients with the outcome and every "
                 "feature; it cannot take part in this model"
             )
-        mine = np.array([padded(len(design.y)), padded(len(design.test_y)) if evaluated else 0])
-        sizes = np.rint(await ops.reveal(party_arrays(ops, mine))).astype(int)  # P x 2
+        sizes = await padded_sizes(
+            ops, [len(design.y), len(design.test_y) if evaluated else 0]
+        )  # P x 2
         n_public = int(sizes[:, 0].sum())
-
-        # Joint moments -> N check, constant check, scale exponents (one comparison batch).
-        shared = party_arrays(ops, column_moments(design.x))
-        total, weights = pooled_weights(ops, shared[:, 0])
-        pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
-        exponents = np.arange(MIN_SCALE_EXPONENT, MAX_SCALE_EXPONENT + 1)
-        rows = len(exponents)
-        levels = np.broadcast_to((4.0**exponents)[:, None], (rows, d))
-        variance_steps = ops.add_public(ops.stack([pooled.comoment] * rows), -levels)
-        compared = ops.concatenate(
-            [
-                ops.add_public(total[0:1], -float(threshold)),
-                ops.reshape(variance_steps, (rows * d,)),
-            ]
+        scaling = await secret_scaling(
+            ops,
+            design.x,
+            feature_names(params),
+            threshold,
+            f"fewer than {threshold} patients have the outcome and every feature",
         )
-        bits = ops.ge_public(compared, 0.0)
-        if not (await ops.reveal(bits[0:1]))[0]:
-            raise DataError(
-                f"fewer than {threshold} patients have the outcome and every feature: "
-                "nothing is released"
-            )
-        varies = await ops.reveal(bits[1 : 1 + d])
-        names = feature_names(params)
-        constant = [name for name, bit in zip(names, varies, strict=True) if bit < 0.5]
-        if constant:
-            raise DataError(
-                f"feature(s) {', '.join(constant)} are (nearly) constant over all patients "
-                f"(standard deviation below 2^{MIN_SCALE_EXPONENT})"
-            )
-        above = ops.reshape(bits[1:], (rows, d))[1:]  # [var >= 4^e], e > MIN
-        # s = 2^-e telescopes: 2^-MIN + sum over passed levels of (2^-e - 2^-(e-1)).
-        drops = np.broadcast_to(-(2.0 ** -exponents[1:].astype(float))[:, None], (rows - 1, d))
-        scales = ops.add_public(
-            ops.sum(ops.mul_public(above, drops), axis=0), 2.0**-MIN_SCALE_EXPONENT
-        )
-        exponent = ops.add_public(ops.sum(above, axis=0), float(MIN_SCALE_EXPONENT))
-        standardiser = _Standardiser(ops, pooled.mean_a, scales, d)
+        scales, exponent, total = scaling.scales, scaling.exponents, scaling.total
+        standardiser = _Standardiser(ops, scaling.means, scales, d)
 
-        features, labels = _share_rows(ops, design.x, design.y, sizes[:, 0])
+        features, labels = share_rows(ops, design.x, design.y[:, None], sizes[:, 0])
         z = standardiser.design(features, labels)
         zt = ops.transpose(z)
         y = labels[:, 0:1]
@@ -265,9 +204,12 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             checks = ops.concatenate(
                 [
                     ops.add_public(
-                        _total(ops, ops.mul(step, step), k), -((tolerance * 2**_STEP_EXPONENT) ** 2)
+                        total_of(ops, ops.mul(step, step), k),
+                        -((tolerance * 2**_STEP_EXPONENT) ** 2),
                     ),
-                    ops.add_public(_total(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)),
+                    ops.add_public(
+                        total_of(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)
+                    ),
                 ]
             )
             big_step, diverging = await ops.reveal(ops.ge_public(checks, 0.0))
@@ -298,7 +240,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         first = ops.my_index == 0
         outputs = [
             ops.input_values(0, summary if first else None, summary.shape),
-            total[0:1],
+            total,
             exponent,
             ops.reshape(intercept, (1,)),
             ops.reshape(beta[1:k], (d,)),
@@ -308,7 +250,9 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         ]
         if not evaluated:
             return outputs
-        test_features, test_labels = _share_rows(ops, design.test_x, design.test_y, sizes[:, 1])
+        test_features, test_labels = share_rows(
+            ops, design.test_x, design.test_y[:, None], sizes[:, 1]
+        )
         z_test = standardiser.design(test_features, test_labels)
         joint = _evaluation_counts(ops, z_test, test_labels, beta, int(sizes[:, 1].sum()))
         return [*outputs, *evaluation.joint_outputs(ops, joint, threshold)]

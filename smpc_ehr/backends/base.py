@@ -212,23 +212,30 @@ class SecureOps(ABC):
 
     def fractions_of_total(self, counts: Secret) -> Secret:
         """counts / (their sum over axis 0), for P x g whole numbers whose column sums are
-        below 2^COUNT_BITS; 0 where a column sums to 0. Within 8 x `product_error`.
+        below 2^COUNT_BITS; 0 where a column sums to 0. Within 8 x `product_error`
+        (`divide_by_counts`)."""
+        parts = counts.shape[0]
+        return self.divide_by_counts(counts, self.sum(counts, axis=0), parts)
+
+    def divide_by_counts(self, values: Secret, counts: Secret, rows: int) -> Secret:
+        """values / counts column by column, for values R x g (R = `rows`) and whole
+        numbers counts (g) below 2^COUNT_BITS, each value at most its count in magnitude
+        times 2^14; 0 where a count is 0. Within 8 x `product_error` relative to the
+        values' scale.
 
         How the statistics divide by a number of patients, anything from 1 to 2^30,
-        without the reciprocal of a tiny number: this generic version scales every
-        count by the secret power of two that brings the column sum N into [1, 2]
+        without the reciprocal of a tiny number: this generic version scales each
+        column by the secret power of two that brings its count N into [1, 2]
         (`_pow2_normalize`), then takes 1/N there by Newton's iteration from the
         minimax line 24/17 - 8/17 a (relative error at most 1/17, squared by each of
         RECIPROCAL_STEPS steps; the step corrects its own roundings).
         """
-        parts = counts.shape[0]
-        total = self.sum(counts, axis=0)
-        scaled = self._pow2_normalize(self.stack([total, *(counts[j] for j in range(parts))]))
+        scaled = self._pow2_normalize(self.stack([counts, *(values[j] for j in range(rows))]))
         a = scaled[0]
         inverse = self.add_public(self.mul_public(a, -8 / 17), 24 / 17)
         for _ in range(RECIPROCAL_STEPS):  # y <- y (2 - a y) = 2y - y (a y)
             inverse = self.sub(self.add(inverse, inverse), self.mul(inverse, self.mul(a, inverse)))
-        return self.mul(scaled[1:], self.stack([inverse] * parts))
+        return self.mul(scaled[1:], self.stack([inverse] * rows))
 
     def _pow2_normalize(self, rows: Secret) -> Secret:
         """Each column of `rows` (R x g, whole numbers, row 0 below 2^COUNT_BITS) times

@@ -388,8 +388,42 @@ def _render_logistic(body: Body) -> str:
     return _sections(*parts, _footer(body, suppressed))
 
 
+def _render_kmeans(body: Body) -> str:
+    """One row per cluster: size, centroid in the features' units, profile means."""
+    t = body["threshold"]
+    features = list(body["features"])
+    profiles = body.get("profiles") or [{} for _ in body["centroids"]]
+    profile_names = list(profiles[0]) if profiles and profiles[0] else []
+    rows = [
+        [
+            str(c),
+            fmt_count(size, t),
+            *(fmt_num(v) for v in centroid),
+            *(
+                fmt_num(profile[name]) if profile[name] is not None else "-"
+                for name in profile_names
+            ),
+        ]
+        for c, (size, centroid, profile) in enumerate(
+            zip(body["sizes"], body["centroids"], profiles, strict=True)
+        )
+    ]
+    header = ["cluster", "n", *features, *(f"mean {name}" for name in profile_names)]
+    text = table(header, rows, "l" + "r" * (len(header) - 1))
+    fit = (
+        f"n = {body['n']:,}, k = {body['k']}, inertia = {fmt_num(body['inertia'])} "
+        f"({body['inertia_units']}), {body['iterations']} Lloyd steps, "
+        f"{'converged' if body['converged'] else 'NOT converged'}"
+        f"\nmode {body['mode']}: {body['leakage']}"
+    )
+    notes = "\n".join(body.get("notes") or [])
+    suppressed = any(size is None for size in body["sizes"])
+    return _sections(text, fit, *([notes] if notes else []), _footer(body, suppressed))
+
+
 RENDERERS: dict[str, Renderer] = {
     "logistic_regression": _render_logistic,
+    "kmeans": _render_kmeans,
     "summary": _render_summary,
     "correlation": _render_correlation,
     "histogram": _render_histogram,

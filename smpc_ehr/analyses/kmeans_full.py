@@ -1,0 +1,256 @@
+"""Joint k-means clustering, "full" mode: the patients' features are secret-shared and
+Lloyd's algorithm runs entirely inside MPC (CrypTen); only the final clustering is
+opened, to the coordinator.
+
+How it runs:
+1. Each party pads its complete rows to a multiple of PAD_ROWS (`secret_rows`); the
+   padded sizes are opened to the parties.
+2. Standardisation inside MPC: the joint means and variances are pooled; per feature a
+   secret power of two brings the variance into [1, 4), where five Newton steps give
+   1 / sqrt; z = w (x - mean) / sd, with w = 0 on padding rows, which so add nothing.
+   The parties learn only [N >= k x threshold] and which features are constant.
+3. Start: the given `init` (standardised inside MPC), or per restart the joint means of
+   a random partition (each party's rows get random clusters from the seed; their
+   one-hot labels are shared with the rows).
+4. Lloyd step, all inside MPC: scores ||c||^2 - 2 z.c (one matrix product); the
+   nearest centroid of every row by a tournament of comparisons (ceil(log2 k) batches,
+   k - 1 comparisons per row; ties go to the lower index); per cluster the count and
+   the sum of the rows (one matrix product), divided by the count (`divide_by_counts`);
+   a cluster left empty keeps its centroid. After each step one bit is opened to the
+   parties: whether the centroids moved by more than `tol` in total (sqrt of the sum
+   of squared moves), so that they know when to stop.
+5. Restarts: the joint inertia of each restart is compared inside MPC and the best
+   clustering selected by secret bits; nothing about the others is opened.
+6. Released to the coordinator: the centroids (original units), N, the cluster sizes
+   (suppressed below the threshold), the number of patients left out for a missing
+   feature (likewise), the inertia (standardised units), the iteration count, whether
+   it converged, and how often a cluster was empty.
+
+Cost: per step and row, k - 1 secret comparisons and about 2k d products; meant for a
+few thousand patients per hospital (3 x 2,000 with 8 features, k = 4: see the README's
+benchmark). Leakage, plainly:
+- each party learns: every party's number of complete rows rounded up to a multiple of
+  PAD_ROWS, whether N reaches k x the threshold, whether a feature is constant, and per
+  step whether it was the last; no centroid, mean, count or row.
+- the coordinator (and the analyst) learns the released clustering above; nothing per
+  hospital. If the job fails, nothing is released to the coordinator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
+from smpc_ehr.analyses.moments import party_arrays
+from smpc_ehr.analyses.secret_rows import padded_sizes, secret_scaling, share_rows, total_of
+from smpc_ehr.backends.base import RECIPROCAL_STEPS, Secret, SecureOps, SecureProgram
+from smpc_ehr.errors import DataError
+
+SHIFT_SCALE = 256.0
+"""The convergence test squares the centroids' moves times this public whole number:
+tol^2 itself (1e-8 for tol 1e-4) is far below CrypTen's 2^-16 resolution."""
+MAX_ROWS = 2**16
+"""Cluster sizes stay below 2^16, so the division by them is exact up to one rounding
+(`divide_by_small_counts`); full mode is for a few thousand patients per hospital."""
+ISQRT_STEPS = 5
+"""Newton steps for 1/sqrt(v), v in [1, 4), from the line 1.2 - 0.2 v (relative error
+at most 0.2, then 0.06, 5e-3, 4e-5, 2e-9)."""
+
+
+def public_values(ops: SecureOps, values: np.ndarray) -> Secret:
+    """A public array as a secret (party 0 inputs it; every party knows it)."""
+    return ops.input_values(0, values if ops.my_index == 0 else None, values.shape)
+
+
+def inverse_sqrt(ops: SecureOps, v: Secret) -> Secret:
+    """1 / sqrt(v) for secret v in [1, 4) (Newton's iteration y <- y (3 - v y^2) / 2)."""
+    y = ops.add_public(ops.mul_public(v, -0.2), 1.2)
+    for _ in range(ISQRT_STEPS):
+        y = ops.mul(y, ops.add_public(ops.mul_public(ops.mul(v, ops.mul(y, y)), -0.5), 1.5))
+    return y
+
+
+def divide_by_small_counts(ops: SecureOps, sums: Secret, counts: Secret, bound: int) -> Secret:
+    """sums (k x d) / counts (k) for whole-number counts up to `bound` < 2^16 (0 gives 0).
+
+    Why not `divide_by_counts`: it brings the sums down by a secret power of two as a
+    sum of truncations, one per bit of the count, whose roundings add up to about 1e-3
+    of a mean on CrypTen. Counts below 2^16 allow the exact factor p = 2^-e instead,
+    assembled from the comparison bits [count >= 2^j] with public weights (no
+    rounding); then sums p and counts p (in [1, 2)) are one rounding each, and 1 over
+    the latter is Newton's iteration as in `divide_by_counts`."""
+    k = counts.shape[0]
+    levels = np.arange(1, max(1, int(bound).bit_length()))
+    above = ops.ge_public(
+        ops.add_public(
+            ops.stack([counts] * len(levels)),
+            -np.broadcast_to((2.0**levels)[:, None], (len(levels), k)),
+        ),
+        0.0,
+    )  # [count >= 2^j], j = 1..
+    # p = 2^-e = 1 - sum over passed levels j of 2^-j (the steps 2^-j - 2^-(j-1) = -2^-j)
+    factor = ops.add_public(
+        ops.weighted_sum(above, np.broadcast_to(-(2.0**-levels)[:, None], (len(levels), k))), 1.0
+    )
+    scaled = ops.mul(counts, factor)  # in [1, 2), or 0
+    inverse = ops.add_public(ops.mul_public(scaled, -8 / 17), 24 / 17)
+    for _ in range(RECIPROCAL_STEPS):
+        inverse = ops.sub(ops.add(inverse, inverse), ops.mul(inverse, ops.mul(scaled, inverse)))
+    return ops.mul(ops.mul(sums, ops.reshape(factor, (k, 1))), ops.reshape(inverse, (k, 1)))
+
+
+def nearest_onehot(ops: SecureOps, scores: Secret, rows: int, k: int) -> Secret:
+    """For scores (rows x k), each row's one-hot argmin (rows x k, 0/1; ties to the
+    lower index) by a tournament: round by round, neighbours are compared in one batch
+    and the winner's score and one-hot carried on (k - 1 comparisons per row)."""
+    zero = ops.mul_public(scores, 0.0)
+    by_cluster = ops.transpose(scores)  # k x rows
+    values = [by_cluster[c] for c in range(k)]
+    hots = [ops.add_public(zero, np.broadcast_to(np.eye(k)[c], (rows, k))) for c in range(k)]
+    while len(values) > 1:
+        pairs = len(values) // 2
+        left, right = ops.stack(values[0 : 2 * pairs : 2]), ops.stack(values[1 : 2 * pairs : 2])
+        wins = ops.ge_public(ops.sub(right, left), 0.0)  # [left <= right], pairs x rows
+        carried = ops.add(right, ops.mul(wins, ops.sub(left, right)))
+        hot_left = ops.stack(hots[0 : 2 * pairs : 2])
+        hot_right = ops.stack(hots[1 : 2 * pairs : 2])  # pairs x rows x k
+        chosen = ops.add(
+            hot_right, ops.mul(ops.stack([wins] * k, axis=2), ops.sub(hot_left, hot_right))
+        )
+        values = [carried[p] for p in range(pairs)] + values[2 * pairs :]
+        hots = [chosen[p] for p in range(pairs)] + hots[2 * pairs :]
+    return hots[0]
+
+
+def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
+    """The full-MPC clustering (see the module docstring); opens the same layout as the
+    iterates mode (`kmeans.KMeansAnalysis.finalize`), without profiles."""
+    features = list(params["features"])
+    d, k = len(features), int(params["k"])
+    max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
+    explicit = initial_centroids(params, d)
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        starts = 1 if explicit is not None else restarts
+        n = len(rows.x)
+        sizes = await padded_sizes(ops, [n])
+        m = int(sizes.sum())
+        if m >= MAX_ROWS:
+            raise DataError(
+                f"mode 'full' takes fewer than {MAX_ROWS:,} rows in all ({m:,} after "
+                "padding); use mode 'iterates' for larger cohorts"
+            )
+        scaling = await secret_scaling(
+            ops, rows.x, features, k * threshold, shortfall(k, threshold)
+        )
+        # sd = sqrt(v') / s with v' = variance s^2 in [1, 4): 1/sd = s / sqrt(v').
+        normal = ops.mul(scaling.variances, ops.mul(scaling.scales, scaling.scales))
+        root = inverse_sqrt(ops, normal)
+        inverse_sd = ops.mul(scaling.scales, root)
+        sd = ops.mul(scaling.variances, inverse_sd)
+        labels = np.zeros((n, k * starts))
+        for r in range(starts):
+            draw = np.random.default_rng([int(params["seed"]), r, ops.my_index])
+            labels[np.arange(n), r * k + draw.integers(0, k, n)] = 1.0
+        x, extra = share_rows(ops, rows.x, labels, sizes[:, 0])
+        w = extra[:, k * starts : k * starts + 1]
+        centred = ops.sub(x, ops.reshape(scaling.means, (1, d)))
+        # (x - mean) / sd first: its rounding is absolute on z (~1); w (0 on padding)
+        # after. The other order rounds w / sd, relative 1e-3 for an sd of 20.
+        z = ops.mul(ops.mul(centred, ops.reshape(inverse_sd, (1, d))), w)
+
+        def centroids_of(hot: Secret) -> tuple[Secret, Secret, Secret]:
+            """Per cluster of a rows x k one-hot: counts (of real rows: hot' w), sums
+            (padding rows of z are 0) and means (k x d)."""
+            hot_t = ops.transpose(hot)
+            counts = ops.reshape(ops.matmul(hot_t, w), (k,))
+            sums = ops.matmul(hot_t, z)  # k x d
+            means = divide_by_small_counts(ops, sums, counts, m)
+            return counts, sums, means
+
+        async def lloyd(centroids: Secret) -> tuple[Secret, Secret, Secret, int, bool]:
+            empties = ops.mul_public(ops.sum(centroids, axis=1), 0.0)  # k zeros
+            iterations, converged = 0, False
+            counts = empties
+            while iterations < max_iter:
+                iterations += 1
+                norms = ops.sum(ops.mul(centroids, centroids), axis=1)  # k
+                scores = ops.add(
+                    ops.mul_public(ops.matmul(z, ops.transpose(centroids)), -2.0),
+                    ops.reshape(norms, (1, k)),
+                )
+                hot = nearest_onehot(ops, scores, m, k)
+                counts, _, means = centroids_of(hot)
+                filled = ops.reshape(ops.ge_public(counts, 0.5), (k, 1))
+                updated = ops.add(centroids, ops.mul(filled, ops.sub(means, centroids)))
+                empties = ops.add(
+                    empties, ops.add_public(ops.mul_public(ops.reshape(filled, (k,)), -1.0), 1.0)
+                )
+                moved = ops.mul_public(ops.sub(updated, centroids), SHIFT_SCALE)  # exact
+                shift = total_of(ops, ops.mul(moved, moved), k * d)
+                centroids = updated
+                limit = (tol * SHIFT_SCALE) ** 2
+                (moving,) = await ops.reveal(ops.ge_public(ops.add_public(shift, -limit), 0.0))
+                ops.progress("lloyd", iterations, max_iter, "inside MPC")
+                if moving < 0.5:
+                    converged = True
+                    break
+            return centroids, counts, empties, iterations, converged
+
+        runs: list[tuple[Secret, Secret, Secret, int, bool]] = []
+        for r in range(starts):
+            if explicit is not None:  # (init - mean) / sd, inside MPC
+                given = ops.sub(public_values(ops, explicit), ops.reshape(scaling.means, (1, d)))
+                start = ops.mul(given, ops.reshape(inverse_sd, (1, d)))
+            else:
+                start = centroids_of(extra[:, r * k : (r + 1) * k])[2]
+            runs.append(await lloyd(start))
+        squares = total_of(ops, ops.mul(z, z), m * d)  # the sum of w ||z||^2
+        inertias = [  # within-cluster sum of squares: sum ||z||^2 - sum_c n_c ||c_c||^2
+            ops.sub(
+                squares, total_of(ops, ops.mul(run[1], ops.sum(ops.mul(run[0], run[0]), axis=1)), k)
+            )
+            for run in runs
+        ]
+        steps = np.array([[run[3], float(run[4])] for run in runs])  # public per restart
+        if starts == 1:
+            centroids, counts, empties, inertia = runs[0][0], runs[0][1], runs[0][2], inertias[0]
+            chosen_steps = public_values(ops, steps[0])
+        else:  # the smallest inertia, chosen by secret bits: nothing about it is opened
+            scores = ops.reshape(ops.concatenate(inertias), (1, starts))
+            pick = ops.reshape(nearest_onehot(ops, scores, 1, starts), (starts,))
+
+            def select(values: list[Secret]) -> Secret:
+                stacked = ops.stack(values)
+                shape = (starts, *([1] * (len(stacked.shape) - 1)))
+                return ops.sum(ops.mul(ops.reshape(pick, shape), stacked), axis=0)
+
+            centroids = select([run[0] for run in runs])
+            counts = select([run[1] for run in runs])
+            empties = select([run[2] for run in runs])
+            inertia = select(inertias)
+            chosen_steps = select([public_values(ops, row) for row in steps])
+        original = ops.add(
+            ops.mul(centroids, ops.reshape(sd, (1, d))), ops.reshape(scaling.means, (1, d))
+        )
+        missing = ops.sum(party_arrays(ops, np.array([float(rows.missing)])), axis=0)
+        cells = ops.concatenate([counts, missing])
+        released = ops.ge_public(cells, threshold)
+        header = ops.concatenate(
+            [
+                scaling.total,
+                chosen_steps,
+                total_of(ops, empties, k),
+                public_values(ops, np.array([float(m)])),
+            ]
+        )
+        return [
+            header,
+            ops.reshape(original, (k * d,)),
+            ops.mul_public(inertia, 1.0 / m),
+            released,
+            ops.mul(released, cells),
+        ]
+
+    return program
