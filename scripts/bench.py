@@ -5,6 +5,9 @@
     python scripts/bench.py stats [--quick] [--sizes 10000,100000,1000000] [--repeats R]
                                   [--backends mpyc,crypten]
     python scripts/bench.py logreg [--quick] [--patients N] [--repeats R] [--backends mpyc,crypten]
+    python scripts/bench.py logreg-full [--quick] [--patients N] [--repeats R] [--warmup W]
+    python scripts/bench.py kmeans [--quick] [--patients N] [--full-patients N] [--repeats R]
+                                   [--warmup W] [--backends mpyc,crypten] [--tol T]
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
@@ -19,7 +22,9 @@ import sys
 from types import ModuleType
 
 import bench_counts
+import bench_kmeans
 import bench_logreg
+import bench_logreg_full
 import bench_stats
 import bench_transport
 from _bench_common import log, terminate_as_interrupt
@@ -29,6 +34,8 @@ BENCHMARKS: dict[str, ModuleType] = {
     "transport": bench_transport,
     "stats": bench_stats,
     "logreg": bench_logreg,
+    "logreg-full": bench_logreg_full,
+    "kmeans": bench_kmeans,
 }
 
 

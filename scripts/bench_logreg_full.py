@@ -1,0 +1,823 @@
+"""`bench.py logreg-full`: logistic regression, "full" mode, next to CrypTen's own gradient descent.
+
+Question (issue): for 3 parties with 10,000 patients each and 20 numeric features, how
+long does protocols/logistic_regression.toml take with `mode = "full"` (the rows are
+secret-shared and the whole Newton fit runs inside MPC; CrypTen backend only:
+smpc_ehr/analyses/logistic_full.py), next to CrypTen over its own torch.distributed
+transport running plain gradient descent (10 steps, CrypTen's built-in sigmoid) on the
+same data; and how accurate is the MPC model next to the pooled plaintext model?
+Goal: faster than that baseline, with an accuracy within 0.005 of the pooled one.
+
+Data. The federation of `bench.py logreg` (scripts/bench_logreg.py: 3 synthetic
+parties, --seed, default 7, with its 20 features, cached under .bench-data/
+logreg-3x<patients>-seed7). Outcome readmit_30d. The pooled rows: each party's
+complete cases (the outcome and all 20 features), split as the parties split them
+(test fraction 0.2, split seed 1), loaded into numpy before anything is timed.
+
+MPC. A real local federation (`local up`: a process per party, a coordinator and a
+dealer, mutual TLS; the parties load their data at start-up). The job is
+`Client.run(protocols/logistic_regression.toml, {outcome: readmit_30d, features: <the
+20>, mode: full, test_fraction: 0.2, seed: 1, tol: 1e-4}, backend="crypten")`, the
+template read once, before `local up` (as the parties approve it then).
+Timed in the analyst process (time.perf_counter):
+- end to end: from submitting the protocol to holding the released result (the
+  scaling, the secret-shared rows, the Newton steps, the covariance, the secure
+  evaluation on the held-out rows and the release);
+- fit only: from submitting to the progress note of the last Newton step (everything
+  above but the covariance, the evaluation and the release; still including the job's
+  dispatch, the parties' local step, the sharing of the rows and the scaling, which
+  the baseline's span does not include).
+Each party logs per job "local step X ms, MPC Y ms, N messages, B bytes sent"
+(smpc_ehr/party/jobs.py); the slowest party's MPC step and the most any party sent
+are reported. The parties' torch runs one thread each (smpc_ehr/backends/crypten);
+their Beaver triples come from the federation's dealer.
+
+Baseline. Exactly the CrypTen program of `bench.py transport`
+(bench_transport_programs.logistic_regression, run by bench_transport's harness:
+3 party processes and CrypTen's TTP server process, fresh for each run, on CrypTen's
+DistributedCommunicator over torch.distributed/gloo on loopback, TTP provider, one
+torch/OpenMP thread per process), given the pooled training rows instead of its
+synthetic data: party 0 inputs the features, party 1 the 0/1 outcomes (as in that
+program). The features are an intercept column of ones and the 20 features
+standardised with the pooled training means and (population) standard deviations,
+computed in plaintext before the run (a help the MPC job does not get: it
+standardises inside MPC). From zero weights, 10 steps w <- w - 1.0 * X'(sigmoid(Xw) -
+y) / n (learning rate 1.0; n public), CrypTen's sigmoid. Timed span, as in `bench.py
+transport`: after crypten.init() and one barrier, from the earliest party's start
+(inputs) to the slowest party holding the opened weights (time.monotonic, shared by
+the processes). The harness is bench_transport's; its worker processes are this file
+run as a script (see `baseline_worker`), which hands the pooled rows (a .npz file in
+the run's folder) and the learning rate to that program and then runs
+bench_transport_worker's main. After the run, in plaintext, the opened weights score
+the pooled held-out rows: accuracy at 0.5 and AUC. The same 10 steps in float64 with
+the exact sigmoid are shown too (what the baseline would reach without MPC).
+
+Pooled reference. scikit-learn's unpenalised LogisticRegression (as `bench.py logreg`:
+bench_logreg.sklearn_model) fitted on the pooled training rows in original units; its
+accuracy at 0.5 and AUC (exact, roc_auc_score; and from scores binned in steps of
+0.01, as the MPC evaluation computes it) on the pooled held-out rows. Reported for the
+MPC model and the baseline: accuracy and AUC and their differences from the pooled
+ones (the MPC AUC against both the exact and the binned pooled AUC), and the largest
+coefficient difference of the MPC model from scikit-learn's.
+
+Runs. After a warm-up (`--warmup`, default 1: one MPC job and one baseline run, not
+timed; none with `--quick`), R repetitions (`--repeats`, default 3) each time one MPC
+job and one baseline run, alternating which goes first, with a 0.2 s pause before
+each. Medians are reported; ratio = MPC median (end to end, and fit only) / baseline
+median, from the same run. The load average before and after is printed (other work
+on the machine skews timings). The federation and every worker are stopped on exit,
+also on Ctrl-C.
+
+Check. The MPC N and held-out count must equal the pooled ones, the AUC must be
+released and each baseline run's parties must open the same weights; else MISMATCH
+is printed and the exit status is 1. The goals are printed, met or not, separately:
+speed (end to end, and fit only) and accuracy (every MPC job's accuracy within 0.005
+of the pooled one). The MPC accuracy is not released when a confusion cell is below
+the small-cell threshold (11: few patients get a predicted risk of 0.5 or more);
+then it is bounded from the released cells, the suppressed ones (0 to 10) and the
+pooled held-out count, and the goal is met if the whole interval is within 0.005,
+NOT met if none of it is, else undecided.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import bench_logreg
+import bench_transport as transport
+import bench_transport_programs as programs
+import numpy as np
+from _bench_common import (
+    DEFAULT_DATA_ROOT,
+    RunningFederation,
+    Summary,
+    finish_figures,
+    local_federation,
+    log,
+    party_ids,
+    table,
+    timed,
+)
+from bench_logreg import (
+    FEATURES,
+    JOB_DEADLINE,
+    MIN_CELL_COUNT,
+    OUTCOME,
+    PARTIES,
+    PROTOCOL,
+    SETTLE_SECONDS,
+    TEST_FRACTION,
+    UP_TIMEOUT,
+    Config,
+    Fit,
+    Pooled,
+    Samples,
+    _load_average,
+    _time_mpc,
+    binned_auc,
+    coefficient_table,
+    comparison,
+    confusion,
+    describe_fit,
+    load_pooled,
+    logreg_data,
+    sklearn_fit,
+    sklearn_model,
+)
+from bench_stats import PartySteps, party_steps
+
+BACKEND = "crypten"
+PATIENTS = 10_000
+QUICK_PATIENTS = 5_000
+TOL = 1e-4
+"""The job's `tol` (standardised units): logistic_full.TOL_FLOOR, the smallest it takes."""
+ACCURACY_GOAL = 0.005
+STEPS = 10
+LEARNING_RATE = 1.0
+"""The baseline's step size on standardised features with an intercept column."""
+BASELINE_DATA = "baseline-rows.npz"
+"""The pooled rows the baseline's workers read, next to their spec files."""
+BASELINE_DEADLINE = 600.0
+"""Longest a baseline run may take (its workers' own deadline follows from it)."""
+WORKER_SCRIPT = Path(__file__).resolve()
+
+
+# --- the baseline ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """The pooled training means and standard deviations (plaintext: the baseline's help)."""
+
+    means: np.ndarray
+    sds: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> Scaling:
+        return cls(x.mean(axis=0), x.std(axis=0))
+
+    def design(self, x: np.ndarray) -> np.ndarray:
+        """[1, (x - mean) / sd]: the baseline's feature matrix."""
+        return np.column_stack([np.ones(len(x)), (x - self.means) / self.sds])
+
+
+def float64_descent(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The baseline's steps in float64 with the exact sigmoid (not under MPC)."""
+    w = np.zeros(features.shape[1])
+    for _ in range(STEPS):
+        fitted = 1.0 / (1.0 + np.exp(-(features @ w)))
+        w -= LEARNING_RATE * (features.T @ (fitted - labels)) / len(labels)
+    return w
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's evaluation on the pooled held-out rows (plaintext)."""
+
+    accuracy: float
+    auc: float
+    auc_binned: float
+    confusion: list[list[int]]
+
+    @classmethod
+    def of(cls, logits: np.ndarray, y: np.ndarray) -> Scored:
+        from sklearn.metrics import roc_auc_score
+
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        return cls(
+            float(np.mean((scores >= 0.5) == (y == 1))),
+            float(roc_auc_score(y, scores)),
+            binned_auc(scores, y),
+            confusion(scores, y),
+        )
+
+
+def score_weights(
+    weights: Sequence[float] | np.ndarray, scaling: Scaling, pooled: Pooled
+) -> Scored:
+    return Scored.of(scaling.design(pooled.x_test) @ np.asarray(weights), pooled.y_test)
+
+
+def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transport.Bench:
+    """bench_transport's harness, set up for CrypTen over its own transport only."""
+    settings = transport.Config(
+        quick=cfg.quick,
+        repeats=cfg.repeats,
+        backends=(BACKEND,),
+        crypten=programs.CryptenSizes(rows, cols, STEPS),
+        mpyc=programs.MpycSizes(0, 0, 0),  # unused
+        seed=cfg.seed,  # unused: the rows come from BASELINE_DATA
+        deadline_seconds=BASELINE_DEADLINE,
+        round_seconds=BASELINE_DEADLINE,
+    )
+    # CrypTen's own transport needs no certificates nor dealer (its TTP server is a worker).
+    unused = transport.Pki(workdir, workdir)
+    return transport.Bench(settings, workdir, unused, dealer_address=None)
+
+
+def baseline_worker(argv: Sequence[str]) -> int:
+    """A worker process of the baseline (bench_transport.Group starts this file with
+    bench_transport_worker's arguments): the transport program gets the pooled rows
+    of BASELINE_DATA, next to the spec file, and LEARNING_RATE; the rest is
+    bench_transport_worker's main, unchanged."""
+    import bench_transport_worker
+
+    spec = Path(argv[list(argv).index("--spec") + 1])
+    data = spec.parent / BASELINE_DATA
+
+    def pooled_rows(seed: int, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(data) as saved:
+            features, labels = saved["features"], saved["labels"]
+        if features.shape != (rows, cols) or labels.shape != (rows,):
+            raise ValueError(f"{data}: {features.shape} rows, not ({rows}, {cols})")
+        return features, labels
+
+    programs.classification_data = pooled_rows
+    programs.LEARNING_RATE = LEARNING_RATE
+    return bench_transport_worker.main()
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    mpc: Samples = field(default_factory=Samples)
+    to_last_step: list[float] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    """Every MPC job's released result, warm-up first."""
+    baseline: list[transport.Run] = field(default_factory=list)
+    """The timed baseline runs."""
+    baseline_weights: list[list[float] | None] = field(default_factory=list)
+    """Every baseline run's opened weights (None: the parties disagreed), warm-up first."""
+
+
+@dataclass
+class Run:
+    setup: dict[str, Any]
+    measured: Measured
+    steps: dict[str, PartySteps]
+    fit: Fit
+    scaling: Scaling
+    pooled: Pooled
+    sklearn: str
+
+
+def params(cfg: Config) -> dict[str, str]:
+    """bench_logreg's job parameters, in full mode with `tol` TOL."""
+    return {**cfg.params, "mode": "full", "tol": str(TOL)}
+
+
+def measure(cfg: Config) -> Run:
+    from smpc_ehr.study.template import load_template
+
+    tag = f"[{PARTIES} x {cfg.patients:,}]"
+    log(f"{tag} data {cfg.data_root / cfg.data_name}")
+    data, gen_seconds = logreg_data(cfg)
+    if gen_seconds is not None:
+        log(f"{tag} generated {PARTIES} x {cfg.patients:,} patients in {gen_seconds:.1f} s")
+    load_seconds, pooled = timed(lambda: load_pooled([data / i for i in party_ids(PARTIES)]))
+    log(f"{tag} pooled: {pooled.y_train.size:,} training, {pooled.y_test.size:,} held-out rows")
+    model, how = sklearn_model()
+    fit_seconds, _ = timed(lambda: sklearn_fit(model, pooled))
+    fit = describe_fit(model, pooled)
+    scaling = Scaling.of(pooled.x_train)
+    features = scaling.design(pooled.x_train)
+    with tempfile.TemporaryDirectory(prefix="smpc-bench-logreg-full-") as tmp:
+        workdir = Path(tmp)
+        np.savez(workdir / BASELINE_DATA, features=features, labels=pooled.y_train)
+        bench = baseline_bench(cfg, workdir, *features.shape)
+        # The template as the parties approve it at `local up`: later edits of the file
+        # (a shared working tree) must not change what the jobs submit.
+        template = load_template(PROTOCOL)
+        log(f"{tag} local up ...")
+        with (
+            mock.patch.object(transport, "WORKER", WORKER_SCRIPT),
+            local_federation(data, MIN_CELL_COUNT, UP_TIMEOUT) as fed,
+        ):
+            log(f"{tag} local up took {fed.up_seconds:.1f} s")
+            setup = {
+                "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
+                "local_up_seconds": round(fed.up_seconds, 2),
+                "pooled_load_seconds": round(load_seconds, 2),
+                "sklearn_fit_seconds": round(fit_seconds, 3),
+                "train_rows": int(pooled.y_train.size),
+                "test_rows": int(pooled.y_test.size),
+                "rss_mb_after_up": fed.rss_mb(),
+                "load_average_before_jobs": _load_average(),
+            }
+            measured = job_loop(cfg, fed, bench, template, tag)
+            setup["rss_mb_after_jobs"] = fed.rss_mb()
+            setup["load_average_after_jobs"] = _load_average()
+            steps = party_steps(fed)
+    return Run(setup, measured, steps, fit, scaling, pooled, how)
+
+
+def job_loop(
+    cfg: Config, fed: RunningFederation, bench: transport.Bench, template: Any, tag: str
+) -> Measured:
+    """Warm up, then R repetitions of an MPC job and a baseline run, alternating which
+    goes first."""
+    from smpc_ehr.client.client import Client
+
+    out = Measured()
+    job_params = params(cfg)
+
+    def mpc(backend: str, notes: list[float]) -> Any:
+        return client.run(
+            template,
+            job_params,
+            backend=backend,
+            deadline_seconds=JOB_DEADLINE,
+            on_progress=lambda p: (
+                notes.append(time.perf_counter()) if p.stage == "newton" else None
+            ),
+        )
+
+    def timed_mpc() -> None:
+        noted = len(out.mpc.after_last_step)
+        job = _time_mpc(mpc, BACKEND, out.mpc)
+        out.results.append(job.result)
+        if len(out.mpc.after_last_step) > noted:
+            out.to_last_step.append(out.mpc.mpc[-1] - out.mpc.after_last_step[-1])
+        log(f"{tag} MPC job {out.mpc.mpc[-1]:.2f} s, {job.result['iterations']} iterations")
+
+    def baseline(timed_run: bool) -> None:
+        time.sleep(SETTLE_SECONDS)
+        result = bench.crypten_own()
+        if timed_run:
+            out.baseline.append(result)
+        weights = result.values.get("weights")
+        out.baseline_weights.append(None if weights is None else list(weights))
+        log(f"{tag} baseline {result.seconds['logreg']:.2f} s")
+
+    with Client.from_state(fed.state_dir) as client:
+        for _ in range(cfg.warmup):
+            out.results.append(mpc(BACKEND, []).result)
+            baseline(timed_run=False)
+            log(f"{tag} warmed up")
+        for rep in range(cfg.repeats):
+            order: tuple[Callable[[], None], ...] = (timed_mpc, lambda: baseline(True))
+            for side in order if rep % 2 == 0 else order[::-1]:
+                side()
+            log(f"{tag} repetition {rep + 1}/{cfg.repeats} done")
+    return out
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _summary(seconds: Sequence[float]) -> dict[str, float | int] | None:
+    return Summary.of(seconds).as_dict() if seconds else None
+
+
+def _ratio(numerator: dict[str, Any] | None, denominator: dict[str, Any]) -> float | None:
+    return (
+        None if numerator is None else round(numerator["median_ms"] / denominator["median_ms"], 3)
+    )
+
+
+def timing_figures(run: Run) -> dict[str, Any]:
+    m = run.measured
+    jobs = [run.steps[j] for j in m.mpc.job_ids if j in run.steps]
+    party_mpc = [p.mpc_ms / 1000.0 for p in jobs]
+    baseline = Summary.of([r.seconds["logreg"] for r in m.baseline]).as_dict()
+    figures: dict[str, Any] = {
+        "mpc_end_to_end": Summary.of(m.mpc.mpc).as_dict(),
+        "mpc_fit_only": _summary(m.to_last_step),
+        "mpc_party_mpc_step": _summary(party_mpc),
+        "mpc_coordinator_elapsed": Summary.of(m.mpc.mpc_coordinator).as_dict(),
+        "baseline": baseline,
+        "baseline_seconds": [round(r.seconds["logreg"], 4) for r in m.baseline],
+        "baseline_party_cpu_median_s": round(
+            statistics.median(r.cpu["logreg"] for r in m.baseline), 3
+        ),
+        "baseline_load_1min_at_start": [round(r.load, 2) for r in m.baseline],
+        "mpc_seconds": [round(s, 4) for s in m.mpc.mpc],
+        "mpc_fit_only_seconds": [round(s, 4) for s in m.to_last_step],
+        "iterations": _median(m.mpc.iterations),
+        "to_first_step_s": _median(m.mpc.first_step),
+        "later_step_s": _median(m.mpc.later_step),
+        "after_last_step_s": _median(m.mpc.after_last_step),
+        "party_local_step_ms": _median([p.local_ms for p in jobs]),
+        "party_mpc_step_ms": _median([p.mpc_ms for p in jobs]),
+        "messages_per_party": _median([p.messages for p in jobs]),
+        "bytes_sent_per_party": _median([p.bytes_sent for p in jobs]),
+        "jobs_with_steps": len(jobs),
+    }
+    figures["ratio_end_to_end"] = _ratio(figures["mpc_end_to_end"], baseline)
+    figures["ratio_fit_only"] = _ratio(figures["mpc_fit_only"], baseline)
+    figures["ratio_party_mpc_step"] = _ratio(figures["mpc_party_mpc_step"], baseline)
+    return figures
+
+
+def _seconds(value: float | None, width: int, digits: int = 2) -> str:
+    return ("-" if value is None else f"{value:.{digits}f}").rjust(width)
+
+
+def timing_table(f: dict[str, Any]) -> str:
+    headers = ["side", "timed span", "median s", "p90 s", "min s", "n", "ratio to baseline"]
+
+    def row(side: str, span: str, summary: dict[str, Any] | None, ratio: Any) -> list[object]:
+        values = [None, None, None] if summary is None else [summary[k] / 1000 for k in KEYS]
+        return [
+            side,
+            span,
+            *(_seconds(v, len(h)) for v, h in zip(values, headers[2:5], strict=True)),
+            "-" if summary is None else str(summary["n"]),
+            _seconds(ratio, len(headers[6]), 3),
+        ]
+
+    return table(
+        headers,
+        [
+            row(
+                "MPC full mode",
+                "end to end (analyst)",
+                f["mpc_end_to_end"],
+                f["ratio_end_to_end"],
+            ),
+            row("", "to the last Newton step (fit only)", f["mpc_fit_only"], f["ratio_fit_only"]),
+            row(
+                "",
+                "slowest party's MPC step (party log)",
+                f["mpc_party_mpc_step"],
+                f["ratio_party_mpc_step"],
+            ),
+            row("CrypTen own, 10 GD steps", "inputs to opened weights", f["baseline"], 1.0),
+        ],
+    )
+
+
+KEYS = ("median_ms", "p90_ms", "min_ms")
+
+
+def breakdown_table(f: dict[str, Any]) -> str:
+    headers = ["iterations", "to 1st Newton step s", "later step s (median)"]
+    headers += ["after last step s", "party local step s", "party MPC step s"]
+    headers += ["messages", "MiB sent"]
+    ms = [f["party_local_step_ms"], f["party_mpc_step_ms"]]
+    values = [f["to_first_step_s"], f["later_step_s"], f["after_last_step_s"]]
+    values += [None if v is None else v / 1000 for v in ms]
+    sent = f["bytes_sent_per_party"]
+    body = [
+        _seconds(f["iterations"], len(headers[0]), 0),
+        *(_seconds(v, len(h)) for v, h in zip(values, headers[1:6], strict=True)),
+        _seconds(f["messages_per_party"], len(headers[6]), 0),
+        _seconds(None if sent is None else sent / 2**20, len(headers[7]), 1),
+    ]
+    return table(headers, [body])
+
+
+def accuracy_bounds(cells: Any, n_test: int) -> list[float] | None:
+    """The accuracy at 0.5 from a released confusion matrix [[tn, fp], [fn, tp]] whose
+    suppressed cells (None: below the small-cell threshold, so 0 to MIN_CELL_COUNT - 1)
+    are unknown: its least and greatest value over the counts those cells can hold that
+    add up to `n_test` (the pooled held-out count: the same rows); exact if none is
+    suppressed. None if no counts fit."""
+    if cells is None:
+        return None
+    flat = [*cells[0], *cells[1]]
+    unknown = [i for i, c in enumerate(flat) if c is None]
+    left = n_test - sum(c for c in flat if c is not None)
+    values = []
+    for counts in itertools.product(range(MIN_CELL_COUNT), repeat=len(unknown)):
+        if sum(counts) == left:
+            filled = dict(zip(unknown, counts, strict=True))
+            tn, tp = (filled.get(i, flat[i]) for i in (0, 3))
+            values.append((tn + tp) / n_test)
+    return [min(values), max(values)] if values else None
+
+
+def model_figures(run: Run) -> dict[str, Any]:
+    """Every model's accuracy and AUC on the pooled held-out rows, next to the pooled fit."""
+    fit, pooled = run.fit, run.pooled
+    check = comparison(run.measured.results[0], fit, pooled)
+    evaluations = [r.get("evaluation") or {} for r in run.measured.results]
+    bounds = [accuracy_bounds(e.get("confusion"), pooled.y_test.size) for e in evaluations]
+    baselines = [
+        None if w is None else score_weights(w, run.scaling, pooled)
+        for w in run.measured.baseline_weights
+    ]
+    reference_weights = float64_descent(run.scaling.design(pooled.x_train), pooled.y_train)
+    opened = [np.asarray(w) for w in run.measured.baseline_weights if w is not None]
+    return {
+        "pooled": {
+            "accuracy": fit.accuracy,
+            "auc": fit.auc,
+            "auc_binned": fit.auc_binned,
+            "confusion": fit.confusion,
+        },
+        "mpc": {
+            "accuracy": check["accuracy"]["mpc"],
+            "accuracy_bounds": bounds[0],
+            "auc": check["auc"]["mpc"],
+            "confusion": check["confusion"]["mpc"],
+            "n_train": check["n_train"]["mpc"],
+            "n_test": check["n_test"]["mpc"],
+            "iterations": check["iterations"]["mpc"],
+            "accuracy_every_job": [e.get("accuracy") for e in evaluations],
+            "accuracy_bounds_every_job": bounds,
+            "auc_every_job": [e.get("auc") for e in evaluations],
+            "max_abs_coefficient_difference": check["max_abs_coefficient_difference"],
+            "max_difference_at": check["max_difference_at"],
+        },
+        "baseline": None if baselines[0] is None else vars(baselines[0]),
+        "baseline_accuracy_every_run": [None if b is None else b.accuracy for b in baselines],
+        "baseline_auc_every_run": [None if b is None else b.auc for b in baselines],
+        "baseline_weights_first_run": run.measured.baseline_weights[0],
+        "baseline_weights_max_abs_diff_vs_float64": max(
+            (float(np.max(np.abs(w - reference_weights))) for w in opened), default=None
+        ),
+        "float64_descent": vars(score_weights(reference_weights, run.scaling, pooled)),
+        "check": check,
+    }
+
+
+def _signed(value: Any, reference: float | None, width: int) -> str:
+    """value - reference, signed; for bounds [lo, hi] both ends."""
+    if value is None or reference is None:
+        return "-".rjust(width)
+    if isinstance(value, list):
+        if value[0] != value[1]:
+            return f"{value[0] - reference:+.4f}..{value[1] - reference:+.4f}".rjust(width)
+        value = value[0]
+    return f"{value - reference:+.4f}".rjust(width)
+
+
+def _value(value: Any, width: int) -> str:
+    """A figure with 4 decimals; for bounds [lo, hi] both ends."""
+    if isinstance(value, list) and value[0] != value[1]:
+        return f"{value[0]:.4f}..{value[1]:.4f}".rjust(width)
+    return _seconds(value[0] if isinstance(value, list) else value, width, 4)
+
+
+def accuracy_table(models: dict[str, Any]) -> str:
+    headers = ["model (held-out rows)", "accuracy at 0.5", "- pooled", "AUC"]
+    headers += ["- pooled exact", "- pooled binned"]
+    pooled = models["pooled"]
+
+    def row(name: str, accuracy: Any, auc: float | None, of_pooled: bool) -> list[object]:
+        w = [len(h) for h in headers]
+        return [
+            name,
+            _value(accuracy, w[1]),
+            "-".rjust(w[2]) if of_pooled else _signed(accuracy, pooled["accuracy"], w[2]),
+            _value(auc, w[3]),
+            _signed(auc, pooled["auc"], w[4]),
+            "-".rjust(w[5]) if of_pooled else _signed(auc, pooled["auc_binned"], w[5]),
+        ]
+
+    mpc, baseline, reference = models["mpc"], models["baseline"] or {}, models["float64_descent"]
+    return table(
+        headers,
+        [
+            row("pooled scikit-learn (exact AUC)", pooled["accuracy"], pooled["auc"], True),
+            row("pooled scikit-learn, AUC in bins of 0.01", None, pooled["auc_binned"], True),
+            row("MPC full mode (AUC in bins of 0.01)", mpc["accuracy_bounds"], mpc["auc"], False),
+            row(
+                "CrypTen own, 10 GD steps (baseline)",
+                baseline.get("accuracy"),
+                baseline.get("auc"),
+                False,
+            ),
+            row("float64, same 10 GD steps", reference["accuracy"], reference["auc"], False),
+        ],
+    )
+
+
+def _matrix(cells: Any) -> str:
+    if cells is None:
+        return "-"
+    rows = (", ".join("-" if c is None else f"{c:,}" for c in row) for row in cells)
+    return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
+
+
+def goals(timing: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+    """Speed: the MPC median below the baseline's. Accuracy: every MPC job's accuracy
+    within ACCURACY_GOAL of the pooled one; where cells were suppressed, judged on the
+    accuracy's bounds (met if all of them are within, NOT met if none is, else None)."""
+    pooled = models["pooled"]["accuracy"]
+    bounds = models["mpc"]["accuracy_bounds_every_job"]
+    worst = None if None in bounds else max(abs(v - pooled) for b in bounds for v in b)
+    nearest = None if None in bounds else max(_distance(b, pooled) for b in bounds)
+    met = None if worst is None else (True if worst <= ACCURACY_GOAL else None)
+    if nearest is not None and nearest > ACCURACY_GOAL:
+        met = False
+    end_to_end, fit_only = timing["ratio_end_to_end"], timing["ratio_fit_only"]
+    return {
+        "speed_end_to_end_met": end_to_end < 1.0,
+        "speed_fit_only_met": fit_only is not None and fit_only < 1.0,
+        "ratio_end_to_end": end_to_end,
+        "ratio_fit_only": fit_only,
+        "accuracy_limit": ACCURACY_GOAL,
+        "accuracy_exact": all(b is not None and b[0] == b[1] for b in bounds),
+        "accuracy_worst_abs_difference": worst,
+        "accuracy_met": met,
+    }
+
+
+def _distance(bounds: Sequence[float], value: float) -> float:
+    """How far `value` is from the interval `bounds` (0 inside it)."""
+    return max(bounds[0] - value, value - bounds[1], 0.0)
+
+
+def problems_of(run: Run, models: dict[str, Any], timing: dict[str, Any]) -> list[str]:
+    """What makes the run wrong (not a missed goal)."""
+    problems = []
+    for i, result in enumerate(run.measured.results, 1):
+        evaluation = result.get("evaluation") or {}
+        if result["n"] != run.pooled.y_train.size:
+            problems.append(f"job {i}: N {result['n']} vs {run.pooled.y_train.size} pooled")
+        if evaluation.get("n") not in (None, run.pooled.y_test.size):
+            problems.append(
+                f"job {i}: held-out rows {evaluation['n']} vs {run.pooled.y_test.size} pooled"
+            )
+        if evaluation.get("auc") is None:
+            problems.append(f"job {i}: the MPC AUC was not released")
+    if None in run.measured.baseline_weights:
+        problems.append("a baseline run's parties opened different weights")
+    if len(run.measured.to_last_step) < len(run.measured.mpc.mpc):
+        problems.append("an MPC job sent no Newton progress note")
+    if timing["jobs_with_steps"] < len(run.measured.mpc.job_ids):
+        problems.append("an MPC job without a step line in the party logs")
+    return problems
+
+
+def _verdict(met: bool | None) -> str:
+    return "undecided" if met is None else ("met" if met else "NOT met")
+
+
+def print_report(cfg: Config, run: Run) -> int:
+    timing = timing_figures(run)
+    models = model_figures(run)
+    goal = goals(timing, models)
+    print(
+        f"\nlogreg-full: {PARTIES} parties x {cfg.patients:,} patients, {len(FEATURES)} "
+        f"features, full mode (rows secret-shared, the whole fit inside MPC, {BACKEND}), "
+        f"test fraction {TEST_FRACTION:g}, {run.setup['train_rows']:,} pooled training rows; "
+        f"median of {cfg.repeats} repetition(s), MPC job and baseline side by side"
+    )
+    print(timing_table(timing))
+    print(
+        f"(baseline: CrypTen over its own torch.distributed/gloo transport, TTP provider, "
+        f"{STEPS} gradient steps, learning rate {LEARNING_RATE:g}, CrypTen's sigmoid, "
+        f"{run.setup['train_rows']:,} x {len(FEATURES) + 1} pooled training rows standardised "
+        "in plaintext; party 0 inputs the features, party 1 the outcomes)"
+    )
+    before, after = run.setup["load_average_before_jobs"], run.setup["load_average_after_jobs"]
+    print(
+        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print("\nlogreg-full: where the MPC time goes (median per job; party figures: slowest party)")
+    print(breakdown_table(timing))
+    mpc = models["mpc"]
+    print(
+        f"\nlogreg-full: models on the {run.pooled.y_test.size:,} pooled held-out rows "
+        f"(MPC: first job, N {mpc['n_train']:,}, {mpc['iterations']} iterations; "
+        f"pooled: {run.sklearn})"
+    )
+    print(accuracy_table(models))
+    print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {_matrix(models['pooled']['confusion'])}")
+    print(f"  MPC {_matrix(mpc['confusion'])}")
+    baseline = models["baseline"]
+    print(f"  baseline {_matrix(None if baseline is None else baseline['confusion'])}")
+    if any(a is None for a in mpc["accuracy_every_job"]):
+        print(
+            f"(MPC accuracy: not released when a confusion cell is below the small-cell "
+            f"threshold, {MIN_CELL_COUNT}; shown as its bounds lo..hi from the released cells, "
+            f"the suppressed ones between 0 and {MIN_CELL_COUNT - 1}, and the pooled held-out "
+            "count)"
+        )
+    (tn, fp), (fn, tp) = models["pooled"]["confusion"]
+    if min(tn + fn, fp + tp) == 0:
+        print(
+            "(the pooled model predicts the same class for every held-out patient at 0.5: "
+            "its accuracy is that class's share, which any model predicting the same class "
+            "reaches; the AUC tells the models apart)"
+        )
+    print(
+        f"max |coefficient difference| MPC vs scikit-learn: "
+        f"{mpc['max_abs_coefficient_difference']:.3g} ({mpc['max_difference_at']})"
+    )
+    print()
+    print(coefficient_table({"MPC full": models["check"]}))
+    speed = goal["speed_end_to_end_met"]
+    print(
+        f"\ngoal: faster than baseline: {_verdict(speed)} (end to end "
+        f"{goal['ratio_end_to_end']:.2f} x the baseline median; fit only, to the last "
+        f"Newton step: {_fixed_ratio(goal['ratio_fit_only'])} x, "
+        f"{_verdict(goal['speed_fit_only_met'])})"
+    )
+    worst = goal["accuracy_worst_abs_difference"]
+    jobs = len(mpc["accuracy_every_job"])
+    print(
+        f"goal: accuracy within {ACCURACY_GOAL:g} of pooled: "
+        f"{_verdict(goal['accuracy_met'])} "
+        + (
+            "(no accuracy bounds)"
+            if worst is None
+            else f"(MPC {_value(mpc['accuracy_bounds'], 0)} vs pooled "
+            f"{models['pooled']['accuracy']:.4f}; largest |difference| over {jobs} job(s)"
+            f"{'' if goal['accuracy_exact'] else ', at the bounds,'} {worst:.4f})"
+        )
+    )
+    if cfg.patients != PATIENTS:
+        print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
+    problems = problems_of(run, models, timing)
+    for p in problems:
+        print(f"MISMATCH: {p}")
+    check = models.pop("check")
+    figures = {
+        "benchmark": "logreg-full",
+        "quick": cfg.quick,
+        "parties": PARTIES,
+        "patients_per_party": cfg.patients,
+        "features": list(FEATURES),
+        "outcome": OUTCOME,
+        "params": params(cfg),
+        "backend": BACKEND,
+        "repeats": cfg.repeats,
+        "warmup": cfg.warmup,
+        "seed": cfg.seed,
+        "baseline": {"steps": STEPS, "learning_rate": LEARNING_RATE, "transport": "gloo, TTP"},
+        "sklearn": run.sklearn,
+        "timing": timing,
+        "models": models,
+        "coefficients": check["coefficients"],
+        "setup": run.setup,
+        "goal": goal,
+        "goal_met": bool(goal["speed_end_to_end_met"] and goal["accuracy_met"]),
+    }
+    return finish_figures(figures, problems)
+
+
+def _fixed_ratio(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+# --- command line ---------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small run: {QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up",
+    )
+    parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
+    parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
+    parser.add_argument(
+        "--warmup", type=int, help="warm-up MPC jobs and baseline runs (default 1; --quick: 0)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help="cache of generated data (default .bench-data)",
+    )
+
+
+def config(args: argparse.Namespace) -> Config:
+    """bench_logreg's configuration (its checks and defaults), with this benchmark's
+    patients and the crypten backend."""
+    patients = args.patients or (QUICK_PATIENTS if args.quick else PATIENTS)
+    return bench_logreg.config(
+        argparse.Namespace(**{**vars(args), "patients": patients, "backends": (BACKEND,)})
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from smpc_ehr.client.client import JobFailed
+
+    cfg = config(args)
+    try:
+        measured = measure(cfg)
+    except transport.WorkerError as exc:
+        print(f"FAILED: the baseline: {exc}", flush=True)
+        return 2
+    except JobFailed as exc:
+        print(f"FAILED: the MPC job: {exc}", flush=True)
+        return 2
+    return print_report(cfg, measured)
+
+
+if __name__ == "__main__":  # a worker process of the baseline (bench_transport.Group)
+    sys.exit(baseline_worker(sys.argv[1:]))
