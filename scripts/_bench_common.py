@@ -6,6 +6,7 @@ Not a public module: the benchmarks import it from the scripts folder.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -27,6 +28,17 @@ DEFAULT_DATA_ROOT = ROOT / ".bench-data"
 PROTOCOLS = ROOT / "protocols"
 DATA_FORMAT = "parquet"
 """The party loader reads Parquet as well as CSV; Parquet loads several times faster."""
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark on synthetic data shares: its seed and its cache."""
+    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help="cache of generated data (default .bench-data)",
+    )
 
 
 def party_ids(k: int) -> list[str]:

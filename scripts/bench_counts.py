@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from _bench_common import (
-    DEFAULT_DATA_ROOT,
     PROTOCOLS,
     RunningFederation,
     Summary,
+    add_data_options,
     cached_federation_data,
     finish_figures,
     local_federation,
@@ -390,13 +390,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patients", type=int, help="patients per party (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="timed repetitions per query (default 15)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up queries (default 2)")
-    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_ROOT,
-        help="cache of generated data (default .bench-data)",
-    )
+    add_data_options(parser)
 
 
 def _int_list(text: str) -> tuple[int, ...]:

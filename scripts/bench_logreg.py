@@ -85,10 +85,10 @@ from typing import Any
 
 import numpy as np
 from _bench_common import (
-    DEFAULT_DATA_ROOT,
     PROTOCOLS,
     RunningFederation,
     Summary,
+    add_data_options,
     cached_federation_data,
     finish_figures,
     local_federation,
@@ -434,13 +434,20 @@ class Run:
     sklearn: str
 
 
-def measure(cfg: Config) -> Run:
-    tag = f"[{PARTIES} x {cfg.patients:,}]"
-    log(f"{tag} data {cfg.data_root / cfg.data_name}")
+def prepared_data(cfg: Config, tag: str) -> tuple[Path, float | None, float, Pooled]:
+    """The cached federation (generated if missing) and its pooled rows: the folder, the
+    generation and loading seconds and the rows."""
     data, gen_seconds = logreg_data(cfg)
     if gen_seconds is not None:
         log(f"{tag} generated {PARTIES} x {cfg.patients:,} patients in {gen_seconds:.1f} s")
     load_seconds, pooled = timed(lambda: load_pooled([data / i for i in party_ids(PARTIES)]))
+    return data, gen_seconds, load_seconds, pooled
+
+
+def measure(cfg: Config) -> Run:
+    tag = f"[{PARTIES} x {cfg.patients:,}]"
+    log(f"{tag} data {cfg.data_root / cfg.data_name}")
+    data, gen_seconds, load_seconds, pooled = prepared_data(cfg, tag)
     log(
         f"{tag} scikit-learn: loaded {pooled.y_train.size:,} training and "
         f"{pooled.y_test.size:,} held-out rows x {len(FEATURES)} in {load_seconds:.1f} s"
@@ -816,13 +823,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument("--warmup", type=int, help="warm-up jobs (default 1; --quick: 0)")
-    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_ROOT,
-        help="cache of generated data (default .bench-data)",
-    )
+    add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:

@@ -99,13 +99,12 @@ import bench_transport as transport
 import bench_transport_programs as programs
 import numpy as np
 from _bench_common import (
-    DEFAULT_DATA_ROOT,
     RunningFederation,
     Summary,
+    add_data_options,
     finish_figures,
     local_federation,
     log,
-    party_ids,
     table,
     timed,
 )
@@ -130,8 +129,7 @@ from bench_logreg import (
     comparison,
     confusion,
     describe_fit,
-    load_pooled,
-    logreg_data,
+    prepared_data,
     sklearn_fit,
     sklearn_model,
 )
@@ -284,10 +282,7 @@ def measure(cfg: Config) -> Run:
 
     tag = f"[{PARTIES} x {cfg.patients:,}]"
     log(f"{tag} data {cfg.data_root / cfg.data_name}")
-    data, gen_seconds = logreg_data(cfg)
-    if gen_seconds is not None:
-        log(f"{tag} generated {PARTIES} x {cfg.patients:,} patients in {gen_seconds:.1f} s")
-    load_seconds, pooled = timed(lambda: load_pooled([data / i for i in party_ids(PARTIES)]))
+    data, gen_seconds, load_seconds, pooled = prepared_data(cfg, tag)
     log(f"{tag} pooled: {pooled.y_train.size:,} training, {pooled.y_test.size:,} held-out rows")
     model, how = sklearn_model()
     fit_seconds, _ = timed(lambda: sklearn_fit(model, pooled))
@@ -786,13 +781,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmup", type=int, help="warm-up MPC jobs and baseline runs (default 1; --quick: 0)"
     )
-    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_ROOT,
-        help="cache of generated data (default .bench-data)",
-    )
+    add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:

@@ -56,10 +56,10 @@ from typing import Any
 
 import numpy as np
 from _bench_common import (
-    DEFAULT_DATA_ROOT,
     PROTOCOLS,
     RunningFederation,
     Summary,
+    add_data_options,
     cached_federation_data,
     finish_figures,
     local_federation,
@@ -627,13 +627,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repeats", type=int, help="timed repetitions per job (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up jobs (default 1)")
-    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_ROOT,
-        help="cache of generated data (default .bench-data)",
-    )
+    add_data_options(parser)
 
 
 def _size_list(text: str) -> tuple[int, ...]:
