@@ -145,20 +145,27 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             ops, rows.x, features, k * threshold, shortfall(k, threshold)
         )
         # sd = sqrt(v') / s with v' = variance s^2 in [1, 4): 1/sd = s / sqrt(v').
-        normal = ops.mul(scaling.variances, ops.mul(scaling.scales, scaling.scales))
-        root = inverse_sqrt(ops, normal)
-        inverse_sd = ops.mul(scaling.scales, root)
-        sd = ops.mul(scaling.variances, inverse_sd)
+        # Every product here has a result of order 1 or more, so that its rounding (one
+        # unit of 2^-16) is relative 1e-5: s^2 or s y alone would be as small as 2^-12
+        # and lose percents.
+        partly = ops.mul(scaling.variances, scaling.scales)  # variance s
+        root = inverse_sqrt(ops, ops.mul(partly, scaling.scales))  # 1 / sqrt(variance s^2)
+        sd = ops.mul(partly, root)  # variance s / sqrt(variance s^2)
+
+        def standardise(values: Secret) -> Secret:
+            """(values - mean) / sd = ((values - mean) s) y, row by row."""
+            centred = ops.sub(values, ops.reshape(scaling.means, (1, d)))
+            scaled = ops.mul(centred, ops.reshape(scaling.scales, (1, d)))
+            return ops.mul(scaled, ops.reshape(root, (1, d)))
+
         labels = np.zeros((n, k * starts))
         for r in range(starts):
             draw = np.random.default_rng([int(params["seed"]), r, ops.my_index])
             labels[np.arange(n), r * k + draw.integers(0, k, n)] = 1.0
         x, extra = share_rows(ops, rows.x, labels, sizes[:, 0])
         w = extra[:, k * starts : k * starts + 1]
-        centred = ops.sub(x, ops.reshape(scaling.means, (1, d)))
-        # (x - mean) / sd first: its rounding is absolute on z (~1); w (0 on padding)
-        # after. The other order rounds w / sd, relative 1e-3 for an sd of 20.
-        z = ops.mul(ops.mul(centred, ops.reshape(inverse_sd, (1, d))), w)
+        # Standardised first, then w (0 on padding): each rounding is absolute on z (~1).
+        z = ops.mul(standardise(x), w)
 
         def centroids_of(hot: Secret) -> tuple[Secret, Secret, Secret]:
             """Per cluster of a rows x k one-hot: counts (of real rows: hot' w), sums
@@ -201,8 +208,7 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         runs: list[tuple[Secret, Secret, Secret, int, bool]] = []
         for r in range(starts):
             if explicit is not None:  # (init - mean) / sd, inside MPC
-                given = ops.sub(public_values(ops, explicit), ops.reshape(scaling.means, (1, d)))
-                start = ops.mul(given, ops.reshape(inverse_sd, (1, d)))
+                start = standardise(public_values(ops, explicit))
             else:
                 start = centroids_of(extra[:, r * k : (r + 1) * k])[2]
             runs.append(await lloyd(start))
