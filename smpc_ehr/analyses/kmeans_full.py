@@ -44,7 +44,7 @@ from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import padded_sizes, secret_scaling, share_rows, total_of
-from smpc_ehr.backends.base import RECIPROCAL_STEPS, Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import DataError
 
 SHIFT_SCALE = 256.0
@@ -79,7 +79,7 @@ def divide_by_small_counts(ops: SecureOps, sums: Secret, counts: Secret, bound: 
     of a mean on CrypTen. Counts below 2^16 allow the exact factor p = 2^-e instead,
     assembled from the comparison bits [count >= 2^j] with public weights (no
     rounding); then sums p and counts p (in [1, 2)) are one rounding each, and 1 over
-    the latter is Newton's iteration as in `divide_by_counts`."""
+    the latter is `SecureOps.reciprocal_from_one_to_two`."""
     k = counts.shape[0]
     levels = np.arange(1, max(1, int(bound).bit_length()))
     above = ops.ge_public(
@@ -94,9 +94,7 @@ def divide_by_small_counts(ops: SecureOps, sums: Secret, counts: Secret, bound: 
         ops.weighted_sum(above, np.broadcast_to(-(2.0**-levels)[:, None], (len(levels), k))), 1.0
     )
     scaled = ops.mul(counts, factor)  # in [1, 2), or 0
-    inverse = ops.add_public(ops.mul_public(scaled, -8 / 17), 24 / 17)
-    for _ in range(RECIPROCAL_STEPS):
-        inverse = ops.sub(ops.add(inverse, inverse), ops.mul(inverse, ops.mul(scaled, inverse)))
+    inverse = ops.reciprocal_from_one_to_two(scaled)
     return ops.mul(ops.mul(sums, ops.reshape(factor, (k, 1))), ops.reshape(inverse, (k, 1)))
 
 

@@ -231,11 +231,18 @@ class SecureOps(ABC):
         RECIPROCAL_STEPS steps; the step corrects its own roundings).
         """
         scaled = self._pow2_normalize(self.stack([counts, *(values[j] for j in range(rows))]))
-        a = scaled[0]
+        inverse = self.reciprocal_from_one_to_two(scaled[0])
+        return self.mul(scaled[1:], self.stack([inverse] * rows))
+
+    def reciprocal_from_one_to_two(self, a: Secret) -> Secret:
+        """1 / a for a in [1, 2] by Newton's iteration from the minimax line 24/17 - 8/17 a
+        (relative error at most 1/17, squared by each of RECIPROCAL_STEPS steps; each step
+        corrects the roundings of the last). An a of 0 gives a finite value (24/17 ...)
+        that callers multiply by 0."""
         inverse = self.add_public(self.mul_public(a, -8 / 17), 24 / 17)
         for _ in range(RECIPROCAL_STEPS):  # y <- y (2 - a y) = 2y - y (a y)
             inverse = self.sub(self.add(inverse, inverse), self.mul(inverse, self.mul(a, inverse)))
-        return self.mul(scaled[1:], self.stack([inverse] * rows))
+        return inverse
 
     def _pow2_normalize(self, rows: Secret) -> Secret:
         """Each column of `rows` (R x g, whole numbers, row 0 below 2^COUNT_BITS) times
