@@ -65,7 +65,7 @@ from smpc_ehr.analyses.moments import (
     reveal_standardisation,
 )
 from smpc_ehr.analyses.variables import cohort_filter
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -116,8 +116,7 @@ class _Fit:
 
 def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
     """The iterates-mode clustering (see the module docstring); opens to the coordinator
-    [N, iterations, converged, inertia / N, centroids (original units)], the size bits
-    and masked sizes, then the profile bits and masked profile means."""
+    what `_outputs` says, in the layout `KMeansAnalysis.finalize` reads."""
     features = list(params["features"])
     d, k = len(features), int(params["k"])
     max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
@@ -159,7 +158,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
                     fit.reseeded += [(fit.iterations, int(c)) for c in np.flatnonzero(empty)]
                 shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
-                ops.progress("lloyd", fit.iterations, max_iter, f"largest shift {shift:.2g}")
+                ops.progress("lloyd", fit.iterations, max_iter, f"centroids moved {shift:.2g}")
                 if shift <= tol and not empty.any():
                     fit.converged = True
                     break
@@ -189,19 +188,19 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
 
 async def _argmin(ops: SecureOps, values: Secret, count: int) -> int:
     """The index of the smallest of `count` secret values (the first on ties), opening
-    only that index: one batch of comparisons of every pair."""
-    pairs = [(r, s) for r in range(count) for s in range(count) if r != s]
-    left = ops.stack([values[r : r + 1] for r, _ in pairs])
-    right = ops.stack([values[s : s + 1] for _, s in pairs])
-    # r wins if it is below every earlier s and at most every later s
-    smaller = ops.lt(left, right)
-    at_most = ops.sub(ops.add_public(ops.mul_public(smaller, 0.0), 1.0), ops.lt(right, left))
-    bits = [smaller[i] if s < r else at_most[i] for i, (r, s) in enumerate(pairs)]
-    wins = []
-    for r in range(count):
-        mine = [bits[i] for i, (a, _) in enumerate(pairs) if a == r]
-        total = ops.sum(ops.stack(mine), axis=0)
-        wins.append(ops.ge_public(total, count - 1.5))
+    only that index: one batch of comparisons, one per pair a < b, [v_b < v_a]."""
+    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
+    later_smaller = ops.lt(
+        ops.stack([values[b : b + 1] for _, b in pairs]),
+        ops.stack([values[a : a + 1] for a, _ in pairs]),
+    )
+    ones = ops.add_public(ops.mul_public(later_smaller, 0.0), 1.0)
+    earlier_wins = ops.sub(ones, later_smaller)  # [v_a <= v_b]: ties to the lower index
+    won: list[list[Secret]] = [[] for _ in range(count)]
+    for i, (a, b) in enumerate(pairs):
+        won[a].append(earlier_wins[i])
+        won[b].append(later_smaller[i])
+    wins = [ops.ge_public(ops.sum(ops.stack(w), axis=0), count - 1.5) for w in won]
     opened = await ops.reveal(ops.stack(wins))
     return int(np.argmax(opened.reshape(count)))
 
@@ -226,7 +225,7 @@ def _outputs(
     centroids = fit.centroids * sds + means
     header = [n_total, fit.iterations, float(fit.converged), len(fit.reseeded), n_total]
     summary = np.concatenate([header, centroids.ravel()])
-    public = ops.input_values(0, summary if ops.my_index == 0 else None, summary.shape)
+    public = public_values(ops, summary)
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
     for v in range(q):
         present = ~np.isnan(rows.profile[:, v])

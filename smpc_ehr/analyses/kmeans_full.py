@@ -44,7 +44,7 @@ from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import padded_sizes, secret_scaling, share_rows, total_of
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.errors import DataError
 
 SHIFT_SCALE = 256.0
@@ -56,11 +56,6 @@ MAX_ROWS = 2**16
 ISQRT_STEPS = 5
 """Newton steps for 1/sqrt(v), v in [1, 4), from the line 1.2 - 0.2 v (relative error
 at most 0.2, then 0.06, 5e-3, 4e-5, 2e-9)."""
-
-
-def public_values(ops: SecureOps, values: np.ndarray) -> Secret:
-    """A public array as a secret (party 0 inputs it; every party knows it)."""
-    return ops.input_values(0, values if ops.my_index == 0 else None, values.shape)
 
 
 def inverse_sqrt(ops: SecureOps, v: Secret) -> Secret:
@@ -165,14 +160,12 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         # Standardised first, then w (0 on padding): each rounding is absolute on z (~1).
         z = ops.mul(standardise(x), w)
 
-        def centroids_of(hot: Secret) -> tuple[Secret, Secret, Secret]:
-            """Per cluster of a rows x k one-hot: counts (of real rows: hot' w), sums
-            (padding rows of z are 0) and means (k x d)."""
+        def centroids_of(hot: Secret) -> tuple[Secret, Secret]:
+            """Per cluster of a rows x k one-hot: the count of real rows (hot' w) and the
+            mean (k x d; padding rows of z are 0)."""
             hot_t = ops.transpose(hot)
             counts = ops.reshape(ops.matmul(hot_t, w), (k,))
-            sums = ops.matmul(hot_t, z)  # k x d
-            means = divide_by_small_counts(ops, sums, counts, m)
-            return counts, sums, means
+            return counts, divide_by_small_counts(ops, ops.matmul(hot_t, z), counts, m)
 
         async def lloyd(centroids: Secret) -> tuple[Secret, Secret, Secret, int, bool]:
             empties = ops.mul_public(ops.sum(centroids, axis=1), 0.0)  # k zeros
@@ -186,7 +179,7 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
                     ops.reshape(norms, (1, k)),
                 )
                 hot = nearest_onehot(ops, scores, m, k)
-                counts, _, means = centroids_of(hot)
+                counts, means = centroids_of(hot)
                 filled = ops.reshape(ops.ge_public(counts, 0.5), (k, 1))
                 updated = ops.add(centroids, ops.mul(filled, ops.sub(means, centroids)))
                 empties = ops.add(
@@ -208,7 +201,7 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             if explicit is not None:  # (init - mean) / sd, inside MPC
                 start = standardise(public_values(ops, explicit))
             else:
-                start = centroids_of(extra[:, r * k : (r + 1) * k])[2]
+                start = centroids_of(extra[:, r * k : (r + 1) * k])[1]
             runs.append(await lloyd(start))
         squares = total_of(ops, ops.mul(z, z), m * d)  # the sum of w ||z||^2
         inertias = [  # within-cluster sum of squares: sum ||z||^2 - sum_c n_c ||c_c||^2

@@ -51,7 +51,7 @@ from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design
 from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
 from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError, TemplateError
 
@@ -162,7 +162,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
         _, hessian = pooled_derivatives(beta)
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
         summary = np.concatenate([[n_total, iterations], beta, means, sds])
-        public = ops.input_values(0, summary if first else None, summary.shape)
+        public = public_values(ops, summary)
         if float(params["test_fraction"]) == 0:
             return [public, covariance]
         z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])

@@ -67,7 +67,7 @@ from smpc_ehr.analyses.secret_rows import (
     total_of,
 )
 from smpc_ehr.analyses.sigmoid import secure_sigmoid
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.errors import DataError
 
 GRADIENT_SCALE = 2.0**14
@@ -237,9 +237,8 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         top = ops.add(covariance[0:1, :], ops.matmul(shift, covariance[1:k, :]))  # (U C)[0, :]
         corner = ops.add(top[:, 0:1], ops.matmul(top[:, 1:k], ops.transpose(shift)))
         summary = np.array([float(n_public), float(iterations)])
-        first = ops.my_index == 0
         outputs = [
-            ops.input_values(0, summary if first else None, summary.shape),
+            public_values(ops, summary),
             total,
             exponent,
             ops.reshape(intercept, (1,)),

@@ -320,6 +320,12 @@ def own_values(
     return array
 
 
+def public_values(ops: SecureOps, values: np.ndarray) -> Secret:
+    """An array every party knows, as a secret (party 0 inputs it): how a program puts
+    public figures (a count of iterations, a padded size) among its opened outputs."""
+    return ops.input_values(0, values if ops.my_index == 0 else None, values.shape)
+
+
 ProgressSink = Callable[[str, int, int, str], None]
 """Receives (stage, step, total, message) progress notes of a running job."""
 
