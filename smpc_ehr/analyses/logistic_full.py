@@ -17,13 +17,16 @@ How it runs:
    add nothing to any sum below.
 4. Newton-Raphson, all inside MPC, from beta = 0: the linear predictor Z beta, the
    fitted probabilities p by a piecewise-polynomial logistic function (`sigmoid`:
-   error at most 3e-5), then in one matrix product Z' [y - p | diag(p (1 - p)) Z]:
+   error at most 1.1e-5), then in one matrix product Z' [y - p | diag(p (1 - p)) Z]:
    the gradient and the Hessian; the step H^-1 g as in the iterates mode (`linalg`:
    Newton-Schulz inverse carried over from step to step, one refinement). At beta = 0
    p = 1/2 exactly, so the first Hessian is Z'Z / 4 and needs no sigmoid. After each
    step one bit is opened to the parties: whether the step is below `tol` (so they
-   know when to stop); and one bit whether a standardised slope passed
-   SEPARATION_BOUND (the job then fails).
+   know when to stop); and one bit whether the fit diverges (the job then fails):
+   whether the standardised slopes passed SEPARATION_BOUND or at least half of the
+   rows have |Z beta| >= 14, where the approximate logistic function is exactly 0 or
+   1 (on perfectly separated data the fit can reach such a point at finite slopes,
+   with a zero gradient, and would otherwise "converge" there).
 5. Released to the coordinator: N, the iteration count, the exponents e, the intercept
    in original units, the standardised slopes and the covariance matrix (from the
    inverse of the last Hessian, computed at the iterate before the final step, which
@@ -66,7 +69,7 @@ from smpc_ehr.analyses.secret_rows import (
     share_rows,
     total_of,
 )
-from smpc_ehr.analyses.sigmoid import secure_sigmoid
+from smpc_ehr.analyses.sigmoid import secure_sigmoid, sigmoid_and_saturation
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.errors import DataError
 
@@ -161,15 +164,19 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             0, math.ceil(math.log2(bound / HESSIAN_SCALE * 4 / k))
         )
 
-        def derivatives(beta: Secret | None) -> tuple[Secret, Secret]:
+        def derivatives(beta: Secret | None) -> tuple[Secret, Secret, Secret | None]:
             """Gradient (k x 1) and Hessian (k x k), / n_public, times GRADIENT_SCALE and
-            HESSIAN_SCALE."""
+            HESSIAN_SCALE; and the number of rows whose probability is saturated (exactly
+            0 or 1), None at beta = 0."""
+            saturated = None
             if beta is None:  # p = 1/2 everywhere: no sigmoid needed
                 residual = ops.sub(y, ops.mul_public(labels[:, 1:2], 0.5))
                 both = ops.matmul(zt, ops.concatenate([residual, ops.mul_public(z, 0.25)], axis=1))
             else:
                 u = ops.reshape(ops.matmul(z, beta), (rows_m,))
-                p = ops.reshape(secure_sigmoid(ops, u, rows_m), (rows_m, 1))
+                sigma, beyond = sigmoid_and_saturation(ops, u, rows_m)
+                saturated = total_of(ops, beyond, rows_m)  # padding rows: u = 0, never
+                p = ops.reshape(sigma, (rows_m, 1))
                 weight = ops.sub(p, ops.mul(p, p))
                 residual = ops.sub(y, p)
                 both = ops.matmul(zt, ops.concatenate([residual, ops.mul(z, weight)], axis=1))
@@ -183,7 +190,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
                 hessian = ops.add(
                     hessian, _diagonal(ops, ops.mul_public(penalty, HESSIAN_SCALE), k)
                 )
-            return gradient, hessian
+            return gradient, hessian, saturated
 
         beta: Secret | None = None
         inverse: Secret | None = None
@@ -191,7 +198,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         iterations, converged = 0, False
         while iterations < max_iter:
             iterations += 1
-            gradient, hessian = derivatives(beta)
+            gradient, hessian, saturated = derivatives(beta)
             if inverse is None:
                 inverse = inverse_spd(ops, hessian, k, first_steps, None, 1.0 / bound)
                 step = ops.matmul(inverse, gradient)
@@ -201,18 +208,17 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             delta = ops.mul_pow2(step, np.array(_STEP_EXPONENT))  # step = delta x 2^6
             beta = delta if beta is None else ops.add(beta, delta)
             slopes = beta[1:k]
-            checks = ops.concatenate(
-                [
-                    ops.add_public(
-                        total_of(ops, ops.mul(step, step), k),
-                        -((tolerance * 2**_STEP_EXPONENT) ** 2),
-                    ),
-                    ops.add_public(
-                        total_of(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)
-                    ),
-                ]
-            )
-            big_step, diverging = await ops.reveal(ops.ge_public(checks, 0.0))
+            checks = [
+                ops.add_public(
+                    total_of(ops, ops.mul(step, step), k),
+                    -((tolerance * 2**_STEP_EXPONENT) ** 2),
+                ),
+                ops.add_public(total_of(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)),
+            ]
+            if saturated is not None:  # most rows fitted with probability exactly 0 or 1
+                checks.append(ops.sub(ops.mul_public(saturated, 2.0), total))
+            opened = await ops.reveal(ops.ge_public(ops.concatenate(checks), 0.0))
+            big_step, diverging = opened[0], max(opened[1:])
             ops.progress("newton", iterations, max_iter, "inside MPC")
             if diverging > 0.5:
                 raise DataError(

@@ -74,6 +74,13 @@ def _segments(length: int, values: np.ndarray) -> np.ndarray:
 
 def secure_sigmoid(ops: SecureOps, u: Secret, length: int) -> Secret:
     """The approximate logistic function of a secret vector u of `length` elements."""
+    return sigmoid_and_saturation(ops, u, length)[0]
+
+
+def sigmoid_and_saturation(ops: SecureOps, u: Secret, length: int) -> tuple[Secret, Secret]:
+    """The approximate logistic function of u, and the secret bits [|u| >= 14] where it is
+    exactly 0 or 1 (a fit whose rows all saturate has a zero gradient: see
+    logistic_full's separation test)."""
     positive = ops.ge_public(u, 0.0)
     sign = ops.add_public(ops.mul_public(positive, 2.0), -1.0)  # +-1
     magnitude = ops.mul(sign, u)
@@ -98,4 +105,5 @@ def secure_sigmoid(ops: SecureOps, u: Secret, length: int) -> Secret:
         ops.weighted_sum(powers, coefficients), _segments(length, COEFFICIENTS[:, 0])
     )
     half = ops.add(ops.sum(ops.mul(inside, value), axis=0), above[inner - 1])  # sigma(|u|)
-    return ops.add(ops.add_public(ops.mul_public(positive, -1.0), 1.0), ops.mul(sign, half))
+    sigma = ops.add(ops.add_public(ops.mul_public(positive, -1.0), 1.0), ops.mul(sign, half))
+    return sigma, above[inner - 1]
