@@ -18,9 +18,13 @@ it says "locally"):
    the sum of its weights n_j / N, 1 or (for an empty cluster) 0, up to rounding
    noise of about 1e-4: which clusters are empty, without a comparison. An empty
    cluster is re-seeded, deterministically, at the midpoint of the two centroids
-   farthest apart (and the result says so). Stop when the centroids move by at most
-   `tol` in total (the square root of the sum of squared moves, in the clustered
-   units), or after `max_iter` steps.
+   farthest apart (and the result says so). Also opened, with the centroids: whether
+   no patient anywhere changed cluster in the step (each party inputs whether its own
+   labels stayed the same; the product of those bits, no comparison). Stop when none
+   did (as scikit-learn's strict convergence: the centroids are then exactly the
+   cluster means, whatever the backend's rounding noise in their moves) or when the
+   centroids move by at most `tol` in total (the square root of the sum of squared
+   moves, in the clustered units), or after `max_iter` steps.
 4. With `n_init` restarts, each restart's joint inertia (the sum of the squared
    distances of the rows to their centroids) is pooled inside MPC, and the index of
    the smallest is opened to the parties (one batch of comparisons): the winner.
@@ -33,7 +37,8 @@ it says "locally"):
 Leakage, plainly:
 - each party learns: N, the features' joint means and standard deviations (with
   `standardize`), every iterate of the centroids of every restart, which clusters were
-  empty when, and which restart won; never another party's counts, sums or rows, nor
+  empty when, after each step whether any patient changed cluster, and which restart
+  won; never another party's counts, sums or rows, nor
   a cluster's joint size or inertia. Each party may keep its own patients' cluster
   labels (it computes them itself); they are never sent.
 - the coordinator (and the analyst) learns: the final centroids, N, the clusters'
@@ -65,7 +70,7 @@ from smpc_ehr.analyses.moments import (
     reveal_standardisation,
 )
 from smpc_ehr.analyses.variables import cohort_filter
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -105,10 +110,13 @@ def reseed(centroids: np.ndarray, empty: np.ndarray) -> np.ndarray:
 
 
 class _Fit:
-    """One restart's state at every party: the public centroids (clustered units)."""
+    """One restart's state at every party: the public centroids (clustered units) and
+    this party's own labels."""
 
     def __init__(self, centroids: np.ndarray) -> None:
         self.centroids = centroids
+        self.labels: np.ndarray | None = None
+        """This party's rows' clusters in the last step (or the starting partition)."""
         self.iterations = 0
         self.converged = False
         self.reseeded: list[tuple[int, int]] = []
@@ -135,9 +143,12 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             means, sds = np.zeros(d), np.ones(d)
         z = (rows.x - means) / sds
 
-        async def joint_means(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """The joint mean of each cluster's rows (opened to the parties) and which
-            clusters are empty (k)."""
+        async def joint_means(
+            labels: np.ndarray, previous: np.ndarray | None
+        ) -> tuple[np.ndarray, np.ndarray, bool]:
+            """The joint mean of each cluster's rows (opened to the parties), which
+            clusters are empty (k), and whether no patient anywhere has a label other
+            than `previous` (None: there were none)."""
             counts, local_means = cluster_moments(z, labels, k)
             _, weights = pooled_weights(ops, party_arrays(ops, counts))  # P x k
             stacked = ops.stack([weights] * d, axis=2)  # P x k x d
@@ -145,21 +156,26 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             # The weights n_j / N of a cluster add up to 1, or to 0 if it is empty: opened
             # with the centroids, they say which clusters are empty without a comparison.
             filled = ops.sum(weights, axis=0)
-            opened = await ops.reveal(ops.concatenate([ops.reshape(pooled, (k * d,)), filled]))
-            return opened[: k * d].reshape(k, d), opened[k * d :] < 0.5
+            same = previous is not None and bool(np.array_equal(labels, previous))
+            stable = all_of(ops, party_arrays(ops, np.array([float(same)])))
+            opened = await ops.reveal(
+                ops.concatenate([ops.reshape(pooled, (k * d,)), filled, stable])
+            )
+            return opened[: k * d].reshape(k, d), opened[k * d : -1] < 0.5, opened[-1] > 0.5
 
         async def run(fit: _Fit) -> _Fit:
             while fit.iterations < max_iter:
                 fit.iterations += 1
                 labels, _ = nearest(z, fit.centroids)
-                centroids, empty = await joint_means(labels)
+                centroids, empty, stable = await joint_means(labels, fit.labels)
+                fit.labels = labels
                 if empty.any():
                     centroids = reseed(centroids, empty)
                     fit.reseeded += [(fit.iterations, int(c)) for c in np.flatnonzero(empty)]
                 shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
                 ops.progress("lloyd", fit.iterations, max_iter, f"centroids moved {shift:.2g}")
-                if shift <= tol and not empty.any():
+                if (stable or shift <= tol) and not empty.any():
                     fit.converged = True
                     break
             return fit
@@ -167,13 +183,14 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
         fits = []
         for restart in range(1 if explicit is not None else restarts):
             if explicit is not None:
-                start = (explicit - means) / sds
+                fit = _Fit((explicit - means) / sds)
             else:
                 draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
-                start, empty = await joint_means(draw.integers(0, k, len(z)))
-                if empty.any():
-                    start = reseed(start, empty)
-            fits.append(await run(_Fit(start)))
+                partition = draw.integers(0, k, len(z))
+                start, empty, _ = await joint_means(partition, None)
+                fit = _Fit(reseed(start, empty) if empty.any() else start)
+                fit.labels = partition
+            fits.append(await run(fit))
         winner = 0
         if len(fits) > 1:
             inertias = [nearest(z, f.centroids)[1].sum() / n_total for f in fits]

@@ -17,8 +17,9 @@ How it runs:
    k - 1 comparisons per row; ties go to the lower index); per cluster the count and
    the sum of the rows (one matrix product), divided by the count (`divide_by_counts`);
    a cluster left empty keeps its centroid. After each step one bit is opened to the
-   parties: whether the centroids moved by more than `tol` in total (sqrt of the sum
-   of squared moves), so that they know when to stop.
+   parties, so that they know when to stop: whether the centroids moved by at most
+   `tol` in total (sqrt of the sum of squared moves) or no patient changed cluster
+   (as scikit-learn's strict convergence; the centroids are then exactly the means).
 5. Restarts: the joint inertia of each restart is compared inside MPC and the best
    clustering selected by secret bits; nothing about the others is opened.
 6. Released to the coordinator: the centroids (original units), N, the cluster sizes
@@ -44,7 +45,7 @@ from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import padded_sizes, secret_scaling, share_rows, total_of
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
 from smpc_ehr.errors import DataError
 
 SHIFT_SCALE = 256.0
@@ -167,7 +168,11 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             counts = ops.reshape(ops.matmul(hot_t, w), (k,))
             return counts, divide_by_small_counts(ops, ops.matmul(hot_t, z), counts, m)
 
-        async def lloyd(centroids: Secret) -> tuple[Secret, Secret, Secret, int, bool]:
+        async def lloyd(
+            centroids: Secret, previous: Secret | None
+        ) -> tuple[Secret, Secret, Secret, int, bool]:
+            """Lloyd steps from `centroids` (and the one-hot `previous` assignment the
+            start came from, or None)."""
             empties = ops.mul_public(ops.sum(centroids, axis=1), 0.0)  # k zeros
             iterations, converged = 0, False
             counts = empties
@@ -189,9 +194,17 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
                 shift = total_of(ops, ops.mul(moved, moved), k * d)
                 centroids = updated
                 limit = (tol * SHIFT_SCALE) ** 2
-                (moving,) = await ops.reveal(ops.ge_public(ops.add_public(shift, -limit), 0.0))
+                checks = [ops.add_public(shift, -limit)]
+                if previous is not None:  # patients whose cluster changed: N - sum kept
+                    kept = ops.matmul(ops.transpose(ops.mul(hot, previous)), w)  # k x 1
+                    changed = ops.sub(scaling.total, total_of(ops, kept, k))
+                    checks.append(ops.add_public(changed, -0.5))
+                previous = hot
+                bits = ops.ge_public(ops.concatenate(checks), 0.0)
+                # One bit opened: [moved by more than tol] AND [some patient changed].
+                (going_on,) = await ops.reveal(all_of(ops, ops.reshape(bits, (len(checks), 1))))
                 ops.progress("lloyd", iterations, max_iter, "inside MPC")
-                if moving < 0.5:
+                if going_on < 0.5:
                     converged = True
                     break
             return centroids, counts, empties, iterations, converged
@@ -199,10 +212,10 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         runs: list[tuple[Secret, Secret, Secret, int, bool]] = []
         for r in range(starts):
             if explicit is not None:  # (init - mean) / sd, inside MPC
-                start = standardise(public_values(ops, explicit))
+                runs.append(await lloyd(standardise(public_values(ops, explicit)), None))
             else:
-                start = centroids_of(extra[:, r * k : (r + 1) * k])[1]
-            runs.append(await lloyd(start))
+                partition = extra[:, r * k : (r + 1) * k]
+                runs.append(await lloyd(centroids_of(partition)[1], partition))
         squares = total_of(ops, ops.mul(z, z), m * d)  # the sum of w ||z||^2
         inertias = [  # within-cluster sum of squares: sum ||z||^2 - sum_c n_c ||c_c||^2
             ops.sub(
@@ -228,6 +241,10 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             empties = select([run[2] for run in runs])
             inertia = select(inertias)
             chosen_steps = select([public_values(ops, row) for row in steps])
+        # Opened as inertia / 2^e with 2^e >= m (below d, as the iterates mode's inertia / N):
+        # a power of two divides exactly; 1 / m on the fixed-point grid would not (1 / 3400
+        # is 19.3 units of 2^-16, rounded to 19: 1.4 % off).
+        inertia_exponent = max(0, (m - 1).bit_length())
         original = ops.add(
             ops.mul(centroids, ops.reshape(sd, (1, d))), ops.reshape(scaling.means, (1, d))
         )
@@ -239,13 +256,13 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
                 scaling.total,
                 chosen_steps,
                 total_of(ops, empties, k),
-                public_values(ops, np.array([float(m)])),
+                public_values(ops, np.array([2.0**inertia_exponent])),
             ]
         )
         return [
             header,
             ops.reshape(original, (k * d,)),
-            ops.mul_public(inertia, 1.0 / m),
+            ops.mul_pow2(inertia, np.array(inertia_exponent)),
             released,
             ops.mul(released, cells),
         ]

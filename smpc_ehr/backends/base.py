@@ -326,6 +326,17 @@ def public_values(ops: SecureOps, values: np.ndarray) -> Secret:
     return ops.input_values(0, values if ops.my_index == 0 else None, values.shape)
 
 
+def all_of(ops: SecureOps, bits: Secret) -> Secret:
+    """The product of secret 0/1 values along axis 0 (a logical AND, shape bits[0]'s): in
+    ceil(log2 len) rounds of products and no comparison."""
+    rows = [bits[i] for i in range(bits.shape[0])]
+    while len(rows) > 1:
+        half = len(rows) // 2
+        products = ops.mul(ops.stack(rows[0 : 2 * half : 2]), ops.stack(rows[1 : 2 * half : 2]))
+        rows = [products[i] for i in range(half)] + rows[2 * half :]
+    return rows[0]
+
+
 ProgressSink = Callable[[str, int, int, str], None]
 """Receives (stage, step, total, message) progress notes of a running job."""
 
