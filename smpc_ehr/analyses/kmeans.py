@@ -266,8 +266,8 @@ def _outputs(
 
 
 ITERATES_LEAKAGE = (
-    "the parties learned every iterate of the centroids, N and the features' joint means "
-    "and standard deviations"
+    "the parties learned every iterate of the centroids, after each step whether any "
+    "patient changed cluster, N and the features' joint means and standard deviations"
 )
 FULL_LEAKAGE = (
     "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
