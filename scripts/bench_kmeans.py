@@ -22,9 +22,10 @@ standard deviations, as the job does with standardize = yes, before anything is 
 Start. The initial centroids are k = 4 rows of the pooled complete cases at evenly
 spaced positions (rows (2i + 1) n / 8, i = 0..3), rounded to 6 decimals: in original
 units the job's `init` (n_init = 1, max_iter = 100, standardize = yes, tol in
-standardised units: MPyC 1e-4, the template's default; CrypTen 1e-3, as
-tests/test_kmeans.py, since its rounding noise in the pooled means keeps moves above 1e-4
-and its jobs would run all 100 steps; `--tol` sets one for both); standardised,
+standardised units: MPyC 1e-4, the template's default; CrypTen 1e-3, since at this size
+its rounding noise can keep a boundary patient switching and the moves above 1e-4, so
+that neither stop test would hold before 100 steps; `--tol` sets one for both; a job
+also stops when no patient changes cluster); standardised,
 scikit-learn's (KMeans(n_clusters=4, init=<them>, n_init=1, tol=0, algorithm="lloyd",
 max_iter=<the MPC job's iteration count>)). So both take the same Lloyd steps from the
 same start (scikit-learn stops earlier once no label changes): both counts are printed,
