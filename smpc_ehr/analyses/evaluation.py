@@ -78,10 +78,8 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]
     count_bits = flags[:_COUNTS]
     both = ops.mul(flags[_COUNTS : _COUNTS + 1], flags[_COUNTS + 1 :])
     rows_bits = count_bits[4 : 4 + CALIBRATION_BINS]
-    pos, neg = (
-        ops.reshape(ops.fractions_of_total(ops.reshape(h, (AUC_BINS, 1))), (AUC_BINS,))
-        for h in (positives, negatives)
-    )  # p_b / P and n_b / N
+    shares = ops.fractions_of_total(ops.stack([positives, negatives], axis=1))  # one division
+    pos, neg = shares[:, 0], shares[:, 1]  # p_b / P and n_b / N
     above = np.triu(np.ones((AUC_BINS, AUC_BINS)), k=1)  # [b, b'] = 1 for b' > b
     positives_above = ops.sum(ops.mul_public(ops.stack([pos] * AUC_BINS), above), axis=1)
     half = ops.mul_public(pos, 0.5)

@@ -90,6 +90,10 @@ UPDATE_STEPS = 2
 REFINEMENT_STEPS = 1
 WARM_INVERSE_STEPS = 3
 SEPARATION_BOUND = 15.0
+STOP_SCALE = 64.0
+"""The stop test squares the step times 2^6 x STOP_SCALE: at tol = 1e-4 that is 0.4,
+whose square stands far above the squares' roundings (21 x 2^-16 would otherwise be
+as large as tol^2 and make the test a coin toss near the optimum)."""
 _STEP_EXPONENT = round(math.log2(GRADIENT_SCALE / HESSIAN_SCALE))
 _LOGITS = np.log(np.arange(1, evaluation.AUC_BINS) / (evaluation.AUC_BINS - np.arange(1, 100)))
 """Scores at the AUC bin edges b / 100 (b = 1..99) on the linear-predictor scale."""
@@ -208,10 +212,13 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             delta = ops.mul_pow2(step, np.array(_STEP_EXPONENT))  # step = delta x 2^6
             beta = delta if beta is None else ops.add(beta, delta)
             slopes = beta[1:k]
+            # The step x 2^6 times STOP_SCALE more (exact: a whole number), so that the
+            # roundings of its squares (2^-16 each) stay far below tol^2.
+            magnified = ops.mul_public(step, STOP_SCALE)
             checks = [
                 ops.add_public(
-                    total_of(ops, ops.mul(step, step), k),
-                    -((tolerance * 2**_STEP_EXPONENT) ** 2),
+                    total_of(ops, ops.mul(magnified, magnified), k),
+                    -((tolerance * 2**_STEP_EXPONENT * STOP_SCALE) ** 2),
                 ),
                 ops.add_public(total_of(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)),
             ]
@@ -270,42 +277,73 @@ def _diagonal(ops: SecureOps, vector: Secret, size: int) -> Secret:
     return ops.mul_public(ops.stack([vector] * size), np.eye(size))
 
 
+def _cumulative_to_onehot(ops: SecureOps, at_least: Secret, rows: int) -> Secret:
+    """From [x >= e_1] .. [x >= e_m] (rows x m, increasing edges) the one-hot of x's
+    interval among the m + 1 (rows x (m + 1)): differences, no product."""
+    ones = ops.add_public(ops.mul_public(at_least[:, 0:1], 0.0), 1.0)
+    zeros = ops.mul_public(at_least[:, 0:1], 0.0)
+    return ops.sub(
+        ops.concatenate([ones, at_least], axis=1), ops.concatenate([at_least, zeros], axis=1)
+    )
+
+
+def _tenth_and_bin(ops: SecureOps, score: Secret, rows: int) -> tuple[Secret, Secret]:
+    """Each row's tenth T (rows x 10, one-hot: score between the logits of t / 10 and
+    (t + 1) / 10) and its hundredth within the tenth S (rows x 10, one-hot): two batches
+    of 9 comparisons per row. The second batch compares with the edges of the row's own
+    tenth, the public edges weighted by T (no product). Bin 10 t + s of the AUC
+    histogram is T_t S_s."""
+    width = evaluation.AUC_BINS // evaluation.CALIBRATION_BINS
+    tenths = _LOGITS[width - 1 :: width]  # the 9 edges t / 10
+    first = ops.ge_public(
+        ops.add_public(
+            ops.stack([score] * len(tenths), axis=1), -np.broadcast_to(tenths, (rows, 9))
+        ),
+        0.0,
+    )
+    tenth = _cumulative_to_onehot(ops, first, rows)  # rows x 10
+    edges = np.r_[-np.inf, _LOGITS].reshape(evaluation.CALIBRATION_BINS, width)[:, 1:]  # 10 x 9
+    inner = [
+        ops.sum(ops.mul_public(tenth, np.broadcast_to(edges[:, j], (rows, len(edges)))), axis=1)
+        for j in range(width - 1)
+    ]  # per row, the edges 10 t + j + 1 of its tenth t
+    second = ops.ge_public(
+        ops.sub(ops.stack([score] * (width - 1), axis=1), ops.stack(inner, axis=1)), 0.0
+    )
+    return tenth, _cumulative_to_onehot(ops, second, rows)
+
+
 def _evaluation_counts(
     ops: SecureOps, z: Secret, labels: Secret, beta: Secret, rows: int
 ) -> Secret:
     """The joint evaluation counts in `evaluation.local_counts`' layout, from the secret
-    test rows: one batch of comparisons of the scores with the bin edges' logits."""
-    edges = len(_LOGITS)
+    test rows: each score's tenth and hundredth (`_tenth_and_bin`), then the per-bin
+    sums by one product and one matrix product."""
+    bins = evaluation.AUC_BINS
     score = ops.reshape(ops.matmul(z, beta), (rows,))
-    above = ops.ge_public(
-        ops.add_public(
-            ops.stack([score] * edges, axis=1), np.broadcast_to(-_LOGITS, (rows, edges))
-        ),
-        0.0,
-    )  # rows x 99: [score >= logit(b / 100)]
+    tenth, hundredth = _tenth_and_bin(ops, score, rows)
     y, w = labels[:, 0:1], labels[:, 1:2]
     classes = ops.concatenate([y, ops.sub(w, y)], axis=1)  # positives, negatives (padding: 0, 0)
     probability = ops.reshape(secure_sigmoid(ops, score, rows), (rows, 1))
     weighted = ops.concatenate([classes, ops.mul(probability, w)], axis=1)  # rows x 3
-    # 3 x 99, flattened: positives, negatives and score sums at or above each edge
-    at_least = ops.reshape(ops.matmul(ops.transpose(weighted), above), (3 * edges,))
-    totals = ops.sum(weighted, axis=0)  # 3
-    zero = ops.mul_public(totals[0:1], 0.0)
+    tenths = evaluation.CALIBRATION_BINS
+    # (weighted_c T_t) summed against S_s over the rows: the 3 x 100 bin sums.
+    by_class_tenth = ops.mul(
+        ops.stack([weighted] * tenths, axis=2), ops.stack([tenth] * 3, axis=1)
+    )  # rows x 3 x 10
+    binned = ops.reshape(
+        ops.matmul(ops.transpose(ops.reshape(by_class_tenth, (rows, 3 * tenths))), hundredth),
+        (3, bins),
+    )  # 3 x 100, bin 10 t + s
+    positives, negatives, scores = binned[0], binned[1], binned[2]
+    totals = ops.sum(binned, axis=1)  # 3
 
-    def per_bin(row: int) -> Secret:  # 100 bins from "at or above edge b" differences
-        cumulative = ops.concatenate(
-            [totals[row : row + 1], at_least[row * edges : (row + 1) * edges], zero]
-        )
-        return ops.sub(cumulative[0 : edges + 1], cumulative[1 : edges + 2])
+    def by_tenth(values: Secret) -> Secret:
+        return ops.sum(ops.reshape(values, (tenths, bins // tenths)), axis=1)
 
-    positives, negatives, scores = per_bin(0), per_bin(1), per_bin(2)
-    tenth = evaluation.AUC_BINS // evaluation.CALIBRATION_BINS
-
-    def by_tenth(binned: Secret) -> Secret:
-        return ops.sum(ops.reshape(binned, (evaluation.CALIBRATION_BINS, tenth)), axis=1)
-
-    middle = edges // 2  # edge 50 / 100: score >= 0
-    tp, fp = at_least[middle : middle + 1], at_least[edges + middle : edges + middle + 1]
+    middle = bins // 2  # bins from edge 50 / 100 up: score >= 0
+    tp = total_of(ops, positives[middle:bins], bins - middle)
+    fp = total_of(ops, negatives[middle:bins], bins - middle)
     fn, tn = ops.sub(totals[0:1], tp), ops.sub(totals[1:2], fp)
     events, non_events = by_tenth(positives), by_tenth(negatives)
     return ops.concatenate(
