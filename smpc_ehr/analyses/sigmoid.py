@@ -4,9 +4,10 @@ Why this form: MPC has no cheap exp or division. CrypTen's own sigmoid (an exp b
 repeated squaring, then a Newton reciprocal) takes about 20 rounds of products and is
 inaccurate for large |u|; one polynomial over a wide range is either inaccurate
 (degree 7 on [-8, 8]: 0.03) or overflows fixed point. Here, by the symmetry
-sigma(u) = 1 - sigma(-u), only |u| is approximated: one comparison gives the sign
-s = [u >= 0] and |u| = (2s - 1) u; one batch of comparisons with the public BREAKS
-finds the segment of |u|; on each segment a polynomial of degree DEGREE in the
+sigma(u) = 1 - sigma(-u), only |u| is approximated. One batch of comparisons gives
+the sign s = [u >= 0] and, from u^2 (one product) against the squared BREAKS, the
+segment of |u| (one batch, not two in a row: a batch costs the rounds of one
+comparison); then |u| = (2s - 1) u. On each segment a polynomial of degree DEGREE in the
 segment's own variable t in [-1, 1] (Chebyshev-fitted, so every coefficient is below
 1 and fixed point keeps them) gives sigma(|u|); beyond the last break it is 1; and
 sigma(u) = (1 - s) + (2s - 1) sigma(|u|).
@@ -14,9 +15,9 @@ sigma(u) = (1 - s) + (2s - 1) sigma(|u|).
 Stated error of the approximation itself: at most MAX_ERROR (1.0e-5, on |u| < 4;
 checked by tests/test_sigmoid_unit.py on a fine grid) for every real u; the
 backend adds its product roundings (CrypTen: a few units of 2^-16, about 1e-4; MPyC:
-about 1e-9). Cost per element: 1 + 3 comparisons (two batches; comparisons are what
-costs most on CrypTen: so few segments, at the price of degree 8) and six rounds of
-products on 2 x the elements.
+about 1e-9). Cost per element: 3 comparisons in one batch
+(comparisons are what costs most on CrypTen: so few segments, at the price of degree
+8) and seven rounds of products on up to 2 x the elements.
 """
 
 from __future__ import annotations
@@ -81,13 +82,13 @@ def sigmoid_and_saturation(ops: SecureOps, u: Secret, length: int) -> tuple[Secr
     """The approximate logistic function of u, and the secret bits [|u| >= 14] where it is
     exactly 0 or 1 (a fit whose rows all saturate has a zero gradient: see
     logistic_full's separation test)."""
-    positive = ops.ge_public(u, 0.0)
+    inner = len(BREAKS) - 1  # the breaks above 0
+    square = ops.mul(u, u)
+    levels = np.broadcast_to(np.r_[0.0, BREAKS[1:] ** 2][:, None], (1 + inner, length))
+    bits = ops.ge_public(ops.add_public(ops.stack([u] + [square] * inner), -levels), 0.0)
+    positive, above = bits[0], bits[1:]  # [u >= 0]; [u^2 >= b_i^2] = [|u| >= b_i], i = 1..
     sign = ops.add_public(ops.mul_public(positive, 2.0), -1.0)  # +-1
     magnitude = ops.mul(sign, u)
-    inner = len(BREAKS) - 1  # comparisons with the breaks above 0
-    above = ops.ge_public(
-        ops.add_public(ops.stack([magnitude] * inner), -_segments(length, BREAKS[1:])), 0.0
-    )  # [|u| >= b_i], i = 1..
     ones = ops.add_public(ops.mul_public(above[0:1], 0.0), 1.0)  # [|u| >= 0]
     inside = ops.sub(ops.concatenate([ones, above[0 : inner - 1]]), above)  # one-hot segment
     t = ops.add_public(
