@@ -195,6 +195,14 @@ SMALL_FEATURES = ["bmi", "sbp", "hba1c"]
 FULL_INERTIA = 1e-3
 """Full mode's inertia, sum ||z||^2 - sum_c n_c ||c_c||^2 inside MPC: a difference of
 two sums of about N d, each off by CrypTen's roundings (measured up to 2e-4 relative)."""
+FULL_CENTROIDS = 5e-3
+FULL_MOVED = 0.01
+"""Full mode standardises and scores inside MPC, so a patient within CrypTen's
+resolution (about 1e-4 in squared standardised distance) of a cluster boundary may go
+the other way at some step, and the last steps follow (measured: 1 run in 3 stops a
+step early with 2 of about 800 patients in the other cluster). Each such patient moves
+a centroid of some 200 patients by about 1/200 of its distance from it: sizes within
+1 % of N and centroids within 5e-3 relative (measured 2e-5, or 1.1e-3 in such a run)."""
 
 
 def test_full_mode_agrees_with_iterates_mode(
@@ -211,26 +219,27 @@ def test_full_mode_agrees_with_iterates_mode(
     )
     want = reference.cluster_centers_ * sds + means
     sizes = np.bincount(reference.labels_, minlength=3).tolist()
-    for result in (full, iterates):
-        assert np.abs(np.asarray(result["centroids"]) / want - 1).max() <= RELATIVE["crypten"]
-        assert result["sizes"] == sizes
-        assert result["iterations"] == reference.n_iter_
-        assert result["n"] == len(x) and result["converged"]
+    assert np.abs(np.asarray(iterates["centroids"]) / want - 1).max() <= RELATIVE["crypten"]
+    assert iterates["sizes"] == sizes and iterates["iterations"] == reference.n_iter_
     assert iterates["inertia"] == pytest.approx(reference.inertia_, rel=RELATIVE["crypten"])
+    assert np.abs(np.asarray(full["centroids"]) / want - 1).max() <= FULL_CENTROIDS
+    assert np.abs(np.subtract(full["sizes"], sizes)).max() <= FULL_MOVED * len(x)
     assert full["inertia"] == pytest.approx(reference.inertia_, rel=FULL_INERTIA)
+    for result in (full, iterates):
+        assert result["n"] == len(x) and result["converged"]
     assert full["mode"] == "full" and "nothing else" in full["leakage"]
 
 
 def test_full_mode_restarts_pick_the_same_clustering(odd_federation: LocalFederation) -> None:
     """Both modes start restart r from the same random partition (the seed) and run to
     strict convergence; the smallest inertia, chosen inside MPC in full mode, is the
-    clustering the iterates mode picks."""
+    clustering the iterates mode picks (within full mode's resolution, as above)."""
     params = {"features": ",".join(SMALL_FEATURES), "k": 3, "n_init": 2, "seed": 9, "tol": 0.0}
     full = run(odd_federation, "crypten", mode="full", **params)
     iterates = run(odd_federation, "crypten", **params)
-    assert full["sizes"] == iterates["sizes"]
+    assert np.abs(np.subtract(full["sizes"], iterates["sizes"])).max() <= FULL_MOVED * full["n"]
     got, want = np.asarray(full["centroids"]), np.asarray(iterates["centroids"])
-    assert np.abs(got / want - 1).max() <= 2 * RELATIVE["crypten"]
+    assert np.abs(got / want - 1).max() <= FULL_CENTROIDS
     assert full["inertia"] == pytest.approx(iterates["inertia"], rel=FULL_INERTIA)
 
 

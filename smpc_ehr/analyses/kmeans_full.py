@@ -44,13 +44,24 @@ import numpy as np
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.moments import party_arrays
-from smpc_ehr.analyses.secret_rows import padded_sizes, secret_scaling, share_rows, total_of
+from smpc_ehr.analyses.secret_rows import (
+    either,
+    norm_excess,
+    padded_sizes,
+    secret_scaling,
+    share_rows,
+    total_of,
+)
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
 from smpc_ehr.errors import DataError
 
-SHIFT_SCALE = 256.0
-"""The convergence test squares the centroids' moves times this public whole number:
-tol^2 itself (1e-8 for tol 1e-4) is far below CrypTen's 2^-16 resolution."""
+MOVE_UNITS = 16.0
+MOVE_MAGNIFY = 256.0
+MOVE_FLOOR = 0.25
+"""The convergence test (`secret_rows.norm_excess`) on the centroids' moves in units of
+1/16 sd: moves of 1/64 sd or more by their squares as they are, smaller ones
+magnified 256 times more, so that tol^2 (1e-8 for tol 1e-4) stands far above the
+squares' roundings (2^-16 each) and no large move is squared magnified."""
 MAX_ROWS = 2**16
 """Cluster sizes stay below 2^16, so the division by them is exact up to one rounding
 (`divide_by_small_counts`); full mode is for a few thousand patients per hospital."""
@@ -190,19 +201,25 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
                 empties = ops.add(
                     empties, ops.add_public(ops.mul_public(ops.reshape(filled, (k,)), -1.0), 1.0)
                 )
-                moved = ops.mul_public(ops.sub(updated, centroids), SHIFT_SCALE)  # exact
-                shift = total_of(ops, ops.mul(moved, moved), k * d)
+                move = ops.mul_public(ops.sub(updated, centroids), MOVE_UNITS)  # exact
                 centroids = updated
-                limit = (tol * SHIFT_SCALE) ** 2
-                checks = [ops.add_public(shift, -limit)]
+                checks = []  # to compare with 0 in one batch
+                if tol > 0:  # [moved by more than tol], two tests (`norm_excess`)
+                    limit = tol * MOVE_UNITS
+                    checks.append(norm_excess(ops, move, k * d, limit, MOVE_MAGNIFY, MOVE_FLOOR))
                 if previous is not None:  # patients whose cluster changed: N - sum kept
                     kept = ops.matmul(ops.transpose(ops.mul(hot, previous)), w)  # k x 1
                     changed = ops.sub(scaling.total, total_of(ops, kept, k))
                     checks.append(ops.add_public(changed, -0.5))
                 previous = hot
-                bits = ops.ge_public(ops.concatenate(checks), 0.0)
-                # One bit opened: [moved by more than tol] AND [some patient changed].
-                (going_on,) = await ops.reveal(all_of(ops, ops.reshape(bits, (len(checks), 1))))
+                going_on = 1.0
+                if checks:
+                    bits = ops.ge_public(ops.concatenate(checks), 0.0)
+                    if tol > 0:
+                        bits = ops.concatenate([either(ops, bits[0:2]), bits[2:]])
+                    # One bit opened: [moved by more than tol] AND [some patient changed].
+                    count = bits.shape[0]
+                    (going_on,) = await ops.reveal(all_of(ops, ops.reshape(bits, (count, 1))))
                 ops.progress("lloyd", iterations, max_iter, "inside MPC")
                 if going_on < 0.5:
                     converged = True

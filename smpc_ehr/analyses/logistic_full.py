@@ -64,6 +64,8 @@ from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.logistic_data import Design, feature_names
 from smpc_ehr.analyses.secret_rows import (
     MIN_SCALE_EXPONENT,
+    either,
+    norm_excess,
     padded_sizes,
     secret_scaling,
     share_rows,
@@ -90,10 +92,12 @@ UPDATE_STEPS = 2
 REFINEMENT_STEPS = 1
 WARM_INVERSE_STEPS = 3
 SEPARATION_BOUND = 15.0
-STOP_SCALE = 64.0
-"""The stop test squares the step times 2^6 x STOP_SCALE: at tol = 1e-4 that is 0.4,
-whose square stands far above the squares' roundings (21 x 2^-16 would otherwise be
-as large as tol^2 and make the test a coin toss near the optimum)."""
+STOP_MAGNIFY = 64.0
+STOP_FLOOR = 1.0
+"""The stop test (`secret_rows.norm_excess`) on the step x 2^6: steps of 1 / 64 or
+more by their squares as they are, smaller ones magnified 64 times, so that at tol =
+1e-4 the threshold (0.4^2) stands far above the squares' roundings (21 x 2^-16; they
+made the test a coin toss near the optimum) and no large step is squared magnified."""
 _STEP_EXPONENT = round(math.log2(GRADIENT_SCALE / HESSIAN_SCALE))
 _LOGITS = np.log(np.arange(1, evaluation.AUC_BINS) / (evaluation.AUC_BINS - np.arange(1, 100)))
 """Scores at the AUC bin edges b / 100 (b = 1..99) on the linear-predictor scale."""
@@ -212,19 +216,14 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             delta = ops.mul_pow2(step, np.array(_STEP_EXPONENT))  # step = delta x 2^6
             beta = delta if beta is None else ops.add(beta, delta)
             slopes = beta[1:k]
-            # The step x 2^6 times STOP_SCALE more (exact: a whole number), so that the
-            # roundings of its squares (2^-16 each) stay far below tol^2.
-            magnified = ops.mul_public(step, STOP_SCALE)
-            checks = [
-                ops.add_public(
-                    total_of(ops, ops.mul(magnified, magnified), k),
-                    -((tolerance * 2**_STEP_EXPONENT * STOP_SCALE) ** 2),
-                ),
+            checks = [  # [||step|| > tol] (two tests: step is the step x 2^6), separation
+                norm_excess(ops, step, k, tolerance * 2**_STEP_EXPONENT, STOP_MAGNIFY, STOP_FLOOR),
                 ops.add_public(total_of(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)),
             ]
             if saturated is not None:  # most rows fitted with probability exactly 0 or 1
                 checks.append(ops.sub(ops.mul_public(saturated, 2.0), total))
-            opened = await ops.reveal(ops.ge_public(ops.concatenate(checks), 0.0))
+            bits = ops.ge_public(ops.concatenate(checks), 0.0)  # one batch
+            opened = await ops.reveal(ops.concatenate([either(ops, bits[0:2]), bits[2:]]))
             big_step, diverging = opened[0], max(opened[1:])
             ops.progress("newton", iterations, max_iter, "inside MPC")
             if diverging > 0.5:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.moments import column_moments, party_arrays, pool_moments, pooled_weights
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.backends.base import Secret, SecureOps, all_of
 from smpc_ehr.errors import DataError
 
 PAD_ROWS = 100
@@ -110,3 +110,37 @@ async def secret_scaling(
 def total_of(ops: SecureOps, vector: Secret, length: int) -> Secret:
     """The sum of a secret vector as a 1-element array (not an MPyC scalar)."""
     return ops.sum(ops.reshape(vector, (length, 1)), axis=0)
+
+
+SAFE_SQUARE = 64.0
+"""Values squared in a norm test stay at most this in magnitude: CrypTen truncates a
+product wrongly with probability about |product| / 2^32 (beaver.wraps: |x| / Q at
+scale 2^32 in Z_2^64), which for 64^2 is 1e-6 per element; for 6,400^2 it was 1 %."""
+
+
+def norm_excess(
+    ops: SecureOps, vector: Secret, length: int, limit: float, magnify: float, floor: float
+) -> Secret:
+    """Two secret differences (2) whose comparisons with 0, OR-ed (`either`), give
+    [||vector|| > limit], right both for large and for tiny norms.
+
+    Why two: near the limit the squares' roundings (2^-16 each) must stay far below
+    limit^2, so the vector is magnified by the whole number `magnify` first (exact); but
+    large magnified values would be truncated wrongly (SAFE_SQUARE). So a coarse test on
+    the vector as it is, ||v||^2 - max(limit, floor)^2, decides the norms at or above
+    `floor`, and the magnified one those below, where every magnified element is below
+    floor x magnify <= SAFE_SQUARE. The caller picks `floor` with floor^2 far above
+    length x 2^-16, and batches the comparisons with its others. A limit of 0 is the
+    caller's to handle (any move counts)."""
+    if magnify * floor > SAFE_SQUARE or magnify != round(magnify) or limit <= 0:
+        raise ValueError("need limit > 0 and a whole magnify with magnify x floor <= SAFE_SQUARE")
+    magnified = ops.mul_public(vector, magnify)
+    squares = ops.mul(ops.stack([vector, magnified]), ops.stack([vector, magnified]))
+    sums = ops.sum(ops.reshape(squares, (2, length)), axis=1)
+    return ops.add_public(sums, -np.array([max(limit, floor) ** 2, (limit * magnify) ** 2]))
+
+
+def either(ops: SecureOps, bits: Secret) -> Secret:
+    """a OR b for two secret bits (2) as 1 element: 1 - (1 - a)(1 - b), one product."""
+    not_bits = ops.add_public(ops.mul_public(bits, -1.0), 1.0)
+    return ops.add_public(ops.mul_public(all_of(ops, ops.reshape(not_bits, (2, 1))), -1.0), 1.0)
