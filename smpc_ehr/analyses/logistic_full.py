@@ -33,9 +33,9 @@ How it runs:
    is within `tol` of the optimum) with the intercept row in original units; the
    coordinator multiplies by the public 2^-e to get everything in original units.
 6. With a test fraction, the test rows are secret-shared too and scored inside MPC;
-   the evaluation counts (`evaluation`) are formed from one batch of comparisons of
-   the secret scores with the logits of the AUC bin edges, and released as in the
-   iterates mode.
+   the evaluation counts (`evaluation`) are formed from two batches of comparisons of
+   the secret scores with the logits of the AUC bin edges (`_tenth_and_bin`), and
+   released as in the iterates mode.
 
 Leakage, plainly:
 - each party learns: every party's number of training and test rows rounded up to a
