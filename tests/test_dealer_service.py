@@ -19,6 +19,7 @@ import grpc
 import pytest
 import torch
 
+from smpc_ehr.backends.crypten import provider as provider_module
 from smpc_ehr.backends.crypten.dealer_math import make_request
 from smpc_ehr.backends.crypten.dealer_wire import CHUNK_ELEMENTS
 from smpc_ehr.backends.crypten.provider import DealerProvider, DealerSession
@@ -185,6 +186,31 @@ def test_triples_from_the_dealer_reconstruct(certs: Path, server: DealerThread) 
     for session in sessions:
         session.close()
     assert server.dealer is not None and job not in server.dealer._jobs
+
+
+def test_deferred_corrections_fill_rank_0s_shares_in_place(
+    certs: Path, server: DealerThread
+) -> None:
+    """The installed provider's way: rank 0 gets a placeholder while its dealer round
+    trip is in flight; `resolve_pending` (the communicator's, after an exchange) fills
+    that very tensor, and a new request resolves the one before it first."""
+    _, sessions = joined_job(certs, server)
+    providers = [DealerProvider(s, defer=True) for s in sessions]
+    try:
+        first = [p.generate_additive_triple((3,), (3,), "mul") for p in providers]
+        placeholder = first[0][2].share
+        assert not placeholder.any()  # rank 0's c: not here yet
+        second = [p.square((4,)) for p in providers]  # resolves the triple first
+        a, b, c = (arith_open(shares_of(first, i)) for i in range(3))
+        assert first[0][2].share is placeholder
+        assert c == [x * y % 2**64 for x, y in zip(a, b, strict=True)]
+        provider_module.resolve_pending()
+        r, r2 = (arith_open(shares_of(second, i)) for i in range(2))
+        assert r2 == [v * v % 2**64 for v in r]
+    finally:
+        provider_module._pending.clear()
+        for session in sessions:
+            session.close()
 
 
 def test_only_rank_0_may_ask_for_corrections(certs: Path, server: DealerThread) -> None:

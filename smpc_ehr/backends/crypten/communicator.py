@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends.crypten.compat import import_crypten
+from smpc_ehr.backends.crypten.provider import resolve_pending
 from smpc_ehr.errors import TransportError
 from smpc_ehr.transport.arrays import decode_array, encode_array
 from smpc_ehr.transport.mesh import JobChannel
@@ -148,6 +149,7 @@ class MeshCommunicator(Communicator):
             self._channel.fail(failure)
             raise self._channel.failure or failure from None
         self._log_communication_time(time.perf_counter() - started)
+        resolve_pending()  # rank 0's dealer answers, in flight during this exchange
         return payload
 
     def _next_collective(self) -> str:

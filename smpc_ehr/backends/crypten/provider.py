@@ -4,8 +4,10 @@ Each party opens a `DealerSession` per job: it makes a fresh 32-byte seed, gives
 to the dealer (Join) and draws all its shares of triples, square pairs, wrap counts
 and random bits from a `SeedStream` on that seed. Rank 0 does not draw its output
 shares; it asks the dealer for its correction term instead, one numbered request at
-a time. No party ever sends the dealer data or an opened value: only its seed and,
-for rank 0, the shapes of the computation.
+a time, sent when CrypTen asks and awaited only after the parties' next exchange
+(`resolve_pending`), so that the round trip to the dealer overlaps it. No party ever
+sends the dealer data or an opened value: only its seed and, for rank 0, the shapes
+of the computation.
 
 `install(session)` selects this provider in CrypTen (`cfg.mpc.provider = "DEALER"`)
 for the job; CrypTen calls providers synchronously from the computation thread, so
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -144,6 +146,11 @@ class DealerSession:
 
     def correction(self, request: Request) -> torch.Tensor:
         """Rank 0's output share of the job's next request, from the dealer."""
+        return self.start_correction(request)()
+
+    def start_correction(self, request: Request) -> Callable[[], torch.Tensor]:
+        """Send the job's next request to the dealer now; the returned function waits
+        for rank 0's output share (so the round trip can overlap the parties' exchange)."""
         if self._rank != 0:
             raise RuntimeError("only rank 0 asks the dealer for corrections")
         if self._closed:
@@ -154,9 +161,16 @@ class DealerSession:
         message = request_to_wire(self.job_id, sequence, request)
         try:
             replies = self._stub.Correlated(message, timeout=self._rpc_seconds)
-            return correction_from_chunks(replies, request.out_size)
         except grpc.RpcError as exc:
             raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
+
+        def wait() -> torch.Tensor:
+            try:
+                return correction_from_chunks(replies, request.out_size)
+            except grpc.RpcError as exc:
+                raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
+
+        return wait
 
     def close(self) -> None:
         """Tell the dealer we are done (best effort) and close the channel. Idempotent."""
@@ -202,18 +216,38 @@ def _check_device(device: Any) -> None:
         raise ValueError(f"the dealer provider works on the CPU only, not {device}")
 
 
+_pending: list[tuple[torch.Tensor, Callable[[], torch.Tensor]]] = []
+"""Rank 0's output shares whose dealer round trip is in flight: (placeholder, wait)."""
+
+
+def resolve_pending() -> None:
+    """Fill every deferred output share with the dealer's answer (rank 0; no-op else).
+
+    Called by the communicator after each message it receives, and before each new
+    request. Why this is safe: in CrypTen every use of a provider's output share (c of
+    a triple, r^2, theta_r, rA) comes after the protocol's own exchange, in which rank
+    0 receives (beaver.py: reveal_batch, reveal, gather to rank 0); the placeholder is
+    the very tensor CrypTen holds (`from_shares` keeps it), filled in place.
+    """
+    while _pending:
+        placeholder, wait = _pending.pop(0)
+        placeholder.copy_(wait())
+
+
 class DealerProvider(_TupleProvider):
     """Mirrors CrypTen's TrustedThirdParty, with our streams and our dealer.
 
-    With no `session`, it uses the one `install` set (that is how CrypTen uses it);
-    tests pass a session per simulated party.
+    With no `session`, it uses the one `install` set (that is how CrypTen uses it), and
+    defers rank 0's dealer round trips (`resolve_pending`); tests pass a session per
+    simulated party and get every share at once.
     """
 
     NAME = PROVIDER_NAME
 
-    def __init__(self, session: ShareSource | None = None) -> None:
+    def __init__(self, session: ShareSource | None = None, defer: bool = False) -> None:
         super().__init__()
         self._session = session
+        self._defer = defer
 
     def shares(
         self,
@@ -226,9 +260,14 @@ class DealerProvider(_TupleProvider):
         """This party's raw shares (inputs, output) of one request, as plain tensors."""
         session = self._session if self._session is not None else current_session()
         request = make_request(kind, size0, size1, op, op_kwargs)
-        return party_shares(
-            session.stream, request, session.rank, lambda: session.correction(request)
-        )
+        if not (self._defer and isinstance(session, DealerSession) and session.rank == 0):
+            return party_shares(
+                session.stream, request, session.rank, lambda: session.correction(request)
+            )
+        resolve_pending()  # at most one request in flight, answered in order
+        placeholder = torch.zeros(request.out_size, dtype=torch.int64)
+        _pending.append((placeholder, session.start_correction(request)))
+        return party_shares(session.stream, request, session.rank, lambda: placeholder)
 
     def generate_additive_triple(
         self, size0: Any, size1: Any, op: str, device: Any = None, *args: Any, **kwargs: Any
@@ -276,9 +315,10 @@ def install(session: ShareSource) -> None:
     global _current, _provider
     with _lock:
         if _provider is None:
-            _provider = DealerProvider()
+            _provider = DealerProvider(defer=True)
             register_provider(PROVIDER_NAME, _provider)
         _current = session
+        _pending.clear()
     _crypten.cfg.mpc.provider = PROVIDER_NAME
 
 
@@ -288,3 +328,4 @@ def uninstall() -> None:
     global _current
     with _lock:
         _current = None
+        _pending.clear()
