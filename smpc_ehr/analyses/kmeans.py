@@ -156,12 +156,13 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             # The weights n_j / N of a cluster add up to 1, or to 0 if it is empty: opened
             # with the centroids, they say which clusters are empty without a comparison.
             filled = ops.sum(weights, axis=0)
-            same = previous is not None and bool(np.array_equal(labels, previous))
-            stable = all_of(ops, party_arrays(ops, np.array([float(same)])))
-            opened = await ops.reveal(
-                ops.concatenate([ops.reshape(pooled, (k * d,)), filled, stable])
-            )
-            return opened[: k * d].reshape(k, d), opened[k * d : -1] < 0.5, opened[-1] > 0.5
+            parts = [ops.reshape(pooled, (k * d,)), filled]
+            if previous is not None:  # the AND of every party's "my labels stayed"
+                same = float(np.array_equal(labels, previous))
+                parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
+            opened = await ops.reveal(ops.concatenate(parts))
+            stable = previous is not None and bool(opened[-1] > 0.5)
+            return opened[: k * d].reshape(k, d), opened[k * d : k * d + k] < 0.5, stable
 
         async def run(fit: _Fit) -> _Fit:
             while fit.iterations < max_iter:

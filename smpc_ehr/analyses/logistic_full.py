@@ -276,7 +276,7 @@ def _diagonal(ops: SecureOps, vector: Secret, size: int) -> Secret:
     return ops.mul_public(ops.stack([vector] * size), np.eye(size))
 
 
-def _cumulative_to_onehot(ops: SecureOps, at_least: Secret, rows: int) -> Secret:
+def _cumulative_to_onehot(ops: SecureOps, at_least: Secret) -> Secret:
     """From [x >= e_1] .. [x >= e_m] (rows x m, increasing edges) the one-hot of x's
     interval among the m + 1 (rows x (m + 1)): differences, no product."""
     ones = ops.add_public(ops.mul_public(at_least[:, 0:1], 0.0), 1.0)
@@ -294,22 +294,20 @@ def _tenth_and_bin(ops: SecureOps, score: Secret, rows: int) -> tuple[Secret, Se
     histogram is T_t S_s."""
     width = evaluation.AUC_BINS // evaluation.CALIBRATION_BINS
     tenths = _LOGITS[width - 1 :: width]  # the 9 edges t / 10
+    repeated = ops.stack([score] * (width - 1), axis=1)  # rows x 9
     first = ops.ge_public(
-        ops.add_public(
-            ops.stack([score] * len(tenths), axis=1), -np.broadcast_to(tenths, (rows, 9))
-        ),
-        0.0,
+        ops.add_public(repeated, -np.broadcast_to(tenths, (rows, width - 1))), 0.0
     )
-    tenth = _cumulative_to_onehot(ops, first, rows)  # rows x 10
+    tenth = _cumulative_to_onehot(ops, first)  # rows x 10
     edges = np.r_[-np.inf, _LOGITS].reshape(evaluation.CALIBRATION_BINS, width)[:, 1:]  # 10 x 9
-    inner = [
-        ops.sum(ops.mul_public(tenth, np.broadcast_to(edges[:, j], (rows, len(edges)))), axis=1)
-        for j in range(width - 1)
-    ]  # per row, the edges 10 t + j + 1 of its tenth t
-    second = ops.ge_public(
-        ops.sub(ops.stack([score] * (width - 1), axis=1), ops.stack(inner, axis=1)), 0.0
-    )
-    return tenth, _cumulative_to_onehot(ops, second, rows)
+    own_edges = ops.sum(
+        ops.mul_public(
+            ops.stack([tenth] * (width - 1), axis=2), np.broadcast_to(edges, (rows, *edges.shape))
+        ),
+        axis=1,
+    )  # rows x 9: per row, the edges 10 t + j + 1 of its tenth t
+    second = ops.ge_public(ops.sub(repeated, own_edges), 0.0)
+    return tenth, _cumulative_to_onehot(ops, second)
 
 
 def _evaluation_counts(
