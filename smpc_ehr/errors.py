@@ -17,6 +17,12 @@ class DataError(SmpcEhrError):
     """A party's data files are malformed; the message names file, row and column."""
 
 
+class JointRefusal(DataError):
+    """The joint data, judged inside MPC, do not allow the analysis (a group below the
+    small-cell threshold). Every party raises the same one, so it is reported without
+    naming a party: naming one would tell which hospital holds few patients."""
+
+
 class TemplateError(SmpcEhrError):
     """A study protocol template or its parameter values are invalid."""
 

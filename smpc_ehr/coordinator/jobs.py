@@ -95,12 +95,23 @@ class Job:
 
 
 class PartyFailure(Exception):
-    """A party refused, failed or could not be reached; the message names it."""
+    """A party refused, failed or could not be reached; the message names it, except
+    for a refusal decided jointly inside MPC (`joint`), which names no party."""
+
+    def __init__(self, message: str, joint: bool = False) -> None:
+        super().__init__(message)
+        self.joint = joint
+
+
+def _is_joint(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.OUT_OF_RANGE
 
 
 def _describe(party: str, exc: BaseException, phase: str = "run") -> str:
     """What went wrong with one party, for the analyst; `phase` is "prepare" or "run"."""
     if isinstance(exc, grpc.aio.AioRpcError):
+        if exc.code() == grpc.StatusCode.OUT_OF_RANGE:  # decided jointly: name no party
+            return exc.details()
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             return f"{party} is unreachable or stopped ({exc.details()})"
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -272,13 +283,16 @@ class Coordinator:
                     elif event.HasField("output"):
                         outputs[party] = event.output
             except BaseException as exc:
-                raise PartyFailure(_describe(party, exc)) from exc
+                raise PartyFailure(_describe(party, exc), joint=_is_joint(exc)) from exc
 
         tasks = [asyncio.ensure_future(run_on(p)) for p in job.parties]
         done, pending = await asyncio.wait(
             tasks, timeout=job.deadline_seconds + 5, return_when=asyncio.FIRST_EXCEPTION
         )
         failures = [t.exception() for t in done if t.exception() is not None]
+        # Every party raises a joint refusal alike; report it rather than a party that
+        # only saw another's abort (which would name that other party).
+        failures.sort(key=lambda exc: not getattr(exc, "joint", False))
         if failures or pending:
             # Tell every party why first; then stop waiting for the others' streams.
             await self._cancel(job, str(failures[0]) if failures else "deadline passed")

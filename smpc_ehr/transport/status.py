@@ -9,6 +9,7 @@ from smpc_ehr.errors import (
     ConfigError,
     DataError,
     JobAborted,
+    JointRefusal,
     Refusal,
     TemplateError,
     TransportError,
@@ -16,6 +17,8 @@ from smpc_ehr.errors import (
 
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (PermissionError, grpc.StatusCode.PERMISSION_DENIED),
+    # A refusal decided jointly inside MPC: the coordinator reports it naming no party.
+    (JointRefusal, grpc.StatusCode.OUT_OF_RANGE),
     (TemplateError, grpc.StatusCode.INVALID_ARGUMENT),
     (BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (Refusal, grpc.StatusCode.FAILED_PRECONDITION),
