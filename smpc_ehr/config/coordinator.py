@@ -1,4 +1,10 @@
-"""The coordinator's config: its identity, key and certificate, and job limits."""
+"""The coordinator's config: its identity, key and certificate, and job limits.
+
+The job limits bound what analysts can make the coordinator hold: a queue per
+analyst (`max_queued_per_analyst`) and how long a finished job's result is kept
+(`job_retention_seconds` if never fetched, `fetched_retention_seconds` after the
+analyst has read it). A queued or running job is never dropped.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,9 @@ class CoordinatorConfig:
     job_deadline_seconds: float
     log_level: str
     source: Path
+    max_queued_per_analyst: int = 20
+    job_retention_seconds: float = 86400.0
+    fetched_retention_seconds: float = 600.0
 
 
 def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> CoordinatorConfig:
@@ -40,6 +49,9 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
     s = read_identity_section(path, "coordinator")
     listen = read_listen(s.table, s.member)
     deadline = s.table.get_number("job_deadline_seconds", 120.0, positive=True)
+    max_queued = s.table.get_int("max_queued_per_analyst", 20, minimum=1)
+    retention = s.table.get_number("job_retention_seconds", 86400.0, positive=True)
+    fetched = s.table.get_number("fetched_retention_seconds", 600.0, positive=True)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -54,6 +66,9 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
         job_deadline_seconds=deadline,
         log_level=log_level,
         source=s.path,
+        max_queued_per_analyst=max_queued,
+        job_retention_seconds=retention,
+        fetched_retention_seconds=fetched,
     )
 
 
@@ -67,6 +82,9 @@ def write_coordinator_config(
     listen: str | None = None,
     job_deadline_seconds: float = 120.0,
     log_level: str = "INFO",
+    max_queued_per_analyst: int = 20,
+    job_retention_seconds: float = 86400.0,
+    fetched_retention_seconds: float = 600.0,
 ) -> Path:
     """Write a coordinator config; paths as in `write_party_config`."""
     path = Path(path)
@@ -78,6 +96,9 @@ def write_coordinator_config(
         "key": rel(key, base),
         "cert": rel(cert, base),
         "job_deadline_seconds": float(job_deadline_seconds),
+        "max_queued_per_analyst": int(max_queued_per_analyst),
+        "job_retention_seconds": float(job_retention_seconds),
+        "fetched_retention_seconds": float(fetched_retention_seconds),
     }
     text = toml_document(
         [

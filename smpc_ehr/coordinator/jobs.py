@@ -1,7 +1,9 @@
 """The coordinator's job queue: prepare on every party, run, recombine, release.
 
 Jobs run one at a time across the federation (each party runs one MPC job at a
-time, and interleaving two jobs across parties could deadlock them). The
+time, and interleaving two jobs across parties could deadlock them), taken fairly
+from the analysts' bounded queues (`queue.JobBook`), which also keeps every job until
+its result was read or its retention passed. The
 coordinator never sees a party's input or local result: only output shares, which
 it recombines into exactly what the analysis chose to open.
 """
@@ -13,7 +15,6 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from smpc_ehr.backends.base import OutputShareSet
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import Refusal, TemplateError, TransportError
 from smpc_ehr.policy.approval import combine_thresholds
 from smpc_ehr.study.template import ProtocolTemplate
@@ -56,6 +58,7 @@ class Job:
     error: str = ""
     submitted: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    fetched: float | None = None
     events: list[coordinator_pb2.JobEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -83,6 +86,11 @@ class Job:
         if state in FINAL_STATES:
             self.finished = time.monotonic()
         self._publish(coordinator_pb2.JobEvent(status=self.status()))
+
+    def mark_fetched(self) -> None:
+        """The analyst has read the job's final state: start its short retention."""
+        if self.state in FINAL_STATES and self.fetched is None:
+            self.fetched = time.monotonic()
 
     def progress(self, party: str, event: party_pb2.Progress) -> None:
         note = party_pb2.Progress(
@@ -125,12 +133,14 @@ def _describe(party: str, exc: BaseException, phase: str = "run") -> str:
 class Coordinator:
     """Accepts jobs, runs them in order against the parties, keeps their outcome."""
 
-    def __init__(self, config: CoordinatorConfig, tls: TlsIdentity, keep: int = 1000) -> None:
+    def __init__(self, config: CoordinatorConfig, tls: TlsIdentity) -> None:
         self._config = config
         self._tls = tls
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._keep = keep
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._book: JobBook[Job] = JobBook(
+            config.max_queued_per_analyst,
+            config.job_retention_seconds,
+            config.fetched_retention_seconds,
+        )
         self._stubs: dict[str, party_pb2_grpc.PartyStub] = {}
         self._channels: list[grpc.aio.Channel] = []
         self.current: Job | None = None
@@ -148,7 +158,8 @@ class Coordinator:
     def submit(
         self, protocol_toml: str, raw: dict[str, str], backend: str, deadline: float, analyst: str
     ) -> Job:
-        """Validate a submission (template, values, backend) and queue it."""
+        """Validate a submission (template, values, backend) and queue it; Refusal when
+        the analyst's queue is full."""
         from smpc_ehr.study.template import parse_template
 
         template = parse_template(protocol_toml, source="submitted protocol")
@@ -176,19 +187,14 @@ class Coordinator:
             deadline_seconds=deadline,
             analyst=analyst,
         )
-        self._jobs[job.job_id] = job
-        while len(self._jobs) > self._keep:
-            self._jobs.popitem(last=False)
+        self._book.add(job)
         job.set_state("queued")
-        self._queue.put_nowait(job)
         log.info("job %s queued: %s by %s", job.job_id, template.name, analyst)
         return job
 
     def job(self, job_id: str) -> Job:
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise KeyError(f"no job {job_id}")
-        return job
+        """A booked job; KeyError if there is none (never was, or expired)."""
+        return self._book.get(job_id)
 
     def _stub(self, party: str) -> party_pb2_grpc.PartyStub:
         stub = self._stubs.get(party)
@@ -201,7 +207,7 @@ class Coordinator:
 
     async def _work(self) -> None:
         while True:
-            job = await self._queue.get()
+            job = await self._book.next()
             self.current = job
             try:
                 await self._run(job)
@@ -214,6 +220,7 @@ class Coordinator:
                 job.set_state("failed")
             finally:
                 self.current = None
+                self._book.sweep()
             log.info("job %s %s %s", job.job_id, job.state, job.error)
 
     async def _run(self, job: Job) -> None:

@@ -58,6 +58,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def Status(self, request, context):
         job = await self._own_job(context, request.job_id)
+        job.mark_fetched()
         return job.status()
 
     async def Watch(self, request, context):
@@ -69,6 +70,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 yield job.events[sent]
                 sent += 1
             if job.state in FINAL_STATES:
+                job.mark_fetched()
                 return
             await changed.wait()
 

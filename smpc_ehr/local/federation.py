@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -97,12 +98,14 @@ def up(
     min_cell_count: int = DEFAULT_MIN_CELL_COUNT,
     timeout: float = 60.0,
     more_analysts: tuple[str, ...] = (),
+    coordinator_settings: dict[str, Any] | None = None,
 ) -> LocalFederation:
     """Write roster, certificates and configs into `state_dir`, start every process and
     wait until all answer a health check. On any failure, stops what it started.
 
     `state_dir/analyst.toml` is the config of analyst "analyst"; `more_analysts` adds
-    identities (certificates only) for trying what one analyst may see of another's jobs.
+    identities (certificates only) for trying what one analyst may see of another's jobs;
+    `coordinator_settings` are more keyword arguments of `write_coordinator_config`.
     """
     state_dir = Path(state_dir).resolve()
     if (state_dir / STATE_FILE).exists():
@@ -115,7 +118,15 @@ def up(
     approved += [Path(p).resolve() for p in approve or []]
     for _ in range(PORT_ATTEMPTS):
         try:
-            return _start(folders, state_dir, approved, min_cell_count, timeout, more_analysts)
+            return _start(
+                folders,
+                state_dir,
+                approved,
+                min_cell_count,
+                timeout,
+                more_analysts,
+                coordinator_settings or {},
+            )
         except _PortTaken:
             continue  # another program took a port between choosing and binding it
     raise SmpcEhrError(f"could not bind free ports on 127.0.0.1 in {PORT_ATTEMPTS} attempts")
@@ -128,6 +139,7 @@ def _start(
     min_cell_count: int,
     timeout: float,
     more_analysts: tuple[str, ...],
+    coordinator_settings: dict[str, Any],
 ) -> LocalFederation:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
@@ -175,6 +187,7 @@ def _start(
             key=pki.key_for(COORDINATOR_ID),
             cert=pki.cert_for(COORDINATOR_ID),
             listen=roster.coordinator.address,
+            **coordinator_settings,
         ),
     )
     configs[DEALER_ID] = (
