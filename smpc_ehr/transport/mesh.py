@@ -20,14 +20,16 @@ from concurrent.futures import Future
 import grpc
 
 from smpc_ehr.errors import JobAborted, TransportError
-from smpc_ehr.transport.mailbox import JobMailbox, MailboxRegistry
+from smpc_ehr.transport.mailbox import (
+    CHUNK_BYTES,
+    MAX_MESSAGE_BYTES,
+    JobMailbox,
+    MailboxRegistry,
+)
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2, party_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-CHUNK_BYTES = 1024 * 1024
-"""Largest payload in one ShareMessage; well below the 8 MiB gRPC message limit."""
 
 
 class Mesh:
@@ -93,6 +95,14 @@ class JobChannel:
     def send(self, to: str, tag: str, payload: bytes) -> None:
         """Queue `payload` for party `to` under `tag` (chunked); never blocks."""
         if self.mailbox.failure is not None:
+            return
+        if len(payload) > MAX_MESSAGE_BYTES:  # the peer would refuse it
+            self.fail(
+                TransportError(
+                    f"message {tag!r} of {len(payload)} bytes exceeds the limit of "
+                    f"{MAX_MESSAGE_BYTES} bytes per message"
+                )
+            )
             return
         chunks = max(1, -(-len(payload) // CHUNK_BYTES))
         view = memoryview(payload)
@@ -238,8 +248,19 @@ async def receive_stream(
     Every message must claim that same sender and belong to an open job this sender
     takes part in; anything else raises TransportError (the stream is refused) and the
     job it claims is not touched. If the stream breaks (the peer died), the open job
-    it was carrying is failed at once, so nobody waits for a deadline.
+    it was carrying is failed at once, so nobody waits for a deadline. A sender
+    may hold only a few streams at once (`MailboxRegistry.stream_from`), and what a
+    stream can make this party hold is bounded by the job's mailbox.
     """
+    with registry.stream_from(sender):
+        return await _receive(registry, sender, messages)
+
+
+async def _receive(
+    registry: MailboxRegistry,
+    sender: str,
+    messages: AsyncIterator[party_pb2.ShareMessage],
+) -> int:
     received = 0
     mailbox: JobMailbox | None = None
     try:
