@@ -23,11 +23,16 @@ from smpc_ehr.backends.crypten import provider as provider_module
 from smpc_ehr.backends.crypten.dealer_math import make_request
 from smpc_ehr.backends.crypten.dealer_wire import CHUNK_ELEMENTS
 from smpc_ehr.backends.crypten.provider import DealerProvider, DealerSession
-from smpc_ehr.config.dealer import DealerConfig, load_dealer_config, write_dealer_config
+from smpc_ehr.config.dealer import (
+    MAX_JOBS_PER_PARTY,
+    DealerConfig,
+    load_dealer_config,
+    write_dealer_config,
+)
 from smpc_ehr.config.roster import Member, Roster, write_roster
 from smpc_ehr.dealer.server import running
-from smpc_ehr.dealer.sessions import Dealer
-from smpc_ehr.errors import TransportError
+from smpc_ehr.dealer.sessions import MAX_OPEN_JOBS, Dealer
+from smpc_ehr.errors import Refusal, TransportError
 from smpc_ehr.local.federation import free_port
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.transport.tls import TlsIdentity
@@ -359,3 +364,59 @@ def test_seeds_are_forgotten_at_the_deadline(certs: Path) -> None:
     assert dealer.leave("hospital-1", job)  # nothing left to forget
     with pytest.raises(KeyError, match="unknown job"):
         asyncio.run(dealer.correlated("hospital-1", job, 0, make_request("square", (1,))))
+
+
+def test_repeated_joins_by_one_party_do_not_lock_out_other_jobs(certs: Path) -> None:
+    """A party joining MAX_OPEN_JOBS jobs it never runs once locked every CrypTen job out
+    until their deadlines passed; now it holds at most max_jobs_per_party of them and a
+    real job joins and gets its triples at once."""
+    fresh = DealerThread(load_dealer_config(certs / "dealer.toml"))
+    try:
+        spam = stub(certs, fresh, "hospital-1")
+        for _ in range(MAX_OPEN_JOBS):
+            join = dealer_pb2.JoinRequest(
+                job_id=new_job(),
+                parties=list(PARTIES),
+                rank=0,
+                seed=bytes(32),
+                deadline_seconds=3600,
+            )
+            spam.Join(join, timeout=10)
+        assert fresh.dealer is not None and fresh.dealer.open_jobs == MAX_JOBS_PER_PARTY
+        start = time.monotonic()
+        _, sessions = joined_job(certs, fresh)
+        providers = [DealerProvider(s) for s in sessions]
+        results = [p.square((5,)) for p in providers]
+        r, r2 = (arith_open(shares_of(results, i)) for i in range(2))
+        assert r2 == [v * v % 2**64 for v in r]
+        assert time.monotonic() - start < 10
+        for session in sessions:
+            session.close()
+    finally:
+        fresh.close()
+
+
+def test_a_party_holds_at_most_its_limit_of_jobs_and_the_oldest_ends(certs: Path) -> None:
+    dealer = Dealer(load_dealer_config(certs / "dealer.toml").roster, max_jobs_per_party=2)
+    old, kept, newer, other = (new_job() for _ in range(4))
+
+    async def main() -> None:
+        dealer.join("hospital-1", old, PARTIES, 0, bytes(32), deadline_seconds=60)
+        waiting = asyncio.ensure_future(
+            dealer.correlated("hospital-1", old, 0, make_request("square", (1,)))
+        )
+        await asyncio.sleep(0)
+        dealer.join("hospital-1", kept, PARTIES, 0, bytes(32), deadline_seconds=60)
+        dealer.join("hospital-2", other, PARTIES, 1, bytes(32), deadline_seconds=60)
+        dealer.join("hospital-1", newer, PARTIES, 0, bytes(32), deadline_seconds=60)
+        # The oldest job of hospital-1 ended; its waiting request is refused at once.
+        with pytest.raises(Refusal, match=r"hospital-1 joined newer jobs \(it holds at most 2"):
+            await asyncio.wait_for(waiting, 1)
+        assert dealer.open_jobs == 3  # kept, newer, and hospital-2's job
+        with pytest.raises(Refusal, match="already ended"):
+            dealer.join("hospital-2", old, PARTIES, 1, bytes(32), deadline_seconds=60)
+        dealer.leave("hospital-1", kept)  # leaving lets a job go from the count
+        dealer.join("hospital-1", other, PARTIES, 0, bytes(32), deadline_seconds=60)
+        assert dealer.open_jobs == 3
+
+    asyncio.run(main())

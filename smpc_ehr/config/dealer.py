@@ -3,6 +3,9 @@
 The id must be the roster's `[dealer]`; the roster itself refuses a dealer id that
 is also a party's or the coordinator's, because one certificate would then stand
 for two roles and the dealer could learn a party's seed and shares at once.
+
+`max_jobs_per_party` bounds the jobs one party holds at the dealer (joined, not left);
+a Join beyond it ends that party's oldest job (see `dealer.sessions`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from smpc_ehr.config._toml import (
 )
 from smpc_ehr.config.roster import Roster
 
+MAX_JOBS_PER_PARTY = 4
+"""Default `max_jobs_per_party`: a party needs one, or two while a lost Leave waits for
+the job's deadline."""
+
 
 @dataclass(frozen=True)
 class DealerConfig:
@@ -37,12 +44,14 @@ class DealerConfig:
     cert: Path
     log_level: str
     source: Path
+    max_jobs_per_party: int = MAX_JOBS_PER_PARTY
 
 
 def load_dealer_config(path: Path | str, *, check_files: bool = True) -> DealerConfig:
     """Read and validate a dealer config; its id must be the roster's dealer."""
     s = read_identity_section(path, "dealer")
     listen = read_listen(s.table, s.member)
+    max_jobs = s.table.get_int("max_jobs_per_party", MAX_JOBS_PER_PARTY, minimum=1)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -56,6 +65,7 @@ def load_dealer_config(path: Path | str, *, check_files: bool = True) -> DealerC
         cert=s.cert,
         log_level=log_level,
         source=s.path,
+        max_jobs_per_party=max_jobs,
     )
 
 
@@ -68,6 +78,7 @@ def write_dealer_config(
     cert: Path | str,
     listen: str | None = None,
     log_level: str = "INFO",
+    max_jobs_per_party: int = MAX_JOBS_PER_PARTY,
 ) -> Path:
     """Write a dealer config; paths as in `write_party_config`."""
     path = Path(path)
@@ -78,6 +89,7 @@ def write_dealer_config(
         "listen": listen,
         "key": rel(key, base),
         "cert": rel(cert, base),
+        "max_jobs_per_party": int(max_jobs_per_party),
     }
     text = toml_document(
         [

@@ -3,6 +3,13 @@
 Every identity here comes from the caller's certificate (the servicer passes it in),
 never from a request field. The seeds of a job live only in memory, and only until
 every party has left or the job's deadline passed, whichever is first.
+
+A party runs one job at a time, so it holds at most `max_jobs_per_party` jobs at the
+dealer (joined, not left): a Join beyond that ends the party's oldest held job (its
+seeds forgotten, the other parties' calls for it refused), with a logged warning. So
+a party that keeps joining, by a bug or from a compromised host, cannot fill the
+dealer's MAX_OPEN_JOBS and lock out other jobs; a party whose Leave was lost is not
+blocked by its own stale joins either.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import torch
 from smpc_ehr.backends.crypten.compat import single_threaded_torch
 from smpc_ehr.backends.crypten.dealer_math import Request, correction
 from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
+from smpc_ehr.config.dealer import MAX_JOBS_PER_PARTY
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.errors import BadRequest, Refusal
 
@@ -59,11 +67,18 @@ class DealerJob:
 class Dealer:
     """All open jobs of one dealer process. Call its methods from the server's event loop."""
 
-    def __init__(self, roster: Roster, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        roster: Roster,
+        clock: Callable[[], float] = time.monotonic,
+        max_jobs_per_party: int = MAX_JOBS_PER_PARTY,
+    ) -> None:
         self._parties = frozenset(roster.party_ids())
         self._clock = clock
         self._jobs: dict[str, DealerJob] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
+        self.max_jobs_per_party = max_jobs_per_party
+        self._held: dict[str, OrderedDict[str, None]] = {}  # party -> jobs joined, not left
 
     @property
     def open_jobs(self) -> int:
@@ -75,11 +90,40 @@ class Dealer:
 
     def _forget(self, job: DealerJob, why: str) -> None:
         job.streams.clear()
+        job.broken = job.broken or why
+        job.all_joined.set()  # a request waiting for joins wakes to the refusal
+        for party in job.parties:
+            self._let_go(party, job.job_id)
         self._jobs.pop(job.job_id, None)
         self._ended[job.job_id] = None
         while len(self._ended) > _REMEMBER_ENDED:
             self._ended.popitem(last=False)
         log.info("job %s: seeds forgotten (%s)", job.job_id, why)
+
+    def _let_go(self, party: str, job_id: str) -> None:
+        held = self._held.get(party)
+        if held is not None:
+            held.pop(job_id, None)
+            if not held:
+                del self._held[party]
+
+    def _make_room(self, caller: str) -> None:
+        """End `caller`'s oldest held jobs until it may join one more."""
+        held = self._held.get(caller, OrderedDict())
+        while len(held) >= self.max_jobs_per_party:
+            oldest = self._jobs[next(iter(held))]
+            log.warning(
+                "job %s: ended, %s joined a newer job while holding %d (limit %d)",
+                oldest.job_id,
+                caller,
+                len(held),
+                self.max_jobs_per_party,
+            )
+            self._forget(
+                oldest,
+                f"{caller} joined newer jobs (it holds at most "
+                f"{self.max_jobs_per_party} at the dealer)",
+            )
 
     def sweep(self) -> None:
         """Forget every job whose deadline has passed."""
@@ -109,20 +153,22 @@ class Dealer:
         if job_id in self._ended:
             raise Refusal(f"job {job_id} has already ended at the dealer")
         job = self._jobs.get(job_id)
+        if job is not None and job.parties != parties:
+            raise Refusal(
+                f"job {job_id}: {caller} joined with parties {list(parties)}, but the job "
+                f"was opened with {list(job.parties)}"
+            )
+        if job is not None and rank in job.joined:
+            raise Refusal(f"{caller} has already joined job {job_id}")
+        self._make_room(caller)
         if job is None:
             if len(self._jobs) >= MAX_OPEN_JOBS:
                 raise Refusal(f"the dealer has {MAX_OPEN_JOBS} open jobs; try again later")
             job = DealerJob(job_id, parties, deadline_seconds, self._clock() + deadline_seconds)
             self._jobs[job_id] = job
-        elif job.parties != parties:
-            raise Refusal(
-                f"job {job_id}: {caller} joined with parties {list(parties)}, but the job "
-                f"was opened with {list(job.parties)}"
-            )
-        if rank in job.joined:
-            raise Refusal(f"{caller} has already joined job {job_id}")
         job.streams[rank] = SeedStream(seed)
         job.joined.add(rank)
+        self._held.setdefault(caller, OrderedDict())[job_id] = None
         if len(job.joined) == len(parties):
             job.all_joined.set()
         log.info("job %s: %s joined as rank %d", job_id, caller, rank)
@@ -173,6 +219,7 @@ class Dealer:
         except KeyError:
             return True  # nothing held: already forgotten (or never there)
         rank = job.parties.index(caller)
+        self._let_go(caller, job_id)
         job.left.add(rank)
         job.streams.pop(rank, None)
         job.broken = job.broken or f"{caller} has left the job"
