@@ -26,6 +26,12 @@ from smpc_ehr.config._toml import (
 )
 from smpc_ehr.config.roster import Roster
 
+MAX_QUEUED_PER_ANALYST = 20
+JOB_RETENTION_SECONDS = 86400.0
+"""A finished job's result is kept this long if the analyst never reads it (24 h)."""
+FETCHED_RETENTION_SECONDS = 600.0
+"""... and this long after the analyst first read it (10 min)."""
+
 
 @dataclass(frozen=True)
 class CoordinatorConfig:
@@ -39,9 +45,9 @@ class CoordinatorConfig:
     job_deadline_seconds: float
     log_level: str
     source: Path
-    max_queued_per_analyst: int = 20
-    job_retention_seconds: float = 86400.0
-    fetched_retention_seconds: float = 600.0
+    max_queued_per_analyst: int = MAX_QUEUED_PER_ANALYST
+    job_retention_seconds: float = JOB_RETENTION_SECONDS
+    fetched_retention_seconds: float = FETCHED_RETENTION_SECONDS
 
 
 def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> CoordinatorConfig:
@@ -49,9 +55,11 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
     s = read_identity_section(path, "coordinator")
     listen = read_listen(s.table, s.member)
     deadline = s.table.get_number("job_deadline_seconds", 120.0, positive=True)
-    max_queued = s.table.get_int("max_queued_per_analyst", 20, minimum=1)
-    retention = s.table.get_number("job_retention_seconds", 86400.0, positive=True)
-    fetched = s.table.get_number("fetched_retention_seconds", 600.0, positive=True)
+    max_queued = s.table.get_int("max_queued_per_analyst", MAX_QUEUED_PER_ANALYST, minimum=1)
+    retention = s.table.get_number("job_retention_seconds", JOB_RETENTION_SECONDS, positive=True)
+    fetched = s.table.get_number(
+        "fetched_retention_seconds", FETCHED_RETENTION_SECONDS, positive=True
+    )
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -82,9 +90,9 @@ def write_coordinator_config(
     listen: str | None = None,
     job_deadline_seconds: float = 120.0,
     log_level: str = "INFO",
-    max_queued_per_analyst: int = 20,
-    job_retention_seconds: float = 86400.0,
-    fetched_retention_seconds: float = 600.0,
+    max_queued_per_analyst: int = MAX_QUEUED_PER_ANALYST,
+    job_retention_seconds: float = JOB_RETENTION_SECONDS,
+    fetched_retention_seconds: float = FETCHED_RETENTION_SECONDS,
 ) -> Path:
     """Write a coordinator config; paths as in `write_party_config`."""
     path = Path(path)
