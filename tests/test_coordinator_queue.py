@@ -192,3 +192,18 @@ def test_burst_refused_beyond_the_bound_and_another_analyst_goes_first(
         assert [r.result["count"] for r in [*results, b_result]] == [expected] * 5
     finally:
         down(state)
+
+
+def test_only_a_final_state_counts_as_fetched(tmp_path: Path) -> None:
+    coordinator = Coordinator(config(tmp_path, 20), tls=None)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        job = coordinator.submit(COUNT_TEMPLATE.read_text(), {"codes": "E11"}, "", 0, "alice")
+        job.mark_fetched()  # read while queued: its result is still to come
+        assert job.fetched is None
+        job.set_state("failed")
+        job.mark_fetched()
+        assert job.fetched is not None and job.finished is not None
+        assert job.fetched >= job.finished
+
+    asyncio.run(main())
