@@ -262,6 +262,7 @@ def test_an_analyst_cannot_read_another_analysts_job(fed_two_analysts: LocalFede
             other.status(job_id)
         with pytest.raises(JobFailed, match="no job"):
             other.wait(job_id, timeout=10)
+    wait_for_log(fed, "coordinator", f"refused Status from other-analyst: no job {job_id}")
 
 
 def test_party_refuses_an_mpyc_job_with_two_parties(fed3: LocalFederation) -> None:
@@ -369,7 +370,9 @@ def test_analyst_certificate_without_exactly_one_dns_name_cannot_submit(
 def test_the_same_analyst_with_one_dns_name_may_submit(fed3: LocalFederation) -> None:
     # The control: a certificate made the same way, with one DNS name, is the analyst.
     tls = odd_identity(fed3, "analyst", [x509.DNSName("analyst"), x509.RFC822Name("a@b.org")])
-    assert submit(tls, fed3).job_id
+    with Client(fed3.addresses["coordinator"], tls, "coordinator") as client:
+        job_id = client.run(COUNT_TEMPLATE, {"codes": "E11"}).job_id  # waits for the end
+        assert client.status(job_id)["state"] == "done"
 
 
 def test_email_only_party_certificate_cannot_exchange_or_join(fed3: LocalFederation) -> None:

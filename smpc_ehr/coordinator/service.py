@@ -48,9 +48,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         try:
             job = self._coordinator.job(job_id)
         except KeyError as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, message_for(exc))
+            await refuse(context, analyst, method, message_for(exc), grpc.StatusCode.NOT_FOUND)
         if job.analyst != analyst:
-            # Logged (someone asked for another analyst's job), answered as if it did not exist.
+            # Answered (and logged) exactly as an unknown id, so job ids of others stay hidden.
             await refuse(
                 context,
                 analyst,
