@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -16,10 +17,13 @@ from smpc_ehr.config.roster import Roster, load_roster
 from smpc_ehr.errors import ConfigError
 from smpc_ehr.pki.certs import (
     PkiPaths,
+    check_key_pair,
+    dns_identity,
     identity_from_san,
     init_federation_pki,
     issue_identity,
     load_pem,
+    sign_certificate,
 )
 
 ROSTER = """
@@ -178,7 +182,44 @@ def test_load_pem_and_san_errors(pki: PkiPaths, tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("hello")
     with pytest.raises(ConfigError, match="not a PEM"):
         load_pem(tmp_path / "junk.pem")
-    with pytest.raises(ConfigError, match=r"exactly one DNS name|no SubjectAlternativeName"):
+    with pytest.raises(ConfigError, match="has no subjectAltName"):
         identity_from_san(pki.ca_cert.read_bytes())  # the CA has no SAN
     with pytest.raises(ConfigError, match="not a PEM certificate"):
         identity_from_san(b"garbage")
+
+
+@pytest.mark.parametrize(
+    ("names", "identity", "refusal"),
+    [
+        ([x509.DNSName("analyst")], "analyst", None),
+        ([x509.DNSName("analyst"), x509.RFC822Name("analyst@h.org")], "analyst", None),
+        ([x509.RFC822Name("analyst")], None, "has no DNS name (it names email analyst)"),
+        ([x509.UniformResourceIdentifier("smpc-ehr://f/party/h")], None, "has no DNS name"),
+        ([], None, "CN=analyst has no subjectAltName"),
+        ([x509.DNSName("a"), x509.DNSName("b")], None, "has 2 DNS names (a, b)"),
+    ],
+)
+def test_the_identity_is_the_one_dns_name(
+    pki: PkiPaths, names: list[x509.GeneralName], identity: str | None, refusal: str | None
+) -> None:
+    cert_pem, _key = sign_certificate(pki.ca_cert, pki.ca_key, "analyst", names)
+    leaf = x509.load_pem_x509_certificate(cert_pem)
+    leaf.verify_directly_issued_by(cert(pki.ca_cert))  # a real CA-signed certificate
+    if refusal is None:
+        assert dns_identity(leaf) == identity == identity_from_san(cert_pem)
+        return
+    with pytest.raises(ValueError, match=re.escape(refusal)):
+        dns_identity(leaf)
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        identity_from_san(cert_pem)
+
+
+def test_key_pair_check_names_both_files(pki: PkiPaths) -> None:
+    a_cert, a_key = pki.cert_for("hospital-a"), pki.key_for("hospital-a")
+    b_key = pki.key_for("hospital-b")
+    assert check_key_pair(a_cert, a_cert.read_bytes(), a_key, a_key.read_bytes()).subject
+    with pytest.raises(ConfigError) as err:
+        check_key_pair(a_cert, a_cert.read_bytes(), b_key, b_key.read_bytes())
+    assert str(err.value) == f"private key {b_key} does not match certificate {a_cert}"
+    with pytest.raises(ConfigError, match="is not an unencrypted PEM private key"):
+        check_key_pair(a_cert, a_cert.read_bytes(), a_cert, a_cert.read_bytes())

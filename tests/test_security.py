@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
 
 from smpc_ehr.client import Client, JobFailed
+from smpc_ehr.config.dealer import write_dealer_config
+from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, Roster
 from smpc_ehr.errors import ConfigError, TemplateError
-from smpc_ehr.local.federation import LocalFederation, down
-from smpc_ehr.pki.certs import init_federation_pki
+from smpc_ehr.local.federation import LocalFederation, down, free_port
+from smpc_ehr.pki.certs import init_federation_pki, sign_certificate
 from smpc_ehr.study.template import load_template
 from smpc_ehr.transport.server import start_server
 from smpc_ehr.transport.tls import TlsIdentity
-from smpc_ehr.wire import common_pb2, coordinator_pb2_grpc, party_pb2, party_pb2_grpc
+from smpc_ehr.wire import (
+    common_pb2,
+    coordinator_pb2,
+    coordinator_pb2_grpc,
+    dealer_pb2,
+    dealer_pb2_grpc,
+    party_pb2,
+    party_pb2_grpc,
+)
 from tests.conftest import COUNT_TEMPLATE, make_data, start_federation
 
 
@@ -244,6 +262,7 @@ def test_an_analyst_cannot_read_another_analysts_job(fed_two_analysts: LocalFede
             other.status(job_id)
         with pytest.raises(JobFailed, match="no job"):
             other.wait(job_id, timeout=10)
+    wait_for_log(fed, "coordinator", f"refused Status from other-analyst: no job {job_id}")
 
 
 def test_party_refuses_an_mpyc_job_with_two_parties(fed3: LocalFederation) -> None:
@@ -263,3 +282,236 @@ def test_two_party_federation_is_refused_mpyc_with_a_reason(tmp_path: Path) -> N
     finally:
         down(fed.state_dir)
     assert "at least 3 parties" in str(err.value) and "threshold would be 0" in str(err.value)
+
+
+# --- Identity is the certificate's one DNS name (issue 12, items 5, 6 and 10) ---
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def odd_identity(
+    fed: LocalFederation,
+    who: str,
+    names: list[x509.GeneralName],
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> TlsIdentity:
+    """A key and certificate with CN `who` and the given SAN names, signed by the
+    federation's own CA (so only the names or dates can make it fail)."""
+    certs = fed.state_dir / "certs"
+    cert, key = sign_certificate(
+        certs / "ca.pem",
+        certs / "ca.key",
+        who,
+        names,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    return TlsIdentity(who, (certs / "ca.pem").read_bytes(), cert, key)
+
+
+def log_of(fed: LocalFederation, ident: str) -> str:
+    return (fed.state_dir / "logs" / f"{ident}.log").read_text(errors="replace")
+
+
+def wait_for_log(fed: LocalFederation, ident: str, text: str, seconds: float = 5.0) -> str:
+    """The line of `ident`'s log holding `text` (the process writes it before it answers)."""
+    end = time.monotonic() + seconds
+    while True:
+        found = [line for line in log_of(fed, ident).splitlines() if text in line]
+        if found or time.monotonic() > end:
+            assert found, f"{text!r} not in {ident}'s log"
+            return found[-1]
+        time.sleep(0.1)
+
+
+def submit(tls: TlsIdentity, fed: LocalFederation) -> coordinator_pb2.SubmitReply:
+    request = coordinator_pb2.SubmitRequest(
+        protocol_toml=COUNT_TEMPLATE.read_text(), params={"codes": "E11"}
+    )
+    with tls.blocking_channel(fed.addresses["coordinator"], "coordinator") as channel:
+        reply: coordinator_pb2.SubmitReply = coordinator_pb2_grpc.CoordinatorStub(channel).Submit(
+            request, timeout=10
+        )
+        return reply
+
+
+ODD_ANALYST_NAMES: dict[str, tuple[list[x509.GeneralName], str]] = {
+    "email-only": ([x509.RFC822Name("analyst")], "has no DNS name (it names email analyst)"),
+    "uri-only": (
+        [x509.UniformResourceIdentifier("smpc-ehr://local/analyst/analyst")],
+        "has no DNS name (it names URI smpc-ehr://local/analyst/analyst)",
+    ),
+    "cn-only": ([], "has no subjectAltName"),
+    "two-dns-names": (
+        [x509.DNSName("analyst"), x509.DNSName("other")],
+        "has 2 DNS names (analyst, other)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_ANALYST_NAMES))
+def test_analyst_certificate_without_exactly_one_dns_name_cannot_submit(
+    fed3: LocalFederation, case: str
+) -> None:
+    # A certificate signed by the federation CA, CN "analyst", but whose names are not
+    # exactly one DNS name: the coordinator refuses it, gives no job id, and logs it.
+    names, reason = ODD_ANALYST_NAMES[case]
+    queued_before = log_of(fed3, "coordinator").count(" queued: ")
+    with pytest.raises(grpc.RpcError) as err:
+        submit(odd_identity(fed3, "analyst", names), fed3)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert reason in err.value.details()
+    line = wait_for_log(fed3, "coordinator", "refused Submit from unauthenticated: certificate")
+    assert f"CN=analyst {reason}" in line
+    assert log_of(fed3, "coordinator").count(" queued: ") == queued_before
+
+
+def test_the_same_analyst_with_one_dns_name_may_submit(fed3: LocalFederation) -> None:
+    # The control: a certificate made the same way, with one DNS name, is the analyst.
+    tls = odd_identity(fed3, "analyst", [x509.DNSName("analyst"), x509.RFC822Name("a@b.org")])
+    with Client(fed3.addresses["coordinator"], tls, "coordinator") as client:
+        job_id = client.run(COUNT_TEMPLATE, {"codes": "E11"}).job_id  # waits for the end
+        assert client.status(job_id)["state"] == "done"
+
+
+def test_email_only_party_certificate_cannot_exchange_or_join(fed3: LocalFederation) -> None:
+    impostor = odd_identity(fed3, "hospital-2", [x509.RFC822Name("hospital-2")])
+    job = f"forged-{uuid.uuid4().hex[:8]}"
+    message = party_pb2.ShareMessage(job_id=job, tag="t", sender="hospital-2", chunks=1)
+    with (
+        impostor.blocking_channel(fed3.addresses["hospital-1"], "hospital-1") as channel,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        party_pb2_grpc.PartyStub(channel).Exchange(iter([message]), timeout=10)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "has no DNS name" in err.value.details()
+    wait_for_log(fed3, "hospital-1", "refused Exchange from unauthenticated: ")
+
+    join = dealer_pb2.JoinRequest(
+        job_id=job,
+        parties=["hospital-1", "hospital-2", "hospital-3"],
+        rank=1,
+        seed=os.urandom(32),
+        deadline_seconds=30,
+    )
+    with (
+        impostor.blocking_channel(fed3.addresses["dealer"], "dealer") as channel,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        dealer_pb2_grpc.DealerStub(channel).Join(join, timeout=10)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "has no DNS name" in err.value.details()
+    wait_for_log(fed3, "dealer", "refused Join from unauthenticated: ")
+    assert job not in log_of(fed3, "dealer")
+
+
+@pytest.mark.parametrize(
+    ("case", "not_before", "not_after", "expected"),
+    [
+        ("valid", None, None, None),
+        ("expired", NOW - dt.timedelta(days=30), NOW - dt.timedelta(days=1), UNAVAILABLE),
+        ("not yet valid", NOW + dt.timedelta(days=1), NOW + dt.timedelta(days=30), UNAVAILABLE),
+    ],
+)
+def test_certificate_outside_its_validity_is_refused_by_the_handshake(
+    fed3: LocalFederation,
+    case: str,
+    not_before: dt.datetime | None,
+    not_after: dt.datetime | None,
+    expected: grpc.StatusCode | None,
+) -> None:
+    # Signed by the federation CA with the right DNS name: only the dates differ.
+    # (Another CA's certificate: test_certificate_from_another_ca_is_refused.)
+    tls = odd_identity(fed3, "analyst", [x509.DNSName("analyst")], not_before, not_after)
+    assert health_error(tls, fed3.addresses["hospital-2"], "hospital-2") == expected
+
+
+def test_refused_role_is_logged_with_who_what_and_why(fed3: LocalFederation) -> None:
+    stub = party_stub(fed3, "hospital-2", "hospital-1")
+    with pytest.raises(grpc.RpcError):
+        stub.Cancel(party_pb2.CancelRequest(job_id="x", reason="r"), timeout=5)
+    wait_for_log(
+        fed3, "hospital-1", "refused Cancel from hospital-2: hospital-2 may not call Cancel"
+    )
+
+
+def test_refused_prepare_is_logged_with_its_reason(fed3: LocalFederation) -> None:
+    job = f"bounds-{uuid.uuid4().hex[:8]}"
+    assert not prepare_as_coordinator(fed3, job, {"codes": "E11", "age": "0-200"}).accepted
+    line = wait_for_log(fed3, "hospital-1", f"refused Prepare of job {job} from coordinator")
+    assert "age" in line
+
+
+@pytest.mark.parametrize("swap", ["certificate", "key"])
+def test_own_certificate_is_checked_before_anything_listens(
+    fed3: LocalFederation, swap: str
+) -> None:
+    certs = fed3.state_dir / "certs"
+    own = (certs / "ca.pem", certs / "hospital-1.pem", certs / "hospital-1.key")
+    other_cert, other_key = certs / "hospital-2.pem", certs / "hospital-2.key"
+    if swap == "certificate":  # another member's certificate and key, under our id
+        args, expected = (
+            (own[0], other_cert, other_key),
+            f"certificate {other_cert} is for 'hospital-2', but this party's id is 'hospital-1'",
+        )
+    else:  # our certificate with another member's key
+        args, expected = (
+            (own[0], own[1], other_key),
+            f"private key {other_key} does not match certificate {own[1]}",
+        )
+    with pytest.raises(ConfigError) as err:
+        TlsIdentity.from_files("hospital-1", *args, role="party")
+    assert str(err.value) == expected
+
+
+def start_process(role: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smpc_ehr", role, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+WRITE_CONFIG: dict[str, Callable[..., Path]] = {
+    "party": write_party_config,
+    "dealer": write_dealer_config,
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "ident", "cert", "key", "expected"),
+    [
+        # the reported attack: a config naming another member's certificate
+        ("dealer", "dealer", "hospital-1", "hospital-1", "is for 'hospital-1', but this dealer's"),
+        # a mismatched key was reported as "the port is in use"
+        ("party", "hospital-1", "hospital-1", "hospital-2", "does not match certificate"),
+    ],
+)
+def test_process_with_the_wrong_certificate_or_key_does_not_start(
+    fed3: LocalFederation,
+    data3: Path,
+    tmp_path: Path,
+    role: str,
+    ident: str,
+    cert: str,
+    key: str,
+    expected: str,
+) -> None:
+    certs = fed3.state_dir / "certs"
+    extra = {"data": data3 / ident} if role == "party" else {}
+    config = WRITE_CONFIG[role](
+        tmp_path / f"{role}.toml",
+        id=ident,
+        roster=fed3.state_dir / "roster.toml",
+        key=certs / f"{key}.key",
+        cert=certs / f"{cert}.pem",
+        listen=f"127.0.0.1:{free_port()}",
+        **extra,
+    )
+    started = start_process(role, config)
+    assert started.returncode != 0
+    assert expected in started.stderr
+    assert "in use" not in started.stderr and "serving on port" not in started.stderr

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 async def serve(config: CoordinatorConfig, on_ready: Callable[[int], None] | None = None) -> None:
     """Run the coordinator until SIGTERM/SIGINT."""
-    tls = TlsIdentity.from_files(config.id, config.roster.ca_cert, config.cert, config.key)
+    tls = TlsIdentity.from_files(
+        config.id, config.roster.ca_cert, config.cert, config.key, role="coordinator"
+    )
     coordinator = Coordinator(config, tls)
     servicer = CoordinatorServicer(config, coordinator)
     server, port = await start_server(

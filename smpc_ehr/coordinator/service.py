@@ -7,8 +7,8 @@ import grpc
 from smpc_ehr import __version__
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
-from smpc_ehr.transport.status import message_for, status_for
-from smpc_ehr.transport.tls import peer_identity
+from smpc_ehr.transport.status import message_for
+from smpc_ehr.transport.tls import fail_call, refuse, require_caller
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
 
 
@@ -20,19 +20,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self._coordinator = coordinator
         self._analysts = frozenset(a.id for a in config.roster.analysts)
 
-    async def _analyst(self, context: grpc.aio.ServicerContext) -> str:
-        try:
-            caller = peer_identity(context)
-        except PermissionError as exc:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        if caller not in self._analysts:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED, f"{caller} is not an analyst of this federation"
-            )
-        return caller
+    async def _analyst(self, context: grpc.aio.ServicerContext, method: str) -> str:
+        return await require_caller(
+            context,
+            method,
+            self._analysts,
+            lambda caller: f"{caller} is not an analyst of this federation",
+        )
 
     async def Submit(self, request, context):
-        analyst = await self._analyst(context)
+        analyst = await self._analyst(context, "Submit")
         try:
             job = self._coordinator.submit(
                 request.protocol_toml,
@@ -42,27 +39,34 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 analyst,
             )
         except Exception as exc:
-            await context.abort(status_for(exc), message_for(exc))
+            await fail_call(context, analyst, "Submit", exc)
         return coordinator_pb2.SubmitReply(job_id=job.job_id)
 
-    async def _own_job(self, context: grpc.aio.ServicerContext, job_id: str) -> Job:
+    async def _own_job(self, context: grpc.aio.ServicerContext, method: str, job_id: str) -> Job:
         """The caller's job: an analyst sees only the jobs it submitted."""
-        analyst = await self._analyst(context)
+        analyst = await self._analyst(context, method)
         try:
             job = self._coordinator.job(job_id)
         except KeyError as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, message_for(exc))
+            await refuse(context, analyst, method, message_for(exc), grpc.StatusCode.NOT_FOUND)
         if job.analyst != analyst:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {job_id}")
+            # Answered (and logged) exactly as an unknown id, so job ids of others stay hidden.
+            await refuse(
+                context,
+                analyst,
+                method,
+                f"no job {job_id}",
+                grpc.StatusCode.NOT_FOUND,
+            )
         return job
 
     async def Status(self, request, context):
-        job = await self._own_job(context, request.job_id)
+        job = await self._own_job(context, "Status", request.job_id)
         job.mark_fetched()
         return job.status()
 
     async def Watch(self, request, context):
-        job = await self._own_job(context, request.job_id)
+        job = await self._own_job(context, "Watch", request.job_id)
         sent = 0
         while True:
             changed = job.changed
@@ -75,9 +79,12 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             await changed.wait()
 
     async def Health(self, request, context):
-        caller = peer_identity(context)
-        if caller not in self._config.roster.identities():
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{caller} is not in the roster")
+        await require_caller(
+            context,
+            "Health",
+            frozenset(self._config.roster.identities()),
+            lambda caller: f"{caller} is not in the roster",
+        )
         current = self._coordinator.current
         return party_pb2.HealthReply(
             identity=self._config.id,

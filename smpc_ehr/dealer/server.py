@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def running(config: DealerConfig) -> AsyncIterator[tuple[grpc.aio.Server, int, Dealer]]:
     """A started dealer server and its sweeper; stopped on exit. Yields (server, port, dealer)."""
-    tls = TlsIdentity.from_files(config.id, config.roster.ca_cert, config.cert, config.key)
+    tls = TlsIdentity.from_files(
+        config.id, config.roster.ca_cert, config.cert, config.key, role="dealer"
+    )
     dealer = Dealer(config.roster, max_jobs_per_party=config.max_jobs_per_party)
     servicer = DealerServicer(config, dealer)
     server, port = await start_server(

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
     """Run one party until SIGTERM/SIGINT."""
+    roster = config.roster
+    # Certificate and key first (id, key pair): a wrong file is reported before data loads.
+    tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key, role="party")
     started = time.monotonic()
     data = load_party_data(config.data)
     log.info(
@@ -35,8 +38,6 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         config.data,
         time.monotonic() - started,
     )
-    roster = config.roster
-    tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key)
     mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
     runner = JobRunner(config, data, mesh, tls)
     servicer = PartyServicer(config, runner, mesh)

@@ -18,7 +18,7 @@ from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.transport.mesh import Mesh, receive_stream
 from smpc_ehr.transport.status import message_for, status_for
-from smpc_ehr.transport.tls import peer_identity
+from smpc_ehr.transport.tls import require_caller
 from smpc_ehr.wire import party_pb2, party_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -34,30 +34,34 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
         self._coordinator = config.roster.coordinator.id
         self._parties = frozenset(config.roster.party_ids())
 
-    async def _require(self, context: grpc.aio.ServicerContext, allowed: frozenset[str]) -> str:
-        try:
-            caller = peer_identity(context)
-        except PermissionError as exc:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        if caller not in allowed:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{caller} may not call this method on party {self._config.id}",
-            )
-        return caller
+    async def _require(
+        self, context: grpc.aio.ServicerContext, method: str, allowed: frozenset[str]
+    ) -> str:
+        return await require_caller(
+            context,
+            method,
+            allowed,
+            lambda caller: f"{caller} may not call {method} on party {self._config.id}",
+        )
 
     async def Prepare(self, request, context):
-        await self._require(context, frozenset({self._coordinator}))
+        await self._require(context, "Prepare", frozenset({self._coordinator}))
         try:
             min_cell = await self._runner.prepare(request.job)
         except Exception as exc:
-            log.info("job %s refused: %s", request.job.job_id, exc)
+            log.warning(
+                "refused Prepare of job %s from %s (analyst %s): %s",
+                request.job.job_id,
+                self._coordinator,
+                request.job.analyst or "not named",
+                exc,
+            )
             return party_pb2.PrepareReply(accepted=False, reason=message_for(exc))
         return party_pb2.PrepareReply(accepted=True, min_cell_count=min_cell)
 
     async def Run(self, request, context) -> AsyncIterator[party_pb2.RunEvent]:
         """The job's progress notes as they come, then this party's output shares."""
-        await self._require(context, frozenset({self._coordinator}))
+        await self._require(context, "Run", frozenset({self._coordinator}))
         notes: asyncio.Queue[party_pb2.Progress] = asyncio.Queue()
 
         def note(stage: str, step: int, total: int, message: str) -> None:
@@ -86,13 +90,13 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
                 job.cancel()
 
     async def Cancel(self, request, context):
-        await self._require(context, frozenset({self._coordinator}))
+        await self._require(context, "Cancel", frozenset({self._coordinator}))
         was = await self._runner.cancel(request.job_id, request.reason or "no reason given")
         return party_pb2.CancelReply(was_running=was)
 
     async def Health(self, request, context):
         roster = self._config.roster
-        await self._require(context, frozenset(roster.identities()))
+        await self._require(context, "Health", frozenset(roster.identities()))
         job = self._runner.current_job
         return party_pb2.HealthReply(
             identity=self._config.id,
@@ -103,10 +107,10 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
         )
 
     async def Exchange(self, request_iterator, context):
-        sender = await self._require(context, self._parties - {self._config.id})
+        sender = await self._require(context, "Exchange", self._parties - {self._config.id})
         try:
             received = await receive_stream(self._mesh.registry, sender, request_iterator)
         except Exception as exc:
-            log.warning("rejected a message from %s: %s", sender, exc)
+            log.warning("refused Exchange from %s: %s", sender, exc)
             await context.abort(status_for(exc), message_for(exc))
         return party_pb2.ExchangeReply(received=received)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,19 +73,75 @@ def load_pem(path: Path | str) -> bytes:
     return data
 
 
-def identity_from_san(cert_pem: bytes) -> str:
-    """The identity a certificate stands for: its single DNS SubjectAlternativeName."""
+def dns_identity(cert: x509.Certificate) -> str:
+    """The identity `cert` stands for: its one DNS SubjectAlternativeName, nothing else.
+
+    Email, URI and IP names and the subject's CN are never an identity: a CA-signed
+    certificate whose only name is the email `analyst` is not the analyst. Raises
+    ValueError saying what the certificate carries instead.
+    """
     try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        raise ConfigError("certificate has no SubjectAlternativeName") from None
+        raise ValueError(
+            f"certificate {_subject_cn(cert)} has no subjectAltName; the identity is its "
+            "DNS name (a CN is not an identity)"
+        ) from None
+    names = san.get_values_for_type(x509.DNSName)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise ValueError(
+            f"certificate {_subject_cn(cert)} has no DNS name (it names {_san_text(san)}); "
+            "the identity is the DNS name only"
+        )
+    raise ValueError(
+        f"certificate {_subject_cn(cert)} has {len(names)} DNS names ({', '.join(names)}); "
+        "an identity certificate has exactly one"
+    )
+
+
+def _subject_cn(cert: x509.Certificate) -> str:
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return f"CN={cns[0].value!s}" if cns else "without CN"
+
+
+def _san_text(san: x509.SubjectAlternativeName) -> str:
+    kinds = {x509.RFC822Name: "email", x509.UniformResourceIdentifier: "URI"}
+    described = [f"{kinds.get(type(n), type(n).__name__)} {n.value!s}" for n in san]
+    return ", ".join(described) or "nothing"
+
+
+def identity_from_san(cert_pem: bytes) -> str:
+    """The identity a certificate (PEM) stands for: its single DNS SubjectAlternativeName."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as exc:
         raise ConfigError(f"not a PEM certificate: {exc}") from None
-    names = san.get_values_for_type(x509.DNSName)
-    if len(names) != 1:
-        raise ConfigError(f"certificate must have exactly one DNS name, has {names}")
-    return names[0]
+    try:
+        return dns_identity(cert)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_key_pair(
+    cert_path: Path | str, cert_pem: bytes, key_path: Path | str, key_pem: bytes
+) -> x509.Certificate:
+    """The certificate, after checking the private key is the one it certifies.
+
+    gRPC reports a mismatched pair only as a failure to bind the port; this names the files.
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise ConfigError(f"certificate {cert_path} is not a PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"private key {key_path} is not an unencrypted PEM private key") from None
+    if key.public_key() != cert.public_key():
+        raise ConfigError(f"private key {key_path} does not match certificate {cert_path}")
+    return cert
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
@@ -176,31 +232,41 @@ def _make_leaf(
     role: str,
     federation: str,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = _new_key()
-    public = key.public_key()
-    now = dt.datetime.now(dt.UTC)
-    not_after = min(now + LEAF_VALIDITY, ca_cert.not_valid_after_utc)
-    san = x509.SubjectAlternativeName(
+    subject = x509.Name(
         [
-            x509.DNSName(identity),
-            x509.UniformResourceIdentifier(uri_for(federation, role, identity)),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, federation),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            x509.NameAttribute(NameOID.COMMON_NAME, identity),
         ]
     )
-    cert = (
+    names = [
+        x509.DNSName(identity),
+        x509.UniformResourceIdentifier(uri_for(federation, role, identity)),
+    ]
+    now = dt.datetime.now(dt.UTC)
+    not_after = min(now + LEAF_VALIDITY, ca_cert.not_valid_after_utc)
+    return _sign_leaf(ca_key, ca_cert, subject, names, now - _BACKDATE, not_after)
+
+
+def _sign_leaf(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    subject: x509.Name,
+    names: Sequence[x509.GeneralName],
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new key and a leaf certificate for it, with the given subject, SAN names and
+    validity (no SAN extension when `names` is empty)."""
+    key = _new_key()
+    public = key.public_key()
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, federation),
-                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
-                    x509.NameAttribute(NameOID.COMMON_NAME, identity),
-                ]
-            )
-        )
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(public)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
+        .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -223,8 +289,11 @@ def _make_leaf(
             ),
             critical=False,
         )
-        .add_extension(san, critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = (
+        builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
@@ -232,6 +301,47 @@ def _make_leaf(
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
+
+
+def sign_certificate(
+    ca_cert: Path | str,
+    ca_key: Path | str,
+    common_name: str,
+    names: Sequence[x509.GeneralName],
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) of a leaf with any names and validity, signed by the CA.
+
+    For tests and audits: lets one make the certificates a federation must refuse
+    (email-only, URI-only, CN-only, two DNS names, expired, not yet valid). Members'
+    certificates come from `init_federation_pki` and `issue_identity`.
+    """
+    signing_key, ca = _load_ca(ca_cert, ca_key)
+    now = dt.datetime.now(dt.UTC)
+    key, cert = _sign_leaf(
+        signing_key,
+        ca,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+        names,
+        not_before or now - _BACKDATE,
+        not_after or now + LEAF_VALIDITY,
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def _load_ca(
+    ca_cert: Path | str, ca_key: Path | str
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The CA's signing key and certificate, checked to belong together."""
+    ca = x509.load_pem_x509_certificate(load_pem(ca_cert))
+    signing_key = serialization.load_pem_private_key(load_pem(ca_key), password=None)
+    if not isinstance(signing_key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"{ca_key}: expected an EC private key")
+    if signing_key.public_key() != ca.public_key():
+        raise ConfigError(f"{ca_key} is not the key of the CA certificate {ca_cert}")
+    return signing_key, ca
 
 
 def _issue_leaf(
@@ -292,12 +402,7 @@ def issue_identity(
     check_identity(identity)
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    ca = x509.load_pem_x509_certificate(load_pem(ca_cert))
-    signing_key = serialization.load_pem_private_key(load_pem(ca_key), password=None)
-    if not isinstance(signing_key, ec.EllipticCurvePrivateKey):
-        raise ConfigError(f"{ca_key}: expected an EC private key")
-    if signing_key.public_key() != ca.public_key():
-        raise ConfigError(f"{ca_key} is not the key of the CA certificate {ca_cert}")
+    signing_key, ca = _load_ca(ca_cert, ca_key)
     out = Path(out)
     cert_path, key_path = out / f"{identity}.pem", out / f"{identity}.key"
     _refuse_existing([cert_path, key_path], force)

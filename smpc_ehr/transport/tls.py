@@ -8,13 +8,24 @@ Nothing here ever listens or connects without TLS.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
+from cryptography import x509
 
 from smpc_ehr.errors import ConfigError
+from smpc_ehr.pki.certs import check_key_pair, dns_identity
+from smpc_ehr.transport.status import message_for, status_for
+
+log = logging.getLogger(__name__)
+
+UNAUTHENTICATED = "unauthenticated"
+"""How a refusal log line names a caller whose certificate carries no usable identity."""
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 """gRPC message size limit on both ends; the mesh chunks payloads well below it."""
@@ -52,14 +63,30 @@ class TlsIdentity:
     key_pem: bytes
 
     @classmethod
-    def from_files(cls, identity: str, ca: Path, cert: Path, key: Path) -> TlsIdentity:
-        """Read the CA certificate, own certificate and own key; name what is missing."""
+    def from_files(
+        cls, identity: str, ca: Path, cert: Path, key: Path, role: str = "member"
+    ) -> TlsIdentity:
+        """Read the CA certificate, own certificate and own key; name what is missing.
+
+        Checks, before anything listens or connects, that the key is the certificate's
+        and that the certificate's DNS name is `identity` (this `role`'s configured id):
+        otherwise gRPC reports a wrong pair only as a port it cannot bind.
+        """
         parts = {}
         for label, path in (("CA certificate", ca), ("certificate", cert), ("private key", key)):
             try:
                 parts[label] = Path(path).read_bytes()
             except OSError as exc:
                 raise ConfigError(f"cannot read {label} {path}: {exc.strerror}") from exc
+        own = check_key_pair(cert, parts["certificate"], key, parts["private key"])
+        try:
+            named = dns_identity(own)
+        except ValueError as exc:
+            raise ConfigError(f"{cert}: {exc}") from None
+        if named != identity:
+            raise ConfigError(
+                f"certificate {cert} is for {named!r}, but this {role}'s id is {identity!r}"
+            )
         return cls(identity, parts["CA certificate"], parts["certificate"], parts["private key"])
 
     def server_credentials(self) -> grpc.ServerCredentials:
@@ -106,17 +133,65 @@ def _client_options(expected_identity: str) -> tuple[tuple[str, Any], ...]:
 
 
 def peer_identity(context: grpc.aio.ServicerContext) -> str:
-    """The caller's identity: the DNS name in its certificate's subjectAltName.
+    """The caller's identity: the one DNS name in its certificate's subjectAltName.
 
-    The TLS handshake already proved the certificate chains to our CA and the client
-    holds its key, so this name is authenticated. Anything else (URIs) is ignored.
+    The TLS handshake already proved the certificate chains to our CA, is within its
+    validity, and the client holds its key. The certificate itself is parsed here
+    (not gRPC's flat list of SAN values, which mixes DNS, email and URI names): an
+    email, URI or CN is never an identity, and zero or several DNS names are refused.
     """
-    auth = context.auth_context()
-    names = [
-        value.decode("ascii", "replace")
-        for value in auth.get("x509_subject_alternative_name", [])
-        if b"://" not in value and b":" not in value
-    ]
-    if len(names) != 1:
-        raise PermissionError("peer certificate does not carry exactly one identity name")
-    return names[0]
+    pems = context.auth_context().get("x509_pem_cert", [])
+    if len(pems) != 1:
+        raise PermissionError("the caller presented no client certificate")
+    try:
+        return _identity_of(pems[0])
+    except ValueError as exc:
+        raise PermissionError(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _identity_of(cert_pem: bytes) -> str:
+    # Cached: every Exchange stream and dealer call reads it, and members are few.
+    return dns_identity(x509.load_pem_x509_certificate(cert_pem))
+
+
+async def require_caller(
+    context: grpc.aio.ServicerContext,
+    method: str,
+    allowed: Collection[str] | None = None,
+    why_not: Callable[[str], str] = lambda caller: f"{caller} may not call this method",
+) -> str:
+    """The caller's identity, if its certificate names one and it is in `allowed` (any
+    identity when None); otherwise log the refusal and end the call PERMISSION_DENIED."""
+    try:
+        caller = peer_identity(context)
+    except PermissionError as exc:
+        await refuse(context, UNAUTHENTICATED, method, str(exc))
+    if allowed is not None and caller not in allowed:
+        await refuse(context, caller, method, why_not(caller))
+    return caller
+
+
+async def refuse(
+    context: grpc.aio.ServicerContext,
+    caller: str,
+    method: str,
+    reason: str,
+    code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED,
+) -> NoReturn:
+    """Log who was refused what and why (for an audit), then end the call with `reason`."""
+    log.warning("refused %s from %s: %s", method, caller, reason)
+    await context.abort(code, reason)
+    raise AssertionError("unreachable: abort raises")
+
+
+async def fail_call(
+    context: grpc.aio.ServicerContext, caller: str, method: str, exc: BaseException
+) -> NoReturn:
+    """End the call with the status and text for `exc`: a refusal (our own error) is
+    logged as one, anything else as an internal error with its traceback."""
+    code = status_for(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        log.error("internal error serving %s to %s", method, caller, exc_info=exc)
+        await context.abort(code, message_for(exc))
+    await refuse(context, caller, method, message_for(exc), code)
