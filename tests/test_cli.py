@@ -191,3 +191,25 @@ def test_coordinator_refuses_a_bad_deadline_in_a_raw_submit(
         grpc.StatusCode.FAILED_PRECONDITION,
     )
     assert info.value.details() == expected
+
+
+@pytest.mark.parametrize("value", [str(2**40), "0", "many"])
+def test_local_up_refuses_a_min_cell_count_the_backends_cannot_count(
+    tmp_path: Path, value: str
+) -> None:
+    done = smpc(
+        "local",
+        "up",
+        "--data",
+        str(tmp_path / "data"),
+        "--state",
+        str(tmp_path / "s"),
+        "--min-cell-count",
+        value,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "argument --min-cell-count:" in done.stderr
+    if value != "many":
+        assert "must be between 1 and 1073741823" in done.stderr
+    assert not (tmp_path / "s").exists()
