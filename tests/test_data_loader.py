@@ -142,6 +142,17 @@ def test_bad_input_names_file_line_and_column(tmp_path: Path, case: str) -> None
         assert f"'{column}'" in message
 
 
+def test_crlf_files_load_like_lf_files(tmp_path: Path) -> None:
+    lf = load_party_data(write(tmp_path / "lf"))
+    folder = write(tmp_path / "crlf")
+    for name in ("patients", "conditions"):
+        path = folder / f"{name}.csv"
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    crlf = load_party_data(folder)
+    assert list(crlf.patient_ids) == list(lf.patient_ids)
+    assert list(crlf.cond_code) == list(lf.cond_code)
+
+
 def test_blank_line_keeps_line_numbers(tmp_path: Path) -> None:
     folder = write(tmp_path, PATIENTS.replace("p4,U", "\np4,U"))
     with pytest.raises(DataError, match=r"patients\.csv: line 5, column 'patient_id': empty"):
@@ -212,6 +223,7 @@ def test_bad_byte_far_into_a_large_file_names_its_line(tmp_path: Path) -> None:
         load_party_data(folder)
 
 
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
 @pytest.mark.parametrize(
     ("which", "old", "new", "expected"),
     [
@@ -221,14 +233,15 @@ def test_bad_byte_far_into_a_large_file_names_its_line(tmp_path: Path) -> None:
     ],
 )
 def test_quoted_line_break_in_a_value_is_refused(
-    tmp_path: Path, which: str, old: str, new: str, expected: str
+    tmp_path: Path, which: str, old: str, new: str, expected: str, line_end: str
 ) -> None:
     """A quoted newline used to be accepted, and every later line number was one off."""
     texts = {"patients": PATIENTS, "conditions": CONDITIONS}
+    texts = {name: text.replace("\n", line_end) for name, text in texts.items()}
     texts[which] = texts[which].replace(old, new, 1)
     later = {"patients": ("p4,U,", "p4,Q,"), "conditions": ("p2,I10", "p2,I-10")}[which]
     texts[which] = texts[which].replace(*later)  # a bad value on a later line
-    folder = write(tmp_path, texts["patients"], texts["conditions"])
+    folder = write(tmp_path)
     for name, text in texts.items():  # written as is: no newline translation
         (folder / f"{name}.csv").write_bytes(text.encode())
     with pytest.raises(DataError, match=expected + ": a value holds a line break"):

@@ -86,10 +86,30 @@ def read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...] 
     return table
 
 
+_FAST_CHECK_BYTES = 1 << 28
+"""Files up to 256 MB are read once more to count their line ends (see below)."""
+
+
+def _one_line_per_row(src: Source, rows: int) -> bool:
+    """True if the file has exactly one line per row plus the header, and no lone CR:
+    then no value holds a line break. Counting bytes costs far less than a pass over
+    every column, which is left for the files where this does not hold."""
+    if src.path.stat().st_size > _FAST_CHECK_BYTES:
+        return False
+    data = src.path.read_bytes()
+    lf, cr = data.count(b"\n"), data.count(b"\r")
+    if cr and not cr == lf == data.count(b"\r\n"):
+        return False
+    lines = lf + (1 if data and not data.endswith(b"\n") else 0)
+    return lines == rows + 1
+
+
 def _refuse_line_breaks(src: Source, table: pa.Table) -> None:
     """A quoted value may hold a line break in CSV; we refuse it. No id, code, date or
     number has one, and a row spanning two lines would shift every later line number
     in our messages (which count one line per row)."""
+    if _one_line_per_row(src, table.num_rows):
+        return
     for column in table.column_names:
         values = table.column(column)
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
