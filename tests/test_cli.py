@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
 from smpc_ehr.client import Client
+from smpc_ehr.errors import BadRequest
 from smpc_ehr.local import federation as federation_module
-from smpc_ehr.local.federation import down
+from smpc_ehr.local.federation import LocalFederation, down
+from smpc_ehr.wire import coordinator_pb2
 from tests._truth import truth_counts
 from tests.conftest import COUNT_TEMPLATE, ROOT, start_federation
 
@@ -121,3 +124,92 @@ def test_local_up_retries_when_a_chosen_port_is_taken(
         squatter.close()
     log = (tmp_path / "state" / "logs" / "coordinator.log").read_text()
     assert "the port is in use" in log  # the first attempt really collided
+
+
+@pytest.mark.parametrize("deadline", ["-1", "0", "nan", "inf", "-inf"])
+def test_bad_deadline_is_refused_before_anything_is_read_or_sent(
+    tmp_path: Path, deadline: str
+) -> None:
+    """`--deadline -1`, `0` and `nan` used to reach the coordinator (accepted, or reported
+    as "Deadline Exceeded"). Refused here before even the state folder is looked at."""
+    done = smpc(
+        "run",
+        str(COUNT_TEMPLATE),
+        "--set",
+        "codes=E11",
+        f"--deadline={deadline}",
+        "--state",
+        str(tmp_path / "no-federation"),
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "argument --deadline: the job deadline must be a positive, finite number of seconds" in (
+        done.stderr
+    )
+    assert "no local federation" not in done.stderr
+
+
+class _NoWire:
+    """Stands in for the coordinator stub: any call is a test failure."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the client called {name} on the coordinator")
+
+
+@pytest.mark.parametrize("deadline", [-1, 0, -0.0, float("nan"), float("inf")])
+def test_client_refuses_a_bad_deadline_without_sending(deadline: float) -> None:
+    client = Client.__new__(Client)
+    client._stub = _NoWire()  # type: ignore[assignment]
+    with pytest.raises(BadRequest, match="positive, finite number of seconds"):
+        client.submit(COUNT_TEMPLATE, {"codes": "E11"}, deadline_seconds=deadline)
+    with pytest.raises(BadRequest, match="positive, finite number of seconds"):
+        client.run(COUNT_TEMPLATE, {"codes": "E11"}, deadline_seconds=deadline)
+
+
+@pytest.mark.parametrize(
+    ("deadline", "expected"),
+    [
+        (-1.0, "the job deadline must be a positive, finite number of seconds, got -1.0"),
+        (float("nan"), "the job deadline must be a positive, finite number of seconds, got nan"),
+        (float("inf"), "the job deadline must be a positive, finite number of seconds, got inf"),
+        (1e9, "a job deadline of 1e+09 s exceeds this coordinator's limit of 120 s"),
+    ],
+)
+def test_coordinator_refuses_a_bad_deadline_in_a_raw_submit(
+    fed3: LocalFederation, deadline: float, expected: str
+) -> None:
+    """An analyst's own gRPC request, past any client-side check."""
+    request = coordinator_pb2.SubmitRequest(
+        protocol_toml=COUNT_TEMPLATE.read_text(),
+        params={"codes": "E11"},
+        deadline_seconds=deadline,
+    )
+    with Client.from_state(fed3.state_dir) as client, pytest.raises(grpc.RpcError) as info:
+        client._stub.Submit(request, timeout=15)
+    assert info.value.code() in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert info.value.details() == expected
+
+
+@pytest.mark.parametrize("value", [str(2**40), "0", "many"])
+def test_local_up_refuses_a_min_cell_count_the_backends_cannot_count(
+    tmp_path: Path, value: str
+) -> None:
+    done = smpc(
+        "local",
+        "up",
+        "--data",
+        str(tmp_path / "data"),
+        "--state",
+        str(tmp_path / "s"),
+        "--min-cell-count",
+        value,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "argument --min-cell-count:" in done.stderr
+    if value != "many":
+        assert "must be between 1 and 1073741823" in done.stderr
+    assert not (tmp_path / "s").exists()

@@ -276,7 +276,7 @@ def test_party_policy_defaults(tmp_path: Path) -> None:
         ('"certs/hospital-a.pem"', '"certs/missing.pem"', "cert: certificate not found"),
         ('"data/hospital-a"', '"data/nowhere"', "data: data folder not found"),
         ('["protocol.toml"]', '["missing.toml"]', "protocol template not found"),
-        ("min_cell_count = 15", "min_cell_count = 0", "min_cell_count: must be >= 1"),
+        ("min_cell_count = 15", "min_cell_count = 0", "min_cell_count: must be between 1 and"),
         ("min_cell_count = 15", "min_cell_count = true", "expected an integer"),
         ("min_cell_count = 15", "min_cel_count = 15", "unknown key(s) 'min_cel_count'"),
         ('"sha256:' + "ab" * 32, '"md5:' + "ab" * 32, "approved_hashes"),
@@ -294,6 +294,69 @@ def test_invalid_party_config(tmp_path: Path, old: str, new: str, expected: str)
     with pytest.raises(ConfigError) as info:
         load_party_config(path)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("value", [2**40, 2**30, 2**31 - 1, -5])
+def test_min_cell_count_beyond_what_the_backends_count_is_refused(
+    tmp_path: Path, value: int
+) -> None:
+    """2^40 used to load, then every job failed with "Value out of range"."""
+    federation(tmp_path)
+    text = PARTY.replace("min_cell_count = 15", f"min_cell_count = {value}", 1)
+    path = write(tmp_path / "hospital-a.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_party_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "[policy] min_cell_count: must be between 1 and 1073741823" in message
+    assert str(value) in message
+
+
+def test_largest_representable_min_cell_count_loads(tmp_path: Path) -> None:
+    federation(tmp_path)
+    text = PARTY.replace("min_cell_count = 15", f"min_cell_count = {2**30 - 1}", 1)
+    config = load_party_config(write(tmp_path / "hospital-a.toml", text))
+    assert config.policy.min_cell_count == 2**30 - 1
+
+
+DEPTH = 3000
+DEEP = {
+    "array": "deep = " + "[" * DEPTH + "]" * DEPTH + "\n",
+    "inline table": "deep = " + "{a = " * DEPTH + "1" + "}" * DEPTH + "\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(DEEP))
+@pytest.mark.parametrize("kind", ["party config", "roster"])
+def test_deeply_nested_toml_is_a_config_error_naming_the_file(
+    tmp_path: Path, form: str, kind: str
+) -> None:
+    """tomllib recurses once per level: this used to end in a RecursionError traceback."""
+    federation(tmp_path)
+    if kind == "roster":
+        path = write(tmp_path / "roster.toml", DEEP[form] + ROSTER)
+        load = load_roster
+    else:
+        path = write(tmp_path / "hospital-a.toml", DEEP[form] + PARTY)
+        load = load_party_config
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == f"{path}: invalid TOML: arrays or tables nested too deeply"
+
+
+def test_deep_table_where_a_value_belongs_is_reported_briefly(tmp_path: Path) -> None:
+    """A [policy.min_cell_count.a.a...] header parses (no recursion in tomllib), but the
+    error message's repr of that value used to recurse past Python's limit."""
+    federation(tmp_path)
+    text = PARTY.replace("min_cell_count = 15\n", "") + (
+        "[policy.min_cell_count" + ".a" * DEPTH + "]\nb = 1\n"
+    )
+    path = write(tmp_path / "hospital-a.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_party_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: [policy] min_cell_count: expected an integer, got {{")
+    assert len(message) < len(str(path)) + 200
 
 
 def test_missing_ca_cert_is_reported(tmp_path: Path) -> None:

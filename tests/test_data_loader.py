@@ -142,6 +142,17 @@ def test_bad_input_names_file_line_and_column(tmp_path: Path, case: str) -> None
         assert f"'{column}'" in message
 
 
+def test_crlf_files_load_like_lf_files(tmp_path: Path) -> None:
+    lf = load_party_data(write(tmp_path / "lf"))
+    folder = write(tmp_path / "crlf")
+    for name in ("patients", "conditions"):
+        path = folder / f"{name}.csv"
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    crlf = load_party_data(folder)
+    assert list(crlf.patient_ids) == list(lf.patient_ids)
+    assert list(crlf.cond_code) == list(lf.cond_code)
+
+
 def test_blank_line_keeps_line_numbers(tmp_path: Path) -> None:
     folder = write(tmp_path, PATIENTS.replace("p4,U", "\np4,U"))
     with pytest.raises(DataError, match=r"patients\.csv: line 5, column 'patient_id': empty"):
@@ -183,4 +194,55 @@ def test_unreadable_parquet_is_a_data_error(tmp_path: Path) -> None:
     (folder / "patients.csv").unlink()
     (folder / "patients.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(DataError, match=r"patients\.parquet"):
+        load_party_data(folder)
+
+
+def test_bad_byte_on_a_data_line_names_that_line_not_the_header(tmp_path: Path) -> None:
+    """The text reader decodes a whole block at once, so a bad byte on line 4 used to be
+    reported as "line 1 (header)"."""
+    folder = write(tmp_path)
+    raw = PATIENTS.encode().replace(b" p3 ,u,", b" p3 ,u\xff,")
+    (folder / "patients.csv").write_bytes(raw)
+    with pytest.raises(DataError) as info:
+        load_party_data(folder)
+    assert str(info.value) == (
+        f"{folder / 'patients.csv'}: line 4, column 'sex', character 7: not UTF-8 text "
+        "(byte ff: invalid start byte); save the file as UTF-8"
+    )
+
+
+def test_bad_byte_far_into_a_large_file_names_its_line(tmp_path: Path) -> None:
+    rows = [f"p{i},F,1980-01-01,{20 + i % 17}" for i in range(30_000)]
+    rows[25_000] = "p25000,F,1980-01-01,2\xe95"  # é in Latin-1: one byte, not UTF-8
+    folder = tmp_path / "big"
+    folder.mkdir()
+    text = "patient_id,sex,birth_date,bmi\n" + "\n".join(rows) + "\n"
+    (folder / "patients.csv").write_bytes(text.encode("latin-1"))
+    (folder / "conditions.csv").write_text("patient_id,code\np1,E11\n")
+    with pytest.raises(DataError, match=r"patients\.csv: line 25002, column 'bmi', character 22: "):
+        load_party_data(folder)
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize(
+    ("which", "old", "new", "expected"),
+    [
+        ("patients", "p2,M,", '"p2\nx",M,', r"patients\.csv: line 3, column 'patient_id'"),
+        ("patients", "p2,M,", '"p2\r",M,', r"patients\.csv: line 3, column 'patient_id'"),
+        ("conditions", "p3,e75.22", 'p3,"e75.22\n"', r"conditions\.csv: line 3, column 'code'"),
+    ],
+)
+def test_quoted_line_break_in_a_value_is_refused(
+    tmp_path: Path, which: str, old: str, new: str, expected: str, line_end: str
+) -> None:
+    """A quoted newline used to be accepted, and every later line number was one off."""
+    texts = {"patients": PATIENTS, "conditions": CONDITIONS}
+    texts = {name: text.replace("\n", line_end) for name, text in texts.items()}
+    texts[which] = texts[which].replace(old, new, 1)
+    later = {"patients": ("p4,U,", "p4,Q,"), "conditions": ("p2,I10", "p2,I-10")}[which]
+    texts[which] = texts[which].replace(*later)  # a bad value on a later line
+    folder = write(tmp_path)
+    for name, text in texts.items():  # written as is: no newline translation
+        (folder / f"{name}.csv").write_bytes(text.encode())
+    with pytest.raises(DataError, match=expected + ": a value holds a line break"):
         load_party_data(folder)

@@ -17,8 +17,9 @@ from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.local.federation import LocalFederation, down, health
 from smpc_ehr.transport.tls import TlsIdentity
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, start_federation
+from tests.conftest import COUNT_TEMPLATE, PROTOCOLS, start_federation
 
+LOGISTIC_TEMPLATE = PROTOCOLS / "logistic_regression.toml"
 LONG_QUERY = {"codes": "E11", "by": "sex,age_band"}  # 33 secure comparisons: not instant
 
 
@@ -150,3 +151,34 @@ def test_dealer_down_fails_a_crypten_job_cleanly_and_mpyc_still_runs(
         # The dealer serves CrypTen only: MPyC jobs are unaffected.
         result = client.run(COUNT_TEMPLATE, {"codes": "E11"})
     assert result.result["count"] == truth_counts(data3, ["E11"])[()]
+
+
+def test_dealer_frozen_mid_job_is_blamed_not_a_hospital(fed: LocalFederation) -> None:
+    """A paused dealer (SIGSTOP) in the middle of a CrypTen computation: the failure names
+    the dealer as the cause, not a hospital's silence or a hospital's deadline."""
+    dealer = fed.pids["dealer"]
+    paused: list[float] = []
+
+    def pause_dealer(_: object) -> None:  # at the first iterate: the dealer is in use
+        if not paused:
+            os.kill(dealer, signal.SIGSTOP)
+            paused.append(time.monotonic())
+
+    logistic = {"outcome": "readmit_30d", "features": "bmi,hba1c", "max_iter": 100, "tol": 1e-12}
+    with Client.from_state(fed.state_dir) as client:
+        # Warm CrypTen up on every party first, so that the timed job starts at once.
+        client.run(COUNT_TEMPLATE, {"codes": "E11"}, backend="crypten", deadline_seconds=60)
+        job_id = client.submit(LOGISTIC_TEMPLATE, logistic, backend="crypten", deadline_seconds=20)
+        try:
+            with pytest.raises(JobFailed) as err:
+                client.wait(job_id, on_progress=pause_dealer)
+        finally:
+            os.kill(dealer, signal.SIGCONT)
+        assert paused, "the job ended before the dealer was paused"
+        message = str(err.value)
+        assert "the dealer dealer did not answer" in message, message
+        for blame in ("did not finish within the deadline", "no message from", "deadline passed"):
+            assert blame not in message, message
+        assert time.monotonic() - paused[0] < 20, "the job must end by its deadline"
+        assert client.status(job_id)["result"] is None
+        assert_idle(fed, ["hospital-1", "hospital-2", "hospital-3"])

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from smpc_ehr.errors import ConfigError, Refusal
+from smpc_ehr.errors import BadRequest, ConfigError, Refusal
 from smpc_ehr.policy.approval import (
     PartyPolicy,
     check_deadline,
     check_job,
     combine_thresholds,
     effective_threshold,
+    job_deadline,
 )
 from tests._canonical import independent_hash
 
@@ -67,6 +68,29 @@ def test_out_of_bounds_values_are_refused_with_reason() -> None:
 def test_invalid_template_text_is_refused() -> None:
     with pytest.raises(Refusal, match="invalid"):
         check_job(POLICY, "[protocol\n", {})
+
+
+@pytest.mark.parametrize("bad", [2**40, 2**30, 0, -1, True, 11.0])
+def test_thresholds_outside_what_the_backends_count_are_refused(bad: object) -> None:
+    """A party's minimum (or a proposed threshold) must be an integer in 1..2^30 - 1."""
+    with pytest.raises(ConfigError, match="min_cell_count must be"):
+        PartyPolicy(min_cell_count=bad)  # type: ignore[arg-type]
+    with pytest.raises(Refusal, match="small-cell threshold must be"):
+        effective_threshold(POLICY, bad)  # type: ignore[arg-type]
+    with pytest.raises(Refusal, match="small-cell minimum must be"):
+        combine_thresholds([11, bad])  # type: ignore[list-item]
+    assert combine_thresholds([11, 2**30 - 1]) == 2**30 - 1
+
+
+@pytest.mark.parametrize("bad", [-1, 0, -0.0, float("nan"), float("inf"), float("-inf"), "5"])
+def test_deadlines_that_are_not_positive_finite_numbers_are_refused(bad: object) -> None:
+    with pytest.raises(BadRequest, match="positive, finite number of seconds"):
+        job_deadline(bad)
+    with pytest.raises(Refusal, match="positive, finite number of seconds"):
+        check_deadline(POLICY, bad)  # type: ignore[arg-type]
+    assert job_deadline(0.5) == 0.5
+    with pytest.raises(Refusal, match="exceeds the limit of 60 s"):
+        job_deadline(61, 60)
 
 
 def test_effective_threshold() -> None:

@@ -188,6 +188,44 @@ def test_invalid_templates(text: str, expected: str) -> None:
     assert str(info.value).startswith("my.toml: ")
 
 
+NESTED = 3000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # tomllib itself recurses once per level of these
+        (
+            BASE + '[parameters.x]\ntype = "int"\ndeep = ' + "[" * NESTED + "]" * NESTED,
+            "invalid TOML: arrays or tables nested too deeply",
+        ),
+        (
+            BASE + '[parameters.x]\ntype = "int"\ndeep = ' + "{a=" * NESTED + "1" + "}" * NESTED,
+            "invalid TOML: arrays or tables nested too deeply",
+        ),
+        # a deep header parses without recursion; our checks must not recurse through it
+        (
+            BASE + "[parameters.x" + ".a" * NESTED + ']\ntype = "int"\n',
+            "parameters.x.a.a.a.a.a.a.a: tables or arrays nested deeper than 8 levels",
+        ),
+        (
+            BASE + "deep = " + "[" * 9 + "1" + "]" * 9 + "\n",
+            "protocol.deep: tables or arrays nested deeper than 8 levels",
+        ),
+    ],
+)
+def test_deeply_nested_templates_are_template_errors(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(TemplateError) as info:
+        parse_template(text, "deep.toml")
+    assert str(info.value) == f"deep.toml: {expected}"
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(TemplateError, match=f"^{path}: "):
+        load_template(path)
+
+
 def test_load_missing_template(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match="not found"):
         load_template(tmp_path / "none.toml")

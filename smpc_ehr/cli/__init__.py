@@ -24,11 +24,32 @@ from collections.abc import Sequence
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.cli import commands
 from smpc_ehr.errors import SmpcEhrError
-from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
+from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 
 DEFAULT_STATE = ".smpc-ehr"
 EXIT_BROKEN_PIPE = 141
 """Exit status when stdout's reader went away (as a shell reports death by SIGPIPE)."""
+
+
+def _deadline(text: str) -> float:
+    """--deadline: a positive, finite number of seconds (refused before anything is sent)."""
+    try:
+        return job_deadline(float(text))
+    except (ValueError, SmpcEhrError) as exc:
+        message = str(exc) if isinstance(exc, SmpcEhrError) else f"not a number: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _min_cell_count(text: str) -> int:
+    """--min-cell-count: an integer the MPC backends can compare counts with."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    problem = min_cell_count_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="MPC backend: mpyc (3+ hospitals, no dealer) or crypten (2+ hospitals, needs "
         "the roster's dealer); default: the template's",
     )
-    run.add_argument("--deadline", type=float, help="job deadline in seconds")
+    run.add_argument(
+        "--deadline",
+        type=_deadline,
+        help="job deadline in seconds (positive; at most the coordinator's limit)",
+    )
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--state", help=f"local federation state folder (default {DEFAULT_STATE})")
@@ -106,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="another template every party approves; repeatable",
     )
-    lup.add_argument("--min-cell-count", type=int, default=DEFAULT_MIN_CELL_COUNT)
+    lup.add_argument("--min-cell-count", type=_min_cell_count, default=DEFAULT_MIN_CELL_COUNT)
     lup.add_argument("--timeout", type=float, default=60.0)
     lup.set_defaults(handler=commands.local_up)
     ldown = local_sub.add_parser("down", help="stop the local federation")

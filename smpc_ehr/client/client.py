@@ -21,6 +21,7 @@ import grpc
 
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, AnalystConfig, load_analyst_config
 from smpc_ehr.errors import SmpcEhrError
+from smpc_ehr.policy.approval import job_deadline
 from smpc_ehr.study.template import ProtocolTemplate, load_template, parse_template
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
@@ -115,14 +116,17 @@ class Client:
         backend: str | None = None,
         deadline_seconds: float | None = None,
     ) -> str:
-        """Queue a job; returns its id. Invalid values raise TemplateError before sending."""
+        """Queue a job; returns its id. Invalid values raise TemplateError (a bad deadline
+        BadRequest) before sending; None leaves the deadline to the coordinator."""
+        if deadline_seconds is not None:
+            deadline_seconds = job_deadline(deadline_seconds)
         template = _template_of(protocol)
         bound = template.bind(dict(params or {}))
         request = coordinator_pb2.SubmitRequest(
             protocol_toml=template.source_text,
             params=bound.encode(),
             backend=backend or "",
-            deadline_seconds=deadline_seconds or 0.0,
+            deadline_seconds=deadline_seconds or 0.0,  # 0: the coordinator's default
         )
         reply = self._call(self._stub.Submit, request)
         return str(reply.job_id)

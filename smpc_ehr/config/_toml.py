@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +19,13 @@ from typing import Any
 from smpc_ehr.errors import ConfigError
 
 _MISSING: Any = object()
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 80, 80
+
+
+def show(value: object) -> str:
+    """A value for an error message: repr, cut short (a nested table can be deep)."""
+    return _SHOW.repr(value)
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -33,6 +41,8 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
 
 
 class Table:
@@ -66,7 +76,7 @@ class Table:
         if key not in self._data:
             return value
         if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"expected a non-empty string, got {value!r}")
+            raise self.error(key, f"expected a non-empty string, got {show(value)}")
         return value
 
     def get_int(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
@@ -75,7 +85,7 @@ class Table:
         if key not in self._data:
             return value
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"expected an integer, got {value!r}")
+            raise self.error(key, f"expected an integer, got {show(value)}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be >= {minimum}, got {value}")
         return value
@@ -86,11 +96,11 @@ class Table:
         if key not in self._data:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(key, f"expected a number, got {value!r}")
+            raise self.error(key, f"expected a number, got {show(value)}")
         if not math.isfinite(value):
-            raise self.error(key, f"must be finite, got {value!r}")
+            raise self.error(key, f"must be finite, got {show(value)}")
         if positive and value <= 0:
-            raise self.error(key, f"must be > 0, got {value!r}")
+            raise self.error(key, f"must be > 0, got {show(value)}")
         return float(value)
 
     def get_str_list(self, key: str, default: Any = _MISSING) -> Any:
@@ -99,14 +109,14 @@ class Table:
         if key not in self._data:
             return value
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.error(key, f"expected a list of non-empty strings, got {value!r}")
+            raise self.error(key, f"expected a list of non-empty strings, got {show(value)}")
         return tuple(value)
 
     def table(self, key: str) -> Table:
         """A required sub-table."""
         value = self._get(key, _MISSING)
         if not isinstance(value, dict):
-            raise ConfigError(f"{self._path}: [{key}] must be a table, got {value!r}")
+            raise ConfigError(f"{self._path}: [{key}] must be a table, got {show(value)}")
         return Table(value, f"[{key}]", self._path)
 
     def optional_table(self, key: str) -> Table | None:
@@ -177,7 +187,7 @@ def toml_value(value: object) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"cannot write a non-finite float to TOML: {value!r}")
+            raise ValueError(f"cannot write a non-finite float to TOML: {show(value)}")
         return repr(value)
     if isinstance(value, str):
         return toml_str(value)
@@ -185,7 +195,7 @@ def toml_value(value: object) -> str:
         return toml_str(value.as_posix())
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML: {value!r}")
+    raise TypeError(f"cannot write {type(value).__name__} to TOML: {show(value)}")
 
 
 def toml_table(header: str, values: Mapping[str, object], *, array: bool = False) -> str:

@@ -29,7 +29,12 @@ from smpc_ehr.config._toml import (
 )
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.errors import ConfigError, TemplateError
-from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, PartyPolicy, check_hash_text
+from smpc_ehr.policy.approval import (
+    DEFAULT_MIN_CELL_COUNT,
+    PartyPolicy,
+    check_hash_text,
+    min_cell_count_problem,
+)
 from smpc_ehr.study.template import load_template
 
 
@@ -52,7 +57,10 @@ def _read_policy(top: Table, base: Path) -> PartyPolicy:
     table = top.optional_table("policy")
     if table is None:
         return PartyPolicy()
-    min_cells = table.get_int("min_cell_count", DEFAULT_MIN_CELL_COUNT, minimum=1)
+    min_cells = table.get_int("min_cell_count", DEFAULT_MIN_CELL_COUNT)
+    problem = min_cell_count_problem(min_cells)
+    if problem:
+        raise table.error("min_cell_count", problem)
     names: dict[str, str] = {}
     for entry in table.get_str_list("approved_protocols", ()):
         try:
@@ -126,6 +134,9 @@ def write_party_config(
     Absolute paths are written relative to the config's folder; relative ones are
     taken to be relative to it already, as when loading.
     """
+    problem = min_cell_count_problem(min_cell_count)
+    if problem:
+        raise ConfigError(f"{path}: [policy] min_cell_count: {problem}")
     path = Path(path)
     base = path.parent
     party = {

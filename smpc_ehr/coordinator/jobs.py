@@ -27,8 +27,8 @@ from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.coordinator.queue import JobBook
-from smpc_ehr.errors import Refusal, TemplateError, TransportError
-from smpc_ehr.policy.approval import combine_thresholds
+from smpc_ehr.errors import TemplateError, TransportError
+from smpc_ehr.policy.approval import combine_thresholds, job_deadline
 from smpc_ehr.study.template import ProtocolTemplate
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2, coordinator_pb2, party_pb2, party_pb2_grpc
@@ -172,11 +172,8 @@ class Coordinator:
         parties = list(self._config.roster.party_ids())
         check_backend(backend, len(parties), self._config.roster.dealer is not None)
         limit = self._config.job_deadline_seconds
-        if deadline > limit:
-            raise Refusal(
-                f"a deadline of {deadline:g} s exceeds this coordinator's limit of {limit:g} s"
-            )
-        deadline = deadline if deadline > 0 else limit
+        # 0 is the wire's "not set" (the default); anything else must be a real deadline.
+        deadline = job_deadline(deadline, limit, "this coordinator's") if deadline != 0 else limit
         job = Job(
             job_id=uuid.uuid4().hex,
             template=template,

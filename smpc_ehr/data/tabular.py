@@ -64,23 +64,64 @@ def read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...] 
     keep = None if optional is None else set(required) | set(optional)
     wanted = [n for n in names if keep is None or n in keep]
     try:
-        if src.is_csv:
-            return pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-                parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in wanted},
-                    include_columns=wanted,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-        return pq.read_table(path, columns=wanted)
+        if not src.is_csv:
+            return pq.read_table(path, columns=wanted)
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in wanted},
+                include_columns=wanted,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
     except (pa.ArrowInvalid, OSError) as exc:
         if src.is_csv:
+            _raise_bad_bytes(src)
             _raise_ragged_line(src, len(names))
         raise DataError(f"{path}: cannot be read: {exc}") from exc
+    _refuse_line_breaks(src, table)
+    return table
+
+
+_FAST_CHECK_BYTES = 1 << 28
+"""Files up to 256 MB are read once more to count their line ends (see below)."""
+
+
+def _one_line_per_row(src: Source, rows: int) -> bool:
+    """True if the file has exactly one line per row plus the header, and no lone CR:
+    then no value holds a line break. Counting bytes costs far less than a pass over
+    every column, which is left for the files where this does not hold."""
+    if src.path.stat().st_size > _FAST_CHECK_BYTES:
+        return False
+    data = src.path.read_bytes()
+    lf, cr = data.count(b"\n"), data.count(b"\r")
+    if cr and not cr == lf == data.count(b"\r\n"):
+        return False
+    lines = lf + (1 if data and not data.endswith(b"\n") else 0)
+    return lines == rows + 1
+
+
+def _refuse_line_breaks(src: Source, table: pa.Table) -> None:
+    """A quoted value may hold a line break in CSV; we refuse it. No id, code, date or
+    number has one, and a row spanning two lines would shift every later line number
+    in our messages (which count one line per row)."""
+    if _one_line_per_row(src, table.num_rows):
+        return
+    for column in table.column_names:
+        values = table.column(column)
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        values = values.combine_chunks().fill_null("")
+        broken = _mask(pc.or_(pc.match_substring(values, "\n"), pc.match_substring(values, "\r")))
+        if broken.any():
+            raise src.error(
+                first(broken),
+                column,
+                "a value holds a line break (inside quotes); every value must fit on its line",
+            )
 
 
 def _parquet_header(src: Source) -> list[str]:
@@ -94,11 +135,38 @@ def _csv_header(src: Source) -> list[str]:
     try:
         with src.path.open(encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), None)
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        _raise_bad_bytes(src)
         raise src.error(None, None, f"not UTF-8 text: {exc}") from exc
+    except csv.Error as exc:
+        raise src.error(None, None, f"cannot be read: {exc}") from exc
     if not header:
         raise src.error(None, None, "empty file, expected a header line")
     return [h.strip() for h in header]
+
+
+def _raise_bad_bytes(src: Source) -> None:
+    """Slow path, only after a decoding failure: name the line, column and character of
+    the first byte that is not UTF-8 (the text reader decodes whole blocks, so its error
+    would otherwise point at the header)."""
+    names: list[str] = []
+    with src.path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):  # b"\n" is never inside a UTF-8 character
+            try:
+                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                before = line[: exc.start].decode("utf-8")
+                fields = next(csv.reader([before.removeprefix("\ufeff")]), None) or [""]
+                where = "line 1 (header)" if number == 1 else f"line {number}"
+                if len(fields) <= len(names):
+                    where += f", column {names[len(fields) - 1]!r}"
+                raise DataError(
+                    f"{src.path}: {where}, character {len(before) + 1}: not UTF-8 text "
+                    f"(byte {line[exc.start : exc.end].hex(' ')}: {exc.reason}); "
+                    "save the file as UTF-8"
+                ) from None
+            if number == 1:
+                names = [h.strip() for h in next(csv.reader([text]), [])]
 
 
 def _raise_ragged_line(src: Source, n_columns: int) -> None:

@@ -15,11 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpc_ehr.errors import ConfigError, Refusal, TemplateError
+from smpc_ehr.backends.base import COUNT_BITS
+from smpc_ehr.errors import BadRequest, ConfigError, Refusal, TemplateError
 from smpc_ehr.study.params import BoundParameters
 from smpc_ehr.study.template import ProtocolTemplate, parse_template
 
 DEFAULT_MIN_CELL_COUNT = 11
+MAX_MIN_CELL_COUNT = 2**COUNT_BITS - 1
+"""The largest small-cell threshold: the backends hold counts below 2^COUNT_BITS, so a
+larger threshold could never be reached (and would not fit the wire's int32)."""
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -40,9 +44,9 @@ class PartyPolicy:
     max_job_seconds: float = 120.0
 
     def __post_init__(self) -> None:
-        mcc = self.min_cell_count
-        if isinstance(mcc, bool) or not isinstance(mcc, int) or mcc < 1:
-            raise ConfigError(f"min_cell_count must be an integer >= 1, got {mcc!r}")
+        problem = min_cell_count_problem(self.min_cell_count)
+        if problem:
+            raise ConfigError(f"min_cell_count {problem}")
         for h in self.approved_hashes:
             check_hash_text(h)
         if not math.isfinite(self.max_job_seconds) or self.max_job_seconds <= 0:
@@ -71,15 +75,43 @@ def check_job(
     return template, bound
 
 
+def min_cell_count_problem(value: object) -> str:
+    """What is wrong with `value` as a small-cell threshold ("" if nothing): it must be
+    an integer from 1 to MAX_MIN_CELL_COUNT, the largest count every backend holds."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer, got {value!r}"
+    if not 1 <= value <= MAX_MIN_CELL_COUNT:
+        return (
+            f"must be between 1 and {MAX_MIN_CELL_COUNT} (2^{COUNT_BITS} - 1, the largest "
+            f"count the MPC backends represent), got {value}"
+        )
+    return ""
+
+
+def job_deadline(seconds: object, limit: float | None = None, whose: str = "the") -> float:
+    """`seconds` as a job deadline: a positive, finite number, at most `limit`.
+
+    Checked by the client before sending, by the coordinator at Submit and by every
+    party at Prepare: a negative, zero, NaN or infinite deadline is a bad request, not
+    a job that times out at once (or never).
+    """
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise BadRequest(
+            f"the job deadline must be a positive, finite number of seconds, got {seconds!r}"
+        )
+    if limit is not None and seconds > limit:
+        raise Refusal(f"a job deadline of {seconds:g} s exceeds {whose} limit of {limit:g} s")
+    return float(seconds)
+
+
 def check_deadline(policy: PartyPolicy, deadline_seconds: float) -> None:
     """Refuse jobs whose deadline is longer than this party is willing to wait."""
-    if not deadline_seconds > 0:
-        raise Refusal(f"job deadline {deadline_seconds!r} s is not positive")
-    if deadline_seconds > policy.max_job_seconds:
-        raise Refusal(
-            f"job deadline {deadline_seconds:g} s exceeds this party's limit of "
-            f"{policy.max_job_seconds:g} s"
-        )
+    job_deadline(deadline_seconds, policy.max_job_seconds, "this party's")
 
 
 def effective_threshold(policy: PartyPolicy, proposed: int) -> int:
@@ -88,8 +120,9 @@ def effective_threshold(policy: PartyPolicy, proposed: int) -> int:
     The coordinator proposes the threshold (see `combine_thresholds`); each party
     checks it here, so no party's minimum can be undercut by the others.
     """
-    if isinstance(proposed, bool) or not isinstance(proposed, int):
-        raise Refusal(f"small-cell threshold {proposed!r} is not an integer")
+    problem = min_cell_count_problem(proposed)
+    if problem:
+        raise Refusal(f"the small-cell threshold {problem}")
     if proposed < policy.min_cell_count:
         raise Refusal(
             f"small-cell threshold {proposed} is below this party's minimum of "
@@ -99,8 +132,13 @@ def effective_threshold(policy: PartyPolicy, proposed: int) -> int:
 
 
 def combine_thresholds(minimums: Iterable[int]) -> int:
-    """A job's threshold: the largest of the parties' minimum cell counts."""
+    """A job's threshold: the largest of the parties' minimum cell counts, each of which
+    must be a valid threshold (a party's reply is checked, not trusted)."""
     values = list(minimums)
     if not values:
         raise ValueError("no party minimums to combine")
+    for value in values:
+        problem = min_cell_count_problem(value)
+        if problem:
+            raise Refusal(f"a party's small-cell minimum {problem}")
     return max(values)

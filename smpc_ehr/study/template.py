@@ -43,7 +43,16 @@ def hash_of(data: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(data).encode("ascii")).hexdigest()
 
 
-def _reject_toml_dates(value: Any, where: str) -> None:
+MAX_DEPTH = 8
+"""Deepest nesting of tables and arrays a template may have (the shipped ones use 3:
+[parameters.NAME] choices = [...]); deeper trees are refused before anything walks them."""
+
+
+def _reject_toml_dates(value: Any, where: str, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise TemplateError(
+            f"{where or 'top level'}: tables or arrays nested deeper than {MAX_DEPTH} levels"
+        )
     if isinstance(value, dt.date | dt.time):
         raise TemplateError(
             f"{where}: TOML date/time values are not allowed in templates; write the date "
@@ -51,10 +60,10 @@ def _reject_toml_dates(value: Any, where: str) -> None:
         )
     if isinstance(value, dict):
         for k, v in value.items():
-            _reject_toml_dates(v, f"{where}.{k}" if where else k)
+            _reject_toml_dates(v, f"{where}.{k}" if where else k, depth + 1)
     elif isinstance(value, list):
         for v in value:
-            _reject_toml_dates(v, where)
+            _reject_toml_dates(v, where, depth + 1)
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ def parse_template(text: str, source: str = "<string>") -> ProtocolTemplate:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise fail("invalid TOML: arrays or tables nested too deeply") from None
     try:
         _reject_toml_dates(data, "")
         hash_of(data)  # rejects nan/inf, which have no canonical JSON

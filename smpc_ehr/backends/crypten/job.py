@@ -10,6 +10,12 @@ from smpc_ehr.transport.tls import TlsIdentity
 
 DealerLink = tuple[TlsIdentity, str, str]
 """How a party reaches the dealer: its own TLS identity, the dealer's id and address."""
+DEALER_SHARE = 0.75
+"""A dealer call may take this share of a round, and must end the rest of a round (or
+of the job's time left at the start, if less) before the job's deadline. The other
+parties wait up to a round for rank 0 while it waits for the dealer: a silent dealer
+must be reported first, naming the dealer, or a party's round or the job's deadline
+runs out first and a hospital is blamed."""
 
 
 def run_crypten_job(
@@ -31,6 +37,7 @@ def run_crypten_job(
             channel, program, round_seconds=round_seconds, provider="TFP", on_progress=on_progress
         )
     tls, dealer_id, address = dealer
+    margin = (1 - DEALER_SHARE) * min(round_seconds, channel.remaining())
     try:
         with provider.DealerSession.open(
             tls,
@@ -40,7 +47,8 @@ def run_crypten_job(
             channel.parties,
             channel.my_index,
             deadline_seconds=max(channel.remaining(), 1.0),
-            rpc_seconds=round_seconds,
+            rpc_seconds=DEALER_SHARE * round_seconds,
+            answer_by=channel.deadline - margin,
         ) as session:
             provider.install(session)
             try:

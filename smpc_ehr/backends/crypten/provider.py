@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -80,6 +81,7 @@ class DealerSession:
         stream: SeedStream,
         channel: grpc.Channel,
         rpc_seconds: float,
+        answer_by: float | None = None,
     ) -> None:
         self.dealer_id = dealer_id
         self.address = address
@@ -90,6 +92,7 @@ class DealerSession:
         self._channel = channel
         self._stub = dealer_pb2_grpc.DealerStub(channel)
         self._rpc_seconds = rpc_seconds
+        self._answer_by = answer_by
         self._sequence = 0
         self._closed = False
 
@@ -104,8 +107,13 @@ class DealerSession:
         rank: int,
         deadline_seconds: float,
         rpc_seconds: float,
+        answer_by: float | None = None,
     ) -> DealerSession:
         """Make a fresh seed, hand it to the dealer (Join) and return the session.
+
+        Each dealer call may take `rpc_seconds`, and must end by `answer_by` (a
+        `time.monotonic()` instant) if given: a job sets it before its own deadline, so
+        that a silent dealer is reported as such before the job runs out of time.
 
         A fresh seed per job is what makes AES-CTR with a fixed nonce safe, and means
         a dealer that is compromised later learns nothing about earlier jobs.
@@ -121,6 +129,7 @@ class DealerSession:
             stream=SeedStream(seed),
             channel=channel,
             rpc_seconds=rpc_seconds,
+            answer_by=answer_by,
         )
         join = dealer_pb2.JoinRequest(
             job_id=job_id,
@@ -130,11 +139,17 @@ class DealerSession:
             deadline_seconds=deadline_seconds,
         )
         try:
-            session._stub.Join(join, timeout=rpc_seconds)
+            session._stub.Join(join, timeout=session.call_seconds())
         except grpc.RpcError as exc:
             channel.close()
             raise _dealer_failure(dealer_id, dealer_address, "Join", exc) from None
         return session
+
+    def call_seconds(self) -> float:
+        """The deadline of the next dealer call: `rpc_seconds`, ending by `answer_by`."""
+        if self._answer_by is None:
+            return self._rpc_seconds
+        return max(0.1, min(self._rpc_seconds, self._answer_by - time.monotonic()))
 
     @property
     def rank(self) -> int:
@@ -160,7 +175,7 @@ class DealerSession:
         what = f"{request.kind} request {sequence}"
         message = request_to_wire(self.job_id, sequence, request)
         try:
-            replies = self._stub.Correlated(message, timeout=self._rpc_seconds)
+            replies = self._stub.Correlated(message, timeout=self.call_seconds())
         except grpc.RpcError as exc:
             raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
 
