@@ -123,6 +123,13 @@ def _pooled(ops: SecureOps, values: np.ndarray) -> tuple[Secret, Secret, Secret]
     return total[0:1], pooled.mean_a, pooled.comoment
 
 
+def _reaches_powers_of_four(ops: SecureOps, variances: Secret, levels: np.ndarray) -> Secret:
+    """The bits [variance >= 4^l] (len(levels) x d), one batch of comparisons."""
+    d = variances.shape[0]
+    bounds = np.broadcast_to(np.ldexp(1.0, 2 * levels)[:, None], (len(levels), d))
+    return ops.ge_public(ops.add_public(ops.stack([variances] * len(levels)), -bounds), 0.0)
+
+
 async def _count_passed(ops: SecureOps, bits: Secret, levels: int, d: int) -> np.ndarray:
     """Per feature, how many of its levels' comparison bits (levels x d) are 1, opened."""
     return np.rint(await ops.reveal(ops.sum(ops.reshape(bits, (levels, d)), axis=0))).astype(int)
@@ -151,13 +158,7 @@ async def secret_scaling(
 
     coarse = np.arange(COARSE_MIN, COARSE_BITS)
     _, _, variances = _pooled(ops, np.ldexp(x, COARSE_BITS - magnitude))
-    above = ops.ge_public(
-        ops.add_public(
-            ops.stack([variances] * len(coarse)),
-            -np.broadcast_to(np.ldexp(1.0, 2 * coarse)[:, None], (len(coarse), d)),
-        ),
-        0.0,
-    )
+    above = _reaches_powers_of_four(ops, variances, coarse)
     varies = await ops.reveal(above[0])
     constant = [name for name, bit in zip(names, varies, strict=True) if bit < 0.5]
     if constant:
@@ -170,15 +171,8 @@ async def secret_scaling(
     rough = rough + magnitude - COARSE_BITS  # 4^rough <= variance, within a power of two
 
     total, means, variances = _pooled(ops, np.ldexp(x, -rough))
-    fine = len(FINE_LEVELS)
-    passed = ops.ge_public(
-        ops.add_public(
-            ops.stack([variances] * fine),
-            -np.broadcast_to(np.ldexp(1.0, 2 * FINE_LEVELS)[:, None], (fine, d)),
-        ),
-        0.0,
-    )
-    shift = await _count_passed(ops, passed, fine, d) - 2
+    passed = _reaches_powers_of_four(ops, variances, FINE_LEVELS)
+    shift = await _count_passed(ops, passed, len(FINE_LEVELS), d) - 2
     if np.any(shift != 0):  # means x 2^-shift, variances x 4^-shift (into [1, 4))
         means = ops.mul_public(means, np.ldexp(1.0, -shift))
         variances = ops.mul_public(variances, np.ldexp(1.0, -2 * shift))
