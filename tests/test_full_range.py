@@ -127,6 +127,27 @@ def test_full_logistic_regression_on_any_magnitude(
     assert np.abs(got_se / want["se"] - 1).max() <= 0.01, got_se / want["se"]
 
 
+def test_full_logistic_regression_penalty_in_original_units(
+    cancer_federation: LocalFederation, cancer_data: Path
+) -> None:
+    """The L2 penalty, lambda 4^-e per standardised coefficient (public), against the
+    pooled penalised fit; one too strong for a feature's scale is refused."""
+    features = ["mean_radius", "mean_texture"]
+    result = run(
+        cancer_federation,
+        LOGISTIC,
+        outcome="malignant",
+        features=",".join(features),
+        l2=20,
+        mode="full",
+    )
+    want = pooled_fit(pooled_frame(cancer_data), "malignant", features, 20.0)
+    got = np.array([result["coefficients"][n] for n in ["(intercept)", *features]])
+    assert np.abs((got - want["beta"]) / want["se"]).max() <= 0.05, got - want["beta"]
+    with pytest.raises(JobFailed, match=r"l2 = 1 is too strong for mode 'full' on tiny"):
+        run(cancer_federation, LOGISTIC, outcome="malignant", features="tiny", l2=1, mode="full")
+
+
 def test_full_kmeans_on_a_feature_with_sd_1e_3(
     cancer_federation: LocalFederation, cancer_data: Path
 ) -> None:

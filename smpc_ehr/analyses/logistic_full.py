@@ -101,9 +101,9 @@ WARM_INVERSE_STEPS = 3
 SEPARATION_BOUND = 15.0
 MAX_PENALTY = 16.0
 """The largest L2 penalty per row on a standardised coefficient (l2 4^-e / padded N;
-the data give at most 1 / 4): a larger one would push the first inverse's start,
-1 / (HESSIAN_SCALE x the eigenvalue bound), towards CrypTen's resolution, and the
-coefficient is shrunk at least 64-fold anyway. Such an l2 is refused."""
+the data's Hessian diagonal is below 1 per row): a larger one would push the first
+inverse's start, 1 / (HESSIAN_SCALE x the eigenvalue bound), towards CrypTen's
+resolution, and the coefficient is shrunk over 16-fold anyway. Such an l2 is refused."""
 STOP_MAGNIFY = 64.0
 STOP_FLOOR = 1.0
 """The stop test (`secret_rows.norm_excess`) on the step x 2^6: steps of 1 / 64 or
