@@ -271,8 +271,11 @@ ITERATES_LEAKAGE = (
     "patient changed cluster, N and the features' joint means and standard deviations"
 )
 FULL_LEAKAGE = (
-    "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
-    "the number of iterations, nothing else"
+    "the parties learned each hospital's row counts rounded up to a multiple of 100, "
+    "per feature the power of two just above its largest magnitude and the one within "
+    "a factor of two of its joint standard deviation, and the number of iterations, "
+    "nothing else; the coordinator also learned each feature's joint standard deviation "
+    "within a factor of two"
 )
 
 
@@ -322,12 +325,16 @@ class KMeansAnalysis(Analysis):
         profile = list(params.get("profile") or ())
         d, k, q = len(features), int(params["k"]), len(profile)
         cells = k + k * q + 1
-        expected = 5 + k * d + 1 + 2 * cells + k * q
+        full = params["mode"] == "full"
+        expected = 5 + k * d + 1 + 2 * cells + k * q + (d if full else 0)
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
         values = np.asarray(opened, dtype=float)
         n, iterations, reseeds = round(values[0]), round(values[1]), round(values[3])
         centroids = values[5 : 5 + k * d].reshape(k, d)
+        if full:  # opened in units of 2^e, the exponents last (`kmeans_full`)
+            centroids = np.ldexp(centroids, np.rint(values[-d:]).astype(int))
+            values = values[:-d]
         at = 5 + k * d
         inertia = float(values[at]) * values[4]  # opened as inertia / (N or padded N)
         bits = [exact_int(b) for b in values[at + 1 : at + 1 + cells]]

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
-from smpc_ehr.analyses.variables import numeric_values, select_cohort
+from smpc_ehr.analyses.variables import (
+    FULL_MODE_MAX_ABS,
+    MAX_ABS_VALUE,
+    numeric_values,
+    select_cohort,
+)
 from smpc_ehr.data.records import PartyData
 
 
@@ -26,7 +31,8 @@ class Rows:
 def local_rows(data: PartyData, params: Params) -> Rows:
     """This party's rows with every feature present (complete-case)."""
     cohort = select_cohort(data, params)
-    x = np.column_stack([numeric_values(data, f, cohort) for f in params["features"]])
+    limit = FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE
+    x = np.column_stack([numeric_values(data, f, cohort, limit) for f in params["features"]])
     names = params.get("profile") or ()
     profile = (
         np.column_stack([numeric_values(data, v, cohort) for v in names])

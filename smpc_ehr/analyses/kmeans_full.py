@@ -5,10 +5,14 @@ opened, to the coordinator.
 How it runs:
 1. Each party pads its complete rows to a multiple of PAD_ROWS (`secret_rows`); the
    padded sizes are opened to the parties.
-2. Standardisation inside MPC: the joint means and variances are pooled; per feature a
-   secret power of two brings the variance into [1, 4), where five Newton steps give
-   1 / sqrt; z = w (x - mean) / sd, with w = 0 on padding rows, which so add nothing.
-   The parties learn only [N >= k x threshold] and which features are constant.
+2. Standardisation (`secret_rows.secret_scaling`): three rounds inside MPC open to
+   the parties, per feature, the power of two E just above the largest |value| and
+   the power of two 2^e within a factor of two of the joint standard deviation (with
+   [N >= k x threshold] and which features are (nearly) constant: standard deviation
+   below about 2^-14 of the largest magnitude). Each party inputs its rows times the
+   public 2^-e, so the joint variance lies in [1, 4) whatever the features' units,
+   where five Newton steps give 1 / sqrt; z = w (x 2^-e - mean) / sd (the centring
+   exact), with w = 0 on padding rows, which so add nothing.
 3. Start: the given `init` (standardised inside MPC), or per restart the joint means of
    a random partition (each party's rows get random clusters from the seed; their
    one-hot labels are shared with the rows).
@@ -22,7 +26,8 @@ How it runs:
    (as scikit-learn's strict convergence; the centroids are then exactly the means).
 5. Restarts: the joint inertia of each restart is compared inside MPC and the best
    clustering selected by secret bits; nothing about the others is opened.
-6. Released to the coordinator: the centroids (original units), N, the cluster sizes
+6. Released to the coordinator: the centroids (in units of 2^e, with the exponents e,
+   which the coordinator multiplies in: original units), N, the cluster sizes
    (suppressed below the threshold), the number of patients left out for a missing
    feature (likewise), the inertia (standardised units), the iteration count, whether
    it converged, and how often a cluster was empty.
@@ -31,9 +36,13 @@ Cost: per step and row, k - 1 secret comparisons and about 2k d products; meant 
 few thousand patients per hospital (3 x 2,000 with 8 features, k = 4: see the README's
 benchmark). Leakage, plainly:
 - each party learns: every party's number of complete rows rounded up to a multiple of
-  PAD_ROWS, whether N reaches k x the threshold, whether a feature is constant, and per
-  step whether it was the last; no centroid, mean, count or row.
-- the coordinator (and the analyst) learns the released clustering above; nothing per
+  PAD_ROWS, whether N reaches k x the threshold, whether a feature is constant, per
+  feature the power of two just above the largest |value| of any patient (a coarse
+  property of the most extreme patient) and the power of two within a factor of two
+  of the joint standard deviation, and per step whether it was the last; no
+  centroid, mean, count or row.
+- the coordinator (and the analyst) learns the released clustering above and each
+  feature's standard deviation within a factor of two (the exponents e); nothing per
   hospital. If the job fails, nothing is released to the coordinator.
 """
 
@@ -45,6 +54,7 @@ from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import (
+    Scaling,
     either,
     norm_excess,
     padded_sizes,
@@ -53,7 +63,7 @@ from smpc_ehr.analyses.secret_rows import (
     total_of,
 )
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
-from smpc_ehr.errors import DataError
+from smpc_ehr.errors import DataError, JointRefusal
 
 MOVE_UNITS = 16.0
 MOVE_MAGNIFY = 256.0
@@ -149,25 +159,22 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         scaling = await secret_scaling(
             ops, rows.x, features, k * threshold, shortfall(k, threshold)
         )
-        # sd = sqrt(v') / s with v' = variance s^2 in [1, 4): 1/sd = s / sqrt(v').
-        # Every product here has a result of order 1 or more, so that its rounding (one
-        # unit of 2^-16) is relative 1e-5: s^2 or s y alone would be as small as 2^-12
-        # and lose percents.
-        partly = ops.mul(scaling.variances, scaling.scales)  # variance s
-        root = inverse_sqrt(ops, ops.mul(partly, scaling.scales))  # 1 / sqrt(variance s^2)
-        sd = ops.mul(partly, root)  # variance s / sqrt(variance s^2)
+        # Values in units of the public 2^e have variance v in [1, 4): sd = v / sqrt(v),
+        # each product with a result of order 1, so its rounding (2^-16) is relative 1e-5.
+        root = inverse_sqrt(ops, scaling.variances)  # 1 / sd
+        sd = ops.mul(scaling.variances, root)
 
         def standardise(values: Secret) -> Secret:
-            """(values - mean) / sd = ((values - mean) s) y, row by row."""
+            """(values - mean) / sd, row by row, for values in units of 2^e (the
+            centring exact)."""
             centred = ops.sub(values, ops.reshape(scaling.means, (1, d)))
-            scaled = ops.mul(centred, ops.reshape(scaling.scales, (1, d)))
-            return ops.mul(scaled, ops.reshape(root, (1, d)))
+            return ops.mul(centred, ops.reshape(root, (1, d)))
 
         labels = np.zeros((n, k * starts))
         for r in range(starts):
             draw = np.random.default_rng([int(params["seed"]), r, ops.my_index])
             labels[np.arange(n), r * k + draw.integers(0, k, n)] = 1.0
-        x, extra = share_rows(ops, rows.x, labels, sizes[:, 0])
+        x, extra = share_rows(ops, scaling.scaled(rows.x), labels, sizes[:, 0])
         w = extra[:, k * starts : k * starts + 1]
         # Standardised first, then w (0 on padding): each rounding is absolute on z (~1).
         z = ops.mul(standardise(x), w)
@@ -229,7 +236,8 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         runs: list[tuple[Secret, Secret, Secret, int, bool]] = []
         for r in range(starts):
             if explicit is not None:  # (init - mean) / sd, inside MPC
-                runs.append(await lloyd(standardise(public_values(ops, explicit)), None))
+                start = standardise(public_values(ops, _init_in_units(explicit, scaling)))
+                runs.append(await lloyd(start, None))
             else:
                 partition = extra[:, r * k : (r + 1) * k]
                 runs.append(await lloyd(centroids_of(partition)[1], partition))
@@ -262,6 +270,9 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         # a power of two divides exactly; 1 / m on the fixed-point grid would not (1 / 3400
         # is 19.3 units of 2^-16, rounded to 19: 1.4 % off).
         inertia_exponent = max(0, (m - 1).bit_length())
+        # In units of 2^e (the coordinator multiplies by the public 2^e, appended last):
+        # in original units the 2^-16 grid would be too coarse for a feature with a small
+        # standard deviation.
         original = ops.add(
             ops.mul(centroids, ops.reshape(sd, (1, d))), ops.reshape(scaling.means, (1, d))
         )
@@ -282,6 +293,24 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             ops.mul_pow2(inertia, np.array(inertia_exponent)),
             released,
             ops.mul(released, cells),
+            public_values(ops, scaling.exponents.astype(float)),
         ]
 
     return program
+
+
+INIT_LIMIT = 2.0**20
+"""Explicit initial centroids farther than this from 0 in units of 2^e (over 2^19
+standard deviations) are refused: the fixed point could not hold them."""
+
+
+def _init_in_units(init: np.ndarray, scaling: Scaling) -> np.ndarray:
+    """The explicit initial centroids in units of 2^e; JointRefusal (every party
+    decides the same) if they lie absurdly far out."""
+    scaled = scaling.scaled(init)
+    if not np.all(np.abs(scaled) < INIT_LIMIT):
+        raise JointRefusal(
+            "init lies far outside the features' range (over 2^19 standard deviations): "
+            "give initial centroids in the features' own units"
+        )
+    return scaled

@@ -242,9 +242,11 @@ ITERATES_LEAKAGE = (
     "features' joint means and standard deviations"
 )
 FULL_LEAKAGE = (
-    "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
-    "the number of iterations, nothing else; the coordinator also learned each "
-    "feature's joint standard deviation within a factor of two"
+    "the parties learned each hospital's row counts rounded up to a multiple of 100, "
+    "per feature the power of two just above its largest magnitude and the one within "
+    "a factor of two of its joint standard deviation, and the number of iterations, "
+    "nothing else; the coordinator also learned each feature's joint standard deviation "
+    "within a factor of two"
 )
 
 

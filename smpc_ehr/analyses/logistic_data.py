@@ -10,6 +10,8 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.variables import (
+    FULL_MODE_MAX_ABS,
+    MAX_ABS_VALUE,
     Cohort,
     category_index,
     category_levels,
@@ -42,7 +44,8 @@ def feature_names(params: Params) -> list[str]:
 
 def _columns(data: PartyData, params: Params, cohort: Cohort) -> np.ndarray:
     """The cohort's feature matrix in `feature_names` order (NaN = missing)."""
-    columns = [numeric_values(data, f, cohort) for f in params["features"]]
+    limit = FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE
+    columns = [numeric_values(data, f, cohort, limit) for f in params["features"]]
     for variable in params.get("categorical") or ():
         index = category_index(data, variable, cohort, params)
         levels = len(category_levels(variable, params))

@@ -5,16 +5,20 @@ How it runs:
 1. Sizes. Each party pads its training rows (and test rows) with empty rows up to a
    multiple of PAD_ROWS; the padded sizes are opened to the parties (they are the
    shapes of what each party secret-shares).
-2. Scaling, inside MPC. Local counts, means and variances are pooled (`moments`); one
-   batch of comparisons gives [N >= threshold] (opened: if not, the job fails), for
-   each feature [variance >= 4^MIN_SCALE_EXPONENT] (opened: if not, the feature is
-   refused as constant) and the secret exponent e with 4^e <= variance < 4^(e+1).
-   Each feature is centred at its secret joint mean and multiplied by the secret
-   power of two s = 2^-e, so its joint standard deviation lies in [1, 2): a
-   standardisation without any secret division or square root.
-3. The rows [x | y | w] (w = 1 for a real row, 0 for padding) are secret-shared; the
-   design matrix Z = [w, w (x - mean) s] has all-zero padding rows, which therefore
-   add nothing to any sum below.
+2. Scaling (`secret_rows.secret_scaling`): in three rounds inside MPC, each opening
+   one power of two per feature to the parties, the exponent E of the largest |value|
+   over all patients, then a coarse and a fine exponent e of the joint standard
+   deviation (4^e <= variance < 4^(e+1)), with [N >= threshold] (if not, the job
+   fails) and which features are (nearly) constant (standard deviation below about
+   2^-14 of the largest magnitude: refused). Each party then inputs its values times
+   the public 2^-e, so every feature's joint standard deviation lies in [1, 2)
+   whatever its units (a fraction with sd 1e-4 or counts around 3e5), and the joint
+   means (in those units) stay secret.
+3. The rows [x 2^-e | y | w] (w = 1 for a real row, 0 for padding) are secret-shared;
+   the design matrix Z = [w, w (x 2^-e - mean)] (the centring exact, one product by
+   w) has all-zero padding rows, which therefore add nothing to any sum below. The
+   L2 penalty, lambda 4^-e per standardised coefficient, is public; one above
+   MAX_PENALTY per row is refused.
 4. Newton-Raphson, all inside MPC, from beta = 0: the linear predictor Z beta, the
    fitted probabilities p by a piecewise-polynomial logistic function (`sigmoid`:
    error at most 1.1e-5), then in one matrix product Z' [y - p | diag(p (1 - p)) Z]:
@@ -40,15 +44,19 @@ How it runs:
 Leakage, plainly:
 - each party learns: every party's number of training and test rows rounded up to a
   multiple of PAD_ROWS, whether N reaches the threshold, whether each feature is
-  (nearly) constant, after each Newton step whether it was the last (so the number of
-  iterations) and whether the fit diverges; nothing else: no iterate, no mean, no
-  gradient, no Hessian, nothing of another party's rows;
+  (nearly) constant, for each feature the power of two just above the largest |value|
+  of any patient (E: a coarse property of one patient, the most extreme) and the
+  power of two within a factor of two of its joint standard deviation (e), after each
+  Newton step whether it was the last (so the number of iterations) and whether the
+  fit diverges; nothing else: no iterate, no mean, no gradient, no Hessian, nothing
+  of another party's rows;
 - the coordinator (and the analyst) learns: the coefficients and their covariance, N,
   the number of iterations, for each feature the power of two nearest below its joint
   standard deviation (e: sd within a factor of two), and the evaluation aggregates;
   nothing per hospital.
-- if the job fails (too few patients, a constant feature, divergence, no
-  convergence) nothing is released to the coordinator.
+- if the job fails (too few patients, a constant feature, an l2 too strong for the
+  features' scales, divergence, no convergence) nothing is released to the
+  coordinator.
 Not covered: what releases reveal in combination.
 """
 
@@ -63,7 +71,6 @@ from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.logistic_data import Design, feature_names
 from smpc_ehr.analyses.secret_rows import (
-    MIN_SCALE_EXPONENT,
     either,
     norm_excess,
     padded_sizes,
@@ -73,7 +80,7 @@ from smpc_ehr.analyses.secret_rows import (
 )
 from smpc_ehr.analyses.sigmoid import secure_sigmoid, sigmoid_and_saturation
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
-from smpc_ehr.errors import DataError
+from smpc_ehr.errors import DataError, JointRefusal
 
 GRADIENT_SCALE = 2.0**14
 """The gradient enters the solve times this public factor (as in the iterates mode), so
@@ -92,6 +99,11 @@ UPDATE_STEPS = 2
 REFINEMENT_STEPS = 1
 WARM_INVERSE_STEPS = 3
 SEPARATION_BOUND = 15.0
+MAX_PENALTY = 16.0
+"""The largest L2 penalty per row on a standardised coefficient (l2 4^-e / padded N;
+the data's Hessian diagonal is below 1 per row): a larger one would push the first
+inverse's start, 1 / (HESSIAN_SCALE x the eigenvalue bound), towards CrypTen's
+resolution, and the coefficient is shrunk over 16-fold anyway. Such an l2 is refused."""
 STOP_MAGNIFY = 64.0
 STOP_FLOOR = 1.0
 """The stop test (`secret_rows.norm_excess`) on the step x 2^6: steps of 1 / 64 or
@@ -104,21 +116,19 @@ _LOGITS = np.log(np.arange(1, evaluation.AUC_BINS) / (evaluation.AUC_BINS - np.a
 
 
 class _Standardiser:
-    """Centre at the secret joint means, scale by the secret powers of two, mask padding."""
+    """Centre the rows (in units of the public 2^e) at the secret joint means; mask padding."""
 
-    def __init__(self, ops: SecureOps, means: Secret, scales: Secret, d: int) -> None:
+    def __init__(self, ops: SecureOps, means: Secret, d: int) -> None:
         self.ops, self.d = ops, d
         self.means = ops.reshape(means, (1, d))
-        self.scales = ops.reshape(scales, (1, d))
 
     def design(self, features: Secret, labels: Secret) -> Secret:
-        """Z = [w, w (x - mean) s] (M x (d + 1)); padding rows are all zero."""
+        """Z = [w, w (x 2^-e - mean)] (M x (d + 1)); padding rows are all zero. The
+        centring is exact (a subtraction); the one product, by w, rounds absolutely on z
+        (standard deviation in [1, 2))."""
         ops = self.ops
         w = labels[:, 1:2]
-        centred = ops.sub(features, self.means)
-        # (x - mean) s first, then w: each rounding is then absolute on z (about 1);
-        # w s first would round s, an error multiplied by |x - mean| (up to 2^14).
-        return ops.concatenate([w, ops.mul(ops.mul(centred, self.scales), w)], axis=1)
+        return ops.concatenate([w, ops.mul(ops.sub(features, self.means), w)], axis=1)
 
 
 def full_program(design: Design, params: Params, threshold: int) -> SecureProgram:
@@ -148,26 +158,27 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             threshold,
             f"fewer than {threshold} patients have the outcome and every feature",
         )
-        scales, exponent, total = scaling.scales, scaling.exponents, scaling.total
-        standardiser = _Standardiser(ops, scaling.means, scales, d)
+        exponents, total = scaling.exponents, scaling.total
+        # lambda/2 |b|^2 with b_j = beta_j 2^-e_j: lambda 4^-e_j on the diagonal (public;
+        # not on the intercept), per row as the Hessian.
+        penalty = l2 * np.r_[0.0, np.ldexp(1.0, -2 * exponents)] / n_public
+        if penalty.max() > MAX_PENALTY:
+            names = feature_names(params)
+            heavy = [f for f, p in zip(names, penalty[1:], strict=True) if p > MAX_PENALTY]
+            raise JointRefusal(
+                f"l2 = {l2:g} is too strong for mode 'full' on {', '.join(heavy)} (their "
+                "coefficients would be shrunk to nothing in the standardised fit); lower l2"
+            )
+        standardiser = _Standardiser(ops, scaling.means, d)
 
-        features, labels = share_rows(ops, design.x, design.y[:, None], sizes[:, 0])
+        features, labels = share_rows(ops, scaling.scaled(design.x), design.y[:, None], sizes[:, 0])
         z = standardiser.design(features, labels)
         zt = ops.transpose(z)
         y = labels[:, 0:1]
         rows_m = n_public
-        # lambda/2 |b|^2 with b_j = beta_j s_j: lambda s_j^2 on the diagonal (not the intercept).
-        penalty = None
-        if l2 > 0:
-            squares = ops.mul(scales, scales)
-            penalty = ops.mul_public(
-                ops.concatenate([ops.mul_public(squares[0:1], 0.0), squares]), l2 / n_public
-            )
         # Bound on the largest eigenvalue of the scaled Hessian: (1 + 4 d) / 4 from the
-        # data (|z| has mean square below 4), plus the largest possible penalty.
-        bound = HESSIAN_SCALE * (
-            (1 + 4 * d) / 4 + (l2 * 4.0 ** (-MIN_SCALE_EXPONENT) / n_public if l2 > 0 else 0.0)
-        )
+        # data (|z| has mean square below 4), plus the largest penalty.
+        bound = HESSIAN_SCALE * ((1 + 4 * d) / 4 + float(penalty.max()))
         first_steps = FIRST_INVERSE_STEPS + max(
             0, math.ceil(math.log2(bound / HESSIAN_SCALE * 4 / k))
         )
@@ -191,13 +202,11 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             factors = np.r_[GRADIENT_SCALE, np.full(k, HESSIAN_SCALE)] / n_public
             both = ops.mul_public(both, np.broadcast_to(factors, (k, k + 1)))
             gradient, hessian = both[:, 0:1], both[:, 1 : k + 1]
-            if penalty is not None and beta is not None:
-                shrink = ops.mul(ops.reshape(penalty, (k, 1)), beta)
-                gradient = ops.sub(gradient, ops.mul_public(shrink, GRADIENT_SCALE))
-            if penalty is not None:
-                hessian = ops.add(
-                    hessian, _diagonal(ops, ops.mul_public(penalty, HESSIAN_SCALE), k)
-                )
+            if l2 > 0 and beta is not None:
+                shrink = ops.mul_public(beta, (penalty * GRADIENT_SCALE)[:, None])
+                gradient = ops.sub(gradient, shrink)
+            if l2 > 0:
+                hessian = ops.add_public(hessian, np.diag(penalty * HESSIAN_SCALE))
             return gradient, hessian, saturated
 
         beta: Secret | None = None
@@ -241,9 +250,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             )
         assert beta is not None and hessian is not None and inverse is not None
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, 1.0 / bound)
-        shift = ops.reshape(
-            ops.mul(ops.mul_public(standardiser.means, -1.0), standardiser.scales), (1, d)
-        )
+        shift = ops.mul_public(standardiser.means, -1.0)  # (1 x d), exact
         # U = [[1, shift], [0, I]] takes (beta_0, slopes) to (b_0, slopes).
         intercept = ops.add(ops.reshape(beta[0:1], (1, 1)), ops.matmul(shift, beta[1:k]))
         top = ops.add(covariance[0:1, :], ops.matmul(shift, covariance[1:k, :]))  # (U C)[0, :]
@@ -252,7 +259,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         outputs = [
             public_values(ops, summary),
             total,
-            exponent,
+            public_values(ops, exponents.astype(float)),
             ops.reshape(intercept, (1,)),
             ops.reshape(beta[1:k], (d,)),
             ops.reshape(corner, (1,)),
@@ -262,18 +269,13 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         if not evaluated:
             return outputs
         test_features, test_labels = share_rows(
-            ops, design.test_x, design.test_y[:, None], sizes[:, 1]
+            ops, scaling.scaled(design.test_x), design.test_y[:, None], sizes[:, 1]
         )
         z_test = standardiser.design(test_features, test_labels)
         joint = _evaluation_counts(ops, z_test, test_labels, beta, int(sizes[:, 1].sum()))
         return [*outputs, *evaluation.joint_outputs(ops, joint, threshold)]
 
     return program
-
-
-def _diagonal(ops: SecureOps, vector: Secret, size: int) -> Secret:
-    """diag(vector) for a secret vector (its products with the public identity)."""
-    return ops.mul_public(ops.stack([vector] * size), np.eye(size))
 
 
 def _cumulative_to_onehot(ops: SecureOps, at_least: Secret) -> Secret:

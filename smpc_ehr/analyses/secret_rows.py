@@ -1,10 +1,41 @@
 """What the full-MPC modes share: every party's rows secret-shared (padded, so only a
-rounded row count leaks), and the features' joint moments and scales kept secret.
+rounded row count leaks), each feature brought to a public scale near its joint
+standard deviation, and the features' joint means and variances kept secret.
 
 Why here: the full modes of the logistic regression and of k-means both need rows
-inside MPC and a scaling of each feature without revealing any mean or standard
-deviation; a scale is a secret power of two 2^-e (found by one batch of comparisons
-of the joint variance with 4^e), so it costs no secret division or square root.
+inside MPC and each feature scaled so that CrypTen's fixed point (16 fractional bits;
+a product truncates wrongly with probability about |product| / 2^32) holds it at full
+precision, whatever its units: a fraction with standard deviation 1e-4 as well as
+counts per microlitre around 3e5. A scale taken from the raw magnitude loses
+precision when |mean| is much larger than the standard deviation, and one taken from
+the standard deviation needs the standard deviation, so the scale is found in three
+rounds, each opening only a power of two per feature to the parties:
+
+1. Magnitude. Each party inputs, per feature, the bits [max |x| >= 2^L] of its own
+   rows for L = -40..40 (its own plaintext comparisons); inside MPC their OR over
+   the parties (a sum compared with 1/2) gives the exponent E with max |x| < 2^E over
+   all patients, opened with [N >= min_total] from the same batch of comparisons
+   (the N bit first: if it fails, nothing else is opened).
+2. Coarse spread. Each party scales its values by the public 2^(8 - E) (|x| < 2^8, so
+   variances stay below 2^16 and the pooling's products below 2^16), the local counts,
+   means and variances are pooled inside MPC (`moments`), and one batch of
+   comparisons of the joint variance with 4^l gives [variance >= 4^-6] (opened: a
+   feature below, with standard deviation under about 2^-14 of its largest
+   magnitude, is refused as (nearly) constant) and the coarse exponent e0 of the
+   standard deviation (opened), within one power of two of the exact one.
+3. Fine spread. Scaled by the public 2^-e0 the standard deviation is near 1, so the
+   pooled means and variances are now resolved to about 2^-16 of a standard
+   deviation; a batch of 4 comparisons per feature corrects e0 by -2..2 to e with
+   4^e <= variance < 4^(e + 1) (opened).
+
+Then every party inputs its rows times the public 2^-e (exact in float64), and the
+joint means (in units of 2^e) and variances (in units of 4^e: in [1, 4)) stay secret.
+
+Leakage, plainly: to the parties, per feature, E (the power of two just above the
+largest |value| of any patient of any hospital: a property of one patient, coarse)
+and e (the joint standard deviation within a factor of two), besides [N >= min_total]
+and which features are (nearly) constant; nothing per hospital. The analyses say what
+they release to the coordinator.
 """
 
 from __future__ import annotations
@@ -15,16 +46,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.moments import column_moments, party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.variables import FULL_MODE_MAX_ABS
 from smpc_ehr.backends.base import Secret, SecureOps, all_of
-from smpc_ehr.errors import DataError
+from smpc_ehr.errors import JointRefusal
 
 PAD_ROWS = 100
 """Each party's rows are padded to a multiple of this: the others learn only that."""
-MIN_SCALE_EXPONENT = -6
-"""A feature whose joint variance is below 4^-6 (sd below 1/64 of its unit) is refused
-as (nearly) constant; rescale it."""
-MAX_SCALE_EXPONENT = 13
-"""Values are below 2^14 in magnitude, so variances are below 4^14."""
+MAGNITUDE_EXPONENTS = np.arange(-40, 41)  # 2^40 = FULL_MODE_MAX_ABS
+"""Round 1's levels L of [max |x| >= 2^L]: magnitudes from 2^-40 to FULL_MODE_MAX_ABS (`variables`:
+larger values are refused when the data are read)."""
+COARSE_BITS = 8
+"""Round 2 scales every feature below 2^COARSE_BITS in magnitude."""
+COARSE_MIN = -6
+"""Round 2 resolves variances from 4^COARSE_MIN up (its pooling rounds to a few units
+of 2^-16, under a quarter of 4^-6): a feature below is refused as constant, which is a
+standard deviation below 2^(E - 14), i.e. below 2^-14 to 2^-13 of its largest
+magnitude."""
+FINE_LEVELS = np.array([-1, 0, 1, 2])
+"""Round 3 compares the variance (about 1) with 4^l for these l: e = e0 + (passed - 2)."""
 
 
 def padded(rows: int) -> int:
@@ -61,50 +100,83 @@ def share_rows(
 
 
 @dataclass(frozen=True)
-class SecretScaling:
-    """The joint N (1), means (d), population variances (d), and per feature the
-    secret power of two scale = 2^-e with 4^e <= variance < 4^(e+1), and e itself."""
+class Scaling:
+    """Per feature the public exponent e (4^e <= joint variance < 4^(e + 1)); the
+    secret joint N (1), means in units of 2^e (d) and variances in units of 4^e, in
+    [1, 4) (d)."""
 
+    exponents: np.ndarray
     total: Secret
     means: Secret
     variances: Secret
-    scales: Secret
-    exponents: Secret
+
+    def scaled(self, x: np.ndarray) -> np.ndarray:
+        """Plaintext values (n x d, original units) in units of 2^e: exact in float64."""
+        return np.ldexp(x, -self.exponents)
+
+
+def _pooled(ops: SecureOps, values: np.ndarray) -> tuple[Secret, Secret, Secret]:
+    """The joint N (1), means and population variances (d) of every party's columns."""
+    shared = party_arrays(ops, column_moments(values))
+    total, weights = pooled_weights(ops, shared[:, 0])
+    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
+    return total[0:1], pooled.mean_a, pooled.comoment
+
+
+def _reaches_powers_of_four(ops: SecureOps, variances: Secret, levels: np.ndarray) -> Secret:
+    """The bits [variance >= 4^l] (len(levels) x d), one batch of comparisons."""
+    d = variances.shape[0]
+    bounds = np.broadcast_to(np.ldexp(1.0, 2 * levels)[:, None], (len(levels), d))
+    return ops.ge_public(ops.add_public(ops.stack([variances] * len(levels)), -bounds), 0.0)
+
+
+async def _count_passed(ops: SecureOps, bits: Secret, levels: int, d: int) -> np.ndarray:
+    """Per feature, how many of its levels' comparison bits (levels x d) are 1, opened."""
+    return np.rint(await ops.reveal(ops.sum(ops.reshape(bits, (levels, d)), axis=0))).astype(int)
 
 
 async def secret_scaling(
     ops: SecureOps, x: np.ndarray, names: Sequence[str], min_total: int, shortfall: str
-) -> SecretScaling:
-    """Pool every party's column moments of x inside MPC and find the scales, opening
-    only [N >= min_total] (DataError with `shortfall` if not) and, per feature,
-    [variance >= 4^MIN_SCALE_EXPONENT] (DataError naming the constant features)."""
-    d = x.shape[1]
-    shared = party_arrays(ops, column_moments(x))
-    total, weights = pooled_weights(ops, shared[:, 0])
-    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
-    exponents = np.arange(MIN_SCALE_EXPONENT, MAX_SCALE_EXPONENT + 1)
-    rows = len(exponents)
-    levels = np.broadcast_to((4.0**exponents)[:, None], (rows, d))
-    steps = ops.add_public(ops.stack([pooled.comoment] * rows), -levels)
-    compared = ops.concatenate(
-        [ops.add_public(total[0:1], -float(min_total)), ops.reshape(steps, (rows * d,))]
-    )
-    bits = ops.ge_public(compared, 0.0)  # one batch
-    if not (await ops.reveal(bits[0:1]))[0]:
-        raise DataError(f"{shortfall}: nothing is released")
-    varies = await ops.reveal(bits[1 : 1 + d])
+) -> Scaling:
+    """The public scales and secret joint moments of the columns of x, in the module
+    docstring's three rounds, opening only [N >= min_total] (JointRefusal with
+    `shortfall` if not), which features are constant (JointRefusal naming them) and
+    per feature the exponents E and e."""
+    n, d = x.shape
+    levels = len(MAGNITUDE_EXPONENTS)
+    largest = np.abs(x).max(axis=0) if n else np.zeros(d)
+    if not np.all(largest < FULL_MODE_MAX_ABS):  # the data checks stop this earlier
+        raise ValueError(f"values must be below {FULL_MODE_MAX_ABS:g} in magnitude")
+    reaches = largest[None, :] >= np.ldexp(1.0, MAGNITUDE_EXPONENTS)[:, None]  # levels x d
+    mine = np.concatenate([[float(n)], reaches.ravel().astype(float)])
+    sums = ops.sum(party_arrays(ops, mine), axis=0)
+    bounds = np.r_[float(min_total), np.full(levels * d, 0.5)]  # [N >= min_total], ORs
+    bits = ops.ge_public(ops.add_public(sums, -bounds), 0.0)  # one batch
+    if not (await ops.reveal(bits[0:1]))[0] > 0.5:
+        raise JointRefusal(f"{shortfall}: nothing is released")
+    magnitude = int(MAGNITUDE_EXPONENTS[0]) + await _count_passed(ops, bits[1:], levels, d)
+
+    coarse = np.arange(COARSE_MIN, COARSE_BITS)
+    _, _, variances = _pooled(ops, np.ldexp(x, COARSE_BITS - magnitude))
+    above = _reaches_powers_of_four(ops, variances, coarse)
+    varies = await ops.reveal(above[0])
     constant = [name for name, bit in zip(names, varies, strict=True) if bit < 0.5]
     if constant:
-        raise DataError(
+        raise JointRefusal(
             f"feature(s) {', '.join(constant)} are (nearly) constant over all patients "
-            f"(standard deviation below 2^{MIN_SCALE_EXPONENT})"
+            "(standard deviation below 2^-13 of the largest magnitude); subtract a "
+            "constant or rescale"
         )
-    above = ops.reshape(bits[1:], (rows, d))[1:]  # [var >= 4^e], e > MIN
-    # s = 2^-e telescopes: 2^-MIN + sum over passed levels of (2^-e - 2^-(e-1)).
-    drops = np.broadcast_to(-(2.0 ** -exponents[1:].astype(float))[:, None], (rows - 1, d))
-    scales = ops.add_public(ops.sum(ops.mul_public(above, drops), axis=0), 2.0**-MIN_SCALE_EXPONENT)
-    exponent = ops.add_public(ops.sum(above, axis=0), float(MIN_SCALE_EXPONENT))
-    return SecretScaling(total[0:1], pooled.mean_a, pooled.comoment, scales, exponent)
+    rough = COARSE_MIN - 1 + await _count_passed(ops, above, len(coarse), d)
+    rough = rough + magnitude - COARSE_BITS  # 4^rough <= variance, within a power of two
+
+    total, means, variances = _pooled(ops, np.ldexp(x, -rough))
+    passed = _reaches_powers_of_four(ops, variances, FINE_LEVELS)
+    shift = await _count_passed(ops, passed, len(FINE_LEVELS), d) - 2
+    if np.any(shift != 0):  # means x 2^-shift, variances x 4^-shift (into [1, 4))
+        means = ops.mul_public(means, np.ldexp(1.0, -shift))
+        variances = ops.mul_public(variances, np.ldexp(1.0, -2 * shift))
+    return Scaling(rough + shift, total, means, variances)
 
 
 def total_of(ops: SecureOps, vector: Secret, length: int) -> Secret:

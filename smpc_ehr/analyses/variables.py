@@ -25,7 +25,11 @@ from smpc_ehr.errors import DataError, TemplateError
 
 MAX_ABS_VALUE = 2.0**14
 """Largest magnitude of a numeric value an analysis takes: squares and co-moments stay
-below 2^28, inside both backends' fixed-point range (2^31) with room for sums."""
+below 2^28, inside both backends' fixed-point range (2^31) with room for sums. The
+iterates modes and the other analyses pool raw moments, so they keep this limit."""
+FULL_MODE_MAX_ABS = 2.0**40
+"""The full modes scale each feature by a public power of two before anything enters
+MPC (`secret_rows.secret_scaling`), so they take any magnitude below this."""
 CONDITION = "condition"
 """The categorical variable 'has one of the codes in `condition_codes`'."""
 BINARY_LEVELS: tuple[str, ...] = ("0", "1")
@@ -68,18 +72,21 @@ def select_cohort(data: PartyData, params: Params) -> Cohort:
     return Cohort(members, ages, everyone=len(members) == data.n_patients)
 
 
-def numeric_values(data: PartyData, name: str, cohort: Cohort) -> np.ndarray:
+def numeric_values(
+    data: PartyData, name: str, cohort: Cohort, limit: float = MAX_ABS_VALUE
+) -> np.ndarray:
     """A numeric column over the cohort (float64, NaN = missing); DataError names a
-    column this party lacks or values too large for fixed point."""
+    column this party lacks or values beyond `limit`, too large for fixed point."""
     if name not in data.columns():
         raise DataError(
             f"this party has no numeric column {name!r}; it has: {', '.join(data.columns())}"
         )
     column = data.column(name)
-    if data.max_abs[name] > MAX_ABS_VALUE:  # checked on the whole column, found at load
+    if data.max_abs[name] > limit:  # checked on the whole column, found at load
         raise DataError(
-            f"column {name!r} has values beyond +-{MAX_ABS_VALUE:g}, too large for the secure "
+            f"column {name!r} has values beyond +-{limit:g}, too large for the secure "
             "fixed-point arithmetic; store it in larger units"
+            + (" or use mode 'full'" if limit < FULL_MODE_MAX_ABS else "")
         )
     return column if cohort.everyone else column.take(cohort.members)
 

@@ -172,6 +172,18 @@ class CryptenOps(SecureOps):
             return result
         return result.div(2**FRAC_BITS)
 
+    def add(self, a: Secret, b: Secret) -> Secret:
+        # CrypTen would bring an operand at scale 1 (a comparison result) to the other's
+        # scale in place, in share storage that a slice shares with the array it was cut
+        # from: that array would then read 2^16 times too large (a logistic fit's count
+        # of saturated rows did). `_one_scale` re-encodes a copy.
+        a, b = _one_scale([a, b])
+        return a + b
+
+    def sub(self, a: Secret, b: Secret) -> Secret:
+        a, b = _one_scale([a, b])  # as `add`
+        return a - b
+
     def stack(self, arrays: Sequence[Secret], axis: int = 0) -> Secret:
         return crypten.stack(_one_scale(arrays), dim=axis)
 
