@@ -132,7 +132,7 @@ def test_zero_sharings_are_drawn_from_the_pairwise_aes_ctr_streams(monkeypatch, 
     assert torch.equal(torch.stack(inputs).sum(0), (value * 2**16).long())
 
 
-def test_no_crypten_module_still_draws_from_a_mersenne_twister() -> None:
+def test_every_crypten_module_draws_through_the_stream_functions() -> None:
     # importing the backend installed the streams; every module holding CrypTen's own
     # draw functions by name was given ours
     assert prng.unreplaced_modules() == []
