@@ -6,6 +6,7 @@
                                   [--backends mpyc,crypten]
     python scripts/bench.py logreg [--quick] [--patients N] [--repeats R] [--backends mpyc,crypten]
     python scripts/bench.py logreg-full [--quick] [--patients N] [--repeats R] [--warmup W]
+    python scripts/bench.py randomness [--quick] [--compare N] [--selftest-size S] [--repeats R]
     python scripts/bench.py kmeans [--quick] [--patients N] [--full-patients N] [--repeats R]
                                    [--warmup W] [--backends mpyc,crypten] [--tol T]
 
@@ -25,6 +26,7 @@ import bench_counts
 import bench_kmeans
 import bench_logreg
 import bench_logreg_full
+import bench_randomness
 import bench_stats
 import bench_transport
 from _bench_common import log, terminate_as_interrupt
@@ -36,6 +38,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "logreg": bench_logreg,
     "logreg-full": bench_logreg_full,
     "kmeans": bench_kmeans,
+    "randomness": bench_randomness,
 }
 
 

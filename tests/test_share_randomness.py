@@ -4,12 +4,12 @@ secret 0 and for secret 1 are statistically indistinguishable, for both backends
 Why in process, calling each backend's own sharing routine: a party's share is made
 by that routine (MPyC: `thresha.random_split`, which `Runtime.input` calls with our
 `mix32_64bit` setting; CrypTen: the `ArithmeticSharedTensor` constructor, a
-pseudo-random sharing of zero plus the secret at its source, with CrypTen's seeded
-pairwise generators). The transport only carries those numbers as raw little-endian
-bytes of checked length, so what a party receives over mutual TLS is exactly what
-the routine produced; the conformance tests check separately that shares travel and
-recombine. In process, 20000 sharings per secret take a second; as federation jobs
-they would take hours.
+pseudo-random sharing of zero plus the secret at its source, drawn from the backend's
+AES-256-CTR pairwise generators that replace CrypTen's Mersenne Twisters). The
+transport only carries those numbers as raw little-endian bytes of checked length,
+so what a party receives over mutual TLS is exactly what the routine produced; the
+conformance tests check separately that shares travel and recombine. In process,
+20000 sharings per secret take a second; as federation jobs they would take hours.
 
 The test: for each party, two samples (its shares of 0, its shares of 1) are
 compared with two statistics: a two-sample Kolmogorov-Smirnov test on share/modulus
@@ -20,9 +20,10 @@ can fail: a Shamir sharing of degree 0 (the share is the secret) and an additive
 sharing whose mask is small noise are both detected.
 
 A statistical test cannot show cryptographic strength: MPyC draws its coefficients
-from `secrets` (the OS CSPRNG); CrypTen's zero-sharings come from torch's Mersenne
-Twister seeded with 64 random bits, which passes statistical tests but is not a
-cryptographic generator (see `smpc_ehr.backends.crypten.backend`).
+from `secrets` (the OS CSPRNG); CrypTen's zero-sharings come from AES-256-CTR on
+fresh 32-byte seeds (`smpc_ehr.backends.crypten.prng`; tests/test_crypten_backend.py
+checks they are exactly that keystream). CrypTen's upstream generator, a Mersenne
+Twister, would pass these statistical tests too: they are no evidence either way.
 """
 
 from __future__ import annotations
@@ -121,19 +122,17 @@ RING = 2**64
 def crypten_sharer(n: int) -> Sharer:
     """Party 0 inputs the secret; every party runs CrypTen's own constructor with the
     pairwise generators `crypten.init()` would give it (next seed sent to rank + 1)."""
-    from smpc_ehr.backends.crypten.compat import import_crypten
-
-    crypten = import_crypten()
     import torch
 
+    from smpc_ehr.backends.crypten import backend, prng  # importing backend installs prng
+
+    crypten = backend.crypten
     arithmetic = crypten.mpc.primitives.ArithmeticSharedTensor
     cpu = torch.device("cpu")
-
-    def generator(seed: int) -> torch.Generator:
-        return torch.Generator(device=cpu).manual_seed(seed)
+    generator = prng.StreamGenerator
 
     def share(secret: int) -> list[list[int]]:
-        next_seeds = [int.from_bytes(os.urandom(8), "big") - 2**63 for _ in range(n)]
+        next_seeds = [os.urandom(32) for _ in range(n)]
         views: list[list[int]] = []
         with pytest.MonkeyPatch.context() as patch:
             for rank in range(n):

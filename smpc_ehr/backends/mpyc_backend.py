@@ -10,7 +10,10 @@ replace that one function (`asyncoro._reconcile`) so a failure fails the job ins
 of stopping the server.
 
 Security: threshold t = (n-1)//2, so any t colluding parties learn nothing; this
-needs n >= 3 (with n = 2, t = 0 and there is no secrecy), which we refuse. Arrays
+needs n >= 3 (with n = 2, t = 0 and there is no secrecy), which we refuse. Comparisons,
+bit decompositions and truncations run at statistical security k = SEC_PARAM = 40
+(MPyC's default is 30): each opened masked value is within 2^-40 statistical distance
+of one that says nothing about the value; MPyC's fields grow by 10 bits. Arrays
 travel as raw little-endian limbs: the `pickle` that `mpyc.runtime` uses is replaced by
 `mpyc_codec.ArrayCodec`, which encodes numpy arrays of field elements only and never
 unpickles anything (MPyC's `transfer`, which pickles arbitrary objects, would fail).
@@ -54,6 +57,11 @@ from smpc_ehr.transport.mesh import JobChannel
 log = logging.getLogger(__name__)
 
 MIN_PARTIES = 3
+SEC_PARAM = 40
+"""MPyC's statistical security parameter k (its default is 30): comparisons, bit
+decompositions and truncations mask an l-bit value with a random number of l + k bits,
+so an opened masked value tells about the value with statistical distance below
+2^-k. MPyC sizes each field from k (l + f + k + 2 bits), so the fields grow with it."""
 _GLOBAL_MODULES = (
     "sectypes",
     "asyncoro",
@@ -95,6 +103,10 @@ def import_mpyc() -> Any:
                 module = importlib.import_module("mpyc.runtime")
             finally:
                 sys.argv = saved
+        # MPyC sizes a secure type's field from the runtime's k when the type is first
+        # made, and caches the type: MPyC's import-time runtime gets ours too, so a type
+        # made before any job (a test, a tool) is not left with a field sized for k = 30.
+        module.mpc.options.sec_param = SEC_PARAM
         asyncoro: Any = importlib.import_module("mpyc.asyncoro")
         asyncoro._reconcile = _reconcile_without_stopping
         module.pickle = ArrayCodec  # MPyC's array paths marshal with it: never real pickle
@@ -212,6 +224,8 @@ class MpycOps(SecureOps):
         self._bits = bits
         self._secint = runtime.SecInt(bits)
         self._secfxp = runtime.SecFxp(FXP_BITS, FXP_FRAC_BITS)
+        for sectype in (self._secint, self._secfxp):
+            check_field(sectype, runtime.options.sec_param)
         self.precision = PRECISION
 
     def input_ints(self, values: Sequence[int], bits: int) -> list[Secret]:
@@ -390,6 +404,23 @@ class MpycOps(SecureOps):
         )
 
 
+def check_field(sectype: Any, sec_param: int) -> None:
+    """Refuse a secure type whose field cannot hold its l + f bits plus k bits of mask.
+
+    MPyC masks an l-bit value (l + f for a fixed-point product before truncation) with
+    a random number of l + k bits and opens the sum, which must not wrap around the
+    field: MPyC's own rule is a prime of at least l + f + k + 2 bits. A type made under
+    a smaller k (MPyC caches types) would give wrong comparisons, so it is refused.
+    """
+    need = sectype.bit_length + sectype.frac_length + sec_param + 2
+    have = sectype.field.order.bit_length()
+    if have < need:
+        raise RuntimeError(
+            f"MPyC's {sectype.__name__} has a {have}-bit field, but l + f + k + 2 = {need} "
+            f"bits are needed at sec_param k = {sec_param}"
+        )
+
+
 def _sectype(rt: Any, secret: Secret) -> Any:
     """The secure scalar type of a secure array or scalar."""
     return type(secret).sectype if isinstance(secret, rt.SecureArray) else type(secret)
@@ -403,6 +434,7 @@ def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float)
     options.no_async = False
     options.mix32_64bit = False  # keep MPyC's vectorised array paths (see mpyc_codec)
     options.no_log = True
+    options.sec_param = SEC_PARAM
     pid = channel.my_index
     parties = [mpyc_runtime.Party(i) for i in range(n)]
     rt = mpyc_runtime.Runtime(pid, parties, options)

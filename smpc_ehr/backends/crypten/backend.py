@@ -14,9 +14,9 @@ included, must stay below 2^31. A product is off by less than n units of 2^-16 (
 parties). Reciprocal, division and sqrt are CrypTen's approximations: on [0.5, 8] the
 reciprocal is off by less than 10n units of 2^-16; on [0.25, 64] sqrt is within 0.4 %.
 Security: secure against up to n-1 colluding parties provided the dealer colludes with
-none of them. CrypTen's own pairwise generators (for its zero-sharings) are torch
-Mersenne Twister generators seeded with 64 random bits, which is not a cryptographic
-generator; the dealer's randomness is AES-CTR (see `streams`).
+none of them. All randomness is AES-256-CTR on fresh 32-byte seeds: the dealer's
+(`streams`) and CrypTen's own pairwise zero-sharing and local generators, which
+upstream are Mersenne Twisters (`prng` replaces them when this module is imported).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from smpc_ehr.backends.base import (
     SecureProgram,
     own_values,
 )
+from smpc_ehr.backends.crypten import prng
 from smpc_ehr.backends.crypten.communicator import MeshCommunicator
 from smpc_ehr.backends.crypten.compat import import_crypten
 from smpc_ehr.transport.mesh import JobChannel
@@ -87,6 +88,7 @@ _module.get = get_communicator
 _module._init = _take_up
 _module.is_initialized = lambda: _current is not None
 _module.uninit = _forget
+prng.install()  # CrypTen's generators: AES-CTR streams seeded at crypten.init()
 
 
 def precision(n_parties: int) -> Precision:
