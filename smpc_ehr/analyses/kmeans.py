@@ -60,9 +60,16 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, local_rows, shortfall
+from smpc_ehr.analyses.group_size import require_others_reach
+from smpc_ehr.analyses.kmeans_data import (
+    Rows,
+    initial_centroids,
+    local_rows,
+    refusal,
+    shortfall,
+)
 from smpc_ehr.analyses.kmeans_full import kmeans_full_program
+from smpc_ehr.analyses.kmeans_release import Released, first_smallest, released_clustering
 from smpc_ehr.analyses.moments import (
     party_arrays,
     pool_means,
@@ -96,19 +103,6 @@ def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarr
     return counts, sums / np.maximum(counts, 1.0)[:, None]
 
 
-def reseed(centroids: np.ndarray, empty: np.ndarray) -> np.ndarray:
-    """Empty clusters' centroids moved, one after another, to the midpoint of the two
-    centroids farthest apart: deterministic, and computed from the public iterate."""
-    result = centroids.copy()
-    for c in np.flatnonzero(empty):
-        others = np.delete(np.arange(len(result)), c)
-        pts = result[others]
-        gaps = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
-        i, j = np.unravel_index(np.argmax(gaps), gaps.shape)
-        result[c] = (pts[i] + pts[j]) / 2
-    return result
-
-
 class _Fit:
     """One restart's state at every party: the public centroids (clustered units) and
     this party's own labels."""
@@ -119,7 +113,6 @@ class _Fit:
         """This party's rows' clusters in the last step (or the starting partition)."""
         self.iterations = 0
         self.converged = False
-        self.reseeded: list[tuple[int, int]] = []
 
 
 def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
@@ -132,6 +125,10 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
     explicit = initial_centroids(params, d)
 
     async def program(ops: SecureOps) -> list[Secret]:
+        # Nothing is revealed, not even the joint means, unless the patients of the other
+        # hospitals could fill every cluster (a necessary condition of every step's check).
+        own = party_arrays(ops, np.array([float(len(rows.x))]))
+        await require_others_reach(ops, own, k * threshold, refusal(k, threshold, True))
         n_total, means, sds = await reveal_standardisation(
             ops,
             rows.x,
@@ -145,38 +142,35 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
 
         async def joint_means(
             labels: np.ndarray, previous: np.ndarray | None
-        ) -> tuple[np.ndarray, np.ndarray, bool]:
-            """The joint mean of each cluster's rows (opened to the parties), which
-            clusters are empty (k), and whether no patient anywhere has a label other
+        ) -> tuple[np.ndarray, bool]:
+            """The joint mean of each cluster's rows, opened to the parties only if every
+            cluster holds at least the threshold of patients of the other hospitals
+            (else `JointRefusal`), and whether no patient anywhere has a label other
             than `previous` (None: there were none)."""
             counts, local_means = cluster_moments(z, labels, k)
-            _, weights = pooled_weights(ops, party_arrays(ops, counts))  # P x k
+            shared = party_arrays(ops, counts)  # P x k
+            await require_others_reach(ops, shared, threshold, refusal(k, threshold, False))
+            _, weights = pooled_weights(ops, shared)  # P x k
             stacked = ops.stack([weights] * d, axis=2)  # P x k x d
             pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
-            # The weights n_j / N of a cluster add up to 1, or to 0 if it is empty: opened
-            # with the centroids, they say which clusters are empty without a comparison.
-            filled = ops.sum(weights, axis=0)
-            parts = [ops.reshape(pooled, (k * d,)), filled]
+            parts = [ops.reshape(pooled, (k * d,))]
             if previous is not None:  # the AND of every party's "my labels stayed"
                 same = float(np.array_equal(labels, previous))
                 parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
             opened = await ops.reveal(ops.concatenate(parts))
             stable = previous is not None and bool(opened[-1] > 0.5)
-            return opened[: k * d].reshape(k, d), opened[k * d : k * d + k] < 0.5, stable
+            return opened[: k * d].reshape(k, d), stable
 
         async def run(fit: _Fit) -> _Fit:
             while fit.iterations < max_iter:
                 fit.iterations += 1
                 labels, _ = nearest(z, fit.centroids)
-                centroids, empty, stable = await joint_means(labels, fit.labels)
+                centroids, stable = await joint_means(labels, fit.labels)
                 fit.labels = labels
-                if empty.any():
-                    centroids = reseed(centroids, empty)
-                    fit.reseeded += [(fit.iterations, int(c)) for c in np.flatnonzero(empty)]
                 shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
-                ops.progress("lloyd", fit.iterations, max_iter, f"centroids moved {shift:.2g}")
-                if (stable or shift <= tol) and not empty.any():
+                ops.progress("lloyd", fit.iterations, max_iter)
+                if stable or shift <= tol:
                     fit.converged = True
                     break
             return fit
@@ -188,15 +182,14 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             else:
                 draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
                 partition = draw.integers(0, k, len(z))
-                start, empty, _ = await joint_means(partition, None)
-                fit = _Fit(reseed(start, empty) if empty.any() else start)
+                fit = _Fit((await joint_means(partition, None))[0])
                 fit.labels = partition
             fits.append(await run(fit))
         winner = 0
         if len(fits) > 1:
             inertias = [nearest(z, f.centroids)[1].sum() / n_total for f in fits]
             shared = ops.sum(party_arrays(ops, np.asarray(inertias)), axis=0)  # R
-            winner = int(await _argmin(ops, shared, len(fits)))
+            winner = await _argmin(ops, shared)
         best = fits[winner]
         labels, distances = nearest(z, best.centroids)
         return _outputs(ops, rows, labels, distances, best, (means, sds), n_total, threshold, k)
@@ -204,23 +197,11 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
     return program
 
 
-async def _argmin(ops: SecureOps, values: Secret, count: int) -> int:
-    """The index of the smallest of `count` secret values (the first on ties), opening
-    only that index: one batch of comparisons, one per pair a < b, [v_b < v_a]."""
-    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
-    later_smaller = ops.lt(
-        ops.stack([values[b : b + 1] for _, b in pairs]),
-        ops.stack([values[a : a + 1] for a, _ in pairs]),
-    )
-    ones = ops.add_public(ops.mul_public(later_smaller, 0.0), 1.0)
-    earlier_wins = ops.sub(ones, later_smaller)  # [v_a <= v_b]: ties to the lower index
-    won: list[list[Secret]] = [[] for _ in range(count)]
-    for i, (a, b) in enumerate(pairs):
-        won[a].append(earlier_wins[i])
-        won[b].append(later_smaller[i])
-    wins = [ops.ge_public(ops.sum(ops.stack(w), axis=0), count - 1.5) for w in won]
-    opened = await ops.reveal(ops.stack(wins))
-    return int(np.argmax(opened.reshape(count)))
+async def _argmin(ops: SecureOps, values: Secret) -> int:
+    """The index of the smallest of the secret values (the first on ties), opening only
+    that index (`kmeans_release.first_smallest`)."""
+    opened = await ops.reveal(first_smallest(ops, values))
+    return int(np.argmax(opened))
 
 
 def _outputs(
@@ -234,16 +215,13 @@ def _outputs(
     threshold: int,
     k: int,
 ) -> list[Secret]:
-    """What the coordinator may open about the winning clustering: the public summary,
-    the inertia / N, the count bits and masked counts (cluster sizes, per cluster and
-    profile variable the patients having it, the patients left out), and the masked
-    profile means."""
+    """What the coordinator may open about the winning clustering: the public header
+    (iterations, converged, 0 re-seeds) and `released_clustering` of the final sizes,
+    the left-out patients, [N, inertia / N, N], the centroids and the profile means."""
     means, sds = scale
     q = rows.profile.shape[1]
     centroids = fit.centroids * sds + means
-    header = [n_total, fit.iterations, float(fit.converged), len(fit.reseeded), n_total]
-    summary = np.concatenate([header, centroids.ravel()])
-    public = public_values(ops, summary)
+    header = public_values(ops, np.array([fit.iterations, float(fit.converged), 0.0]))
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
     for v in range(q):
         present = ~np.isnan(rows.profile[:, v])
@@ -256,14 +234,27 @@ def _outputs(
     ).astype(float)
     shared_counts = party_arrays(ops, local_counts)  # P x (k + k q + 1)
     totals = ops.sum(shared_counts, axis=0)
-    released = ops.ge_public(totals, threshold)
     inertia = ops.sum(party_arrays(ops, np.array([distances.sum() / n_total])), axis=0)
-    outputs = [public, inertia, released, ops.mul(released, totals)]
+    n = public_values(ops, np.array([float(n_total)]))
+    overall = ops.concatenate([n, inertia, n])  # N, inertia / N, N
+    profile: tuple[Secret, Secret] | tuple[None, None] = (None, None)
     if q:
         _, weights = pooled_weights(ops, shared_counts[:, k : k + k * q])
-        profile = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
-        outputs.append(ops.mul(released[k : k + k * q], profile))
-    return outputs
+        pooled = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
+        profile = (
+            ops.reshape(totals[k : k + k * q], (k, q)),
+            ops.reshape(pooled, (k, q)),
+        )
+    released = released_clustering(
+        ops,
+        threshold,
+        totals[:k],
+        totals[k + k * q :],
+        overall,
+        public_values(ops, centroids),
+        *profile,
+    )
+    return [header, *released]
 
 
 ITERATES_LEAKAGE = (
@@ -321,56 +312,36 @@ class KMeansAnalysis(Analysis):
         features = list(params["features"])
         profile = list(params.get("profile") or ())
         d, k, q = len(features), int(params["k"]), len(profile)
-        cells = k + k * q + 1
-        expected = 5 + k * d + 1 + 2 * cells + k * q
+        expected = 3 + Released.length(k, d, q)
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        values = np.asarray(opened, dtype=float)
-        n, iterations, reseeds = round(values[0]), round(values[1]), round(values[3])
-        centroids = values[5 : 5 + k * d].reshape(k, d)
-        at = 5 + k * d
-        inertia = float(values[at]) * values[4]  # opened as inertia / (N or padded N)
-        bits = [exact_int(b) for b in values[at + 1 : at + 1 + cells]]
-        masked = values[at + 1 + cells : at + 1 + 2 * cells]
-        counts = [exact_int(m) if b else None for b, m in zip(bits, masked, strict=True)]
-        sizes, missing = counts[:k], counts[-1]
-        means = values[at + 1 + 2 * cells :]
-        profiles = [
-            {
-                v: (float(means[c * q + i]) if bits[k + c * q + i] else None)
-                for i, v in enumerate(profile)
-            }
-            for c in range(k)
-        ]
-        suppressed = [c for c, size in enumerate(sizes) if size is None]
+        iterations, converged, reseeds = (round(v) for v in opened[:3])
+        out = Released.decode(opened[3:], k, d, q)
+        profiles = [dict(zip(profile, means, strict=True)) for means in out.profiles]
+        suppressed = [c for c, size in enumerate(out.sizes) if size is None]
         notes = []
         if suppressed:
             notes.append(
-                f"cluster(s) {', '.join(str(c) for c in suppressed)} have fewer than "
-                f"{threshold} patients: their size and profile are suppressed"
+                f"cluster(s) {', '.join(str(c) for c in suppressed)} are suppressed (size, "
+                f"centroid and profile): one has fewer than {threshold} patients, and so that "
+                "no size can be derived from the others, the smallest other cluster is "
+                "suppressed too and N and the inertia are withheld"
             )
         if reseeds:
-            notes.append(
-                f"{reseeds} time(s) a cluster was empty and was "
-                + (
-                    "kept where it was (mode full)"
-                    if params["mode"] == "full"
-                    else "re-seeded at the midpoint of the two centroids farthest apart"
-                )
-            )
+            notes.append(f"{reseeds} time(s) a cluster was empty and was kept where it was")
         return {
             "features": features,
-            "centroids": [[float(v) for v in row] for row in centroids],
-            "sizes": sizes,
+            "centroids": out.centroids,
+            "sizes": out.sizes,
             "suppressed_clusters": suppressed,
-            "inertia": inertia,
+            "inertia": out.inertia,
             "inertia_units": "standardised (joint means and standard deviations)"
             if params["standardize"] == "yes"
             else "the features' own units",
             "iterations": iterations,
-            "converged": bool(values[2] > 0.5),
-            "n": n,
-            "missing": missing,
+            "converged": bool(converged),
+            "n": out.n,
+            "missing": out.missing,
             "k": k,
             "profiles": profiles if q else None,
             "reseeded": reseeds,

@@ -43,6 +43,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
+from smpc_ehr.analyses.kmeans_release import released_clustering
 from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import (
     either,
@@ -266,22 +267,11 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             ops.mul(centroids, ops.reshape(sd, (1, d))), ops.reshape(scaling.means, (1, d))
         )
         missing = ops.sum(party_arrays(ops, np.array([float(rows.missing)])), axis=0)
-        cells = ops.concatenate([counts, missing])
-        released = ops.ge_public(cells, threshold)
-        header = ops.concatenate(
-            [
-                scaling.total,
-                chosen_steps,
-                total_of(ops, empties, k),
-                public_values(ops, np.array([2.0**inertia_exponent])),
-            ]
+        scale = public_values(ops, np.array([2.0**inertia_exponent]))
+        overall = ops.concatenate(
+            [scaling.total, ops.mul_pow2(inertia, np.array(inertia_exponent)), scale]
         )
-        return [
-            header,
-            ops.reshape(original, (k * d,)),
-            ops.mul_pow2(inertia, np.array(inertia_exponent)),
-            released,
-            ops.mul(released, cells),
-        ]
+        header = ops.concatenate([chosen_steps, total_of(ops, empties, k)])
+        return [header, *released_clustering(ops, threshold, counts, missing, overall, original)]
 
     return program

@@ -1,0 +1,153 @@
+"""What a k-means clustering releases to the coordinator, in both modes, and the
+suppression rule that decides it inside MPC.
+
+The rule (every bit computed inside MPC; only the bits and the masked values are
+opened, to the coordinator):
+- a cluster is shown (its size, its centroid and its profile means) only if its
+  joint size reaches the small-cell threshold;
+- complementary suppression: if some cluster is below the threshold, the smallest of
+  the other clusters is hidden as well (size, centroid and profiles), and N and the
+  inertia are withheld. So a hidden size is never N minus the shown ones, and even
+  with N from another query only the sum of two or more hidden sizes follows, one of
+  which reaches the threshold; the hidden clusters together hold at least the
+  threshold of patients, and no centroid of fewer is shown;
+- a profile mean is shown only if its cluster is and at least the threshold of the
+  cluster's patients have the variable;
+- the number of patients left out for a missing feature is shown only if it reaches
+  the threshold (its complement, the cohort's size, is not part of this release).
+
+The analyst sees which clusters are hidden, not which of them is below the threshold.
+Why the inertia goes with N: at convergence it is sum ||x||^2 - sum_c n_c ||c_c||^2,
+one equation tying the hidden sizes and centroids to the features' moments, which a
+summary of the same cohort would supply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.backends.base import Secret, SecureOps, all_of
+
+
+def first_smallest(ops: SecureOps, values: Secret, eligible: Secret | None = None) -> Secret:
+    """The secret one-hot (len(values)) of the first smallest of `values` among those
+    whose `eligible` bit is 1 (None: all; all zeros if none is): one batch of
+    comparisons [v_b < v_a] for the pairs a < b, then products only."""
+    count = values.shape[0]
+    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
+    later_smaller = ops.lt(
+        ops.stack([values[b : b + 1] for _, b in pairs]),
+        ops.stack([values[a : a + 1] for a, _ in pairs]),
+    )  # pairs x 1
+    ones = ops.add_public(ops.mul_public(later_smaller, 0.0), 1.0)
+    earlier_wins = ops.sub(ones, later_smaller)  # [v_a <= v_b]: ties to the lower index
+    winners = ops.concatenate([earlier_wins, later_smaller])  # 2 pairs x 1: a's, then b's
+    if eligible is not None:  # c also beats c' if c' is not eligible: 1 - e_c' (1 - win)
+        opponents = [b for _, b in pairs] + [a for a, _ in pairs]
+        barred = ops.stack([eligible[o : o + 1] for o in opponents])
+        losses = ops.sub(ops.concatenate([ones, ones]), winners)
+        winners = ops.sub(ops.concatenate([ones, ones]), ops.mul(barred, losses))
+    beats: list[list[Secret]] = [[] for _ in range(count)]
+    for i, (a, b) in enumerate(pairs):
+        beats[a].append(winners[i])
+        beats[b].append(winners[len(pairs) + i])
+    if eligible is not None:
+        for c in range(count):
+            beats[c].append(eligible[c : c + 1])
+    columns = [ops.concatenate(bits) for bits in beats]  # each (count - 1 [+ 1],)
+    return all_of(ops, ops.stack(columns, axis=1))
+
+
+def released_clustering(
+    ops: SecureOps,
+    threshold: int,
+    sizes: Secret,
+    missing: Secret,
+    overall: Secret,
+    centroids: Secret,
+    profile_counts: Secret | None = None,
+    profile_means: Secret | None = None,
+) -> list[Secret]:
+    """The bits and masked values the coordinator may open (`Released.decode` reads
+    them), by the module's rule: `sizes` (k), `missing` (1), `overall` = [N, inertia /
+    s, s] (3), the centroids (k x d, original units) and the profile counts and means
+    (k x q each)."""
+    k, d = centroids.shape[0], centroids.shape[1]
+    cells = [sizes, missing]
+    if profile_counts is not None:
+        cells.append(ops.reshape(profile_counts, (int(np.prod(profile_counts.shape)),)))
+    reach = ops.ge_public(ops.concatenate(cells), threshold)  # one batch
+    big = reach[:k]
+    whole = all_of(ops, ops.reshape(big, (k, 1)))  # [no cluster is below the threshold]
+    smallest = first_smallest(ops, sizes, big)
+    short = ops.add_public(ops.mul_public(whole, -1.0), 1.0)  # [some cluster is below]
+    some_short = ops.reshape(ops.stack([short] * k), (k,))
+    shown = ops.sub(big, ops.mul(some_short, smallest))  # the smallest shown one goes too
+    missing_bit = reach[k : k + 1]
+    outputs = [
+        shown,
+        ops.mul(shown, sizes),
+        whole,
+        ops.mul(ops.reshape(ops.stack([whole] * 3), (3,)), overall),
+        missing_bit,
+        ops.mul(missing_bit, missing),
+        ops.reshape(ops.mul(ops.stack([shown] * d, axis=1), centroids), (k * d,)),
+    ]
+    if profile_counts is not None and profile_means is not None:
+        q = profile_counts.shape[1]
+        bits = ops.mul(ops.reshape(reach[k + 1 :], (k, q)), ops.stack([shown] * q, axis=1))
+        outputs += [
+            ops.reshape(bits, (k * q,)),
+            ops.reshape(ops.mul(bits, profile_means), (k * q,)),
+        ]
+    return outputs
+
+
+@dataclass(frozen=True)
+class Released:
+    """The decoded release: None where suppressed."""
+
+    sizes: list[int | None]
+    centroids: list[list[float] | None]
+    n: int | None
+    inertia: float | None
+    missing: int | None
+    profiles: list[list[float | None]]
+
+    @staticmethod
+    def length(k: int, d: int, q: int) -> int:
+        """How many opened values `released_clustering` gives."""
+        return 2 * k + 1 + 3 + 2 + k * d + 2 * k * q
+
+    @classmethod
+    def decode(cls, values: Sequence[float], k: int, d: int, q: int) -> Released:
+        """Read the opened values of `released_clustering`."""
+        v = np.asarray(values, dtype=float)
+        shown = [exact_int(b) == 1 for b in v[:k]]
+        sizes = [exact_int(m) if s else None for s, m in zip(shown, v[k : 2 * k], strict=True)]
+        whole = exact_int(v[2 * k]) == 1
+        n_value, inertia, scale = v[2 * k + 1 : 2 * k + 4]
+        at = 2 * k + 4
+        missing = exact_int(v[at + 1]) if exact_int(v[at]) else None
+        at += 2
+        centroids = v[at : at + k * d].reshape(k, d)
+        at += k * d
+        bits, means = v[at : at + k * q].reshape(k, q), v[at + k * q :].reshape(k, q)
+        return cls(
+            sizes=sizes,
+            centroids=[
+                [float(x) for x in row] if s else None
+                for s, row in zip(shown, centroids, strict=True)
+            ],
+            n=exact_int(n_value) if whole else None,
+            inertia=float(inertia * scale) if whole else None,
+            missing=missing,
+            profiles=[
+                [float(m) if exact_int(b) else None for b, m in zip(brow, mrow, strict=True)]
+                for brow, mrow in zip(bits, means, strict=True)
+            ],
+        )
