@@ -3,53 +3,75 @@ parties learn each iterate of the centroids and nothing else.
 
 How it runs (each party on its own complete cases of the features, in plaintext where
 it says "locally"):
-1. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
+1. Check. Inside MPC, from each party's number of complete rows: whether, for every
+   hospital (every coalition of `group_size.coalition_size` hospitals), the others hold
+   at least k x the threshold; only that bit is opened, and the job is refused
+   (`JointRefusal`, naming no hospital) if it is 0: every cluster will need the
+   threshold of the others' patients, so nothing, not even a joint mean, is shown
+   before this holds.
+2. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
    and standard deviations (`moments.reveal_standardisation`), revealed to the parties;
-   the job fails, releasing nothing, if N < k x the small-cell threshold (some cluster
-   would have to be suppressed) or a feature is constant. Without `standardize` the
-   features are clustered in their own units (means 0, sds 1 are used).
-2. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
+   the job fails, releasing nothing, if a feature is constant. Without `standardize`
+   the features are clustered in their own units (means 0, sds 1 are used).
+3. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
    each party gives each of its rows a random cluster (numpy's generator from
    [seed, r, party]); the first centroids are the joint means of those groups.
-3. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
-   and the mean of its rows. Inside MPC: the counts and means are pooled into the
-   joint cluster means (`moments.pool_means`, the division by the joint counts done
-   by `fractions_of_total`). Opened to the parties: the new centroids and per cluster
-   the sum of its weights n_j / N, 1 or (for an empty cluster) 0, up to rounding
-   noise of about 1e-4: which clusters are empty, without a comparison. An empty
-   cluster is re-seeded, deterministically, at the midpoint of the two centroids
-   farthest apart (and the result says so). Also opened, with the centroids: whether
-   no patient anywhere changed cluster in the step (each party inputs whether its own
-   labels stayed the same; the product of those bits, no comparison). Stop when none
-   did (as scikit-learn's strict convergence: the centroids are then exactly the
-   cluster means, whatever the backend's rounding noise in their moves) or when the
-   centroids move by at most `tol` in total (the square root of the sum of squared
-   moves, in the clustered units), or after `max_iter` steps.
-4. With `n_init` restarts, each restart's joint inertia (the sum of the squared
+4. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
+   and the mean of its rows. Inside MPC, before anything is opened: the group-size rule
+   (`group_size.require_others_reach` on the P x k counts): every cluster holds at
+   least the threshold of patients of the other hospitals, for every hospital (and
+   coalition). Only that bit is opened; if it is 0 the job is refused (`JointRefusal`,
+   naming no hospital and no cluster) and the step's centroids are never opened. An
+   empty cluster fails the rule too: there is no re-seeding (a re-seed would itself
+   show that a cluster emptied); the refusal suggests fewer clusters, another start or
+   mode full. The same rule guards the starting partition's means. Then the counts
+   and means are pooled into the joint cluster means (`moments.pool_means`, the
+   division by the joint counts done by `fractions_of_total`) and opened to the
+   parties with one bit: whether no patient anywhere changed cluster in the step (each
+   party inputs whether its own labels stayed the same; the product of those bits, no
+   comparison). Stop when none did (as scikit-learn's strict convergence: the
+   centroids are then exactly the cluster means, whatever the backend's rounding noise
+   in their moves) or when the centroids move by at most `tol` in total (the square
+   root of the sum of squared moves, in the clustered units), or after `max_iter`
+   steps. Progress notes carry the step number only.
+5. With `n_init` restarts, each restart's joint inertia (the sum of the squared
    distances of the rows to their centroids) is pooled inside MPC, and the index of
    the smallest is opened to the parties (one batch of comparisons): the winner.
-5. Released to the coordinator, for the winner: the centroids (original units), N,
-   each cluster's size (suppressed below the threshold, decided inside MPC), the joint
-   inertia, the iteration count and convergence flag, and per cluster the means of the
-   `profile` variables (each released only where at least the threshold of the
-   cluster's patients have it).
+6. Released to the coordinator, for the winner (`kmeans_release`): per cluster of the
+   final assignment (each row to its nearest final centroid) its size, centroid
+   (original units) and profile means, only if its joint size reaches the threshold;
+   if some cluster does not, the smallest other cluster is hidden too and N and the
+   joint inertia are withheld (complementary suppression, decided inside MPC); a
+   profile mean also needs the threshold of the cluster's patients having the
+   variable; the number of patients left out for a missing feature, if at least the
+   threshold; the iteration count and convergence flag.
 
 Leakage, plainly:
-- each party learns: N, the features' joint means and standard deviations (with
-  `standardize`), every iterate of the centroids of every restart, which clusters were
-  empty when, after each step whether any patient changed cluster, and which restart
-  won; never another party's counts, sums or rows, nor
-  a cluster's joint size or inertia. Each party may keep its own patients' cluster
-  labels (it computes them itself); they are never sent.
-- the coordinator (and the analyst) learns: the final centroids, N, the clusters'
-  sizes of at least the threshold (which are suppressed), the joint inertia, the
-  iteration count and the profile means behind at least the threshold of patients;
-  nothing per hospital.
-- if the job fails (too few patients, a constant feature) nothing is released to the
-  coordinator; the parties may have learned iterates so far.
+- each party learns: whether the others' patients could fill k clusters (the first
+  bit), N, the features' joint means and standard deviations (with `standardize`),
+  every iterate of the centroids of every restart (each the mean of at least the
+  threshold of patients of the other hospitals, for every coalition), after each step
+  whether any patient changed cluster, and which restart won; if a step fails the
+  rule, that it did (the job ends there). Never another party's counts, sums or rows,
+  nor a cluster's joint size or inertia. Each party may keep its own patients'
+  cluster labels (it computes them itself); they are never sent.
+- the coordinator (and the analyst) learns: the shown clusters' centroids, sizes and
+  profile means (each of at least the threshold of patients), which clusters are
+  hidden (not which of them is below the threshold), N and the joint inertia unless
+  a cluster is hidden, the left-out count if at least the threshold, the iteration
+  count and the step counter in progress notes; nothing per hospital. Within one
+  release no hidden size follows from the shown ones: N is withheld, and the hidden
+  clusters are at least two, together holding at least the threshold. Given N from
+  another query (a summary of the same features), only the hidden clusters' total
+  follows; the inertia, which with N and the features' moments would tie the hidden
+  sizes to their centroids, is withheld with N.
+- if the job fails (too few patients, a group-size refusal, a constant feature)
+  nothing is released to the coordinator; the parties may have learned iterates so
+  far (each of which passed the rule).
 Not covered: what the iterates reveal about the joint data beyond the final
-centroids (a deterministic function of the pooled data and the seed, like the
-centroids), and what releases reveal in combination.
+centroids (a deterministic function of the pooled data and the seed), and what
+several releases reveal in combination (differencing across cohorts or with other
+analyses; e.g. N + missing is the cohort's size, which a count may release).
 """
 
 from __future__ import annotations
@@ -216,12 +238,13 @@ def _outputs(
     k: int,
 ) -> list[Secret]:
     """What the coordinator may open about the winning clustering: the public header
-    (iterations, converged, 0 re-seeds) and `released_clustering` of the final sizes,
-    the left-out patients, [N, inertia / N, N], the centroids and the profile means."""
+    (iterations, converged) and `released_clustering` of the final sizes, the left-out
+    patients, [N, inertia / N, N, 0 empty clusters], the centroids and the profile
+    means."""
     means, sds = scale
     q = rows.profile.shape[1]
     centroids = fit.centroids * sds + means
-    header = public_values(ops, np.array([fit.iterations, float(fit.converged), 0.0]))
+    header = public_values(ops, np.array([fit.iterations, float(fit.converged)]))
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
     for v in range(q):
         present = ~np.isnan(rows.profile[:, v])
@@ -236,7 +259,7 @@ def _outputs(
     totals = ops.sum(shared_counts, axis=0)
     inertia = ops.sum(party_arrays(ops, np.array([distances.sum() / n_total])), axis=0)
     n = public_values(ops, np.array([float(n_total)]))
-    overall = ops.concatenate([n, inertia, n])  # N, inertia / N, N
+    overall = ops.concatenate([n, inertia, n, ops.mul_public(n, 0.0)])
     profile: tuple[Secret, Secret] | tuple[None, None] = (None, None)
     if q:
         _, weights = pooled_weights(ops, shared_counts[:, k : k + k * q])
@@ -258,8 +281,9 @@ def _outputs(
 
 
 ITERATES_LEAKAGE = (
-    "the parties learned every iterate of the centroids, after each step whether any "
-    "patient changed cluster, N and the features' joint means and standard deviations"
+    "the parties learned every iterate of the centroids (each a mean of at least the "
+    "threshold of patients of the other hospitals), after each step whether any patient "
+    "changed cluster, N and the features' joint means and standard deviations"
 )
 FULL_LEAKAGE = (
     "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
@@ -312,11 +336,11 @@ class KMeansAnalysis(Analysis):
         features = list(params["features"])
         profile = list(params.get("profile") or ())
         d, k, q = len(features), int(params["k"]), len(profile)
-        expected = 3 + Released.length(k, d, q)
+        expected = 2 + Released.length(k, d, q)
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        iterations, converged, reseeds = (round(v) for v in opened[:3])
-        out = Released.decode(opened[3:], k, d, q)
+        iterations, converged = (round(v) for v in opened[:2])
+        out = Released.decode(opened[2:], k, d, q)
         profiles = [dict(zip(profile, means, strict=True)) for means in out.profiles]
         suppressed = [c for c, size in enumerate(out.sizes) if size is None]
         notes = []
@@ -327,8 +351,8 @@ class KMeansAnalysis(Analysis):
                 "no size can be derived from the others, the smallest other cluster is "
                 "suppressed too and N and the inertia are withheld"
             )
-        if reseeds:
-            notes.append(f"{reseeds} time(s) a cluster was empty and was kept where it was")
+        if out.emptied:
+            notes.append(f"{out.emptied} time(s) a cluster was empty and was kept where it was")
         return {
             "features": features,
             "centroids": out.centroids,
@@ -344,7 +368,7 @@ class KMeansAnalysis(Analysis):
             "missing": out.missing,
             "k": k,
             "profiles": profiles if q else None,
-            "reseeded": reseeds,
+            "reseeded": out.emptied,
             "notes": notes,
             "mode": params["mode"],
             "leakage": FULL_LEAKAGE if params["mode"] == "full" else ITERATES_LEAKAGE,

@@ -22,10 +22,14 @@ How it runs:
    (as scikit-learn's strict convergence; the centroids are then exactly the means).
 5. Restarts: the joint inertia of each restart is compared inside MPC and the best
    clustering selected by secret bits; nothing about the others is opened.
-6. Released to the coordinator: the centroids (original units), N, the cluster sizes
-   (suppressed below the threshold), the number of patients left out for a missing
-   feature (likewise), the inertia (standardised units), the iteration count, whether
-   it converged, and how often a cluster was empty.
+6. Released to the coordinator, by the rule of `kmeans_release` (decided inside MPC):
+   per cluster its size and centroid (original units) only if its joint size reaches
+   the threshold, and if one does not, the smallest other cluster is hidden too and N
+   and the inertia (standardised units) are withheld; the number of patients left out
+   for a missing feature (if at least the threshold); how often a cluster was empty
+   (withheld with N); the iteration count and whether it converged. A cluster's size
+   and centroid are those of the last step's assignment (an empty cluster's kept
+   centroid is hidden with its size 0).
 
 Cost: per step and row, k - 1 secret comparisons and about 2k d products; meant for a
 few thousand patients per hospital (3 x 2,000 with 8 features, k = 4: see the README's
@@ -33,8 +37,9 @@ benchmark). Leakage, plainly:
 - each party learns: every party's number of complete rows rounded up to a multiple of
   PAD_ROWS, whether N reaches k x the threshold, whether a feature is constant, and per
   step whether it was the last; no centroid, mean, count or row.
-- the coordinator (and the analyst) learns the released clustering above; nothing per
-  hospital. If the job fails, nothing is released to the coordinator.
+- the coordinator (and the analyst) learns the released clustering above (which
+  clusters are hidden, not which is below the threshold); nothing per hospital. If the
+  job fails, nothing is released to the coordinator.
 """
 
 from __future__ import annotations
@@ -269,9 +274,14 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         missing = ops.sum(party_arrays(ops, np.array([float(rows.missing)])), axis=0)
         scale = public_values(ops, np.array([2.0**inertia_exponent]))
         overall = ops.concatenate(
-            [scaling.total, ops.mul_pow2(inertia, np.array(inertia_exponent)), scale]
+            [
+                scaling.total,
+                ops.mul_pow2(inertia, np.array(inertia_exponent)),
+                scale,
+                total_of(ops, empties, k),
+            ]
         )
-        header = ops.concatenate([chosen_steps, total_of(ops, empties, k)])
-        return [header, *released_clustering(ops, threshold, counts, missing, overall, original)]
+        released = released_clustering(ops, threshold, counts, missing, overall, original)
+        return [chosen_steps, *released]
 
     return program

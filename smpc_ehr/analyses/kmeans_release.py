@@ -6,11 +6,12 @@ opened, to the coordinator):
 - a cluster is shown (its size, its centroid and its profile means) only if its
   joint size reaches the small-cell threshold;
 - complementary suppression: if some cluster is below the threshold, the smallest of
-  the other clusters is hidden as well (size, centroid and profiles), and N and the
-  inertia are withheld. So a hidden size is never N minus the shown ones, and even
-  with N from another query only the sum of two or more hidden sizes follows, one of
-  which reaches the threshold; the hidden clusters together hold at least the
-  threshold of patients, and no centroid of fewer is shown;
+  the other clusters is hidden as well (size, centroid and profiles), and N, the
+  inertia and the number of times a cluster was empty (full mode) are withheld. So a
+  hidden size is never N minus the shown ones, and even with N from another query
+  only the sum of two or more hidden sizes follows, one of which reaches the
+  threshold; the hidden clusters together hold at least the threshold of patients,
+  and no centroid of fewer is shown;
 - a profile mean is shown only if its cluster is and at least the threshold of the
   cluster's patients have the variable;
 - the number of patients left out for a missing feature is shown only if it reaches
@@ -74,8 +75,8 @@ def released_clustering(
 ) -> list[Secret]:
     """The bits and masked values the coordinator may open (`Released.decode` reads
     them), by the module's rule: `sizes` (k), `missing` (1), `overall` = [N, inertia /
-    s, s] (3), the centroids (k x d, original units) and the profile counts and means
-    (k x q each)."""
+    s, s, times a cluster was empty] (OVERALL), the centroids (k x d, original units)
+    and the profile counts and means (k x q each)."""
     k, d = centroids.shape[0], centroids.shape[1]
     cells = [sizes, missing]
     if profile_counts is not None:
@@ -92,7 +93,7 @@ def released_clustering(
         shown,
         ops.mul(shown, sizes),
         whole,
-        ops.mul(ops.reshape(ops.stack([whole] * 3), (3,)), overall),
+        ops.mul(ops.reshape(ops.stack([whole] * OVERALL), (OVERALL,)), overall),
         missing_bit,
         ops.mul(missing_bit, missing),
         ops.reshape(ops.mul(ops.stack([shown] * d, axis=1), centroids), (k * d,)),
@@ -107,6 +108,10 @@ def released_clustering(
     return outputs
 
 
+OVERALL = 4
+"""N, inertia / s, s and the times a cluster was empty: withheld together."""
+
+
 @dataclass(frozen=True)
 class Released:
     """The decoded release: None where suppressed."""
@@ -115,13 +120,14 @@ class Released:
     centroids: list[list[float] | None]
     n: int | None
     inertia: float | None
+    emptied: int | None
     missing: int | None
     profiles: list[list[float | None]]
 
     @staticmethod
     def length(k: int, d: int, q: int) -> int:
         """How many opened values `released_clustering` gives."""
-        return 2 * k + 1 + 3 + 2 + k * d + 2 * k * q
+        return 2 * k + 1 + OVERALL + 2 + k * d + 2 * k * q
 
     @classmethod
     def decode(cls, values: Sequence[float], k: int, d: int, q: int) -> Released:
@@ -130,8 +136,8 @@ class Released:
         shown = [exact_int(b) == 1 for b in v[:k]]
         sizes = [exact_int(m) if s else None for s, m in zip(shown, v[k : 2 * k], strict=True)]
         whole = exact_int(v[2 * k]) == 1
-        n_value, inertia, scale = v[2 * k + 1 : 2 * k + 4]
-        at = 2 * k + 4
+        n_value, inertia, scale, emptied = v[2 * k + 1 : 2 * k + 1 + OVERALL]
+        at = 2 * k + 1 + OVERALL
         missing = exact_int(v[at + 1]) if exact_int(v[at]) else None
         at += 2
         centroids = v[at : at + k * d].reshape(k, d)
@@ -145,6 +151,7 @@ class Released:
             ],
             n=exact_int(n_value) if whole else None,
             inertia=float(inertia * scale) if whole else None,
+            emptied=exact_int(emptied) if whole else None,
             missing=missing,
             profiles=[
                 [float(m) if exact_int(b) else None for b, m in zip(brow, mrow, strict=True)]
