@@ -171,7 +171,6 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             than `previous` (None: there were none)."""
             counts, local_means = cluster_moments(z, labels, k)
             shared = party_arrays(ops, counts)  # P x k
-            await require_others_reach(ops, shared, threshold, refusal(k, threshold, False))
             _, weights = pooled_weights(ops, shared)  # P x k
             stacked = ops.stack([weights] * d, axis=2)  # P x k x d
             pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
@@ -179,6 +178,9 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             if previous is not None:  # the AND of every party's "my labels stayed"
                 same = float(np.array_equal(labels, previous))
                 parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
+            # The rule's comparisons run beside the division's (MPyC schedules both at
+            # once); its bit is opened first, and the means only if it is 1.
+            await require_others_reach(ops, shared, threshold, refusal(k, threshold, False))
             opened = await ops.reveal(ops.concatenate(parts))
             stable = previous is not None and bool(opened[-1] > 0.5)
             return opened[: k * d].reshape(k, d), stable
