@@ -21,7 +21,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from smpc_ehr.client import Client, JobFailed
+from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
 from tests.conftest import PROTOCOLS, make_data, start_federation
@@ -33,9 +33,13 @@ RELATIVE = {"mpyc": 1e-6, "crypten": 1e-4}
 standard deviation is about 2e-5 of these features' values)."""
 
 
-def run(fed: LocalFederation, backend: str, **params: Any) -> dict[str, Any]:
+def run(
+    fed: LocalFederation, backend: str, notes: list[Progress] | None = None, **params: Any
+) -> dict[str, Any]:
     with Client.from_state(fed.state_dir) as client:
-        result = client.run(TEMPLATE, params, backend=backend)
+        result = client.run(
+            TEMPLATE, params, backend=backend, on_progress=None if notes is None else notes.append
+        )
     assert result.backend == backend
     return result.result
 
@@ -94,10 +98,14 @@ def test_given_initial_centroids_give_scikit_learns_clustering(
 
 def test_restarts_find_scikit_learns_best_inertia(fed3: LocalFederation, data3: Path) -> None:
     _, z, _, _ = pooled_rows(data3)
-    result = run(fed3, "mpyc", features=",".join(FEATURES), k=4, n_init=3, seed=2)
+    notes: list[Progress] = []
+    result = run(fed3, "mpyc", notes, features=",".join(FEATURES), k=4, n_init=3, seed=2)
     best = KMeans(4, n_init=3, random_state=0).fit(z)
     assert result["inertia"] <= best.inertia_ * 1.01
     assert result["converged"] and sum(s for s in result["sizes"] if s) <= result["n"]
+    # Progress carries the step counter only (the leakage grants the analyst no moves).
+    assert notes and all(note.stage == "lloyd" for note in notes)
+    assert all(note.message.partition(":")[2].strip() == "" for note in notes), notes[0]
 
 
 def test_the_planted_phenotypes_are_recovered(fed3: LocalFederation, data3: Path) -> None:
