@@ -21,6 +21,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from smpc_ehr.analyses.kmeans_release import Released
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
@@ -344,3 +345,27 @@ def test_full_mode_suppresses_a_one_patient_cluster_and_its_complement(
     assert abs(result["sizes"][big] - sizes[big]) <= FULL_MOVED * len(x)
     want = x[labels == big].mean(axis=0)
     assert np.abs(np.asarray(result["centroids"][big]) / want - 1).max() <= FULL_CENTROIDS
+
+
+def test_a_withheld_value_must_open_as_zero() -> None:
+    """The coordinator's decoding refuses a release whose hidden values are not 0: a
+    mask off by one unit of 2^-16 would carry a hidden centroid times 2^-16."""
+    k, d, q = 3, 1, 1
+    opened = [
+        *[1, 0, 0],  # shown clusters
+        *[40, 0, 0],  # sizes
+        0,  # every cluster shown?
+        *[0, 0, 0, 0],  # N, inertia / s, s, times empty
+        *[1, 5],  # left out: shown, 5
+        *[2.5, 0, 0],  # centroids
+        *[1, 0, 0],  # profile bits
+        *[0.25, 0, 0],  # profile means
+    ]
+    assert Released.length(k, d, q) == len(opened)
+    out = Released.decode(opened, k, d, q)
+    assert out.sizes == [40, None, None] and out.centroids == [[2.5], None, None]
+    assert out.n is None and out.inertia is None and out.missing == 5
+    assert out.profiles == [[0.25], [None], [None]]
+    opened[-7] = 250 * 2.0**-16  # the hidden third centroid, masked by 2^-16
+    with pytest.raises(ValueError, match="withheld"):
+        Released.decode(opened, k, d, q)

@@ -88,7 +88,17 @@ def released_clustering(
     short = ops.add_public(ops.mul_public(whole, -1.0), 1.0)  # [some cluster is below]
     some_short = ops.reshape(ops.stack([short] * k), (k,))
     shown = ops.sub(big, ops.mul(some_short, smallest))  # the smallest shown one goes too
-    missing_bit = reach[k : k + 1]
+    flags = [shown, whole]
+    if profile_counts is not None:
+        q = profile_counts.shape[1]
+        each = ops.mul(ops.reshape(reach[k + 1 :], (k, q)), ops.stack([shown] * q, axis=1))
+        flags.append(ops.reshape(each, (k * q,)))
+    # Products of bits are off by a few units of the last place on CrypTen: a mask of
+    # 2^-16 instead of 0 would open a hidden value times 2^-16, readable. One batch of
+    # comparisons makes every mask exactly 0 or 1.
+    exact = ops.ge_public(ops.concatenate(flags), 0.5)
+    shown, whole = exact[:k], exact[k : k + 1]
+    missing_bit = reach[k : k + 1]  # straight from a comparison: exact
     outputs = [
         shown,
         ops.mul(shown, sizes),
@@ -99,8 +109,7 @@ def released_clustering(
         ops.reshape(ops.mul(ops.stack([shown] * d, axis=1), centroids), (k * d,)),
     ]
     if profile_counts is not None and profile_means is not None:
-        q = profile_counts.shape[1]
-        bits = ops.mul(ops.reshape(reach[k + 1 :], (k, q)), ops.stack([shown] * q, axis=1))
+        bits = ops.reshape(exact[k + 1 :], (k, q))
         outputs += [
             ops.reshape(bits, (k * q,)),
             ops.reshape(ops.mul(bits, profile_means), (k * q,)),
@@ -110,6 +119,9 @@ def released_clustering(
 
 OVERALL = 4
 """N, inertia / s, s and the times a cluster was empty: withheld together."""
+MASKED_ZERO = 1e-3
+"""A withheld value opens as 0 up to a few products' roundings (CrypTen: n units of
+2^-16); a mask off by one unit would open a value of 250 as 0.004."""
 
 
 @dataclass(frozen=True)
@@ -131,20 +143,32 @@ class Released:
 
     @classmethod
     def decode(cls, values: Sequence[float], k: int, d: int, q: int) -> Released:
-        """Read the opened values of `released_clustering`."""
+        """Read the opened values of `released_clustering`; ValueError if a withheld
+        value opened as anything but 0 (a mask that was not exactly 0)."""
         v = np.asarray(values, dtype=float)
-        shown = [exact_int(b) == 1 for b in v[:k]]
-        sizes = [exact_int(m) if s else None for s, m in zip(shown, v[k : 2 * k], strict=True)]
+        shown = np.array([exact_int(b) for b in v[:k]], dtype=bool)
         whole = exact_int(v[2 * k]) == 1
-        n_value, inertia, scale, emptied = v[2 * k + 1 : 2 * k + 1 + OVERALL]
         at = 2 * k + 1 + OVERALL
-        missing = exact_int(v[at + 1]) if exact_int(v[at]) else None
-        at += 2
-        centroids = v[at : at + k * d].reshape(k, d)
-        at += k * d
-        bits, means = v[at : at + k * q].reshape(k, q), v[at + k * q :].reshape(k, q)
+        missing_bit = exact_int(v[at]) == 1
+        centroids = v[at + 2 : at + 2 + k * d].reshape(k, d)
+        at += 2 + k * d
+        bits = np.array([exact_int(b) for b in v[at : at + k * q]], dtype=bool).reshape(k, q)
+        means = v[at + k * q :].reshape(k, q)
+        overall = v[2 * k + 1 : 2 * k + 1 + OVERALL]
+        withheld = np.concatenate(
+            [
+                v[k : 2 * k][~shown],
+                overall[:0] if whole else overall,
+                v[2 * k + 2 + OVERALL : 2 * k + 3 + OVERALL][: int(not missing_bit)],
+                centroids[~shown].ravel(),
+                means[~bits],
+            ]
+        )
+        if np.abs(withheld).max(initial=0.0) > MASKED_ZERO:
+            raise ValueError("a withheld k-means output opened as nonzero: masks inconsistent")
+        n_value, inertia, scale, emptied = overall
         return cls(
-            sizes=sizes,
+            sizes=[exact_int(m) if s else None for s, m in zip(shown, v[k : 2 * k], strict=True)],
             centroids=[
                 [float(x) for x in row] if s else None
                 for s, row in zip(shown, centroids, strict=True)
@@ -152,9 +176,9 @@ class Released:
             n=exact_int(n_value) if whole else None,
             inertia=float(inertia * scale) if whole else None,
             emptied=exact_int(emptied) if whole else None,
-            missing=missing,
+            missing=exact_int(v[2 * k + 2 + OVERALL]) if missing_bit else None,
             profiles=[
-                [float(m) if exact_int(b) else None for b, m in zip(brow, mrow, strict=True)]
+                [float(m) if b else None for b, m in zip(brow, mrow, strict=True)]
                 for brow, mrow in zip(bits, means, strict=True)
             ],
         )
