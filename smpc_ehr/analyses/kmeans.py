@@ -349,9 +349,9 @@ class KMeansAnalysis(Analysis):
         if suppressed:
             notes.append(
                 f"cluster(s) {', '.join(str(c) for c in suppressed)} are suppressed (size, "
-                f"centroid and profile): one has fewer than {threshold} patients, and so that "
-                "no size can be derived from the others, the smallest other cluster is "
-                "suppressed too and N and the inertia are withheld"
+                f"centroid and profile): at least one has fewer than {threshold} patients, "
+                "and so that no size can be derived from the others, the smallest other "
+                "cluster is suppressed too and N and the inertia are withheld"
             )
         if out.emptied:
             notes.append(f"{out.emptied} time(s) a cluster was empty and was kept where it was")
