@@ -21,7 +21,8 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from smpc_ehr.client import Client, JobFailed
+from smpc_ehr.analyses.kmeans_release import Released
+from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
 from tests.conftest import PROTOCOLS, make_data, start_federation
@@ -33,9 +34,13 @@ RELATIVE = {"mpyc": 1e-6, "crypten": 1e-4}
 standard deviation is about 2e-5 of these features' values)."""
 
 
-def run(fed: LocalFederation, backend: str, **params: Any) -> dict[str, Any]:
+def run(
+    fed: LocalFederation, backend: str, notes: list[Progress] | None = None, **params: Any
+) -> dict[str, Any]:
     with Client.from_state(fed.state_dir) as client:
-        result = client.run(TEMPLATE, params, backend=backend)
+        result = client.run(
+            TEMPLATE, params, backend=backend, on_progress=None if notes is None else notes.append
+        )
     assert result.backend == backend
     return result.result
 
@@ -94,10 +99,14 @@ def test_given_initial_centroids_give_scikit_learns_clustering(
 
 def test_restarts_find_scikit_learns_best_inertia(fed3: LocalFederation, data3: Path) -> None:
     _, z, _, _ = pooled_rows(data3)
-    result = run(fed3, "mpyc", features=",".join(FEATURES), k=4, n_init=3, seed=2)
+    notes: list[Progress] = []
+    result = run(fed3, "mpyc", notes, features=",".join(FEATURES), k=4, n_init=3, seed=2)
     best = KMeans(4, n_init=3, random_state=0).fit(z)
     assert result["inertia"] <= best.inertia_ * 1.01
     assert result["converged"] and sum(s for s in result["sizes"] if s) <= result["n"]
+    # Progress carries the step counter only (the leakage grants the analyst no moves).
+    assert notes and all(note.stage == "lloyd" for note in notes)
+    assert all(note.message.partition(":")[2].strip() == "" for note in notes), notes[0]
 
 
 def test_the_planted_phenotypes_are_recovered(fed3: LocalFederation, data3: Path) -> None:
@@ -124,21 +133,51 @@ def test_the_planted_phenotypes_are_recovered(fed3: LocalFederation, data3: Path
 
 
 def test_too_many_clusters_for_the_threshold_are_refused(fed3: LocalFederation) -> None:
-    with pytest.raises(JobFailed, match=r"fewer than k x 11"):
+    with pytest.raises(JobFailed, match=r"k x 11 = 33 patients") as refused:
         run(fed3, "mpyc", features="bmi,hba1c", k=3, codes="E75.22")
+    assert "hospital-" not in str(refused.value)
+
+
+OUTLIER = {"crp": 250.0, "hba1c": 9.5}
+"""The one patient (hospital-1's first) whose C-reactive protein is far above
+everyone's (0.5 to 15)."""
+SCORE = {"A": 0.0, "B": 11.5, "C": 2.6, "D": 8.6, "E": 5.6}
+"""A 1-d feature built so that one Lloyd step from centroids -2, 14, 5 gives cluster 2
+the 30 C, 30 D and 2 E patients (mean 5.6, at least 20 of them from the other
+hospitals for each hospital), after which C goes to cluster 0 (2.6 from 0 < 3.0 from
+5.6) and D to cluster 1 (2.9 from 11.5 < 3.0): the final cluster 2 holds the 2 E
+patients only."""
+
+
+def score_group(hospital: int, row: int) -> str:
+    """Which SCORE group a row is in: 10 C and 10 D per hospital, 2 E at hospital-1,
+    the rest A or B by parity."""
+    if row < 10:
+        return "C"
+    if row < 20:
+        return "D"
+    if hospital == 0 and row < 22:
+        return "E"
+    return "A" if row % 2 else "B"
 
 
 @pytest.fixture(scope="module")
 def odd_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three small hospitals; the first lacks `hdl`; `marker` is 100 for 6 patients of
-    the second hospital (a group below the threshold) and 0 for everyone else."""
+    """Three small hospitals; the first lacks `hdl`; `crp` has one outlier (OUTLIER);
+    `score` the groups of SCORE."""
     data = make_data(tmp_path_factory.mktemp("kmeans-odd"), 3, 300, seed=23)
     folders = sorted(p for p in data.iterdir() if (p / "patients.csv").exists())
+    draw = np.random.default_rng(5)
     for i, folder in enumerate(folders):
         frame = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
         if i == 0:
             frame = frame.drop(columns="hdl")
-        frame["marker"] = ["100" if i == 1 and r < 6 else "0" for r in range(len(frame))]
+        crp = draw.uniform(0.5, 15.0, len(frame)).round(2)
+        if i == 0:
+            crp[0] = OUTLIER["crp"]
+            frame.loc[0, "hba1c"] = str(OUTLIER["hba1c"])
+        frame["crp"] = [f"{v:g}" for v in crp]
+        frame["score"] = [f"{SCORE[score_group(i, r)]:g}" for r in range(len(frame))]
         frame.to_csv(folder / "patients.csv", index=False)
     return data
 
@@ -153,28 +192,56 @@ def odd_federation(
     down(state, timeout=3.0)
 
 
-def test_a_small_cluster_is_suppressed_and_said(odd_federation: LocalFederation) -> None:
+ATTACK = {"features": "crp,hba1c", "k": 2, "init": "5,6,250,6", "max_iter": 1}
+"""The issue's attack: one initial centroid at the outlier, one Lloyd step."""
+
+
+def test_a_centroid_of_one_patient_is_refused_in_iterates_mode(
+    odd_federation: LocalFederation,
+) -> None:
+    """Before the rule, the second centroid came back as the outlier's own values."""
+    with pytest.raises(JobFailed, match=r"fewer than 11 patients of the other hosp") as refused:
+        run(odd_federation, "mpyc", standardize="no", **ATTACK)
+    message = str(refused.value)
+    assert "hospital-" not in message and "try fewer clusters" in message
+
+
+def test_a_suppressed_size_cannot_be_derived_in_iterates_mode(
+    odd_federation: LocalFederation, odd_data: Path
+) -> None:
+    """Each step's clusters pass (see SCORE), but the final one holds 2 patients: it is
+    hidden with the smaller other cluster, and N and the inertia are withheld, so no
+    subtraction gives its size (before: N - the two others = 2)."""
+    x = truth.cohort_frame(odd_data)
+    x = x[x["score"].notna()]
     result = run(
         odd_federation,
         "mpyc",
-        features="marker,bmi",
-        k=2,
+        features="score",
+        k=3,
         standardize="no",
-        init="0,25,100,25",
+        init="-2,14,5",
+        max_iter=1,
         profile="readmit_30d",
     )
-    assert result["sizes"][1] is None and result["suppressed_clusters"] == [1]
-    assert result["profiles"][1] == {"readmit_30d": None}
-    assert "fewer than 11 patients" in result["notes"][0]
-    assert result["centroids"][1][0] == pytest.approx(100.0, abs=1e-6)
+    values = x["score"].to_numpy(float)
+    first = np.argmin(np.abs(values[:, None] - np.array([-2.0, 14.0, 5.0])), axis=1)
+    centroids = np.array([values[first == c].mean() for c in range(3)])
+    final = np.bincount(np.argmin(np.abs(values[:, None] - centroids), axis=1), minlength=3)
+    assert final[2] == 2  # the data do what SCORE says
+    big = int(np.argmax(final))
+    assert result["sizes"] == [int(final[c]) if c == big else None for c in range(3)]
+    assert result["suppressed_clusters"] == [c for c in range(3) if c != big]
+    assert result["n"] is None and result["inertia"] is None
+    assert result["centroids"][2] is None and result["profiles"][2] == {"readmit_30d": None}
+    assert result["centroids"][big] == pytest.approx([centroids[big]], abs=1e-6)
+    assert "suppressed too" in result["notes"][0]
 
 
-def test_an_empty_cluster_is_reseeded_and_said(odd_federation: LocalFederation) -> None:
-    result = run(
-        odd_federation, "mpyc", features="bmi,sbp", k=3, init="25,120,30,140,500,500", n_init=1
-    )
-    assert result["reseeded"] >= 1 and any("re-seeded" in note for note in result["notes"])
-    assert result["converged"]
+def test_an_empty_cluster_is_refused_with_advice(odd_federation: LocalFederation) -> None:
+    with pytest.raises(JobFailed, match=r"try fewer clusters \(k\), other initial") as refused:
+        run(odd_federation, "mpyc", features="bmi,sbp", k=3, init="25,120,30,140,500,500")
+    assert "hospital-" not in str(refused.value)
 
 
 def test_a_feature_one_hospital_lacks_is_named(odd_federation: LocalFederation) -> None:
@@ -246,3 +313,59 @@ def test_full_mode_restarts_pick_the_same_clustering(odd_federation: LocalFedera
 def test_full_mode_is_refused_on_mpyc(fed3: LocalFederation) -> None:
     with pytest.raises(Exception, match="crypten backend only"):
         run(fed3, "mpyc", features="bmi,sbp", k=2, mode="full")
+
+
+def test_full_mode_suppresses_a_one_patient_cluster_and_its_complement(
+    odd_federation: LocalFederation, odd_data: Path
+) -> None:
+    """The attack in full mode, with a third cluster: the outlier's cluster and the
+    smaller other one are hidden, N and the inertia withheld (before: her centroid was
+    released and N minus the two other sizes gave 1)."""
+    frame = truth.cohort_frame(odd_data)[["crp", "hba1c"]].dropna()
+    x = frame.to_numpy(float)
+    init = np.array([[3.0, 5.5], [10.0, 7.0], [OUTLIER["crp"], OUTLIER["hba1c"]]])
+    means, sds = x.mean(axis=0), x.std(axis=0)
+    z, c = (x - means) / sds, (init - means) / sds
+    labels = ((z[:, None, :] - c[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    sizes = np.bincount(labels, minlength=3)
+    assert sizes[2] == 1  # only the outlier
+    big = int(np.argmax(sizes))
+    result = run(
+        odd_federation,
+        "crypten",
+        mode="full",
+        features="crp,hba1c",
+        k=3,
+        init=as_numbers(init),
+        max_iter=1,
+    )
+    assert result["suppressed_clusters"] == [c for c in range(3) if c != big]
+    assert result["centroids"][2] is None and result["sizes"][2] is None
+    assert result["n"] is None and result["inertia"] is None
+    assert abs(result["sizes"][big] - sizes[big]) <= FULL_MOVED * len(x)
+    want = x[labels == big].mean(axis=0)
+    assert np.abs(np.asarray(result["centroids"][big]) / want - 1).max() <= FULL_CENTROIDS
+
+
+def test_a_withheld_value_must_open_as_zero() -> None:
+    """The coordinator's decoding refuses a release whose hidden values are not 0: a
+    mask off by one unit of 2^-16 would carry a hidden centroid times 2^-16."""
+    k, d, q = 3, 1, 1
+    opened = [
+        *[1, 0, 0],  # shown clusters
+        *[40, 0, 0],  # sizes
+        0,  # every cluster shown?
+        *[0, 0, 0, 0],  # N, inertia / s, s, times empty
+        *[1, 5],  # left out: shown, 5
+        *[2.5, 0, 0],  # centroids
+        *[1, 0, 0],  # profile bits
+        *[0.25, 0, 0],  # profile means
+    ]
+    assert Released.length(k, d, q) == len(opened)
+    out = Released.decode(opened, k, d, q)
+    assert out.sizes == [40, None, None] and out.centroids == [[2.5], None, None]
+    assert out.n is None and out.inertia is None and out.missing == 5
+    assert out.profiles == [[0.25], [None], [None]]
+    opened[-7] = 250 * 2.0**-16  # the hidden third centroid, masked by 2^-16
+    with pytest.raises(ValueError, match="withheld"):
+        Released.decode(opened, k, d, q)

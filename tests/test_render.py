@@ -441,8 +441,8 @@ def _all_suppressed() -> dict[str, dict[str, Any]]:
 
 
 NEVER_ALL_SUPPRESSED = {"logistic_regression", "kmeans"}
-"""A model fails instead with too few patients; k-means needs k x the threshold, so one
-cluster at least is released."""
+"""A model fails instead with too few patients; k-means (every cluster may be
+suppressed with k = 2) has its own test below."""
 
 
 @pytest.mark.parametrize("analysis", sorted(set(RENDERERS) - NEVER_ALL_SUPPRESSED))
@@ -541,21 +541,19 @@ def test_closed_stdout_pipe_ends_quietly() -> None:
 def test_kmeans_clusters_with_a_suppressed_one() -> None:
     body = {
         "features": ["bmi", "sbp"],
-        "centroids": [[24.5, 121.0], [31.25, 142.5]],
-        "sizes": [812, None],
-        "suppressed_clusters": [1],
-        "inertia": 1234.5,
+        "centroids": [[24.5, 121.0], None, None],
+        "sizes": [812, None, None],
+        "suppressed_clusters": [1, 2],
+        "inertia": None,
         "inertia_units": "standardised (joint means and standard deviations)",
         "iterations": 7,
         "converged": True,
-        "n": 820,
+        "n": None,
         "missing": 40,
-        "k": 2,
-        "profiles": [{"readmit_30d": 0.125}, {"readmit_30d": None}],
+        "k": 3,
+        "profiles": [{"readmit_30d": 0.125}, {"readmit_30d": None}, {"readmit_30d": None}],
         "reseeded": 0,
-        "notes": [
-            "cluster(s) 1 have fewer than 11 patients: their size and profile are suppressed"
-        ],
+        "notes": ["cluster(s) 1, 2 are suppressed (size, centroid and profile): ..."],
         "mode": "iterates",
         "leakage": "the parties learned every iterate of the centroids",
         "missing_values": "complete-case",
@@ -565,7 +563,10 @@ def test_kmeans_clusters_with_a_suppressed_one() -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["cluster", "n", "bmi", "sbp", "mean", "readmit_30d"]
     assert lines[2].split() == ["0", "812", "24.50", "121.0", "0.1250"]
-    assert lines[3].split() == ["1", f"<{T}", "31.25", "142.5", "-"]
-    assert "n = 820, k = 2, inertia = 1,234 (standardised" in text
+    assert lines[3].split() == ["1", f"<{T}", "-", "-", "-"]
+    assert "n = withheld, k = 3, inertia = withheld (standardised" in text
     assert "7 Lloyd steps, converged" in text
-    assert "cluster(s) 1 have fewer than 11" in text and FOOTNOTE in text
+    assert "cluster(s) 1, 2 are suppressed" in text and FOOTNOTE in text
+    assert "None" not in text
+    body.update(centroids=[[24.5, 121.0]] * 3, sizes=[812, 20, 30], n=862, inertia=1234.5)
+    assert "n = 862, k = 3, inertia = 1,234 (standardised" in render(body, "kmeans")

@@ -3,53 +3,75 @@ parties learn each iterate of the centroids and nothing else.
 
 How it runs (each party on its own complete cases of the features, in plaintext where
 it says "locally"):
-1. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
+1. Check. Inside MPC, from each party's number of complete rows: whether, for every
+   hospital (every coalition of `group_size.coalition_size` hospitals), the others hold
+   at least k x the threshold; only that bit is opened, and the job is refused
+   (`JointRefusal`, naming no hospital) if it is 0: every cluster will need the
+   threshold of the others' patients, so nothing, not even a joint mean, is shown
+   before this holds.
+2. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
    and standard deviations (`moments.reveal_standardisation`), revealed to the parties;
-   the job fails, releasing nothing, if N < k x the small-cell threshold (some cluster
-   would have to be suppressed) or a feature is constant. Without `standardize` the
-   features are clustered in their own units (means 0, sds 1 are used).
-2. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
+   the job fails, releasing nothing, if a feature is constant. Without `standardize`
+   the features are clustered in their own units (means 0, sds 1 are used).
+3. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
    each party gives each of its rows a random cluster (numpy's generator from
    [seed, r, party]); the first centroids are the joint means of those groups.
-3. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
-   and the mean of its rows. Inside MPC: the counts and means are pooled into the
-   joint cluster means (`moments.pool_means`, the division by the joint counts done
-   by `fractions_of_total`). Opened to the parties: the new centroids and per cluster
-   the sum of its weights n_j / N, 1 or (for an empty cluster) 0, up to rounding
-   noise of about 1e-4: which clusters are empty, without a comparison. An empty
-   cluster is re-seeded, deterministically, at the midpoint of the two centroids
-   farthest apart (and the result says so). Also opened, with the centroids: whether
-   no patient anywhere changed cluster in the step (each party inputs whether its own
-   labels stayed the same; the product of those bits, no comparison). Stop when none
-   did (as scikit-learn's strict convergence: the centroids are then exactly the
-   cluster means, whatever the backend's rounding noise in their moves) or when the
-   centroids move by at most `tol` in total (the square root of the sum of squared
-   moves, in the clustered units), or after `max_iter` steps.
-4. With `n_init` restarts, each restart's joint inertia (the sum of the squared
+4. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
+   and the mean of its rows. Inside MPC, before anything is opened: the group-size rule
+   (`group_size.require_others_reach` on the P x k counts): every cluster holds at
+   least the threshold of patients of the other hospitals, for every hospital (and
+   coalition). Only that bit is opened; if it is 0 the job is refused (`JointRefusal`,
+   naming no hospital and no cluster) and the step's centroids are never opened. An
+   empty cluster fails the rule too: there is no re-seeding (a re-seed would itself
+   show that a cluster emptied); the refusal suggests fewer clusters, another start or
+   mode full. The same rule guards the starting partition's means. Then the counts
+   and means are pooled into the joint cluster means (`moments.pool_means`, the
+   division by the joint counts done by `fractions_of_total`) and opened to the
+   parties with one bit: whether no patient anywhere changed cluster in the step (each
+   party inputs whether its own labels stayed the same; the product of those bits, no
+   comparison). Stop when none did (as scikit-learn's strict convergence: the
+   centroids are then exactly the cluster means, whatever the backend's rounding noise
+   in their moves) or when the centroids move by at most `tol` in total (the square
+   root of the sum of squared moves, in the clustered units), or after `max_iter`
+   steps. Progress notes carry the step number only.
+5. With `n_init` restarts, each restart's joint inertia (the sum of the squared
    distances of the rows to their centroids) is pooled inside MPC, and the index of
    the smallest is opened to the parties (one batch of comparisons): the winner.
-5. Released to the coordinator, for the winner: the centroids (original units), N,
-   each cluster's size (suppressed below the threshold, decided inside MPC), the joint
-   inertia, the iteration count and convergence flag, and per cluster the means of the
-   `profile` variables (each released only where at least the threshold of the
-   cluster's patients have it).
+6. Released to the coordinator, for the winner (`kmeans_release`): per cluster of the
+   final assignment (each row to its nearest final centroid) its size, centroid
+   (original units) and profile means, only if its joint size reaches the threshold;
+   if some cluster does not, the smallest other cluster is hidden too and N and the
+   joint inertia are withheld (complementary suppression, decided inside MPC); a
+   profile mean also needs the threshold of the cluster's patients having the
+   variable; the number of patients left out for a missing feature, if at least the
+   threshold; the iteration count and convergence flag.
 
 Leakage, plainly:
-- each party learns: N, the features' joint means and standard deviations (with
-  `standardize`), every iterate of the centroids of every restart, which clusters were
-  empty when, after each step whether any patient changed cluster, and which restart
-  won; never another party's counts, sums or rows, nor
-  a cluster's joint size or inertia. Each party may keep its own patients' cluster
-  labels (it computes them itself); they are never sent.
-- the coordinator (and the analyst) learns: the final centroids, N, the clusters'
-  sizes of at least the threshold (which are suppressed), the joint inertia, the
-  iteration count and the profile means behind at least the threshold of patients;
-  nothing per hospital.
-- if the job fails (too few patients, a constant feature) nothing is released to the
-  coordinator; the parties may have learned iterates so far.
+- each party learns: whether the others' patients could fill k clusters (the first
+  bit), N, the features' joint means and standard deviations (with `standardize`),
+  every iterate of the centroids of every restart (each the mean of at least the
+  threshold of patients of the other hospitals, for every coalition), after each step
+  whether any patient changed cluster, and which restart won; if a step fails the
+  rule, that it did (the job ends there). Never another party's counts, sums or rows,
+  nor a cluster's joint size or inertia. Each party may keep its own patients'
+  cluster labels (it computes them itself); they are never sent.
+- the coordinator (and the analyst) learns: the shown clusters' centroids, sizes and
+  profile means (each of at least the threshold of patients), which clusters are
+  hidden (not which of them is below the threshold), N and the joint inertia unless
+  a cluster is hidden, the left-out count if at least the threshold, the iteration
+  count and the step counter in progress notes; nothing per hospital. Within one
+  release no hidden size follows from the shown ones: N is withheld, and the hidden
+  clusters are at least two, together holding at least the threshold. Given N from
+  another query (a summary of the same features), only the hidden clusters' total
+  follows; the inertia, which with N and the features' moments would tie the hidden
+  sizes to their centroids, is withheld with N.
+- if the job fails (too few patients, a group-size refusal, a constant feature)
+  nothing is released to the coordinator; the parties may have learned iterates so
+  far (each of which passed the rule).
 Not covered: what the iterates reveal about the joint data beyond the final
-centroids (a deterministic function of the pooled data and the seed, like the
-centroids), and what releases reveal in combination.
+centroids (a deterministic function of the pooled data and the seed), and what
+several releases reveal in combination (differencing across cohorts or with other
+analyses; e.g. N + missing is the cohort's size, which a count may release).
 """
 
 from __future__ import annotations
@@ -60,9 +82,16 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, local_rows, shortfall
+from smpc_ehr.analyses.group_size import require_others_reach
+from smpc_ehr.analyses.kmeans_data import (
+    Rows,
+    initial_centroids,
+    local_rows,
+    refusal,
+    shortfall,
+)
 from smpc_ehr.analyses.kmeans_full import kmeans_full_program
+from smpc_ehr.analyses.kmeans_release import Released, first_smallest, released_clustering
 from smpc_ehr.analyses.moments import (
     party_arrays,
     pool_means,
@@ -96,19 +125,6 @@ def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarr
     return counts, sums / np.maximum(counts, 1.0)[:, None]
 
 
-def reseed(centroids: np.ndarray, empty: np.ndarray) -> np.ndarray:
-    """Empty clusters' centroids moved, one after another, to the midpoint of the two
-    centroids farthest apart: deterministic, and computed from the public iterate."""
-    result = centroids.copy()
-    for c in np.flatnonzero(empty):
-        others = np.delete(np.arange(len(result)), c)
-        pts = result[others]
-        gaps = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
-        i, j = np.unravel_index(np.argmax(gaps), gaps.shape)
-        result[c] = (pts[i] + pts[j]) / 2
-    return result
-
-
 class _Fit:
     """One restart's state at every party: the public centroids (clustered units) and
     this party's own labels."""
@@ -119,7 +135,6 @@ class _Fit:
         """This party's rows' clusters in the last step (or the starting partition)."""
         self.iterations = 0
         self.converged = False
-        self.reseeded: list[tuple[int, int]] = []
 
 
 def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
@@ -132,6 +147,10 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
     explicit = initial_centroids(params, d)
 
     async def program(ops: SecureOps) -> list[Secret]:
+        # Nothing is revealed, not even the joint means, unless the patients of the other
+        # hospitals could fill every cluster (a necessary condition of every step's check).
+        own = party_arrays(ops, np.array([float(len(rows.x))]))
+        await require_others_reach(ops, own, k * threshold, refusal(k, threshold, True))
         n_total, means, sds = await reveal_standardisation(
             ops,
             rows.x,
@@ -145,38 +164,37 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
 
         async def joint_means(
             labels: np.ndarray, previous: np.ndarray | None
-        ) -> tuple[np.ndarray, np.ndarray, bool]:
-            """The joint mean of each cluster's rows (opened to the parties), which
-            clusters are empty (k), and whether no patient anywhere has a label other
+        ) -> tuple[np.ndarray, bool]:
+            """The joint mean of each cluster's rows, opened to the parties only if every
+            cluster holds at least the threshold of patients of the other hospitals
+            (else `JointRefusal`), and whether no patient anywhere has a label other
             than `previous` (None: there were none)."""
             counts, local_means = cluster_moments(z, labels, k)
-            _, weights = pooled_weights(ops, party_arrays(ops, counts))  # P x k
+            shared = party_arrays(ops, counts)  # P x k
+            _, weights = pooled_weights(ops, shared)  # P x k
             stacked = ops.stack([weights] * d, axis=2)  # P x k x d
             pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
-            # The weights n_j / N of a cluster add up to 1, or to 0 if it is empty: opened
-            # with the centroids, they say which clusters are empty without a comparison.
-            filled = ops.sum(weights, axis=0)
-            parts = [ops.reshape(pooled, (k * d,)), filled]
+            parts = [ops.reshape(pooled, (k * d,))]
             if previous is not None:  # the AND of every party's "my labels stayed"
                 same = float(np.array_equal(labels, previous))
                 parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
+            # The rule's comparisons run beside the division's (MPyC schedules both at
+            # once); its bit is opened first, and the means only if it is 1.
+            await require_others_reach(ops, shared, threshold, refusal(k, threshold, False))
             opened = await ops.reveal(ops.concatenate(parts))
             stable = previous is not None and bool(opened[-1] > 0.5)
-            return opened[: k * d].reshape(k, d), opened[k * d : k * d + k] < 0.5, stable
+            return opened[: k * d].reshape(k, d), stable
 
         async def run(fit: _Fit) -> _Fit:
             while fit.iterations < max_iter:
                 fit.iterations += 1
                 labels, _ = nearest(z, fit.centroids)
-                centroids, empty, stable = await joint_means(labels, fit.labels)
+                centroids, stable = await joint_means(labels, fit.labels)
                 fit.labels = labels
-                if empty.any():
-                    centroids = reseed(centroids, empty)
-                    fit.reseeded += [(fit.iterations, int(c)) for c in np.flatnonzero(empty)]
                 shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
-                ops.progress("lloyd", fit.iterations, max_iter, f"centroids moved {shift:.2g}")
-                if (stable or shift <= tol) and not empty.any():
+                ops.progress("lloyd", fit.iterations, max_iter)
+                if stable or shift <= tol:
                     fit.converged = True
                     break
             return fit
@@ -188,15 +206,14 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
             else:
                 draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
                 partition = draw.integers(0, k, len(z))
-                start, empty, _ = await joint_means(partition, None)
-                fit = _Fit(reseed(start, empty) if empty.any() else start)
+                fit = _Fit((await joint_means(partition, None))[0])
                 fit.labels = partition
             fits.append(await run(fit))
         winner = 0
         if len(fits) > 1:
             inertias = [nearest(z, f.centroids)[1].sum() / n_total for f in fits]
             shared = ops.sum(party_arrays(ops, np.asarray(inertias)), axis=0)  # R
-            winner = int(await _argmin(ops, shared, len(fits)))
+            winner = await _argmin(ops, shared)
         best = fits[winner]
         labels, distances = nearest(z, best.centroids)
         return _outputs(ops, rows, labels, distances, best, (means, sds), n_total, threshold, k)
@@ -204,23 +221,11 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
     return program
 
 
-async def _argmin(ops: SecureOps, values: Secret, count: int) -> int:
-    """The index of the smallest of `count` secret values (the first on ties), opening
-    only that index: one batch of comparisons, one per pair a < b, [v_b < v_a]."""
-    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
-    later_smaller = ops.lt(
-        ops.stack([values[b : b + 1] for _, b in pairs]),
-        ops.stack([values[a : a + 1] for a, _ in pairs]),
-    )
-    ones = ops.add_public(ops.mul_public(later_smaller, 0.0), 1.0)
-    earlier_wins = ops.sub(ones, later_smaller)  # [v_a <= v_b]: ties to the lower index
-    won: list[list[Secret]] = [[] for _ in range(count)]
-    for i, (a, b) in enumerate(pairs):
-        won[a].append(earlier_wins[i])
-        won[b].append(later_smaller[i])
-    wins = [ops.ge_public(ops.sum(ops.stack(w), axis=0), count - 1.5) for w in won]
-    opened = await ops.reveal(ops.stack(wins))
-    return int(np.argmax(opened.reshape(count)))
+async def _argmin(ops: SecureOps, values: Secret) -> int:
+    """The index of the smallest of the secret values (the first on ties), opening only
+    that index (`kmeans_release.first_smallest`)."""
+    opened = await ops.reveal(first_smallest(ops, values))
+    return int(np.argmax(opened))
 
 
 def _outputs(
@@ -234,16 +239,14 @@ def _outputs(
     threshold: int,
     k: int,
 ) -> list[Secret]:
-    """What the coordinator may open about the winning clustering: the public summary,
-    the inertia / N, the count bits and masked counts (cluster sizes, per cluster and
-    profile variable the patients having it, the patients left out), and the masked
-    profile means."""
+    """What the coordinator may open about the winning clustering: the public header
+    (iterations, converged) and `released_clustering` of the final sizes, the left-out
+    patients, [N, inertia / N, N, 0 empty clusters], the centroids and the profile
+    means."""
     means, sds = scale
     q = rows.profile.shape[1]
     centroids = fit.centroids * sds + means
-    header = [n_total, fit.iterations, float(fit.converged), len(fit.reseeded), n_total]
-    summary = np.concatenate([header, centroids.ravel()])
-    public = public_values(ops, summary)
+    header = public_values(ops, np.array([fit.iterations, float(fit.converged)]))
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
     for v in range(q):
         present = ~np.isnan(rows.profile[:, v])
@@ -256,19 +259,33 @@ def _outputs(
     ).astype(float)
     shared_counts = party_arrays(ops, local_counts)  # P x (k + k q + 1)
     totals = ops.sum(shared_counts, axis=0)
-    released = ops.ge_public(totals, threshold)
     inertia = ops.sum(party_arrays(ops, np.array([distances.sum() / n_total])), axis=0)
-    outputs = [public, inertia, released, ops.mul(released, totals)]
+    n = public_values(ops, np.array([float(n_total)]))
+    overall = ops.concatenate([n, inertia, n, ops.mul_public(n, 0.0)])
+    profile: tuple[Secret, Secret] | tuple[None, None] = (None, None)
     if q:
         _, weights = pooled_weights(ops, shared_counts[:, k : k + k * q])
-        profile = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
-        outputs.append(ops.mul(released[k : k + k * q], profile))
-    return outputs
+        pooled = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
+        profile = (
+            ops.reshape(totals[k : k + k * q], (k, q)),
+            ops.reshape(pooled, (k, q)),
+        )
+    released = released_clustering(
+        ops,
+        threshold,
+        totals[:k],
+        totals[k + k * q :],
+        overall,
+        public_values(ops, centroids),
+        *profile,
+    )
+    return [header, *released]
 
 
 ITERATES_LEAKAGE = (
-    "the parties learned every iterate of the centroids, after each step whether any "
-    "patient changed cluster, N and the features' joint means and standard deviations"
+    "the parties learned every iterate of the centroids (each a mean of at least the "
+    "threshold of patients of the other hospitals), after each step whether any patient "
+    "changed cluster, N and the features' joint means and standard deviations"
 )
 FULL_LEAKAGE = (
     "the parties learned each hospital's row counts rounded up to a multiple of 100, "
@@ -324,63 +341,46 @@ class KMeansAnalysis(Analysis):
         features = list(params["features"])
         profile = list(params.get("profile") or ())
         d, k, q = len(features), int(params["k"]), len(profile)
-        cells = k + k * q + 1
         full = params["mode"] == "full"
-        expected = 5 + k * d + 1 + 2 * cells + k * q + (d if full else 0)
+        expected = 2 + Released.length(k, d, q) + (d if full else 0)
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        values = np.asarray(opened, dtype=float)
-        n, iterations, reseeds = round(values[0]), round(values[1]), round(values[3])
-        centroids = values[5 : 5 + k * d].reshape(k, d)
+        iterations, converged = (round(v) for v in opened[:2])
+        out = Released.decode(opened[2 : 2 + Released.length(k, d, q)], k, d, q)
+        centroids = out.centroids
         if full:  # opened in units of 2^e, the exponents last (`kmeans_full`)
-            centroids = np.ldexp(centroids, np.rint(values[-d:]).astype(int))
-            values = values[:-d]
-        at = 5 + k * d
-        inertia = float(values[at]) * values[4]  # opened as inertia / (N or padded N)
-        bits = [exact_int(b) for b in values[at + 1 : at + 1 + cells]]
-        masked = values[at + 1 + cells : at + 1 + 2 * cells]
-        counts = [exact_int(m) if b else None for b, m in zip(bits, masked, strict=True)]
-        sizes, missing = counts[:k], counts[-1]
-        means = values[at + 1 + 2 * cells :]
-        profiles = [
-            {
-                v: (float(means[c * q + i]) if bits[k + c * q + i] else None)
-                for i, v in enumerate(profile)
-            }
-            for c in range(k)
-        ]
-        suppressed = [c for c, size in enumerate(sizes) if size is None]
+            exponents = np.rint(np.asarray(opened[-d:], dtype=float)).astype(int)
+            centroids = [
+                None if c is None else [float(v) for v in np.ldexp(c, exponents)] for c in centroids
+            ]
+        profiles = [dict(zip(profile, means, strict=True)) for means in out.profiles]
+        suppressed = [c for c, size in enumerate(out.sizes) if size is None]
         notes = []
         if suppressed:
             notes.append(
-                f"cluster(s) {', '.join(str(c) for c in suppressed)} have fewer than "
-                f"{threshold} patients: their size and profile are suppressed"
+                f"cluster(s) {', '.join(str(c) for c in suppressed)} are suppressed (size, "
+                f"centroid and profile): at least one has fewer than {threshold} patients, "
+                "and so that no size can be derived from the others, the smallest other "
+                "cluster is suppressed too and N and the inertia are withheld"
             )
-        if reseeds:
-            notes.append(
-                f"{reseeds} time(s) a cluster was empty and was "
-                + (
-                    "kept where it was (mode full)"
-                    if params["mode"] == "full"
-                    else "re-seeded at the midpoint of the two centroids farthest apart"
-                )
-            )
+        if out.emptied:
+            notes.append(f"{out.emptied} time(s) a cluster was empty and was kept where it was")
         return {
             "features": features,
-            "centroids": [[float(v) for v in row] for row in centroids],
-            "sizes": sizes,
+            "centroids": centroids,
+            "sizes": out.sizes,
             "suppressed_clusters": suppressed,
-            "inertia": inertia,
+            "inertia": out.inertia,
             "inertia_units": "standardised (joint means and standard deviations)"
             if params["standardize"] == "yes"
             else "the features' own units",
             "iterations": iterations,
-            "converged": bool(values[2] > 0.5),
-            "n": n,
-            "missing": missing,
+            "converged": bool(converged),
+            "n": out.n,
+            "missing": out.missing,
             "k": k,
             "profiles": profiles if q else None,
-            "reseeded": reseeds,
+            "reseeded": out.emptied,
             "notes": notes,
             "mode": params["mode"],
             "leakage": FULL_LEAKAGE if params["mode"] == "full" else ITERATES_LEAKAGE,

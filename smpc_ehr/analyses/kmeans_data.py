@@ -1,5 +1,6 @@
 """A k-means clustering's data at one party: its complete cases of the features and
-its profile variables; shared by both modes (`kmeans`, `kmeans_full`)."""
+its profile variables; and its refusal texts; shared by both modes (`kmeans`,
+`kmeans_full`)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,21 @@ def shortfall(k: int, threshold: int) -> str:
         f"fewer than k x {threshold} = {k * threshold} patients have every feature "
         f"(each of the {k} clusters needs at least the small-cell threshold)"
     )
+
+
+REFUSAL_ADVICE = (
+    "try fewer clusters (k), other initial centroids (init) or another seed, or mode "
+    "full on crypten, which shows the hospitals no centroid"
+)
+
+
+def refusal(k: int, threshold: int, in_all: bool) -> str:
+    """What `group_size.require_others_reach` says when the iterates mode would show the
+    hospitals a mean of too few patients of the others: `in_all` (before the joint
+    means: k x the threshold are needed) or in a cluster at some step."""
+    if in_all:
+        return (
+            f"k-means with k = {k} needs k x {threshold} = {k * threshold} patients with "
+            f"every feature besides each hospital's own ({REFUSAL_ADVICE})"
+        )
+    return f"k-means, a cluster at some step of Lloyd's algorithm ({REFUSAL_ADVICE})"

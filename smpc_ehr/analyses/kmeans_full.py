@@ -26,11 +26,15 @@ How it runs:
    (as scikit-learn's strict convergence; the centroids are then exactly the means).
 5. Restarts: the joint inertia of each restart is compared inside MPC and the best
    clustering selected by secret bits; nothing about the others is opened.
-6. Released to the coordinator: the centroids (in units of 2^e, with the exponents e,
-   which the coordinator multiplies in: original units), N, the cluster sizes
-   (suppressed below the threshold), the number of patients left out for a missing
-   feature (likewise), the inertia (standardised units), the iteration count, whether
-   it converged, and how often a cluster was empty.
+6. Released to the coordinator, by the rule of `kmeans_release` (decided inside MPC):
+   per cluster its size and centroid (in units of 2^e, with the public exponents e,
+   which the coordinator multiplies in: original units) only if its joint size reaches
+   the threshold, and if one does not, the smallest other cluster is hidden too and N
+   and the inertia (standardised units) are withheld; the number of patients left out
+   for a missing feature (if at least the threshold); how often a cluster was empty
+   (withheld with N); the iteration count and whether it converged. A cluster's size
+   and centroid are those of the last step's assignment (an empty cluster's kept
+   centroid is hidden with its size 0).
 
 Cost: per step and row, k - 1 secret comparisons and about 2k d products; meant for a
 few thousand patients per hospital (3 x 2,000 with 8 features, k = 4: see the README's
@@ -41,9 +45,10 @@ benchmark). Leakage, plainly:
   property of the most extreme patient) and the power of two within a factor of two
   of the joint standard deviation, and per step whether it was the last; no
   centroid, mean, count or row.
-- the coordinator (and the analyst) learns the released clustering above and each
-  feature's standard deviation within a factor of two (the exponents e); nothing per
-  hospital. If the job fails, nothing is released to the coordinator.
+- the coordinator (and the analyst) learns the released clustering above (which
+  clusters are hidden, not which is below the threshold) and each feature's standard
+  deviation within a factor of two (the exponents e); nothing per hospital. If the
+  job fails, nothing is released to the coordinator.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.kmeans_data import Rows, initial_centroids, shortfall
+from smpc_ehr.analyses.kmeans_release import released_clustering
 from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import (
     Scaling,
@@ -277,24 +283,19 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             ops.mul(centroids, ops.reshape(sd, (1, d))), ops.reshape(scaling.means, (1, d))
         )
         missing = ops.sum(party_arrays(ops, np.array([float(rows.missing)])), axis=0)
-        cells = ops.concatenate([counts, missing])
-        released = ops.ge_public(cells, threshold)
-        header = ops.concatenate(
+        scale = public_values(ops, np.array([2.0**inertia_exponent]))
+        overall = ops.concatenate(
             [
                 scaling.total,
-                chosen_steps,
+                ops.mul_pow2(inertia, np.array(inertia_exponent)),
+                scale,
                 total_of(ops, empties, k),
-                public_values(ops, np.array([2.0**inertia_exponent])),
             ]
         )
-        return [
-            header,
-            ops.reshape(original, (k * d,)),
-            ops.mul_pow2(inertia, np.array(inertia_exponent)),
-            released,
-            ops.mul(released, cells),
-            public_values(ops, scaling.exponents.astype(float)),
-        ]
+        released = released_clustering(ops, threshold, counts, missing, overall, original)
+        # The centroids open in units of 2^e: the public exponents go last (`finalize`).
+        exponents = public_values(ops, scaling.exponents.astype(float))
+        return [chosen_steps, *released, exponents]
 
     return program
 

@@ -389,7 +389,8 @@ def _render_logistic(body: Body) -> str:
 
 
 def _render_kmeans(body: Body) -> str:
-    """One row per cluster: size, centroid in the features' units, profile means."""
+    """One row per cluster: size, centroid in the features' units, profile means; N and
+    the inertia are withheld (None) when a cluster is suppressed."""
     t = body["threshold"]
     features = list(body["features"])
     profiles = body.get("profiles") or [{} for _ in body["centroids"]]
@@ -398,7 +399,7 @@ def _render_kmeans(body: Body) -> str:
         [
             str(c),
             fmt_count(size, t),
-            *(fmt_num(v) for v in centroid),
+            *((fmt_num(v) for v in centroid) if centroid else ["-"] * len(features)),
             *(
                 fmt_num(profile[name]) if profile[name] is not None else "-"
                 for name in profile_names
@@ -410,8 +411,10 @@ def _render_kmeans(body: Body) -> str:
     ]
     header = ["cluster", "n", *features, *(f"mean {name}" for name in profile_names)]
     text = table(header, rows, "l" + "r" * (len(header) - 1))
+    n, inertia = body["n"], body["inertia"]
     fit = (
-        f"n = {body['n']:,}, k = {body['k']}, inertia = {fmt_num(body['inertia'])} "
+        f"n = {'withheld' if n is None else f'{n:,}'}, k = {body['k']}, inertia = "
+        f"{'withheld' if inertia is None else fmt_num(inertia)} "
         f"({body['inertia_units']}), {body['iterations']} Lloyd steps, "
         f"{'converged' if body['converged'] else 'NOT converged'}"
         f"\nmode {body['mode']}: {body['leakage']}"

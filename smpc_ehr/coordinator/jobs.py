@@ -39,6 +39,10 @@ FINAL_STATES = frozenset({"done", "failed"})
 PREPARE_SECONDS = 10.0
 """How long a party may take to accept or refuse (it may be reconnecting)."""
 CANCEL_SECONDS = 5.0
+JOINT_GRACE_SECONDS = 2.0
+"""After a party's failure that names a party, how long to wait for the others: a
+refusal decided jointly inside MPC is raised by every party at the same step, but a
+party that first received another's abort reports that party's name."""
 
 
 @dataclass
@@ -294,6 +298,9 @@ class Coordinator:
             tasks, timeout=job.deadline_seconds + 5, return_when=asyncio.FIRST_EXCEPTION
         )
         failures = [t.exception() for t in done if t.exception() is not None]
+        if failures and pending and not any(getattr(f, "joint", False) for f in failures):
+            more, pending = await asyncio.wait(pending, timeout=JOINT_GRACE_SECONDS)
+            failures += [t.exception() for t in more if t.exception() is not None]
         # Every party raises a joint refusal alike; report it rather than a party that
         # only saw another's abort (which would name that other party).
         failures.sort(key=lambda exc: not getattr(exc, "joint", False))
