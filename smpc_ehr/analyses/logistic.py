@@ -46,6 +46,7 @@ from scipy import stats
 
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.group_size import require_others_reach
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design
 from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
@@ -53,7 +54,7 @@ from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import DataError, TemplateError
+from smpc_ehr.errors import JointRefusal, TemplateError
 
 INTERCEPT = "(intercept)"
 FIRST_INVERSE_STEPS = 16
@@ -80,6 +81,7 @@ SEPARATION_BOUND = 15.0
 e^15, over 3 million) means (quasi-)complete separation: the likelihood has no finite
 maximum and Newton's steps only shrink as the fitted probabilities reach 0 and 1."""
 Z975 = 1.959963984540054
+SHORTFALL = "too few patients have the outcome and every feature"
 
 
 def _derivatives(
@@ -106,17 +108,16 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
 
     async def program(ops: SecureOps) -> list[Secret]:
         first = ops.my_index == 0
-        if len(design.y) < threshold:
-            raise DataError(
-                f"this party has fewer than {threshold} patients with the outcome and every "
-                "feature; it cannot take part in this model"
-            )
+        # Every party sees the joint means, sds and iterates and knows its own rows: the
+        # others' rows must reach the threshold, decided inside MPC, refused naming no one.
+        counts = party_arrays(ops, np.array([float(len(design.y))]))  # P x 1
+        await require_others_reach(ops, counts, threshold, SHORTFALL)
         n_total, means, sds = await reveal_standardisation(
             ops,
             design.x,
             features,
             threshold,
-            f"fewer than {threshold} patients have the outcome and every feature",
+            SHORTFALL,
         )
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
@@ -144,20 +145,18 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 step = solve_refined(ops, hessian, inverse, g, REFINEMENT_STEPS)
             delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
             beta = beta + delta
-            ops.progress(
-                "newton", iterations, max_iter, f"largest step {np.max(np.abs(delta)):.2g}"
-            )
+            ops.progress("newton", iterations, max_iter)  # the counter only: no step size
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
-                raise DataError(
+                raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "
                     "by the features; remove or combine the separating features"
                 )
             if np.max(np.abs(delta)) < tolerance:
                 break
         if np.max(np.abs(delta)) >= tolerance:
-            raise DataError(
-                f"no convergence in {max_iter} iterations (last step {np.max(np.abs(delta)):.2g}); "
-                "raise max_iter or tol, or check for collinear features"
+            raise JointRefusal(
+                f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
+                "for collinear features"
             )
         _, hessian = pooled_derivatives(beta)
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)

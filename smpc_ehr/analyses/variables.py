@@ -70,11 +70,10 @@ def select_cohort(data: PartyData, params: Params) -> Cohort:
 
 def numeric_values(data: PartyData, name: str, cohort: Cohort) -> np.ndarray:
     """A numeric column over the cohort (float64, NaN = missing); DataError names a
-    column this party lacks or values too large for fixed point."""
+    column this party lacks (that column only: the party's other columns are its own
+    business) or values too large for fixed point."""
     if name not in data.columns():
-        raise DataError(
-            f"this party has no numeric column {name!r}; it has: {', '.join(data.columns())}"
-        )
+        raise DataError(f"this party has no numeric column {name!r}")
     column = data.column(name)
     if data.max_abs[name] > MAX_ABS_VALUE:  # checked on the whole column, found at load
         raise DataError(
