@@ -10,7 +10,9 @@ The data: three hospitals of 200 synthetic patients, plus
   whose bmi is an outlier far above everyone else's (the planted secrets);
 - diagnosis codes planted on complete cases (bmi, hba1c and readmit_30d present):
   Q99.1 on 3 / 60 / 60 patients of hospitals 1 / 2 / 3, Q99.2 on 0 / 60 / 60,
-  Q99.3 on 3 / 5 / 120 (hospital-3's others are 8 < 11), Q99.9 on the rare three.
+  Q99.3 on 3 / 5 / 120 (hospital-3's others are 8 < 11), Q99.9 on the rare three;
+- `huge` (sbp, one value of hospital-2 beyond 2^14) and `flag` (readmit_30d, one 2 at
+  hospital-3): values one hospital cannot use.
 Every expected value comes from numpy/pandas on the pooled files (tests/_stats_truth).
 """
 
@@ -52,6 +54,14 @@ def _plant(data: Path) -> None:
             if frame.at[i, "bmi"] and frame.at[i, "hba1c"] and frame.at[i, "readmit_30d"]
         ]
         rare, others = complete[: len(RARE_BMI[site])], complete[len(RARE_BMI[site]) :]
+        # `huge`: sbp, but one patient of hospital-2 beyond the fixed-point range;
+        # `flag`: readmit_30d, but one patient of hospital-3 has a 2.
+        frame["huge"] = frame["sbp"]
+        frame["flag"] = frame["readmit_30d"]
+        if site == "hospital-2":
+            frame.loc[complete[-1], "huge"] = "20000"
+        if site == "hospital-3":
+            frame.loc[complete[-1], "flag"] = "2"
         frame["rare"] = "0"
         frame.loc[rare, "rare"] = "1"
         frame.loc[rare, "bmi"] = [str(v) for v in RARE_BMI[site]]
@@ -289,3 +299,14 @@ def test_unknown_column_names_only_that_column(fed: LocalFederation) -> None:
     assert "'no_such_lab'" in message, message
     for other in ("hba1c", "sbp", "ldl", "creatinine", "rare"):
         assert other not in message, message
+
+
+def test_unusable_values_are_refused_jointly_without_naming_anyone(fed: LocalFederation) -> None:
+    for name, params in [
+        ("summary", {"variables": "bmi,huge"}),
+        ("contingency", {"row": "flag", "col": "sex"}),
+    ]:
+        for backend in ("mpyc", "crypten"):
+            message = fails(fed, name, params, backend)
+            assert "at least one hospital cannot be used" in message, message
+            assert not re.search(r"hospital-\d", message), message

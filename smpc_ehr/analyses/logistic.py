@@ -3,11 +3,17 @@ each iterate of the coefficients and nothing else.
 
 How it runs (each party on its own complete cases of outcome and features, in plaintext
 where it says "locally"):
-1. Standardisation. Locally: count, means and variances of the features. Inside MPC:
-   pooled (`moments`); the parties learn whether the joint count N reaches the
-   small-cell threshold (if not, the job fails and nothing is released), then N and
-   the joint means and standard deviations, with which each standardises its rows.
-2. Newton steps, from beta = 0. Locally: p = sigmoid(Z beta), the gradient
+1. Group size, inside MPC (`group_size.require_others_reach`): every party sees the
+   means and iterates below and knows its own rows, so the job runs only if, for every
+   hospital i (and every coalition of `coalition_size` hospitals), the training rows
+   of the *other* hospitals reach the small-cell threshold: N - N_i >= threshold. Only
+   that one bit is opened, to the parties; if it fails, every party raises the same
+   `JointRefusal`, which names no hospital. A hospital with few or no rows in the
+   cohort takes part like any other (its sums are pooled inside MPC, never seen).
+2. Standardisation. Locally: count, means and variances of the features. Inside MPC:
+   pooled (`moments`); the parties learn N and the joint means and standard
+   deviations, with which each standardises its rows.
+3. Newton steps, from beta = 0. Locally: p = sigmoid(Z beta), the gradient
    Z'(y - p) / N and the Hessian Z' diag(p(1 - p)) Z / N of the log-likelihood
    (party 0 adds the L2 term, public given beta, N and the standard deviations; it
    penalises the coefficients in the features' original units, as a pooled fit on the
@@ -15,22 +21,29 @@ where it says "locally"):
    the inverse of the Hessian (Newton-Schulz, `linalg`: in full for the first one,
    then carried over from the last by two steps) and the step H^-1 g (with one
    refinement step). Only the step is opened, to the parties, who
-   add it to beta. Stop when the largest step is below `tol`.
-3. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
+   add it to beta. Stop when the largest step is below `tol`. The analyst's progress
+   notes carry only the iteration counter.
+4. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
    the coefficients, that inverse (the covariance of the estimates, times N), N, the
    means and standard deviations used and the iteration count. It undoes the
    standardisation and derives standard errors, odds ratios, 95% confidence
    intervals and Wald p-values.
 
 Leakage, plainly:
-- each party learns: N, the joint means and standard deviations of the features, and
-  every iterate of the (standardised) coefficient vector; it never sees another
-  party's gradient, Hessian, counts or rows, nor the joint Hessian or gradient;
+- each party learns: whether every hospital's others reach the threshold (one bit),
+  then N, the joint means and standard deviations of the features, and every iterate
+  of the (standardised) coefficient vector, each computed from at least the threshold
+  of patients it does not hold itself; it never sees another party's gradient,
+  Hessian, counts or rows, nor the joint Hessian or gradient;
 - the coordinator (and the analyst) learns: the final coefficients, their covariance
   matrix (from the joint Hessian at the optimum), N, the features' joint means and
-  standard deviations and the number of iterations; nothing per hospital.
-- if the job fails (too few patients, a constant feature, no convergence) nothing is
-  released to the coordinator; the parties may have learned the iterates so far.
+  standard deviations and the number of iterations (progress notes: the counter
+  only); with a test fraction, the evaluation aggregates (`evaluation`: each count,
+  and each tenth's mean score, only from at least the threshold of patients);
+  nothing per hospital;
+- if the job fails (too few patients, a constant feature, divergence, no
+  convergence) nothing is released to the coordinator, and a refusal decided on the
+  joint data names no hospital; the parties may have learned the iterates so far.
 Not covered: what the iterates reveal about the joint data beyond the final model
 (they are a deterministic function of the pooled data, like the model itself), and
 what releases reveal in combination.
@@ -237,8 +250,9 @@ class LogisticRegressionAnalysis(Analysis):
 
 
 ITERATES_LEAKAGE = (
-    "the parties learned every iterate of the standardised coefficients, N and the "
-    "features' joint means and standard deviations"
+    "the parties learned that every hospital's others reach the threshold, every iterate "
+    "of the standardised coefficients, N and the features' joint means and standard "
+    "deviations"
 )
 FULL_LEAKAGE = (
     "the parties learned each hospital's row counts rounded up to a multiple of 100 and "
