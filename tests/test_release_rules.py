@@ -9,8 +9,8 @@ The data: three hospitals of 200 synthetic patients, plus
 - a 0/1 column `rare`, 1 for three patients (two at hospital-1, one at hospital-2)
   whose bmi is an outlier far above everyone else's (the planted secrets);
 - diagnosis codes planted on complete cases (bmi, hba1c and readmit_30d present):
-  Q99.1 on 3 / 60 / 60 patients of hospitals 1 / 2 / 3, Q99.2 on 0 / 60 / 60,
-  Q99.3 on 3 / 5 / 120 (hospital-3's others are 8 < 11), Q99.9 on the rare three;
+  Q99.1 on 3 / 140 / 140 patients of hospitals 1 / 2 / 3, Q99.2 on 0 / 140 / 140,
+  Q99.3 on 3 / 5 / 140 (hospital-3's others are 8 < 11), Q99.9 on the rare three;
 - `huge` (sbp, one value of hospital-2 beyond 2^14) and `flag` (readmit_30d, one 2 at
   hospital-3): values one hospital cannot use.
 Every expected value comes from numpy/pandas on the pooled files (tests/_stats_truth).
@@ -37,7 +37,7 @@ from tests.test_stats import assert_not_disclosed, numbers_in, template
 THRESHOLD = 11
 SITES = ("hospital-1", "hospital-2", "hospital-3")
 RARE_BMI = {"hospital-1": [61.3, 58.7], "hospital-2": [63.9], "hospital-3": []}
-COHORTS = {"Q99.1": (3, 60, 60), "Q99.2": (0, 60, 60), "Q99.3": (3, 5, 120)}
+COHORTS = {"Q99.1": (3, 140, 140), "Q99.2": (0, 140, 140), "Q99.3": (3, 5, 140)}
 RARE_CODE = "Q99.9"
 ONSET = "2020-01-01"
 SECRETS = [61.3, 58.7, 63.9, float(np.mean([61.3, 58.7, 63.9]))]
@@ -161,11 +161,11 @@ def test_correlation_of_a_small_cohort_is_suppressed(fed: LocalFederation) -> No
 def test_tail_quantiles_are_suppressed_and_the_median_released(
     fed: LocalFederation, planted: Path
 ) -> None:
-    # 123 patients: 0.05 * 123 < 11 patients below the 5% point, as many above the 95%.
-    params = {"variable": "bmi", "q": [0.05, 0.5, 0.95], "low": 10, "high": 70, "step": 0.1}
+    # 283 patients: 0.02 * 283 < 11 patients below the 2% point, as many above the 98%.
+    params = {"variable": "bmi", "q": [0.02, 0.5, 0.98], "low": 10, "high": 70, "step": 0.1}
     result = run(fed, "quantiles", {**params, "codes": "Q99.1"})
     want = truth.quantiles(frame_of(planted, codes="Q99.1"), "bmi", params["q"])
-    assert want["n"] == 123
+    assert want["n"] == 283
     assert result["suppressed"] == [True, False, True]
     assert result["values"][0] is None and result["values"][2] is None
     assert result["values"][1] == pytest.approx(want["values"][1], abs=0.1 + 1e-9)
@@ -255,10 +255,25 @@ def test_full_mode_with_a_hospital_of_three_patients_runs(
 ) -> None:
     result = _logistic(fed, "Q99.1", "crypten", mode="full")
     want = pooled_fit(frame_of(planted, codes="Q99.1"), "readmit_30d", ["bmi", "hba1c"], 0.0)
-    assert result["n"] == want["n"] == 123
+    assert result["n"] == want["n"] == 283
     got = np.array([result["coefficients"][n] for n in ["(intercept)", "bmi", "hba1c"]])
     # Full mode's stated precision (docs/models.md): within 0.05 standard errors.
     assert np.abs((got - want["beta"]) / want["se"]).max() <= 0.05
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"outcome": "rare", "features": "sbp"},  # 3 events: the first step tells them
+        {"outcome": "readmit_30d", "features": "sbp", "categorical": "rare"},  # mean 3 / N
+    ],
+)
+def test_a_small_group_the_fit_would_reveal_is_refused(
+    fed: LocalFederation, params: dict[str, str]
+) -> None:
+    message = fails(fed, "logistic_regression", params)
+    assert "fewer than 11 patients of the other hospitals" in message, message
+    assert not re.search(r"hospital-\d", message), message
 
 
 def test_two_tiny_hospitals_are_refused_without_naming_anyone(fed: LocalFederation) -> None:

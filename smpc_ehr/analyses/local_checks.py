@@ -14,7 +14,7 @@ all, a template or policy refusal) still stop the party with its name.
 
 from __future__ import annotations
 
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import DataError, JointRefusal
 
 JOINT_MESSAGE = (
@@ -30,13 +30,12 @@ class UnusableValues(DataError):
 
 
 def guarded(program: SecureProgram | None, problem: UnusableValues | None) -> SecureProgram:
-    """`program`, run only if no party found `UnusableValues` in its local step: one
-    input of a bit per party and ceil(log2 P) rounds of products, then one opened bit.
-    A party with a problem passes program None (it never runs)."""
+    """`program`, run only if no party found `UnusableValues` in its local step
+    (`SecureOps.any_party`: one opened bit). A party with a problem passes program
+    None (it never runs)."""
 
     async def checked(ops: SecureOps) -> list[Secret]:
-        usable = ops.input_ints([0 if problem else 1], 2)  # one 0/1 vector per party
-        if (await ops.reveal(all_of(ops, ops.stack(usable))))[0] < 0.5:
+        if await ops.any_party(problem is not None):
             raise JointRefusal(JOINT_MESSAGE)
         assert program is not None  # only a party with a problem has none, and it refused
         return await program(ops)

@@ -6,7 +6,9 @@ where it says "locally"):
 1. Group size, inside MPC (`group_size.require_others_reach`): every party sees the
    means and iterates below and knows its own rows, so the job runs only if, for every
    hospital i (and every coalition of `coalition_size` hospitals), the training rows
-   of the *other* hospitals reach the small-cell threshold: N - N_i >= threshold. Only
+   of the *other* hospitals reach the small-cell threshold: N - N_i >= threshold, and
+   the same for each group whose size the fit reveals exactly (`revealed_groups`: the
+   events, the non-events, each level of a categorical feature). Only
    that one bit is opened, to the parties; if it fails, every party raises the same
    `JointRefusal`, which names no hospital. A hospital with few or no rows in the
    cohort takes part like any other (its sums are pooled inside MPC, never seen).
@@ -44,7 +46,9 @@ Leakage, plainly:
 - if the job fails (too few patients, a constant feature, divergence, no
   convergence) nothing is released to the coordinator, and a refusal decided on the
   joint data names no hospital; the parties may have learned the iterates so far.
-Not covered: what the iterates reveal about the joint data beyond the final model
+Not covered: the events within one level of a categorical feature are not checked
+(with numeric features in the model its coefficient reveals them only approximately);
+what the iterates reveal about the joint data beyond the final model
 (they are a deterministic function of the pooled data, like the model itself), and
 what releases reveal in combination.
 """
@@ -61,7 +65,12 @@ from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.group_size import require_others_reach
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
-from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design
+from smpc_ehr.analyses.logistic_data import (
+    Design,
+    feature_names,
+    local_design,
+    revealed_groups,
+)
 from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
 from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
@@ -94,7 +103,10 @@ SEPARATION_BOUND = 15.0
 e^15, over 3 million) means (quasi-)complete separation: the likelihood has no finite
 maximum and Newton's steps only shrink as the fitted probabilities reach 0 and 1."""
 Z975 = 1.959963984540054
-SHORTFALL = "too few patients have the outcome and every feature"
+SHORTFALL = (
+    "too few patients have the outcome and every feature (or too few of them have the "
+    "outcome, lack it, or are in some level of a categorical feature)"
+)
 
 
 def _derivatives(
@@ -123,7 +135,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
         first = ops.my_index == 0
         # Every party sees the joint means, sds and iterates and knows its own rows: the
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
-        counts = party_arrays(ops, np.array([float(len(design.y))]))  # P x 1
+        counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
         await require_others_reach(ops, counts, threshold, SHORTFALL)
         n_total, means, sds = await reveal_standardisation(
             ops,
