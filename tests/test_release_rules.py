@@ -250,6 +250,22 @@ def test_a_hospital_with_few_or_no_cohort_patients_takes_part(
     check_against_pooled(result, want, ["bmi", "hba1c"])
 
 
+def test_statistics_with_a_hospital_of_no_cohort_patients(
+    fed: LocalFederation, planted: Path
+) -> None:
+    frame = frame_of(planted, codes="Q99.2")  # hospital-1 has none of these patients
+    summary = run(fed, "summary", {"variables": "bmi,hba1c", "codes": "Q99.2"})
+    correlation = run(fed, "correlation", {"variables": "bmi,hba1c", "codes": "Q99.2"})
+    for name in ("bmi", "hba1c"):
+        want = truth.summary(frame, [name])[""][name]
+        got = summary["variables"][name]
+        assert got["n"] == want["n"] and got["mean"] == pytest.approx(want["mean"], rel=1e-9)
+        assert got["variance"] == pytest.approx(want["variance"], rel=1e-9)
+    want = truth.correlation(frame, ["bmi", "hba1c"])
+    assert correlation["n"] == want["n"]
+    assert np.allclose(correlation["matrix"], want["matrix"], rtol=0, atol=1e-9)
+
+
 def test_full_mode_with_a_hospital_of_three_patients_runs(
     fed: LocalFederation, planted: Path
 ) -> None:

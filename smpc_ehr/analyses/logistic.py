@@ -170,7 +170,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 step = solve_refined(ops, hessian, inverse, g, REFINEMENT_STEPS)
             delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
             beta = beta + delta
-            ops.progress("newton", iterations, max_iter)  # the counter only: no step size
+            ops.progress("newton", iterations, max_iter, "iterates")  # the counter, no step size
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
                 raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "

@@ -103,6 +103,10 @@ class PartyFailure(Exception):
         self.joint = joint
 
 
+JOINT_GRACE_SECONDS = 2.0
+"""How long the coordinator waits, after a party's failure, for the others' own."""
+
+
 def _is_joint(exc: BaseException) -> bool:
     return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.OUT_OF_RANGE
 
@@ -290,6 +294,11 @@ class Coordinator:
             tasks, timeout=job.deadline_seconds + 5, return_when=asyncio.FIRST_EXCEPTION
         )
         failures = [t.exception() for t in done if t.exception() is not None]
+        if pending and failures and not any(getattr(e, "joint", False) for e in failures):
+            # A party that saw another's abort before its own joint refusal may answer
+            # first: give the others a moment to report theirs.
+            more, pending = await asyncio.wait(pending, timeout=JOINT_GRACE_SECONDS)
+            failures += [t.exception() for t in more if t.exception() is not None]
         # Every party raises a joint refusal alike; report it rather than a party that
         # only saw another's abort (which would name that other party).
         failures.sort(key=lambda exc: not getattr(exc, "joint", False))
