@@ -104,7 +104,9 @@ class PartyFailure(Exception):
 
 
 JOINT_GRACE_SECONDS = 2.0
-"""How long the coordinator waits, after a party's failure, for the others' own."""
+"""How long the coordinator waits, after parties failed only by another's abort, for
+the others' own failures (a joint refusal is then reported without a party's name)."""
+PEER_ABORT = " aborted the job: "
 
 
 def _is_joint(exc: BaseException) -> bool:
@@ -294,9 +296,9 @@ class Coordinator:
             tasks, timeout=job.deadline_seconds + 5, return_when=asyncio.FIRST_EXCEPTION
         )
         failures = [t.exception() for t in done if t.exception() is not None]
-        if pending and failures and not any(getattr(e, "joint", False) for e in failures):
-            # A party that saw another's abort before its own joint refusal may answer
-            # first: give the others a moment to report theirs.
+        if pending and failures and all(PEER_ABORT in str(e) for e in failures):
+            # A party that saw another's abort (transport/mesh.py's text) before its own
+            # joint refusal may answer first: give the others a moment to report theirs.
             more, pending = await asyncio.wait(pending, timeout=JOINT_GRACE_SECONDS)
             failures += [t.exception() for t in more if t.exception() is not None]
         # Every party raises a joint refusal alike; report it rather than a party that
