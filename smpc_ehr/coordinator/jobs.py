@@ -103,7 +103,7 @@ class PartyFailure(Exception):
         self.joint = joint
 
 
-JOINT_GRACE_SECONDS = 2.0
+JOINT_GRACE_SECONDS = 1.0
 """How long the coordinator waits, after parties failed only by another's abort, for
 the others' own failures (a joint refusal is then reported without a party's name)."""
 PEER_ABORT = " aborted the job: "
