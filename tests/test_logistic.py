@@ -168,8 +168,9 @@ def odd_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFe
 
 
 def test_constant_feature_is_named(odd_federation: LocalFederation) -> None:
-    with pytest.raises(JobFailed, match=r"flat.* constant"):
+    with pytest.raises(JobFailed, match=r"flat.* constant") as err:
         run(odd_federation, "mpyc", outcome="readmit_30d", features="bmi,flat")
+    assert "hospital" not in str(err.value), err.value  # decided jointly: no party named
 
 
 def test_perfect_separation_is_explained(odd_federation: LocalFederation) -> None:
