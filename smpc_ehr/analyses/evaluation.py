@@ -13,7 +13,15 @@ inside MPC from the two joint histograms,
 with p_b, n_b the positives and negatives in bin b, P_(>b) the positives above it and
 P, N the totals (a pair in the same bin counts one half: the stated resolution), and
 released only if P and N both reach the threshold. Only the aggregates are opened:
-no histogram, no single score.
+no histogram, no single score. A tenth's mean predicted probability is released only
+when its rows reach the threshold (the score sum is multiplied by that bit inside MPC),
+its observed rate only when its events do too.
+
+Leakage (to the coordinator and the analyst only; the parties learn nothing of it):
+the counts that reach the threshold, the AUC when P and N do, and those means.
+Not covered: counts are suppressed cell by cell, without complementary suppression,
+so a suppressed count can follow from released ones (the tenths' rows add up to the
+confusion matrix's total, their events to fn + tp); no mean follows that way.
 """
 
 from __future__ import annotations

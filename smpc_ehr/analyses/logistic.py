@@ -3,11 +3,19 @@ each iterate of the coefficients and nothing else.
 
 How it runs (each party on its own complete cases of outcome and features, in plaintext
 where it says "locally"):
-1. Standardisation. Locally: count, means and variances of the features. Inside MPC:
-   pooled (`moments`); the parties learn whether the joint count N reaches the
-   small-cell threshold (if not, the job fails and nothing is released), then N and
-   the joint means and standard deviations, with which each standardises its rows.
-2. Newton steps, from beta = 0. Locally: p = sigmoid(Z beta), the gradient
+1. Group size, inside MPC (`group_size.require_others_reach`): every party sees the
+   means and iterates below and knows its own rows, so the job runs only if, for every
+   hospital i (and every coalition of `coalition_size` hospitals), the training rows
+   of the *other* hospitals reach the small-cell threshold: N - N_i >= threshold, and
+   the same for each group whose size the fit reveals exactly (`revealed_groups`: the
+   events, the non-events, each level of a categorical feature). Only
+   that one bit is opened, to the parties; if it fails, every party raises the same
+   `JointRefusal`, which names no hospital. A hospital with few or no rows in the
+   cohort takes part like any other (its sums are pooled inside MPC, never seen).
+2. Standardisation. Locally: count, means and variances of the features. Inside MPC:
+   pooled (`moments`); the parties learn N and the joint means and standard
+   deviations, with which each standardises its rows.
+3. Newton steps, from beta = 0. Locally: p = sigmoid(Z beta), the gradient
    Z'(y - p) / N and the Hessian Z' diag(p(1 - p)) Z / N of the log-likelihood
    (party 0 adds the L2 term, public given beta, N and the standard deviations; it
    penalises the coefficients in the features' original units, as a pooled fit on the
@@ -15,23 +23,32 @@ where it says "locally"):
    the inverse of the Hessian (Newton-Schulz, `linalg`: in full for the first one,
    then carried over from the last by two steps) and the step H^-1 g (with one
    refinement step). Only the step is opened, to the parties, who
-   add it to beta. Stop when the largest step is below `tol`.
-3. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
+   add it to beta. Stop when the largest step is below `tol`. The analyst's progress
+   notes carry only the iteration counter.
+4. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
    the coefficients, that inverse (the covariance of the estimates, times N), N, the
    means and standard deviations used and the iteration count. It undoes the
    standardisation and derives standard errors, odds ratios, 95% confidence
    intervals and Wald p-values.
 
 Leakage, plainly:
-- each party learns: N, the joint means and standard deviations of the features, and
-  every iterate of the (standardised) coefficient vector; it never sees another
-  party's gradient, Hessian, counts or rows, nor the joint Hessian or gradient;
+- each party learns: whether every hospital's others reach the threshold (one bit),
+  then N, the joint means and standard deviations of the features, and every iterate
+  of the (standardised) coefficient vector, each computed from at least the threshold
+  of patients it does not hold itself; it never sees another party's gradient,
+  Hessian, counts or rows, nor the joint Hessian or gradient;
 - the coordinator (and the analyst) learns: the final coefficients, their covariance
   matrix (from the joint Hessian at the optimum), N, the features' joint means and
-  standard deviations and the number of iterations; nothing per hospital.
-- if the job fails (too few patients, a constant feature, no convergence) nothing is
-  released to the coordinator; the parties may have learned the iterates so far.
-Not covered: what the iterates reveal about the joint data beyond the final model
+  standard deviations and the number of iterations (progress notes: the counter
+  only); with a test fraction, the evaluation aggregates (`evaluation`: each count,
+  and each tenth's mean score, only from at least the threshold of patients);
+  nothing per hospital;
+- if the job fails (too few patients, a constant feature, divergence, no
+  convergence) nothing is released to the coordinator, and a refusal decided on the
+  joint data names no hospital; the parties may have learned the iterates so far.
+Not covered: the events within one level of a categorical feature are not checked
+(with numeric features in the model its coefficient reveals them only approximately);
+what the iterates reveal about the joint data beyond the final model
 (they are a deterministic function of the pooled data, like the model itself), and
 what releases reveal in combination.
 """
@@ -46,14 +63,20 @@ from scipy import stats
 
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.group_size import require_others_reach
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
-from smpc_ehr.analyses.logistic_data import Design, feature_names, local_design
+from smpc_ehr.analyses.logistic_data import (
+    Design,
+    feature_names,
+    local_design,
+    revealed_groups,
+)
 from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
 from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import DataError, TemplateError
+from smpc_ehr.errors import DataError, JointRefusal, TemplateError
 
 INTERCEPT = "(intercept)"
 FIRST_INVERSE_STEPS = 16
@@ -80,6 +103,10 @@ SEPARATION_BOUND = 15.0
 e^15, over 3 million) means (quasi-)complete separation: the likelihood has no finite
 maximum and Newton's steps only shrink as the fitted probabilities reach 0 and 1."""
 Z975 = 1.959963984540054
+SHORTFALL = (
+    "too few patients have the outcome and every feature (or too few of them have the "
+    "outcome, lack it, or are in some level of a categorical feature)"
+)
 
 
 def _derivatives(
@@ -106,18 +133,16 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
 
     async def program(ops: SecureOps) -> list[Secret]:
         first = ops.my_index == 0
-        if len(design.y) < threshold:
-            raise DataError(
-                f"this party has fewer than {threshold} patients with the outcome and every "
-                "feature; it cannot take part in this model"
+        # Every party sees the joint means, sds and iterates and knows its own rows: the
+        # others' rows must reach the threshold, decided inside MPC, refused naming no one.
+        counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
+        await require_others_reach(ops, counts, threshold, SHORTFALL)
+        try:
+            n_total, means, sds = await reveal_standardisation(
+                ops, design.x, features, threshold, SHORTFALL
             )
-        n_total, means, sds = await reveal_standardisation(
-            ops,
-            design.x,
-            features,
-            threshold,
-            f"fewer than {threshold} patients have the outcome and every feature",
-        )
+        except DataError as exc:  # decided on opened joint moments: alike at every party
+            raise JointRefusal(str(exc)) from exc
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
@@ -144,20 +169,18 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 step = solve_refined(ops, hessian, inverse, g, REFINEMENT_STEPS)
             delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
             beta = beta + delta
-            ops.progress(
-                "newton", iterations, max_iter, f"largest step {np.max(np.abs(delta)):.2g}"
-            )
+            ops.progress("newton", iterations, max_iter, "iterates")  # the counter, no step size
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
-                raise DataError(
+                raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "
                     "by the features; remove or combine the separating features"
                 )
             if np.max(np.abs(delta)) < tolerance:
                 break
         if np.max(np.abs(delta)) >= tolerance:
-            raise DataError(
-                f"no convergence in {max_iter} iterations (last step {np.max(np.abs(delta)):.2g}); "
-                "raise max_iter or tol, or check for collinear features"
+            raise JointRefusal(
+                f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
+                "for collinear features"
             )
         _, hessian = pooled_derivatives(beta)
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
@@ -238,8 +261,9 @@ class LogisticRegressionAnalysis(Analysis):
 
 
 ITERATES_LEAKAGE = (
-    "the parties learned every iterate of the standardised coefficients, N and the "
-    "features' joint means and standard deviations"
+    "the parties learned that every hospital's others reach the threshold, every iterate "
+    "of the standardised coefficients, N and the features' joint means and standard "
+    "deviations"
 )
 FULL_LEAKAGE = (
     "the parties learned each hospital's row counts rounded up to a multiple of 100, "

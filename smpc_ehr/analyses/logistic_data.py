@@ -69,3 +69,18 @@ def local_design(data: PartyData, params: Params) -> Design:
     else:
         test = np.zeros(len(y), dtype=bool)
     return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
+
+
+def revealed_groups(design: Design, params: Params) -> np.ndarray:
+    """This party's training rows in each group whose size the fit reveals exactly to
+    the parties: all rows, the events and the non-events (the first Newton step's
+    intercept is 4 (events / N - 1/2)), and each level of each categorical feature,
+    the reference level too (the joint mean of a 0/1 column is its count / N)."""
+    x, y = design.x, design.y
+    sizes = [len(y), int(np.sum(y == 1)), int(np.sum(y == 0))]
+    at = len(params["features"])
+    for variable in params.get("categorical") or ():
+        block = x[:, at : at + len(category_levels(variable, params)) - 1] == 1
+        sizes += [int(np.sum(~block.any(axis=1))), *(int(n) for n in block.sum(axis=0))]
+        at += block.shape[1]
+    return np.array(sizes, dtype=float)

@@ -142,11 +142,6 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
     evaluated = float(params["test_fraction"]) > 0
 
     async def program(ops: SecureOps) -> list[Secret]:
-        if len(design.y) < threshold:
-            raise DataError(
-                f"this party has fewer than {threshold} patients with the outcome and every "
-                "feature; it cannot take part in this model"
-            )
         sizes = await padded_sizes(
             ops, [len(design.y), len(design.test_y) if evaluated else 0]
         )  # P x 2

@@ -22,7 +22,9 @@ Leakage, plainly:
   no single patient's value (no minimum or maximum) is released.
 Not covered: what released statistics reveal in combination (for example the means of
 two overlapping cohorts that differ by one patient); the threshold and each
-hospital's approval of the template limit that.
+hospital's approval of the template limit that. The mean of a 0/1 column is a
+proportion: with N it gives the count of ones, which the rule does not hold to the
+threshold (a cell of N >= threshold patients may hold only a few ones).
 """
 
 from __future__ import annotations

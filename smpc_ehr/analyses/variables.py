@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.local_checks import UnusableValues
 from smpc_ehr.data.cohort import AGE_BANDS, CohortFilter, cohort_mask, cohort_members
 from smpc_ehr.data.records import SEXES, PartyData
 from smpc_ehr.errors import DataError, TemplateError
@@ -75,15 +76,15 @@ def select_cohort(data: PartyData, params: Params) -> Cohort:
 def numeric_values(
     data: PartyData, name: str, cohort: Cohort, limit: float = MAX_ABS_VALUE
 ) -> np.ndarray:
-    """A numeric column over the cohort (float64, NaN = missing); DataError names a
-    column this party lacks or values beyond `limit`, too large for fixed point."""
+    """A numeric column over the cohort (float64, NaN = missing). DataError names a
+    column this party lacks (that column only: the party's other columns are its own
+    business); values beyond `limit`, too large for fixed point, are `UnusableValues`
+    (decided jointly, naming no hospital: `local_checks`)."""
     if name not in data.columns():
-        raise DataError(
-            f"this party has no numeric column {name!r}; it has: {', '.join(data.columns())}"
-        )
+        raise DataError(f"this party has no numeric column {name!r}")
     column = data.column(name)
     if data.max_abs[name] > limit:  # checked on the whole column, found at load
-        raise DataError(
+        raise UnusableValues(
             f"column {name!r} has values beyond +-{limit:g}, too large for the secure "
             "fixed-point arithmetic; store it in larger units"
             + (" or use mode 'full'" if limit < FULL_MODE_MAX_ABS else "")
@@ -116,7 +117,7 @@ def category_index(data: PartyData, name: str, cohort: Cohort, params: Params) -
     values = numeric_values(data, name, cohort)
     known = ~np.isnan(values)
     if not np.all((values[known] == 0) | (values[known] == 1)):
-        raise DataError(f"column {name!r} is used as a 0/1 variable but has other values")
+        raise UnusableValues(f"column {name!r} is used as a 0/1 variable but has other values")
     return np.where(known, values, -1).astype(np.int64)
 
 

@@ -195,6 +195,12 @@ class SecureOps(ABC):
 
     # -- built from the operators or from the operations above ------------------------
 
+    async def any_party(self, flag: bool) -> bool:
+        """Whether any party's private flag is set, opening only that OR, to the parties
+        (one input per party, ceil(log2 P) rounds of products, one opened value)."""
+        unset = self.input_ints([0 if flag else 1], 2)
+        return bool((await self.reveal(all_of(self, self.stack(unset))))[0] < 0.5)
+
     def add(self, a: Secret, b: Secret) -> Secret:
         """Elementwise a + b (exact)."""
         return a + b

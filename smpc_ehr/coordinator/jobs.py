@@ -30,6 +30,7 @@ from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import TemplateError, TransportError
 from smpc_ehr.policy.approval import combine_thresholds, job_deadline
 from smpc_ehr.study.template import ProtocolTemplate
+from smpc_ehr.transport.mesh import PEER_ABORT
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2, coordinator_pb2, party_pb2, party_pb2_grpc
 
@@ -40,9 +41,10 @@ PREPARE_SECONDS = 10.0
 """How long a party may take to accept or refuse (it may be reconnecting)."""
 CANCEL_SECONDS = 5.0
 JOINT_GRACE_SECONDS = 2.0
-"""After a party's failure that names a party, how long to wait for the others: a
-refusal decided jointly inside MPC is raised by every party at the same step, but a
-party that first received another's abort reports that party's name."""
+"""How long the coordinator waits, after parties failed only by another's abort, for
+the others' own failures: a refusal decided jointly inside MPC is raised by every
+party at the same step, but a party that first received another's abort reports that
+party's name (a joint refusal is reported without one)."""
 
 
 @dataclass
@@ -298,7 +300,9 @@ class Coordinator:
             tasks, timeout=job.deadline_seconds + 5, return_when=asyncio.FIRST_EXCEPTION
         )
         failures = [t.exception() for t in done if t.exception() is not None]
-        if failures and pending and not any(getattr(f, "joint", False) for f in failures):
+        if pending and failures and all(PEER_ABORT in str(e) for e in failures):
+            # A party that saw another's abort (transport/mesh.py's text) before its own
+            # joint refusal may answer first: give the others a moment to report theirs.
             more, pending = await asyncio.wait(pending, timeout=JOINT_GRACE_SECONDS)
             failures += [t.exception() for t in more if t.exception() is not None]
         # Every party raises a joint refusal alike; report it rather than a party that

@@ -163,4 +163,4 @@ class PartyData:
             return self.features[name]
         if name in self.outcomes:
             return self.outcomes[name]
-        raise KeyError(f"no numeric column {name!r}; available: {', '.join(self.columns())}")
+        raise KeyError(f"no numeric column {name!r}")  # not the others: the party's schema

@@ -18,6 +18,7 @@ from typing import Any
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
+from smpc_ehr.analyses.local_checks import UnusableValues, guarded
 from smpc_ehr.backends import check_backend
 from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.config.party import PartyConfig
@@ -149,10 +150,17 @@ class JobRunner:
         mpyc = job.spec.backend == "mpyc"
         prss_keys = mpyc_backend.send_prss_keys(job.channel) if mpyc else {}  # sent early
         loop = asyncio.get_running_loop()
-        local = await loop.run_in_executor(
-            self._worker, job.analysis.local_input, self._data, job.params
-        )
-        program = job.analysis.secure_program(local, job.params, threshold)
+        problem: UnusableValues | None = None
+        program: SecureProgram | None = None
+        try:
+            local = await loop.run_in_executor(
+                self._worker, job.analysis.local_input, self._data, job.params
+            )
+            program = job.analysis.secure_program(local, job.params, threshold)
+        except UnusableValues as exc:  # decided jointly: stopping alone would name us
+            log.warning("job %s: %s (the job is refused jointly)", job.spec.job_id, exc)
+            problem = exc
+        program = guarded(program, problem)
         computed = time.perf_counter()
         round_seconds = job.spec.round_seconds or 30.0
         if mpyc:

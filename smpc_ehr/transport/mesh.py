@@ -31,6 +31,9 @@ from smpc_ehr.wire import party_pb2, party_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+PEER_ABORT = " aborted the job: "
+"""How a party words an abort it received from a peer (the coordinator recognises it)."""
+
 
 class Mesh:
     """This party's links to its peers, shared by all jobs (one TLS channel per peer)."""
@@ -277,7 +280,7 @@ async def _receive(
                 raise TransportError("one Exchange stream carries one job")
             mailbox = box
             if message.abort:
-                box.fail(JobAborted(f"{sender} aborted the job: {message.abort}"))
+                box.fail(JobAborted(f"{sender}{PEER_ABORT}{message.abort}"))
                 continue
             box.deliver(sender, message.tag, message.chunk, message.chunks, message.payload)
             received += 1

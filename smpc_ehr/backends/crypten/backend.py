@@ -215,6 +215,13 @@ class CryptenOps(SecureOps):
     def sqrt(self, a: Secret) -> Secret:
         return a.sqrt()
 
+    async def any_party(self, flag: bool) -> bool:
+        kinds = set(self._input_kinds)
+        try:
+            return await super().any_party(flag)
+        finally:  # the flags are opened to the parties, never output: not an input kind
+            self._input_kinds = kinds
+
     async def reveal(self, a: Secret) -> np.ndarray:
         # CrypTen's all-reduce of the shares; its decoder may put a negative value one
         # unit of 2^-16 low, well inside the stated precision.

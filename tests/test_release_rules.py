@@ -1,0 +1,344 @@
+"""Release rules, attacked on a real local federation with data this test builds
+(issue 12): no analysis releases a mean, sd, quantile, bin or count computed from fewer
+than the small-cell threshold of patients (item 1); a hospital with few or no cohort
+patients takes part in an iterates-mode model, which is refused without naming anyone
+when the other hospitals' patients fall short (item 2); progress notes carry only the
+iteration counter (item 3); an unknown column's error names that column only (item 4).
+
+The data: three hospitals of 200 synthetic patients, plus
+- a 0/1 column `rare`, 1 for three patients (two at hospital-1, one at hospital-2)
+  whose bmi is an outlier far above everyone else's (the planted secrets);
+- diagnosis codes planted on complete cases (bmi, hba1c and readmit_30d present):
+  Q99.1 on 3 / 140 / 140 patients of hospitals 1 / 2 / 3, Q99.2 on 0 / 140 / 140,
+  Q99.3 on 3 / 5 / 140 (hospital-3's others are 8 < 11), Q99.9 on the rare three;
+- `huge` (sbp, one value of hospital-2 beyond 2^14) and `flag` (readmit_30d, one 2 at
+  hospital-3): values one hospital cannot use.
+Every expected value comes from numpy/pandas on the pooled files (tests/_stats_truth).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smpc_ehr.client import Client, JobFailed, Progress
+from smpc_ehr.local.federation import LocalFederation, down
+from tests import _stats_truth as truth
+from tests.conftest import make_data, start_federation
+from tests.test_logistic import check_against_pooled, pooled_fit, pooled_test_rows
+from tests.test_stats import assert_not_disclosed, numbers_in, template
+
+THRESHOLD = 11
+SITES = ("hospital-1", "hospital-2", "hospital-3")
+RARE_BMI = {"hospital-1": [61.3, 58.7], "hospital-2": [63.9], "hospital-3": []}
+COHORTS = {"Q99.1": (3, 140, 140), "Q99.2": (0, 140, 140), "Q99.3": (3, 5, 140)}
+RARE_CODE = "Q99.9"
+ONSET = "2020-01-01"
+SECRETS = [61.3, 58.7, 63.9, float(np.mean([61.3, 58.7, 63.9]))]
+"""The rare patients' bmi values and their mean: never in any result."""
+
+
+def _plant(data: Path) -> None:
+    for site in SITES:
+        folder = data / site
+        frame = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
+        complete = [
+            i
+            for i in frame.index
+            if frame.at[i, "bmi"] and frame.at[i, "hba1c"] and frame.at[i, "readmit_30d"]
+        ]
+        rare, others = complete[: len(RARE_BMI[site])], complete[len(RARE_BMI[site]) :]
+        # `huge`: sbp, but one patient of hospital-2 beyond the fixed-point range;
+        # `flag`: readmit_30d, but one patient of hospital-3 has a 2.
+        frame["huge"] = frame["sbp"]
+        frame["flag"] = frame["readmit_30d"]
+        if site == "hospital-2":
+            frame.loc[complete[-1], "huge"] = "20000"
+        if site == "hospital-3":
+            frame.loc[complete[-1], "flag"] = "2"
+        frame["rare"] = "0"
+        frame.loc[rare, "rare"] = "1"
+        frame.loc[rare, "bmi"] = [str(v) for v in RARE_BMI[site]]
+        planted = [(frame.at[i, "patient_id"], RARE_CODE) for i in rare]
+        index = SITES.index(site)
+        for code, sizes in COHORTS.items():
+            assert sizes[index] <= len(others)
+            planted += [(frame.at[i, "patient_id"], code) for i in others[: sizes[index]]]
+        frame.to_csv(folder / "patients.csv", index=False)
+        with (folder / "conditions.csv").open("a") as out:
+            out.writelines(f"{pid},{code},{ONSET}\n" for pid, code in planted)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = make_data(tmp_path_factory.mktemp("planted"), 3, 200, seed=12)
+    _plant(data)
+    return data
+
+
+@pytest.fixture(scope="module")
+def fed(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    state = tmp_path_factory.mktemp("planted-state")
+    federation = start_federation(planted, state)
+    yield federation
+    down(state, timeout=3.0)
+
+
+def run(
+    fed: LocalFederation, name: str, params: dict[str, Any], backend: str = "mpyc"
+) -> dict[str, Any]:
+    with Client.from_state(fed.state_dir) as client:
+        return client.run(template(name), params, backend=backend).result
+
+
+def fails(fed: LocalFederation, name: str, params: dict[str, Any], backend: str = "mpyc") -> str:
+    with pytest.raises(JobFailed) as err:
+        run(fed, name, params, backend)
+    return str(err.value)
+
+
+def assert_absent(result: dict[str, Any], secrets: list[float]) -> None:
+    """None of the secrets appears in the result, as a value or in its text."""
+    assert_not_disclosed(result, secrets, set(numbers_in(result)))
+
+
+def frame_of(data: Path, **cohort: Any) -> pd.DataFrame:
+    return truth.cohort_frame(data, **cohort)
+
+
+def test_the_planted_data_is_what_the_attacks_need(planted: Path) -> None:
+    everyone = frame_of(planted)
+    assert (everyone["rare"] == 1).sum() == 3
+    assert (
+        everyone.loc[everyone["rare"] == 1, "bmi"].min()
+        > everyone.loc[everyone["rare"] == 0, "bmi"].max()
+    )
+    assert len(frame_of(planted, codes=RARE_CODE)) == 3
+
+
+# ------------------------------------------------------------ item 1: small groups
+
+
+def test_summary_suppresses_a_small_stratum_and_releases_the_rest(
+    fed: LocalFederation, planted: Path
+) -> None:
+    result = run(fed, "summary", {"variables": "bmi,hba1c", "by": "rare"})
+    small = result["strata"]["1"]["variables"]
+    for name in ("bmi", "hba1c"):
+        assert small[name]["suppressed"] is True
+        assert all(small[name][k] is None for k in ("n", "mean", "variance", "sd", "se"))
+    big = result["strata"]["0"]["variables"]["bmi"]
+    want = truth.summary(frame_of(planted), ["bmi"], "rare")["0"]["bmi"]
+    assert big["n"] == want["n"] and big["mean"] == pytest.approx(want["mean"], rel=1e-9)
+    rare = frame_of(planted)
+    hba1c = rare.loc[rare["rare"] == 1, "hba1c"]
+    assert_absent(result, [*SECRETS, float(hba1c.mean())])
+
+
+def test_ttest_suppresses_a_small_group_and_refuses_the_test(fed: LocalFederation) -> None:
+    result = run(fed, "ttest", {"variable": "bmi", "group": "rare"})
+    assert result["groups"]["1"]["suppressed"] is True
+    assert result["groups"]["1"]["mean"] is None and result["groups"]["1"]["n"] is None
+    assert result["groups"]["0"]["n"] is not None
+    assert result["statistic"] is None and result["estimate"] is None
+    assert "fewer than 11" in result["test_refused"]
+    assert_absent(result, SECRETS)
+
+
+def test_correlation_of_a_small_cohort_is_suppressed(fed: LocalFederation) -> None:
+    result = run(fed, "correlation", {"variables": "bmi,hba1c", "codes": RARE_CODE})
+    assert result["suppressed"] is True
+    assert result["n"] is None and result["means"] is None and result["matrix"] is None
+    assert_absent(result, SECRETS)
+
+
+def test_tail_quantiles_are_suppressed_and_the_median_released(
+    fed: LocalFederation, planted: Path
+) -> None:
+    # 283 patients: 0.02 * 283 < 11 patients below the 2% point, as many above the 98%.
+    params = {"variable": "bmi", "q": [0.02, 0.5, 0.98], "low": 10, "high": 70, "step": 0.1}
+    result = run(fed, "quantiles", {**params, "codes": "Q99.1"})
+    want = truth.quantiles(frame_of(planted, codes="Q99.1"), "bmi", params["q"])
+    assert want["n"] == 283
+    assert result["suppressed"] == [True, False, True]
+    assert result["values"][0] is None and result["values"][2] is None
+    assert result["values"][1] == pytest.approx(want["values"][1], abs=0.1 + 1e-9)
+    tails = [want["values"][0], want["values"][2]]
+    assert_absent(result, [v for v in tails if v != result["values"][1]])
+
+
+def test_quantile_at_the_top_of_everyone_does_not_reach_the_outliers(
+    fed: LocalFederation,
+) -> None:
+    params = {"variable": "bmi", "q": [0.99], "low": 10, "high": 70, "step": 0.1}
+    result = run(fed, "quantiles", params)  # ~590 patients: 1% is fewer than 11
+    assert result["suppressed"] == [True] and result["values"] == [None]
+    assert_absent(result, SECRETS)
+
+
+def test_histogram_bin_of_the_outliers_is_suppressed(fed: LocalFederation, planted: Path) -> None:
+    edges = [10, 20, 30, 40, 50, 60, 70]
+    result = run(fed, "histogram", {"variable": "bmi", "edges": edges})
+    bmi = frame_of(planted)["bmi"].dropna()
+    want, _ = np.histogram(bmi, bins=edges)
+    assert 1 <= want[-1] < THRESHOLD  # [60, 70]: two of the rare patients
+    for got, count in zip(result["counts"], want, strict=True):
+        assert got == (int(count) if count >= THRESHOLD else None)
+    assert result["suppressed"][-1] is True
+
+
+def test_contingency_and_odds_ratio_suppress_the_rare_cells(fed: LocalFederation) -> None:
+    table = run(fed, "contingency", {"row": "rare", "col": "sex"})
+    assert table["counts"][1] == [None, None, None]
+    assert table["test"] is None and table["row_totals"] is None and table["n"] is None
+    odds = run(fed, "odds_ratio", {"exposure": "rare", "outcome": "readmit_30d"})
+    assert odds["table"]["exposed"] == {"outcome_1": None, "outcome_0": None}
+    assert odds["odds_ratio"] is None and odds["estimate_refused"]
+    count = run(fed, "rare_disease_count", {"codes": RARE_CODE})
+    assert count["count"] is None and count["suppressed"] is True
+
+
+def test_evaluation_bins_of_few_patients_release_no_mean(
+    fed: LocalFederation, planted: Path
+) -> None:
+    features = ["bmi", "hba1c", "sbp"]
+    params = {"outcome": "readmit_30d", "features": ",".join(features)}
+    result = run(fed, "logistic_regression", {**params, "test_fraction": 0.3, "seed": 4})
+    rows = pooled_test_rows(planted, 4, 0.3)[["readmit_30d", *features]].dropna()
+    beta = np.array([result["coefficients"][n] for n in ["(intercept)", *features]])
+    scores = 1 / (1 + np.exp(-(beta[0] + rows[features].to_numpy() @ beta[1:])))
+    tenth = np.minimum((scores * 10).astype(int), 9)
+    small = 0
+    for k, released in enumerate(result["evaluation"]["calibration"]):
+        in_bin = tenth == k
+        n = int(in_bin.sum())
+        if n < THRESHOLD:
+            small += n > 0
+            assert released["n"] is None and released["mean_predicted"] is None
+            assert released["observed_rate"] is None
+            if n:  # the bin's mean score is nowhere (the bin edges are, in the text)
+                secret = float(scores[in_bin].mean())
+                assert not any(np.isclose(x, secret, rtol=1e-6) for x in numbers_in(result))
+        else:
+            assert released["n"] == n
+            assert released["mean_predicted"] == pytest.approx(scores[in_bin].mean(), rel=1e-6)
+    assert small >= 1, "the data must give a bin of 1 to 10 held-out patients"
+
+
+# ------------------------------------------------- item 2: no hospital is named
+
+
+def _logistic(fed: LocalFederation, codes: str, backend: str = "mpyc", **extra: Any) -> Any:
+    params = {"outcome": "readmit_30d", "features": "bmi,hba1c", "codes": codes, **extra}
+    return run(fed, "logistic_regression", params, backend)
+
+
+@pytest.mark.parametrize(
+    ("codes", "backend"), [("Q99.1", "mpyc"), ("Q99.1", "crypten"), ("Q99.2", "mpyc")]
+)
+def test_a_hospital_with_few_or_no_cohort_patients_takes_part(
+    fed: LocalFederation, planted: Path, codes: str, backend: str
+) -> None:
+    result = _logistic(fed, codes, backend)
+    want = pooled_fit(frame_of(planted, codes=codes), "readmit_30d", ["bmi", "hba1c"], 0.0)
+    check_against_pooled(result, want, ["bmi", "hba1c"])
+
+
+def test_statistics_with_a_hospital_of_no_cohort_patients(
+    fed: LocalFederation, planted: Path
+) -> None:
+    frame = frame_of(planted, codes="Q99.2")  # hospital-1 has none of these patients
+    summary = run(fed, "summary", {"variables": "bmi,hba1c", "codes": "Q99.2"})
+    correlation = run(fed, "correlation", {"variables": "bmi,hba1c", "codes": "Q99.2"})
+    for name in ("bmi", "hba1c"):
+        want = truth.summary(frame, [name])[""][name]
+        got = summary["variables"][name]
+        assert got["n"] == want["n"] and got["mean"] == pytest.approx(want["mean"], rel=1e-9)
+        assert got["variance"] == pytest.approx(want["variance"], rel=1e-9)
+    want = truth.correlation(frame, ["bmi", "hba1c"])
+    assert correlation["n"] == want["n"]
+    assert np.allclose(correlation["matrix"], want["matrix"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("codes", ["Q99.1", "Q99.2"])
+def test_full_mode_with_a_hospital_of_three_or_no_patients_runs(
+    fed: LocalFederation, planted: Path, codes: str
+) -> None:
+    result = _logistic(fed, codes, "crypten", mode="full")
+    want = pooled_fit(frame_of(planted, codes=codes), "readmit_30d", ["bmi", "hba1c"], 0.0)
+    assert result["n"] == want["n"] == {"Q99.1": 283, "Q99.2": 280}[codes]
+    got = np.array([result["coefficients"][n] for n in ["(intercept)", "bmi", "hba1c"]])
+    # Full mode's stated precision (docs/models.md): within 0.05 standard errors.
+    assert np.abs((got - want["beta"]) / want["se"]).max() <= 0.05
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"outcome": "rare", "features": "sbp"},  # 3 events: the first step tells them
+        {"outcome": "readmit_30d", "features": "sbp", "categorical": "rare"},  # mean 3 / N
+    ],
+)
+def test_a_small_group_the_fit_would_reveal_is_refused(
+    fed: LocalFederation, params: dict[str, str]
+) -> None:
+    message = fails(fed, "logistic_regression", params)
+    assert "fewer than 11 patients of the other hospitals" in message, message
+    assert not re.search(r"hospital-\d", message), message
+
+
+def test_two_tiny_hospitals_are_refused_without_naming_anyone(fed: LocalFederation) -> None:
+    for backend in ("mpyc", "crypten"):
+        message = fails(
+            fed,
+            "logistic_regression",
+            {"outcome": "readmit_30d", "features": "bmi,hba1c", "codes": "Q99.3"},
+            backend,
+        )
+        assert "fewer than 11 patients of the other hospitals" in message, message
+        assert not re.search(r"hospital-\d|party", message), message
+
+
+# ------------------------------------------------------ items 3 and 4: side channels
+
+
+@pytest.mark.parametrize(("backend", "mode"), [("mpyc", "iterates"), ("crypten", "full")])
+def test_progress_notes_carry_only_the_counter(
+    fed: LocalFederation, backend: str, mode: str
+) -> None:
+    notes: list[Progress] = []
+    params = {"outcome": "readmit_30d", "features": "bmi,hba1c", "mode": mode}
+    with Client.from_state(fed.state_dir) as client:
+        result = client.run(
+            template("logistic_regression"), params, backend=backend, on_progress=notes.append
+        )
+    newton = [p for p in notes if p.stage == "newton"]
+    assert [p.step for p in newton] == list(range(1, result.result["iterations"] + 1))
+    for note in notes:
+        party, _, message = note.message.partition(": ")
+        assert party in SITES, note  # the reporting party, prefixed by the coordinator
+        assert not re.search(r"\d", message), note  # no step size, no other number
+
+
+def test_unknown_column_names_only_that_column(fed: LocalFederation) -> None:
+    message = fails(fed, "summary", {"variables": "bmi,no_such_lab"})
+    assert "'no_such_lab'" in message, message
+    for other in ("hba1c", "sbp", "ldl", "creatinine", "rare"):
+        assert other not in message, message
+
+
+def test_unusable_values_are_refused_jointly_without_naming_anyone(fed: LocalFederation) -> None:
+    for name, params in [
+        ("summary", {"variables": "bmi,huge"}),
+        ("contingency", {"row": "flag", "col": "sex"}),
+    ]:
+        for backend in ("mpyc", "crypten"):
+            message = fails(fed, name, params, backend)
+            assert "at least one hospital cannot be used" in message, message
+            assert not re.search(r"hospital-\d", message), message
