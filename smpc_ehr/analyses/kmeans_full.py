@@ -69,7 +69,7 @@ from smpc_ehr.analyses.secret_rows import (
     total_of,
 )
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
-from smpc_ehr.errors import DataError, JointRefusal
+from smpc_ehr.errors import JointRefusal
 
 MOVE_UNITS = 16.0
 MOVE_MAGNIFY = 256.0
@@ -158,7 +158,7 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
         sizes = await padded_sizes(ops, [n])
         m = int(sizes.sum())
         if m >= MAX_ROWS:
-            raise DataError(
+            raise JointRefusal(
                 f"mode 'full' takes fewer than {MAX_ROWS:,} rows in all ({m:,} after "
                 "padding); use mode 'iterates' for larger cohorts"
             )

@@ -76,7 +76,7 @@ from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import DataError, JointRefusal, TemplateError
+from smpc_ehr.errors import JointRefusal, TemplateError
 
 INTERCEPT = "(intercept)"
 FIRST_INVERSE_STEPS = 16
@@ -137,12 +137,9 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
         counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
         await require_others_reach(ops, counts, threshold, SHORTFALL)
-        try:
-            n_total, means, sds = await reveal_standardisation(
-                ops, design.x, features, threshold, SHORTFALL
-            )
-        except DataError as exc:  # decided on opened joint moments: alike at every party
-            raise JointRefusal(str(exc)) from exc
+        n_total, means, sds = await reveal_standardisation(
+            ops, design.x, features, threshold, SHORTFALL
+        )
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.

@@ -80,7 +80,7 @@ from smpc_ehr.analyses.secret_rows import (
 )
 from smpc_ehr.analyses.sigmoid import secure_sigmoid, sigmoid_and_saturation
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
-from smpc_ehr.errors import DataError, JointRefusal
+from smpc_ehr.errors import JointRefusal
 
 GRADIENT_SCALE = 2.0**14
 """The gradient enters the solve times this public factor (as in the iterates mode), so
@@ -231,7 +231,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             big_step, diverging = opened[0], max(opened[1:])
             ops.progress("newton", iterations, max_iter, "inside MPC")
             if diverging > 0.5:
-                raise DataError(
+                raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "
                     "by the features; remove or combine the separating features"
                 )
@@ -239,7 +239,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
                 converged = True
                 break
         if not converged:
-            raise DataError(
+            raise JointRefusal(
                 f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
                 "for collinear features"
             )

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.backends.base import Secret, SecureOps
-from smpc_ehr.errors import DataError
+from smpc_ehr.errors import JointRefusal
 
 
 def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:
@@ -110,18 +110,19 @@ async def reveal_standardisation(
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """N and the joint means and standard deviations of the columns of every party's
     complete rows x, pooled inside MPC and revealed to the parties (for analyses whose
-    leakage allows it: the iterates modes). DataError, with nothing else opened, if N is
+    leakage allows it: the iterates modes). JointRefusal (decided on joint values: alike
+    at every party, naming none), with nothing else opened, if N is
     below `min_total` (`shortfall` says what is short) or a column is constant."""
     shared = party_arrays(ops, column_moments(x))  # P x 3 x d
     total, weights = pooled_weights(ops, shared[:, 0])
     pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
     if not (await ops.reveal(ops.ge_public(total[0:1], min_total)))[0]:
-        raise DataError(f"{shortfall}: nothing is released")
+        raise JointRefusal(f"{shortfall}: nothing is released")
     opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
     means, sds = opened[1], np.sqrt(np.clip(opened[2], 0.0, None))
     constant = [f for f, s, m in zip(names, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))]
     if constant:
-        raise DataError(f"feature(s) {', '.join(constant)} are constant over all patients")
+        raise JointRefusal(f"feature(s) {', '.join(constant)} are constant over all patients")
     return round(float(opened[0][0])), means, sds
 
 
