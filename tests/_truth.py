@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 SEXES = ("F", "M", "U")
@@ -75,3 +76,12 @@ def truth_counts(
     else:
         counts[()] = len(cohort)
     return counts
+
+
+def released_with_complement(counts: np.ndarray, threshold: int) -> np.ndarray:
+    """Which cells of one partition are released under complementary suppression: those
+    of at least the threshold, less the first smallest of them if any cell is hidden."""
+    shown = np.asarray(counts) >= threshold
+    if not shown.all() and shown.any():
+        shown[np.flatnonzero(shown)[np.argmin(np.asarray(counts)[shown])]] = False
+    return shown

@@ -336,7 +336,9 @@ def test_health_answers_roster_members(certs: Path, server: DealerThread) -> Non
 
 def test_session_fails_cleanly_when_the_dealer_is_down(certs: Path) -> None:
     start = time.monotonic()
-    with pytest.raises(TransportError, match=r"the dealer dealer is unreachable at 127\.0\.0\.1"):
+    with pytest.raises(
+        TransportError, match=r"the dealer \(dealer\) is unreachable at 127\.0\.0\.1"
+    ):
         DealerSession.open(
             tls(certs, "hospital-1"),
             "dealer",

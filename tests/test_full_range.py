@@ -193,10 +193,11 @@ def test_iterates_mode_keeps_its_limit_and_points_to_full(
     cancer_federation: LocalFederation,
 ) -> None:
     """The iterates mode pools raw moments (a variance of 2.5e9 would overflow), so it
-    still refuses values beyond 2^14, and says which mode takes them."""
+    still refuses values beyond 2^14, naming no hospital (one of its patients has such
+    a value), and says which mode takes them."""
     params = {"outcome": "malignant", "features": "big"}
     with (
         Client.from_state(cancer_federation.state_dir) as client,
-        pytest.raises(JobFailed, match=r"'big' has values beyond.*mode 'full'"),
+        pytest.raises(JobFailed, match=r"beyond the fixed-point range.*mode 'full'"),
     ):
         client.run(LOGISTIC, params, backend="mpyc")

@@ -30,6 +30,7 @@ import pytest
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
+from tests._truth import released_with_complement
 from tests.conftest import make_data, start_federation
 from tests.test_logistic import check_against_pooled, pooled_fit, pooled_test_rows
 from tests.test_stats import assert_not_disclosed, numbers_in, template
@@ -214,12 +215,18 @@ def test_evaluation_bins_of_few_patients_release_no_mean(
     beta = np.array([result["coefficients"][n] for n in ["(intercept)", *features]])
     scores = 1 / (1 + np.exp(-(beta[0] + rows[features].to_numpy() @ beta[1:])))
     tenth = np.minimum((scores * 10).astype(int), 9)
+    y = rows["readmit_30d"].to_numpy()
+    sizes = np.bincount(tenth, minlength=10)
+    events = np.bincount(tenth, weights=y, minlength=10).astype(int)
+    shown_rows = released_with_complement(sizes, THRESHOLD)
+    shown_events = released_with_complement(events, THRESHOLD)
     small = 0
-    for k, released in enumerate(result["evaluation"]["calibration"]):
+    evaluation = result["evaluation"]
+    for k, released in enumerate(evaluation["calibration"]):
         in_bin = tenth == k
         n = int(in_bin.sum())
-        if n < THRESHOLD:
-            small += n > 0
+        small += 0 < n < THRESHOLD
+        if not shown_rows[k]:
             assert released["n"] is None and released["mean_predicted"] is None
             assert released["observed_rate"] is None
             if n:  # the bin's mean score is nowhere (the bin edges are, in the text)
@@ -228,6 +235,17 @@ def test_evaluation_bins_of_few_patients_release_no_mean(
         else:
             assert released["n"] == n
             assert released["mean_predicted"] == pytest.approx(scores[in_bin].mean(), rel=1e-6)
+            rate = released["observed_rate"]
+            assert rate == (pytest.approx(events[k] / n) if shown_events[k] else None)
+    # No hidden count follows from the released ones: the hidden tenths hold at least
+    # the threshold together (rows and events alike), and the confusion matrix (whose
+    # total the rows add up to) is released whole or not at all.
+    assert sizes[~shown_rows].sum() == 0 or sizes[~shown_rows].sum() >= THRESHOLD
+    assert events[~shown_events].sum() == 0 or events[~shown_events].sum() >= THRESHOLD
+    confusion = [c for row in evaluation["confusion"] for c in row]
+    assert all(c is None for c in confusion) or None not in confusion
+    if None not in confusion:
+        assert sum(confusion) == len(rows)
     assert small >= 1, "the data must give a bin of 1 to 10 held-out patients"
 
 

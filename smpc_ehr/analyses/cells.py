@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of
 
 COUNT_BITS = 32
 """Secret integers of 32 bits: totals up to 2^31 patients."""
@@ -49,3 +49,48 @@ def exact_int(value: float) -> int:
     if abs(value - nearest) > 0.01:
         raise ValueError(f"an opened count output ({value}) is not an integer")
     return int(nearest)
+
+
+def first_smallest(ops: SecureOps, values: Secret, eligible: Secret | None = None) -> Secret:
+    """The secret one-hot (len(values)) of the first smallest of `values` among those
+    whose `eligible` bit is 1 (None: all; all zeros if none is): one batch of
+    comparisons [v_b < v_a] for the pairs a < b, then products only."""
+    count = values.shape[0]
+    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
+    later_smaller = ops.lt(
+        ops.stack([values[b : b + 1] for _, b in pairs]),
+        ops.stack([values[a : a + 1] for a, _ in pairs]),
+    )  # pairs x 1
+    ones = ops.add_public(ops.mul_public(later_smaller, 0.0), 1.0)
+    earlier_wins = ops.sub(ones, later_smaller)  # [v_a <= v_b]: ties to the lower index
+    winners = ops.concatenate([earlier_wins, later_smaller])  # 2 pairs x 1: a's, then b's
+    if eligible is not None:  # c also beats c' if c' is not eligible: 1 - e_c' (1 - win)
+        opponents = [b for _, b in pairs] + [a for a, _ in pairs]
+        barred = ops.stack([eligible[o : o + 1] for o in opponents])
+        losses = ops.sub(ops.concatenate([ones, ones]), winners)
+        winners = ops.sub(ops.concatenate([ones, ones]), ops.mul(barred, losses))
+    beats: list[list[Secret]] = [[] for _ in range(count)]
+    for i, (a, b) in enumerate(pairs):
+        beats[a].append(winners[i])
+        beats[b].append(winners[len(pairs) + i])
+    if eligible is not None:
+        for c in range(count):
+            beats[c].append(eligible[c : c + 1])
+    columns = [ops.concatenate(bits) for bits in beats]  # each (count - 1 [+ 1],)
+    return all_of(ops, ops.stack(columns, axis=1))
+
+
+def complementary(ops: SecureOps, shown: Secret, values: Secret) -> tuple[Secret, Secret]:
+    """Complementary suppression of one partition (cells that add up to a total someone
+    may know): if any cell is hidden (`shown` bit 0), the smallest shown one is hidden
+    too, so the hidden cells together hold at least the threshold and none of them is
+    the total minus the shown ones. Returns the new bits (exact only up to CrypTen's
+    product rounding: callers re-compare with 0.5 before masking) and the secret bit
+    [no cell was hidden]."""
+    g = values.shape[0]
+    whole = all_of(ops, ops.reshape(shown, (g, 1)))  # (1,)
+    smallest = first_smallest(ops, values, shown)
+    some_hidden = ops.reshape(
+        ops.stack([ops.add_public(ops.mul_public(whole, -1.0), 1.0)] * g), (g,)
+    )
+    return ops.sub(shown, ops.mul(some_hidden, smallest)), whole

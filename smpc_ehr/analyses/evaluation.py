@@ -17,11 +17,18 @@ no histogram, no single score. A tenth's mean predicted probability is released 
 when its rows reach the threshold (the score sum is multiplied by that bit inside MPC),
 its observed rate only when its events do too.
 
+Complementary suppression, decided inside MPC: the confusion matrix, the tenths'
+rows and the tenths' events are three partitions of totals that the other partitions
+give away (the rows add up to the confusion matrix's total, the events to fn + tp), so
+the confusion matrix is released whole or not at all (all four cells reach the
+threshold), and if a tenth's rows (events) are hidden, the smallest released tenth's
+rows (events) are hidden too (`cells.complementary`): the hidden cells of a partition
+then hold at least the threshold together, and none is a total minus released ones.
+
 Leakage (to the coordinator and the analyst only; the parties learn nothing of it):
-the counts that reach the threshold, the AUC when P and N do, and those means.
-Not covered: counts are suppressed cell by cell, without complementary suppression,
-so a suppressed count can follow from released ones (the tenths' rows add up to the
-confusion matrix's total, their events to fn + tp); no mean follows that way.
+the counts released by those rules, the AUC when P and N reach the threshold, and the
+tenths' means where their rows are released; which cells are hidden, not which of
+them is below the threshold.
 """
 
 from __future__ import annotations
@@ -31,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.cells import exact_int
+from smpc_ehr.analyses.cells import complementary, exact_int
 from smpc_ehr.analyses.moments import party_arrays
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.backends.base import Secret, SecureOps, all_of
 
 AUC_BINS = 100
 """Scores are binned by 0.01 for the AUC: pairs within one bin count one half."""
@@ -83,8 +90,8 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]
     compared = [*(counts[i : i + 1] for i in range(_COUNTS)), *totals]
     flags = ops.reshape(ops.stack(compared), (_COUNTS + 2,))
     flags = ops.ge_public(flags, threshold)  # one batch: the counts, P and N
-    count_bits = flags[:_COUNTS]
     both = ops.mul(flags[_COUNTS : _COUNTS + 1], flags[_COUNTS + 1 :])
+    count_bits = _complementary_bits(ops, flags[:_COUNTS], counts)
     rows_bits = count_bits[4 : 4 + CALIBRATION_BINS]
     shares = ops.fractions_of_total(ops.stack([positives, negatives], axis=1))  # one division
     pos, neg = shares[:, 0], shares[:, 1]  # p_b / P and n_b / N
@@ -100,6 +107,19 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]
         both,
         ops.mul(both, auc),
     ]
+
+
+def _complementary_bits(ops: SecureOps, reach: Secret, counts: Secret) -> Secret:
+    """The release bits of the counts (module docstring): the confusion matrix whole or
+    not at all, the tenths' rows and events each with complementary suppression; made
+    exactly 0/1 by one comparison batch (CrypTen's products of bits are off by units
+    of 2^-16, which would open a hidden count times 2^-16)."""
+    tenths = CALIBRATION_BINS
+    confusion = all_of(ops, ops.reshape(reach[0:4], (4, 1)))  # (1,)
+    rows, _ = complementary(ops, reach[4 : 4 + tenths], counts[4 : 4 + tenths])
+    events, _ = complementary(ops, reach[4 + tenths :], counts[4 + tenths :])
+    whole = ops.reshape(ops.stack([confusion] * 4), (4,))
+    return ops.ge_public(ops.concatenate([whole, rows, events]), 0.5)
 
 
 def output_length() -> int:
@@ -144,6 +164,7 @@ def decode(opened: Sequence[float] | np.ndarray) -> dict[str, Any]:
         "confusion": [[tn, fp], [fn, tp]],
         "confusion_layout": "[[tn, fp], [fn, tp]] at a predicted probability of 0.5",
         "calibration": calibration,
-        "suppressed": "counts below the small-cell threshold are null; accuracy needs "
-        "the whole confusion matrix",
+        "suppressed": "counts below the small-cell threshold are null, and so that none "
+        "follows from the others, the confusion matrix is released whole or not at all "
+        "and with a hidden tenth the smallest other tenth is hidden too",
     }

@@ -82,6 +82,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.cells import first_smallest
 from smpc_ehr.analyses.group_size import require_others_reach
 from smpc_ehr.analyses.kmeans_data import (
     Rows,
@@ -91,7 +92,7 @@ from smpc_ehr.analyses.kmeans_data import (
     shortfall,
 )
 from smpc_ehr.analyses.kmeans_full import kmeans_full_program
-from smpc_ehr.analyses.kmeans_release import Released, first_smallest, released_clustering
+from smpc_ehr.analyses.kmeans_release import Released, released_clustering
 from smpc_ehr.analyses.moments import (
     party_arrays,
     pool_means,
@@ -223,7 +224,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
 
 async def _argmin(ops: SecureOps, values: Secret) -> int:
     """The index of the smallest of the secret values (the first on ties), opening only
-    that index (`kmeans_release.first_smallest`)."""
+    that index (`cells.first_smallest`)."""
     opened = await ops.reveal(first_smallest(ops, values))
     return int(np.argmax(opened))
 

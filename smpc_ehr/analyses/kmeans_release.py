@@ -30,37 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.backends.base import Secret, SecureOps, all_of
-
-
-def first_smallest(ops: SecureOps, values: Secret, eligible: Secret | None = None) -> Secret:
-    """The secret one-hot (len(values)) of the first smallest of `values` among those
-    whose `eligible` bit is 1 (None: all; all zeros if none is): one batch of
-    comparisons [v_b < v_a] for the pairs a < b, then products only."""
-    count = values.shape[0]
-    pairs = [(a, b) for a in range(count) for b in range(a + 1, count)]
-    later_smaller = ops.lt(
-        ops.stack([values[b : b + 1] for _, b in pairs]),
-        ops.stack([values[a : a + 1] for a, _ in pairs]),
-    )  # pairs x 1
-    ones = ops.add_public(ops.mul_public(later_smaller, 0.0), 1.0)
-    earlier_wins = ops.sub(ones, later_smaller)  # [v_a <= v_b]: ties to the lower index
-    winners = ops.concatenate([earlier_wins, later_smaller])  # 2 pairs x 1: a's, then b's
-    if eligible is not None:  # c also beats c' if c' is not eligible: 1 - e_c' (1 - win)
-        opponents = [b for _, b in pairs] + [a for a, _ in pairs]
-        barred = ops.stack([eligible[o : o + 1] for o in opponents])
-        losses = ops.sub(ops.concatenate([ones, ones]), winners)
-        winners = ops.sub(ops.concatenate([ones, ones]), ops.mul(barred, losses))
-    beats: list[list[Secret]] = [[] for _ in range(count)]
-    for i, (a, b) in enumerate(pairs):
-        beats[a].append(winners[i])
-        beats[b].append(winners[len(pairs) + i])
-    if eligible is not None:
-        for c in range(count):
-            beats[c].append(eligible[c : c + 1])
-    columns = [ops.concatenate(bits) for bits in beats]  # each (count - 1 [+ 1],)
-    return all_of(ops, ops.stack(columns, axis=1))
+from smpc_ehr.analyses.cells import complementary, exact_int
+from smpc_ehr.backends.base import Secret, SecureOps
 
 
 def released_clustering(
@@ -83,11 +54,7 @@ def released_clustering(
         cells.append(ops.reshape(profile_counts, (int(np.prod(profile_counts.shape)),)))
     reach = ops.ge_public(ops.concatenate(cells), threshold)  # one batch
     big = reach[:k]
-    whole = all_of(ops, ops.reshape(big, (k, 1)))  # [no cluster is below the threshold]
-    smallest = first_smallest(ops, sizes, big)
-    short = ops.add_public(ops.mul_public(whole, -1.0), 1.0)  # [some cluster is below]
-    some_short = ops.reshape(ops.stack([short] * k), (k,))
-    shown = ops.sub(big, ops.mul(some_short, smallest))  # the smallest shown one goes too
+    shown, whole = complementary(ops, big, sizes)  # the smallest shown one goes too
     flags = [shown, whole]
     if profile_counts is not None:
         q = profile_counts.shape[1]

@@ -20,7 +20,8 @@ from smpc_ehr.errors import DataError, JointRefusal
 JOINT_MESSAGE = (
     "the values of at least one hospital cannot be used for this analysis (a value beyond "
     "the fixed-point range, or a 0/1 variable with other values); the hospitals' own logs "
-    "name the column; nothing is released"
+    "name the column; nothing is released (values beyond +-16384 are taken by mode "
+    "'full' of logistic regression and k-means)"
 )
 
 

@@ -59,11 +59,11 @@ def _dealer_failure(dealer_id: str, address: str, what: str, exc: grpc.RpcError)
     """A TransportError naming the dealer and which call failed how."""
     code, details = exc.code(), exc.details()
     if code == grpc.StatusCode.UNAVAILABLE:
-        text = f"the dealer {dealer_id} is unreachable at {address} ({what}): {details}"
+        text = f"the dealer ({dealer_id}) is unreachable at {address} ({what}): {details}"
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        text = f"the dealer {dealer_id} did not answer {what} in time: {details}"
+        text = f"the dealer ({dealer_id}) did not answer {what} in time: {details}"
     else:
-        text = f"the dealer {dealer_id} refused {what}: {details}"
+        text = f"the dealer ({dealer_id}) refused {what}: {details}"
     return TransportError(text)
 
 
