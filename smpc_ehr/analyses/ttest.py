@@ -26,6 +26,7 @@ from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.summary import (
+    BINARY_RULE,
     MISSING_RULE,
     CellSummary,
     decode_moments,
@@ -108,6 +109,7 @@ class TTestAnalysis(Analysis):
             "ci95": None,
             "test_refused": None,
             "missing_values": MISSING_RULE,
+            "binary_rule": BINARY_RULE,
             "threshold": threshold,
         }
         small = [lvl for lvl, g in zip(levels, (first, second), strict=True) if g.n is None]
@@ -115,6 +117,11 @@ class TTestAnalysis(Analysis):
             result["test_refused"] = (
                 f"group(s) {', '.join(small)} have fewer than {threshold} patients with a "
                 "value: the test would disclose them"
+            )
+        elif first.few_ones_or_zeros or second.few_ones_or_zeros:
+            result["test_refused"] = (
+                f"{params['variable']!r} is a 0/1 variable with fewer than {threshold} ones "
+                "or zeros in a group: its mean would disclose that count"
             )
         elif (first.n or 0) < 2 or (second.n or 0) < 2:
             result["test_refused"] = "each group needs at least 2 patients"
