@@ -7,14 +7,22 @@ secret-shared as fixed-point numbers and pooled inside MPC (`moments`), where th
 division by the joint count happens. The joint count N is compared with the
 small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
 the products of that bit with N, the pooled means and the pooled covariance matrix.
+Binary rule (`moments.binary_rule`): each party also inputs, per variable, the
+secret bit "my complete cases' values are all 0 or 1" and their count of ones; a
+variable whose bits are all 1 has a mean that gives its count of ones, so the means
+and the covariance matrix are opened (times a second bit) only if, for every such
+variable, both its ones and its zeros reach the threshold.
 The coordinator then derives the sample covariance (x N/(N-1)) and the correlations
 r_ab = cov_ab / sqrt(cov_aa cov_bb): exact functions of the released matrix.
 
 Leakage, plainly:
 - each party: nothing beyond its own data (random-looking shares only);
 - the coordinator (and the analyst): whether the complete-case count reaches the
-  threshold and, only then, that count, the means and the covariance matrix (from
-  which the correlations follow); each missing count only if it reaches the threshold.
+  threshold and, only then, that count; the means and the covariance matrix (from
+  which the correlations follow) only if, in addition, every variable that is 0/1 at
+  every hospital has at least the threshold of ones and of zeros (if not, that this
+  is so, as a suppressed count would tell); each missing count only if it reaches the
+  threshold.
   Nothing per hospital and no single patient's value is released.
 Not covered: what released statistics reveal in combination with other releases.
 """

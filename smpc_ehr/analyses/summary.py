@@ -9,7 +9,12 @@ by the joint count happens there. Per cell, the count N is compared with the
 small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
 the products of that bit with N, the pooled mean and the pooled (population)
 variance, so a cell below the threshold opens as zeros. The missing count has its
-own bit. The coordinator then derives the sample variance N/(N-1) x the population
+own bit. The binary rule (`moments.binary_rule`): each party also inputs, per cell,
+the secret bit "my values here are all 0 or 1" and its count of ones; where every
+party's bit is 1, N x mean would be the count of ones (and N minus it, of zeros), so
+the mean and variance are opened (times a third bit) only if both counts reach the
+threshold; the bits are ANDed and compared inside MPC, and none of them is opened
+beyond that third bit. The coordinator then derives the sample variance N/(N-1) x the population
 one, sd = sqrt(variance) and se = sd / sqrt(N): exact functions of released values,
 computed in the clear because a fixed-point square root would only add error.
 Missing values are left out variable by variable (available-case).
@@ -17,14 +22,16 @@ Missing values are left out variable by variable (available-case).
 Leakage, plainly:
 - each party: nothing beyond its own data (random-looking shares only);
 - the coordinator (and the analyst): per cell whether N reaches the threshold and,
-  only then, N, the mean and the variance; the missing count only if it reaches the
-  threshold itself. Nothing per hospital (no hospital's count, mean or variance) and
-  no single patient's value (no minimum or maximum) is released.
+  only then, N; the mean and the variance only if, in addition, the cell's values are
+  not all 0/1 at every hospital or both its ones and its zeros reach the threshold
+  (a withheld mean with N shown tells that a 0/1 cell has fewer than the threshold of
+  ones or of zeros, as a suppressed count would); the missing count only if it
+  reaches the threshold itself. Nothing per hospital (no hospital's count, mean or
+  variance) and no single patient's value (no minimum or maximum) is released.
 Not covered: what released statistics reveal in combination (for example the means of
 two overlapping cohorts that differ by one patient); the threshold and each
-hospital's approval of the template limit that. The mean of a 0/1 column is a
-proportion: with N it gives the count of ones, which the rule does not hold to the
-threshold (a cell of N >= threshold patients may hold only a few ones).
+hospital's approval of the template limit that. A variable of two values other than
+0 and 1 (say 1/2) gives its counts the same way and is not held to the binary rule.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ Leakage, plainly: that of the summary for these two cells. Each party learns not
 but its own data; the coordinator (and the analyst) learns each group's n, mean and
 variance, only for a group of at least the threshold; if either group is below it,
 the test is refused (the reason is in the result) and nothing about that group is
-released. Not covered: what releases reveal in combination.
+released. If the variable is 0/1 in a group at every hospital, that group's mean and
+variance are released only if both its ones and its zeros reach the threshold
+(summary's binary rule, decided inside MPC); otherwise only its n is, and the test is
+refused. Not covered: what releases reveal in combination.
 """
 
 from __future__ import annotations
