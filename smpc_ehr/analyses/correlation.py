@@ -20,9 +20,9 @@ Leakage, plainly:
 - the coordinator (and the analyst): whether the complete-case count reaches the
   threshold and, only then, that count; the means and the covariance matrix (from
   which the correlations follow) only if, in addition, every variable that is 0/1 at
-  every hospital has at least the threshold of ones and of zeros (if not, that this
-  is so, as a suppressed count would tell); each missing count only if it reaches the
-  threshold.
+  every hospital has at least the threshold of ones and of zeros (a withheld matrix
+  beside a shown count tells that one falls short, as a suppressed count would); each
+  missing count only if it reaches the threshold.
   Nothing per hospital and no single patient's value is released.
 Not covered: what released statistics reveal in combination with other releases.
 """
