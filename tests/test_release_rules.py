@@ -7,7 +7,8 @@ iteration counter (item 3); an unknown column's error names that column only (it
 
 The data: three hospitals of 200 synthetic patients, plus
 - a 0/1 column `rare`, 1 for three patients (two at hospital-1, one at hospital-2)
-  whose bmi is an outlier far above everyone else's (the planted secrets);
+  whose bmi is an outlier far above everyone else's (the planted secrets), and
+  `common` = 1 - rare (three zeros);
 - diagnosis codes planted on complete cases (bmi, hba1c and readmit_30d present):
   Q99.1 on 3 / 140 / 140 patients of hospitals 1 / 2 / 3, Q99.2 on 0 / 140 / 140,
   Q99.3 on 3 / 5 / 140 (hospital-3's others are 8 < 11), Q99.9 on the rare three;
@@ -65,6 +66,7 @@ def _plant(data: Path) -> None:
             frame.loc[complete[-1], "flag"] = "2"
         frame["rare"] = "0"
         frame.loc[rare, "rare"] = "1"
+        frame["common"] = (frame["rare"] == "0").astype(int).astype(str)
         frame.loc[rare, "bmi"] = [str(v) for v in RARE_BMI[site]]
         planted = [(frame.at[i, "patient_id"], RARE_CODE) for i in rare]
         index = SITES.index(site)
@@ -247,6 +249,101 @@ def test_evaluation_bins_of_few_patients_release_no_mean(
     if None not in confusion:
         assert sum(confusion) == len(rows)
     assert small >= 1, "the data must give a bin of 1 to 10 held-out patients"
+
+
+# ------------------------------------------ item 1: means of 0/1 variables (counts)
+
+
+PROPORTION_ERROR = 1e-8
+"""MPyC's stated precision for a pooled mean of 0/1 values: 8 P 2^-32 (|mean| + sd)."""
+
+
+def binary_secrets(column: pd.Series) -> list[float]:
+    """What would give a 0/1 column's count of ones with n: its mean (either way
+    round), its sample variance and sd (0 and 1 left out: they are everywhere)."""
+    known = column.dropna()
+    p = float(known.mean())
+    values = [p, 1 - p, float(known.var(ddof=1)), float(known.std(ddof=1))]
+    return [v for v in values if v not in (0.0, 1.0)]
+
+
+def stratum_secrets(frame: pd.DataFrame, name: str) -> list[float]:
+    """`binary_secrets` of a column in each of F and M."""
+    return [s for lvl in ("F", "M") for s in binary_secrets(frame.loc[frame["sex"] == lvl, name])]
+
+
+@pytest.mark.parametrize("backend", ["mpyc", "crypten"])
+def test_summary_withholds_a_0_1_mean_of_few_ones_or_zeros(
+    fed: LocalFederation, planted: Path, backend: str
+) -> None:
+    frame = frame_of(planted)
+    result = run(fed, "summary", {"variables": "rare,common,readmit_30d"}, backend)
+    variables = result["variables"]
+    want = truth.summary(frame, ["rare", "common", "readmit_30d"])[""]
+    for name in ("rare", "common"):  # 3 ones, 3 zeros: n shown, the proportion not
+        got = variables[name]
+        assert all(got[k] is None for k in ("mean", "variance", "sd", "se")), got
+        assert got["n"] == want[name]["n"] and got["mean_suppressed"] is True
+    released = variables["readmit_30d"]  # many ones and zeros: released as before
+    assert released["mean_suppressed"] is False and released["n"] == want["readmit_30d"]["n"]
+    tolerance = PROPORTION_ERROR if backend == "mpyc" else 1e-4
+    assert released["mean"] == pytest.approx(want["readmit_30d"]["mean"], abs=tolerance)
+    assert released["variance"] == pytest.approx(want["readmit_30d"]["variance"], abs=tolerance)
+    assert_absent(result, binary_secrets(frame["rare"]))
+
+
+def test_summary_strata_withhold_a_0_1_mean_of_few_ones(
+    fed: LocalFederation, planted: Path
+) -> None:
+    frame = frame_of(planted)
+    result = run(fed, "summary", {"variables": "rare,readmit_30d", "by": "sex"})
+    want = truth.summary(frame, ["rare", "readmit_30d"], "sex")
+    for level in ("F", "M"):
+        block = result["strata"][level]["variables"]
+        rare, readmit = block["rare"], block["readmit_30d"]
+        assert rare["mean"] is None and rare["sd"] is None
+        assert rare["n"] == want[level]["rare"]["n"] and rare["mean_suppressed"] is True
+        assert readmit["mean"] == pytest.approx(
+            want[level]["readmit_30d"]["mean"], abs=PROPORTION_ERROR
+        )
+    assert_absent(result, stratum_secrets(frame, "rare"))
+
+
+def test_ttest_of_a_0_1_variable_with_few_ones_is_refused(
+    fed: LocalFederation, planted: Path
+) -> None:
+    result = run(fed, "ttest", {"variable": "rare", "group": "sex"})
+    for level in ("F", "M"):
+        assert result["groups"][level]["mean"] is None
+        assert result["groups"][level]["n"] is not None
+    assert result["statistic"] is None and result["estimate"] is None
+    assert "0/1 variable with fewer than 11 ones or zeros" in result["test_refused"]
+    frame = frame_of(planted)
+    assert_absent(result, stratum_secrets(frame, "rare"))
+    fine = run(fed, "ttest", {"variable": "readmit_30d", "group": "sex"})
+    assert fine["test_refused"] is None
+    for level in ("F", "M"):
+        want = truth.summary(frame.loc[frame["sex"] == level], ["readmit_30d"])[""]
+        assert fine["groups"][level]["mean"] == pytest.approx(
+            want["readmit_30d"]["mean"], abs=PROPORTION_ERROR
+        )
+
+
+def test_correlation_with_a_0_1_variable_of_few_ones_withholds_the_moments(
+    fed: LocalFederation, planted: Path
+) -> None:
+    frame = frame_of(planted)
+    result = run(fed, "correlation", {"variables": "bmi,rare"})
+    want = truth.correlation(frame, ["bmi", "rare"])
+    assert result["means"] is None and result["covariance"] is None and result["matrix"] is None
+    assert result["n"] == want["n"] and result["moments_suppressed"] is True
+    complete = frame[["bmi", "rare"]].dropna()
+    assert_absent(result, [*binary_secrets(complete["rare"]), *SECRETS])
+    fine = run(fed, "correlation", {"variables": "bmi,readmit_30d"})
+    want = truth.correlation(frame, ["bmi", "readmit_30d"])
+    assert fine["moments_suppressed"] is False and fine["n"] == want["n"]
+    assert np.allclose(fine["means"], want["means"], rtol=1e-8, atol=PROPORTION_ERROR)
+    assert np.allclose(fine["matrix"], want["matrix"], rtol=0, atol=1e-9)
 
 
 # ------------------------------------------------- item 2: no hospital is named

@@ -87,6 +87,28 @@ def test_summary_with_a_suppressed_variable() -> None:
     assert f"small-cell threshold: {T}; {FOOTNOTE}" in text
 
 
+def test_summary_and_correlation_with_a_0_1_mean_withheld() -> None:
+    rare = {**moments(None, None, 0, 0), "n": 600, "suppressed": False, "mean_suppressed": True}
+    body = {"variables": {"rare": rare}, "missing_values": SUMMARY_RULE, "threshold": T}
+    text = render(body, "summary")
+    row = next(line for line in text.splitlines() if line.startswith("rare"))
+    assert row.split() == ["rare", "600", "<11", "-", "-", "-"]
+    assert f"a 0/1 variable with fewer than {T} ones or zeros" in text
+    body = {
+        "variables": ["bmi", "rare"],
+        "n": 590,
+        "means": None,
+        "covariance": None,
+        "matrix": None,
+        "suppressed": False,
+        "moments_suppressed": True,
+        "missing": {"bmi": 12, "rare": None},
+        "threshold": T,
+    }
+    text = render(body, "correlation")
+    assert f"n = 590 patients with all variables, a 0/1 variable has fewer than {T}" in text
+
+
 def test_stratified_summary_has_a_row_per_level_and_variable() -> None:
     strata = {
         "F": {"variables": {"bmi": moments(4467, 132, 26.899, 5.6719)}},

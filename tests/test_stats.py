@@ -184,7 +184,7 @@ def test_summary(combo: Combo, key: str) -> None:
     expected = truth.summary(frame, variables, by)
     assert result["missing_values"] == "excluded variable by variable (available-case)"
     if by is None:
-        assert set(result) == {"variables", "missing_values", "threshold"}
+        assert set(result) == {"variables", "missing_values", "binary_rule", "threshold"}
         blocks = {"": result["variables"]}
     else:
         assert result["by"] == by

@@ -7,14 +7,22 @@ secret-shared as fixed-point numbers and pooled inside MPC (`moments`), where th
 division by the joint count happens. The joint count N is compared with the
 small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
 the products of that bit with N, the pooled means and the pooled covariance matrix.
+Binary rule (`moments.binary_rule`): each party also inputs, per variable, the
+secret bit "my complete cases' values are all 0 or 1" and their count of ones; a
+variable whose bits are all 1 has a mean that gives its count of ones, so the means
+and the covariance matrix are opened (times a second bit) only if, for every such
+variable, both its ones and its zeros reach the threshold.
 The coordinator then derives the sample covariance (x N/(N-1)) and the correlations
 r_ab = cov_ab / sqrt(cov_aa cov_bb): exact functions of the released matrix.
 
 Leakage, plainly:
 - each party: nothing beyond its own data (random-looking shares only);
 - the coordinator (and the analyst): whether the complete-case count reaches the
-  threshold and, only then, that count, the means and the covariance matrix (from
-  which the correlations follow); each missing count only if it reaches the threshold.
+  threshold and, only then, that count; the means and the covariance matrix (from
+  which the correlations follow) only if, in addition, every variable that is 0/1 at
+  every hospital has at least the threshold of ones and of zeros (a withheld matrix
+  beside a shown count tells that one falls short, as a suppressed count would); each
+  missing count only if it reaches the threshold.
   Nothing per hospital and no single patient's value is released.
 Not covered: what released statistics reveal in combination with other releases.
 """
@@ -28,13 +36,18 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.analyses.moments import party_arrays, pooled_weights
+from smpc_ehr.analyses.moments import binary_rule, local_binary, party_arrays, pooled_weights
 from smpc_ehr.analyses.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
 MISSING_RULE = "complete-case: patients missing any listed variable are left out"
+BINARY_RULE = (
+    "if a variable is 0/1 over the complete cases, the means, covariances and "
+    "correlations are released only if both its ones and its zeros reach the threshold "
+    "(otherwise moments_suppressed, with n still shown)"
+)
 
 
 def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
@@ -45,7 +58,8 @@ def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
 
 
 def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
-    """This party's complete-case count, means, population covariance and missing counts."""
+    """This party's complete-case count, means, population covariance, missing counts,
+    and per variable the binary rule's inputs over the complete cases ([all 0/1], ones)."""
     cohort = select_cohort(data, params)
     columns = [numeric_values(data, v, cohort) for v in params["variables"]]
     d = len(columns)
@@ -60,12 +74,19 @@ def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
     complete -= means
     cov = complete.T @ complete / count if count else np.zeros((d, d))
     missing = [int(np.count_nonzero(m)) for m in missing_masks]
-    return np.concatenate([[count], means, cov.reshape(-1), missing]).astype(float)
+    binary = np.array(
+        [local_binary(values[~incomplete]) for values in columns], dtype=float
+    ).reshape(d, 2)
+    return np.concatenate(
+        [[count], means, cov.reshape(-1), missing, binary[:, 0], binary[:, 1]]
+    ).astype(float)
 
 
 def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgram:
-    """Pool the parties' complete-case moments; open [N >= t], [missing_v >= t], then
-    each bit times N, the d means, the d x d covariances and the d missing counts."""
+    """Pool the parties' complete-case moments; open [N >= t], [N >= t and the binary
+    rule holds for every variable] (`moments.binary_rule`), [missing_v >= t], then the
+    first bit times N, the second times the d means and the d x d covariances, and
+    each missing bit times its missing count."""
 
     async def program(ops: SecureOps) -> list[Secret]:
         shared = party_arrays(ops, local)  # P x layout
@@ -84,16 +105,31 @@ def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgr
         weighted = ops.mul(deviations, _repeat(ops, weights, d))
         between = ops.matmul(ops.stack([weighted[j] for j in range(parties)], axis=1), deviations)
         cov = ops.add(pooled[d:], ops.reshape(between, (cells,)))
-        total_missing = ops.sum(shared[:, 1 + d + cells :], axis=0)
+        at = 1 + d + cells
+        total_missing = ops.sum(shared[:, at : at + d], axis=0)
         # Both comparisons in one batch: [N >= t] (repeated d times) and [M_v >= t].
         flags = ops.ge_public(ops.stack([_repeat(ops, total, d), total_missing]), threshold)
         released, released_missing = flags[0][0:1], flags[1]
+        rule = binary_rule(
+            ops,
+            shared[:, at + d : at + 2 * d],
+            shared[:, at + 2 * d :],
+            _repeat(ops, total, d),
+            threshold,
+        )
+        # [N >= t and every variable's rule]: d x bit + sum of the d rule bits reaches
+        # 2d only if all are 1; exact, as the bits are.
+        votes = ops.add(
+            ops.mul_public(released, float(d)), ops.sum(ops.reshape(rule, (d, 1)), axis=0)
+        )
+        shown = ops.ge_public(votes, 2 * d - 0.5)
         return [
             released,
+            shown,
             released_missing,
             ops.mul(released, total),
-            ops.mul(_repeat(ops, released, d), means),
-            ops.mul(_repeat(ops, released, cells), cov),
+            ops.mul(_repeat(ops, shown, d), means),
+            ops.mul(_repeat(ops, shown, cells), cov),
             ops.mul(released_missing, total_missing),
         ]
 
@@ -119,16 +155,16 @@ class CorrelationAnalysis(Analysis):
     def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
         variables = list(params["variables"])
         d = len(variables)
-        expected = (1 + d) + (1 + d + d * d) + d
+        expected = (2 + d) + (1 + d + d * d) + d
         if len(opened) != expected:
             raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        flags = [exact_int(v) for v in opened[: 1 + d]]
-        if any(f not in (0, 1) for f in flags):
-            raise ValueError("opened release bits are not 0/1")
-        values = np.asarray(opened[1 + d : 2 + 2 * d + d * d], dtype=float)
-        missing_values = opened[2 + 2 * d + d * d :]
+        flags = [exact_int(v) for v in opened[: 2 + d]]
+        if any(f not in (0, 1) for f in flags) or flags[1] > flags[0]:
+            raise ValueError("opened release bits are not 0/1 or are inconsistent")
+        values = np.asarray(opened[2 + d : 3 + 2 * d + d * d], dtype=float)
+        missing_values = opened[3 + 2 * d + d * d :]
         missing = {
-            v: exact_int(missing_values[a]) if flags[1 + a] else None
+            v: exact_int(missing_values[a]) if flags[2 + a] else None
             for a, v in enumerate(variables)
         }
         result: dict[str, Any] = {
@@ -138,13 +174,17 @@ class CorrelationAnalysis(Analysis):
             "covariance": None,
             "matrix": None,
             "suppressed": not flags[0],
+            "moments_suppressed": bool(flags[0] and not flags[1]),
             "missing": missing,
             "missing_values": MISSING_RULE,
+            "binary_rule": BINARY_RULE,
             "threshold": threshold,
         }
-        if not flags[0]:
+        if flags[0]:
+            result["n"] = exact_int(values[0])
+        if not flags[1]:
             return result
-        n = exact_int(values[0])
+        n = result["n"]
         cov = values[1 + d :].reshape(d, d)
         cov = (cov + cov.T) / 2 * (n / (n - 1) if n > 1 else np.nan)
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
@@ -152,7 +192,6 @@ class CorrelationAnalysis(Analysis):
             corr = np.clip(cov / np.outer(sd, sd), -1.0, 1.0)
         np.fill_diagonal(corr, 1.0)
         result.update(
-            n=n,
             means=[float(m) for m in values[1 : 1 + d]],
             covariance=_nested(cov),
             matrix=_nested(corr),

@@ -96,6 +96,33 @@ def pool_means(ops: SecureOps, weights: Secret, means: Secret) -> Secret:
     return ops.add(means[0], ops.sum(ops.mul(weights, spread), axis=0))
 
 
+def local_binary(values: np.ndarray) -> tuple[int, int]:
+    """The binary rule's local inputs: [every non-missing value is 0 or 1] (1 also when
+    there are none) and how many values are 1."""
+    known = values[~np.isnan(values)]
+    ones = int(np.count_nonzero(known == 1))
+    return int(ones + np.count_nonzero(known == 0) == known.size), ones
+
+
+def binary_rule(
+    ops: SecureOps, binary: Secret, ones: Secret, total: Secret, threshold: int
+) -> Secret:
+    """Per cell, the exact secret bit [not every party's values are 0/1, or the ones and
+    the zeros both reach the threshold], from every party's `local_binary` inputs
+    (P x cells each) and the joint count N (cells).
+
+    Why: the mean of a 0/1 variable times N is its count of ones (and N minus that,
+    of zeros), so a mean, variance or anything else that gives the proportion is
+    released only where a count table would release both counts. Nothing is opened
+    here: two batches of comparisons, whose results are exact 0/1 on both backends."""
+    ones_total = ops.sum(ones, axis=0)
+    # Sum of the P bits + t - P reaches t exactly when every party's bit is 1.
+    every = ops.add_public(ops.sum(binary, axis=0), float(threshold - ops.n_parties))
+    checks = ops.ge_public(ops.stack([every, ones_total, ops.sub(total, ones_total)]), threshold)
+    not_binary = ops.add_public(ops.mul_public(checks[0], -2.0), 2.0)
+    return ops.ge_public(ops.add(not_binary, ops.add(checks[1], checks[2])), 1.5)
+
+
 def column_moments(x: np.ndarray) -> np.ndarray:
     """Count, means and population variances of the columns of a complete n x d array
     (3 x d; all 0 when n is 0)."""

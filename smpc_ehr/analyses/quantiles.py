@@ -30,7 +30,11 @@ Disclosure control, inside MPC: quantile i is released only if
 min(p_i, 10000 - p_i) * N >= 10000 * threshold, i.e. at least `threshold` patients
 lie on each side of it (q_i * N >= threshold and (1 - q_i) * N >= threshold). So
 no released quantile sits at or next to one patient's extreme value: there is no
-minimum or maximum in disguise (q = 0.01 over 50 patients is suppressed). N and the
+minimum or maximum in disguise (q = 0.01 over 50 patients is suppressed). The same
+rule covers a 0/1 variable, whose quantile is 0 or 1 (the zeros reach q N, or the
+ones exceed (1 - q) N): a released quantile bounds each count only by a number of at
+least the threshold, so even many q's pin down no count of ones or zeros below it
+(unlike a mean with N: `summary`'s binary rule). N and the
 missing count are each released only if at least the threshold. The coordinator
 opens, per q, the bit `released` and released * index, and for N and the missing
 count their bits and the bits times the counts: a suppressed quantile's index (or a

@@ -9,7 +9,12 @@ by the joint count happens there. Per cell, the count N is compared with the
 small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
 the products of that bit with N, the pooled mean and the pooled (population)
 variance, so a cell below the threshold opens as zeros. The missing count has its
-own bit. The coordinator then derives the sample variance N/(N-1) x the population
+own bit. The binary rule (`moments.binary_rule`): each party also inputs, per cell,
+the secret bit "my values here are all 0 or 1" and its count of ones; where every
+party's bit is 1, N x mean would be the count of ones (and N minus it, of zeros), so
+the mean and variance are opened (times a third bit) only if both counts reach the
+threshold; the bits are ANDed and compared inside MPC, and none of them is opened
+beyond that third bit. The coordinator then derives the sample variance N/(N-1) x the population
 one, sd = sqrt(variance) and se = sd / sqrt(N): exact functions of released values,
 computed in the clear because a fixed-point square root would only add error.
 Missing values are left out variable by variable (available-case).
@@ -17,14 +22,16 @@ Missing values are left out variable by variable (available-case).
 Leakage, plainly:
 - each party: nothing beyond its own data (random-looking shares only);
 - the coordinator (and the analyst): per cell whether N reaches the threshold and,
-  only then, N, the mean and the variance; the missing count only if it reaches the
-  threshold itself. Nothing per hospital (no hospital's count, mean or variance) and
-  no single patient's value (no minimum or maximum) is released.
+  only then, N; the mean and the variance only if, in addition, the cell's values are
+  not all 0/1 at every hospital or both its ones and its zeros reach the threshold
+  (a withheld mean with N shown tells that a 0/1 cell has fewer than the threshold of
+  ones or of zeros, as a suppressed count would); the missing count only if it
+  reaches the threshold itself. Nothing per hospital (no hospital's count, mean or
+  variance) and no single patient's value (no minimum or maximum) is released.
 Not covered: what released statistics reveal in combination (for example the means of
 two overlapping cohorts that differ by one patient); the threshold and each
-hospital's approval of the template limit that. The mean of a 0/1 column is a
-proportion: with N it gives the count of ones, which the rule does not hold to the
-threshold (a cell of N >= threshold patients may hold only a few ones).
+hospital's approval of the template limit that. A variable of two values other than
+0 and 1 (say 1/2) gives its counts the same way and is not held to the binary rule.
 """
 
 from __future__ import annotations
@@ -38,7 +45,14 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.analyses.moments import local_moments, party_arrays, pool_moments, pooled_weights
+from smpc_ehr.analyses.moments import (
+    binary_rule,
+    local_binary,
+    local_moments,
+    party_arrays,
+    pool_moments,
+    pooled_weights,
+)
 from smpc_ehr.analyses.variables import (
     category_index,
     category_levels,
@@ -50,8 +64,13 @@ from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 
 MISSING_RULE = "excluded variable by variable (available-case)"
-_FIELDS = 4
-"""Local moments per cell: count, mean, population variance, missing count."""
+BINARY_RULE = (
+    "a 0/1 variable's mean, variance, sd and se are released only if both its ones and "
+    "its zeros reach the threshold (otherwise mean_suppressed, with n still shown)"
+)
+_FIELDS = 6
+"""Local inputs per cell: count, mean, population variance, missing count, and the
+binary rule's two (`moments.local_binary`: all values 0/1, count of ones)."""
 
 
 def stratified_moments(
@@ -61,9 +80,10 @@ def stratified_moments(
     by: str | None,
     levels: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """This party's local moments, shape (4, strata x variables): count, mean,
-    population variance and missing count of each variable in each stratum (`levels`
-    of `by`, default all of them; one stratum, everyone, without `by`)."""
+    """This party's local inputs, shape (6, strata x variables): count, mean,
+    population variance, missing count, [all values 0/1] and count of ones of each
+    variable in each stratum (`levels` of `by`, default all of them; one stratum,
+    everyone, without `by`)."""
     cohort = select_cohort(data, params)
     groups: list[np.ndarray | None]
     if by is None:
@@ -78,37 +98,44 @@ def stratified_moments(
         for v, values in enumerate(columns):
             chosen = values if in_group is None else values[in_group]
             count, mean, variance = local_moments(chosen)
-            out[:, s, v] = (count, mean, variance, chosen.size - count)
+            out[:, s, v] = (count, mean, variance, chosen.size - count, *local_binary(chosen))
     return out.reshape(_FIELDS, -1)
 
 
 def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
-    """Pool every party's (4, cells) local moments; open per cell the bits [N >= t] and
-    [missing >= t], then bit x N, bit x missing, bit x mean, bit x population variance."""
+    """Pool every party's (6, cells) local inputs; open per cell the bits [N >= t],
+    [missing >= t] and [N >= t and the binary rule holds] (`moments.binary_rule`), then
+    the first bit x N, the second x missing, the third x mean and x population variance."""
 
     async def program(ops: SecureOps) -> list[Secret]:
-        shared = party_arrays(ops, local)  # P x 4 x cells
-        counts, means, variances, missing = (shared[:, i] for i in range(_FIELDS))
+        shared = party_arrays(ops, local)  # P x 6 x cells
+        counts, means, variances, missing, binary, ones = (shared[:, i] for i in range(_FIELDS))
         total, weights = pooled_weights(ops, counts)
         pooled = pool_moments(ops, weights, means, None, variances)
         total_missing = ops.sum(missing, axis=0)
         flags = ops.ge_public(ops.stack([total, total_missing]), threshold)  # one batch
         released, released_missing = flags[0], flags[1]
-        bits = [released, released_missing, released, released]
+        rule = binary_rule(ops, binary, ones, total, threshold)
+        shown = ops.ge_public(ops.add(released, rule), 1.5)  # AND of exact bits: exact
+        bits = [released, released_missing, shown, shown]
         values = [total, total_missing, pooled.mean_a, pooled.comoment]
-        return [flags, ops.mul(ops.stack(bits), ops.stack(values))]
+        opened_flags = ops.stack([released, released_missing, shown])
+        return [opened_flags, ops.mul(ops.stack(bits), ops.stack(values))]
 
     return program
 
 
 @dataclass(frozen=True)
 class CellSummary:
-    """The released statistics of one variable in one stratum (None: suppressed)."""
+    """The released statistics of one variable in one stratum (None: suppressed; a
+    mean and variance are also None, with `few_ones_or_zeros`, where the binary rule
+    withholds them although n is released)."""
 
     n: int | None
     missing: int | None
     mean: float | None
     variance: float | None
+    few_ones_or_zeros: bool = False
 
     @property
     def sd(self) -> float | None:
@@ -128,28 +155,31 @@ class CellSummary:
             "sd": self.sd,
             "se": self.se,
             "suppressed": self.n is None,
+            "mean_suppressed": self.few_ones_or_zeros,
         }
 
 
 def decode_moments(opened: Sequence[float], cells: int) -> list[CellSummary]:
     """The per-cell summaries from what `moments_program` opened."""
-    if len(opened) != 6 * cells:
-        raise ValueError(f"expected {6 * cells} opened values, got {len(opened)}")
-    flags = [exact_int(v) for v in opened[: 2 * cells]]
+    if len(opened) != 7 * cells:
+        raise ValueError(f"expected {7 * cells} opened values, got {len(opened)}")
+    flags = [exact_int(v) for v in opened[: 3 * cells]]
     if any(f not in (0, 1) for f in flags):
         raise ValueError("opened release bits are not 0/1")
-    values = np.asarray(opened[2 * cells :], dtype=float).reshape(4, cells)
+    values = np.asarray(opened[3 * cells :], dtype=float).reshape(4, cells)
     out = []
     for c in range(cells):
-        released, missing_released = flags[c], flags[cells + c]
+        released, missing_released, shown = flags[c], flags[cells + c], flags[2 * cells + c]
+        if shown > released:
+            raise ValueError("opened release bits are inconsistent")
         n = exact_int(values[0, c]) if released else None
         missing = exact_int(values[1, c]) if missing_released else None
         mean = variance = None
-        if n is not None:
+        if shown and n is not None:
             mean = float(values[2, c])
             # Sample variance from the population one; a tiny negative from rounding is 0.
             variance = max(0.0, float(values[3, c])) * n / (n - 1) if n > 1 else None
-        out.append(CellSummary(n, missing, mean, variance))
+        out.append(CellSummary(n, missing, mean, variance, bool(released and not shown)))
     return out
 
 
@@ -178,7 +208,11 @@ class SummaryAnalysis(Analysis):
             {name: cells[s * len(variables) + v].as_json() for v, name in enumerate(variables)}
             for s in range(len(levels))
         ]
-        common = {"missing_values": MISSING_RULE, "threshold": threshold}
+        common = {
+            "missing_values": MISSING_RULE,
+            "binary_rule": BINARY_RULE,
+            "threshold": threshold,
+        }
         if not by:
             return {"variables": blocks[0], **common}
         strata = {level: {"variables": block} for level, block in zip(levels, blocks, strict=True)}

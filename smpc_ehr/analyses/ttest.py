@@ -12,7 +12,10 @@ Leakage, plainly: that of the summary for these two cells. Each party learns not
 but its own data; the coordinator (and the analyst) learns each group's n, mean and
 variance, only for a group of at least the threshold; if either group is below it,
 the test is refused (the reason is in the result) and nothing about that group is
-released. Not covered: what releases reveal in combination.
+released. If the variable is 0/1 in a group at every hospital, that group's mean and
+variance are released only if both its ones and its zeros reach the threshold
+(summary's binary rule, decided inside MPC); otherwise only its n is, and the test is
+refused. Not covered: what releases reveal in combination.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.summary import (
+    BINARY_RULE,
     MISSING_RULE,
     CellSummary,
     decode_moments,
@@ -108,6 +112,7 @@ class TTestAnalysis(Analysis):
             "ci95": None,
             "test_refused": None,
             "missing_values": MISSING_RULE,
+            "binary_rule": BINARY_RULE,
             "threshold": threshold,
         }
         small = [lvl for lvl, g in zip(levels, (first, second), strict=True) if g.n is None]
@@ -115,6 +120,11 @@ class TTestAnalysis(Analysis):
             result["test_refused"] = (
                 f"group(s) {', '.join(small)} have fewer than {threshold} patients with a "
                 "value: the test would disclose them"
+            )
+        elif first.few_ones_or_zeros or second.few_ones_or_zeros:
+            result["test_refused"] = (
+                f"{params['variable']!r} is a 0/1 variable with fewer than {threshold} ones "
+                "or zeros in a group: its mean would disclose that count"
             )
         elif (first.n or 0) < 2 or (second.n or 0) < 2:
             result["test_refused"] = "each group needs at least 2 patients"

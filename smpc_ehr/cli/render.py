@@ -118,14 +118,21 @@ def _render_generic(body: Body) -> str:
 def _moment_cells(cell: Body, t: int) -> list[str]:
     """n, missing, mean, sd and se of one released moments cell ("-" if suppressed)."""
     missing = fmt_count(cell.get("missing"), t)
-    if cell.get("n") is None:
-        return [fmt_count(None, t), missing, "-", "-", "-"]
+    if cell.get("n") is None or cell.get("mean_suppressed"):
+        return [fmt_count(cell.get("n"), t), missing, "-", "-", "-"]
     stats = [fmt_num(cell.get(k)) for k in ("mean", "sd", "se")]
     return [fmt_count(cell["n"], t), missing, *stats]
 
 
 def _moments_suppressed(cells: Sequence[Body]) -> bool:
     return any(c.get("n") is None or c.get("missing") is None for c in cells)
+
+
+def _binary_note(cells: Sequence[Body], t: int) -> str:
+    """Why a released n has no mean (the binary rule), if some cell shows that."""
+    if not any(c.get("mean_suppressed") for c in cells):
+        return ""
+    return f"-: a 0/1 variable with fewer than {t} ones or zeros (mean, sd, se not released)"
 
 
 def _render_summary(body: Body) -> str:
@@ -145,8 +152,9 @@ def _render_summary(body: Body) -> str:
         rows = [[name, *_moment_cells(cell, t)] for _, name, cell in pairs]
         text = table(["variable", *MOMENT_HEADER], rows, "lrrrrr")
     note = "sd: sample standard deviation (n - 1); se = sd / sqrt(n)"
-    suppressed = _moments_suppressed([cell for _, _, cell in pairs])
-    return _sections(text, note, _footer(body, suppressed))
+    cells = [cell for _, _, cell in pairs]
+    note = "\n".join(filter(None, [note, _binary_note(cells, t)]))
+    return _sections(text, note, _footer(body, _moments_suppressed(cells)))
 
 
 def _render_correlation(body: Body) -> str:
@@ -156,6 +164,11 @@ def _render_correlation(body: Body) -> str:
     missing = body.get("missing") or {}
     if body.get("suppressed") or body.get("matrix") is None:
         head = f"correlation suppressed: fewer than {t} patients have all of {', '.join(names)}"
+        if body.get("moments_suppressed"):
+            head = (
+                f"correlation suppressed: among the n = {fmt_count(body['n'], t)} patients "
+                f"with all variables, a 0/1 variable has fewer than {t} ones or zeros"
+            )
         rows = [[v, fmt_count(missing.get(v), t)] for v in names]
         text = table(["variable", "missing"], rows, "lr")
         return _sections(head, text, _footer(body, True))
@@ -303,8 +316,9 @@ def _render_ttest(body: Body) -> str:
             f"{body.get('estimate_is', 'difference')} = {fmt_num(body['estimate'])} "
             f"({_ci(body['ci95'])})"
         )
-    suppressed = _moments_suppressed([groups[level] for level in body["levels"]])
-    return _sections(text, test, _footer(body, suppressed))
+    cells = [groups[level] for level in body["levels"]]
+    text = "\n".join(filter(None, [text, _binary_note(cells, t)]))
+    return _sections(text, test, _footer(body, _moments_suppressed(cells)))
 
 
 def _render_odds_ratio(body: Body) -> str:
