@@ -457,3 +457,14 @@ def test_unusable_values_are_refused_jointly_without_naming_anyone(fed: LocalFed
             message = fails(fed, name, params, backend)
             assert "at least one hospital cannot be used" in message, message
             assert not re.search(r"hospital-\d", message), message
+
+
+def test_kmeans_profile_withholds_a_0_1_mean_of_few_ones(fed: LocalFederation) -> None:
+    """A cluster's size is released and its profile mean of `rare` times that size would
+    be its count of rare patients (at most 3, below the threshold): withheld in every
+    cluster, while readmission, with many ones and zeros, is still shown somewhere."""
+    params = {"features": "hba1c,sbp", "k": 2, "n_init": 1, "profile": "rare,readmit_30d"}
+    result = run(fed, "kmeans", params)
+    assert any(size is not None for size in result["sizes"])
+    assert all(profile["rare"] is None for profile in result["profiles"]), result["profiles"]
+    assert any(profile["readmit_30d"] is not None for profile in result["profiles"])

@@ -43,7 +43,8 @@ it says "locally"):
    if some cluster does not, the smallest other cluster is hidden too and N and the
    joint inertia are withheld (complementary suppression, decided inside MPC); a
    profile mean also needs the threshold of the cluster's patients having the
-   variable; the number of patients left out for a missing feature, if at least the
+   variable and, for a 0/1 variable, its ones and its zeros in the cluster each
+   reaching it (`moments.binary_rule`); the number of patients left out for a missing feature, if at least the
    threshold; the iteration count and convergence flag.
 
 Leakage, plainly:
@@ -94,6 +95,8 @@ from smpc_ehr.analyses.kmeans_data import (
 from smpc_ehr.analyses.kmeans_full import kmeans_full_program
 from smpc_ehr.analyses.kmeans_release import Released, released_clustering
 from smpc_ehr.analyses.moments import (
+    binary_rule,
+    local_binary,
     party_arrays,
     pool_means,
     pooled_weights,
@@ -249,12 +252,15 @@ def _outputs(
     centroids = fit.centroids * sds + means
     header = public_values(ops, np.array([fit.iterations, float(fit.converged)]))
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
+    binary, ones = np.zeros((k, q)), np.zeros((k, q))
     for v in range(q):
         present = ~np.isnan(rows.profile[:, v])
         chosen = labels[present]
         profile_counts[:, v] = np.bincount(chosen, minlength=k)
         sums = np.bincount(chosen, weights=rows.profile[present, v], minlength=k)
         profile_means[:, v] = sums / np.maximum(profile_counts[:, v], 1.0)
+        for c in range(k):
+            binary[c, v], ones[c, v] = local_binary(rows.profile[labels == c, v])
     local_counts = np.concatenate(
         [np.bincount(labels, minlength=k), profile_counts.ravel(), [rows.missing]]
     ).astype(float)
@@ -263,14 +269,19 @@ def _outputs(
     inertia = ops.sum(party_arrays(ops, np.array([distances.sum() / n_total])), axis=0)
     n = public_values(ops, np.array([float(n_total)]))
     overall = ops.concatenate([n, inertia, n, ops.mul_public(n, 0.0)])
-    profile: tuple[Secret, Secret] | tuple[None, None] = (None, None)
+    profile: tuple[Secret, Secret, Secret] | tuple[None, None, None] = (None, None, None)
     if q:
         _, weights = pooled_weights(ops, shared_counts[:, k : k + k * q])
         pooled = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
-        profile = (
-            ops.reshape(totals[k : k + k * q], (k, q)),
-            ops.reshape(pooled, (k, q)),
+        counts = totals[k : k + k * q]
+        binary_ok = binary_rule(
+            ops,
+            party_arrays(ops, binary.ravel()),
+            party_arrays(ops, ones.ravel()),
+            counts,
+            threshold,
         )
+        profile = (ops.reshape(counts, (k, q)), ops.reshape(pooled, (k, q)), binary_ok)
     released = released_clustering(
         ops,
         threshold,

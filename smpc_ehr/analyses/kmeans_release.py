@@ -13,7 +13,9 @@ opened, to the coordinator):
   threshold; the hidden clusters together hold at least the threshold of patients,
   and no centroid of fewer is shown;
 - a profile mean is shown only if its cluster is and at least the threshold of the
-  cluster's patients have the variable;
+  cluster's patients have the variable, and, for a 0/1 variable, if its ones and its
+  zeros in the cluster each reach the threshold (`moments.binary_rule`: with the size,
+  the mean would give the count of ones);
 - the number of patients left out for a missing feature is shown only if it reaches
   the threshold (its complement, the cohort's size, is not part of this release).
 
@@ -43,11 +45,14 @@ def released_clustering(
     centroids: Secret,
     profile_counts: Secret | None = None,
     profile_means: Secret | None = None,
+    profile_binary: Secret | None = None,
 ) -> list[Secret]:
     """The bits and masked values the coordinator may open (`Released.decode` reads
     them), by the module's rule: `sizes` (k), `missing` (1), `overall` = [N, inertia /
-    s, s, times a cluster was empty] (OVERALL), the centroids (k x d, original units)
-    and the profile counts and means (k x q each)."""
+    s, s, times a cluster was empty] (OVERALL), the centroids (k x d, original units),
+    the profile counts and means (k x q each) and `moments.binary_rule`'s exact bits
+    for the profile means (k q: a 0/1 profile's mean only where its ones and zeros in
+    the cluster both reach the threshold)."""
     k, d = centroids.shape[0], centroids.shape[1]
     cells = [sizes, missing]
     if profile_counts is not None:
@@ -59,6 +64,8 @@ def released_clustering(
     if profile_counts is not None:
         q = profile_counts.shape[1]
         each = ops.mul(ops.reshape(reach[k + 1 :], (k, q)), ops.stack([shown] * q, axis=1))
+        if profile_binary is not None:
+            each = ops.mul(each, ops.reshape(profile_binary, (k, q)))
         flags.append(ops.reshape(each, (k * q,)))
     # Products of bits are off by a few units of the last place on CrypTen: a mask of
     # 2^-16 instead of 0 would open a hidden value times 2^-16, readable. One batch of
