@@ -44,8 +44,9 @@ it says "locally"):
    joint inertia are withheld (complementary suppression, decided inside MPC); a
    profile mean also needs the threshold of the cluster's patients having the
    variable and, for a 0/1 variable, its ones and its zeros in the cluster each
-   reaching it (`moments.binary_rule`); the number of patients left out for a missing feature, if at least the
-   threshold; the iteration count and convergence flag.
+   reaching it (`moments.binary_rule`); the number of patients left out for a
+   missing feature, if at least the threshold; the iteration count and convergence
+   flag.
 
 Leakage, plainly:
 - each party learns: whether the others' patients could fill k clusters (the first
