@@ -489,6 +489,7 @@ def test_small_cohort_releases_nothing(fed3: LocalFederation, data3: Path) -> No
         "sd": None,
         "se": None,
         "suppressed": True,
+        "mean_suppressed": False,  # the whole cell is: the binary rule has nothing to add
     }
     assert_not_disclosed(summary, secrets, {float(THRESHOLD)})
 
