@@ -130,7 +130,7 @@ def config(tmp_path: Path, max_queued: int) -> CoordinatorConfig:
         job_deadline_seconds=60.0,
         log_level="INFO",
         source=tmp_path / "coordinator.toml",
-        max_queued_per_analyst=20,
+        max_queued_per_analyst=max_queued,
     )
 
 

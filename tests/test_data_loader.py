@@ -246,3 +246,17 @@ def test_quoted_line_break_in_a_value_is_refused(
         (folder / f"{name}.csv").write_bytes(text.encode())
     with pytest.raises(DataError, match=expected + ": a value holds a line break"):
         load_party_data(folder)
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_line_break_in_a_column_not_read_is_refused_at_its_line(
+    tmp_path: Path, line_end: str
+) -> None:
+    """conditions.csv's extra columns are not read, but a quoted line break there would
+    still shift every later line number: refused, naming the row's first line."""
+    conditions = "patient_id,code,onset_date,note\np1,E11.9,2010-05-01,ok\n"
+    conditions += 'p3,e75.22,,"two\nlines"\np2,,2020-01-31,\n'  # the empty code: line 5
+    folder = write(tmp_path, conditions=None)
+    (folder / "conditions.csv").write_bytes(conditions.replace("\n", line_end).encode())
+    with pytest.raises(DataError, match=r"conditions\.csv: line 3: a value holds a line break"):
+        load_party_data(folder)

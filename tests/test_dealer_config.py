@@ -100,3 +100,13 @@ def test_cli_has_a_dealer_command(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert args.command == "dealer" and args.handler.__name__ == "serve"
     assert main(["dealer", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "dealer config file not found" in capsys.readouterr().err
+
+
+def test_max_jobs_per_party_must_leave_room_for_every_party(tmp_path: Path) -> None:
+    """max_jobs_per_party x parties above the dealer's open jobs would let the parties'
+    own bounds fill it, the lock-out the bound is there to prevent."""
+    files(tmp_path)
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("max_jobs_per_party = 4", "max_jobs_per_party = 200"))
+    with pytest.raises(ConfigError, match=r"max_jobs_per_party: 200 x \d+ parties exceeds"):
+        load_dealer_config(path)

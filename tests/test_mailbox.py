@@ -137,12 +137,13 @@ def test_an_oversized_chunk_is_refused() -> None:
 def test_unread_messages_are_bounded_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many small messages nobody asks for (or partial chunks) fill the job's budget;
     the next one fails the job, and everything held is let go."""
-    monkeypatch.setattr(mailbox, "JOB_BUFFER_BYTES", 20 * (MESSAGE_OVERHEAD + 100))
+    each = MESSAGE_OVERHEAD + 100 + 2  # a held message or chunk: overhead, payload, tag
+    monkeypatch.setattr(mailbox, "JOB_BUFFER_BYTES", 20 * each)
     box = JobMailbox("j1", ["a", "b"])
     for i in range(10):
         box.deliver("a", f"t{i}", 0, 1, bytes(100))
         box.deliver("b", f"p{i}", 0, 3, bytes(100))  # first chunk of 3
-    assert box.held == 20 * (MESSAGE_OVERHEAD + 100)
+    assert box.held == 20 * each
     with pytest.raises(TransportError, match="more than a job holds unread"):
         box.deliver("a", "one-more", 0, 1, b"")
     assert box.held == 0 and box._partial == {} and box._unread == {}
@@ -153,9 +154,9 @@ def test_unread_messages_are_bounded_per_job(monkeypatch: pytest.MonkeyPatch) ->
 def test_reading_a_message_lets_its_bytes_go() -> None:
     box = JobMailbox("j1", ["a"])
     box.deliver("a", "big", 0, 2, b"A")
-    assert box.held == 1 + MESSAGE_OVERHEAD
+    assert box.held == 1 + len("big") + MESSAGE_OVERHEAD
     box.deliver("a", "big", 1, 2, b"B")
-    assert box.held == 2 + MESSAGE_OVERHEAD  # now one complete message, unread
+    assert box.held == 2 + len("big") + MESSAGE_OVERHEAD  # now one complete message, unread
     assert box.expect("a", "big").result(0) == b"AB"
     assert box.held == 0
     waiting = box.expect("a", "next")
@@ -173,3 +174,12 @@ def test_a_sender_may_hold_only_a_few_streams() -> None:
         open_streams.enter_context(registry.stream_from("b"))  # another sender is not bound
     with registry.stream_from("a"):  # closed streams are counted out
         pass
+
+
+def test_a_huge_tag_is_refused_and_counted() -> None:
+    """A tag is the peer's to choose: one of megabytes must not be held, logged or
+    echoed (it used to cost nothing in the mailbox's byte count)."""
+    box = JobMailbox("j1", ["a", "b"])
+    with pytest.raises(TransportError, match="tag of 4194304 characters"):
+        box.deliver("a", "t" * 4 * 1024 * 1024, 0, 1, b"")
+    assert box.held == 0

@@ -29,6 +29,9 @@ from smpc_ehr.config._toml import (
 from smpc_ehr.config.roster import Roster
 
 MAX_JOBS_PER_PARTY = 4
+MAX_OPEN_JOBS = 256
+"""Most jobs the dealer holds at once; max_jobs_per_party x parties must fit in it, so
+that the parties' own bounds keep one party from filling it."""
 """Default `max_jobs_per_party`: a party needs one, or two while a lost Leave waits for
 the job's deadline."""
 
@@ -52,6 +55,13 @@ def load_dealer_config(path: Path | str, *, check_files: bool = True) -> DealerC
     s = read_identity_section(path, "dealer")
     listen = read_listen(s.table, s.member)
     max_jobs = s.table.get_int("max_jobs_per_party", MAX_JOBS_PER_PARTY, minimum=1)
+    parties = len(s.roster.party_ids())
+    if max_jobs * parties > MAX_OPEN_JOBS:
+        raise s.table.error(
+            "max_jobs_per_party",
+            f"{max_jobs} x {parties} parties exceeds the dealer's {MAX_OPEN_JOBS} open jobs; "
+            f"at most {MAX_OPEN_JOBS // parties}",
+        )
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)

@@ -24,6 +24,8 @@ from smpc_ehr.errors import Refusal
 
 log = logging.getLogger(__name__)
 
+MAX_ENDED = 10_000
+"""Most ended jobs kept at once; beyond it those that would expire first go first."""
 _REMEMBER_EXPIRED = 10_000
 """How many expired job ids are remembered, to say "expired" rather than "no job"."""
 
@@ -76,13 +78,7 @@ class JobBook(Generic[J]):
         """Book and queue `job`; Refusal if its analyst's queue is full."""
         self.sweep()
         queue = self._queues.setdefault(job.analyst, deque())
-        if len(queue) >= self.max_queued:
-            log.warning(
-                "refused a job of %s: %d queued (limit %d)",
-                job.analyst,
-                len(queue),
-                self.max_queued,
-            )
+        if len(queue) >= self.max_queued:  # logged by the servicer, as every refusal
             raise Refusal(f"queue full for analyst {job.analyst} ({len(queue)} queued)")
         self._jobs[job.job_id] = job
         queue.append((next(self._arrivals), job))
@@ -120,9 +116,16 @@ class JobBook(Generic[J]):
         return job
 
     def sweep(self) -> None:
-        """Drop every ended job whose retention has passed."""
+        """Drop every ended job whose retention has passed, and the oldest ended ones
+        beyond MAX_ENDED (results nobody reads must not grow the coordinator)."""
         now = self._clock()
-        for job in [j for j in self._jobs.values() if self._expires(j) <= now]:
+        ended = sorted(
+            (j for j in self._jobs.values() if j.finished is not None), key=self._expires
+        )
+        excess = {j.job_id for j in ended[: max(0, len(ended) - MAX_ENDED)]}
+        for job in [
+            j for j in self._jobs.values() if j.job_id in excess or self._expires(j) <= now
+        ]:
             del self._jobs[job.job_id]
             self._expired[job.job_id] = None
             log.info("job %s expired from the coordinator's book", job.job_id)

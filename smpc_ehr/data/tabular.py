@@ -122,6 +122,28 @@ def _refuse_line_breaks(src: Source, table: pa.Table) -> None:
                 column,
                 "a value holds a line break (inside quotes); every value must fit on its line",
             )
+    # The line ends did not match the rows, but no column read holds a break: a column
+    # this analysis does not read may (its rows would still shift our line numbers).
+    row = _first_row_spanning_lines(src)
+    if row is not None:
+        raise src.error(
+            row,
+            None,
+            "a value holds a line break (inside quotes); every value must fit on its line",
+        )
+
+
+def _first_row_spanning_lines(src: Source) -> int | None:
+    """The first data row (0-based) that spans more than one line, by Python's csv
+    reader (any mix of CRLF and LF line ends is one line end each); None if none."""
+    with src.path.open(newline="", encoding="utf-8") as lines:
+        reader = csv.reader(lines)
+        previous = 0
+        for index, _ in enumerate(reader):
+            if reader.line_num - previous > 1:
+                return index - 1
+            previous = reader.line_num
+    return None
 
 
 def _parquet_header(src: Source) -> list[str]:

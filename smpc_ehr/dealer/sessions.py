@@ -28,7 +28,7 @@ import torch
 from smpc_ehr.backends.crypten.compat import single_threaded_torch
 from smpc_ehr.backends.crypten.dealer_math import Request, correction
 from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
-from smpc_ehr.config.dealer import MAX_JOBS_PER_PARTY
+from smpc_ehr.config.dealer import MAX_JOBS_PER_PARTY, MAX_OPEN_JOBS
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.errors import BadRequest, Refusal
 
@@ -37,7 +37,6 @@ single_threaded_torch()  # see there: OpenMP threads spin against the parties
 log = logging.getLogger(__name__)
 
 MAX_DEADLINE_SECONDS = 3600.0
-MAX_OPEN_JOBS = 256
 SWEEP_SECONDS = 1.0
 _REMEMBER_ENDED = 4096
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -160,10 +159,10 @@ class Dealer:
             )
         if job is not None and rank in job.joined:
             raise Refusal(f"{caller} has already joined job {job_id}")
+        if job is None and len(self._jobs) >= MAX_OPEN_JOBS:  # before anything is evicted
+            raise Refusal(f"the dealer has {MAX_OPEN_JOBS} open jobs; try again later")
         self._make_room(caller)
         if job is None:
-            if len(self._jobs) >= MAX_OPEN_JOBS:
-                raise Refusal(f"the dealer has {MAX_OPEN_JOBS} open jobs; try again later")
             job = DealerJob(job_id, parties, deadline_seconds, self._clock() + deadline_seconds)
             self._jobs[job_id] = job
         job.streams[rank] = SeedStream(seed)

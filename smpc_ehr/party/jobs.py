@@ -25,7 +25,7 @@ from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
-from smpc_ehr.transport.mesh import JobChannel, Mesh
+from smpc_ehr.transport.mesh import MAX_JOB_ID_CHARS, JobChannel, Mesh
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2
 
@@ -68,6 +68,8 @@ class JobRunner:
             if self._current.running:
                 raise Refusal(f"busy with job {self._current.spec.job_id}")
             await self._drop(self._current, "replaced by a newer job before it started")
+        if not 0 < len(spec.job_id) <= MAX_JOB_ID_CHARS:
+            raise Refusal(f"a job id has 1 to {MAX_JOB_ID_CHARS} characters")
         parties = list(spec.parties)
         me = self._config.id
         roster_parties = set(self._config.roster.party_ids())

@@ -36,8 +36,12 @@ tensor a job exchanges (tens of MiB for 10^5 patients per party)."""
 MAX_CHUNKS = MAX_MESSAGE_BYTES // CHUNK_BYTES
 JOB_BUFFER_BYTES = 2 * MAX_MESSAGE_BYTES
 """Most a job's mailbox holds unread at once, over all senders: 512 MiB."""
-MESSAGE_OVERHEAD = 1024
-"""Bytes counted per held chunk or message besides its payload (its Python objects)."""
+MESSAGE_OVERHEAD = 2048
+"""Bytes counted per held chunk or message besides its payload and tag (its Python
+objects: about 1.9 KB measured for an unread message)."""
+MAX_TAG_CHARS = 256
+"""Longest message tag (the backends' tags are a few dozen characters): a peer must
+not make the receiver hold, log or echo megabytes of tag."""
 MAX_STREAMS_PER_SENDER = 4
 
 
@@ -89,6 +93,10 @@ class JobMailbox:
         """
         if sender not in self.senders:
             raise TransportError(f"{sender} is not a party of job {self.job_id}")
+        if len(tag) > MAX_TAG_CHARS:
+            self._refuse(
+                f"{sender} sent a message tag of {len(tag)} characters (limit {MAX_TAG_CHARS})"
+            )
         if chunks < 1 or not 0 <= chunk < chunks:
             raise TransportError(f"bad chunk {chunk}/{chunks} in message {tag!r} from {sender}")
         if chunks > MAX_CHUNKS or len(payload) > CHUNK_BYTES:
@@ -98,7 +106,7 @@ class JobMailbox:
                 f"{CHUNK_BYTES} bytes"
             )
         key = (sender, tag)
-        cost = len(payload) + MESSAGE_OVERHEAD
+        cost = len(payload) + len(tag) + MESSAGE_OVERHEAD
         with self._lock:
             if self._failure is not None:
                 return
@@ -112,7 +120,7 @@ class JobMailbox:
                 if key in self._taken:
                     del self._slots[key]
                 else:  # held until read
-                    self._unread[key] = len(data) + MESSAGE_OVERHEAD
+                    self._unread[key] = len(data) + len(tag) + MESSAGE_OVERHEAD
                     self.held += self._unread[key]
         if not fits:
             self._refuse(

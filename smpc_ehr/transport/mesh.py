@@ -23,6 +23,7 @@ from smpc_ehr.errors import JobAborted, TransportError
 from smpc_ehr.transport.mailbox import (
     CHUNK_BYTES,
     MAX_MESSAGE_BYTES,
+    MAX_TAG_CHARS,
     JobMailbox,
     MailboxRegistry,
 )
@@ -31,6 +32,8 @@ from smpc_ehr.wire import party_pb2, party_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+MAX_JOB_ID_CHARS = 64
+"""Longest job id a peer may name (the coordinator's are 32 hex digits)."""
 PEER_ABORT = " aborted the job: "
 """How a party words an abort it received from a peer (the coordinator recognises it)."""
 
@@ -271,6 +274,11 @@ async def _receive(
             if message.sender != sender:
                 raise PermissionError(
                     f"message claims sender {message.sender!r} but the certificate says {sender!r}"
+                )
+            if len(message.job_id) > MAX_JOB_ID_CHARS or len(message.tag) > MAX_TAG_CHARS:
+                raise TransportError(
+                    f"a message's job id or tag is too long ({len(message.job_id)} and "
+                    f"{len(message.tag)} characters; limits {MAX_JOB_ID_CHARS} and {MAX_TAG_CHARS})"
                 )
             try:
                 box = registry.lookup(message.job_id)
