@@ -85,3 +85,22 @@ def released_with_complement(counts: np.ndarray, threshold: int) -> np.ndarray:
     if not shown.all() and shown.any():
         shown[np.flatnonzero(shown)[np.argmin(np.asarray(counts)[shown])]] = False
     return shown
+
+
+def released_tenths(
+    rows: np.ndarray, events: np.ndarray, threshold: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which calibration tenths' rows and events are released: each half (tenths 0-4,
+    5-9) with complementary suppression; events also need threshold non-events."""
+    rows, events = np.asarray(rows), np.asarray(events)
+    events_reach = (events >= threshold) & (rows - events >= threshold)
+    shown_rows, shown_events = np.zeros(10, bool), np.zeros(10, bool)
+    for half in (slice(0, 5), slice(5, 10)):
+        shown_rows[half] = released_with_complement(rows[half], threshold)
+        reach = events_reach[half]
+        shown = reach.copy()
+        if not reach.all() and reach.any():
+            candidates = np.flatnonzero(reach)
+            shown[candidates[np.argmin(events[half][candidates])]] = False
+        shown_events[half] = shown
+    return shown_rows, shown_events

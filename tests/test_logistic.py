@@ -22,7 +22,7 @@ from smpc_ehr.cli.commands import progress_line
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
-from tests._truth import released_with_complement
+from tests._truth import released_tenths
 from tests.conftest import PROTOCOLS, make_data, start_federation
 
 TEMPLATE = PROTOCOLS / "logistic_regression.toml"
@@ -230,7 +230,8 @@ def test_secure_evaluation_on_the_held_out_rows(
     whole = min(min(row) for row in confusion) >= 11
     assert evaluation["confusion"] == (confusion if whole else [[None, None], [None, None]])
     tenth = np.minimum((scores * 10).astype(int), 9)
-    shown = released_with_complement(np.bincount(tenth, minlength=10), 11)
+    rows = np.bincount(tenth, minlength=10)
+    shown, _ = released_tenths(rows, np.bincount(tenth, weights=y, minlength=10), 11)
     for k, cell in enumerate(evaluation["calibration"]):
         lo, hi = cell["bin"]
         inside = (scores >= lo) & (scores < hi) if hi < 1 else scores >= lo

@@ -21,9 +21,13 @@ Complementary suppression, decided inside MPC: the confusion matrix, the tenths'
 rows and the tenths' events are three partitions of totals that the other partitions
 give away (the rows add up to the confusion matrix's total, the events to fn + tp), so
 the confusion matrix is released whole or not at all (all four cells reach the
-threshold), and if a tenth's rows (events) are hidden, the smallest released tenth's
-rows (events) are hidden too (`cells.complementary`): the hidden cells of a partition
-then hold at least the threshold together, and none is a total minus released ones.
+threshold), and the tenths are taken in halves (tenths 0-4 are the scores below the
+cutoff: their rows add up to tn + fn, their events to fn; tenths 5-9 to fp + tp and
+tp): if a tenth's rows (events) are hidden, the smallest released tenth's rows (events)
+of the same half are hidden too (`cells.complementary`), so the hidden cells of a
+half hold at least the threshold together and none is a total minus released ones.
+A tenth's events are shown only if its non-events (rows minus events) reach the
+threshold as well, since the rows and the observed rate would give them.
 
 Leakage (to the coordinator and the analyst only; the parties learn nothing of it):
 the counts released by those rules, the AUC when P and N reach the threshold, and the
@@ -46,6 +50,8 @@ AUC_BINS = 100
 """Scores are binned by 0.01 for the AUC: pairs within one bin count one half."""
 CALIBRATION_BINS = 10
 CUTOFF = 0.5
+HALF = int(CALIBRATION_BINS * CUTOFF)
+"""Tenths below HALF are exactly the scores below the cutoff (predicted negative)."""
 _COUNTS = 4 + 2 * CALIBRATION_BINS
 """Released counts: tn, fp, fn, tp, then per tenth of the score rows and events."""
 
@@ -87,11 +93,17 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]
     positives = joint[start : start + AUC_BINS]
     negatives = joint[start + AUC_BINS : start + 2 * AUC_BINS]
     totals = [ops.sum(ops.reshape(h, (AUC_BINS, 1)), axis=0) for h in (positives, negatives)]
+    tenths = CALIBRATION_BINS
+    non_events = ops.sub(counts[4 : 4 + tenths], counts[4 + tenths :])  # per tenth
     compared = [*(counts[i : i + 1] for i in range(_COUNTS)), *totals]
     flags = ops.reshape(ops.stack(compared), (_COUNTS + 2,))
-    flags = ops.ge_public(flags, threshold)  # one batch: the counts, P and N
-    both = ops.mul(flags[_COUNTS : _COUNTS + 1], flags[_COUNTS + 1 :])
-    count_bits = _complementary_bits(ops, flags[:_COUNTS], counts)
+    # One batch: the counts, P and N, and each tenth's non-events (its events and rows
+    # together would give them: an observed rate is shown only if both reach t).
+    flags = ops.ge_public(ops.concatenate([flags, non_events]), threshold)
+    both = ops.mul(flags[_COUNTS : _COUNTS + 1], flags[_COUNTS + 1 : _COUNTS + 2])
+    events_reach = ops.mul(flags[4 + tenths : _COUNTS], flags[_COUNTS + 2 :])
+    reach = ops.concatenate([flags[: 4 + tenths], events_reach])
+    count_bits = _complementary_bits(ops, reach, counts)
     rows_bits = count_bits[4 : 4 + CALIBRATION_BINS]
     shares = ops.fractions_of_total(ops.stack([positives, negatives], axis=1))  # one division
     pos, neg = shares[:, 0], shares[:, 1]  # p_b / P and n_b / N
@@ -114,12 +126,16 @@ def _complementary_bits(ops: SecureOps, reach: Secret, counts: Secret) -> Secret
     not at all, the tenths' rows and events each with complementary suppression; made
     exactly 0/1 by one comparison batch (CrypTen's products of bits are off by units
     of 2^-16, which would open a hidden count times 2^-16)."""
-    tenths = CALIBRATION_BINS
     confusion = all_of(ops, ops.reshape(reach[0:4], (4, 1)))  # (1,)
-    rows, _ = complementary(ops, reach[4 : 4 + tenths], counts[4 : 4 + tenths])
-    events, _ = complementary(ops, reach[4 + tenths :], counts[4 + tenths :])
     whole = ops.reshape(ops.stack([confusion] * 4), (4,))
-    return ops.ge_public(ops.concatenate([whole, rows, events]), 0.5)
+    halves = []  # tenths 0-4 (scores below the cutoff) and 5-9: each half's rows add up
+    for start in (4, 4 + CALIBRATION_BINS):  # to a confusion row, its events to fn / tp
+        for lo, hi in ((0, HALF), (HALF, CALIBRATION_BINS)):
+            shown, _ = complementary(
+                ops, reach[start + lo : start + hi], counts[start + lo : start + hi]
+            )
+            halves.append(shown)
+    return ops.ge_public(ops.concatenate([whole, *halves]), 0.5)
 
 
 def output_length() -> int:
