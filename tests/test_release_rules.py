@@ -421,6 +421,18 @@ def test_two_tiny_hospitals_are_refused_without_naming_anyone(fed: LocalFederati
         assert not re.search(r"hospital-\d|party", message), message
 
 
+@pytest.mark.parametrize(("backend", "mode"), [("mpyc", "iterates"), ("crypten", "full")])
+def test_a_0_1_feature_of_few_ones_is_refused_without_naming_anyone(
+    fed: LocalFederation, backend: str, mode: str
+) -> None:
+    """`rare` as a numeric feature: its joint mean (shown to the hospitals and in the
+    result) times N would be its count of ones, 3; refused jointly, naming no one."""
+    params = {"outcome": "readmit_30d", "features": "bmi,rare", "mode": mode}
+    message = fails(fed, "logistic_regression", params, backend)
+    assert "fewer than 11 patients of the other hospitals" in message, message
+    assert "0/1 feature" in message and not re.search(r"hospital-\d|party", message)
+
+
 # ------------------------------------------------------ items 3 and 4: side channels
 
 

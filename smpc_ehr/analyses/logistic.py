@@ -66,6 +66,7 @@ from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.group_size import require_others_reach
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.logistic_data import (
+    SHORTFALL,
     Design,
     feature_names,
     local_design,
@@ -103,10 +104,6 @@ SEPARATION_BOUND = 15.0
 e^15, over 3 million) means (quasi-)complete separation: the likelihood has no finite
 maximum and Newton's steps only shrink as the fitted probabilities reach 0 and 1."""
 Z975 = 1.959963984540054
-SHORTFALL = (
-    "too few patients have the outcome and every feature (or too few of them have the "
-    "outcome, lack it, or are in some level of a categorical feature)"
-)
 
 
 def _derivatives(

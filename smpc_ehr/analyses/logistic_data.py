@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.moments import local_binary
 from smpc_ehr.analyses.variables import (
     FULL_MODE_MAX_ABS,
     MAX_ABS_VALUE,
@@ -71,14 +72,28 @@ def local_design(data: PartyData, params: Params) -> Design:
     return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
 
 
+SHORTFALL = (
+    "too few patients have the outcome and every feature (or too few of them have the "
+    "outcome, lack it, are in some level of a categorical feature, or have a 0/1 "
+    "feature's ones or zeros)"
+)
+"""The refusal when `revealed_groups` fall short of the group-size rule."""
+
+
 def revealed_groups(design: Design, params: Params) -> np.ndarray:
     """This party's training rows in each group whose size the fit reveals exactly to
     the parties: all rows, the events and the non-events (the first Newton step's
     intercept is 4 (events / N - 1/2)), and each level of each categorical feature,
-    the reference level too (the joint mean of a 0/1 column is its count / N)."""
+    the reference level too (the joint mean of a 0/1 column is its count / N), and the
+    ones and the zeros of each numeric feature that is 0/1 (likewise)."""
     x, y = design.x, design.y
     sizes = [len(y), int(np.sum(y == 1)), int(np.sum(y == 0))]
     at = len(params["features"])
+    for column in x[:, :at].T:  # a 0/1 feature's joint mean times N is its count of ones
+        binary, ones = local_binary(column)
+        # A hospital whose column is not 0/1 makes the joint mean no count: it counts
+        # all its rows for both, which constrains nothing.
+        sizes += [ones, len(y) - ones] if binary else [len(y), len(y)]
     for variable in params.get("categorical") or ():
         block = x[:, at : at + len(category_levels(variable, params)) - 1] == 1
         sizes += [int(np.sum(~block.any(axis=1))), *(int(n) for n in block.sum(axis=0))]

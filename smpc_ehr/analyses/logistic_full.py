@@ -68,8 +68,10 @@ import numpy as np
 
 from smpc_ehr.analyses import evaluation
 from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.group_size import require_others_reach
 from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
-from smpc_ehr.analyses.logistic_data import Design, feature_names
+from smpc_ehr.analyses.logistic_data import SHORTFALL, Design, feature_names, revealed_groups
+from smpc_ehr.analyses.moments import party_arrays
 from smpc_ehr.analyses.secret_rows import (
     either,
     norm_excess,
@@ -146,6 +148,11 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
             ops, [len(design.y), len(design.test_y) if evaluated else 0]
         )  # P x 2
         n_public = int(sizes[:, 0].sum())
+        # As in mode iterates: the released model (and the scales the hospitals see)
+        # must not stand on fewer than the threshold of other hospitals' patients in
+        # any group whose size it gives away.
+        counts = party_arrays(ops, revealed_groups(design, params))
+        await require_others_reach(ops, counts, threshold, SHORTFALL)
         scaling = await secret_scaling(
             ops,
             design.x,
