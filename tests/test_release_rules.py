@@ -67,6 +67,10 @@ def _plant(data: Path) -> None:
         frame["rare"] = "0"
         frame.loc[rare, "rare"] = "1"
         frame["common"] = (frame["rare"] == "0").astype(int).astype(str)
+        # `scarce`: measured for two patients at hospitals 1 and 2 only (4 in all).
+        frame["scarce"] = ""
+        if site != "hospital-3":
+            frame.loc[complete[-3:-1], "scarce"] = ["7.5", "8.25"]
         frame.loc[rare, "bmi"] = [str(v) for v in RARE_BMI[site]]
         planted = [(frame.at[i, "patient_id"], RARE_CODE) for i in rare]
         index = SITES.index(site)
@@ -271,6 +275,20 @@ def binary_secrets(column: pd.Series) -> list[float]:
 def stratum_secrets(frame: pd.DataFrame, name: str) -> list[float]:
     """`binary_secrets` of a column in each of F and M."""
     return [s for lvl in ("F", "M") for s in binary_secrets(frame.loc[frame["sex"] == lvl, name])]
+
+
+def test_a_small_n_does_not_follow_from_its_missing_count(
+    fed: LocalFederation, planted: Path
+) -> None:
+    """n + missing is the cohort's size, which bmi's released n and missing give: a
+    released missing count of `scarce` (596) would give its hidden n (4)."""
+    frame = frame_of(planted)
+    assert frame["scarce"].notna().sum() == 4
+    result = run(fed, "summary", {"variables": "bmi,scarce"})
+    bmi, scarce = result["variables"]["bmi"], result["variables"]["scarce"]
+    assert bmi["n"] is not None and bmi["n"] + (bmi["missing"] or 0) <= len(frame)
+    assert scarce["n"] is None and scarce["missing"] is None, scarce
+    assert_absent(result, [4.0, float(len(frame) - 4)])
 
 
 @pytest.mark.parametrize("backend", ["mpyc", "crypten"])

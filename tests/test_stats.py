@@ -141,7 +141,7 @@ def var_tol(e: float, m: dict) -> float:
 
 def check_moments(cell: dict, m: dict, e: float, where: object) -> None:
     """A released summary cell against the pooled moments, or its suppression."""
-    if m["missing"] >= THRESHOLD:
+    if m["missing"] >= THRESHOLD and m["n"] >= THRESHOLD:  # with a hidden n: hidden too
         assert cell["missing"] == m["missing"], where
     else:
         assert cell["missing"] is None, where

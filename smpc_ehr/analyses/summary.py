@@ -9,7 +9,8 @@ by the joint count happens there. Per cell, the count N is compared with the
 small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] and
 the products of that bit with N, the pooled mean and the pooled (population)
 variance, so a cell below the threshold opens as zeros. The missing count has its
-own bit. The binary rule (`moments.binary_rule`): each party also inputs, per cell,
+own bit, ANDed with N's: N + missing is the stratum's size, which another variable's
+released N and missing give, so a missing count beside a hidden N would give N. The binary rule (`moments.binary_rule`): each party also inputs, per cell,
 the secret bit "my values here are all 0 or 1" and its count of ones; where every
 party's bit is 1, N x mean would be the count of ones (and N minus it, of zeros), so
 the mean and variance are opened (times a third bit) only if both counts reach the
@@ -26,7 +27,8 @@ Leakage, plainly:
   not all 0/1 at every hospital or both its ones and its zeros reach the threshold
   (a withheld mean with N shown tells that a 0/1 cell has fewer than the threshold of
   ones or of zeros, as a suppressed count would); the missing count only if it
-  reaches the threshold itself. Nothing per hospital (no hospital's count, mean or
+  reaches the threshold itself and N is released (a missing count below the
+  threshold still follows from N and the stratum's size). Nothing per hospital (no hospital's count, mean or
   variance) and no single patient's value (no minimum or maximum) is released.
 Not covered: what released statistics reveal in combination (for example the means of
 two overlapping cohorts that differ by one patient); the threshold and each
@@ -104,7 +106,8 @@ def stratified_moments(
 
 def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
     """Pool every party's (6, cells) local inputs; open per cell the bits [N >= t],
-    [missing >= t] and [N >= t and the binary rule holds] (`moments.binary_rule`), then
+    [missing >= t and N >= t] and [N >= t and the binary rule holds]
+    (`moments.binary_rule`), then
     the first bit x N, the second x missing, the third x mean and x population variance."""
 
     async def program(ops: SecureOps) -> list[Secret]:
@@ -114,9 +117,15 @@ def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
         pooled = pool_moments(ops, weights, means, None, variances)
         total_missing = ops.sum(missing, axis=0)
         flags = ops.ge_public(ops.stack([total, total_missing]), threshold)  # one batch
-        released, released_missing = flags[0], flags[1]
+        released = flags[0]
         rule = binary_rule(ops, binary, ones, total, threshold)
-        shown = ops.ge_public(ops.add(released, rule), 1.5)  # AND of exact bits: exact
+        # ANDs of exact bits, exact: the mean under the binary rule; the missing count
+        # only with N (N + missing is the stratum's size, which another variable's
+        # released N and missing give: a missing count beside a hidden N would give N).
+        both = ops.ge_public(
+            ops.add(ops.stack([released, released]), ops.stack([rule, flags[1]])), 1.5
+        )
+        shown, released_missing = both[0], both[1]
         bits = [released, released_missing, shown, shown]
         values = [total, total_missing, pooled.mean_a, pooled.comoment]
         opened_flags = ops.stack([released, released_missing, shown])
