@@ -10,7 +10,8 @@ small-cell threshold inside MPC; the coordinator may open only the bit [N >= t] 
 the products of that bit with N, the pooled mean and the pooled (population)
 variance, so a cell below the threshold opens as zeros. The missing count has its
 own bit, ANDed with N's: N + missing is the stratum's size, which another variable's
-released N and missing give, so a missing count beside a hidden N would give N. The binary rule (`moments.binary_rule`): each party also inputs, per cell,
+released N and missing give, so a missing count beside a hidden N would give N.
+The binary rule (`moments.binary_rule`): each party also inputs, per cell,
 the secret bit "my values here are all 0 or 1" and its count of ones; where every
 party's bit is 1, N x mean would be the count of ones (and N minus it, of zeros), so
 the mean and variance are opened (times a third bit) only if both counts reach the
@@ -28,8 +29,8 @@ Leakage, plainly:
   (a withheld mean with N shown tells that a 0/1 cell has fewer than the threshold of
   ones or of zeros, as a suppressed count would); the missing count only if it
   reaches the threshold itself and N is released (a missing count below the
-  threshold still follows from N and the stratum's size). Nothing per hospital (no hospital's count, mean or
-  variance) and no single patient's value (no minimum or maximum) is released.
+  threshold still follows from N and the stratum's size). Nothing per hospital (no
+  hospital's count, mean or variance) and no single patient's value (no minimum or maximum) is released.
 Not covered: what released statistics reveal in combination (for example the means of
 two overlapping cohorts that differ by one patient); the threshold and each
 hospital's approval of the template limit that. A variable of two values other than
