@@ -30,7 +30,8 @@ Leakage, plainly:
   ones or of zeros, as a suppressed count would); the missing count only if it
   reaches the threshold itself and N is released (a missing count below the
   threshold still follows from N and the stratum's size). Nothing per hospital (no
-  hospital's count, mean or variance) and no single patient's value (no minimum or maximum) is released.
+  hospital's count, mean or variance) and no single patient's value (no minimum or
+  maximum) is released.
 Not covered: what released statistics reveal in combination (for example the means of
 two overlapping cohorts that differ by one patient); the threshold and each
 hospital's approval of the template limit that. A variable of two values other than
