@@ -67,6 +67,14 @@ def _plant(data: Path) -> None:
         frame["rare"] = "0"
         frame.loc[rare, "rare"] = "1"
         frame["common"] = (frame["rare"] == "0").astype(int).astype(str)
+        # `paired`: 0/1 with many ones and zeros, but 1 together with readmit_30d for
+        # one patient only (at hospital-1): their 2 x 2 table has a cell of 1.
+        readmit = frame["readmit_30d"]
+        frame["paired"] = np.where(readmit == "", "", np.where(frame.index % 2 == 0, "1", "0"))
+        frame.loc[readmit == "1", "paired"] = "0"
+        frame["half"] = (frame.index % 2).astype(str)  # 0/1 with four large cells
+        if site == "hospital-1":
+            frame.loc[frame.index[readmit == "1"][0], "paired"] = "1"
         # `scarce`: measured for two patients at hospitals 1 and 2 only (4 in all).
         frame["scarce"] = ""
         if site != "hospital-3":
@@ -362,6 +370,27 @@ def test_correlation_with_a_0_1_variable_of_few_ones_withholds_the_moments(
     want = truth.correlation(frame, ["bmi", "readmit_30d"])
     assert fine["moments_suppressed"] is False and fine["n"] == want["n"]
     assert np.allclose(fine["means"], want["means"], rtol=1e-8, atol=PROPORTION_ERROR)
+    assert np.allclose(fine["matrix"], want["matrix"], rtol=0, atol=1e-9)
+
+
+def test_two_0_1_variables_release_no_small_cell_of_their_table(
+    fed: LocalFederation, planted: Path
+) -> None:
+    """Two 0/1 variables' means and covariance give their 2 x 2 table (n11 = N (cov +
+    m_a m_b)): `paired` and readmit_30d each have many ones and zeros, but only one
+    patient has both; withheld. Two with four large cells are released as pandas."""
+    frame = frame_of(planted)
+    complete = frame[["paired", "readmit_30d"]].dropna()
+    table = pd.crosstab(complete["paired"], complete["readmit_30d"])
+    assert table.loc[1, 1] == 1 and table.to_numpy().sum() - 1 >= 3 * THRESHOLD
+    assert min(complete["paired"].sum(), complete["readmit_30d"].sum()) >= THRESHOLD
+    result = run(fed, "correlation", {"variables": "paired,readmit_30d"})
+    assert result["moments_suppressed"] is True and result["matrix"] is None, result
+    assert result["n"] == len(complete)
+    fine = run(fed, "correlation", {"variables": "half,readmit_30d"})
+    want = truth.correlation(frame, ["half", "readmit_30d"])
+    assert min(pd.crosstab(frame["half"], frame["readmit_30d"]).to_numpy().ravel()) >= THRESHOLD
+    assert fine["moments_suppressed"] is False and fine["n"] == want["n"]
     assert np.allclose(fine["matrix"], want["matrix"], rtol=0, atol=1e-9)
 
 

@@ -11,7 +11,10 @@ Binary rule (`moments.binary_rule`): each party also inputs, per variable, the
 secret bit "my complete cases' values are all 0 or 1" and their count of ones; a
 variable whose bits are all 1 has a mean that gives its count of ones, so the means
 and the covariance matrix are opened (times a second bit) only if, for every such
-variable, both its ones and its zeros reach the threshold.
+variable, both its ones and its zeros reach the threshold. Two such variables' means
+and covariance give their whole 2 x 2 table (n11 = N (cov + m_a m_b)), so each party
+also inputs, per pair, its count of patients with both at 1, and where both variables
+are 0/1 at every hospital all four cells of their table must reach the threshold.
 The coordinator then derives the sample covariance (x N/(N-1)) and the correlations
 r_ab = cov_ab / sqrt(cov_aa cov_bb): exact functions of the released matrix.
 
@@ -20,8 +23,9 @@ Leakage, plainly:
 - the coordinator (and the analyst): whether the complete-case count reaches the
   threshold and, only then, that count; the means and the covariance matrix (from
   which the correlations follow) only if, in addition, every variable that is 0/1 at
-  every hospital has at least the threshold of ones and of zeros (a withheld matrix
-  beside a shown count tells that one falls short, as a suppressed count would); each
+  every hospital has at least the threshold of ones and of zeros, and every pair of
+  them has the threshold in each cell of its 2 x 2 table (a withheld matrix beside a
+  shown count tells that one falls short, as a suppressed count would); each
   missing count only if it reaches the threshold.
   Nothing per hospital and no single patient's value is released.
 Not covered: what released statistics reveal in combination with other releases.
@@ -45,7 +49,8 @@ from smpc_ehr.errors import TemplateError
 MISSING_RULE = "complete-case: patients missing any listed variable are left out"
 BINARY_RULE = (
     "if a variable is 0/1 over the complete cases, the means, covariances and "
-    "correlations are released only if both its ones and its zeros reach the threshold "
+    "correlations are released only if both its ones and its zeros reach the threshold, "
+    "and for two such variables every cell of their 2 x 2 table "
     "(otherwise moments_suppressed, with n still shown)"
 )
 
@@ -59,7 +64,8 @@ def _repeat(ops: SecureOps, single: Secret, k: int) -> Secret:
 
 def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
     """This party's complete-case count, means, population covariance, missing counts,
-    and per variable the binary rule's inputs over the complete cases ([all 0/1], ones)."""
+    per variable the binary rule's inputs over the complete cases ([all 0/1], ones),
+    and per pair of variables the complete cases with both at 1."""
     cohort = select_cohort(data, params)
     columns = [numeric_values(data, v, cohort) for v in params["variables"]]
     d = len(columns)
@@ -77,9 +83,15 @@ def complete_case_moments(data: PartyData, params: Params) -> np.ndarray:
     binary = np.array(
         [local_binary(values[~incomplete]) for values in columns], dtype=float
     ).reshape(d, 2)
+    ones = [values[~incomplete] == 1 for values in columns]
+    both = [int(np.count_nonzero(ones[a] & ones[b])) for a, b in _pairs(d)]
     return np.concatenate(
-        [[count], means, cov.reshape(-1), missing, binary[:, 0], binary[:, 1]]
+        [[count], means, cov.reshape(-1), missing, binary[:, 0], binary[:, 1], both]
     ).astype(float)
+
+
+def _pairs(d: int) -> list[tuple[int, int]]:
+    return [(a, b) for a in range(d) for b in range(a + 1, d)]
 
 
 def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgram:
@@ -110,19 +122,18 @@ def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgr
         # Both comparisons in one batch: [N >= t] (repeated d times) and [M_v >= t].
         flags = ops.ge_public(ops.stack([_repeat(ops, total, d), total_missing]), threshold)
         released, released_missing = flags[0][0:1], flags[1]
-        rule = binary_rule(
-            ops,
-            shared[:, at + d : at + 2 * d],
-            shared[:, at + 2 * d :],
-            _repeat(ops, total, d),
-            threshold,
+        binary, ones = shared[:, at + d : at + 2 * d], shared[:, at + 2 * d : at + 3 * d]
+        rule = binary_rule(ops, binary, ones, _repeat(ops, total, d), threshold)
+        checks = ops.concatenate(
+            [rule, _pair_rule(ops, binary, ones, shared[:, at + 3 * d :], total, threshold)]
         )
-        # [N >= t and every variable's rule]: d x bit + sum of the d rule bits reaches
-        # 2d only if all are 1; exact, as the bits are.
+        # [N >= t and every rule]: c x bit + the c rule bits reach 2c only if all are 1;
+        # exact, as the bits are.
+        c = checks.shape[0]
         votes = ops.add(
-            ops.mul_public(released, float(d)), ops.sum(ops.reshape(rule, (d, 1)), axis=0)
+            ops.mul_public(released, float(c)), ops.sum(ops.reshape(checks, (c, 1)), axis=0)
         )
-        shown = ops.ge_public(votes, 2 * d - 0.5)
+        shown = ops.ge_public(votes, 2 * c - 0.5)
         return [
             released,
             shown,
@@ -134,6 +145,39 @@ def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgr
         ]
 
     return program
+
+
+def _pair_rule(
+    ops: SecureOps, binary: Secret, ones: Secret, both: Secret, total: Secret, threshold: int
+) -> Secret:
+    """Per pair of variables, the exact bit [not both 0/1 at every hospital, or every
+    cell of their 2 x 2 table reaches the threshold], from every party's per-variable
+    [all 0/1] bits and ones (P x d) and per-pair counts of both at 1 (P x pairs), and
+    the joint complete-case count (1,)."""
+    d = binary.shape[1]
+    pairs = _pairs(d)
+    ones_total = ops.sum(ones, axis=0)
+    n11 = ops.sum(both, axis=0)
+    a_ones = ops.stack([ones_total[a : a + 1] for a, _ in pairs])
+    b_ones = ops.stack([ones_total[b : b + 1] for _, b in pairs])
+    n11 = ops.reshape(n11, (len(pairs), 1))
+    n10, n01 = ops.sub(a_ones, n11), ops.sub(b_ones, n11)
+    n00 = ops.sub(
+        ops.add(_repeat(ops, ops.stack([total] * len(pairs)), 1), n11), ops.add(a_ones, b_ones)
+    )
+    # Sum of the P bits + t - P reaches t exactly when every party's bit is 1.
+    every = ops.add_public(ops.sum(binary, axis=0), float(threshold - ops.n_parties))
+    cells = ops.concatenate([ops.reshape(t, (len(pairs),)) for t in (n11, n10, n01, n00)])
+    bits = ops.ge_public(ops.concatenate([every, cells]), threshold)  # one batch
+    is_binary, reach = bits[:d], ops.reshape(bits[d:], (4, len(pairs)))
+    a_binary = ops.stack([is_binary[a : a + 1] for a, _ in pairs])
+    b_binary = ops.stack([is_binary[b : b + 1] for _, b in pairs])
+    # 4 (2 - e_a - e_b) + (the four cell bits) >= 3.5: all four cells, or not both 0/1.
+    not_both = ops.mul_public(
+        ops.sub(ops.add_public(ops.mul_public(a_binary, -1.0), 2.0), b_binary), 4.0
+    )
+    votes = ops.add(ops.reshape(not_both, (len(pairs),)), ops.sum(reach, axis=0))
+    return ops.ge_public(votes, 3.5)
 
 
 class CorrelationAnalysis(Analysis):
