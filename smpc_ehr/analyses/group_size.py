@@ -50,7 +50,7 @@ def others_reach(ops: SecureOps, counts: Secret, threshold: int) -> Secret:
     total = ops.sum(counts, axis=0)
     groups = coalitions(ops.n_parties)
     known = ops.stack([ops.sum_vectors([counts[i] for i in group]) for group in groups])
-    remaining = ops.sub(ops.stack([total] * len(groups)), known)  # |S| x g
+    remaining = ops.sub(ops.stack([total] * len(groups)), known)  # coalitions x g
     return all_of(ops, ops.ge_public(remaining, threshold))
 
 
