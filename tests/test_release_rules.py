@@ -519,6 +519,21 @@ def test_unusable_values_are_refused_jointly_without_naming_anyone(fed: LocalFed
             assert not re.search(r"hospital-\d", message), message
 
 
+def test_kmeans_hides_a_cluster_whose_0_1_feature_has_few_ones(fed: LocalFederation) -> None:
+    """`rare` as a feature (3 ones in all): a shown centroid's rare coordinate times its
+    shown size would be the cluster's count of rare patients; every cluster holding
+    any of them is hidden (as a small one), while `half` (many ones and zeros in each
+    cluster) leaves its clusters shown."""
+    params = {"features": "hba1c,rare", "k": 2, "n_init": 1, "standardize": "no"}
+    params["init"] = "5.0,0.0,8.0,0.0"
+    result = run(fed, "kmeans", params)
+    for centroid, size in zip(result["centroids"], result["sizes"], strict=True):
+        assert centroid is None or centroid[1] == pytest.approx(0.0, abs=1e-9), result
+        assert (centroid is None) == (size is None)
+    fine = run(fed, "kmeans", {**params, "features": "hba1c,half"})
+    assert all(size is not None for size in fine["sizes"]), fine
+
+
 def test_kmeans_profile_withholds_a_0_1_mean_of_few_ones(fed: LocalFederation) -> None:
     """A cluster's size is released and its profile mean of `rare` times that size would
     be its count of rare patients (at most 3, below the threshold): withheld in every

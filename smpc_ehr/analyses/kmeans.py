@@ -44,7 +44,9 @@ it says "locally"):
    joint inertia are withheld (complementary suppression, decided inside MPC); a
    profile mean also needs the threshold of the cluster's patients having the
    variable and, for a 0/1 variable, its ones and its zeros in the cluster each
-   reaching it (`moments.binary_rule`); the number of patients left out for a
+   reaching it (`moments.binary_rule`); a cluster in which a 0/1 feature has fewer
+   than the threshold of ones or zeros is hidden like a small one (its centroid
+   times its size would give them); the number of patients left out for a
    missing feature, if at least the threshold; the iteration count and convergence
    flag.
 
@@ -291,8 +293,31 @@ def _outputs(
         overall,
         public_values(ops, centroids),
         *profile,
+        cluster_ok=_binary_features_ok(ops, rows.x, labels, totals[:k], threshold),
     )
     return [header, *released]
+
+
+def _binary_features_ok(
+    ops: SecureOps, x: np.ndarray, labels: np.ndarray, sizes: Secret, threshold: int
+) -> Secret:
+    """Per cluster, the exact bit [every feature that is 0/1 at every hospital has the
+    threshold of ones and of zeros in the cluster] (`moments.binary_rule`): a shown
+    centroid's coordinate of a 0/1 feature times the shown size is its count of ones."""
+    k, d = sizes.shape[0], x.shape[1]
+    binary, ones = np.zeros((k, d)), np.zeros((k, d))
+    for c in range(k):
+        for f in range(d):
+            binary[c, f], ones[c, f] = local_binary(x[labels == c, f])
+    per_feature = ops.reshape(ops.stack([sizes] * d, axis=1), (k * d,))
+    rule = binary_rule(
+        ops,
+        party_arrays(ops, binary.ravel()),
+        party_arrays(ops, ones.ravel()),
+        per_feature,
+        threshold,
+    )
+    return ops.ge_public(ops.sum(ops.reshape(rule, (k, d)), axis=1), d - 0.5)
 
 
 ITERATES_LEAKAGE = (

@@ -46,19 +46,23 @@ def released_clustering(
     profile_counts: Secret | None = None,
     profile_means: Secret | None = None,
     profile_binary: Secret | None = None,
+    *,
+    cluster_ok: Secret | None = None,
 ) -> list[Secret]:
     """The bits and masked values the coordinator may open (`Released.decode` reads
     them), by the module's rule: `sizes` (k), `missing` (1), `overall` = [N, inertia /
     s, s, times a cluster was empty] (OVERALL), the centroids (k x d, original units),
     the profile counts and means (k x q each) and `moments.binary_rule`'s exact bits
     for the profile means (k q: a 0/1 profile's mean only where its ones and zeros in
-    the cluster both reach the threshold)."""
+    the cluster both reach the threshold); `cluster_ok` (k exact bits, optional) hides a
+    cluster as if it were small (its 0/1 features' ones or zeros fall short: its
+    centroid times its size would give them)."""
     k, d = centroids.shape[0], centroids.shape[1]
     cells = [sizes, missing]
     if profile_counts is not None:
         cells.append(ops.reshape(profile_counts, (int(np.prod(profile_counts.shape)),)))
     reach = ops.ge_public(ops.concatenate(cells), threshold)  # one batch
-    big = reach[:k]
+    big = reach[:k] if cluster_ok is None else ops.ge_public(ops.add(reach[:k], cluster_ok), 1.5)
     shown, whole = complementary(ops, big, sizes)  # the smallest shown one goes too
     flags = [shown, whole]
     if profile_counts is not None:
