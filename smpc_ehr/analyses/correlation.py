@@ -40,7 +40,13 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.cells import exact_int
-from smpc_ehr.analyses.moments import binary_rule, local_binary, party_arrays, pooled_weights
+from smpc_ehr.analyses.moments import (
+    binary_rule,
+    every_party_offset,
+    local_binary,
+    party_arrays,
+    pooled_weights,
+)
 from smpc_ehr.analyses.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
@@ -162,20 +168,15 @@ def _pair_rule(
     b_ones = ops.stack([ones_total[b : b + 1] for _, b in pairs])
     n11 = ops.reshape(n11, (len(pairs), 1))
     n10, n01 = ops.sub(a_ones, n11), ops.sub(b_ones, n11)
-    n00 = ops.sub(
-        ops.add(_repeat(ops, ops.stack([total] * len(pairs)), 1), n11), ops.add(a_ones, b_ones)
-    )
-    # Sum of the P bits + t - P reaches t exactly when every party's bit is 1.
-    every = ops.add_public(ops.sum(binary, axis=0), float(threshold - ops.n_parties))
+    n00 = ops.sub(ops.add(ops.stack([total] * len(pairs)), n11), ops.add(a_ones, b_ones))
+    every = every_party_offset(ops, binary, threshold)
     cells = ops.concatenate([ops.reshape(t, (len(pairs),)) for t in (n11, n10, n01, n00)])
     bits = ops.ge_public(ops.concatenate([every, cells]), threshold)  # one batch
     is_binary, reach = bits[:d], ops.reshape(bits[d:], (4, len(pairs)))
     a_binary = ops.stack([is_binary[a : a + 1] for a, _ in pairs])
     b_binary = ops.stack([is_binary[b : b + 1] for _, b in pairs])
     # 4 (2 - e_a - e_b) + (the four cell bits) >= 3.5: all four cells, or not both 0/1.
-    not_both = ops.mul_public(
-        ops.sub(ops.add_public(ops.mul_public(a_binary, -1.0), 2.0), b_binary), 4.0
-    )
+    not_both = ops.mul_public(ops.add_public(ops.add(a_binary, b_binary), -2.0), -4.0)
     votes = ops.add(ops.reshape(not_both, (len(pairs),)), ops.sum(reach, axis=0))
     return ops.ge_public(votes, 3.5)
 

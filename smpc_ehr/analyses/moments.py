@@ -104,6 +104,13 @@ def local_binary(values: np.ndarray) -> tuple[int, int]:
     return int(ones + np.count_nonzero(known == 0) == known.size), ones
 
 
+def every_party_offset(ops: SecureOps, bits: Secret, threshold: int) -> Secret:
+    """The sum of every party's 0/1 bits (P x cells) plus t - P: it reaches the
+    threshold t exactly where every party's bit is 1, so it joins a batch of
+    comparisons with t instead of a product of P bits."""
+    return ops.add_public(ops.sum(bits, axis=0), float(threshold - ops.n_parties))
+
+
 def binary_rule(
     ops: SecureOps, binary: Secret, ones: Secret, total: Secret, threshold: int
 ) -> Secret:
@@ -116,8 +123,7 @@ def binary_rule(
     released only where a count table would release both counts. Nothing is opened
     here: two batches of comparisons, whose results are exact 0/1 on both backends."""
     ones_total = ops.sum(ones, axis=0)
-    # Sum of the P bits + t - P reaches t exactly when every party's bit is 1.
-    every = ops.add_public(ops.sum(binary, axis=0), float(threshold - ops.n_parties))
+    every = every_party_offset(ops, binary, threshold)
     checks = ops.ge_public(ops.stack([every, ones_total, ops.sub(total, ones_total)]), threshold)
     not_binary = ops.add_public(ops.mul_public(checks[0], -2.0), 2.0)
     return ops.ge_public(ops.add(not_binary, ops.add(checks[1], checks[2])), 1.5)
