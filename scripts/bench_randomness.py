@@ -198,7 +198,7 @@ def mpyc_party(index: int, k: int, ports: list[int], compare: int, size: int) ->
     ]
     from mpyc.runtime import mpc
 
-    from smpc_ehr.analyses.selftest import SelftestAnalysis
+    from smpc_ehr.analyses.diagnostics.selftest.analysis import SelftestAnalysis
     from smpc_ehr.backends.mpyc_backend import MpycOps
 
     assert mpc.options.sec_param == k

@@ -14,9 +14,9 @@ import pytest
 from scipy import stats
 
 from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.analyses.contingency import ContingencyAnalysis
-from smpc_ehr.analyses.histogram import HistogramAnalysis
-from smpc_ehr.analyses.odds_ratio import OddsRatioAnalysis
+from smpc_ehr.analyses.statistics.contingency.analysis import ContingencyAnalysis
+from smpc_ehr.analyses.statistics.histogram.analysis import HistogramAnalysis
+from smpc_ehr.analyses.statistics.odds_ratio.analysis import OddsRatioAnalysis
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.study.params import BoundParameters

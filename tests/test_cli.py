@@ -17,7 +17,7 @@ from smpc_ehr.local import federation as federation_module
 from smpc_ehr.local.federation import LocalFederation, down
 from smpc_ehr.wire import coordinator_pb2
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, ROOT, start_federation
+from tests.federations import COUNT_TEMPLATE, ROOT, start_federation
 
 real_free_port = federation_module.free_port
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smpc_ehr.analyses.selftest import (
+from smpc_ehr.analyses.diagnostics.selftest.analysis import (
     ADD_CONSTANT,
     GE_BOUND,
     PartyInputs,
@@ -39,7 +39,7 @@ from smpc_ehr.backends.base import ApproxError, Precision
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import DEALER_ID, LocalFederation, down
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, PROTOCOLS, make_data, start_federation
+from tests.federations import COUNT_TEMPLATE, PROTOCOLS, make_data, start_federation
 from tests.test_counts import THRESHOLD, check_against_truth
 
 SELFTEST_TEMPLATE = PROTOCOLS / "backend_selftest.toml"

@@ -22,7 +22,7 @@ from smpc_ehr.errors import Refusal
 from smpc_ehr.local.federation import down
 from smpc_ehr.transport.tls import TlsIdentity
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, start_federation
+from tests.federations import COUNT_TEMPLATE, start_federation
 
 
 @dataclass

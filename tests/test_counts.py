@@ -9,7 +9,7 @@ import pytest
 
 from smpc_ehr.client import Client
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE
+from tests.federations import COUNT_TEMPLATE
 
 THRESHOLD = 11
 

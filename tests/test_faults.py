@@ -17,7 +17,7 @@ from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.local.federation import LocalFederation, down, health
 from smpc_ehr.transport.tls import TlsIdentity
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, PROTOCOLS, start_federation
+from tests.federations import COUNT_TEMPLATE, PROTOCOLS, start_federation
 
 LOGISTIC_TEMPLATE = PROTOCOLS / "logistic_regression.toml"
 LONG_QUERY = {"codes": "E11", "by": "sex,age_band"}  # 33 secure comparisons: not instant

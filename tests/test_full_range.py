@@ -24,7 +24,7 @@ from sklearn.datasets import load_breast_cancer
 
 from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.local.federation import LocalFederation, down
-from tests.conftest import PROTOCOLS, start_federation
+from tests.federations import PROTOCOLS, start_federation
 from tests.test_logistic import pooled_fit
 
 LOGISTIC = PROTOCOLS / "logistic_regression.toml"

@@ -21,11 +21,11 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from smpc_ehr.analyses.kmeans_release import Released
+from smpc_ehr.analyses.models.kmeans.release import Released
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
-from tests.conftest import PROTOCOLS, make_data, start_federation
+from tests.federations import PROTOCOLS, make_data, start_federation
 
 TEMPLATE = PROTOCOLS / "kmeans.toml"
 FEATURES = ["hba1c", "bmi", "sbp", "ldl", "egfr", "triglycerides"]

@@ -23,7 +23,7 @@ from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
 from tests._truth import released_tenths
-from tests.conftest import PROTOCOLS, make_data, start_federation
+from tests.federations import PROTOCOLS, make_data, start_federation
 
 TEMPLATE = PROTOCOLS / "logistic_regression.toml"
 FEATURES = ["bmi", "hba1c", "sbp", "ldl"]

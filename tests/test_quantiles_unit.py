@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.analyses.quantiles import METHOD, QuantilesAnalysis, quantiles_program
+from smpc_ehr.analyses.statistics.quantiles.analysis import (
+    METHOD,
+    QuantilesAnalysis,
+    quantiles_program,
+)
 from smpc_ehr.backends.base import SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError

@@ -12,7 +12,7 @@ import pytest
 
 from smpc_ehr.cli.render import RENDERERS, fmt_count, fmt_num, fmt_p, render_result
 from smpc_ehr.client import JobResult
-from tests.conftest import PROTOCOLS, ROOT
+from tests.federations import PROTOCOLS, ROOT
 
 T = 11
 FOOTNOTE = f"<{T} = suppressed"

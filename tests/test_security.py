@@ -35,7 +35,7 @@ from smpc_ehr.wire import (
     party_pb2,
     party_pb2_grpc,
 )
-from tests.conftest import COUNT_TEMPLATE, make_data, start_federation
+from tests.federations import COUNT_TEMPLATE, make_data, start_federation
 
 
 def identity(fed: LocalFederation, ident: str) -> TlsIdentity:

@@ -33,7 +33,7 @@ from smpc_ehr.client import Client, JobFailed, JobResult
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
-from tests.conftest import PROTOCOLS, make_data, start_federation
+from tests.federations import PROTOCOLS, make_data, start_federation
 
 THRESHOLD = 11
 FRACTION_BITS = {"mpyc": 32, "crypten": 16}

@@ -10,7 +10,7 @@ import pytest
 
 from smpc_ehr.errors import TransportError
 from smpc_ehr.transport.arrays import decode_array, encode_array
-from tests.conftest import ROOT
+from tests.federations import ROOT
 
 
 def test_generated_protobuf_code_matches_the_proto_sources() -> None:

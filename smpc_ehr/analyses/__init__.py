@@ -1,33 +1,13 @@
 """Analyses, written once against the backend-neutral secure operations.
 
-Each module's docstring states what every role learns (its leakage).
+Each analysis is one package in a family folder (`statistics/`, `models/`,
+`diagnostics/`): its `__init__.py` says what every role learns (its leakage) and
+sets `ANALYSIS`, the instance the registry finds. `common/` holds the building
+blocks several analyses share (disclosure rules, cohort variables, pooled moments).
 """
 
 from smpc_ehr.analyses.base import Analysis
-from smpc_ehr.analyses.contingency import ContingencyAnalysis
-from smpc_ehr.analyses.correlation import CorrelationAnalysis
-from smpc_ehr.analyses.count import CountAnalysis
-from smpc_ehr.analyses.histogram import HistogramAnalysis
-from smpc_ehr.analyses.kmeans import KMeansAnalysis
-from smpc_ehr.analyses.logistic import LogisticRegressionAnalysis
-from smpc_ehr.analyses.odds_ratio import OddsRatioAnalysis
-from smpc_ehr.analyses.quantiles import QuantilesAnalysis
-from smpc_ehr.analyses.selftest import SelftestAnalysis
-from smpc_ehr.analyses.summary import SummaryAnalysis
-from smpc_ehr.analyses.ttest import TTestAnalysis
+from smpc_ehr.analyses.registry import discover
 
-_ALL: tuple[type[Analysis], ...] = (
-    CountAnalysis,
-    SelftestAnalysis,
-    SummaryAnalysis,
-    CorrelationAnalysis,
-    HistogramAnalysis,
-    QuantilesAnalysis,
-    ContingencyAnalysis,
-    TTestAnalysis,
-    OddsRatioAnalysis,
-    LogisticRegressionAnalysis,
-    KMeansAnalysis,
-)
-ANALYSES: dict[str, Analysis] = {cls.name: cls() for cls in _ALL}
+ANALYSES: dict[str, Analysis] = discover()
 """Analyses by the name a protocol template gives in `analysis = ...`."""

@@ -2,19 +2,27 @@
 
 1. `local_input` runs on each party over its own data, in plaintext, and yields
    the integers that party secret-shares (never sent anywhere in the clear).
-2. `secure_program` runs inside MPC on every party and returns the secret values
-   the coordinator may open (disclosure decisions are made here, inside MPC).
-3. `finalize` runs on the coordinator over the opened values and builds the
-   released result. It sees nothing the secure program did not choose to open.
+2. `secure_program` runs inside MPC on every party and returns, by name, the secret
+   values the coordinator may open (disclosure decisions are made here, inside MPC).
+   `outputs` declares those names and their public shapes, from the parameters.
+3. `finalize` runs on the coordinator over the opened values, by name, and builds
+   the released result. It sees nothing the secure program did not choose to open.
+
+Each analysis is one package under a family folder (`statistics/`, `models/`,
+`diagnostics/`) whose `__init__.py` sets `ANALYSIS`; `smpc_ehr.analyses` finds them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from math import prod
 from typing import Any
 
-from smpc_ehr.backends.base import SecureProgram
+import numpy as np
+
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 
 Params = Mapping[str, Any]
@@ -25,12 +33,68 @@ LocalInput = Any
 moments; only this party's secure program reads it (it is never sent in the clear)."""
 
 
+NamedSecrets = dict[str, Secret]
+NamedProgram = Callable[[SecureOps], Coroutine[Any, Any, NamedSecrets]]
+"""The secure part of an analysis: returns the secrets the coordinator may open, by
+the names `Analysis.outputs` declares."""
+
+Renderer = Callable[[dict[str, Any]], str]
+"""Turns a released result (as `finalize` returns it) into a terminal table."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One named output of a secure program and its public shape (() for a scalar)."""
+
+    name: str
+    shape: tuple[int, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+
+class OutputMismatch(ValueError):
+    """A secure program's outputs, or the opened values, do not fit the declared ones."""
+
+
+def flatten_outputs(spec: Sequence[Output], secrets: NamedSecrets) -> list[Secret]:
+    """The named secrets in the declared order, after checking names and shapes."""
+    names = [out.name for out in spec]
+    if sorted(secrets) != sorted(names):
+        raise OutputMismatch(f"the program returned {sorted(secrets)}, declared {names}")
+    for out in spec:
+        shape = tuple(secrets[out.name].shape)
+        if shape != out.shape:
+            raise OutputMismatch(f"output {out.name!r} has shape {shape}, declared {out.shape}")
+    return [secrets[name] for name in names]
+
+
+def decode_outputs(spec: Sequence[Output], opened: Sequence[float]) -> dict[str, np.ndarray]:
+    """The opened values (flat, in the declared order) back into named arrays."""
+    total = sum(out.size for out in spec)
+    if len(opened) != total:
+        raise OutputMismatch(f"{len(opened)} opened values, but the outputs declare {total}")
+    named: dict[str, np.ndarray] = {}
+    start = 0
+    for out in spec:
+        named[out.name] = np.asarray(opened[start : start + out.size]).reshape(out.shape)
+        start += out.size
+    return named
+
+
 class Analysis(ABC):
-    """One kind of joint computation; subclasses document their leakage."""
+    """One kind of joint computation; subclasses document their leakage.
+
+    The party calls `flat_program` and the coordinator `release`; an analysis
+    implements `outputs`, `secure_program` and `finalize` with named values.
+    """
 
     name: str
     bits: int = 32
     """Bit length of the secret integers this analysis needs."""
+    render: Renderer | None = None
+    """Its terminal table (None: the generic rendering)."""
 
     @abstractmethod
     def validate(self, params: Params) -> None:
@@ -45,10 +109,31 @@ class Analysis(ABC):
         """This party's private input (of the same public shape at every party)."""
 
     @abstractmethod
-    def secure_program(self, local: LocalInput, params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        """The secrets the coordinator may open: names and public shapes, in order."""
+
+    @abstractmethod
+    def secure_program(self, local: LocalInput, params: Params, threshold: int) -> NamedProgram:
         """The MPC part: from all parties' inputs to the secrets the coordinator may open."""
 
     @abstractmethod
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
-        """The released result (plain JSON types) from the opened values (integers, or
-        floats for backends that compute in fixed point)."""
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
+        """The released result (plain JSON types) from the opened values by name
+        (integers, or floats for backends that compute in fixed point)."""
+
+    def flat_program(self, local: LocalInput, params: Params, threshold: int) -> SecureProgram:
+        """`secure_program` as the backends run it: its outputs checked against
+        `outputs` and listed in the declared order."""
+        named = self.secure_program(local, params, threshold)
+        spec = self.outputs(params)
+
+        async def program(ops: SecureOps) -> list[Secret]:
+            return flatten_outputs(spec, await named(ops))
+
+        return program
+
+    def release(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        """The released result from the flat opened values, as the coordinator has them."""
+        return self.finalize(decode_outputs(self.outputs(params), opened), params, threshold)

@@ -11,108 +11,25 @@ together with how missing values were treated.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from smpc_ehr.analyses import ANALYSES
+from smpc_ehr.analyses.base import Renderer
+from smpc_ehr.analyses.common.text import (
+    BAR_WIDTH,
+    MOMENT_HEADER,
+    Body,
+    ci_text,
+    fmt_count,
+    fmt_num,
+    fmt_p,
+    footer,
+    p_clause,
+    render_generic,
+    sections,
+    table,
+)
 from smpc_ehr.client import JobResult
-
-Body = dict[str, Any]
-Renderer = Callable[[Body], str]
-
-P_FLOOR = 1e-16
-"""p-values below this print as "< 1e-16" (beyond double precision near 1)."""
-BAR_WIDTH = 40
-"""Width in '#' of the largest released histogram bin."""
-MOMENT_HEADER = ["n", "missing", "mean", "sd", "se"]
-
-
-def _count_text(cell: dict[str, Any], threshold: int) -> str:
-    return f"suppressed (< {threshold})" if cell["suppressed"] else str(cell["count"])
-
-
-def table(header: list[str], rows: list[list[str]], align: str = "") -> str:
-    """A plain aligned text table; `align` has an 'l' or 'r' per column (default 'l')."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    sides = align.ljust(len(widths), "l")
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            str(c).rjust(w) if side == "r" else str(c).ljust(w)
-            for c, w, side in zip(cells, widths, sides, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
-def fmt_count(n: int | None, threshold: int) -> str:
-    """A released count with thousands separators; "<t" when suppressed (None)."""
-    return f"<{threshold}" if n is None else f"{n:,}"
-
-
-def fmt_num(x: float | None, digits: int = 4, grouping: bool = True) -> str:
-    """An estimate to `digits` significant digits, in fixed point unless tiny or huge
-    (thousands separated if `grouping`); "NA" when undefined."""
-    if x is None or not math.isfinite(x):
-        return "NA"
-    if x == 0:
-        return "0"
-    rounded = float(f"{x:.{digits - 1}e}")  # so 9.9996 counts as magnitude 1
-    magnitude = math.floor(math.log10(abs(rounded)))
-    if magnitude < -3 or magnitude >= 9:
-        return f"{x:.{digits - 1}e}"
-    decimals = max(digits - 1 - magnitude, 0)
-    return f"{rounded:,.{decimals}f}" if grouping else f"{rounded:.{decimals}f}"
-
-
-def fmt_p(p: float | None) -> str:
-    """A p-value as R and scipy report it: 3 significant digits, or "< 1e-16"."""
-    if p is None or not math.isfinite(p):
-        return "NA"
-    return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3g}"
-
-
-def _p_clause(p: float | None) -> str:
-    text = fmt_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
-def _ci(ci: Sequence[float] | None) -> str:
-    if not ci:
-        return "95% CI NA"
-    return f"95% CI {fmt_num(ci[0])} to {fmt_num(ci[1])}"
-
-
-def _footer(body: Body, suppressed: bool) -> str:
-    """How missing values were treated and the small-cell threshold."""
-    lines = []
-    if body.get("missing_values"):
-        lines.append(f"missing values: {body['missing_values']}")
-    if "threshold" in body:
-        t = body["threshold"]
-        note = f"; <{t} = suppressed (fewer than {t} patients, not released)" if suppressed else ""
-        lines.append(f"small-cell threshold: {t}{note}")
-    return "\n".join(lines)
-
-
-def _sections(*parts: str) -> str:
-    return "\n\n".join(p for p in parts if p)
-
-
-def _render_generic(body: Body) -> str:
-    """Counts (optionally by strata) as a table; anything else as `key: value` lines."""
-    threshold = body.get("threshold", 0)
-    if "cells" in body:
-        by = body["by"]
-        rows = [[c[v] for v in by] + [_count_text(c, threshold)] for c in body["cells"]]
-        text = table([*by, "patients"], rows)
-    elif "count" in body:
-        text = f"patients: {_count_text(body, threshold)}"
-    else:
-        text = "\n".join(f"{k}: {v}" for k, v in body.items())
-    if "threshold" in body:
-        text += f"\nsmall-cell threshold: {threshold}"
-    return text
 
 
 def _moment_cells(cell: Body, t: int) -> list[str]:
@@ -154,7 +71,7 @@ def _render_summary(body: Body) -> str:
     note = "sd: sample standard deviation (n - 1); se = sd / sqrt(n)"
     cells = [cell for _, _, cell in pairs]
     note = "\n".join(filter(None, [note, _binary_note(cells, t)]))
-    return _sections(text, note, _footer(body, _moments_suppressed(cells)))
+    return sections(text, note, footer(body, _moments_suppressed(cells)))
 
 
 def _render_correlation(body: Body) -> str:
@@ -171,7 +88,7 @@ def _render_correlation(body: Body) -> str:
             )
         rows = [[v, fmt_count(missing.get(v), t)] for v in names]
         text = table(["variable", "missing"], rows, "lr")
-        return _sections(head, text, _footer(body, True))
+        return sections(head, text, footer(body, True))
     matrix = body["matrix"]
     corr = [
         [v, *("NA" if r is None else f"{r:.3f}" for r in row)]
@@ -190,7 +107,7 @@ def _render_correlation(body: Body) -> str:
     note = "mean and sd over the same patients; missing: patients without the variable"
     parts.append(note + "\n" + table(["variable", "mean", "sd", "missing"], per_var, "lrrr"))
     suppressed = any(missing.get(v) is None for v in names)
-    return _sections(*parts, _footer(body, suppressed))
+    return sections(*parts, footer(body, suppressed))
 
 
 def _bin_label(lo: float, hi: float, last: bool) -> str:
@@ -219,7 +136,7 @@ def _render_histogram(body: Body) -> str:
         f"missing: {fmt_count(body.get('missing'), t)}"
     )
     cells = [*counts, body.get("outside"), body.get("missing")]
-    return _sections(text, extra, _footer(body, any(n is None for n in cells)))
+    return sections(text, extra, footer(body, any(n is None for n in cells)))
 
 
 def _quantile_text(value: float | None, note: str | None, suppressed: bool, body: Body) -> str:
@@ -257,7 +174,7 @@ def _render_quantiles(body: Body) -> str:
     lines.append(f"method: {body.get('method', '')}")
     parts.append("\n".join(lines))
     suppressed = body.get("n") is None or ("missing" in body and body["missing"] is None)
-    return _sections(*parts, _footer(body, suppressed))
+    return sections(*parts, footer(body, suppressed))
 
 
 def _chi_square_line(body: Body) -> str:
@@ -268,7 +185,7 @@ def _chi_square_line(body: Body) -> str:
         return ""
     line = (
         f"chi-square = {fmt_num(test['statistic'])}, df = {test['df']}, "
-        f"{_p_clause(test['p_value'])} ({test.get('method', 'chi-square test')})"
+        f"{p_clause(test['p_value'])} ({test.get('method', 'chi-square test')})"
     )
     expected = [e for row in body.get("expected") or [] for e in row]
     if expected and min(expected) < 5:
@@ -296,7 +213,7 @@ def _render_contingency(body: Body) -> str:
     text = table(header, rows, "l" + "r" * (len(header) - 1))
     missing = f"missing: {fmt_count(body.get('missing'), t)}"
     suppressed = any(n is None for line in counts for n in line) or body.get("missing") is None
-    return _sections(text, missing, _chi_square_line(body), _footer(body, suppressed))
+    return sections(text, missing, _chi_square_line(body), footer(body, suppressed))
 
 
 def _render_ttest(body: Body) -> str:
@@ -312,13 +229,13 @@ def _render_ttest(body: Body) -> str:
         test = (
             f"{body.get('method', 't-test')}\n"
             f"t = {fmt_num(body['statistic'])}, df = {fmt_num(body['df'], grouping=False)}, "
-            f"{_p_clause(body['p_value'])}\n"
+            f"{p_clause(body['p_value'])}\n"
             f"{body.get('estimate_is', 'difference')} = {fmt_num(body['estimate'])} "
-            f"({_ci(body['ci95'])})"
+            f"({ci_text(body['ci95'])})"
         )
     cells = [groups[level] for level in body["levels"]]
     text = "\n".join(filter(None, [text, _binary_note(cells, t)]))
-    return _sections(text, test, _footer(body, _moments_suppressed(cells)))
+    return sections(text, test, footer(body, _moments_suppressed(cells)))
 
 
 def _render_odds_ratio(body: Body) -> str:
@@ -336,12 +253,12 @@ def _render_odds_ratio(body: Body) -> str:
         estimate = f"odds ratio refused: {body['estimate_refused']}"
     else:
         estimate = (
-            f"odds ratio = {fmt_num(body['odds_ratio'])} ({_ci(body['ci95'])}), "
-            f"z = {fmt_num(body['statistic'])}, {_p_clause(body['p_value'])}\n"
+            f"odds ratio = {fmt_num(body['odds_ratio'])} ({ci_text(body['ci95'])}), "
+            f"z = {fmt_num(body['statistic'])}, {p_clause(body['p_value'])}\n"
             f"method: {body.get('method', '')}"
         )
     released = [n for line in cells.values() for n in line.values()] + [body.get("missing")]
-    return _sections(text, missing, estimate, _footer(body, None in released))
+    return sections(text, missing, estimate, footer(body, None in released))
 
 
 def _render_logistic(body: Body) -> str:
@@ -399,7 +316,7 @@ def _render_logistic(body: Body) -> str:
         parts.append(
             "calibration\n" + table(["score", "n", "mean predicted", "observed"], rows, "lrrr")
         )
-    return _sections(*parts, _footer(body, suppressed))
+    return sections(*parts, footer(body, suppressed))
 
 
 def _render_kmeans(body: Body) -> str:
@@ -435,7 +352,7 @@ def _render_kmeans(body: Body) -> str:
     )
     notes = "\n".join(body.get("notes") or [])
     suppressed = any(size is None for size in body["sizes"])
-    return _sections(text, fit, *([notes] if notes else []), _footer(body, suppressed))
+    return sections(text, fit, *([notes] if notes else []), footer(body, suppressed))
 
 
 RENDERERS: dict[str, Renderer] = {
@@ -449,14 +366,15 @@ RENDERERS: dict[str, Renderer] = {
     "ttest": _render_ttest,
     "odds_ratio": _render_odds_ratio,
 }
-"""Renderers by the template's `analysis`; others get `_render_generic`."""
+"""Renderers by the template's `analysis`; others get `render_generic`."""
 
 
-def render_result(result: JobResult, analysis: str | None = None) -> str:
+def render_result(result: JobResult, analysis: str | None = None, strict: bool = False) -> str:
     """The result of a job as the analyst reads it in a terminal.
 
-    `analysis` is the template's `analysis` (it picks the table layout); without it, or
-    for a result of an unexpected shape, the result is printed generically.
+    `analysis` is the template's `analysis` (it picks the analysis's own table); without
+    it, or for a result of an unexpected shape, the result is printed generically
+    (`strict`: a renderer's failure is raised instead, for tests).
     """
     head = (
         f"{result.protocol} on {len(result.parties)} parties "
@@ -464,9 +382,14 @@ def render_result(result: JobResult, analysis: str | None = None) -> str:
         f"{result.elapsed_seconds:.2f} s"
     )
     body = result.result
-    renderer = RENDERERS.get(analysis or "", _render_generic)
+    registered = ANALYSES.get(analysis or "")
+    renderer = (registered.render if registered else None) or RENDERERS.get(analysis or "")
+    if renderer is None:
+        return f"{head}\n{render_generic(body)}"
     try:
         text = renderer(body)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-        text = _render_generic(body)  # never lose a computed result to its layout
+        if strict:
+            raise
+        text = render_generic(body)  # never lose a computed result to its layout
     return f"{head}\n{text}"

@@ -360,4 +360,4 @@ class Coordinator:
         except ValueError as exc:
             raise PartyFailure(f"output shares do not fit together: {exc}") from exc
         analysis = ANALYSES[job.template.analysis]
-        return analysis.finalize(values, job.params, threshold)
+        return analysis.release(values, job.params, threshold)

@@ -18,7 +18,7 @@ from typing import Any
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
-from smpc_ehr.analyses.local_checks import UnusableValues, guarded
+from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
 from smpc_ehr.backends import check_backend
 from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.config.party import PartyConfig
@@ -158,7 +158,7 @@ class JobRunner:
             local = await loop.run_in_executor(
                 self._worker, job.analysis.local_input, self._data, job.params
             )
-            program = job.analysis.secure_program(local, job.params, threshold)
+            program = job.analysis.flat_program(local, job.params, threshold)
         except UnusableValues as exc:  # decided jointly: stopping alone would name us
             log.warning("job %s: %s (the job is refused jointly)", job.spec.job_id, exc)
             problem = exc

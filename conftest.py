@@ -1,0 +1,4 @@
+"""pytest setup for the whole tree: the shared fixtures (real local federations, synthetic
+data) serve tests/ and the tests that sit beside each analysis package alike."""
+
+pytest_plugins = ["tests.federations"]

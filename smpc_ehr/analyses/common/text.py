@@ -1,0 +1,106 @@
+"""Text formatting shared by the analyses' terminal renderers: aligned tables, counts
+with "<t" for suppressed ones, estimates to 4 significant digits, p-values as R and
+scipy print them, and the footer on missing values and the small-cell threshold."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+Body = dict[str, Any]
+
+P_FLOOR = 1e-16
+"""p-values below this print as "< 1e-16" (beyond double precision near 1)."""
+BAR_WIDTH = 40
+"""Width in '#' of the largest released histogram bin."""
+MOMENT_HEADER = ["n", "missing", "mean", "sd", "se"]
+
+
+def count_text(cell: dict[str, Any], threshold: int) -> str:
+    return f"suppressed (< {threshold})" if cell["suppressed"] else str(cell["count"])
+
+
+def table(header: list[str], rows: list[list[str]], align: str = "") -> str:
+    """A plain aligned text table; `align` has an 'l' or 'r' per column (default 'l')."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    sides = align.ljust(len(widths), "l")
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            str(c).rjust(w) if side == "r" else str(c).ljust(w)
+            for c, w, side in zip(cells, widths, sides, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def fmt_count(n: int | None, threshold: int) -> str:
+    """A released count with thousands separators; "<t" when suppressed (None)."""
+    return f"<{threshold}" if n is None else f"{n:,}"
+
+
+def fmt_num(x: float | None, digits: int = 4, grouping: bool = True) -> str:
+    """An estimate to `digits` significant digits, in fixed point unless tiny or huge
+    (thousands separated if `grouping`); "NA" when undefined."""
+    if x is None or not math.isfinite(x):
+        return "NA"
+    if x == 0:
+        return "0"
+    rounded = float(f"{x:.{digits - 1}e}")  # so 9.9996 counts as magnitude 1
+    magnitude = math.floor(math.log10(abs(rounded)))
+    if magnitude < -3 or magnitude >= 9:
+        return f"{x:.{digits - 1}e}"
+    decimals = max(digits - 1 - magnitude, 0)
+    return f"{rounded:,.{decimals}f}" if grouping else f"{rounded:.{decimals}f}"
+
+
+def fmt_p(p: float | None) -> str:
+    """A p-value as R and scipy report it: 3 significant digits, or "< 1e-16"."""
+    if p is None or not math.isfinite(p):
+        return "NA"
+    return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3g}"
+
+
+def p_clause(p: float | None) -> str:
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def ci_text(ci: Sequence[float] | None) -> str:
+    if not ci:
+        return "95% CI NA"
+    return f"95% CI {fmt_num(ci[0])} to {fmt_num(ci[1])}"
+
+
+def footer(body: Body, suppressed: bool) -> str:
+    """How missing values were treated and the small-cell threshold."""
+    lines = []
+    if body.get("missing_values"):
+        lines.append(f"missing values: {body['missing_values']}")
+    if "threshold" in body:
+        t = body["threshold"]
+        note = f"; <{t} = suppressed (fewer than {t} patients, not released)" if suppressed else ""
+        lines.append(f"small-cell threshold: {t}{note}")
+    return "\n".join(lines)
+
+
+def sections(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
+def render_generic(body: Body) -> str:
+    """Counts (optionally by strata) as a table; anything else as `key: value` lines."""
+    threshold = body.get("threshold", 0)
+    if "cells" in body:
+        by = body["by"]
+        rows = [[c[v] for v in by] + [count_text(c, threshold)] for c in body["cells"]]
+        text = table([*by, "patients"], rows)
+    elif "count" in body:
+        text = f"patients: {count_text(body, threshold)}"
+    else:
+        text = "\n".join(f"{k}: {v}" for k, v in body.items())
+    if "threshold" in body:
+        text += f"\nsmall-cell threshold: {threshold}"
+    return text

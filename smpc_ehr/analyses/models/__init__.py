@@ -1,0 +1,1 @@
+"""Models fitted jointly (logistic regression, k-means), one package per analysis."""

@@ -1,0 +1,428 @@
+"""Joint k-means clustering of patients, "iterates" mode: Lloyd's algorithm where the
+parties learn each iterate of the centroids and nothing else.
+
+How it runs (each party on its own complete cases of the features, in plaintext where
+it says "locally"):
+1. Check. Inside MPC, from each party's number of complete rows: whether, for every
+   hospital (every coalition of `group_size.coalition_size` hospitals), the others hold
+   at least k x the threshold; only that bit is opened, and the job is refused
+   (`JointRefusal`, naming no hospital) if it is 0: every cluster will need the
+   threshold of the others' patients, so nothing, not even a joint mean, is shown
+   before this holds.
+2. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
+   and standard deviations (`moments.reveal_standardisation`), revealed to the parties;
+   the job fails, releasing nothing, if a feature is constant. Without `standardize`
+   the features are clustered in their own units (means 0, sds 1 are used).
+3. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
+   each party gives each of its rows a random cluster (numpy's generator from
+   [seed, r, party]); the first centroids are the joint means of those groups.
+4. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
+   and the mean of its rows. Inside MPC, before anything is opened: the group-size rule
+   (`group_size.require_others_reach` on the P x k counts): every cluster holds at
+   least the threshold of patients of the other hospitals, for every hospital (and
+   coalition). Only that bit is opened; if it is 0 the job is refused (`JointRefusal`,
+   naming no hospital and no cluster) and the step's centroids are never opened. An
+   empty cluster fails the rule too: there is no re-seeding (a re-seed would itself
+   show that a cluster emptied); the refusal suggests fewer clusters, another start or
+   mode full. The same rule guards the starting partition's means. Then the counts
+   and means are pooled into the joint cluster means (`moments.pool_means`, the
+   division by the joint counts done by `fractions_of_total`) and opened to the
+   parties with one bit: whether no patient anywhere changed cluster in the step (each
+   party inputs whether its own labels stayed the same; the product of those bits, no
+   comparison). Stop when none did (as scikit-learn's strict convergence: the
+   centroids are then exactly the cluster means, whatever the backend's rounding noise
+   in their moves) or when the centroids move by at most `tol` in total (the square
+   root of the sum of squared moves, in the clustered units), or after `max_iter`
+   steps. Progress notes carry the step number only.
+5. With `n_init` restarts, each restart's joint inertia (the sum of the squared
+   distances of the rows to their centroids) is pooled inside MPC, and the index of
+   the smallest is opened to the parties (one batch of comparisons): the winner.
+6. Released to the coordinator, for the winner (`kmeans_release`): per cluster of the
+   final assignment (each row to its nearest final centroid) its size, centroid
+   (original units) and profile means, only if its joint size reaches the threshold;
+   if some cluster does not, the smallest other cluster is hidden too and N and the
+   joint inertia are withheld (complementary suppression, decided inside MPC); a
+   profile mean also needs the threshold of the cluster's patients having the
+   variable and, for a 0/1 variable, its ones and its zeros in the cluster each
+   reaching it (`moments.binary_rule`); a cluster in which a 0/1 feature has fewer
+   than the threshold of ones or zeros is hidden like a small one (its centroid
+   times its size would give them); the number of patients left out for a
+   missing feature, if at least the threshold; the iteration count and convergence
+   flag.
+
+Leakage, plainly:
+- each party learns: whether the others' patients could fill k clusters (the first
+  bit), N, the features' joint means and standard deviations (with `standardize`),
+  every iterate of the centroids of every restart (each the mean of at least the
+  threshold of patients of the other hospitals, for every coalition), after each step
+  whether any patient changed cluster, and which restart won; if a step fails the
+  rule, that it did (the job ends there). Never another party's counts, sums or rows,
+  nor a cluster's joint size or inertia. Each party may keep its own patients'
+  cluster labels (it computes them itself); they are never sent.
+- the coordinator (and the analyst) learns: the shown clusters' centroids, sizes and
+  profile means (each of at least the threshold of patients), which clusters are
+  hidden (not which of them is below the threshold), N and the joint inertia unless
+  a cluster is hidden, the left-out count if at least the threshold, the iteration
+  count and the step counter in progress notes; nothing per hospital. Within one
+  release no hidden size follows from the shown ones: N is withheld, and the hidden
+  clusters are at least two, together holding at least the threshold. Given N from
+  another query (a summary of the same features), only the hidden clusters' total
+  follows; the inertia, which with N and the features' moments would tie the hidden
+  sizes to their centroids, is withheld with N.
+- if the job fails (too few patients, a group-size refusal, a constant feature)
+  nothing is released to the coordinator; the parties may have learned iterates so
+  far (each of which passed the rule).
+Not covered: what the iterates reveal about the joint data beyond the final
+centroids (a deterministic function of the pooled data and the seed), and what
+several releases reveal in combination (differencing across cohorts or with other
+analyses; e.g. N + missing is the cohort's size, which a count may release).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.common.cells import first_smallest
+from smpc_ehr.analyses.common.group_size import require_others_reach
+from smpc_ehr.analyses.common.moments import (
+    binary_rule,
+    local_binary,
+    party_arrays,
+    pool_means,
+    pooled_weights,
+    reveal_standardisation,
+)
+from smpc_ehr.analyses.common.variables import cohort_filter
+from smpc_ehr.analyses.models.kmeans.data import (
+    Rows,
+    initial_centroids,
+    local_rows,
+    refusal,
+    shortfall,
+)
+from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
+from smpc_ehr.analyses.models.kmeans.release import Released, released_clustering
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+MODES = ("iterates", "full")
+
+
+def nearest(z: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centroid (ties to the lower index, as scikit-learn) and its
+    squared distance to it."""
+    distances = (
+        (z * z).sum(axis=1)[:, None] - 2 * z @ centroids.T + (centroids * centroids).sum(axis=1)
+    )
+    labels = np.argmin(distances, axis=1)
+    return labels, np.maximum(distances[np.arange(len(z)), labels], 0.0)
+
+
+def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: this party's count (k) and the mean of its rows (k x d; a mean of no
+    rows is 0)."""
+    counts = np.bincount(labels, minlength=k).astype(float)
+    sums = np.zeros((k, z.shape[1]))
+    np.add.at(sums, labels, z)
+    return counts, sums / np.maximum(counts, 1.0)[:, None]
+
+
+class _Fit:
+    """One restart's state at every party: the public centroids (clustered units) and
+    this party's own labels."""
+
+    def __init__(self, centroids: np.ndarray) -> None:
+        self.centroids = centroids
+        self.labels: np.ndarray | None = None
+        """This party's rows' clusters in the last step (or the starting partition)."""
+        self.iterations = 0
+        self.converged = False
+
+
+def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
+    """The iterates-mode clustering (see the module docstring); opens to the coordinator
+    what `_outputs` says, in the layout `KMeansAnalysis.finalize` reads."""
+    features = list(params["features"])
+    d, k = len(features), int(params["k"])
+    max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
+    standardize = params["standardize"] == "yes"
+    explicit = initial_centroids(params, d)
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        # Nothing is revealed, not even the joint means, unless the patients of the other
+        # hospitals could fill every cluster (a necessary condition of every step's check).
+        own = party_arrays(ops, np.array([float(len(rows.x))]))
+        await require_others_reach(ops, own, k * threshold, refusal(k, threshold, True))
+        n_total, means, sds = await reveal_standardisation(
+            ops,
+            rows.x,
+            features,
+            k * threshold,
+            shortfall(k, threshold),
+        )
+        if not standardize:
+            means, sds = np.zeros(d), np.ones(d)
+        z = (rows.x - means) / sds
+
+        async def joint_means(
+            labels: np.ndarray, previous: np.ndarray | None
+        ) -> tuple[np.ndarray, bool]:
+            """The joint mean of each cluster's rows, opened to the parties only if every
+            cluster holds at least the threshold of patients of the other hospitals
+            (else `JointRefusal`), and whether no patient anywhere has a label other
+            than `previous` (None: there were none)."""
+            counts, local_means = cluster_moments(z, labels, k)
+            shared = party_arrays(ops, counts)  # P x k
+            _, weights = pooled_weights(ops, shared)  # P x k
+            stacked = ops.stack([weights] * d, axis=2)  # P x k x d
+            pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
+            parts = [ops.reshape(pooled, (k * d,))]
+            if previous is not None:  # the AND of every party's "my labels stayed"
+                same = float(np.array_equal(labels, previous))
+                parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
+            # The rule's comparisons run beside the division's (MPyC schedules both at
+            # once); its bit is opened first, and the means only if it is 1.
+            await require_others_reach(ops, shared, threshold, refusal(k, threshold, False))
+            opened = await ops.reveal(ops.concatenate(parts))
+            stable = previous is not None and bool(opened[-1] > 0.5)
+            return opened[: k * d].reshape(k, d), stable
+
+        async def run(fit: _Fit) -> _Fit:
+            while fit.iterations < max_iter:
+                fit.iterations += 1
+                labels, _ = nearest(z, fit.centroids)
+                centroids, stable = await joint_means(labels, fit.labels)
+                fit.labels = labels
+                shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
+                fit.centroids = centroids
+                ops.progress("lloyd", fit.iterations, max_iter)
+                if stable or shift <= tol:
+                    fit.converged = True
+                    break
+            return fit
+
+        fits = []
+        for restart in range(1 if explicit is not None else restarts):
+            if explicit is not None:
+                fit = _Fit((explicit - means) / sds)
+            else:
+                draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
+                partition = draw.integers(0, k, len(z))
+                fit = _Fit((await joint_means(partition, None))[0])
+                fit.labels = partition
+            fits.append(await run(fit))
+        winner = 0
+        if len(fits) > 1:
+            inertias = [nearest(z, f.centroids)[1].sum() / n_total for f in fits]
+            shared = ops.sum(party_arrays(ops, np.asarray(inertias)), axis=0)  # R
+            winner = await _argmin(ops, shared)
+        best = fits[winner]
+        labels, distances = nearest(z, best.centroids)
+        return _outputs(ops, rows, labels, distances, best, (means, sds), n_total, threshold, k)
+
+    return program
+
+
+async def _argmin(ops: SecureOps, values: Secret) -> int:
+    """The index of the smallest of the secret values (the first on ties), opening only
+    that index (`cells.first_smallest`)."""
+    opened = await ops.reveal(first_smallest(ops, values))
+    return int(np.argmax(opened))
+
+
+def _outputs(
+    ops: SecureOps,
+    rows: Rows,
+    labels: np.ndarray,
+    distances: np.ndarray,
+    fit: _Fit,
+    scale: tuple[np.ndarray, np.ndarray],
+    n_total: int,
+    threshold: int,
+    k: int,
+) -> list[Secret]:
+    """What the coordinator may open about the winning clustering: the public header
+    (iterations, converged) and `released_clustering` of the final sizes, the left-out
+    patients, [N, inertia / N, N, 0 empty clusters], the centroids and the profile
+    means."""
+    means, sds = scale
+    q = rows.profile.shape[1]
+    centroids = fit.centroids * sds + means
+    header = public_values(ops, np.array([fit.iterations, float(fit.converged)]))
+    profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
+    binary, ones = np.zeros((k, q)), np.zeros((k, q))
+    for v in range(q):
+        present = ~np.isnan(rows.profile[:, v])
+        chosen = labels[present]
+        profile_counts[:, v] = np.bincount(chosen, minlength=k)
+        sums = np.bincount(chosen, weights=rows.profile[present, v], minlength=k)
+        profile_means[:, v] = sums / np.maximum(profile_counts[:, v], 1.0)
+        for c in range(k):
+            binary[c, v], ones[c, v] = local_binary(rows.profile[labels == c, v])
+    local_counts = np.concatenate(
+        [np.bincount(labels, minlength=k), profile_counts.ravel(), [rows.missing]]
+    ).astype(float)
+    shared_counts = party_arrays(ops, local_counts)  # P x (k + k q + 1)
+    totals = ops.sum(shared_counts, axis=0)
+    inertia = ops.sum(party_arrays(ops, np.array([distances.sum() / n_total])), axis=0)
+    n = public_values(ops, np.array([float(n_total)]))
+    overall = ops.concatenate([n, inertia, n, ops.mul_public(n, 0.0)])
+    profile: tuple[Secret, Secret, Secret] | tuple[None, None, None] = (None, None, None)
+    if q:
+        _, weights = pooled_weights(ops, shared_counts[:, k : k + k * q])
+        pooled = pool_means(ops, weights, party_arrays(ops, profile_means.ravel()))
+        counts = totals[k : k + k * q]
+        binary_ok = binary_rule(
+            ops,
+            party_arrays(ops, binary.ravel()),
+            party_arrays(ops, ones.ravel()),
+            counts,
+            threshold,
+        )
+        profile = (ops.reshape(counts, (k, q)), ops.reshape(pooled, (k, q)), binary_ok)
+    released = released_clustering(
+        ops,
+        threshold,
+        totals[:k],
+        totals[k + k * q :],
+        overall,
+        public_values(ops, centroids),
+        *profile,
+        cluster_ok=_binary_features_ok(ops, rows.x, labels, totals[:k], threshold),
+    )
+    return [header, *released]
+
+
+def _binary_features_ok(
+    ops: SecureOps, x: np.ndarray, labels: np.ndarray, sizes: Secret, threshold: int
+) -> Secret:
+    """Per cluster, the exact bit [every feature that is 0/1 at every hospital has the
+    threshold of ones and of zeros in the cluster] (`moments.binary_rule`): a shown
+    centroid's coordinate of a 0/1 feature times the shown size is its count of ones."""
+    k, d = sizes.shape[0], x.shape[1]
+    binary, ones = np.zeros((k, d)), np.zeros((k, d))
+    for c in range(k):
+        for f in range(d):
+            binary[c, f], ones[c, f] = local_binary(x[labels == c, f])
+    per_feature = ops.reshape(ops.stack([sizes] * d, axis=1), (k * d,))
+    rule = binary_rule(
+        ops,
+        party_arrays(ops, binary.ravel()),
+        party_arrays(ops, ones.ravel()),
+        per_feature,
+        threshold,
+    )
+    return ops.ge_public(ops.sum(ops.reshape(rule, (k, d)), axis=1), d - 0.5)
+
+
+ITERATES_LEAKAGE = (
+    "the parties learned every iterate of the centroids (each a mean of at least the "
+    "threshold of patients of the other hospitals), after each step whether any patient "
+    "changed cluster, N and the features' joint means and standard deviations"
+)
+FULL_LEAKAGE = (
+    "the parties learned each hospital's row counts rounded up to a multiple of 100, "
+    "per feature the power of two just above its largest magnitude and the one within "
+    "a factor of two of its joint standard deviation, and the number of iterations, "
+    "nothing else; the coordinator also learned each feature's joint standard deviation "
+    "within a factor of two"
+)
+
+
+class KMeansAnalysis(Analysis):
+    """k-means clustering by Lloyd's algorithm, revealing the centroid iterates."""
+
+    name = "kmeans"
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        d, k = len(params["features"]), int(params["k"])
+        init = params.get("init")
+        if init and len(init) != k * d:
+            raise TemplateError(
+                f"init must give k x features = {k} x {d} = {k * d} numbers (centroid by "
+                f"centroid), not {len(init)}"
+            )
+        if params["mode"] not in MODES:
+            raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
+        if params["mode"] == "full" and (params.get("profile") or params["standardize"] != "yes"):
+            raise TemplateError(
+                "mode 'full' clusters standardised features and reports no profiles: "
+                "leave out profile and standardize=no, or use mode 'iterates'"
+            )
+        overlap = set(params.get("profile") or ()) & set(params["features"])
+        if overlap:
+            raise TemplateError(f"{', '.join(sorted(overlap))} cannot be both feature and profile")
+
+    def local_input(self, data: PartyData, params: Params) -> Rows:
+        return local_rows(data, params)
+
+    def secure_program(self, local: Rows, params: Params, threshold: int) -> SecureProgram:
+        if params["mode"] == "full":
+            return kmeans_full_program(local, params, threshold)
+        return kmeans_program(local, params, threshold)
+
+    def validate_backend(self, params: Params, backend: str) -> None:
+        if params["mode"] == "full" and backend != "crypten":
+            raise TemplateError(
+                "mode 'full' runs on the crypten backend only: it compares every secret row "
+                "with every centroid in every step, which MPyC's comparisons (by bit "
+                "decomposition) make far too slow; use --backend crypten, or mode 'iterates'"
+            )
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        features = list(params["features"])
+        profile = list(params.get("profile") or ())
+        d, k, q = len(features), int(params["k"]), len(profile)
+        full = params["mode"] == "full"
+        expected = 2 + Released.length(k, d, q) + (d if full else 0)
+        if len(opened) != expected:
+            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
+        iterations, converged = (round(v) for v in opened[:2])
+        out = Released.decode(opened[2 : 2 + Released.length(k, d, q)], k, d, q)
+        centroids = out.centroids
+        if full:  # opened in units of 2^e, the exponents last (`kmeans_full`)
+            exponents = np.rint(np.asarray(opened[-d:], dtype=float)).astype(int)
+            centroids = [
+                None if c is None else [float(v) for v in np.ldexp(c, exponents)] for c in centroids
+            ]
+        profiles = [dict(zip(profile, means, strict=True)) for means in out.profiles]
+        suppressed = [c for c, size in enumerate(out.sizes) if size is None]
+        notes = []
+        if suppressed:
+            notes.append(
+                f"cluster(s) {', '.join(str(c) for c in suppressed)} are suppressed (size, "
+                f"centroid and profile): at least one has fewer than {threshold} patients, "
+                "and so that no size can be derived from the others, the smallest other "
+                "cluster is suppressed too and N and the inertia are withheld"
+            )
+        if out.emptied:
+            notes.append(f"{out.emptied} time(s) a cluster was empty and was kept where it was")
+        return {
+            "features": features,
+            "centroids": centroids,
+            "sizes": out.sizes,
+            "suppressed_clusters": suppressed,
+            "inertia": out.inertia,
+            "inertia_units": "standardised (joint means and standard deviations)"
+            if params["standardize"] == "yes"
+            else "the features' own units",
+            "iterations": iterations,
+            "converged": bool(converged),
+            "n": out.n,
+            "missing": out.missing,
+            "k": k,
+            "profiles": profiles if q else None,
+            "reseeded": out.emptied,
+            "notes": notes,
+            "mode": params["mode"],
+            "leakage": FULL_LEAKAGE if params["mode"] == "full" else ITERATES_LEAKAGE,
+            "missing_values": "complete-case: patients missing any feature are left out "
+            "(their number is `missing`, suppressed below the threshold)",
+            "threshold": threshold,
+        }

@@ -1,0 +1,362 @@
+"""Joint logistic regression, "full" mode: the rows themselves are secret-shared and the
+whole fit runs inside MPC; only the final model is opened, to the coordinator.
+
+How it runs:
+1. Sizes. Each party pads its training rows (and test rows) with empty rows up to a
+   multiple of PAD_ROWS; the padded sizes are opened to the parties (they are the
+   shapes of what each party secret-shares).
+2. Scaling (`secret_rows.secret_scaling`): in three rounds inside MPC, each opening
+   one power of two per feature to the parties, the exponent E of the largest |value|
+   over all patients, then a coarse and a fine exponent e of the joint standard
+   deviation (4^e <= variance < 4^(e+1)), with [N >= threshold] (if not, the job
+   fails) and which features are (nearly) constant (standard deviation below about
+   2^-14 of the largest magnitude: refused). Each party then inputs its values times
+   the public 2^-e, so every feature's joint standard deviation lies in [1, 2)
+   whatever its units (a fraction with sd 1e-4 or counts around 3e5), and the joint
+   means (in those units) stay secret.
+3. The rows [x 2^-e | y | w] (w = 1 for a real row, 0 for padding) are secret-shared;
+   the design matrix Z = [w, w (x 2^-e - mean)] (the centring exact, one product by
+   w) has all-zero padding rows, which therefore add nothing to any sum below. The
+   L2 penalty, lambda 4^-e per standardised coefficient, is public; one above
+   MAX_PENALTY per row is refused.
+4. Newton-Raphson, all inside MPC, from beta = 0: the linear predictor Z beta, the
+   fitted probabilities p by a piecewise-polynomial logistic function (`sigmoid`:
+   error at most 1.1e-5), then in one matrix product Z' [y - p | diag(p (1 - p)) Z]:
+   the gradient and the Hessian; the step H^-1 g as in the iterates mode (`linalg`:
+   Newton-Schulz inverse carried over from step to step, one refinement). At beta = 0
+   p = 1/2 exactly, so the first Hessian is Z'Z / 4 and needs no sigmoid. After each
+   step one bit is opened to the parties: whether the step is below `tol` (so they
+   know when to stop); and one bit whether the fit diverges (the job then fails):
+   whether the standardised slopes passed SEPARATION_BOUND or at least half of the
+   rows have |Z beta| >= 14, where the approximate logistic function is exactly 0 or
+   1 (on perfectly separated data the fit can reach such a point at finite slopes,
+   with a zero gradient, and would otherwise "converge" there).
+5. Released to the coordinator: N, the iteration count, the exponents e, the intercept
+   in original units, the standardised slopes and the covariance matrix (from the
+   inverse of the last Hessian, computed at the iterate before the final step, which
+   is within `tol` of the optimum) with the intercept row in original units; the
+   coordinator multiplies by the public 2^-e to get everything in original units.
+6. With a test fraction, the test rows are secret-shared too and scored inside MPC;
+   the evaluation counts (`evaluation`) are formed from two batches of comparisons of
+   the secret scores with the logits of the AUC bin edges (`_tenth_and_bin`), and
+   released as in the iterates mode.
+
+Leakage, plainly:
+- each party learns: every party's number of training and test rows rounded up to a
+  multiple of PAD_ROWS, whether N reaches the threshold, whether each feature is
+  (nearly) constant, for each feature the power of two just above the largest |value|
+  of any patient (E: a coarse property of one patient, the most extreme) and the
+  power of two within a factor of two of its joint standard deviation (e), after each
+  Newton step whether it was the last (so the number of iterations) and whether the
+  fit diverges; nothing else: no iterate, no mean, no gradient, no Hessian, nothing
+  of another party's rows;
+- the coordinator (and the analyst) learns: the coefficients and their covariance, N,
+  the number of iterations, for each feature the power of two nearest below its joint
+  standard deviation (e: sd within a factor of two), and the evaluation aggregates;
+  nothing per hospital.
+- if the job fails (too few patients, a constant feature, an l2 too strong for the
+  features' scales, divergence, no convergence) nothing is released to the
+  coordinator.
+Not covered: what releases reveal in combination.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.common import evaluation
+from smpc_ehr.analyses.common.group_size import require_others_reach
+from smpc_ehr.analyses.common.moments import party_arrays
+from smpc_ehr.analyses.common.secret_rows import (
+    either,
+    norm_excess,
+    padded_sizes,
+    secret_scaling,
+    share_rows,
+    total_of,
+)
+from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
+from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
+from smpc_ehr.analyses.sigmoid import secure_sigmoid, sigmoid_and_saturation
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
+from smpc_ehr.errors import JointRefusal
+
+GRADIENT_SCALE = 2.0**14
+"""The gradient enters the solve times this public factor (as in the iterates mode), so
+that CrypTen's 2^-16 resolution holds small late gradients."""
+HESSIAN_SCALE = 2.0**8
+"""The Hessian enters the solve times this public factor: its smallest eigenvalues
+(about 1e-3 for correlated features) then stand far above CrypTen's 2^-16 resolution,
+which would otherwise cost the weakly determined coefficients' standard errors a few
+percent. The solve gives step x GRADIENT_SCALE / HESSIAN_SCALE = step x 2^6, which the
+convergence test squares: resolution without overflow."""
+TOL_FLOOR = 1e-4
+"""Steps below this (standardised units) are within the sigmoid's and the backend's
+rounding: a smaller `tol` is raised to it."""
+FIRST_INVERSE_STEPS = 16
+UPDATE_STEPS = 2
+REFINEMENT_STEPS = 1
+WARM_INVERSE_STEPS = 3
+SEPARATION_BOUND = 15.0
+MAX_PENALTY = 16.0
+"""The largest L2 penalty per row on a standardised coefficient (l2 4^-e / padded N;
+the data's Hessian diagonal is below 1 per row): a larger one would push the first
+inverse's start, 1 / (HESSIAN_SCALE x the eigenvalue bound), towards CrypTen's
+resolution, and the coefficient is shrunk over 16-fold anyway. Such an l2 is refused."""
+STOP_MAGNIFY = 64.0
+STOP_FLOOR = 1.0
+"""The stop test (`secret_rows.norm_excess`) on the step x 2^6: steps of 1 / 64 or
+more by their squares as they are, smaller ones magnified 64 times, so that at tol =
+1e-4 the threshold (0.4^2) stands far above the squares' roundings (21 x 2^-16; they
+made the test a coin toss near the optimum) and no large step is squared magnified."""
+_STEP_EXPONENT = round(math.log2(GRADIENT_SCALE / HESSIAN_SCALE))
+_LOGITS = np.log(np.arange(1, evaluation.AUC_BINS) / (evaluation.AUC_BINS - np.arange(1, 100)))
+"""Scores at the AUC bin edges b / 100 (b = 1..99) on the linear-predictor scale."""
+
+
+class _Standardiser:
+    """Centre the rows (in units of the public 2^e) at the secret joint means; mask padding."""
+
+    def __init__(self, ops: SecureOps, means: Secret, d: int) -> None:
+        self.ops, self.d = ops, d
+        self.means = ops.reshape(means, (1, d))
+
+    def design(self, features: Secret, labels: Secret) -> Secret:
+        """Z = [w, w (x 2^-e - mean)] (M x (d + 1)); padding rows are all zero. The
+        centring is exact (a subtraction); the one product, by w, rounds absolutely on z
+        (standard deviation in [1, 2))."""
+        ops = self.ops
+        w = labels[:, 1:2]
+        return ops.concatenate([w, ops.mul(ops.sub(features, self.means), w)], axis=1)
+
+
+def full_program(design: Design, params: Params, threshold: int) -> SecureProgram:
+    """The full-MPC fit (see the module docstring); opens to the coordinator
+    [padded total, iterations], N, the exponents, [intercept, standardised slopes], and
+    the covariance blocks (V00, V0j, Vij), then the evaluation outputs."""
+    d = len(feature_names(params))
+    k = d + 1
+    l2, max_iter = float(params["l2"]), int(params["max_iter"])
+    tolerance = max(float(params["tol"]), TOL_FLOOR)
+    evaluated = float(params["test_fraction"]) > 0
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        sizes = await padded_sizes(
+            ops, [len(design.y), len(design.test_y) if evaluated else 0]
+        )  # P x 2
+        n_public = int(sizes[:, 0].sum())
+        # As in mode iterates: the released model (and the scales the hospitals see)
+        # must not stand on fewer than the threshold of other hospitals' patients in
+        # any group whose size it gives away.
+        counts = party_arrays(ops, revealed_groups(design, params))
+        await require_others_reach(ops, counts, threshold, SHORTFALL)
+        scaling = await secret_scaling(
+            ops,
+            design.x,
+            feature_names(params),
+            threshold,
+            f"fewer than {threshold} patients have the outcome and every feature",
+        )
+        exponents, total = scaling.exponents, scaling.total
+        # lambda/2 |b|^2 with b_j = beta_j 2^-e_j: lambda 4^-e_j on the diagonal (public;
+        # not on the intercept), per row as the Hessian.
+        penalty = l2 * np.r_[0.0, np.ldexp(1.0, -2 * exponents)] / n_public
+        if penalty.max() > MAX_PENALTY:
+            names = feature_names(params)
+            heavy = [f for f, p in zip(names, penalty[1:], strict=True) if p > MAX_PENALTY]
+            raise JointRefusal(
+                f"l2 = {l2:g} is too strong for mode 'full' on {', '.join(heavy)} (their "
+                "coefficients would be shrunk to nothing in the standardised fit); lower l2"
+            )
+        standardiser = _Standardiser(ops, scaling.means, d)
+
+        features, labels = share_rows(ops, scaling.scaled(design.x), design.y[:, None], sizes[:, 0])
+        z = standardiser.design(features, labels)
+        zt = ops.transpose(z)
+        y = labels[:, 0:1]
+        rows_m = n_public
+        # Bound on the largest eigenvalue of the scaled Hessian: (1 + 4 d) / 4 from the
+        # data (|z| has mean square below 4), plus the largest penalty.
+        bound = HESSIAN_SCALE * ((1 + 4 * d) / 4 + float(penalty.max()))
+        first_steps = FIRST_INVERSE_STEPS + max(
+            0, math.ceil(math.log2(bound / HESSIAN_SCALE * 4 / k))
+        )
+
+        def derivatives(beta: Secret | None) -> tuple[Secret, Secret, Secret | None]:
+            """Gradient (k x 1) and Hessian (k x k), / n_public, times GRADIENT_SCALE and
+            HESSIAN_SCALE; and the number of rows whose probability is saturated (exactly
+            0 or 1), None at beta = 0."""
+            saturated = None
+            if beta is None:  # p = 1/2 everywhere: no sigmoid needed
+                residual = ops.sub(y, ops.mul_public(labels[:, 1:2], 0.5))
+                both = ops.matmul(zt, ops.concatenate([residual, ops.mul_public(z, 0.25)], axis=1))
+            else:
+                u = ops.reshape(ops.matmul(z, beta), (rows_m,))
+                sigma, beyond = sigmoid_and_saturation(ops, u, rows_m)
+                saturated = total_of(ops, beyond, rows_m)  # padding rows: u = 0, never
+                p = ops.reshape(sigma, (rows_m, 1))
+                weight = ops.sub(p, ops.mul(p, p))
+                residual = ops.sub(y, p)
+                both = ops.matmul(zt, ops.concatenate([residual, ops.mul(z, weight)], axis=1))
+            factors = np.r_[GRADIENT_SCALE, np.full(k, HESSIAN_SCALE)] / n_public
+            both = ops.mul_public(both, np.broadcast_to(factors, (k, k + 1)))
+            gradient, hessian = both[:, 0:1], both[:, 1 : k + 1]
+            if l2 > 0 and beta is not None:
+                shrink = ops.mul_public(beta, (penalty * GRADIENT_SCALE)[:, None])
+                gradient = ops.sub(gradient, shrink)
+            if l2 > 0:
+                hessian = ops.add_public(hessian, np.diag(penalty * HESSIAN_SCALE))
+            return gradient, hessian, saturated
+
+        beta: Secret | None = None
+        inverse: Secret | None = None
+        hessian: Secret | None = None
+        iterations, converged = 0, False
+        while iterations < max_iter:
+            iterations += 1
+            gradient, hessian, saturated = derivatives(beta)
+            if inverse is None:
+                inverse = inverse_spd(ops, hessian, k, first_steps, None, 1.0 / bound)
+                step = ops.matmul(inverse, gradient)
+            else:
+                inverse = inverse_spd(ops, hessian, k, UPDATE_STEPS, inverse, 1.0 / bound)
+                step = solve_refined(ops, hessian, inverse, gradient, REFINEMENT_STEPS)
+            delta = ops.mul_pow2(step, np.array(_STEP_EXPONENT))  # step = delta x 2^6
+            beta = delta if beta is None else ops.add(beta, delta)
+            slopes = beta[1:k]
+            checks = [  # [||step|| > tol] (two tests: step is the step x 2^6), separation
+                norm_excess(ops, step, k, tolerance * 2**_STEP_EXPONENT, STOP_MAGNIFY, STOP_FLOOR),
+                ops.add_public(total_of(ops, ops.mul(slopes, slopes), d), -(SEPARATION_BOUND**2)),
+            ]
+            if saturated is not None:  # most rows fitted with probability exactly 0 or 1
+                checks.append(ops.sub(ops.mul_public(saturated, 2.0), total))
+            bits = ops.ge_public(ops.concatenate(checks), 0.0)  # one batch
+            opened = await ops.reveal(ops.concatenate([either(ops, bits[0:2]), bits[2:]]))
+            big_step, diverging = opened[0], max(opened[1:])
+            ops.progress("newton", iterations, max_iter, "inside MPC")
+            if diverging > 0.5:
+                raise JointRefusal(
+                    "the coefficients diverge: the outcome is (almost) perfectly separated "
+                    "by the features; remove or combine the separating features"
+                )
+            if big_step < 0.5:
+                converged = True
+                break
+        if not converged:
+            raise JointRefusal(
+                f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
+                "for collinear features"
+            )
+        assert beta is not None and hessian is not None and inverse is not None
+        covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, 1.0 / bound)
+        shift = ops.mul_public(standardiser.means, -1.0)  # (1 x d), exact
+        # U = [[1, shift], [0, I]] takes (beta_0, slopes) to (b_0, slopes).
+        intercept = ops.add(ops.reshape(beta[0:1], (1, 1)), ops.matmul(shift, beta[1:k]))
+        top = ops.add(covariance[0:1, :], ops.matmul(shift, covariance[1:k, :]))  # (U C)[0, :]
+        corner = ops.add(top[:, 0:1], ops.matmul(top[:, 1:k], ops.transpose(shift)))
+        summary = np.array([float(n_public), float(iterations)])
+        outputs = [
+            public_values(ops, summary),
+            total,
+            public_values(ops, exponents.astype(float)),
+            ops.reshape(intercept, (1,)),
+            ops.reshape(beta[1:k], (d,)),
+            ops.reshape(corner, (1,)),
+            ops.reshape(top[:, 1:k], (d,)),
+            ops.reshape(covariance[1:k, 1:k], (d * d,)),
+        ]
+        if not evaluated:
+            return outputs
+        test_features, test_labels = share_rows(
+            ops, scaling.scaled(design.test_x), design.test_y[:, None], sizes[:, 1]
+        )
+        z_test = standardiser.design(test_features, test_labels)
+        joint = _evaluation_counts(ops, z_test, test_labels, beta, int(sizes[:, 1].sum()))
+        return [*outputs, *evaluation.joint_outputs(ops, joint, threshold)]
+
+    return program
+
+
+def _cumulative_to_onehot(ops: SecureOps, at_least: Secret) -> Secret:
+    """From [x >= e_1] .. [x >= e_m] (rows x m, increasing edges) the one-hot of x's
+    interval among the m + 1 (rows x (m + 1)): differences, no product."""
+    ones = ops.add_public(ops.mul_public(at_least[:, 0:1], 0.0), 1.0)
+    zeros = ops.mul_public(at_least[:, 0:1], 0.0)
+    return ops.sub(
+        ops.concatenate([ones, at_least], axis=1), ops.concatenate([at_least, zeros], axis=1)
+    )
+
+
+def _tenth_and_bin(ops: SecureOps, score: Secret, rows: int) -> tuple[Secret, Secret]:
+    """Each row's tenth T (rows x 10, one-hot: score between the logits of t / 10 and
+    (t + 1) / 10) and its hundredth within the tenth S (rows x 10, one-hot): two batches
+    of 9 comparisons per row. The second batch compares with the edges of the row's own
+    tenth, the public edges weighted by T (no product). Bin 10 t + s of the AUC
+    histogram is T_t S_s."""
+    width = evaluation.AUC_BINS // evaluation.CALIBRATION_BINS
+    tenths = _LOGITS[width - 1 :: width]  # the 9 edges t / 10
+    repeated = ops.stack([score] * (width - 1), axis=1)  # rows x 9
+    first = ops.ge_public(
+        ops.add_public(repeated, -np.broadcast_to(tenths, (rows, width - 1))), 0.0
+    )
+    tenth = _cumulative_to_onehot(ops, first)  # rows x 10
+    edges = np.r_[-np.inf, _LOGITS].reshape(evaluation.CALIBRATION_BINS, width)[:, 1:]  # 10 x 9
+    own_edges = ops.sum(
+        ops.mul_public(
+            ops.stack([tenth] * (width - 1), axis=2), np.broadcast_to(edges, (rows, *edges.shape))
+        ),
+        axis=1,
+    )  # rows x 9: per row, the edges 10 t + j + 1 of its tenth t
+    second = ops.ge_public(ops.sub(repeated, own_edges), 0.0)
+    return tenth, _cumulative_to_onehot(ops, second)
+
+
+def _evaluation_counts(
+    ops: SecureOps, z: Secret, labels: Secret, beta: Secret, rows: int
+) -> Secret:
+    """The joint evaluation counts in `evaluation.local_counts`' layout, from the secret
+    test rows: each score's tenth and hundredth (`_tenth_and_bin`), then the per-bin
+    sums by one product and one matrix product."""
+    bins = evaluation.AUC_BINS
+    score = ops.reshape(ops.matmul(z, beta), (rows,))
+    tenth, hundredth = _tenth_and_bin(ops, score, rows)
+    y, w = labels[:, 0:1], labels[:, 1:2]
+    classes = ops.concatenate([y, ops.sub(w, y)], axis=1)  # positives, negatives (padding: 0, 0)
+    probability = ops.reshape(secure_sigmoid(ops, score, rows), (rows, 1))
+    weighted = ops.concatenate([classes, ops.mul(probability, w)], axis=1)  # rows x 3
+    tenths = evaluation.CALIBRATION_BINS
+    # (weighted_c T_t) summed against S_s over the rows: the 3 x 100 bin sums.
+    by_class_tenth = ops.mul(
+        ops.stack([weighted] * tenths, axis=2), ops.stack([tenth] * 3, axis=1)
+    )  # rows x 3 x 10
+    binned = ops.reshape(
+        ops.matmul(ops.transpose(ops.reshape(by_class_tenth, (rows, 3 * tenths))), hundredth),
+        (3, bins),
+    )  # 3 x 100, bin 10 t + s
+    positives, negatives, scores = binned[0], binned[1], binned[2]
+    totals = ops.sum(binned, axis=1)  # 3
+
+    def by_tenth(values: Secret) -> Secret:
+        return ops.sum(ops.reshape(values, (tenths, bins // tenths)), axis=1)
+
+    middle = bins // 2  # bins from edge 50 / 100 up: score >= 0
+    tp = total_of(ops, positives[middle:bins], bins - middle)
+    fp = total_of(ops, negatives[middle:bins], bins - middle)
+    fn, tn = ops.sub(totals[0:1], tp), ops.sub(totals[1:2], fp)
+    events, non_events = by_tenth(positives), by_tenth(negatives)
+    return ops.concatenate(
+        [
+            tn,
+            fp,
+            fn,
+            tp,
+            ops.add(events, non_events),
+            events,
+            by_tenth(scores),
+            positives,
+            negatives,
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Descriptive statistics and tests, one package per analysis."""

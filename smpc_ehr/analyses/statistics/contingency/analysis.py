@@ -1,0 +1,133 @@
+"""Joint contingency table of two categorical variables, with small-cell suppression in
+MPC, and Pearson's chi-square test of independence when no cell is suppressed.
+
+How it runs: each party selects its cohort (the joint count's parameters; none = all
+patients) and, in plaintext on its own data, counts its patients per cell of the
+table `row` x `col`. The levels of each variable are public and fixed (see
+variables.py: sex F, M, U; age_band 0-9 ... 90+; condition and 0/1 columns 0, 1), so
+every party's vector has the same layout, row-major then one extra cell:
+
+    [(r_0, c_0), (r_0, c_1), ..., (r_{R-1}, c_{C-1}), missing]     (R * C + 1 cells)
+
+where "missing" counts the patients whose level of either variable is missing (they
+are left out of the table). The shared released-counts program (cells.py) sums the
+vectors inside MPC and opens, per cell, only the bit [total >= threshold] and the
+total if it is set.
+
+The coordinator then computes, from the released cells alone (public post-processing),
+the row and column totals, n, the expected counts and the chi-square test
+(scipy.stats.chi2_contingency, no continuity correction). It does so only if no cell
+of the table is suppressed: a total would give a suppressed cell away (total minus the
+released cells of its row), and so would the expected counts or the statistic. If a
+cell is suppressed, the result says so in `test_refused` and releases no totals.
+
+Leakage, plainly:
+- each party: nothing beyond its own data (it sees only random-looking shares); it
+  does not learn the joint counts;
+- the coordinator (and through it the analyst): for each cell and for the missing
+  count, whether its joint count reaches the threshold, and the count only if it
+  does; which cells are suppressed; the totals and the test only when all cells are
+  released (they are then functions of released cells). No hospital's own counts are
+  revealed.
+Not covered: what releases reveal in combination. The joint count of the same cohort
+stratified by sex or age band (the count analysis) gives row or column totals, from
+which a suppressed cell may be recovered, and overlapping cohorts can be differenced.
+Only the threshold and each hospital's approval of the template limit that today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.common.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.common.variables import category_levels, cohort_filter, cross_table
+from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+METHOD = "Pearson chi-square test of independence"
+SUPPRESSED_REASON = (
+    "cell(s) below the small-cell threshold; releasing totals or the test would reveal them"
+)
+
+MISSING_RULE = "patients missing either variable are left out; their count is missing"
+
+
+def table_levels(params: Params) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The public levels of the row and column variables; TemplateError if unusable."""
+    row, col = params.get("row"), params.get("col")
+    if not row or not col:
+        raise TemplateError("parameters 'row' and 'col' are required (categorical variables)")
+    if row == col:
+        raise TemplateError(f"'row' and 'col' must be different variables, both are {row!r}")
+    return category_levels(row, params), category_levels(col, params)
+
+
+class ContingencyAnalysis(Analysis):
+    """Patients per cell of row x col, each released only if >= threshold; the
+    chi-square test only if every cell is released."""
+
+    name = "contingency"
+    bits = COUNT_BITS
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        table_levels(params)
+
+    def local_input(self, data: PartyData, params: Params) -> list[int]:
+        table_levels(params)
+        table, missing = cross_table(data, params, params["row"], params["col"])
+        return [*(int(n) for n in table.ravel()), missing]
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+        return released_counts_program(local, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        rows, cols = table_levels(params)
+        cells = decode_released(opened, len(rows) * len(cols) + 1)
+        width = len(cols)
+        counts = [cells[i * width : (i + 1) * width] for i in range(len(rows))]
+        result: dict[str, Any] = {
+            "row": params["row"],
+            "col": params["col"],
+            "row_levels": list(rows),
+            "col_levels": list(cols),
+            "counts": counts,
+            "suppressed": [[n is None for n in line] for line in counts],
+            "missing": cells[-1],
+            "row_totals": None,
+            "col_totals": None,
+            "n": None,
+            "expected": None,
+            "test": None,
+            "test_refused": None,
+            "missing_values": MISSING_RULE,
+            "threshold": threshold,
+        }
+        if any(n is None for n in cells[:-1]):
+            result["test_refused"] = SUPPRESSED_REASON
+            return result
+        table = np.array(counts, dtype=np.int64)
+        if np.any(table.sum(axis=0) == 0) or np.any(table.sum(axis=1) == 0):
+            # Cannot happen with released cells >= threshold >= 1; kept for safety.
+            raise ValueError("a released row or column total is 0")
+        from scipy.stats import chi2_contingency  # only the coordinator needs scipy
+
+        test = chi2_contingency(table, correction=False)
+        result.update(
+            row_totals=[int(n) for n in table.sum(axis=1)],
+            col_totals=[int(n) for n in table.sum(axis=0)],
+            n=int(table.sum()),
+            expected=[[float(e) for e in line] for line in test.expected_freq],
+            test={
+                "statistic": float(test.statistic),
+                "df": int(test.dof),
+                "p_value": float(test.pvalue),
+                "method": METHOD,
+            },
+        )
+        return result

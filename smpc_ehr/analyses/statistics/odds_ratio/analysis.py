@@ -1,0 +1,158 @@
+"""Joint odds ratio of a binary outcome for a binary exposure, with a 95% confidence
+interval and a Wald test, from a 2x2 table released with small-cell suppression in MPC.
+
+How it runs: each party selects its cohort (the joint count's parameters; none = all
+patients) and, in plaintext on its own data, counts its patients in the four cells of
+exposure (1/0) x outcome (1/0); both variables are binary: `condition` (has one of the
+codes in `condition_codes`) or a 0/1 column such as readmit_30d. The public layout of
+each party's vector is
+
+    [a, b, c, d, missing]
+    a = exposed & outcome 1,    b = exposed & outcome 0,
+    c = unexposed & outcome 1,  d = unexposed & outcome 0,
+
+where "missing" counts the patients whose exposure or outcome is missing (they are
+left out). The shared released-counts program (cells.py) sums the vectors inside MPC
+and opens, per cell, only the bit [total >= threshold] and the total if it is set.
+
+The coordinator then computes, from the released cells alone (public post-processing),
+the odds ratio a*d / (b*c), Woolf's 95% confidence interval
+exp(log OR +- 1.96 * sqrt(1/a + 1/b + 1/c + 1/d)) and the Wald test of log OR = 0. It
+does so only if all four cells are released (then each is >= threshold >= 1, so none
+is 0); if a cell is suppressed, the estimate is refused and the result says why: the
+odds ratio with any three released cells would give the fourth away.
+
+Leakage, plainly:
+- each party: nothing beyond its own data (it sees only random-looking shares); it
+  does not learn the joint counts;
+- the coordinator (and through it the analyst): for each of the four cells and the
+  missing count, whether its joint count reaches the threshold, and the count only if
+  it does; which cells are suppressed; the estimate only when all four cells are
+  released (it is then a function of released cells). No hospital's own counts are
+  revealed.
+Not covered: what releases reveal in combination. Joint counts of the same cohort
+(for example the patients with the condition, from the count analysis) give margins
+from which a suppressed cell may be recovered, and overlapping cohorts can be
+differenced. Only the threshold and each hospital's approval of the template limit
+that today.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.common.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.common.variables import (
+    BINARY_LEVELS,
+    category_levels,
+    cohort_filter,
+    cross_table,
+)
+from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+METHOD = "Wald test on log odds ratio, Woolf confidence interval"
+Z_975 = 1.959963984540054
+"""The 97.5% quantile of the standard normal: a two-sided 95% interval."""
+REFUSED_REASON = (
+    "cell(s) below the small-cell threshold; releasing the odds ratio would reveal them"
+)
+CELLS = 5
+"""a, b, c, d and the missing count."""
+
+MISSING_RULE = "patients missing the exposure or the outcome are left out; their count is missing"
+
+
+def check_binary(role: str, name: object, params: Params) -> str:
+    """The variable's name if it is binary (levels 0 and 1); TemplateError otherwise."""
+    if not name:
+        raise TemplateError(f"parameter '{role}' is required (condition or a 0/1 column)")
+    assert isinstance(name, str)
+    if category_levels(name, params) != BINARY_LEVELS:
+        raise TemplateError(
+            f"the {role} {name!r} is not binary; the odds ratio needs 'condition' "
+            "(with condition_codes) or a 0/1 column such as readmit_30d"
+        )
+    return name
+
+
+def variables(params: Params) -> tuple[str, str]:
+    """The exposure and outcome variables, checked."""
+    exposure = check_binary("exposure", params.get("exposure"), params)
+    outcome = check_binary("outcome", params.get("outcome"), params)
+    if exposure == outcome:
+        raise TemplateError(f"exposure and outcome must differ, both are {exposure!r}")
+    return exposure, outcome
+
+
+def odds_ratio_estimate(a: int, b: int, c: int, d: int) -> dict[str, Any]:
+    """Odds ratio, Woolf 95% CI, Wald z and two-sided p from four positive counts."""
+    from scipy.stats import norm  # only the coordinator needs scipy
+
+    log_or = math.log(a) + math.log(d) - math.log(b) - math.log(c)
+    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    z = log_or / se
+    return {
+        "odds_ratio": math.exp(log_or),
+        "ci95": [math.exp(log_or - Z_975 * se), math.exp(log_or + Z_975 * se)],
+        "statistic": z,
+        "p_value": float(2 * norm.sf(abs(z))),
+    }
+
+
+class OddsRatioAnalysis(Analysis):
+    """The 2x2 table of exposure x outcome, each cell released only if >= threshold; the
+    odds ratio only if all four are released."""
+
+    name = "odds_ratio"
+    bits = COUNT_BITS
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        variables(params)
+
+    def local_input(self, data: PartyData, params: Params) -> list[int]:
+        exposure, outcome = variables(params)
+        table, missing = cross_table(data, params, exposure, outcome)
+        # Levels in the order 0, 1; reversed, the cells read a, b, c, d (level 1 first).
+        return [*(int(n) for n in table[::-1, ::-1].ravel()), missing]
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+        return released_counts_program(local, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        exposure, outcome = variables(params)
+        a, b, c, d, missing = decode_released(opened, CELLS)
+        result: dict[str, Any] = {
+            "exposure": exposure,
+            "outcome": outcome,
+            "table": {
+                "exposed": {"outcome_1": a, "outcome_0": b},
+                "unexposed": {"outcome_1": c, "outcome_0": d},
+            },
+            "suppressed": {
+                "exposed": {"outcome_1": a is None, "outcome_0": b is None},
+                "unexposed": {"outcome_1": c is None, "outcome_0": d is None},
+            },
+            "missing": missing,
+            "odds_ratio": None,
+            "ci95": None,
+            "statistic": None,
+            "p_value": None,
+            "method": METHOD,
+            "estimate_refused": None,
+            "missing_values": MISSING_RULE,
+            "threshold": threshold,
+        }
+        if a is None or b is None or c is None or d is None:
+            result["estimate_refused"] = REFUSED_REASON
+            return result
+        if min(a, b, c, d) < 1:
+            # Cannot happen: released cells are >= threshold >= 1.
+            raise ValueError("a released cell of the 2x2 table is 0")
+        result.update(odds_ratio_estimate(a, b, c, d))
+        return result

@@ -1,0 +1,298 @@
+"""Quantiles of a numeric variable over the joint cohort, to a stated resolution,
+revealing only the quantiles themselves (rounded up to a public grid).
+
+How it runs: the template fixes a public grid g_k = low + k * step, k = 0..B
+(B = (high - low) / step, at most MAX_BINS). Each party, in plaintext on its own
+cohort (the joint count's cohort parameters; missing values left out and counted),
+counts its values n and, for every grid point, cum_k = #(x <= g_k) (a value exactly on a grid
+point belongs to that point). Inside MPC, with N = sum of the n and C_k = sum of the
+cum_k over the parties, and q_i = p_i / 10000 (q has at most 4 decimals, so p_i is
+an integer and every comparison is exact on secret integers), for each q_i:
+
+    bit_{i,k} = [10000 * C_k < p_i * N]     (k = 0..B)
+    index_i   = sum_k bit_{i,k}              (in 0..B+1)
+
+Because C_k does not decrease with k, g_{index_i} is the smallest grid point g with
+#(x <= g) >= q_i * N: numpy's quantile with method="inverted_cdf", rounded up to the
+grid (so it is within one step of the exact quantile of the pooled data). Index 0
+means the quantile is at or below `low`, index B+1 that it is above `high`.
+The bits are 1...1 0...0, so index_i is found without comparing at every grid point:
+the points are laid out in S x S blocks (S = ceil(sqrt(B + 1))); comparisons at the
+last point of each block find the block of the crossing (a secret one-hot vector),
+one secret matrix product picks that block's values, and comparing those gives the
+position inside it. That is 2 S comparisons per q instead of B + 1, and every
+intermediate stays secret.
+The products with the public constants 10000 and p_i are linear, so each party forms
+p_i * n - 10000 * cum_k (and min(p_i, 10000 - p_i) * n) from its own counts and
+secret-shares those integers; their sums inside MPC are exactly the values above.
+
+Disclosure control, inside MPC: quantile i is released only if
+min(p_i, 10000 - p_i) * N >= 10000 * threshold, i.e. at least `threshold` patients
+lie on each side of it (q_i * N >= threshold and (1 - q_i) * N >= threshold). So
+no released quantile sits at or next to one patient's extreme value: there is no
+minimum or maximum in disguise (q = 0.01 over 50 patients is suppressed). The same
+rule covers a 0/1 variable, whose quantile is 0 or 1 (the zeros reach q N, or the
+ones exceed (1 - q) N): a released quantile bounds each count only by a number of at
+least the threshold, so even many q's pin down no count of ones or zeros below it
+(unlike a mean with N: `summary`'s binary rule). N and the
+missing count are each released only if at least the threshold. The coordinator
+opens, per q, the bit `released` and released * index, and for N and the missing
+count their bits and the bits times the counts: a suppressed quantile's index (or a
+suppressed count) is never revealed, not even as shares that could be recombined
+(its opened product is 0).
+
+Why a search inside MPC rather than an interactive bisection:
+a bisection opens one comparison per step, and its path (which half holds the
+quantile, step after step) is a function of the quantile itself, so revealing only
+the quantile, as here, is at least as private as any bisection to the same
+resolution. It also needs two rounds of comparisons instead of log2(B) rounds each
+with a recount by every party.
+
+Leakage, plainly:
+- each party: nothing beyond its own data (it sees only random-looking shares);
+  it learns neither N nor any other party's counts, nor the quantiles;
+- the coordinator (and through it the analyst): for each q, only whether at least
+  `threshold` patients lie on each side of the quantile and, if so, the quantile
+  rounded up to the grid (or that it lies below `low` / above `high`); N only if
+  N >= threshold. Nothing about single hospitals, and no other point of the joint
+  distribution (no cumulative count, no minimum or maximum) is revealed. The
+  threshold is public (the maximum of the parties' policies).
+Not covered: what several releases reveal in combination (for example quantiles of
+overlapping cohorts, or many q's and fine grids over a small cohort narrowing down
+the values of single patients; a released quantile together with the counts that
+n-1 colluding hospitals know); only the threshold and each hospital's approval of
+the template (its bounds on q, step and the grid size) limit that today.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.common.cells import exact_int
+from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+SCALE = 10_000
+"""q is given to 4 decimals: q * SCALE is an integer p, and comparisons are exact."""
+QUANTILE_BITS = 48
+"""Secret integers of 48 bits: SCALE * N stays below 2^47 for N up to 10^10."""
+MAX_BINS = 2000
+"""At most this many grid steps (B + 1 comparisons per q)."""
+MAX_QS = 9
+Q_MIN, Q_MAX = 0.01, 0.99
+ON_POINT = 1e-9
+"""A value within this many steps above a grid point counts as on it (float noise)."""
+METHOD = (
+    "smallest grid point g with #(x <= g) >= q*n "
+    "(numpy 'inverted_cdf' on a grid of step `resolution`)"
+)
+BELOW_RANGE = "below_range"
+ABOVE_RANGE = "above_range"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The public grid g_k = low + k * step, k = 0..bins."""
+
+    low: float
+    high: float
+    step: float
+    bins: int
+    decimals: int
+    """Decimals to which grid points are rounded when released."""
+
+    def point(self, k: int) -> float:
+        return round(self.low + k * self.step, self.decimals)
+
+    def bin_numbers(self, values: np.ndarray) -> np.ndarray:
+        """Each value's smallest grid index k with value <= g_k, clipped to 0..bins+1
+        (bins+1: above `high`)."""
+        k = np.ceil((values - self.low) / self.step - ON_POINT)
+        return np.clip(k, 0, self.bins + 1).astype(np.int64)
+
+
+def _decimals(value: float) -> int:
+    """The fewest decimals (up to 10) that write `value` exactly (up to float noise)."""
+    for d in range(11):
+        if abs(round(value, d) - value) <= 1e-9 * max(1.0, abs(value)):
+            return d
+    return 10
+
+
+def grid(params: Params) -> Grid:
+    """The grid the parameters describe; TemplateError says what to change."""
+    low, high, step = float(params["low"]), float(params["high"]), float(params["step"])
+    if not low < high:
+        raise TemplateError(f"low ({low:g}) must be less than high ({high:g})")
+    if not step > 0:
+        raise TemplateError(f"step ({step:g}) must be positive")
+    width = high - low
+    bins = round(width / step)
+    if bins < 1 or abs(bins * step - width) >= 1e-9 * max(1.0, abs(width)):
+        raise TemplateError(
+            f"high - low ({width:g}) must be a whole number of steps of {step:g}; "
+            "change low, high or step so that (high - low) / step is an integer"
+        )
+    if bins > MAX_BINS:
+        raise TemplateError(
+            f"(high - low) / step = {bins} grid steps, more than {MAX_BINS}; use a larger "
+            f"step (at least {width / MAX_BINS:g}) or a narrower range low..high"
+        )
+    return Grid(low, high, step, bins, max(_decimals(step), _decimals(low)))
+
+
+def scaled_qs(params: Params) -> list[int]:
+    """p_i = q_i * SCALE, integers; TemplateError for a q outside the rules."""
+    qs = list(params["q"])
+    if not 1 <= len(qs) <= MAX_QS:
+        raise TemplateError(f"q needs 1 to {MAX_QS} values, got {len(qs)}")
+    scaled = []
+    for q in qs:
+        if not Q_MIN <= q <= Q_MAX:
+            raise TemplateError(f"q = {q:g} is outside {Q_MIN}..{Q_MAX}")
+        p = round(q * SCALE)
+        if abs(q * SCALE - p) > 1e-6:
+            raise TemplateError(f"q = {q!r} has more than 4 decimals; round it to 4 at most")
+        scaled.append(p)
+    return scaled
+
+
+def block_size(bins: int) -> int:
+    """Side S of the S x S layout of the B + 1 grid points (S = ceil(sqrt(B + 1)))."""
+    return math.isqrt(bins) + 1
+
+
+def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: int) -> SecureProgram:
+    """The secure program: this party's [n, missing, cum_0..cum_B] in; per q the bit
+    `released` and released * index, then for N and the missing count M the bits
+    [. >= threshold] and each bit times its count, out.
+
+    The crossing is found in two steps over an S x S layout of the grid points: the
+    comparisons at the last point of each block of S find the block (kept secret, as a
+    one-hot vector), one secret matrix product picks that block's values, and their
+    comparisons give the position inside it: 2 S comparisons per q instead of B + 1.
+    """
+    n, missing, cum = int(local[0]), int(local[1]), [int(c) for c in local[2:]]
+    side = block_size(len(cum) - 1)
+    # Grid points beyond B (padding to S x S) hold every value: their bit is 0.
+    cum += [n] * (side * side - len(cum))
+    # Public integer constants times this party's counts: linear, so formed here and
+    # summed inside MPC into p_i * N - SCALE * C_k and min(p_i, SCALE - p_i) * N.
+    differences = [[p * n - SCALE * c for c in cum] for p in scaled]
+    margins = [min(p, SCALE - p) * n for p in scaled]
+
+    async def program(ops: SecureOps) -> list[Secret]:
+        def joint(values: Sequence[int]) -> Secret:
+            return ops.sum_vectors(ops.input_ints(list(values), QUANTILE_BITS))
+
+        # below[k] = [SCALE * C_k < p_i * N] = [p_i * N - SCALE * C_k >= 1], 1...1 0...0
+        blocks = [ops.reshape(joint(d), (side, side)) for d in differences]
+        coarse = ops.ge_public(ops.stack([block[:, side - 1] for block in blocks]), 1)
+        # One-hot of the block holding the crossing: h_0 = 1 - c_0, h_j = c_(j-1) - c_j.
+        first = ops.add_public(ops.mul_public(coarse[:, 0:1], -1), 1)
+        onehot = ops.stack(
+            [first[:, 0], *(ops.sub(coarse[:, j - 1], coarse[:, j]) for j in range(1, side))],
+            axis=1,
+        )
+        picked = [
+            ops.matmul(ops.reshape(onehot[i], (1, side)), block) for i, block in enumerate(blocks)
+        ]
+        fine = ops.ge_public(ops.stack([row[0] for row in picked]), 1)
+        index = ops.add(ops.mul_public(ops.sum(coarse, axis=1), side), ops.sum(fine, axis=1))
+        released = ops.ge_public(joint(margins), SCALE * threshold)
+        counts = joint([n, missing])
+        counts_released = ops.ge_public(counts, threshold)
+        return [
+            released,
+            ops.mul(released, index),
+            counts_released,
+            ops.mul(counts_released, counts),
+        ]
+
+    return program
+
+
+class QuantilesAnalysis(Analysis):
+    """Quantiles on a public grid, each released only with `threshold` patients either side."""
+
+    name = "quantiles"
+    bits = QUANTILE_BITS
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        grid(params)
+        scaled_qs(params)
+
+    def local_input(self, data: PartyData, params: Params) -> list[int]:
+        g = grid(params)
+        values = numeric_values(data, params["variable"], select_cohort(data, params))
+        known = values[~np.isnan(values)]
+        per_bin = np.bincount(g.bin_numbers(known), minlength=g.bins + 2)
+        cum = np.cumsum(per_bin)[: g.bins + 1]
+        return [len(known), len(values) - len(known), *(int(c) for c in cum)]
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+        g, scaled = grid(params), scaled_qs(params)
+        if len(local) != g.bins + 3:
+            raise ValueError(f"expected {g.bins + 3} local counts, got {len(local)}")
+        return quantiles_program(local, scaled, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        g, scaled = grid(params), scaled_qs(params)
+        m = len(scaled)
+        if len(opened) != 2 * m + 4:
+            raise ValueError(f"expected {2 * m + 4} opened values, got {len(opened)}")
+        exact = [exact_int(v) for v in opened]
+        bits, indices = exact[:m], exact[m : 2 * m]
+        n_bit, missing_bit, n_masked, missing_masked = exact[2 * m :]
+        pairs = list(zip(bits, indices, strict=True))
+        if (
+            any(b not in (0, 1) for b in (n_bit, missing_bit))
+            or (n_bit == 0 and n_masked != 0)
+            or (missing_bit == 0 and missing_masked != 0)
+            or min(n_masked, missing_masked) < 0
+            or any(b not in (0, 1) or not 0 <= k <= g.bins + 1 or (b == 0 and k) for b, k in pairs)
+            or (any(bits) and not n_bit)
+        ):
+            raise ValueError("opened quantile outputs are inconsistent")
+        values: list[float | None] = []
+        notes: list[str | None] = []
+        for bit, k in pairs:
+            value: float | None = None
+            note: str | None = None
+            if bit and k == 0:
+                note = (
+                    f"{BELOW_RANGE}: the quantile is at or below low = {g.low:g}; "
+                    "lower `low` to see it"
+                )
+            elif bit and k == g.bins + 1:
+                note = (
+                    f"{ABOVE_RANGE}: the quantile is above high = {g.high:g}; "
+                    "raise `high` to see it"
+                )
+            elif bit:
+                value = g.point(k)
+            values.append(value)
+            notes.append(note)
+        return {
+            "variable": params["variable"],
+            "q": [p / SCALE for p in scaled],
+            "values": values,
+            "suppressed": [not b for b in bits],
+            "notes": notes,
+            "n": n_masked if n_bit else None,
+            "missing": missing_masked if missing_bit else None,
+            "resolution": g.step,
+            "range": [g.low, g.high],
+            "method": METHOD,
+            "missing_values": "excluded; their count is missing",
+            "threshold": threshold,
+        }

@@ -1,0 +1,136 @@
+"""Welch two-sample t-test of a numeric variable between two groups, across hospitals.
+
+How it runs: exactly the stratified joint summary (`summary`) with one variable and
+two strata, the group's two levels (for sex: F and M). Each group's n, mean and
+variance are pooled inside MPC and released only if n reaches the small-cell
+threshold (decided inside MPC). From the two released groups the coordinator
+computes, in the clear, Welch's t = (mean_2 - mean_1) / sqrt(v_1/n_1 + v_2/n_2), the
+Welch-Satterthwaite degrees of freedom, the two-sided p-value and the 95% confidence
+interval of the difference: as scipy.stats.ttest_ind(second, first, equal_var=False).
+
+Leakage, plainly: that of the summary for these two cells. Each party learns nothing
+but its own data; the coordinator (and the analyst) learns each group's n, mean and
+variance, only for a group of at least the threshold; if either group is below it,
+the test is refused (the reason is in the result) and nothing about that group is
+released. If the variable is 0/1 in a group at every hospital, that group's mean and
+variance are released only if both its ones and its zeros reach the threshold
+(summary's binary rule, decided inside MPC); otherwise only its n is, and the test is
+refused. Not covered: what releases reveal in combination.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
+from smpc_ehr.analyses.statistics.summary.analysis import (
+    BINARY_RULE,
+    MISSING_RULE,
+    CellSummary,
+    decode_moments,
+    moments_program,
+    stratified_moments,
+)
+from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+
+Z95 = 0.975
+"""Upper tail point of a two-sided 95% interval."""
+
+
+def group_levels(group: str, params: Params) -> tuple[str, str]:
+    """The two levels compared, in order (the difference is second minus first)."""
+    levels = category_levels(group, params)
+    if group == "sex":
+        return ("F", "M")
+    if len(levels) != 2:
+        raise TemplateError(
+            f"group {group!r} has {len(levels)} levels; a t-test compares two (use "
+            "condition, a 0/1 column or sex)"
+        )
+    return (levels[0], levels[1])
+
+
+def welch(first: CellSummary, second: CellSummary) -> dict[str, Any]:
+    """Welch's test from two released group summaries (as scipy's ttest_ind)."""
+    assert first.n and second.n and first.mean is not None and second.mean is not None
+    v1 = (first.variance or 0.0) / first.n
+    v2 = (second.variance or 0.0) / second.n
+    diff = second.mean - first.mean
+    se = math.sqrt(v1 + v2)
+    if se == 0.0:
+        raise ValueError("both groups have zero variance: the t statistic is undefined")
+    df = (v1 + v2) ** 2 / (v1**2 / (first.n - 1) + v2**2 / (second.n - 1))
+    t = diff / se
+    half = float(stats.t.ppf(Z95, df)) * se
+    return {
+        "statistic": t,
+        "df": df,
+        "p_value": float(2 * stats.t.sf(abs(t), df)),
+        "estimate": diff,
+        "ci95": [diff - half, diff + half],
+    }
+
+
+class TTestAnalysis(Analysis):
+    """Welch's two-sample t-test between the two levels of a group variable."""
+
+    name = "ttest"
+
+    def validate(self, params: Params) -> None:
+        cohort_filter(params)
+        group_levels(params["group"], params)
+
+    def local_input(self, data: PartyData, params: Params) -> np.ndarray:
+        levels = group_levels(params["group"], params)
+        return stratified_moments(data, params, [params["variable"]], params["group"], levels)
+
+    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> SecureProgram:
+        return moments_program(local, threshold)
+
+    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+        levels = group_levels(params["group"], params)
+        first, second = decode_moments(opened, 2)
+        result: dict[str, Any] = {
+            "variable": params["variable"],
+            "group": params["group"],
+            "levels": list(levels),
+            "groups": {levels[0]: first.as_json(), levels[1]: second.as_json()},
+            "method": "Welch two-sample t-test (unequal variances), two-sided",
+            "estimate_is": f"mean({levels[1]}) - mean({levels[0]})",
+            "statistic": None,
+            "df": None,
+            "p_value": None,
+            "estimate": None,
+            "ci95": None,
+            "test_refused": None,
+            "missing_values": MISSING_RULE,
+            "binary_rule": BINARY_RULE,
+            "threshold": threshold,
+        }
+        small = [lvl for lvl, g in zip(levels, (first, second), strict=True) if g.n is None]
+        if small:
+            result["test_refused"] = (
+                f"group(s) {', '.join(small)} have fewer than {threshold} patients with a "
+                "value: the test would disclose them"
+            )
+        elif first.few_ones_or_zeros or second.few_ones_or_zeros:
+            result["test_refused"] = (
+                f"{params['variable']!r} is a 0/1 variable with fewer than {threshold} ones "
+                "or zeros in a group: its mean would disclose that count"
+            )
+        elif (first.n or 0) < 2 or (second.n or 0) < 2:
+            result["test_refused"] = "each group needs at least 2 patients"
+        else:
+            try:
+                result.update(welch(first, second))
+            except ValueError as exc:
+                result["test_refused"] = str(exc)
+        return result
