@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 
@@ -37,10 +38,6 @@ NamedSecrets = dict[str, Secret]
 NamedProgram = Callable[[SecureOps], Coroutine[Any, Any, NamedSecrets]]
 """The secure part of an analysis: returns the secrets the coordinator may open, by
 the names `Analysis.outputs` declares."""
-
-Renderer = Callable[[dict[str, Any]], str]
-"""Turns a released result (as `finalize` returns it) into a terminal table."""
-
 
 @dataclass(frozen=True)
 class Output:
@@ -93,8 +90,6 @@ class Analysis(ABC):
     name: str
     bits: int = 32
     """Bit length of the secret integers this analysis needs."""
-    render: Renderer | None = None
-    """Its terminal table (None: the generic rendering)."""
 
     @abstractmethod
     def validate(self, params: Params) -> None:
@@ -122,6 +117,11 @@ class Analysis(ABC):
     ) -> dict[str, Any]:
         """The released result (plain JSON types) from the opened values by name
         (integers, or floats for backends that compute in fixed point)."""
+
+    def render(self, result: dict[str, Any]) -> str:
+        """The released result as a terminal table (default: counts, else `key: value`
+        lines); analyses with a layout of their own override it in their render.py."""
+        return render_generic(result)
 
     def flat_program(self, local: LocalInput, params: Params, threshold: int) -> SecureProgram:
         """`secure_program` as the backends run it: its outputs checked against

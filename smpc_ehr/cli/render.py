@@ -11,10 +11,9 @@ together with how missing values were treated.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.analyses.base import Renderer
 from smpc_ehr.analyses.common.text import (
     BAR_WIDTH,
     MOMENT_HEADER,
@@ -355,7 +354,7 @@ def _render_kmeans(body: Body) -> str:
     return sections(text, fit, *([notes] if notes else []), footer(body, suppressed))
 
 
-RENDERERS: dict[str, Renderer] = {
+RENDERERS: dict[str, Callable[[Body], str]] = {
     "logistic_regression": _render_logistic,
     "kmeans": _render_kmeans,
     "summary": _render_summary,
@@ -383,7 +382,7 @@ def render_result(result: JobResult, analysis: str | None = None, strict: bool =
     )
     body = result.result
     registered = ANALYSES.get(analysis or "")
-    renderer = (registered.render if registered else None) or RENDERERS.get(analysis or "")
+    renderer = RENDERERS.get(analysis or "") or (registered.render if registered else None)
     if renderer is None:
         return f"{head}\n{render_generic(body)}"
     try:
