@@ -10,8 +10,8 @@ expected result.
 How it runs: each party i makes x_i, y_i (in [-4, 4]), p_i (in [0.5, 8]) of length
 `size`, u_i (3 x size) and v_i (size x 3), all on the grid of multiples of 2^-8, so
 both backends hold them exactly. With X = sum_i x_i, Y = sum_i y_i, U = sum_i u_i,
-V = sum_i v_i and c = `public_factors(size)`, the secure program opens, in this
-order (LAYOUT; each flattened in C order, concatenated):
+V = sum_i v_i and c = `public_factors(size)`, the secure program opens, by name
+(`layout`: the outputs' names and shapes):
 
     add          X                        (size)   additions of every party's x_i
     sub          X - Y                    (size)
@@ -43,21 +43,18 @@ order (LAYOUT; each flattened in C order, concatenated):
 The reciprocal, division and sqrt inputs stay in [0.5, 16], inside both backends'
 stated domains. `finalize` returns each result by name, as lists of floats.
 
-Leakage, plainly: the inputs are public (seed, party index, size), so nothing about
-any party or patient is at stake. The coordinator (and the analyst) learns the
-results of this fixed battery; the parties learn nothing but random-looking shares.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 
 GRID = 2.0**-8
@@ -73,7 +70,7 @@ MAX_COUNT = 2**20
 
 
 def layout(size: int) -> list[tuple[str, tuple[int, ...]]]:
-    """The opened results in order: name and shape."""
+    """The opened results: name and shape, in the declared order."""
     vector = (size,)
     return [
         ("add", vector),
@@ -159,10 +156,13 @@ class SelftestAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         return []  # deliberately nothing from the party's data: inputs come from the seed
 
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return tuple(Output(name, shape) for name, shape in layout(int(params["size"])))
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         seed, size = int(params["seed"]), int(params["size"])
 
-        async def program(ops: SecureOps) -> list[Secret]:
+        async def program(ops: SecureOps) -> NamedSecrets:
             n, me = ops.n_parties, ops.my_index
             mine = party_inputs(seed, me, size)
 
@@ -183,7 +183,8 @@ class SelftestAnalysis(Analysis):
                 "mul": ops.mul(x, y),
                 "mul_public": ops.mul_public(x, public_factors(size)),
                 "matmul": ops.matmul(u, v),
-                "sum": ops.sum(x),
+                # the whole sum (a scalar, which has no shape in MPyC) as a (1,) array
+                "sum": ops.add(ops.mul_public(x[0:1], 0.0), ops.sum(x)),
                 "sum_axis": ops.sum(u, axis=1),
                 "lt": below,
                 "ge_public": ops.ge_public(x, GE_BOUND),
@@ -204,20 +205,11 @@ class SelftestAnalysis(Analysis):
                 "bits_scaled": ops.mul_public(ops.ge_public(x, GE_BOUND), public_factors(size)),
                 "mixed_stack": ops.stack([below, x]),
             }
-            return [results[name] for name, _ in layout(size)]
+            return results
 
         return program
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
-        values = np.asarray(opened, dtype=float)
-        shapes = layout(int(params["size"]))
-        expected = sum(int(np.prod(shape)) for _, shape in shapes)
-        if values.size != expected:
-            raise ValueError(f"expected {expected} opened values, got {values.size}")
-        results: dict[str, Any] = {}
-        start = 0
-        for name, shape in shapes:
-            count = int(np.prod(shape))
-            results[name] = values[start : start + count].reshape(shape).tolist()
-            start += count
-        return results
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
+        return {name: np.asarray(values, dtype=float).tolist() for name, values in opened.items()}

@@ -21,31 +21,24 @@ of the table is suppressed: a total would give a suppressed cell away (total min
 released cells of its row), and so would the expected counts or the statistic. If a
 cell is suppressed, the result says so in `test_refused` and releases no totals.
 
-Leakage, plainly:
-- each party: nothing beyond its own data (it sees only random-looking shares); it
-  does not learn the joint counts;
-- the coordinator (and through it the analyst): for each cell and for the missing
-  count, whether its joint count reaches the threshold, and the count only if it
-  does; which cells are suppressed; the totals and the test only when all cells are
-  released (they are then functions of released cells). No hospital's own counts are
-  revealed.
-Not covered: what releases reveal in combination. The joint count of the same cohort
-stratified by sex or age band (the count analysis) gives row or column totals, from
-which a suppressed cell may be recovered, and overlapping cohorts can be differenced.
-Only the threshold and each hospital's approval of the template limit that today.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.common.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.common.cells import (
+    COUNT_BITS,
+    decode_released,
+    released_counts_outputs,
+    released_counts_program,
+)
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter, cross_table
-from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.analyses.statistics.contingency.render import render_contingency
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -83,12 +76,21 @@ class ContingencyAnalysis(Analysis):
         table, missing = cross_table(data, params, params["row"], params["col"])
         return [*(int(n) for n in table.ravel()), missing]
 
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        rows, cols = table_levels(params)
+        return released_counts_outputs(len(rows) * len(cols) + 1)  # the table, then missing
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         return released_counts_program(local, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_contingency(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         rows, cols = table_levels(params)
-        cells = decode_released(opened, len(rows) * len(cols) + 1)
+        cells = decode_released(opened)
         width = len(cols)
         counts = [cells[i * width : (i + 1) * width] for i in range(len(rows))]
         result: dict[str, Any] = {

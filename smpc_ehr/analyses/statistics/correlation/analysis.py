@@ -18,27 +18,16 @@ are 0/1 at every hospital all four cells of their table must reach the threshold
 The coordinator then derives the sample covariance (x N/(N-1)) and the correlations
 r_ab = cov_ab / sqrt(cov_aa cov_bb): exact functions of the released matrix.
 
-Leakage, plainly:
-- each party: nothing beyond its own data (random-looking shares only);
-- the coordinator (and the analyst): whether the complete-case count reaches the
-  threshold and, only then, that count; the means and the covariance matrix (from
-  which the correlations follow) only if, in addition, every variable that is 0/1 at
-  every hospital has at least the threshold of ones and of zeros, and every pair of
-  them has the threshold in each cell of its 2 x 2 table (a withheld matrix beside a
-  shown count tells that one falls short, as a suppressed count would); each
-  missing count only if it reaches the threshold.
-  Nothing per hospital and no single patient's value is released.
-Not covered: what released statistics reveal in combination with other releases.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import exact_int
 from smpc_ehr.analyses.common.moments import (
     binary_rule,
@@ -48,7 +37,8 @@ from smpc_ehr.analyses.common.moments import (
     pooled_weights,
 )
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.analyses.statistics.correlation.render import render_correlation
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -100,13 +90,27 @@ def _pairs(d: int) -> list[tuple[int, int]]:
     return [(a, b) for a in range(d) for b in range(a + 1, d)]
 
 
-def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgram:
-    """Pool the parties' complete-case moments; open [N >= t], [N >= t and the binary
-    rule holds for every variable] (`moments.binary_rule`), [missing_v >= t], then the
-    first bit times N, the second times the d means and the d x d covariances, and
-    each missing bit times its missing count."""
+def covariance_outputs(d: int) -> tuple[Output, ...]:
+    """[N >= t] ("released"), [N >= t and the binary rule holds for every variable and
+    pair] ("shown"), per variable [missing_v >= t] ("missing_released"), then the first
+    bit times N ("n"), the second times the d means ("means") and the d x d population
+    covariances ("covariance"), and each missing bit times its missing count ("missing")."""
+    return (
+        Output("released", (1,)),
+        Output("shown", (1,)),
+        Output("missing_released", (d,)),
+        Output("n", (1,)),
+        Output("means", (d,)),
+        Output("covariance", (d, d)),
+        Output("missing", (d,)),
+    )
 
-    async def program(ops: SecureOps) -> list[Secret]:
+
+def covariance_program(local: np.ndarray, d: int, threshold: int) -> NamedProgram:
+    """Pool the parties' complete-case moments into `covariance_outputs` (the binary
+    rule: `moments.binary_rule` per variable, `_pair_rule` per pair)."""
+
+    async def program(ops: SecureOps) -> NamedSecrets:
         shared = party_arrays(ops, local)  # P x layout
         parties, cells = ops.n_parties, d * d
         total, weights = pooled_weights(ops, shared[:, 0:1])  # (1,), P x 1
@@ -140,15 +144,15 @@ def covariance_program(local: np.ndarray, d: int, threshold: int) -> SecureProgr
             ops.mul_public(released, float(c)), ops.sum(ops.reshape(checks, (c, 1)), axis=0)
         )
         shown = ops.ge_public(votes, 2 * c - 0.5)
-        return [
-            released,
-            shown,
-            released_missing,
-            ops.mul(released, total),
-            ops.mul(_repeat(ops, shown, d), means),
-            ops.mul(_repeat(ops, shown, cells), cov),
-            ops.mul(released_missing, total_missing),
-        ]
+        return {
+            "released": released,
+            "shown": shown,
+            "missing_released": released_missing,
+            "n": ops.mul(released, total),
+            "means": ops.mul(_repeat(ops, shown, d), means),
+            "covariance": ops.reshape(ops.mul(_repeat(ops, shown, cells), cov), (d, d)),
+            "missing": ops.mul(released_missing, total_missing),
+        }
 
     return program
 
@@ -194,22 +198,25 @@ class CorrelationAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> np.ndarray:
         return complete_case_moments(data, params)
 
-    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return covariance_outputs(len(params["variables"]))
+
+    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> NamedProgram:
         return covariance_program(local, len(params["variables"]), threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_correlation(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         variables = list(params["variables"])
-        d = len(variables)
-        expected = (2 + d) + (1 + d + d * d) + d
-        if len(opened) != expected:
-            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        flags = [exact_int(v) for v in opened[: 2 + d]]
-        if any(f not in (0, 1) for f in flags) or flags[1] > flags[0]:
+        released, shown = exact_int(opened["released"][0]), exact_int(opened["shown"][0])
+        missing_bits = [exact_int(v) for v in opened["missing_released"]]
+        if any(f not in (0, 1) for f in (released, shown, *missing_bits)) or shown > released:
             raise ValueError("opened release bits are not 0/1 or are inconsistent")
-        values = np.asarray(opened[2 + d : 3 + 2 * d + d * d], dtype=float)
-        missing_values = opened[3 + 2 * d + d * d :]
         missing = {
-            v: exact_int(missing_values[a]) if flags[2 + a] else None
+            v: exact_int(opened["missing"][a]) if missing_bits[a] else None
             for a, v in enumerate(variables)
         }
         result: dict[str, Any] = {
@@ -218,26 +225,26 @@ class CorrelationAnalysis(Analysis):
             "means": None,
             "covariance": None,
             "matrix": None,
-            "suppressed": not flags[0],
-            "moments_suppressed": bool(flags[0] and not flags[1]),
+            "suppressed": not released,
+            "moments_suppressed": bool(released and not shown),
             "missing": missing,
             "missing_values": MISSING_RULE,
             "binary_rule": BINARY_RULE,
             "threshold": threshold,
         }
-        if flags[0]:
-            result["n"] = exact_int(values[0])
-        if not flags[1]:
+        if released:
+            result["n"] = exact_int(opened["n"][0])
+        if not shown:
             return result
         n = result["n"]
-        cov = values[1 + d :].reshape(d, d)
+        cov = np.asarray(opened["covariance"], dtype=float)
         cov = (cov + cov.T) / 2 * (n / (n - 1) if n > 1 else np.nan)
         sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         with np.errstate(divide="ignore", invalid="ignore"):
             corr = np.clip(cov / np.outer(sd, sd), -1.0, 1.0)
         np.fill_diagonal(corr, 1.0)
         result.update(
-            means=[float(m) for m in values[1 : 1 + d]],
+            means=[float(m) for m in opened["means"]],
             covariance=_nested(cov),
             matrix=_nested(corr),
         )

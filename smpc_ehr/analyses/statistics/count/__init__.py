@@ -1,5 +1,6 @@
 """Joint counts of distinct patients in a cohort (rare-disease counts first), with
-small-cell suppression decided inside MPC. Template: protocols/rare_disease_count.toml.
+small-cell suppression decided inside MPC.
+Template: protocols/rare_disease_count.toml.
 
 Leakage (the template's `leakage` text, verbatim):
 Each hospital learns nothing but its own local count, which it computes itself; it

@@ -15,38 +15,31 @@ opens, per cell, only the bit [total >= threshold] and the total if it is set. N
 total over all cells is released: with one cell suppressed, it would give that cell
 away.
 
-Leakage, plainly:
-- each party: nothing beyond its own data (it sees only random-looking shares); it
-  does not learn the joint counts;
-- the coordinator (and through it the analyst): for each cell, whether its joint count
-  reaches the threshold, and the count only if it does; a suppressed cell's value is
-  never revealed to anyone. No single patient's value, no minimum or maximum and no
-  hospital's own counts are revealed.
-Not covered: what releases reveal in combination. A suppressed cell can be recovered
-by differencing: the joint count of the same cohort (the count analysis) minus this
-histogram's released cells is the sum of its suppressed cells, and two histograms
-whose edges differ slightly give the count between the differing edges. Only the
-threshold and each hospital's approval of the template limit that today.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.common.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.common.cells import (
+    COUNT_BITS,
+    decode_released,
+    released_counts_outputs,
+    released_counts_program,
+)
 from smpc_ehr.analyses.common.variables import (
     CONDITION,
     cohort_filter,
     numeric_values,
     select_cohort,
 )
-from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.analyses.statistics.histogram.render import render_histogram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -101,12 +94,20 @@ class HistogramAnalysis(Analysis):
         missing = len(values) - len(known)
         return [*(int(c) for c in bins), outside, missing]
 
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return released_counts_outputs(len(bin_edges(params)) + 1)  # bins, outside, missing
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         return released_counts_program(local, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_histogram(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         edges = bin_edges(params)
-        cells = decode_released(opened, len(edges) + 1)
+        cells = decode_released(opened)
         counts = cells[: len(edges) - 1]
         outside, missing = cells[-2], cells[-1]
         return {

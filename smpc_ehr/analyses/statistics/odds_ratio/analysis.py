@@ -22,36 +22,30 @@ does so only if all four cells are released (then each is >= threshold >= 1, so 
 is 0); if a cell is suppressed, the estimate is refused and the result says why: the
 odds ratio with any three released cells would give the fourth away.
 
-Leakage, plainly:
-- each party: nothing beyond its own data (it sees only random-looking shares); it
-  does not learn the joint counts;
-- the coordinator (and through it the analyst): for each of the four cells and the
-  missing count, whether its joint count reaches the threshold, and the count only if
-  it does; which cells are suppressed; the estimate only when all four cells are
-  released (it is then a function of released cells). No hospital's own counts are
-  revealed.
-Not covered: what releases reveal in combination. Joint counts of the same cohort
-(for example the patients with the condition, from the count analysis) give margins
-from which a suppressed cell may be recovered, and overlapping cohorts can be
-differenced. Only the threshold and each hospital's approval of the template limit
-that today.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
-from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.common.cells import COUNT_BITS, decode_released, released_counts_program
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.common.cells import (
+    COUNT_BITS,
+    decode_released,
+    released_counts_outputs,
+    released_counts_program,
+)
 from smpc_ehr.analyses.common.variables import (
     BINARY_LEVELS,
     category_levels,
     cohort_filter,
     cross_table,
 )
-from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.analyses.statistics.odds_ratio.render import render_odds_ratio
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -121,12 +115,20 @@ class OddsRatioAnalysis(Analysis):
         # Levels in the order 0, 1; reversed, the cells read a, b, c, d (level 1 first).
         return [*(int(n) for n in table[::-1, ::-1].ravel()), missing]
 
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return released_counts_outputs(CELLS)
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         return released_counts_program(local, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_odds_ratio(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         exposure, outcome = variables(params)
-        a, b, c, d, missing = decode_released(opened, CELLS)
+        a, b, c, d, missing = decode_released(opened)
         result: dict[str, Any] = {
             "exposure": exposure,
             "outcome": outcome,

@@ -48,20 +48,7 @@ the quantile, as here, is at least as private as any bisection to the same
 resolution. It also needs two rounds of comparisons instead of log2(B) rounds each
 with a recount by every party.
 
-Leakage, plainly:
-- each party: nothing beyond its own data (it sees only random-looking shares);
-  it learns neither N nor any other party's counts, nor the quantiles;
-- the coordinator (and through it the analyst): for each q, only whether at least
-  `threshold` patients lie on each side of the quantile and, if so, the quantile
-  rounded up to the grid (or that it lies below `low` / above `high`); N only if
-  N >= threshold. Nothing about single hospitals, and no other point of the joint
-  distribution (no cumulative count, no minimum or maximum) is revealed. The
-  threshold is public (the maximum of the parties' policies).
-Not covered: what several releases reveal in combination (for example quantiles of
-overlapping cohorts, or many q's and fine grids over a small cohort narrowing down
-the values of single patients; a released quantile together with the counts that
-n-1 colluding hospitals know); only the threshold and each hospital's approval of
-the template (its bounds on q, step and the grid size) limit that today.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
@@ -73,10 +60,11 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import exact_int
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -170,10 +158,21 @@ def block_size(bins: int) -> int:
     return math.isqrt(bins) + 1
 
 
-def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: int) -> SecureProgram:
-    """The secure program: this party's [n, missing, cum_0..cum_B] in; per q the bit
-    `released` and released * index, then for N and the missing count M the bits
-    [. >= threshold] and each bit times its count, out.
+def quantiles_outputs(qs: int) -> tuple[Output, ...]:
+    """Per q the bit "released" and released * index ("indices"), then for N and the
+    missing count M the bits [. >= threshold] ("counts_released") and each bit times
+    its count ("counts")."""
+    return (
+        Output("released", (qs,)),
+        Output("indices", (qs,)),
+        Output("counts_released", (2,)),
+        Output("counts", (2,)),
+    )
+
+
+def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: int) -> NamedProgram:
+    """The secure program: this party's [n, missing, cum_0..cum_B] in,
+    `quantiles_outputs` out.
 
     The crossing is found in two steps over an S x S layout of the grid points: the
     comparisons at the last point of each block of S find the block (kept secret, as a
@@ -189,7 +188,7 @@ def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: in
     differences = [[p * n - SCALE * c for c in cum] for p in scaled]
     margins = [min(p, SCALE - p) * n for p in scaled]
 
-    async def program(ops: SecureOps) -> list[Secret]:
+    async def program(ops: SecureOps) -> NamedSecrets:
         def joint(values: Sequence[int]) -> Secret:
             return ops.sum_vectors(ops.input_ints(list(values), QUANTILE_BITS))
 
@@ -210,12 +209,12 @@ def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: in
         released = ops.ge_public(joint(margins), SCALE * threshold)
         counts = joint([n, missing])
         counts_released = ops.ge_public(counts, threshold)
-        return [
-            released,
-            ops.mul(released, index),
-            counts_released,
-            ops.mul(counts_released, counts),
-        ]
+        return {
+            "released": released,
+            "indices": ops.mul(released, index),
+            "counts_released": counts_released,
+            "counts": ops.mul(counts_released, counts),
+        }
 
     return program
 
@@ -239,20 +238,25 @@ class QuantilesAnalysis(Analysis):
         cum = np.cumsum(per_bin)[: g.bins + 1]
         return [len(known), len(values) - len(known), *(int(c) for c in cum)]
 
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return quantiles_outputs(len(scaled_qs(params)))
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         g, scaled = grid(params), scaled_qs(params)
         if len(local) != g.bins + 3:
             raise ValueError(f"expected {g.bins + 3} local counts, got {len(local)}")
         return quantiles_program(local, scaled, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_quantiles(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         g, scaled = grid(params), scaled_qs(params)
-        m = len(scaled)
-        if len(opened) != 2 * m + 4:
-            raise ValueError(f"expected {2 * m + 4} opened values, got {len(opened)}")
-        exact = [exact_int(v) for v in opened]
-        bits, indices = exact[:m], exact[m : 2 * m]
-        n_bit, missing_bit, n_masked, missing_masked = exact[2 * m :]
+        exact = {name: [exact_int(v) for v in values] for name, values in opened.items()}
+        bits, indices = exact["released"], exact["indices"]
+        (n_bit, missing_bit), (n_masked, missing_masked) = exact["counts_released"], exact["counts"]
         pairs = list(zip(bits, indices, strict=True))
         if (
             any(b not in (0, 1) for b in (n_bit, missing_bit))

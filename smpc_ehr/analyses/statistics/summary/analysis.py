@@ -21,21 +21,7 @@ one, sd = sqrt(variance) and se = sd / sqrt(N): exact functions of released valu
 computed in the clear because a fixed-point square root would only add error.
 Missing values are left out variable by variable (available-case).
 
-Leakage, plainly:
-- each party: nothing beyond its own data (random-looking shares only);
-- the coordinator (and the analyst): per cell whether N reaches the threshold and,
-  only then, N; the mean and the variance only if, in addition, the cell's values are
-  not all 0/1 at every hospital or both its ones and its zeros reach the threshold
-  (a withheld mean with N shown tells that a 0/1 cell has fewer than the threshold of
-  ones or of zeros, as a suppressed count would); the missing count only if it
-  reaches the threshold itself and N is released (a missing count below the
-  threshold still follows from N and the stratum's size). Nothing per hospital (no
-  hospital's count, mean or variance) and no single patient's value (no minimum or
-  maximum) is released.
-Not covered: what released statistics reveal in combination (for example the means of
-two overlapping cohorts that differ by one patient); the threshold and each
-hospital's approval of the template limit that. A variable of two values other than
-0 and 1 (say 1/2) gives its counts the same way and is not held to the binary rule.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
@@ -47,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import exact_int
 from smpc_ehr.analyses.common.moments import (
     binary_rule,
@@ -64,7 +50,8 @@ from smpc_ehr.analyses.common.variables import (
     numeric_values,
     select_cohort,
 )
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.analyses.statistics.summary.render import render_summary
+from smpc_ehr.backends.base import SecureOps
 from smpc_ehr.data.records import PartyData
 
 MISSING_RULE = "excluded variable by variable (available-case)"
@@ -72,6 +59,8 @@ BINARY_RULE = (
     "a 0/1 variable's mean, variance, sd and se are released only if both its ones and "
     "its zeros reach the threshold (otherwise mean_suppressed, with n still shown)"
 )
+MOMENTS_OUTPUTS = ("released", "missing_released", "shown", "n", "missing", "mean", "variance")
+"""The opened values per cell, by name (`moments_outputs`)."""
 _FIELDS = 6
 """Local inputs per cell: count, mean, population variance, missing count, and the
 binary rule's two (`moments.local_binary`: all values 0/1, count of ones)."""
@@ -106,13 +95,19 @@ def stratified_moments(
     return out.reshape(_FIELDS, -1)
 
 
-def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
-    """Pool every party's (6, cells) local inputs; open per cell the bits [N >= t],
-    [missing >= t and N >= t] and [N >= t and the binary rule holds]
-    (`moments.binary_rule`), then
-    the first bit x N, the second x missing, the third x mean and x population variance."""
+def moments_outputs(cells: int) -> tuple[Output, ...]:
+    """Per cell, the bits [N >= t] ("released"), [missing >= t and N >= t]
+    ("missing_released") and [N >= t and the binary rule holds] ("shown"), then the
+    first bit x N ("n"), the second x missing ("missing"), the third x the pooled mean
+    ("mean") and x the pooled population variance ("variance")."""
+    return tuple(Output(name, (cells,)) for name in MOMENTS_OUTPUTS)
 
-    async def program(ops: SecureOps) -> list[Secret]:
+
+def moments_program(local: np.ndarray, threshold: int) -> NamedProgram:
+    """Pool every party's (6, cells) local inputs into `moments_outputs`
+    (the binary rule: `moments.binary_rule`)."""
+
+    async def program(ops: SecureOps) -> NamedSecrets:
         shared = party_arrays(ops, local)  # P x 6 x cells
         counts, means, variances, missing, binary, ones = (shared[:, i] for i in range(_FIELDS))
         total, weights = pooled_weights(ops, counts)
@@ -130,8 +125,9 @@ def moments_program(local: np.ndarray, threshold: int) -> SecureProgram:
         shown, released_missing = both[0], both[1]
         bits = [released, released_missing, shown, shown]
         values = [total, total_missing, pooled.mean_a, pooled.comoment]
-        opened_flags = ops.stack([released, released_missing, shown])
-        return [opened_flags, ops.mul(ops.stack(bits), ops.stack(values))]
+        masked = ops.mul(ops.stack(bits), ops.stack(values))  # one batch of products
+        flags = {"released": released, "missing_released": released_missing, "shown": shown}
+        return {**flags, **{name: masked[i] for i, name in enumerate(MOMENTS_OUTPUTS[3:])}}
 
     return program
 
@@ -170,26 +166,22 @@ class CellSummary:
         }
 
 
-def decode_moments(opened: Sequence[float], cells: int) -> list[CellSummary]:
+def decode_moments(opened: dict[str, np.ndarray]) -> list[CellSummary]:
     """The per-cell summaries from what `moments_program` opened."""
-    if len(opened) != 7 * cells:
-        raise ValueError(f"expected {7 * cells} opened values, got {len(opened)}")
-    flags = [exact_int(v) for v in opened[: 3 * cells]]
-    if any(f not in (0, 1) for f in flags):
+    bits = {name: [exact_int(v) for v in opened[name]] for name in MOMENTS_OUTPUTS[:3]}
+    if any(f not in (0, 1) for flags in bits.values() for f in flags):
         raise ValueError("opened release bits are not 0/1")
-    values = np.asarray(opened[3 * cells :], dtype=float).reshape(4, cells)
     out = []
-    for c in range(cells):
-        released, missing_released, shown = flags[c], flags[cells + c], flags[2 * cells + c]
+    for c, (released, missing_released, shown) in enumerate(zip(*bits.values(), strict=True)):
         if shown > released:
             raise ValueError("opened release bits are inconsistent")
-        n = exact_int(values[0, c]) if released else None
-        missing = exact_int(values[1, c]) if missing_released else None
+        n = exact_int(opened["n"][c]) if released else None
+        missing = exact_int(opened["missing"][c]) if missing_released else None
         mean = variance = None
         if shown and n is not None:
-            mean = float(values[2, c])
+            mean = float(opened["mean"][c])
             # Sample variance from the population one; a tiny negative from rounding is 0.
-            variance = max(0.0, float(values[3, c])) * n / (n - 1) if n > 1 else None
+            variance = max(0.0, float(opened["variance"][c])) * n / (n - 1) if n > 1 else None
         out.append(CellSummary(n, missing, mean, variance, bool(released and not shown)))
     return out
 
@@ -207,14 +199,24 @@ class SummaryAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> np.ndarray:
         return stratified_moments(data, params, params["variables"], params.get("by"))
 
-    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        by = params.get("by")
+        strata = len(category_levels(by, params)) if by else 1
+        return moments_outputs(strata * len(params["variables"]))
+
+    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> NamedProgram:
         return moments_program(local, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_summary(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         variables = list(params["variables"])
         by = params.get("by")
         levels = category_levels(by, params) if by else ("",)
-        cells = decode_moments(opened, len(levels) * len(variables))
+        cells = decode_moments(opened)
         blocks = [
             {name: cells[s * len(variables) + v].as_json() for v, name in enumerate(variables)}
             for s in range(len(levels))

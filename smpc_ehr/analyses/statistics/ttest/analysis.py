@@ -8,36 +8,29 @@ computes, in the clear, Welch's t = (mean_2 - mean_1) / sqrt(v_1/n_1 + v_2/n_2),
 Welch-Satterthwaite degrees of freedom, the two-sided p-value and the 95% confidence
 interval of the difference: as scipy.stats.ttest_ind(second, first, equal_var=False).
 
-Leakage, plainly: that of the summary for these two cells. Each party learns nothing
-but its own data; the coordinator (and the analyst) learns each group's n, mean and
-variance, only for a group of at least the threshold; if either group is below it,
-the test is refused (the reason is in the result) and nothing about that group is
-released. If the variable is 0/1 in a group at every hospital, that group's mean and
-variance are released only if both its ones and its zeros reach the threshold
-(summary's binary rule, decided inside MPC); otherwise only its n is, and the test is
-refused. Not covered: what releases reveal in combination.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.summary.analysis import (
     BINARY_RULE,
     MISSING_RULE,
     CellSummary,
     decode_moments,
+    moments_outputs,
     moments_program,
     stratified_moments,
 )
-from smpc_ehr.backends.base import SecureProgram
+from smpc_ehr.analyses.statistics.ttest.render import render_ttest
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -92,12 +85,20 @@ class TTestAnalysis(Analysis):
         levels = group_levels(params["group"], params)
         return stratified_moments(data, params, [params["variable"]], params["group"], levels)
 
-    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return moments_outputs(2)  # the two groups
+
+    def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> NamedProgram:
         return moments_program(local, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def render(self, result: dict[str, Any]) -> str:
+        return render_ttest(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         levels = group_levels(params["group"], params)
-        first, second = decode_moments(opened, 2)
+        first, second = decode_moments(opened)
         result: dict[str, Any] = {
             "variable": params["variable"],
             "group": params["group"],

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -24,8 +23,8 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.study.params import BoundParameters
 from smpc_ehr.study.template import load_template
+from tests.federations import PROTOCOLS
 
-PROTOCOLS = Path(__file__).resolve().parent.parent / "protocols"
 T = 3
 N = 400
 QA = QuantilesAnalysis()
@@ -246,10 +245,10 @@ def run_plain(parties: list[PartyData], params: BoundParameters, threshold: int)
     recorded = []
     for local in locals_:  # each party's own input vectors
         ops = PlainOps()
-        asyncio.run(QA.secure_program(local, params, threshold)(cast(SecureOps, ops)))
+        asyncio.run(QA.flat_program(local, params, threshold)(cast(SecureOps, ops)))
         recorded.append(ops.recorded)
     ops = PlainOps(recorded)
-    secrets = asyncio.run(QA.secure_program(locals_[0], params, threshold)(cast(SecureOps, ops)))
+    secrets = asyncio.run(QA.flat_program(locals_[0], params, threshold)(cast(SecureOps, ops)))
     return [float(v) for s in secrets for v in np.asarray(s).ravel()]
 
 
@@ -257,7 +256,7 @@ def test_program_and_finalize_follow_numpy_inverted_cdf() -> None:
     parties = [make_data(1, 300), make_data(2, 150), make_data(3, 500)]
     qs = [0.01, 0.1, 0.25, 0.5, 0.6543, 0.75, 0.9, 0.99]
     params = bind(variable="bmi", q=",".join(map(str, qs)), low="10", high="70")
-    result = QA.finalize(run_plain(parties, params, T), params, T)
+    result = QA.release(run_plain(parties, params, T), params, T)
     pooled = np.concatenate([known_bmi(d) for d in parties])
     points = grid_points(10, 70, 0.1)
     assert result["n"] == len(pooled)
@@ -277,7 +276,7 @@ def test_program_and_finalize_follow_numpy_inverted_cdf() -> None:
 def test_program_quantile_below_and_above_the_range() -> None:
     parties = [make_data(4, 200), make_data(5, 200)]
     params = bind(variable="bmi", q="0.1,0.5,0.9", low="25", high="30")
-    result = QA.finalize(run_plain(parties, params, T), params, T)
+    result = QA.release(run_plain(parties, params, T), params, T)
     pooled = np.concatenate([known_bmi(d) for d in parties])
     assert np.quantile(pooled, 0.1, method="inverted_cdf") < 25
     assert np.quantile(pooled, 0.9, method="inverted_cdf") > 30
@@ -295,11 +294,11 @@ def test_program_suppresses_without_threshold_patients_each_side() -> None:
     params = bind(variable="bmi", q="0.05,0.25,0.5,0.75", low="0", high="100", step="1")
     n = len(known_bmi(parties[0]))
     threshold = n // 4  # q*n >= t for q = 0.25, 0.5, 0.75 but not 0.05
-    result = QA.finalize(run_plain(parties, params, threshold), params, threshold)
+    result = QA.release(run_plain(parties, params, threshold), params, threshold)
     assert result["suppressed"] == [True, False, False, False]
     assert result["values"][0] is None and result["notes"][0] is None
     assert result["n"] == n
-    result = QA.finalize(run_plain(parties, params, n + 1), params, n + 1)
+    result = QA.release(run_plain(parties, params, n + 1), params, n + 1)
     assert result["suppressed"] == [True] * 4 and result["n"] is None
 
 
@@ -319,7 +318,7 @@ def opened(
 
 def test_finalize_json_shape() -> None:
     params = bind(variable="bmi", q="0.25,0.5,0.75,0.9", low="10", high="80")
-    result = QA.finalize(opened([1, 1, 0, 1], [127, 0, 0, 701], 500), params, 11)
+    result = QA.release(opened([1, 1, 0, 1], [127, 0, 0, 701], 500), params, 11)
     assert result == {
         "variable": "bmi",
         "q": [0.25, 0.5, 0.75, 0.9],
@@ -341,17 +340,17 @@ def test_finalize_json_shape() -> None:
 
 def test_finalize_rounds_to_the_grid_decimals() -> None:
     params = bind(variable="bmi", q="0.5", low="0.5", high="100.5", step="0.25")
-    assert QA.finalize(opened([1], [5], 50), params, T)["values"] == [1.75]
+    assert QA.release(opened([1], [5], 50), params, T)["values"] == [1.75]
     params = bind(variable="bmi", q="0.5", low="-10", high="200", step="5")
-    assert QA.finalize(opened([1], [3], 50), params, T)["values"] == [5.0]
+    assert QA.release(opened([1], [3], 50), params, T)["values"] == [5.0]
     params = bind(variable="bmi", q="0.5", low="0.05", high="10.05", step="0.1")
-    assert QA.finalize(opened([1], [3], 50), params, T)["values"] == [0.35]
+    assert QA.release(opened([1], [3], 50), params, T)["values"] == [0.35]
 
 
 def test_finalize_tolerates_fixed_point_noise_and_refuses_inconsistent_outputs() -> None:
     params = bind(variable="bmi", q="0.5,0.9", low="10", high="80")
     noisy = [v + 1e-5 for v in opened([1, 1], [100, 200], 40)]
-    assert QA.finalize(noisy, params, T)["values"] == [20.0, 30.0]
+    assert QA.release(noisy, params, T)["values"] == [20.0, 30.0]
     for bad in (
         opened([1, 1], [100, 200], 40)[:-1],  # wrong length
         opened([1, 2], [100, 200], 40),  # not a bit
@@ -362,7 +361,7 @@ def test_finalize_tolerates_fixed_point_noise_and_refuses_inconsistent_outputs()
         opened([1, 1], [100.5, 200], 40),  # type: ignore[list-item]
     ):
         with pytest.raises(ValueError):
-            QA.finalize(bad, params, T)
+            QA.release(bad, params, T)
 
 
 @pytest.mark.parametrize("bins", [1, 3, 8, 10, 15, 24])
@@ -373,5 +372,6 @@ def test_two_step_search_finds_every_crossing_position(bins: int) -> None:
     for crossing in range(bins + 2):
         cum = [0 if k < crossing else n for k in range(bins + 1)]
         program = quantiles_program([n, 0, *cum], [5000], threshold=1)
-        released, index, *_ = asyncio.run(program(cast(SecureOps, PlainOps())))
+        opened = asyncio.run(program(cast(SecureOps, PlainOps())))
+        released, index = opened["released"], opened["indices"]
         assert list(released) == [1] and list(index) == [crossing], (bins, crossing)

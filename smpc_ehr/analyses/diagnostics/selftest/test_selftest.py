@@ -34,13 +34,13 @@ from smpc_ehr.analyses.diagnostics.selftest.analysis import (
     public_factors,
     weights,
 )
+from smpc_ehr.analyses.statistics.count.test_count import THRESHOLD, check_against_truth
 from smpc_ehr.backends import INSECURE_TFP_ENV
 from smpc_ehr.backends.base import ApproxError, Precision
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import DEALER_ID, LocalFederation, down
 from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE, PROTOCOLS, make_data, start_federation
-from tests.test_counts import THRESHOLD, check_against_truth
 
 SELFTEST_TEMPLATE = PROTOCOLS / "backend_selftest.toml"
 

@@ -1,0 +1,42 @@
+"""The t-test's terminal table: the two groups' moments, then t, df, p and the
+difference."""
+
+from __future__ import annotations
+
+from smpc_ehr.analyses.common.text import (
+    MOMENT_HEADER,
+    Body,
+    ci_text,
+    fmt_num,
+    footer,
+    p_clause,
+    sections,
+    table,
+)
+from smpc_ehr.analyses.statistics.summary.render import (
+    binary_note,
+    moment_cells,
+    moments_suppressed,
+)
+
+
+def render_ttest(body: Body) -> str:
+    """A group table (n, missing, mean, sd, se), then t, df, p and the difference."""
+    t = body["threshold"]
+    groups = body["groups"]
+    rows = [[level, *moment_cells(groups[level], t)] for level in body["levels"]]
+    head = f"{body['variable']} by {body['group']}"
+    text = head + "\n" + table([body["group"], *MOMENT_HEADER], rows, "lrrrrr")
+    if body.get("test_refused"):
+        test = f"test refused: {body['test_refused']}"
+    else:
+        test = (
+            f"{body.get('method', 't-test')}\n"
+            f"t = {fmt_num(body['statistic'])}, df = {fmt_num(body['df'], grouping=False)}, "
+            f"{p_clause(body['p_value'])}\n"
+            f"{body.get('estimate_is', 'difference')} = {fmt_num(body['estimate'])} "
+            f"({ci_text(body['ci95'])})"
+        )
+    cells = [groups[level] for level in body["levels"]]
+    text = "\n".join(filter(None, [text, binary_note(cells, t)]))
+    return sections(text, test, footer(body, moments_suppressed(cells)))
