@@ -2,8 +2,8 @@
 processes, mutual TLS) on both backends, each job run once per (federation, backend)
 and module, with the tolerances of the stated precision.
 
-Tolerances follow from the precision stated in smpc_ehr/analyses/moments.py (and
-docs/analyses.md), written out here as literal constants, not imported: with
+Tolerances follow from the precision stated in smpc_ehr/analyses/common/moments.py
+(and docs/statistics.md), written out here as literal constants, not imported: with
 eps = 8 * n_parties * 2**-f (f = 32 fractional bits for MPyC, 16 for CrypTen),
 a mean is within eps (|mean| + sd), a (co)variance within eps (|mean_a| + sd_a)
 (|mean_b| + sd_b), a correlation within 2 eps (1 + max |mean| / sd)^2; counts are
@@ -30,15 +30,9 @@ from smpc_ehr.local.federation import LocalFederation
 from tests.federations import PROTOCOLS
 
 THRESHOLD = 11
-
-
 FRACTION_BITS = {"mpyc": 32, "crypten": 16}
-
-
 SAME = 1e-9
 """Relative agreement of values computed in the clear from the same exact inputs."""
-
-
 IDENTITY = 1e-12
 """Relative agreement of sd with sqrt(variance) and se with sd / sqrt(n)."""
 
@@ -53,16 +47,10 @@ def rel_close(got: float, expected: float, rel: float) -> bool:
 
 BMI_EDGES = [17, 18.5, 25, 30, 35, 40, 43, 44.5]
 """Values below 17 and above 44.5 exist (outside); the bin [43, 44.5] has < 11 patients."""
-
-
 BMI_Q = dict(variable="bmi", q=[0.1, 0.25, 0.5, 0.75, 0.9], low=18, high=35, step=0.2)
 """bmi has one decimal: a quantile is on the grid or 0.1 below the next grid point."""
-
-
 SBP_Q = dict(variable="sbp", q=[0.1, 0.25, 0.5, 0.75, 0.9], low=110, high=160, step=2)
 """sbp is whole: step 2 rounds odd quantiles up; q=0.1 lies below 110, q=0.9 above 160."""
-
-
 JOBS: dict[str, tuple[str, dict[str, Any]]] = {
     "summary": ("summary", {"variables": "bmi,hba1c,sbp,ldl"}),
     "summary_sex": ("summary", {"variables": "bmi,hba1c,hdl", "by": "sex"}),
@@ -85,8 +73,6 @@ JOBS: dict[str, tuple[str, dict[str, Any]]] = {
         {"exposure": "condition", "outcome": "readmit_30d", "condition_codes": "E11"},
     ),
 }
-
-
 COMBOS = [(f, b) for f in ("fed3", "fed5") for b in ("mpyc", "crypten")]
 
 

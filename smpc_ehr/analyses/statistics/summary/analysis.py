@@ -126,8 +126,8 @@ def moments_program(local: np.ndarray, threshold: int) -> NamedProgram:
         bits = [released, released_missing, shown, shown]
         values = [total, total_missing, pooled.mean_a, pooled.comoment]
         masked = ops.mul(ops.stack(bits), ops.stack(values))  # one batch of products
-        flags = {"released": released, "missing_released": released_missing, "shown": shown}
-        return {**flags, **{name: masked[i] for i, name in enumerate(MOMENTS_OUTPUTS[3:])}}
+        bits_out = {"released": released, "missing_released": released_missing, "shown": shown}
+        return {**bits_out, **{name: masked[i] for i, name in enumerate(MOMENTS_OUTPUTS[3:])}}
 
     return program
 
