@@ -66,7 +66,7 @@ from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
-from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
+from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.models.logistic.data import (
     SHORTFALL,
     Design,

@@ -78,9 +78,9 @@ from smpc_ehr.analyses.common.secret_rows import (
     share_rows,
     total_of,
 )
-from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
+from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
-from smpc_ehr.analyses.sigmoid import secure_sigmoid, sigmoid_and_saturation
+from smpc_ehr.securemath.sigmoid import secure_sigmoid, sigmoid_and_saturation
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.errors import JointRefusal
 
