@@ -6,8 +6,9 @@ it says "locally"):
 1. Check, inside MPC: for every hospital (and coalition), the others hold at least
    k x the threshold of rows (`group_size.require_others_reach`); one bit is opened, a
    refusal names no hospital. Nothing, not even a joint mean, is shown before.
-2. Scale: with `standardize`, the features' joint means and standard deviations are
-   pooled inside MPC and revealed to the parties (`moments.reveal_standardisation`).
+2. Scale: N and, with `standardize`, the features' joint means and standard deviations
+   are pooled inside MPC and revealed to the parties (`moments.reveal_standardisation`);
+   without it the features are clustered in their own units.
 3. Start: the given `init`, or per restart the joint means of a random partition (each
    party's rows get clusters from [seed, restart, party]).
 4. Lloyd steps. Locally: each row to its nearest centroid; per cluster the count and
