@@ -3,8 +3,8 @@
 across 3 hospitals, with `mean_smoothness` (sd 0.014), and two synthetic features:
 `tiny` (sd about 1e-3) and `big` (about 3e5, sd about 5e4). Each fit is checked
 against a pooled plaintext fit this test computes itself (numpy Newton-Raphson;
-scikit-learn's KMeans), with the tolerances of tests/test_logistic.py and
-tests/test_kmeans.py for the full modes.
+scikit-learn's KMeans), with the tolerances of models/logistic/test_logistic.py and
+models/kmeans/test_kmeans.py for the full modes.
 
 Before the fix every job here was refused: mean_smoothness and tiny as "(nearly)
 constant (standard deviation below 2^-6)", big as "values beyond +-16384".
@@ -24,8 +24,8 @@ from sklearn.datasets import load_breast_cancer
 
 from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.local.federation import LocalFederation, down
+from tests._model_truth import pooled_fit
 from tests.federations import PROTOCOLS, start_federation
-from tests.test_logistic import pooled_fit
 
 LOGISTIC = PROTOCOLS / "logistic_regression.toml"
 KMEANS = PROTOCOLS / "kmeans.toml"
@@ -171,7 +171,7 @@ def test_full_kmeans_on_a_feature_with_sd_1e_3(
     )
     want = reference.cluster_centers_ * sds + means
     got = np.asarray(result["centroids"])
-    # As tests/test_kmeans.py's full mode (a boundary patient may go the other way):
+    # As models/kmeans/test_kmeans.py's full mode (a boundary patient may go the other way):
     # centroids within 5e-3 relative, here also within 0.02 standard deviations (the
     # 2^-16 grid in original units would be 1.5 % of tiny's sd), sizes within 1 % of N.
     assert np.abs((got - want) / sds).max() <= 0.02, (got - want) / sds

@@ -31,10 +31,10 @@ import pytest
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
+from tests._model_truth import check_against_pooled, pooled_fit, pooled_test_rows
 from tests._stats_jobs import assert_not_disclosed, numbers_in, template
 from tests._truth import released_tenths
 from tests.federations import make_data, start_federation
-from tests.test_logistic import check_against_pooled, pooled_fit, pooled_test_rows
 
 THRESHOLD = 11
 SITES = ("hospital-1", "hospital-2", "hospital-3")

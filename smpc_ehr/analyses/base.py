@@ -39,6 +39,7 @@ NamedProgram = Callable[[SecureOps], Coroutine[Any, Any, NamedSecrets]]
 """The secure part of an analysis: returns the secrets the coordinator may open, by
 the names `Analysis.outputs` declares."""
 
+
 @dataclass(frozen=True)
 class Output:
     """One named output of a secure program and its public shape (() for a scalar)."""

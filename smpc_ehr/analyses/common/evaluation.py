@@ -37,11 +37,12 @@ them is below the threshold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from smpc_ehr.analyses.base import NamedSecrets, Output
 from smpc_ehr.analyses.common.cells import complementary, exact_int
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.backends.base import Secret, SecureOps, all_of
@@ -78,15 +79,28 @@ def local_counts(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.concatenate([confusion, rows, events, sums, pos, neg]).astype(float)
 
 
-def evaluation_outputs(ops: SecureOps, local: np.ndarray, threshold: int) -> list[Secret]:
-    """The secrets the coordinator may open, from every party's `local_counts`."""
+def outputs() -> tuple[Output, ...]:
+    """What `evaluation_outputs` opens, by name: the counts' release bits and the
+    masked counts (tn, fp, fn, tp, then per tenth rows and events), the masked score
+    sums per tenth, the bit [P >= t and N >= t] and the masked AUC."""
+    return (
+        Output("evaluation_released", (_COUNTS,)),
+        Output("evaluation_counts", (_COUNTS,)),
+        Output("evaluation_score_sums", (CALIBRATION_BINS,)),
+        Output("evaluation_auc_released", (1,)),
+        Output("evaluation_auc", (1,)),
+    )
+
+
+def evaluation_outputs(ops: SecureOps, local: np.ndarray, threshold: int) -> NamedSecrets:
+    """The secrets the coordinator may open (`outputs`), from every party's
+    `local_counts`."""
     return joint_outputs(ops, ops.sum(party_arrays(ops, local), axis=0), threshold)
 
 
-def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]:
-    """The secrets the coordinator may open, from the joint counts (secret, in
-    `local_counts`' layout): bits and masked counts, masked score sums, the bit
-    [P >= t and N >= t] and the masked AUC."""
+def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> NamedSecrets:
+    """The secrets the coordinator may open (`outputs`), from the joint counts (secret,
+    in `local_counts`' layout)."""
     counts = joint[:_COUNTS]
     sums = joint[_COUNTS : _COUNTS + CALIBRATION_BINS]
     start = _COUNTS + CALIBRATION_BINS
@@ -112,13 +126,13 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> list[Secret]
     half = ops.mul_public(pos, 0.5)
     pairs = ops.mul(neg, ops.add(positives_above, half))
     auc = ops.sum(ops.reshape(pairs, (AUC_BINS, 1)), axis=0)  # (1,): not an MPyC scalar
-    return [
-        count_bits,
-        ops.mul(count_bits, counts),
-        ops.mul(rows_bits, sums),
-        both,
-        ops.mul(both, auc),
-    ]
+    return {
+        "evaluation_released": count_bits,
+        "evaluation_counts": ops.mul(count_bits, counts),
+        "evaluation_score_sums": ops.mul(rows_bits, sums),
+        "evaluation_auc_released": both,
+        "evaluation_auc": ops.mul(both, auc),
+    }
 
 
 def _complementary_bits(ops: SecureOps, reach: Secret, counts: Secret) -> Secret:
@@ -138,11 +152,6 @@ def _complementary_bits(ops: SecureOps, reach: Secret, counts: Secret) -> Secret
     return ops.ge_public(ops.concatenate([whole, *halves]), 0.5)
 
 
-def output_length() -> int:
-    """How many opened values `evaluation_outputs` produces."""
-    return 2 * _COUNTS + CALIBRATION_BINS + 2
-
-
 def _calibration_bin(k: int, rows: int | None, events: int | None, total: float) -> dict:
     """One tenth of the score: rows, mean predicted probability, observed event rate."""
     return {
@@ -153,15 +162,13 @@ def _calibration_bin(k: int, rows: int | None, events: int | None, total: float)
     }
 
 
-def decode(opened: Sequence[float] | np.ndarray) -> dict[str, Any]:
-    """The released evaluation (None where suppressed) from the opened values."""
-    values = np.asarray(opened, dtype=float)
-    if len(values) != output_length():
-        raise ValueError(f"expected {output_length()} evaluation values, got {len(values)}")
-    bits = [exact_int(v) for v in values[:_COUNTS]]
-    masked = values[_COUNTS : 2 * _COUNTS]
-    sums = values[2 * _COUNTS : 2 * _COUNTS + CALIBRATION_BINS]
-    auc_bit, auc = exact_int(values[-2]), float(values[-1])
+def decode(opened: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The released evaluation (None where suppressed) from the opened `outputs`."""
+    bits = [exact_int(v) for v in opened["evaluation_released"]]
+    masked = np.asarray(opened["evaluation_counts"], dtype=float)
+    sums = np.asarray(opened["evaluation_score_sums"], dtype=float)
+    auc_bit = exact_int(opened["evaluation_auc_released"].item())
+    auc = float(opened["evaluation_auc"].item())
     counts = [exact_int(m) if b else None for b, m in zip(bits, masked, strict=True)]
     tn, fp, fn, tp = counts[:4]
     cells = [tn, fp, fn, tp]

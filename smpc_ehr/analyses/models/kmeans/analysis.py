@@ -1,91 +1,39 @@
-"""Joint k-means clustering of patients, "iterates" mode: Lloyd's algorithm where the
-parties learn each iterate of the centroids and nothing else.
+"""k-means clustering, mode "iterates": Lloyd's algorithm where the parties see each
+iterate of the centroids (mode "full" is in full.py).
 
 How it runs (each party on its own complete cases of the features, in plaintext where
 it says "locally"):
-1. Check. Inside MPC, from each party's number of complete rows: whether, for every
-   hospital (every coalition of `group_size.coalition_size` hospitals), the others hold
-   at least k x the threshold; only that bit is opened, and the job is refused
-   (`JointRefusal`, naming no hospital) if it is 0: every cluster will need the
-   threshold of the others' patients, so nothing, not even a joint mean, is shown
-   before this holds.
-2. Scale. Inside MPC: N and, with `standardize` (default), the features' joint means
-   and standard deviations (`moments.reveal_standardisation`), revealed to the parties;
-   the job fails, releasing nothing, if a feature is constant. Without `standardize`
-   the features are clustered in their own units (means 0, sds 1 are used).
-3. Start. With `init`, the given centroids (original units). Otherwise, for restart r,
-   each party gives each of its rows a random cluster (numpy's generator from
-   [seed, r, party]); the first centroids are the joint means of those groups.
-4. Lloyd steps. Locally: each row goes to its nearest centroid; per cluster the count
-   and the mean of its rows. Inside MPC, before anything is opened: the group-size rule
-   (`group_size.require_others_reach` on the P x k counts): every cluster holds at
-   least the threshold of patients of the other hospitals, for every hospital (and
-   coalition). Only that bit is opened; if it is 0 the job is refused (`JointRefusal`,
-   naming no hospital and no cluster) and the step's centroids are never opened. An
-   empty cluster fails the rule too: there is no re-seeding (a re-seed would itself
-   show that a cluster emptied); the refusal suggests fewer clusters, another start or
-   mode full. The same rule guards the starting partition's means. Then the counts
-   and means are pooled into the joint cluster means (`moments.pool_means`, the
-   division by the joint counts done by `fractions_of_total`) and opened to the
-   parties with one bit: whether no patient anywhere changed cluster in the step (each
-   party inputs whether its own labels stayed the same; the product of those bits, no
-   comparison). Stop when none did (as scikit-learn's strict convergence: the
-   centroids are then exactly the cluster means, whatever the backend's rounding noise
-   in their moves) or when the centroids move by at most `tol` in total (the square
-   root of the sum of squared moves, in the clustered units), or after `max_iter`
-   steps. Progress notes carry the step number only.
-5. With `n_init` restarts, each restart's joint inertia (the sum of the squared
-   distances of the rows to their centroids) is pooled inside MPC, and the index of
-   the smallest is opened to the parties (one batch of comparisons): the winner.
-6. Released to the coordinator, for the winner (`kmeans_release`): per cluster of the
-   final assignment (each row to its nearest final centroid) its size, centroid
-   (original units) and profile means, only if its joint size reaches the threshold;
-   if some cluster does not, the smallest other cluster is hidden too and N and the
-   joint inertia are withheld (complementary suppression, decided inside MPC); a
-   profile mean also needs the threshold of the cluster's patients having the
-   variable and, for a 0/1 variable, its ones and its zeros in the cluster each
-   reaching it (`moments.binary_rule`); a cluster in which a 0/1 feature has fewer
-   than the threshold of ones or zeros is hidden like a small one (its centroid
-   times its size would give them); the number of patients left out for a
-   missing feature, if at least the threshold; the iteration count and convergence
-   flag.
+1. Check, inside MPC: for every hospital (and coalition), the others hold at least
+   k x the threshold of rows (`group_size.require_others_reach`); one bit is opened, a
+   refusal names no hospital. Nothing, not even a joint mean, is shown before.
+2. Scale: N and, with `standardize`, the features' joint means and standard deviations
+   are pooled inside MPC and revealed to the parties (`moments.reveal_standardisation`);
+   without it the features are clustered in their own units.
+3. Start: the given `init`, or per restart the joint means of a random partition (each
+   party's rows get clusters from [seed, restart, party]).
+4. Lloyd steps. Locally: each row to its nearest centroid; per cluster the count and
+   mean. Inside MPC: every cluster must hold the threshold of the other hospitals'
+   patients (else a refusal naming no cluster; an empty cluster fails too, there is no
+   re-seeding); then the joint cluster means are opened to the parties, with one bit:
+   whether no patient anywhere changed cluster. Stop on that bit, when the centroids
+   move by at most `tol`, or after `max_iter` steps.
+5. With restarts, the joint inertias are compared inside MPC and only the winner's
+   index is opened (`_argmin`).
+6. Released to the coordinator (`release.released_clustering`, rule in release.py):
+   per final cluster its size, centroid and profile means, with complementary
+   suppression; a cluster in which a 0/1 feature has fewer than the threshold of ones
+   or zeros is hidden like a small one; the iteration count and convergence flag.
 
-Leakage, plainly:
-- each party learns: whether the others' patients could fill k clusters (the first
-  bit), N, the features' joint means and standard deviations (with `standardize`),
-  every iterate of the centroids of every restart (each the mean of at least the
-  threshold of patients of the other hospitals, for every coalition), after each step
-  whether any patient changed cluster, and which restart won; if a step fails the
-  rule, that it did (the job ends there). Never another party's counts, sums or rows,
-  nor a cluster's joint size or inertia. Each party may keep its own patients'
-  cluster labels (it computes them itself); they are never sent.
-- the coordinator (and the analyst) learns: the shown clusters' centroids, sizes and
-  profile means (each of at least the threshold of patients), which clusters are
-  hidden (not which of them is below the threshold), N and the joint inertia unless
-  a cluster is hidden, the left-out count if at least the threshold, the iteration
-  count and the step counter in progress notes; nothing per hospital. Within one
-  release no hidden size follows from the shown ones: N is withheld, and the hidden
-  clusters are at least two, together holding at least the threshold. Given N from
-  another query (a summary of the same features), only the hidden clusters' total
-  follows; the inertia, which with N and the features' moments would tie the hidden
-  sizes to their centroids, is withheld with N.
-- if the job fails (too few patients, a group-size refusal, a constant feature)
-  nothing is released to the coordinator; the parties may have learned iterates so
-  far (each of which passed the rule).
-Not covered: what the iterates reveal about the joint data beyond the final
-centroids (a deterministic function of the pooled data and the seed), and what
-several releases reveal in combination (differencing across cohorts or with other
-analyses; e.g. N + missing is the cohort's size, which a count may release).
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import first_smallest
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import (
@@ -105,8 +53,10 @@ from smpc_ehr.analyses.models.kmeans.data import (
     shortfall,
 )
 from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
-from smpc_ehr.analyses.models.kmeans.release import Released, released_clustering
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
+from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
+from smpc_ehr.analyses.models.kmeans.render import render_kmeans
+from smpc_ehr.analyses.models.public import public_outputs
+from smpc_ehr.backends.base import Secret, SecureOps, all_of, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
@@ -144,16 +94,16 @@ class _Fit:
         self.converged = False
 
 
-def kmeans_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
+def kmeans_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
     """The iterates-mode clustering (see the module docstring); opens to the coordinator
-    what `_outputs` says, in the layout `KMeansAnalysis.finalize` reads."""
+    `KMeansAnalysis.outputs` (`_outputs`)."""
     features = list(params["features"])
     d, k = len(features), int(params["k"])
     max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
     standardize = params["standardize"] == "yes"
     explicit = initial_centroids(params, d)
 
-    async def program(ops: SecureOps) -> list[Secret]:
+    async def program(ops: SecureOps) -> NamedSecrets:
         # Nothing is revealed, not even the joint means, unless the patients of the other
         # hospitals could fill every cluster (a necessary condition of every step's check).
         own = party_arrays(ops, np.array([float(len(rows.x))]))
@@ -245,15 +195,16 @@ def _outputs(
     n_total: int,
     threshold: int,
     k: int,
-) -> list[Secret]:
-    """What the coordinator may open about the winning clustering: the public header
-    (iterations, converged) and `released_clustering` of the final sizes, the left-out
-    patients, [N, inertia / N, N, 0 empty clusters], the centroids and the profile
-    means."""
+) -> NamedSecrets:
+    """What the coordinator may open about the winning clustering: the public iteration
+    count and convergence flag, and `released_clustering` of the final sizes, the
+    left-out patients, [N, inertia / N, N, 0 empty clusters], the centroids and the
+    profile means."""
     means, sds = scale
     q = rows.profile.shape[1]
     centroids = fit.centroids * sds + means
-    header = public_values(ops, np.array([fit.iterations, float(fit.converged)]))
+    steps = {"iterations": np.array([fit.iterations]), "converged": np.array([fit.converged])}
+    header = public_outputs(ops, steps)
     profile_counts, profile_means = np.zeros((k, q)), np.zeros((k, q))
     binary, ones = np.zeros((k, q)), np.zeros((k, q))
     for v in range(q):
@@ -295,7 +246,7 @@ def _outputs(
         *profile,
         cluster_ok=_binary_features_ok(ops, rows.x, labels, totals[:k], threshold),
     )
-    return [header, *released]
+    return {**header, **released}
 
 
 def _binary_features_ok(
@@ -321,17 +272,21 @@ def _binary_features_ok(
 
 
 ITERATES_LEAKAGE = (
-    "the parties learned every iterate of the centroids (each a mean of at least the "
-    "threshold of patients of the other hospitals), after each step whether any patient "
-    "changed cluster, N and the features' joint means and standard deviations"
+    "Each hospital learns whether the other hospitals' patients could fill k clusters of "
+    "the small-cell threshold, the number of patients used (N), the features' joint means "
+    "and standard deviations (with standardize = yes), every iterate of the centroids of "
+    "every restart, after each step whether any patient changed cluster, and which "
+    "restart won."
 )
+"""What the parties learned in mode "iterates": a passage of the template's leakage."""
 FULL_LEAKAGE = (
-    "the parties learned each hospital's row counts rounded up to a multiple of 100, "
-    "per feature the power of two just above its largest magnitude and the one within "
-    "a factor of two of its joint standard deviation, and the number of iterations, "
-    "nothing else; the coordinator also learned each feature's joint standard deviation "
-    "within a factor of two"
+    "the hospitals learn only each hospital's row count rounded up to a multiple of 100, "
+    "whether N reaches k times the threshold, whether a feature is constant, for each "
+    "feature the power of two just above the largest absolute value of any patient and "
+    "the power of two within a factor of two of its joint standard deviation (which the "
+    "coordinator learns too) and, per step, whether it was the last"
 )
+"""What the parties learned in mode "full": a passage of the template's leakage."""
 
 
 class KMeansAnalysis(Analysis):
@@ -362,7 +317,14 @@ class KMeansAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> Rows:
         return local_rows(data, params)
 
-    def secure_program(self, local: Rows, params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        d, k = len(params["features"]), int(params["k"])
+        q = len(params.get("profile") or ())
+        steps = (Output("iterations", (1,)), Output("converged", (1,)))
+        exponents = (Output("exponents", (d,)),) if params["mode"] == "full" else ()
+        return (*steps, *release_outputs(k, d, q), *exponents)
+
+    def secure_program(self, local: Rows, params: Params, threshold: int) -> NamedProgram:
         if params["mode"] == "full":
             return kmeans_full_program(local, params, threshold)
         return kmeans_program(local, params, threshold)
@@ -375,19 +337,19 @@ class KMeansAnalysis(Analysis):
                 "decomposition) make far too slow; use --backend crypten, or mode 'iterates'"
             )
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         features = list(params["features"])
         profile = list(params.get("profile") or ())
-        d, k, q = len(features), int(params["k"]), len(profile)
+        k, q = int(params["k"]), len(profile)
         full = params["mode"] == "full"
-        expected = 2 + Released.length(k, d, q) + (d if full else 0)
-        if len(opened) != expected:
-            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        iterations, converged = (round(v) for v in opened[:2])
-        out = Released.decode(opened[2 : 2 + Released.length(k, d, q)], k, d, q)
+        iterations = round(opened["iterations"].item())
+        converged = round(opened["converged"].item())
+        out = Released.decode(opened)
         centroids = out.centroids
-        if full:  # opened in units of 2^e, the exponents last (`kmeans_full`)
-            exponents = np.rint(np.asarray(opened[-d:], dtype=float)).astype(int)
+        if full:  # opened in units of 2^e (`full.kmeans_full_program`)
+            exponents = np.rint(np.asarray(opened["exponents"], dtype=float)).astype(int)
             centroids = [
                 None if c is None else [float(v) for v in np.ldexp(c, exponents)] for c in centroids
             ]
@@ -426,3 +388,6 @@ class KMeansAnalysis(Analysis):
             "(their number is `missing`, suppressed below the threshold)",
             "threshold": threshold,
         }
+
+    def render(self, result: dict[str, Any]) -> str:
+        return render_kmeans(result)

@@ -1,6 +1,6 @@
 """A k-means clustering's data at one party: its complete cases of the features and
-its profile variables; and its refusal texts; shared by both modes (`kmeans`,
-`kmeans_full`)."""
+its profile variables; and its refusal texts; shared by both modes (analysis.py,
+full.py)."""
 
 from __future__ import annotations
 

@@ -1,61 +1,40 @@
-"""Joint k-means clustering, "full" mode: the patients' features are secret-shared and
+"""k-means clustering, mode "full": the patients' features are secret-shared and
 Lloyd's algorithm runs entirely inside MPC (CrypTen); only the final clustering is
 opened, to the coordinator.
 
 How it runs:
 1. Each party pads its complete rows to a multiple of PAD_ROWS (`secret_rows`); the
    padded sizes are opened to the parties.
-2. Standardisation (`secret_rows.secret_scaling`): three rounds inside MPC open to
-   the parties, per feature, the power of two E just above the largest |value| and
-   the power of two 2^e within a factor of two of the joint standard deviation (with
-   [N >= k x threshold] and which features are (nearly) constant: standard deviation
-   below about 2^-14 of the largest magnitude). Each party inputs its rows times the
-   public 2^-e, so the joint variance lies in [1, 4) whatever the features' units,
-   where five Newton steps give 1 / sqrt; z = w (x 2^-e - mean) / sd (the centring
-   exact), with w = 0 on padding rows, which so add nothing.
+2. Standardisation (`secret_rows.secret_scaling`): per feature, the power of two just
+   above the largest |value| and the one within a factor of two of the joint standard
+   deviation (2^e) are opened to the parties, with [N >= k x threshold] and which
+   features are (nearly) constant. Each party inputs its rows times 2^-e, so the joint
+   variance lies in [1, 4), where `inverse_sqrt` converges; z = w (x 2^-e - mean) / sd,
+   with w = 0 on padding rows, which so add nothing.
 3. Start: the given `init` (standardised inside MPC), or per restart the joint means of
-   a random partition (each party's rows get random clusters from the seed; their
-   one-hot labels are shared with the rows).
-4. Lloyd step, all inside MPC: scores ||c||^2 - 2 z.c (one matrix product); the
-   nearest centroid of every row by a tournament of comparisons (ceil(log2 k) batches,
-   k - 1 comparisons per row; ties go to the lower index); per cluster the count and
-   the sum of the rows (one matrix product), divided by the count (`divide_by_counts`);
-   a cluster left empty keeps its centroid. After each step one bit is opened to the
-   parties, so that they know when to stop: whether the centroids moved by at most
-   `tol` in total (sqrt of the sum of squared moves) or no patient changed cluster
-   (as scikit-learn's strict convergence; the centroids are then exactly the means).
-5. Restarts: the joint inertia of each restart is compared inside MPC and the best
-   clustering selected by secret bits; nothing about the others is opened.
-6. Released to the coordinator, by the rule of `kmeans_release` (decided inside MPC):
-   per cluster its size and centroid (in units of 2^e, with the public exponents e,
-   which the coordinator multiplies in: original units) only if its joint size reaches
-   the threshold, and if one does not, the smallest other cluster is hidden too and N
-   and the inertia (standardised units) are withheld; the number of patients left out
-   for a missing feature (if at least the threshold); how often a cluster was empty
-   (withheld with N); the iteration count and whether it converged. A cluster's size
-   and centroid are those of the last step's assignment (an empty cluster's kept
-   centroid is hidden with its size 0).
+   a random partition (one-hot labels from the seed, shared with the rows).
+4. Lloyd step, all inside MPC: the nearest centroid of every row (`nearest_onehot`, a
+   tournament of comparisons), per cluster the count and the sum of the rows, divided
+   by the count (`divide_by_small_counts`); a cluster left empty keeps its centroid.
+   One bit is opened to the parties after each step: whether to stop (the centroids
+   moved by at most `tol`, or no patient changed cluster).
+5. Restarts: the joint inertias are compared inside MPC and the best clustering is
+   selected by secret bits; nothing about the others is opened.
+6. Opened to the coordinator by the rule of release.py (decided inside MPC): as in the
+   iterates mode without profiles, the centroids in units of 2^e with the public
+   exponents e (`KMeansAnalysis.outputs`), and how often a cluster was empty.
 
-Cost: per step and row, k - 1 secret comparisons and about 2k d products; meant for a
-few thousand patients per hospital (3 x 2,000 with 8 features, k = 4: see the README's
-benchmark). Leakage, plainly:
-- each party learns: every party's number of complete rows rounded up to a multiple of
-  PAD_ROWS, whether N reaches k x the threshold, whether a feature is constant, per
-  feature the power of two just above the largest |value| of any patient (a coarse
-  property of the most extreme patient) and the power of two within a factor of two
-  of the joint standard deviation, and per step whether it was the last; no
-  centroid, mean, count or row.
-- the coordinator (and the analyst) learns the released clustering above (which
-  clusters are hidden, not which is below the threshold) and each feature's standard
-  deviation within a factor of two (the exponents e); nothing per hospital. If the
-  job fails, nothing is released to the coordinator.
+Cost: per step and row, k - 1 secret comparisons and about 2 k d products; meant for a
+few thousand patients per hospital (MAX_ROWS).
+
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Params
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.secret_rows import (
     Scaling,
@@ -68,7 +47,7 @@ from smpc_ehr.analyses.common.secret_rows import (
 )
 from smpc_ehr.analyses.models.kmeans.data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.models.kmeans.release import released_clustering
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
+from smpc_ehr.backends.base import Secret, SecureOps, all_of, public_values
 from smpc_ehr.errors import JointRefusal
 
 MOVE_UNITS = 16.0
@@ -144,15 +123,15 @@ def nearest_onehot(ops: SecureOps, scores: Secret, rows: int, k: int) -> Secret:
     return hots[0]
 
 
-def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecureProgram:
-    """The full-MPC clustering (see the module docstring); opens the same layout as the
-    iterates mode (`kmeans.KMeansAnalysis.finalize`), without profiles."""
+def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
+    """The full-MPC clustering (see the module docstring); opens the outputs of the
+    iterates mode without profiles, and the exponents (`KMeansAnalysis.outputs`)."""
     features = list(params["features"])
     d, k = len(features), int(params["k"])
     max_iter, tol, restarts = int(params["max_iter"]), float(params["tol"]), int(params["n_init"])
     explicit = initial_centroids(params, d)
 
-    async def program(ops: SecureOps) -> list[Secret]:
+    async def program(ops: SecureOps) -> NamedSecrets:
         starts = 1 if explicit is not None else restarts
         n = len(rows.x)
         sizes = await padded_sizes(ops, [n])
@@ -293,9 +272,10 @@ def kmeans_full_program(rows: Rows, params: Params, threshold: int) -> SecurePro
             ]
         )
         released = released_clustering(ops, threshold, counts, missing, overall, original)
-        # The centroids open in units of 2^e: the public exponents go last (`finalize`).
+        # The centroids open in units of 2^e: with the public exponents (`finalize`).
         exponents = public_values(ops, scaling.exponents.astype(float))
-        return [chosen_steps, *released, exponents]
+        steps_taken = {"iterations": chosen_steps[0:1], "converged": chosen_steps[1:2]}
+        return {**steps_taken, **released, "exponents": exponents}
 
     return program
 

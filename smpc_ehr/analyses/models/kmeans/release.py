@@ -27,13 +27,37 @@ summary of the same cohort would supply.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from smpc_ehr.analyses.base import NamedSecrets, Output
 from smpc_ehr.analyses.common.cells import complementary, exact_int
 from smpc_ehr.backends.base import Secret, SecureOps
+
+OVERALL = ("n", "inertia", "inertia_scale", "emptied")
+"""N, inertia / s, s and the times a cluster was empty: withheld together."""
+
+
+def release_outputs(k: int, d: int, q: int) -> tuple[Output, ...]:
+    """What `released_clustering` opens, by name, for k clusters, d features and q
+    profile variables: per cluster the bit [shown] and the masked size; the bit [every
+    cluster shown] and the masked OVERALL figures; the bit [left-out count shown] and
+    the masked count; the masked centroids; with profiles, per cluster and variable the
+    bit [mean shown] and the masked mean."""
+    outputs = [
+        Output("shown", (k,)),
+        Output("sizes", (k,)),
+        Output("all_shown", (1,)),
+        *(Output(name, (1,)) for name in OVERALL),
+        Output("missing_shown", (1,)),
+        Output("missing", (1,)),
+        Output("centroids", (k, d)),
+    ]
+    if q:
+        outputs += [Output("profile_shown", (k, q)), Output("profile_means", (k, q))]
+    return tuple(outputs)
 
 
 def released_clustering(
@@ -48,10 +72,10 @@ def released_clustering(
     profile_binary: Secret | None = None,
     *,
     cluster_ok: Secret | None = None,
-) -> list[Secret]:
-    """The bits and masked values the coordinator may open (`Released.decode` reads
-    them), by the module's rule: `sizes` (k), `missing` (1), `overall` = [N, inertia /
-    s, s, times a cluster was empty] (OVERALL), the centroids (k x d, original units),
+) -> NamedSecrets:
+    """The bits and masked values the coordinator may open (`release_outputs`;
+    `Released.decode` reads them), by the module's rule: `sizes` (k), `missing` (1),
+    `overall` (the OVERALL figures, in that order), the centroids (k x d),
     the profile counts and means (k x q each) and `moments.binary_rule`'s exact bits
     for the profile means (k q: a 0/1 profile's mean only where its ones and zeros in
     the cluster both reach the threshold); `cluster_ok` (k exact bits, optional) hides a
@@ -77,26 +101,23 @@ def released_clustering(
     exact = ops.ge_public(ops.concatenate(flags), 0.5)
     shown, whole = exact[:k], exact[k : k + 1]
     missing_bit = reach[k : k + 1]  # straight from a comparison: exact
-    outputs = [
-        shown,
-        ops.mul(shown, sizes),
-        whole,
-        ops.mul(ops.reshape(ops.stack([whole] * OVERALL), (OVERALL,)), overall),
-        missing_bit,
-        ops.mul(missing_bit, missing),
-        ops.reshape(ops.mul(ops.stack([shown] * d, axis=1), centroids), (k * d,)),
-    ]
+    masked = ops.mul(ops.reshape(ops.stack([whole] * len(OVERALL)), (len(OVERALL),)), overall)
+    outputs = {
+        "shown": shown,
+        "sizes": ops.mul(shown, sizes),
+        "all_shown": whole,
+        **{name: masked[i : i + 1] for i, name in enumerate(OVERALL)},
+        "missing_shown": missing_bit,
+        "missing": ops.mul(missing_bit, missing),
+        "centroids": ops.mul(ops.stack([shown] * d, axis=1), centroids),
+    }
     if profile_counts is not None and profile_means is not None:
         bits = ops.reshape(exact[k + 1 :], (k, q))
-        outputs += [
-            ops.reshape(bits, (k * q,)),
-            ops.reshape(ops.mul(bits, profile_means), (k * q,)),
-        ]
+        outputs["profile_shown"] = bits
+        outputs["profile_means"] = ops.mul(bits, profile_means)
     return outputs
 
 
-OVERALL = 4
-"""N, inertia / s, s and the times a cluster was empty: withheld together."""
 MASKED_ZERO = 1e-3
 """A withheld value opens as 0 up to a few products' roundings (CrypTen: n units of
 2^-16); a mask off by one unit would open a value of 250 as 0.004."""
@@ -114,39 +135,39 @@ class Released:
     missing: int | None
     profiles: list[list[float | None]]
 
-    @staticmethod
-    def length(k: int, d: int, q: int) -> int:
-        """How many opened values `released_clustering` gives."""
-        return 2 * k + 1 + OVERALL + 2 + k * d + 2 * k * q
-
     @classmethod
-    def decode(cls, values: Sequence[float], k: int, d: int, q: int) -> Released:
-        """Read the opened values of `released_clustering`; ValueError if a withheld
-        value opened as anything but 0 (a mask that was not exactly 0)."""
-        v = np.asarray(values, dtype=float)
-        shown = np.array([exact_int(b) for b in v[:k]], dtype=bool)
-        whole = exact_int(v[2 * k]) == 1
-        at = 2 * k + 1 + OVERALL
-        missing_bit = exact_int(v[at]) == 1
-        centroids = v[at + 2 : at + 2 + k * d].reshape(k, d)
-        at += 2 + k * d
-        bits = np.array([exact_int(b) for b in v[at : at + k * q]], dtype=bool).reshape(k, q)
-        means = v[at + k * q :].reshape(k, q)
-        overall = v[2 * k + 1 : 2 * k + 1 + OVERALL]
+    def decode(cls, opened: Mapping[str, np.ndarray]) -> Released:
+        """Read the opened `release_outputs`; ValueError if a withheld value opened as
+        anything but 0 (a mask that was not exactly 0)."""
+
+        def bits(name: str) -> np.ndarray:
+            values = np.asarray(opened[name], dtype=float)
+            return np.array([exact_int(b) for b in values.ravel()]).reshape(values.shape)
+
+        shown = bits("shown").astype(bool)
+        whole = bits("all_shown").item() == 1
+        missing_bit = bits("missing_shown") == 1
+        sizes, missing = np.asarray(opened["sizes"], float), np.asarray(opened["missing"], float)
+        centroids = np.asarray(opened["centroids"], dtype=float)
+        k = len(shown)
+        profiled = "profile_shown" in opened
+        profile_bits = bits("profile_shown").astype(bool) if profiled else np.zeros((k, 0), bool)
+        means = np.asarray(opened["profile_means"], float) if profiled else np.zeros((k, 0))
+        overall = np.concatenate([np.asarray(opened[name], dtype=float) for name in OVERALL])
         withheld = np.concatenate(
             [
-                v[k : 2 * k][~shown],
+                sizes[~shown],
                 overall[:0] if whole else overall,
-                v[2 * k + 2 + OVERALL : 2 * k + 3 + OVERALL][: int(not missing_bit)],
+                missing[~missing_bit],
                 centroids[~shown].ravel(),
-                means[~bits],
+                means[~profile_bits],
             ]
         )
         if np.abs(withheld).max(initial=0.0) > MASKED_ZERO:
             raise ValueError("a withheld k-means output opened as nonzero: masks inconsistent")
         n_value, inertia, scale, emptied = overall
         return cls(
-            sizes=[exact_int(m) if s else None for s, m in zip(shown, v[k : 2 * k], strict=True)],
+            sizes=[exact_int(m) if s else None for s, m in zip(shown, sizes, strict=True)],
             centroids=[
                 [float(x) for x in row] if s else None
                 for s, row in zip(shown, centroids, strict=True)
@@ -154,9 +175,9 @@ class Released:
             n=exact_int(n_value) if whole else None,
             inertia=float(inertia * scale) if whole else None,
             emptied=exact_int(emptied) if whole else None,
-            missing=exact_int(v[2 * k + 2 + OVERALL]) if missing_bit else None,
+            missing=exact_int(missing.item()) if missing_bit.item() else None,
             profiles=[
                 [float(m) if b else None for b, m in zip(brow, mrow, strict=True)]
-                for brow, mrow in zip(bits, means, strict=True)
+                for brow, mrow in zip(profile_bits, means, strict=True)
             ],
         )

@@ -1,72 +1,40 @@
-"""Joint logistic regression, "iterates" mode: Newton-Raphson where the parties learn
-each iterate of the coefficients and nothing else.
+"""Logistic regression, mode "iterates": Newton-Raphson where the parties see each
+iterate of the coefficients (mode "full" is in full.py).
 
-How it runs (each party on its own complete cases of outcome and features, in plaintext
-where it says "locally"):
-1. Group size, inside MPC (`group_size.require_others_reach`): every party sees the
-   means and iterates below and knows its own rows, so the job runs only if, for every
-   hospital i (and every coalition of `coalition_size` hospitals), the training rows
-   of the *other* hospitals reach the small-cell threshold: N - N_i >= threshold, and
-   the same for each group whose size the fit reveals exactly (`revealed_groups`: the
-   events, the non-events, each level of a categorical feature). Only
-   that one bit is opened, to the parties; if it fails, every party raises the same
-   `JointRefusal`, which names no hospital. A hospital with few or no rows in the
-   cohort takes part like any other (its sums are pooled inside MPC, never seen).
-2. Standardisation. Locally: count, means and variances of the features. Inside MPC:
-   pooled (`moments`); the parties learn N and the joint means and standard
-   deviations, with which each standardises its rows.
-3. Newton steps, from beta = 0. Locally: p = sigmoid(Z beta), the gradient
-   Z'(y - p) / N and the Hessian Z' diag(p(1 - p)) Z / N of the log-likelihood
-   (party 0 adds the L2 term, public given beta, N and the standard deviations; it
-   penalises the coefficients in the features' original units, as a pooled fit on the
-   raw features would). Inside MPC: the sums,
-   the inverse of the Hessian (Newton-Schulz, `linalg`: in full for the first one,
-   then carried over from the last by two steps) and the step H^-1 g (with one
-   refinement step). Only the step is opened, to the parties, who
-   add it to beta. Stop when the largest step is below `tol`. The analyst's progress
-   notes carry only the iteration counter.
+How it runs (each party on its own complete cases, in plaintext where it says "locally"):
+1. Group size, inside MPC (`group_size.require_others_reach`): the job runs only if, for
+   every hospital (and coalition), the other hospitals' training rows reach the
+   threshold, in all and in each group whose size the fit reveals (`revealed_groups`);
+   one bit is opened, a refusal names no hospital.
+2. Standardisation: the features' count, means and variances are pooled inside MPC
+   (`moments`); the parties learn N and the joint means and standard deviations.
+3. Newton steps from beta = 0. Locally: the gradient and Hessian of the log-likelihood
+   (party 0 adds the public L2 term, on the coefficients in original units). Inside
+   MPC: their sums, the Hessian's inverse (`securemath.linalg`: Newton-Schulz, carried
+   over from the last step) and the step, which alone is opened to the parties. Stop
+   when the largest step is below `tol`; progress notes carry only the counter.
 4. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
-   the coefficients, that inverse (the covariance of the estimates, times N), N, the
-   means and standard deviations used and the iteration count. It undoes the
-   standardisation and derives standard errors, odds ratios, 95% confidence
-   intervals and Wald p-values.
+   the `outputs` (iterates mode), from which `finalize` undoes the standardisation and
+   derives standard errors, odds ratios, 95% confidence intervals and Wald p-values.
+   With a test fraction, the held-out rows are scored locally and evaluated jointly
+   (`common.evaluation`).
 
-Leakage, plainly:
-- each party learns: whether every hospital's others reach the threshold (one bit),
-  then N, the joint means and standard deviations of the features, and every iterate
-  of the (standardised) coefficient vector, each computed from at least the threshold
-  of patients it does not hold itself; it never sees another party's gradient,
-  Hessian, counts or rows, nor the joint Hessian or gradient;
-- the coordinator (and the analyst) learns: the final coefficients, their covariance
-  matrix (from the joint Hessian at the optimum), N, the features' joint means and
-  standard deviations and the number of iterations (progress notes: the counter
-  only); with a test fraction, the evaluation aggregates (`evaluation`: each count,
-  and each tenth's mean score, only from at least the threshold of patients);
-  nothing per hospital;
-- if the job fails (too few patients, a constant feature, divergence, no
-  convergence) nothing is released to the coordinator, and a refusal decided on the
-  joint data names no hospital; the parties may have learned the iterates so far.
-Not covered: the events within one level of a categorical feature are not checked
-(with numeric features in the model its coefficient reveals them only approximately);
-what the iterates reveal about the joint data beyond the final model
-(they are a deterministic function of the pooled data, like the model itself), and
-what releases reveal in combination.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from smpc_ehr.analyses.base import Analysis, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
-from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.models.logistic.data import (
     SHORTFALL,
     Design,
@@ -74,10 +42,13 @@ from smpc_ehr.analyses.models.logistic.data import (
     local_design,
     revealed_groups,
 )
-from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_program
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
+from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
+from smpc_ehr.analyses.models.logistic.render import render_logistic
+from smpc_ehr.analyses.models.public import public_outputs
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
+from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 
 INTERCEPT = "(intercept)"
 FIRST_INVERSE_STEPS = 16
@@ -121,14 +92,30 @@ def _derivatives(
     return np.concatenate([gradient * GRADIENT_SCALE / total, (hessian / total).ravel()])
 
 
-def logistic_program(design: Design, params: Params, threshold: int) -> SecureProgram:
-    """The iterates-mode fit (see the module docstring); opens to the coordinator the
-    public summary [N, iterations, beta, means, sds] and the inverse Hessian."""
+def iterates_outputs(d: int) -> tuple[Output, ...]:
+    """What the iterates-mode fit opens to the coordinator, for d features: the public
+    figures N, the iteration count, the standardised coefficients (intercept first),
+    the joint means and standard deviations used, and the inverse of the last Hessian
+    (of the log-likelihood / N, standardised scale)."""
+    k = d + 1
+    return (
+        Output("n", (1,)),
+        Output("iterations", (1,)),
+        Output("beta", (k,)),
+        Output("means", (d,)),
+        Output("sds", (d,)),
+        Output("inverse_hessian", (k, k)),
+    )
+
+
+def logistic_program(design: Design, params: Params, threshold: int) -> NamedProgram:
+    """The iterates-mode fit (see the module docstring), opening `iterates_outputs` and,
+    with a test fraction, `evaluation.outputs`."""
     features = feature_names(params)
     k = len(features) + 1
     l2, tol, max_iter = float(params["l2"]), float(params["tol"]), int(params["max_iter"])
 
-    async def program(ops: SecureOps) -> list[Secret]:
+    async def program(ops: SecureOps) -> NamedSecrets:
         first = ops.my_index == 0
         # Every party sees the joint means, sds and iterates and knows its own rows: the
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
@@ -178,14 +165,15 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
             )
         _, hessian = pooled_derivatives(beta)
         covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
-        summary = np.concatenate([[n_total, iterations], beta, means, sds])
-        public = public_values(ops, summary)
+        public = {"n": np.array([n_total]), "iterations": np.array([iterations]), "beta": beta}
+        opened = public_outputs(ops, {**public, "means": means, "sds": sds})
+        opened["inverse_hessian"] = covariance  # secret: of the joint Hessian
         if float(params["test_fraction"]) == 0:
-            return [public, covariance]
+            return opened
         z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])
         scores = 1.0 / (1.0 + np.exp(-(z_test @ beta)))
         counts = evaluation.local_counts(scores, design.test_y)
-        return [public, covariance, *evaluation.evaluation_outputs(ops, counts, threshold)]
+        return {**opened, **evaluation.evaluation_outputs(ops, counts, threshold)}
 
     return program
 
@@ -195,7 +183,7 @@ MODES = ("iterates", "full")
 
 class LogisticRegressionAnalysis(Analysis):
     """Logistic regression by Newton-Raphson: "iterates" reveals the iterates to the
-    parties (`logistic_program`), "full" runs it all inside MPC (`logistic_full`)."""
+    parties (`logistic_program`), "full" runs it all inside MPC (`full.full_program`)."""
 
     name = "logistic_regression"
 
@@ -222,23 +210,23 @@ class LogisticRegressionAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> Design:
         return local_design(data, params)
 
-    def secure_program(self, local: Design, params: Params, threshold: int) -> SecureProgram:
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        d = len(feature_names(params))
+        model = full_outputs(d) if params["mode"] == "full" else iterates_outputs(d)
+        evaluated = float(params["test_fraction"]) > 0
+        return (*model, *(evaluation.outputs() if evaluated else ()))
+
+    def secure_program(self, local: Design, params: Params, threshold: int) -> NamedProgram:
         if params["mode"] == "full":
             return full_program(local, params, threshold)
         return logistic_program(local, params, threshold)
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
-        d = len(feature_names(params))
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
         full = params["mode"] == "full"
-        model = (
-            (2 + 1 + d + 1 + d + 1 + d + d * d) if full else (2 + (d + 1) + 2 * d + (d + 1) ** 2)
-        )
         evaluated = float(params["test_fraction"]) > 0
-        expected = model + (evaluation.output_length() if evaluated else 0)
-        if len(opened) != expected:
-            raise ValueError(f"expected {expected} opened values, got {len(opened)}")
-        values = np.asarray(opened, dtype=float)
-        fit = _full_fit(values[:model], d) if full else _iterates_fit(values[:model], d)
+        fit = _full_fit(opened) if full else _iterates_fit(opened)
         result = _report(fit, feature_names(params))
         result.update(
             {
@@ -247,25 +235,31 @@ class LogisticRegressionAnalysis(Analysis):
                 "leakage": FULL_LEAKAGE if full else ITERATES_LEAKAGE,
                 "missing_values": "complete-case: patients missing the outcome or any "
                 "feature are left out",
-                "evaluation": evaluation.decode(values[model:]) if evaluated else None,
+                "evaluation": evaluation.decode(opened) if evaluated else None,
                 "threshold": threshold,
             }
         )
         return result
 
+    def render(self, result: dict[str, Any]) -> str:
+        return render_logistic(result)
+
 
 ITERATES_LEAKAGE = (
-    "the parties learned that every hospital's others reach the threshold, every iterate "
-    "of the standardised coefficients, N and the features' joint means and standard "
-    "deviations"
+    "Each hospital then learns the number of patients used (N), the joint means and "
+    "standard deviations of the features, and every iterate of the (standardised) "
+    "coefficients; it never sees another hospital's gradient, Hessian, counts or rows, "
+    "nor the joint gradient or Hessian."
 )
+"""What the parties learned in mode "iterates": a passage of the template's leakage."""
 FULL_LEAKAGE = (
-    "the parties learned each hospital's row counts rounded up to a multiple of 100, "
-    "per feature the power of two just above its largest magnitude and the one within "
-    "a factor of two of its joint standard deviation, and the number of iterations, "
-    "nothing else; the coordinator also learned each feature's joint standard deviation "
-    "within a factor of two"
+    "each hospital learns the other hospitals' numbers of rows rounded up to a multiple "
+    "of 100, whether N reaches the threshold, whether a feature is constant, for each "
+    "feature the power of two just above the largest absolute value of any patient and "
+    "the power of two within a factor of two of its joint standard deviation, and per "
+    "iteration only whether it was the last and whether the fit diverges; no iterate."
 )
+"""What the parties learned in mode "full": a passage of the template's leakage."""
 
 
 class Fit:
@@ -276,13 +270,12 @@ class Fit:
         self.coefficients, self.covariance = coefficients, covariance
 
 
-def _iterates_fit(values: np.ndarray, d: int) -> Fit:
-    """[N, iterations, beta (k), means (d), sds (d), H^-1 (k x k)] -> original units."""
-    k = d + 1
-    n, iterations = round(values[0]), round(values[1])
-    beta = values[2 : 2 + k]
-    means, sds = values[2 + k : 2 + k + d], values[2 + k + d : 2 + k + 2 * d]
-    inverse = values[2 + k + 2 * d :].reshape(k, k)
+def _iterates_fit(opened: Mapping[str, np.ndarray]) -> Fit:
+    """`iterates_outputs` -> the model in original units."""
+    n, iterations = round(opened["n"].item()), round(opened["iterations"].item())
+    beta, means, sds = opened["beta"], opened["means"], opened["sds"]
+    inverse = opened["inverse_hessian"]
+    k = len(beta)
     # Back to the original units: b = T beta, Cov(b) = T (H^-1 / N) T'.
     transform = np.zeros((k, k))
     transform[0, 0] = 1.0
@@ -292,20 +285,18 @@ def _iterates_fit(values: np.ndarray, d: int) -> Fit:
     return Fit(n, iterations, transform @ beta, covariance)
 
 
-def _full_fit(values: np.ndarray, d: int) -> Fit:
-    """[padded N, iterations], N, exponents e (d), [b_0, standardised slopes] (k),
-    V00, V0j (d), Vij (d x d) -> original units: slopes and covariance times 2^-e
-    (`logistic_full`: the covariance was of the Hessian scaled by 1 / padded N)."""
-    padded, iterations, n = values[0], round(values[1]), round(values[2])
-    at = 3
-    scales = np.ldexp(1.0, -np.rint(values[at : at + d]).astype(int))
-    at += d
-    coefficients = values[at : at + d + 1] * np.r_[1.0, scales]
-    at += d + 1
+def _full_fit(opened: Mapping[str, np.ndarray]) -> Fit:
+    """`full.full_outputs` -> the model in original units: slopes and covariance times
+    2^-e (the covariance was of the Hessian scaled by HESSIAN_SCALE / padded N)."""
+    padded = float(opened["padded_n"].item())
+    iterations, n = round(opened["iterations"].item()), round(opened["n"].item())
+    scales = np.ldexp(1.0, -np.rint(opened["exponents"]).astype(int))
+    coefficients = np.r_[opened["intercept"], opened["slopes"]] * np.r_[1.0, scales]
+    d = len(scales)
     covariance = np.empty((d + 1, d + 1))
-    covariance[0, 0] = values[at]
-    covariance[0, 1:] = covariance[1:, 0] = values[at + 1 : at + 1 + d]
-    covariance[1:, 1:] = values[at + 1 + d :].reshape(d, d)
+    covariance[0, 0] = opened["intercept_variance"].item()
+    covariance[0, 1:] = covariance[1:, 0] = opened["intercept_covariances"]
+    covariance[1:, 1:] = opened["slope_covariance"]
     covariance = (covariance + covariance.T) / 2
     unscale = np.r_[1.0, scales]
     scale = HESSIAN_SCALE / padded  # the inverted Hessian was scaled by HESSIAN_SCALE / padded

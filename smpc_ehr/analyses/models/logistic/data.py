@@ -1,6 +1,6 @@
 """A logistic regression's data at one party: its complete cases of the outcome and the
 features (numeric, and categorical ones one-hot against their first level), split at
-random into training and test rows. Shared by both modes (`logistic`, `logistic_full`)."""
+random into training and test rows. Shared by both modes (analysis.py, full.py)."""
 
 from __future__ import annotations
 

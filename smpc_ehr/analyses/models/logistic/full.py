@@ -1,63 +1,32 @@
-"""Joint logistic regression, "full" mode: the rows themselves are secret-shared and the
-whole fit runs inside MPC; only the final model is opened, to the coordinator.
+"""Logistic regression, mode "full": the rows themselves are secret-shared and the whole
+fit runs inside MPC; only the final model (`full_outputs`) is opened, to the coordinator.
 
 How it runs:
-1. Sizes. Each party pads its training rows (and test rows) with empty rows up to a
-   multiple of PAD_ROWS; the padded sizes are opened to the parties (they are the
-   shapes of what each party secret-shares).
-2. Scaling (`secret_rows.secret_scaling`): in three rounds inside MPC, each opening
-   one power of two per feature to the parties, the exponent E of the largest |value|
-   over all patients, then a coarse and a fine exponent e of the joint standard
-   deviation (4^e <= variance < 4^(e+1)), with [N >= threshold] (if not, the job
-   fails) and which features are (nearly) constant (standard deviation below about
-   2^-14 of the largest magnitude: refused). Each party then inputs its values times
-   the public 2^-e, so every feature's joint standard deviation lies in [1, 2)
-   whatever its units (a fraction with sd 1e-4 or counts around 3e5), and the joint
-   means (in those units) stay secret.
-3. The rows [x 2^-e | y | w] (w = 1 for a real row, 0 for padding) are secret-shared;
-   the design matrix Z = [w, w (x 2^-e - mean)] (the centring exact, one product by
-   w) has all-zero padding rows, which therefore add nothing to any sum below. The
-   L2 penalty, lambda 4^-e per standardised coefficient, is public; one above
-   MAX_PENALTY per row is refused.
-4. Newton-Raphson, all inside MPC, from beta = 0: the linear predictor Z beta, the
-   fitted probabilities p by a piecewise-polynomial logistic function (`sigmoid`:
-   error at most 1.1e-5), then in one matrix product Z' [y - p | diag(p (1 - p)) Z]:
-   the gradient and the Hessian; the step H^-1 g as in the iterates mode (`linalg`:
-   Newton-Schulz inverse carried over from step to step, one refinement). At beta = 0
-   p = 1/2 exactly, so the first Hessian is Z'Z / 4 and needs no sigmoid. After each
-   step one bit is opened to the parties: whether the step is below `tol` (so they
-   know when to stop); and one bit whether the fit diverges (the job then fails):
-   whether the standardised slopes passed SEPARATION_BOUND or at least half of the
-   rows have |Z beta| >= 14, where the approximate logistic function is exactly 0 or
-   1 (on perfectly separated data the fit can reach such a point at finite slopes,
-   with a zero gradient, and would otherwise "converge" there).
-5. Released to the coordinator: N, the iteration count, the exponents e, the intercept
-   in original units, the standardised slopes and the covariance matrix (from the
-   inverse of the last Hessian, computed at the iterate before the final step, which
-   is within `tol` of the optimum) with the intercept row in original units; the
-   coordinator multiplies by the public 2^-e to get everything in original units.
-6. With a test fraction, the test rows are secret-shared too and scored inside MPC;
-   the evaluation counts (`evaluation`) are formed from two batches of comparisons of
-   the secret scores with the logits of the AUC bin edges (`_tenth_and_bin`), and
-   released as in the iterates mode.
+1. Sizes: each party pads its training (and test) rows with empty rows up to a multiple
+   of PAD_ROWS; the padded sizes are opened to the parties (`secret_rows`). The
+   group-size rule of the iterates mode is checked inside MPC.
+2. Scaling (`secret_rows.secret_scaling`): per feature, the power of two just above the
+   largest |value| and the one within a factor of two of the joint standard deviation
+   (2^e) are opened to the parties, with [N >= threshold] and which features are
+   (nearly) constant (refused). Each party inputs its values times 2^-e, so every
+   feature's joint standard deviation lies in [1, 2) whatever its units.
+3. The rows [x 2^-e | y | w] (w = 0 for padding) are secret-shared; the design matrix
+   Z = [w, w (x 2^-e - mean)] has all-zero padding rows, which add nothing to any sum.
+   The L2 penalty per standardised coefficient is public; one above MAX_PENALTY per
+   row is refused.
+4. Newton-Raphson inside MPC from beta = 0: the fitted probabilities by
+   `securemath.sigmoid`, then in one matrix product the gradient and Hessian, the step
+   by `securemath.linalg` as in the iterates mode. After each step one bit is opened to
+   the parties (the step is below `tol`: stop) and one whether the fit diverges (the
+   slopes pass SEPARATION_BOUND, or at least half the rows saturate the sigmoid).
+5. Opened to the coordinator (`full_outputs`): the intercept in original units, the
+   standardised slopes and the covariance blocks from the last Hessian's inverse, N,
+   the iteration count and the exponents e; `finalize` multiplies by the public 2^-e.
+6. With a test fraction, the test rows are shared and scored inside MPC; the evaluation
+   counts come from two batches of comparisons with the logits of the AUC bin edges
+   (`_tenth_and_bin`) and are released as in the iterates mode (`common.evaluation`).
 
-Leakage, plainly:
-- each party learns: every party's number of training and test rows rounded up to a
-  multiple of PAD_ROWS, whether N reaches the threshold, whether each feature is
-  (nearly) constant, for each feature the power of two just above the largest |value|
-  of any patient (E: a coarse property of one patient, the most extreme) and the
-  power of two within a factor of two of its joint standard deviation (e), after each
-  Newton step whether it was the last (so the number of iterations) and whether the
-  fit diverges; nothing else: no iterate, no mean, no gradient, no Hessian, nothing
-  of another party's rows;
-- the coordinator (and the analyst) learns: the coefficients and their covariance, N,
-  the number of iterations, for each feature the power of two nearest below its joint
-  standard deviation (e: sd within a factor of two), and the evaluation aggregates;
-  nothing per hospital.
-- if the job fails (too few patients, a constant feature, an l2 too strong for the
-  features' scales, divergence, no convergence) nothing is released to the
-  coordinator.
-Not covered: what releases reveal in combination.
+Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
@@ -66,7 +35,7 @@ import math
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays
@@ -78,11 +47,12 @@ from smpc_ehr.analyses.common.secret_rows import (
     share_rows,
     total_of,
 )
-from smpc_ehr.analyses.linalg import inverse_spd, solve_refined
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
-from smpc_ehr.analyses.sigmoid import secure_sigmoid, sigmoid_and_saturation
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
+from smpc_ehr.analyses.models.public import public_outputs
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
+from smpc_ehr.securemath.sigmoid import secure_sigmoid, sigmoid_and_saturation
 
 GRADIENT_SCALE = 2.0**14
 """The gradient enters the solve times this public factor (as in the iterates mode), so
@@ -133,17 +103,35 @@ class _Standardiser:
         return ops.concatenate([w, ops.mul(ops.sub(features, self.means), w)], axis=1)
 
 
-def full_program(design: Design, params: Params, threshold: int) -> SecureProgram:
-    """The full-MPC fit (see the module docstring); opens to the coordinator
-    [padded total, iterations], N, the exponents, [intercept, standardised slopes], and
-    the covariance blocks (V00, V0j, Vij), then the evaluation outputs."""
+def full_outputs(d: int) -> tuple[Output, ...]:
+    """What the full-MPC fit opens to the coordinator, for d features: the public padded
+    N, iteration count and exponents e, then N, the intercept (original units), the
+    slopes (in units of 2^-e) and the covariance blocks of (intercept, slopes): the
+    intercept's variance, its covariances with the slopes and the slopes' covariance
+    matrix (of the Hessian scaled by HESSIAN_SCALE / padded N, units of 2^-e)."""
+    return (
+        Output("padded_n", (1,)),
+        Output("iterations", (1,)),
+        Output("exponents", (d,)),
+        Output("n", (1,)),
+        Output("intercept", (1,)),
+        Output("slopes", (d,)),
+        Output("intercept_variance", (1,)),
+        Output("intercept_covariances", (d,)),
+        Output("slope_covariance", (d, d)),
+    )
+
+
+def full_program(design: Design, params: Params, threshold: int) -> NamedProgram:
+    """The full-MPC fit (see the module docstring), opening `full_outputs` and, with a
+    test fraction, `evaluation.outputs`."""
     d = len(feature_names(params))
     k = d + 1
     l2, max_iter = float(params["l2"]), int(params["max_iter"])
     tolerance = max(float(params["tol"]), TOL_FLOOR)
     evaluated = float(params["test_fraction"]) > 0
 
-    async def program(ops: SecureOps) -> list[Secret]:
+    async def program(ops: SecureOps) -> NamedSecrets:
         sizes = await padded_sizes(
             ops, [len(design.y), len(design.test_y) if evaluated else 0]
         )  # P x 2
@@ -257,17 +245,20 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         intercept = ops.add(ops.reshape(beta[0:1], (1, 1)), ops.matmul(shift, beta[1:k]))
         top = ops.add(covariance[0:1, :], ops.matmul(shift, covariance[1:k, :]))  # (U C)[0, :]
         corner = ops.add(top[:, 0:1], ops.matmul(top[:, 1:k], ops.transpose(shift)))
-        summary = np.array([float(n_public), float(iterations)])
-        outputs = [
-            public_values(ops, summary),
-            total,
-            public_values(ops, exponents.astype(float)),
-            ops.reshape(intercept, (1,)),
-            ops.reshape(beta[1:k], (d,)),
-            ops.reshape(corner, (1,)),
-            ops.reshape(top[:, 1:k], (d,)),
-            ops.reshape(covariance[1:k, 1:k], (d * d,)),
-        ]
+        public = {
+            "padded_n": np.array([n_public]),
+            "iterations": np.array([iterations]),
+            "exponents": exponents,
+        }
+        outputs = {
+            **public_outputs(ops, public),
+            "n": total,
+            "intercept": ops.reshape(intercept, (1,)),
+            "slopes": ops.reshape(beta[1:k], (d,)),
+            "intercept_variance": ops.reshape(corner, (1,)),
+            "intercept_covariances": ops.reshape(top[:, 1:k], (d,)),
+            "slope_covariance": covariance[1:k, 1:k],
+        }
         if not evaluated:
             return outputs
         test_features, test_labels = share_rows(
@@ -275,7 +266,7 @@ def full_program(design: Design, params: Params, threshold: int) -> SecureProgra
         )
         z_test = standardiser.design(test_features, test_labels)
         joint = _evaluation_counts(ops, z_test, test_labels, beta, int(sizes[:, 1].sum()))
-        return [*outputs, *evaluation.joint_outputs(ops, joint, threshold)]
+        return {**outputs, **evaluation.joint_outputs(ops, joint, threshold)}
 
     return program
 

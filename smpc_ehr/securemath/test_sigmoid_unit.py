@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc_ehr.analyses.sigmoid import BREAKS, COEFFICIENTS, MAX_ERROR, plain_sigmoid
+from smpc_ehr.securemath.sigmoid import BREAKS, COEFFICIENTS, MAX_ERROR, plain_sigmoid
 
 
 def exact(u: np.ndarray) -> np.ndarray:

@@ -1,23 +1,16 @@
 """The logistic function 1 / (1 + e^-u) on secret values, as a piecewise polynomial.
 
-Why this form: MPC has no cheap exp or division. CrypTen's own sigmoid (an exp by
-repeated squaring, then a Newton reciprocal) takes about 20 rounds of products and is
-inaccurate for large |u|; one polynomial over a wide range is either inaccurate
-(degree 7 on [-8, 8]: 0.03) or overflows fixed point. Here, by the symmetry
-sigma(u) = 1 - sigma(-u), only |u| is approximated. One batch of comparisons gives
-the sign s = [u >= 0] and, from u^2 (one product) against the squared BREAKS, the
-segment of |u| (one batch, not two in a row: a batch costs the rounds of one
-comparison); then |u| = (2s - 1) u. On each segment a polynomial of degree DEGREE in the
-segment's own variable t in [-1, 1] (Chebyshev-fitted, so every coefficient is below
-1 and fixed point keeps them) gives sigma(|u|); beyond the last break it is 1; and
-sigma(u) = (1 - s) + (2s - 1) sigma(|u|).
+Why this form: MPC has no cheap exp or division, and one polynomial over a wide range
+is either inaccurate or overflows fixed point. By the symmetry sigma(u) = 1 - sigma(-u)
+only |u| is approximated: one batch of comparisons gives the sign and, from u^2, the
+segment of |u| between BREAKS; on each segment a Chebyshev-fitted polynomial of degree
+DEGREE in the segment's own variable t in [-1, 1] (every coefficient below 1, so fixed
+point keeps them); beyond the last break, 1.
 
-Stated error of the approximation itself: at most MAX_ERROR (1.0e-5, on |u| < 4;
-checked by tests/test_sigmoid_unit.py on a fine grid) for every real u; the
-backend adds its product roundings (CrypTen: a few units of 2^-16, about 1e-4; MPyC:
-about 1e-9). Cost per element: 3 comparisons in one batch
-(comparisons are what costs most on CrypTen: so few segments, at the price of degree
-8) and seven rounds of products on up to 2 x the elements.
+Error bound: the approximation itself is within MAX_ERROR of the logistic function for
+every real u (checked on a fine grid by test_sigmoid_unit.py); the backend adds its
+product roundings (a few units of its fixed-point resolution, 2^-f). Cost per element:
+one batch of comparisons and three rounds of products.
 """
 
 from __future__ import annotations
@@ -32,7 +25,7 @@ BREAKS = np.array([0.0, 4.0, 14.0])
 """Segments of |u|; beyond 14, 1 - sigma(14) ~ 8.3e-7 is dropped."""
 DEGREE = 8
 MAX_ERROR = 1.1e-5
-"""The approximation's largest error over all reals (measured: 1.0e-5, on [0, 4])."""
+"""The approximation's largest error over all reals (a test checks it is also tight)."""
 
 
 def _logistic(u: np.ndarray) -> np.ndarray:
@@ -74,14 +67,16 @@ def _segments(length: int, values: np.ndarray) -> np.ndarray:
 
 
 def secure_sigmoid(ops: SecureOps, u: Secret, length: int) -> Secret:
-    """The approximate logistic function of a secret vector u of `length` elements."""
+    """The approximate logistic function of a secret vector u of `length` elements:
+    within MAX_ERROR plus the backend's product roundings."""
     return sigmoid_and_saturation(ops, u, length)[0]
 
 
 def sigmoid_and_saturation(ops: SecureOps, u: Secret, length: int) -> tuple[Secret, Secret]:
-    """The approximate logistic function of u, and the secret bits [|u| >= 14] where it is
-    exactly 0 or 1 (a fit whose rows all saturate has a zero gradient: see
-    logistic_full's separation test)."""
+    """The approximate logistic function of u (within MAX_ERROR plus the backend's
+    product roundings), and the secret bits [|u| >= the last break] where it is exactly
+    0 or 1 (a fit whose rows all saturate has a zero gradient: the full-MPC logistic
+    regression's separation test). The bits are exact (comparisons)."""
     inner = len(BREAKS) - 1  # the breaks above 0
     square = ops.mul(u, u)
     levels = np.broadcast_to(np.r_[0.0, BREAKS[1:] ** 2][:, None], (1 + inner, length))

@@ -21,7 +21,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from smpc_ehr.analyses.models.kmeans.release import Released
+from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
@@ -301,7 +301,7 @@ def test_full_mode_agrees_with_iterates_mode(
     assert full["inertia"] == pytest.approx(reference.inertia_, rel=FULL_INERTIA)
     for result in (full, iterates):
         assert result["n"] == len(x) and result["converged"]
-    assert full["mode"] == "full" and "nothing else" in full["leakage"]
+    assert full["mode"] == "full" and "learn only" in full["leakage"]
 
 
 def test_full_mode_restarts_pick_the_same_clustering(odd_federation: LocalFederation) -> None:
@@ -358,21 +358,28 @@ def test_a_withheld_value_must_open_as_zero() -> None:
     """The coordinator's decoding refuses a release whose hidden values are not 0: a
     mask off by one unit of 2^-16 would carry a hidden centroid times 2^-16."""
     k, d, q = 3, 1, 1
-    opened = [
-        *[1, 0, 0],  # shown clusters
-        *[40, 0, 0],  # sizes
-        0,  # every cluster shown?
-        *[0, 0, 0, 0],  # N, inertia / s, s, times empty
-        *[1, 5],  # left out: shown, 5
-        *[2.5, 0, 0],  # centroids
-        *[1, 0, 0],  # profile bits
-        *[0.25, 0, 0],  # profile means
-    ]
-    assert Released.length(k, d, q) == len(opened)
-    out = Released.decode(opened, k, d, q)
+    opened = {
+        "shown": [1, 0, 0],
+        "sizes": [40, 0, 0],
+        "all_shown": [0],
+        "n": [0],
+        "inertia": [0],
+        "inertia_scale": [0],
+        "emptied": [0],
+        "missing_shown": [1],
+        "missing": [5],
+        "centroids": [[2.5], [0], [0]],
+        "profile_shown": [[1], [0], [0]],
+        "profile_means": [[0.25], [0], [0]],
+    }
+    spec = release_outputs(k, d, q)
+    assert [out.name for out in spec] == list(opened)
+    named = {out.name: np.asarray(opened[out.name], float) for out in spec}
+    assert all(named[out.name].shape == out.shape for out in spec)
+    out = Released.decode(named)
     assert out.sizes == [40, None, None] and out.centroids == [[2.5], None, None]
     assert out.n is None and out.inertia is None and out.missing == 5
     assert out.profiles == [[0.25], [None], [None]]
-    opened[-7] = 250 * 2.0**-16  # the hidden third centroid, masked by 2^-16
+    named["centroids"][2, 0] = 250 * 2.0**-16  # the hidden third centroid, masked by 2^-16
     with pytest.raises(ValueError, match="withheld"):
-        Released.decode(opened, k, d, q)
+        Released.decode(named)

@@ -1,0 +1,64 @@
+"""The logistic regression's terminal table: coefficients as statsmodels prints them,
+with odds ratios, then the held-out evaluation if any."""
+
+from __future__ import annotations
+
+from smpc_ehr.analyses.common.text import Body, fmt_count, fmt_num, fmt_p, footer, sections, table
+
+
+def render_logistic(body: Body) -> str:
+    """A coefficient table as statsmodels prints it, plus the odds ratios."""
+    names = list(body["coefficients"])
+    rows = [
+        [
+            name,
+            fmt_num(body["coefficients"][name]),
+            fmt_num(body["std_errors"][name]),
+            fmt_num(body["coefficients"][name] / body["std_errors"][name]),
+            fmt_p(body["p_values"][name]),
+            fmt_num(body["odds_ratios"][name]),
+            f"{fmt_num(body['ci95'][name][0])} to {fmt_num(body['ci95'][name][1])}",
+        ]
+        for name in names
+    ]
+    header = ["", "coef", "std err", "z", "P>|z|", "odds ratio", "95% CI (odds ratio)"]
+    text = table(header, rows, "lrrrrrr")
+    fit = (
+        f"n = {body['n']:,}, {body['iterations']} Newton iterations, "
+        f"{'converged' if body['converged'] else 'NOT converged'}, L2 = {fmt_num(body['l2'])}"
+        f"\nmode {body['mode']}: {body['leakage']}"
+    )
+    evaluation = body.get("evaluation")
+    suppressed = False
+    parts = [text, fit]
+    if evaluation:
+        t = body["threshold"]
+        (tn, fp), (fn, tp) = evaluation["confusion"]
+        cells = [tn, fp, fn, tp]
+        suppressed = None in cells or any(c["n"] is None for c in evaluation["calibration"])
+        parts.append(
+            f"held-out evaluation: AUC = {fmt_num(evaluation['auc'])} "
+            f"(scores binned by {evaluation['auc_resolution']:g}), "
+            f"accuracy at 0.5 = {fmt_num(evaluation['accuracy'])}\n"
+            + table(
+                ["", "predicted 0", "predicted 1"],
+                [
+                    ["observed 0", fmt_count(tn, t), fmt_count(fp, t)],
+                    ["observed 1", fmt_count(fn, t), fmt_count(tp, t)],
+                ],
+                "lrr",
+            )
+        )
+        rows = [
+            [
+                f"[{c['bin'][0]:g}, {c['bin'][1]:g})",
+                fmt_count(c["n"], t),
+                fmt_num(c["mean_predicted"]),
+                fmt_num(c["observed_rate"]),
+            ]
+            for c in evaluation["calibration"]
+        ]
+        parts.append(
+            "calibration\n" + table(["score", "n", "mean predicted", "observed"], rows, "lrrr")
+        )
+    return sections(*parts, footer(body, suppressed))

@@ -1,0 +1,132 @@
+"""The logistic regression without a federation: its terminal table (hand-built and
+from a real `finalize` of opened values built with numpy, with the fallback disabled)
+and its leakage statements against the template's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from smpc_ehr.analyses.common import evaluation
+from smpc_ehr.analyses.models import logistic
+from smpc_ehr.analyses.models.logistic.analysis import FULL_LEAKAGE, ITERATES_LEAKAGE
+from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE
+from smpc_ehr.cli.render import render_result
+from smpc_ehr.client import JobResult
+from smpc_ehr.study.template import load_template
+
+TEMPLATE = Path(__file__).resolve().parents[4] / "protocols" / "logistic_regression.toml"
+T = 11
+ANALYSIS = logistic.ANALYSIS
+
+
+def job(body: dict[str, Any]) -> JobResult:
+    return JobResult("job", "logistic_regression", "sha256:0", "mpyc", ("a", "b", "c"), body, 1.0)
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_leakage_statements_are_the_templates() -> None:
+    leakage = words(load_template(TEMPLATE).leakage)
+    assert leakage in words(logistic.__doc__ or "")
+    for statement in (ITERATES_LEAKAGE, FULL_LEAKAGE):
+        assert words(statement) in leakage
+
+
+def test_renders_a_coefficient_table() -> None:
+    names = ["(intercept)", "hba1c"]
+    body = {
+        "coefficients": dict(zip(names, [-3.5, 0.3166], strict=True)),
+        "std_errors": dict(zip(names, [0.25, 0.0443], strict=True)),
+        "odds_ratios": dict(zip(names, [0.0302, 1.3725], strict=True)),
+        "ci95": {"(intercept)": [0.0185, 0.0493], "hba1c": [1.258, 1.497]},
+        "p_values": dict(zip(names, [1.5e-44, 8.9e-13], strict=True)),
+        "n": 7009,
+        "iterations": 6,
+        "converged": True,
+        "mode": "iterates",
+        "l2": 0.0,
+        "leakage": "the parties learned every iterate",
+        "missing_values": "complete-case",
+        "threshold": T,
+    }
+    text = render_result(job(body), "logistic_regression", strict=True)
+    assert text.endswith(ANALYSIS.render(body))
+    assert "hba1c" in text and "0.3166" in text and "0.04430" in text and "1.373" in text
+    assert "1.258 to 1.497" in text and "< 1e-16" in text and "8.9e-13" in text
+    assert "n = 7,009, 6 Newton iterations, converged" in text
+    assert "the parties learned every iterate" in text and "complete-case" in text
+
+
+def evaluation_values(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """What the evaluation could open: counts of 600 scored rows, each released if it
+    reaches the threshold (the complementary rule aside), and a released AUC."""
+    scores = rng.random(600)
+    counts = evaluation.local_counts(scores, (rng.random(600) < scores).astype(float))
+    released = (counts[:24] >= T).astype(float)
+    return {
+        "evaluation_released": released,
+        "evaluation_counts": released * counts[:24],
+        "evaluation_score_sums": released[4:14] * counts[24:34],
+        "evaluation_auc_released": np.ones(1),
+        "evaluation_auc": np.array([0.75]),
+    }
+
+
+def model_values(mode: str, d: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Opened values of a plausible fit with d features, in the mode's outputs."""
+    k = d + 1
+    a = rng.normal(size=(k, k))
+    inverse = a @ a.T + k * np.eye(k)  # SPD, as the inverted Hessian
+    if mode == "iterates":
+        return {
+            "n": np.array([900.0]),
+            "iterations": np.array([6.0]),
+            "beta": rng.normal(scale=0.5, size=k),
+            "means": rng.normal(size=d),
+            "sds": rng.uniform(0.5, 2, size=d),
+            "inverse_hessian": inverse,
+        }
+    scaled = inverse * 1000 / HESSIAN_SCALE  # the covariance of the Hessian x 2^8 / padded N
+    return {
+        "padded_n": np.array([1000.0]),
+        "iterations": np.array([7.0]),
+        "exponents": np.array([3.0, -2.0][:d]),
+        "n": np.array([900.0]),
+        "intercept": rng.normal(size=1),
+        "slopes": rng.normal(scale=0.5, size=d),
+        "intercept_variance": scaled[0, :1],
+        "intercept_covariances": scaled[0, 1:],
+        "slope_covariance": scaled[1:, 1:],
+    }
+
+
+@pytest.mark.parametrize("mode", ["iterates", "full"])
+@pytest.mark.parametrize("test_fraction", ["0", "0.3"])
+def test_a_real_finalised_result_renders(mode: str, test_fraction: str) -> None:
+    params = load_template(TEMPLATE).bind(
+        {
+            "outcome": "readmit_30d",
+            "features": "bmi,hba1c",
+            "mode": mode,
+            "test_fraction": test_fraction,
+        }
+    )
+    rng = np.random.default_rng(3)
+    named = model_values(mode, 2, rng)
+    if float(test_fraction) > 0:
+        named |= evaluation_values(rng)
+    spec = ANALYSIS.outputs(params)
+    assert [out.name for out in spec] == list(named)
+    assert all(np.shape(named[out.name]) == out.shape for out in spec)
+    flat = [float(v) for out in spec for v in np.ravel(named[out.name])]
+    result = ANALYSIS.release(flat, params, T)
+    text = render_result(job(result), "logistic_regression", strict=True)
+    assert "(intercept)" in text and "hba1c" in text and "n = 900" in text
+    assert words(result["leakage"]) in words(text)
+    assert ("held-out evaluation" in text) == (float(test_fraction) > 0)

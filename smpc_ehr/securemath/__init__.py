@@ -1,0 +1,1 @@
+"""Secure math on backend-neutral secret values: each function states its error bound."""
