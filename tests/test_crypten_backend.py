@@ -15,11 +15,12 @@ import pytest
 import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from smpc_ehr.backends import INSECURE_TFP_ENV, check_backend
+from smpc_ehr.backends import check_backend
 from smpc_ehr.backends.crypten import communicator as comm
 from smpc_ehr.backends.crypten import prng
 from smpc_ehr.backends.crypten.backend import run_job
 from smpc_ehr.backends.crypten.compat import import_crypten
+from smpc_ehr.backends.crypten.entry import INSECURE_TFP_ENV
 from smpc_ehr.errors import Refusal, TransportError
 
 

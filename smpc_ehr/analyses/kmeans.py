@@ -106,6 +106,8 @@ from smpc_ehr.analyses.moments import (
     reveal_standardisation,
 )
 from smpc_ehr.analyses.variables import cohort_filter
+from smpc_ehr.backends import supports
+from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -368,7 +370,7 @@ class KMeansAnalysis(Analysis):
         return kmeans_program(local, params, threshold)
 
     def validate_backend(self, params: Params, backend: str) -> None:
-        if params["mode"] == "full" and backend != "crypten":
+        if params["mode"] == "full" and not supports(backend, FULL_MODE):
             raise TemplateError(
                 "mode 'full' runs on the crypten backend only: it compares every secret row "
                 "with every centroid in every step, which MPyC's comparisons (by bit "

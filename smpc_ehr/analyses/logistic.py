@@ -75,6 +75,8 @@ from smpc_ehr.analyses.logistic_data import (
 from smpc_ehr.analyses.logistic_full import HESSIAN_SCALE, full_program
 from smpc_ehr.analyses.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.variables import category_levels, cohort_filter
+from smpc_ehr.backends import supports
+from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
@@ -211,7 +213,7 @@ class LogisticRegressionAnalysis(Analysis):
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
 
     def validate_backend(self, params: Params, backend: str) -> None:
-        if params["mode"] == "full" and backend != "crypten":
+        if params["mode"] == "full" and not supports(backend, FULL_MODE):
             raise TemplateError(
                 "mode 'full' runs on the crypten backend only: it compares every secret row "
                 "in every Newton step, and MPyC's comparisons (by bit decomposition) would "
