@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of
-
-COUNT_BITS = 32
-"""Secret integers of 32 bits: totals up to 2^31 patients."""
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
+from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 
 def released_counts_program(local: Sequence[int], threshold: int) -> SecureProgram:
     """The secure program: this party's cell counts in, per cell (bit, bit * total) out."""
 
     async def program(ops: SecureOps) -> list[Secret]:
-        totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_BITS))
+        totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
         released = ops.ge_public(totals, threshold)
         return [released, ops.mul(released, totals)]
 

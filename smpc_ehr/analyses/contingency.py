@@ -43,11 +43,12 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.cells import decode_released, released_counts_program
 from smpc_ehr.analyses.variables import category_levels, cohort_filter, cross_table
 from smpc_ehr.backends.base import SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 METHOD = "Pearson chi-square test of independence"
 SUPPRESSED_REASON = (
@@ -72,7 +73,7 @@ class ContingencyAnalysis(Analysis):
     chi-square test only if every cell is released."""
 
     name = "contingency"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

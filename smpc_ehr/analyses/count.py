@@ -28,11 +28,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.cells import decode_released, released_counts_program
 from smpc_ehr.analyses.variables import cohort_filter
 from smpc_ehr.backends.base import SecureProgram
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 
 def strata(params: Params) -> tuple[str, ...]:
@@ -45,7 +46,7 @@ class CountAnalysis(Analysis):
     """Distinct patients per cell, released only where the joint total >= threshold."""
 
     name = "count"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

@@ -39,11 +39,12 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.cells import decode_released, released_counts_program
 from smpc_ehr.analyses.variables import CONDITION, cohort_filter, numeric_values, select_cohort
 from smpc_ehr.backends.base import SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 MIN_EDGES = 2
 MAX_EDGES = 51
@@ -72,7 +73,7 @@ class HistogramAnalysis(Analysis):
     """Patients per bin of a numeric variable, each bin released only if >= threshold."""
 
     name = "histogram"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

@@ -108,9 +108,10 @@ from smpc_ehr.analyses.moments import (
 from smpc_ehr.analyses.variables import cohort_filter
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, all_of, public_values
+from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.boolean import all_of
 
 MODES = ("iterates", "full")
 

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.cells import COUNT_BITS, decode_released, released_counts_program
+from smpc_ehr.analyses.cells import decode_released, released_counts_program
 from smpc_ehr.analyses.variables import (
     BINARY_LEVELS,
     category_levels,
@@ -54,6 +54,7 @@ from smpc_ehr.analyses.variables import (
 from smpc_ehr.backends.base import SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 METHOD = "Wald test on log odds ratio, Woolf confidence interval"
 Z_975 = 1.959963984540054
@@ -109,7 +110,7 @@ class OddsRatioAnalysis(Analysis):
     odds ratio only if all four are released."""
 
     name = "odds_ratio"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

@@ -47,8 +47,9 @@ import numpy as np
 
 from smpc_ehr.analyses.moments import column_moments, party_arrays, pool_moments, pooled_weights
 from smpc_ehr.analyses.variables import FULL_MODE_MAX_ABS
-from smpc_ehr.backends.base import Secret, SecureOps, all_of
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.boolean import all_of
 
 PAD_ROWS = 100
 """Each party's rows are padded to a multiple of this: the others learn only that."""

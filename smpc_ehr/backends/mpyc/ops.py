@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends.base import (
-    COUNT_BITS,
     ApproxError,
     MixedOutputsError,
     OutputShareSet,
@@ -25,6 +24,8 @@ from smpc_ehr.backends.base import (
     own_values,
 )
 from smpc_ehr.backends.mpyc.library import check_field
+from smpc_ehr.securemath.constants import COUNT_BITS
+from smpc_ehr.securemath.roots import QUARTER_TO_ONE, inverse_sqrt
 
 FXP_BITS = 64
 """Bit length l of MPyC's secure fixed-point numbers (sign, integer and fraction)."""
@@ -32,15 +33,10 @@ FXP_FRAC_BITS = 32
 """Fractional bits f: resolution 2^-32 ~ 2.3e-10. With l = 2f every |value| < 2^31 has a
 representable reciprocal down to 2^-31, which MPyC's division needs (l ~ 2f)."""
 
-# sqrt: Newton's iteration y <- y (3 - b y^2) / 2 for 1/sqrt(b) on b in [1/4, 1), from the
-# minimax line y0 = c0 - c1 b (relative error <= 0.0860). The relative error e shrinks as
-# e <- (3 e^2 + e^3) / 2: 0.086, 0.0114, 2.0e-4, 5.7e-8, 5.0e-15 < 2^-34 after 4 steps.
-_ISQRT_LINE = (2.1328, 1.2187)
-_ISQRT_STEPS = 4
 _ULP = 2.0**-FXP_FRAC_BITS
 
 COMPARE_COLUMNS = 4
-"""`_pow2_normalize` uses comparisons up to this many columns, a bit decomposition above."""
+"""`pow2_normalize` uses comparisons up to this many columns, a bit decomposition above."""
 
 PRECISION = Precision(
     frac_bits=FXP_FRAC_BITS,
@@ -136,8 +132,8 @@ class MpycOps(SecureOps):
         MPyC has no fixed-point square root (only a bit-by-bit one in its statistics
         module, one comparison per result bit). We find the leading bit of a from its
         bits (`np_to_bits`, `np_find`): a = b 4^k with b in [1/4, 1) and both 4^-k and
-        2^k as secret powers of two, so sqrt(a) = sqrt(b) 2^k; then 4 Newton steps for
-        1/sqrt(b) from a linear first guess (see _ISQRT_LINE), and sqrt(b) = b * (1/sqrt(b)).
+        2^k as secret powers of two, so sqrt(a) = sqrt(b) 2^k; then 1/sqrt(b) by
+        `securemath.roots.inverse_sqrt` (QUARTER_TO_ONE), and sqrt(b) = b * (1/sqrt(b)).
         Working on b keeps every intermediate near 1, so the rounding of each product
         costs the same relative precision whatever the size of a.
         """
@@ -156,15 +152,11 @@ class MpycOps(SecureOps):
         _, found = rt.np_find(magnitude, 1, f=powers, e=None)
         scale, root_scale = found[0], found[1]
         b = a * (scale * 2.0**-f)  # exact: the factors are powers of two
-        c0, c1 = _ISQRT_LINE
-        y = c0 - b * c1
-        b_half = b * 0.5
-        for _ in range(_ISQRT_STEPS):
-            y = y * (1.5 - b_half * (y * y))
+        y = inverse_sqrt(self, b, QUARTER_TO_ONE)
         return (b * y) * (root_scale * 2.0**-half)
 
-    def _pow2_normalize(self, rows: Secret) -> Secret:
-        """The generic version's hook (see `SecureOps.fractions_of_total`), without its
+    def pow2_normalize(self, rows: Secret) -> Secret:
+        """`securemath.division.pow2_normalize` (same contract) without the generic version's
         COUNT_BITS + 1 comparisons per column, which cost MPyC much computation each:
         rows 2^-e per column, e = floor(log2 rows[0]), by comparisons for a few
         columns (few rounds, but ten comparisons per column), by a bit decomposition
