@@ -86,8 +86,10 @@ FIRST_INVERSE_STEPS = 16
 """Newton-Schulz steps for the first Hessian from (4/k) I: full precision for condition
 numbers up to about 10^3; worse-conditioned ones are finished by the steps that carry
 the inverse from one Newton iteration to the next (each squares the remaining error)."""
-WARM_INVERSE_STEPS = 5
-"""Newton-Schulz steps for the covariance at the optimum, from the first inverse."""
+NEW_HESSIAN_INVERSE_STEPS = 5
+"""Newton-Schulz steps for the covariance: the inverse of a new Hessian (at the final
+coefficients), started from the previous Hessian's inverse (full mode's
+SAME_HESSIAN_INVERSE_STEPS refine the inverse of the same Hessian, and need fewer)."""
 UPDATE_STEPS = 2
 """Newton-Schulz steps that carry the last Hessian's inverse over to the next one."""
 REFINEMENT_STEPS = 1
@@ -179,7 +181,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> SecurePr
                 "for collinear features"
             )
         _, hessian = pooled_derivatives(beta)
-        covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
+        covariance = inverse_spd(ops, hessian, k, NEW_HESSIAN_INVERSE_STEPS, inverse, scale=4.0 / k)
         summary = np.concatenate([[n_total, iterations], beta, means, sds])
         public = public_values(ops, summary)
         if float(params["test_fraction"]) == 0:
