@@ -15,11 +15,15 @@ import pytest
 import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from smpc_ehr.backends import INSECURE_TFP_ENV, check_backend
+from smpc_ehr.backend_names import BACKEND_NAMES
+from smpc_ehr.backends import BACKENDS, check_backend, supports
+from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.backends.crypten import communicator as comm
 from smpc_ehr.backends.crypten import prng
 from smpc_ehr.backends.crypten.backend import run_job
 from smpc_ehr.backends.crypten.compat import import_crypten
+from smpc_ehr.backends.crypten.entry import INSECURE_TFP_ENV
+from smpc_ehr.backends.opening import OPENERS
 from smpc_ehr.errors import Refusal, TransportError
 
 
@@ -73,6 +77,13 @@ def test_mpyc_still_needs_three_parties_and_crypten_does_not() -> None:
     check_backend("crypten", 2, has_dealer=True)
     with pytest.raises(Refusal, match="not available"):
         check_backend("spdz", 3, has_dealer=True)
+
+
+def test_one_registry_names_every_backend_its_scheme_and_capabilities() -> None:
+    assert tuple(BACKENDS) == BACKEND_NAMES  # what study templates accept
+    assert {b.sharing for b in BACKENDS.values()} <= set(OPENERS)  # the coordinator opens it
+    assert supports("crypten", FULL_MODE)
+    assert not supports("mpyc", FULL_MODE) and not supports("spdz", FULL_MODE)
 
 
 # -- CrypTen's own generators: AES-256-CTR streams (backends/crypten/prng.py) ----------

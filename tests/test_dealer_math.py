@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import torch
 
-from smpc_ehr.backends.crypten import dealer_math
 from smpc_ehr.backends.crypten.compat import import_crypten
-from smpc_ehr.backends.crypten.dealer_math import Request, kwargs_from_json, make_request
 from smpc_ehr.backends.crypten.provider import DealerProvider
-from smpc_ehr.backends.crypten.streams import SeedStream
+from smpc_ehr.dealer_protocol import correlations as dealer_math
+from smpc_ehr.dealer_protocol.correlations import Request, kwargs_from_json, make_request
+from smpc_ehr.dealer_protocol.streams import SeedStream
 from tests._dealer_helpers import RING, arith_open, check_additive, shares_of, xor_open
 
 

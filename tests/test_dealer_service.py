@@ -20,8 +20,6 @@ import pytest
 import torch
 
 from smpc_ehr.backends.crypten import provider as provider_module
-from smpc_ehr.backends.crypten.dealer_math import make_request
-from smpc_ehr.backends.crypten.dealer_wire import CHUNK_ELEMENTS
 from smpc_ehr.backends.crypten.provider import DealerProvider, DealerSession
 from smpc_ehr.config.dealer import (
     MAX_JOBS_PER_PARTY,
@@ -32,6 +30,8 @@ from smpc_ehr.config.dealer import (
 from smpc_ehr.config.roster import Member, Roster, write_roster
 from smpc_ehr.dealer.server import running
 from smpc_ehr.dealer.sessions import MAX_OPEN_JOBS, Dealer
+from smpc_ehr.dealer_protocol.correlations import make_request
+from smpc_ehr.dealer_protocol.messages import CHUNK_ELEMENTS
 from smpc_ehr.errors import Refusal, TransportError
 from smpc_ehr.local.federation import free_port
 from smpc_ehr.pki.certs import init_federation_pki

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from smpc_ehr.backends.mpyc_codec import ArrayCodec
+from smpc_ehr.backends.mpyc.codec import ArrayCodec
 
 P = 2**127 - 1
 
@@ -42,7 +42,7 @@ def test_malformed_or_pickled_payloads_are_refused() -> None:
 
 
 def test_mpyc_runtime_marshals_through_the_codec_not_pickle() -> None:
-    from smpc_ehr.backends.mpyc_backend import import_mpyc
+    from smpc_ehr.backends.mpyc.library import import_mpyc
 
     runtime = import_mpyc()
     assert runtime.pickle is ArrayCodec

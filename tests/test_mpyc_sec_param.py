@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smpc_ehr.backends import mpyc_backend as mb
+from smpc_ehr.backends.mpyc import library
+from smpc_ehr.backends.mpyc import ops as mops
+from smpc_ehr.backends.mpyc import runtime as mruntime
 
 MIN_SEC_PARAM = 40
 
@@ -29,8 +31,8 @@ MIN_SEC_PARAM = 40
 @pytest.fixture
 def restore_mpyc_globals() -> Iterator[None]:
     """Building a runtime points MPyC's module globals at it: put them back after."""
-    mb.import_mpyc()
-    modules = [importlib.import_module(f"mpyc.{name}") for name in mb._GLOBAL_MODULES]
+    library.import_mpyc()
+    modules = [importlib.import_module(f"mpyc.{name}") for name in library.GLOBAL_MODULES]
     saved = [module.runtime for module in modules]
     yield
     for module, runtime in zip(modules, saved, strict=True):
@@ -42,10 +44,10 @@ def run_alone(program: Any) -> Any:
 
     async def main() -> Any:
         channel = SimpleNamespace(parties=("solo",), my_index=0)
-        rt = mb._build_runtime(mb.import_mpyc(), channel, round_seconds=10.0)
-        rt._prss_keys = mb.send_prss_keys(channel)  # no peers: nothing is sent
+        rt = mruntime._build_runtime(library.import_mpyc(), channel, round_seconds=10.0)
+        rt._prss_keys = mruntime.send_prss_keys(channel)  # no peers: nothing is sent
         try:
-            return await program(mb.MpycOps(rt, bits=32))
+            return await program(mops.MpycOps(rt, bits=32))
         finally:
             rt.prfs.cache_clear()
 
@@ -53,9 +55,9 @@ def run_alone(program: Any) -> Any:
 
 
 def test_a_job_runtime_runs_at_sec_param_40_with_fields_to_match(restore_mpyc_globals) -> None:
-    async def fields(ops: mb.MpycOps) -> tuple[int, list[tuple[int, int]]]:
+    async def fields(ops: mops.MpycOps) -> tuple[int, list[tuple[int, int]]]:
         rt = ops._rt
-        types = [rt.SecInt(32), rt.SecInt(30), rt.SecFxp(mb.FXP_BITS, mb.FXP_FRAC_BITS)]
+        types = [rt.SecInt(32), rt.SecInt(30), rt.SecFxp(mops.FXP_BITS, mops.FXP_FRAC_BITS)]
         return rt.options.sec_param, [
             (t.field.order.bit_length(), t.bit_length + t.frac_length) for t in types
         ]
@@ -69,21 +71,21 @@ def test_a_job_runtime_runs_at_sec_param_40_with_fields_to_match(restore_mpyc_gl
 def test_a_type_made_before_any_job_is_sized_for_the_same_k() -> None:
     # MPyC caches secure types: one made through MPyC's import-time runtime (by a test
     # or a tool, before any job) is the one every later job gets.
-    runtime = mb.import_mpyc().mpc
+    runtime = library.import_mpyc().mpc
     assert runtime.options.sec_param >= MIN_SEC_PARAM
     fresh = runtime.SecInt(47)  # a bit length no other test uses: made here, now
     assert fresh.field.order.bit_length() >= 47 + MIN_SEC_PARAM + 2
-    mb.check_field(fresh, MIN_SEC_PARAM)
+    library.check_field(fresh, MIN_SEC_PARAM)
 
 
 def test_a_type_made_under_a_smaller_k_is_refused(monkeypatch) -> None:
     # The hazard of MPyC's type cache: a type made while k was smaller keeps its field.
-    runtime = mb.import_mpyc().mpc
+    runtime = library.import_mpyc().mpc
     monkeypatch.setattr(runtime.options, "sec_param", 20)
     stale = runtime.SecInt(23)  # a bit length no job uses: 23 + 20 + 2 = 45-bit field
     monkeypatch.undo()
     with pytest.raises(RuntimeError, match="45-bit field"):
-        mb.check_field(stale, MIN_SEC_PARAM)
+        library.check_field(stale, MIN_SEC_PARAM)
 
 
 INT_EDGE = 2**31 - 1
@@ -97,7 +99,7 @@ def test_integer_comparisons_at_the_edge_of_the_range_are_exact(restore_mpyc_glo
     )
     bounds = [0, 1, -1]
 
-    async def compare(ops: mb.MpycOps) -> list[list[float]]:
+    async def compare(ops: mops.MpycOps) -> list[list[float]]:
         shared = ops.input_ints([int(v) for v in values], bits=32)[0]
         out = []
         for bound in bounds:
@@ -116,12 +118,12 @@ def test_integer_comparisons_at_the_edge_of_the_range_are_exact(restore_mpyc_glo
 
 
 def test_fixed_point_comparisons_near_the_stated_range_are_exact(restore_mpyc_globals) -> None:
-    edge = mb.PRECISION.max_abs - 1.0
-    ulp = 2.0**-mb.FXP_FRAC_BITS
+    edge = mops.PRECISION.max_abs - 1.0
+    ulp = 2.0**-mops.FXP_FRAC_BITS
     values = np.array([edge, -edge, ulp, -ulp, 0.0, 0.5, 0.5 - ulp, -(edge - 0.5)])
     bounds = [0.0, 0.5, -0.5]
 
-    async def compare(ops: mb.MpycOps) -> list[list[float]]:
+    async def compare(ops: mops.MpycOps) -> list[list[float]]:
         shared = ops.input_values(0, values, values.shape)
         return [list(await ops.reveal(ops.ge_public(shared, b))) for b in bounds]
 

@@ -82,7 +82,8 @@ def assert_distinguishable(share: Sharer, modulus: int, n: int) -> None:
 
 def mpyc_field(kind: str) -> Any:
     """The prime field of the backend's secure integers or fixed-point numbers."""
-    from smpc_ehr.backends.mpyc_backend import FXP_BITS, FXP_FRAC_BITS, import_mpyc
+    from smpc_ehr.backends.mpyc.library import import_mpyc
+    from smpc_ehr.backends.mpyc.ops import FXP_BITS, FXP_FRAC_BITS
 
     runtime = import_mpyc().mpc
     if kind == "int":

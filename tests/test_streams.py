@@ -9,7 +9,7 @@ import pytest
 import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from smpc_ehr.backends.crypten.streams import SeedStream
+from smpc_ehr.dealer_protocol.streams import SeedStream
 
 SEED = bytes(range(32))
 OTHER = bytes(range(1, 33))

@@ -18,7 +18,8 @@ same kind as their inputs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,12 +89,6 @@ class Precision:
     product_error: float
     reciprocal: ApproxError
     sqrt: ApproxError
-
-
-COUNT_BITS = 30
-"""`fractions_of_total` takes counts whose sums are below 2^COUNT_BITS (a billion)."""
-RECIPROCAL_STEPS = 3
-"""Newton steps for 1/a on [1, 2]: relative error 1/17 -> 3.5e-3 -> 1.2e-5 -> 1.4e-10."""
 
 
 class SecureOps(ABC):
@@ -193,13 +188,22 @@ class SecureOps(ABC):
         iterates of a model, for example); results for the coordinator go through
         `output_shares`."""
 
-    # -- built from the operators or from the operations above ------------------------
+    # -- hooks for `smpc_ehr.securemath` (a backend may override them) -----------------
 
-    async def any_party(self, flag: bool) -> bool:
-        """Whether any party's private flag is set, opening only that OR, to the parties
-        (one input per party, ceil(log2 P) rounds of products, one opened value)."""
-        unset = self.input_ints([0 if flag else 1], 2)
-        return bool((await self.reveal(all_of(self, self.stack(unset))))[0] < 0.5)
+    def pow2_normalize(self, rows: Secret) -> Secret | None:
+        """A faster way, on this backend, to do `securemath.division.pow2_normalize`
+        (same contract, same error bound); None: use the generic one."""
+        del rows
+        return None
+
+    @contextmanager
+    def parties_only(self) -> Iterator[None]:
+        """Inputs made inside are opened to the parties only, never output to the
+        coordinator (`securemath.boolean.any_party`): a backend that tracks what its
+        outputs were made of leaves them out."""
+        yield
+
+    # -- built from the operators or from the operations above ------------------------
 
     def add(self, a: Secret, b: Secret) -> Secret:
         """Elementwise a + b (exact)."""
@@ -215,61 +219,6 @@ class SecureOps(ABC):
         shape: within (number of terms) x `product_error` (this default rounds every
         product; CrypTen's override rounds once per result element)."""
         return self.sum(self.mul_public(a, weights), axis=0)
-
-    def fractions_of_total(self, counts: Secret) -> Secret:
-        """counts / (their sum over axis 0), for P x g whole numbers whose column sums are
-        below 2^COUNT_BITS; 0 where a column sums to 0. Within 8 x `product_error`
-        (`divide_by_counts`)."""
-        parts = counts.shape[0]
-        return self.divide_by_counts(counts, self.sum(counts, axis=0), parts)
-
-    def divide_by_counts(self, values: Secret, counts: Secret, rows: int) -> Secret:
-        """values / counts column by column, for values R x g (R = `rows`) and whole
-        numbers counts (g) below 2^COUNT_BITS, each value at most its count in magnitude
-        times 2^14; 0 where a count is 0. Within 8 x `product_error` relative to the
-        values' scale.
-
-        How the statistics divide by a number of patients, anything from 1 to 2^30,
-        without the reciprocal of a tiny number: this generic version scales each
-        column by the secret power of two that brings its count N into [1, 2]
-        (`_pow2_normalize`), then takes 1/N there by Newton's iteration from the
-        minimax line 24/17 - 8/17 a (relative error at most 1/17, squared by each of
-        RECIPROCAL_STEPS steps; the step corrects its own roundings).
-        """
-        scaled = self._pow2_normalize(self.stack([counts, *(values[j] for j in range(rows))]))
-        inverse = self.reciprocal_from_one_to_two(scaled[0])
-        return self.mul(scaled[1:], self.stack([inverse] * rows))
-
-    def reciprocal_from_one_to_two(self, a: Secret) -> Secret:
-        """1 / a for a in [1, 2] by Newton's iteration from the minimax line 24/17 - 8/17 a
-        (relative error at most 1/17, squared by each of RECIPROCAL_STEPS steps; each step
-        corrects the roundings of the last). An a of 0 gives a finite value (24/17 ...)
-        that callers multiply by 0."""
-        inverse = self.add_public(self.mul_public(a, -8 / 17), 24 / 17)
-        for _ in range(RECIPROCAL_STEPS):  # y <- y (2 - a y) = 2y - y (a y)
-            inverse = self.sub(self.add(inverse, inverse), self.mul(inverse, self.mul(a, inverse)))
-        return inverse
-
-    def _pow2_normalize(self, rows: Secret) -> Secret:
-        """Each column of `rows` (R x g, whole numbers, row 0 below 2^COUNT_BITS) times
-        2^-e, e = floor(log2 rows[0]) (0 where rows[0] is 0): row 0 lands in [1, 2]
-        (up to one truncation) and ratios between rows are kept.
-
-        e comes from one batch of comparisons [rows[0] 2^-k >= 1], k = 0..COUNT_BITS,
-        and rows 2^-e is assembled from the truncations t_k = rows 2^-k as
-        b_0 t_0 + sum_k b_k (t_k - t_(k-1)), which telescopes to t_e: no secret shift
-        is needed. A batch of comparisons costs the rounds of one.
-        """
-        depth = COUNT_BITS + 1
-        shifted = self.mul_pow2(
-            self.stack([rows] * depth), np.arange(depth).reshape(-1, *([1] * len(rows.shape)))
-        )
-        at_least = self.ge_public(shifted[:, 0], 1.0)  # (K + 1) x g: [rows[0] >= 2^k]
-        steps = self.stack(
-            [shifted[0], *(self.sub(shifted[k], shifted[k - 1]) for k in range(1, depth))]
-        )
-        bits = self.stack([at_least] * rows.shape[0], axis=1)
-        return self.sum(self.mul(bits, steps), axis=0)
 
     def reshape(self, a: Secret, shape: tuple[int, ...]) -> Secret:
         """The same elements in a new shape (C order), like numpy.reshape; no communication."""
@@ -330,17 +279,6 @@ def public_values(ops: SecureOps, values: np.ndarray) -> Secret:
     """An array every party knows, as a secret (party 0 inputs it): how a program puts
     public figures (a count of iterations, a padded size) among its opened outputs."""
     return ops.input_values(0, values if ops.my_index == 0 else None, values.shape)
-
-
-def all_of(ops: SecureOps, bits: Secret) -> Secret:
-    """The product of secret 0/1 values along axis 0 (a logical AND, shape bits[0]'s): in
-    ceil(log2 len) rounds of products and no comparison."""
-    rows = [bits[i] for i in range(bits.shape[0])]
-    while len(rows) > 1:
-        half = len(rows) // 2
-        products = ops.mul(ops.stack(rows[0 : 2 * half : 2]), ops.stack(rows[1 : 2 * half : 2]))
-        rows = [products[i] for i in range(half)] + rows[2 * half :]
-    return rows[0]
 
 
 ProgressSink = Callable[[str, int, int, str], None]

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import grpc
 
 from smpc_ehr import __version__
-from smpc_ehr.backends.crypten.dealer_wire import correction_chunks, request_from_wire
 from smpc_ehr.config.dealer import DealerConfig
 from smpc_ehr.dealer.sessions import BadRequest, Dealer
+from smpc_ehr.dealer_protocol.messages import correction_chunks, request_from_wire
 from smpc_ehr.transport.tls import fail_call, require_caller
 from smpc_ehr.wire import dealer_pb2, dealer_pb2_grpc, party_pb2
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from smpc_ehr.backends.crypten.compat import single_threaded_torch
-from smpc_ehr.backends.crypten.dealer_math import Request, correction
-from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
 from smpc_ehr.config.dealer import MAX_JOBS_PER_PARTY, MAX_OPEN_JOBS
 from smpc_ehr.config.roster import Roster
+from smpc_ehr.dealer_protocol.correlations import Request, correction
+from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream
+from smpc_ehr.dealer_protocol.torch_setup import single_threaded_torch
 from smpc_ehr.errors import BadRequest, Refusal
 
 single_threaded_torch()  # see there: OpenMP threads spin against the parties

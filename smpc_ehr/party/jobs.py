@@ -1,15 +1,13 @@
 """A party's jobs: checked and reserved on Prepare, computed on Run, aborted on Cancel.
 
 One job runs at a time (the coordinator queues them, and MPyC and CrypTen both keep
-global state). The local plaintext step runs on a worker thread. MPyC's rounds run in
-the server's event loop, where the messages arrive; CrypTen, which is synchronous,
-runs on the worker thread and blocks on the job's mailbox.
+global state). The local plaintext step runs on a worker thread; the job's backend
+(`smpc_ehr.backends.BACKENDS`) decides where its own computation runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +17,8 @@ from typing import Any
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
-from smpc_ehr.backends import check_backend
+from smpc_ehr.backends import get_backend
+from smpc_ehr.backends.backend import JobContext
 from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
@@ -78,7 +77,8 @@ class JobRunner:
         unknown = [p for p in parties if p not in roster_parties]
         if unknown:
             raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
-        check_backend(spec.backend, len(parties), self._config.roster.dealer is not None)
+        backend = get_backend(spec.backend)
+        backend.check(len(parties), self._config.roster.dealer is not None)
         check_deadline(policy, spec.deadline_seconds)
         template, params = check_job(policy, spec.protocol_toml, dict(spec.params))
         analysis = ANALYSES.get(template.analysis)
@@ -86,8 +86,7 @@ class JobRunner:
             raise Refusal(f"this party cannot run analysis {template.analysis!r}")
         analysis.validate(params)
         analysis.validate_backend(params, spec.backend)
-        if spec.backend == "crypten":  # load torch now, while the other parties prepare
-            self._worker.submit(importlib.import_module, "smpc_ehr.backends.crypten.job")
+        backend.preload(self._worker)  # e.g. torch, while the other parties prepare
         deadline = time.monotonic() + spec.deadline_seconds
         channel = self._mesh.open_job(spec.job_id, parties, deadline)
         self._current = PreparedJob(spec, analysis, params, channel)
@@ -146,11 +145,14 @@ class JobRunner:
         """The local plaintext step (on the worker thread), then the secure program."""
         if job.channel.failure is not None:
             raise job.channel.failure
-        from smpc_ehr.backends import mpyc_backend
-
         started = time.perf_counter()
-        mpyc = job.spec.backend == "mpyc"
-        prss_keys = mpyc_backend.send_prss_keys(job.channel) if mpyc else {}  # sent early
+        dealer = self._config.roster.dealer
+        context = JobContext(
+            self._worker, self._tls, (dealer.id, str(dealer.address)) if dealer else None
+        )
+        # Started before the local step: what a backend sends first (MPyC's PRSS keys)
+        # travels while the party computes.
+        backend_job = get_backend(job.spec.backend).start(job.channel, context)
         loop = asyncio.get_running_loop()
         problem: UnusableValues | None = None
         program: SecureProgram | None = None
@@ -165,24 +167,12 @@ class JobRunner:
         program = guarded(program, problem)
         computed = time.perf_counter()
         round_seconds = job.spec.round_seconds or 30.0
-        if mpyc:
-            shares = await mpyc_backend.run_job(
-                job.channel,
-                program,
-                bits=job.analysis.bits,
-                round_seconds=round_seconds,
-                prss_keys=prss_keys,
-                on_progress=on_progress,
-            )
-        else:  # CrypTen is synchronous: it runs on the worker thread
-
-            def from_worker(stage: str, step: int, total: int, message: str) -> None:
-                if on_progress is not None:
-                    loop.call_soon_threadsafe(on_progress, stage, step, total, message)
-
-            shares = await loop.run_in_executor(
-                self._worker, self._run_crypten, job.channel, program, round_seconds, from_worker
-            )
+        shares = await backend_job.run(
+            program,
+            bits=job.analysis.bits,
+            round_seconds=round_seconds,
+            on_progress=on_progress,
+        )
         log.info(
             "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent",
             job.spec.job_id,
@@ -193,24 +183,6 @@ class JobRunner:
         )
         shares.public_meta["threshold"] = str(threshold)
         return shares
-
-    def _run_crypten(
-        self,
-        channel: JobChannel,
-        program: SecureProgram,
-        round_seconds: float,
-        on_progress: ProgressSink,
-    ) -> OutputShareSet:
-        from smpc_ehr.backends.crypten.job import run_crypten_job
-
-        dealer = self._config.roster.dealer
-        return run_crypten_job(
-            channel,
-            program,
-            round_seconds=round_seconds,
-            dealer=(self._tls, dealer.id, str(dealer.address)) if dealer else None,
-            on_progress=on_progress,
-        )
 
     async def _finish(self, job: PreparedJob, abort_reason: str | None = None) -> None:
         if self._current is job:

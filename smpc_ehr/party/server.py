@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.party.jobs import JobRunner
@@ -44,12 +45,12 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     server, port = await start_server(
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
     )
-    # Import MPyC off the loop now (a fraction of a second), so the first job does not
-    # pay for it. CrypTen, which loads torch, is imported only when a CrypTen job
-    # arrives (JobRunner.prepare), to keep parties that never run one small.
-    from smpc_ehr.backends.mpyc_backend import import_mpyc
-
-    threading.Thread(target=import_mpyc, name="warm-up", daemon=True).start()
+    # What each backend loads cheaply (MPyC) now, off the loop, so the first job does
+    # not pay for it; CrypTen loads torch only when a CrypTen job arrives (its preload).
+    for backend in BACKENDS.values():
+        threading.Thread(
+            target=backend.warm_up, name=f"warm-up-{backend.name}", daemon=True
+        ).start()
     log.info("%s: serving on port %d (mutual TLS)", config.id, port)
     if on_ready is not None:
         on_ready(port)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smpc_ehr.backends.base import COUNT_BITS
 from smpc_ehr.errors import BadRequest, ConfigError, Refusal, TemplateError
+from smpc_ehr.securemath.constants import COUNT_BITS
 from smpc_ehr.study.params import BoundParameters
 from smpc_ehr.study.template import ProtocolTemplate, parse_template
 

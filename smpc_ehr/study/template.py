@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smpc_ehr.backend_names import BACKEND_NAMES
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.study.params import BoundParameters, ParameterSpec, bind, parse_spec
-
-KNOWN_BACKENDS = ("mpyc", "crypten")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROTOCOL_KEYS = {"name", "title", "analysis", "version", "backend", "description", "leakage"}
@@ -150,8 +149,8 @@ def parse_template(text: str, source: str = "<string>") -> ProtocolTemplate:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise fail(f"[protocol] version must be an integer >= 1, got {version!r}")
     backend = proto.get("backend", "mpyc")
-    if backend not in KNOWN_BACKENDS:
-        raise fail(f"[protocol] backend {backend!r} is not one of {', '.join(KNOWN_BACKENDS)}")
+    if backend not in BACKEND_NAMES:
+        raise fail(f"[protocol] backend {backend!r} is not one of {', '.join(BACKEND_NAMES)}")
 
     params = data.get("parameters", {})
     if not isinstance(params, dict):

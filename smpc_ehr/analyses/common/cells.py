@@ -16,10 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output
-from smpc_ehr.backends.base import Secret, SecureOps, all_of
-
-COUNT_BITS = 32
-"""Secret integers of 32 bits: totals up to 2^31 patients."""
+from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 
 def released_counts_outputs(cells: int) -> tuple[Output, ...]:
@@ -31,7 +30,7 @@ def released_counts_program(local: Sequence[int], threshold: int) -> NamedProgra
     """The secure program: this party's cell counts in, per cell (bit, bit * total) out."""
 
     async def program(ops: SecureOps) -> NamedSecrets:
-        totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_BITS))
+        totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
         released = ops.ge_public(totals, threshold)
         return {"released": released, "counts": ops.mul(released, totals)}
 

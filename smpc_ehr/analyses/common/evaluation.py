@@ -45,7 +45,9 @@ import numpy as np
 from smpc_ehr.analyses.base import NamedSecrets, Output
 from smpc_ehr.analyses.common.cells import complementary, exact_int
 from smpc_ehr.analyses.common.moments import party_arrays
-from smpc_ehr.backends.base import Secret, SecureOps, all_of
+from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.division import fractions_of_total
 
 AUC_BINS = 100
 """Scores are binned by 0.01 for the AUC: pairs within one bin count one half."""
@@ -119,7 +121,7 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> NamedSecrets
     reach = ops.concatenate([flags[: 4 + tenths], events_reach])
     count_bits = _complementary_bits(ops, reach, counts)
     rows_bits = count_bits[4 : 4 + CALIBRATION_BINS]
-    shares = ops.fractions_of_total(ops.stack([positives, negatives], axis=1))  # one division
+    shares = fractions_of_total(ops, ops.stack([positives, negatives], axis=1))  # one division
     pos, neg = shares[:, 0], shares[:, 1]  # p_b / P and n_b / N
     above = np.triu(np.ones((AUC_BINS, AUC_BINS)), k=1)  # [b, b'] = 1 for b' > b
     positives_above = ops.sum(ops.mul_public(ops.stack([pos] * AUC_BINS), above), axis=1)

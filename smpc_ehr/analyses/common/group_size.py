@@ -29,8 +29,9 @@ import itertools
 
 import numpy as np
 
-from smpc_ehr.backends.base import Secret, SecureOps, all_of
+from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.boolean import all_of
 
 
 def coalition_size(n_parties: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import DataError, JointRefusal
+from smpc_ehr.securemath.boolean import any_party
 
 JOINT_MESSAGE = (
     "the values of at least one hospital cannot be used for this analysis (a value beyond "
@@ -32,11 +33,11 @@ class UnusableValues(DataError):
 
 def guarded(program: SecureProgram | None, problem: UnusableValues | None) -> SecureProgram:
     """`program`, run only if no party found `UnusableValues` in its local step
-    (`SecureOps.any_party`: one opened bit). A party with a problem passes program
+    (`securemath.boolean.any_party`: one opened bit). A party with a problem passes program
     None (it never runs)."""
 
     async def checked(ops: SecureOps) -> list[Secret]:
-        if await ops.any_party(problem is not None):
+        if await any_party(ops, problem is not None):
             raise JointRefusal(JOINT_MESSAGE)
         assert program is not None  # only a party with a problem has none, and it refused
         return await program(ops)

@@ -12,7 +12,7 @@ Why this shape, for fixed-point arithmetic (|values| < 2^31; CrypTen 2^-16 resol
 - raw sums and sums of squares over millions of patients overflow; local means and
   centred co-moments stay at the scale of the data whatever the number of patients;
 - the weights n_j / N need a division by N, which may be anything from 1 to 2^30:
-  `SecureOps.fractions_of_total` does it without the reciprocal of a tiny number
+  `securemath.division.fractions_of_total` does it without the reciprocal of a tiny number
   (see there and docs/backends.md);
 - the error of the weights multiplies only differences from party 0's values (the
   anchor m_0, c_0), which are small, not the values themselves.
@@ -33,6 +33,7 @@ import numpy as np
 
 from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.division import fractions_of_total
 
 
 def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:
@@ -48,8 +49,8 @@ def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:
 
 def pooled_weights(ops: SecureOps, counts: Secret) -> tuple[Secret, Secret]:
     """From every party's counts (P x g, integer-valued), the totals N (g) and the
-    weights n_j / N (P x g, `SecureOps.fractions_of_total`); where N = 0 they are 0."""
-    return ops.sum(counts, axis=0), ops.fractions_of_total(counts)
+    weights n_j / N (P x g, `securemath.division.fractions_of_total`); where N = 0 they are 0."""
+    return ops.sum(counts, axis=0), fractions_of_total(ops, counts)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -215,11 +216,12 @@ class CryptenOps(SecureOps):
     def sqrt(self, a: Secret) -> Secret:
         return a.sqrt()
 
-    async def any_party(self, flag: bool) -> bool:
+    @contextmanager
+    def parties_only(self) -> Iterator[None]:
         kinds = set(self._input_kinds)
         try:
-            return await super().any_party(flag)
-        finally:  # the flags are opened to the parties, never output: not an input kind
+            yield
+        finally:  # opened to the parties, never output: not an input kind of the outputs
             self._input_kinds = kinds
 
     async def reveal(self, a: Secret) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from smpc_ehr.backends.crypten.compat import import_crypten
-from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream, Size
+from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream, Size
 
 RING_SIZE = 2**64
 _CPU = torch.device("cpu")

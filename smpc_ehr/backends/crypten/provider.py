@@ -11,31 +11,28 @@ of the computation.
 
 `install(session)` selects this provider in CrypTen (`cfg.mpc.provider = "DEALER"`)
 for the job; CrypTen calls providers synchronously from the computation thread, so
-the session uses blocking gRPC calls, each with its own deadline.
+the session's calls (`transport.dealer_client`) block, each with its own deadline.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-import grpc
 import torch
 
 from smpc_ehr.backends.crypten.compat import import_crypten, register_provider
-from smpc_ehr.backends.crypten.dealer_math import Request, make_request, party_shares
-from smpc_ehr.backends.crypten.dealer_wire import correction_from_chunks, request_to_wire
-from smpc_ehr.backends.crypten.streams import SEED_BYTES, SeedStream
+from smpc_ehr.dealer_protocol.correlations import Request, make_request, party_shares
+from smpc_ehr.dealer_protocol.messages import correction_from_chunks, request_to_wire
+from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream
 from smpc_ehr.errors import TransportError
+from smpc_ehr.transport.dealer_client import DealerClient
 from smpc_ehr.transport.tls import TlsIdentity
-from smpc_ehr.wire import dealer_pb2, dealer_pb2_grpc
+from smpc_ehr.wire import dealer_pb2
 
 PROVIDER_NAME = "DEALER"
-LEAVE_SECONDS = 2.0
-"""Leave is best effort: the dealer forgets a job's seeds at its deadline anyway."""
 
 _crypten = import_crypten()
 _ArithmeticSharedTensor = _crypten.mpc.primitives.ArithmeticSharedTensor
@@ -55,44 +52,23 @@ class ShareSource(Protocol):
     def correction(self, request: Request) -> torch.Tensor: ...
 
 
-def _dealer_failure(dealer_id: str, address: str, what: str, exc: grpc.RpcError) -> TransportError:
-    """A TransportError naming the dealer and which call failed how."""
-    code, details = exc.code(), exc.details()
-    if code == grpc.StatusCode.UNAVAILABLE:
-        text = f"the dealer ({dealer_id}) is unreachable at {address} ({what}): {details}"
-    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        text = f"the dealer ({dealer_id}) did not answer {what} in time: {details}"
-    else:
-        text = f"the dealer ({dealer_id}) refused {what}: {details}"
-    return TransportError(text)
-
-
 class DealerSession:
-    """One party's connection to the dealer for one job: its seed stream and the stub."""
+    """One party's session with the dealer for one job: its seed stream and the client."""
 
     def __init__(
         self,
         *,
-        dealer_id: str,
-        address: str,
         job_id: str,
         parties: tuple[str, ...],
         rank: int,
         stream: SeedStream,
-        channel: grpc.Channel,
-        rpc_seconds: float,
-        answer_by: float | None = None,
+        client: DealerClient,
     ) -> None:
-        self.dealer_id = dealer_id
-        self.address = address
         self.job_id = job_id
         self.parties = parties
         self._rank = rank
         self._stream = stream
-        self._channel = channel
-        self._stub = dealer_pb2_grpc.DealerStub(channel)
-        self._rpc_seconds = rpc_seconds
-        self._answer_by = answer_by
+        self._client = client
         self._sequence = 0
         self._closed = False
 
@@ -119,18 +95,6 @@ class DealerSession:
         a dealer that is compromised later learns nothing about earlier jobs.
         """
         seed = secrets.token_bytes(SEED_BYTES)
-        channel = tls.blocking_channel(dealer_address, dealer_id)
-        session = cls(
-            dealer_id=dealer_id,
-            address=dealer_address,
-            job_id=job_id,
-            parties=tuple(parties),
-            rank=rank,
-            stream=SeedStream(seed),
-            channel=channel,
-            rpc_seconds=rpc_seconds,
-            answer_by=answer_by,
-        )
         join = dealer_pb2.JoinRequest(
             job_id=job_id,
             parties=list(parties),
@@ -138,18 +102,14 @@ class DealerSession:
             seed=seed,
             deadline_seconds=deadline_seconds,
         )
-        try:
-            session._stub.Join(join, timeout=session.call_seconds())
-        except grpc.RpcError as exc:
-            channel.close()
-            raise _dealer_failure(dealer_id, dealer_address, "Join", exc) from None
-        return session
-
-    def call_seconds(self) -> float:
-        """The deadline of the next dealer call: `rpc_seconds`, ending by `answer_by`."""
-        if self._answer_by is None:
-            return self._rpc_seconds
-        return max(0.1, min(self._rpc_seconds, self._answer_by - time.monotonic()))
+        client = DealerClient.join(tls, dealer_id, dealer_address, join, rpc_seconds, answer_by)
+        return cls(
+            job_id=job_id,
+            parties=tuple(parties),
+            rank=rank,
+            stream=SeedStream(seed),
+            client=client,
+        )
 
     @property
     def rank(self) -> int:
@@ -173,32 +133,15 @@ class DealerSession:
         sequence = self._sequence
         self._sequence += 1
         what = f"{request.kind} request {sequence}"
-        message = request_to_wire(self.job_id, sequence, request)
-        try:
-            replies = self._stub.Correlated(message, timeout=self.call_seconds())
-        except grpc.RpcError as exc:
-            raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
-
-        def wait() -> torch.Tensor:
-            try:
-                return correction_from_chunks(replies, request.out_size)
-            except grpc.RpcError as exc:
-                raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
-
-        return wait
+        replies = self._client.correlated(request_to_wire(self.job_id, sequence, request), what)
+        return lambda: correction_from_chunks(replies, request.out_size)
 
     def close(self) -> None:
         """Tell the dealer we are done (best effort) and close the channel. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        try:
-            leave = dealer_pb2.LeaveRequest(job_id=self.job_id)
-            self._stub.Leave(leave, timeout=min(self._rpc_seconds, LEAVE_SECONDS))
-        except grpc.RpcError:
-            pass  # the dealer forgets the job at its deadline anyway
-        finally:
-            self._channel.close()
+        self._client.leave(self.job_id)
 
     def __enter__(self) -> DealerSession:
         return self

@@ -56,6 +56,7 @@ import numpy as np
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.securemath.division import fractions_of_total
 
 GRID = 2.0**-8
 """Inputs are multiples of 2^-8: exact in both backends (16 and 32 fractional bits)."""
@@ -196,8 +197,8 @@ class SelftestAnalysis(Analysis):
                 "stack": ops.stack([x, y]),
                 "reshape": ops.reshape(u, (size, ROWS)),
                 "mul_pow2": ops.mul_pow2(x, pow2_exponents(size)),
-                "fractions_of_total": ops.fractions_of_total(
-                    ops.stack([shared("c", i) for i in every])
+                "fractions_of_total": fractions_of_total(
+                    ops, ops.stack([shared("c", i) for i in every])
                 )[0],
                 "concatenate": ops.concatenate([x, y]),
                 "transpose": ops.transpose(u),

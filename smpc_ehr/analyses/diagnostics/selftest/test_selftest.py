@@ -35,8 +35,8 @@ from smpc_ehr.analyses.diagnostics.selftest.analysis import (
     weights,
 )
 from smpc_ehr.analyses.statistics.count.test_count import THRESHOLD, check_against_truth
-from smpc_ehr.backends import INSECURE_TFP_ENV
 from smpc_ehr.backends.base import ApproxError, Precision
+from smpc_ehr.backends.crypten.entry import INSECURE_TFP_ENV
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import DEALER_ID, LocalFederation, down
 from tests._truth import truth_counts
@@ -78,7 +78,7 @@ def federation(request: pytest.FixtureRequest, backend: str, n: int) -> LocalFed
 def precision(backend: str, n: int) -> Precision:
     """The backend's stated precision with n parties."""
     if backend == "mpyc":
-        from smpc_ehr.backends.mpyc_backend import PRECISION
+        from smpc_ehr.backends.mpyc.ops import PRECISION
 
         return PRECISION
     from smpc_ehr.backends.crypten.backend import precision as crypten_precision
@@ -200,7 +200,7 @@ def test_every_operation_agrees_with_numpy(
 ) -> None:
     fed = federation(request, backend, n)
     # MPyC normalises up to 4 columns by comparisons and more by a bit decomposition
-    # (mpyc_backend.COMPARE_COLUMNS): size 4 with 5 parties takes the first way.
+    # (mpyc.ops.COMPARE_COLUMNS): size 4 with 5 parties takes the first way.
     seed, size = 1000 + n, 4 if n == 5 else 12
     with Client.from_state(fed.state_dir) as client:
         result = client.run(SELFTEST_TEMPLATE, {"seed": seed, "size": size}, backend=backend)
@@ -237,7 +237,8 @@ def test_mpyc_refuses_to_open_integers_and_fixed_point_together() -> None:
     import asyncio
 
     from smpc_ehr.backends.base import MixedOutputsError
-    from smpc_ehr.backends.mpyc_backend import FXP_BITS, FXP_FRAC_BITS, MpycOps, import_mpyc
+    from smpc_ehr.backends.mpyc.library import import_mpyc
+    from smpc_ehr.backends.mpyc.ops import FXP_BITS, FXP_FRAC_BITS, MpycOps
 
     runtime = import_mpyc().mpc  # MPyC's own one-party runtime: no federation needed
     ops = MpycOps(runtime)

@@ -56,9 +56,12 @@ from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
 from smpc_ehr.analyses.models.kmeans.render import render_kmeans
 from smpc_ehr.analyses.models.public import public_outputs
-from smpc_ehr.backends.base import Secret, SecureOps, all_of, public_values
+from smpc_ehr.backends import supports
+from smpc_ehr.backends.backend import FULL_MODE
+from smpc_ehr.backends.base import Secret, SecureOps, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.boolean import all_of
 
 MODES = ("iterates", "full")
 
@@ -330,7 +333,7 @@ class KMeansAnalysis(Analysis):
         return kmeans_program(local, params, threshold)
 
     def validate_backend(self, params: Params, backend: str) -> None:
-        if params["mode"] == "full" and backend != "crypten":
+        if params["mode"] == "full" and not supports(backend, FULL_MODE):
             raise TemplateError(
                 "mode 'full' runs on the crypten backend only: it compares every secret row "
                 "with every centroid in every step, which MPyC's comparisons (by bit "

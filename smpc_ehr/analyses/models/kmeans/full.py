@@ -47,8 +47,11 @@ from smpc_ehr.analyses.common.secret_rows import (
 )
 from smpc_ehr.analyses.models.kmeans.data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.models.kmeans.release import released_clustering
-from smpc_ehr.backends.base import Secret, SecureOps, all_of, public_values
+from smpc_ehr.backends.base import Secret, SecureOps, public_values
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath import roots
+from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.division import reciprocal_from_one_to_two
 
 MOVE_UNITS = 16.0
 MOVE_MAGNIFY = 256.0
@@ -60,17 +63,11 @@ squares' roundings (2^-16 each) and no large move is squared magnified."""
 MAX_ROWS = 2**16
 """Cluster sizes stay below 2^16, so the division by them is exact up to one rounding
 (`divide_by_small_counts`); full mode is for a few thousand patients per hospital."""
-ISQRT_STEPS = 5
-"""Newton steps for 1/sqrt(v), v in [1, 4), from the line 1.2 - 0.2 v (relative error
-at most 0.2, then 0.06, 5e-3, 4e-5, 2e-9)."""
 
 
 def inverse_sqrt(ops: SecureOps, v: Secret) -> Secret:
-    """1 / sqrt(v) for secret v in [1, 4) (Newton's iteration y <- y (3 - v y^2) / 2)."""
-    y = ops.add_public(ops.mul_public(v, -0.2), 1.2)
-    for _ in range(ISQRT_STEPS):
-        y = ops.mul(y, ops.add_public(ops.mul_public(ops.mul(v, ops.mul(y, y)), -0.5), 1.5))
-    return y
+    """1 / sqrt(v) for secret v in [1, 4) (`securemath.roots`, from ONE_TO_FOUR)."""
+    return roots.inverse_sqrt(ops, v, roots.ONE_TO_FOUR)
 
 
 def divide_by_small_counts(ops: SecureOps, sums: Secret, counts: Secret, bound: int) -> Secret:
@@ -81,7 +78,7 @@ def divide_by_small_counts(ops: SecureOps, sums: Secret, counts: Secret, bound: 
     of a mean on CrypTen. Counts below 2^16 allow the exact factor p = 2^-e instead,
     assembled from the comparison bits [count >= 2^j] with public weights (no
     rounding); then sums p and counts p (in [1, 2)) are one rounding each, and 1 over
-    the latter is `SecureOps.reciprocal_from_one_to_two`."""
+    the latter is `securemath.division.reciprocal_from_one_to_two`."""
     k = counts.shape[0]
     levels = np.arange(1, max(1, int(bound).bit_length()))
     above = ops.ge_public(
@@ -96,7 +93,7 @@ def divide_by_small_counts(ops: SecureOps, sums: Secret, counts: Secret, bound: 
         ops.weighted_sum(above, np.broadcast_to(-(2.0**-levels)[:, None], (len(levels), k))), 1.0
     )
     scaled = ops.mul(counts, factor)  # in [1, 2), or 0
-    inverse = ops.reciprocal_from_one_to_two(scaled)
+    inverse = reciprocal_from_one_to_two(ops, scaled)
     return ops.mul(ops.mul(sums, ops.reshape(factor, (k, 1))), ops.reshape(inverse, (k, 1)))
 
 

@@ -45,6 +45,8 @@ from smpc_ehr.analyses.models.logistic.data import (
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
 from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.analyses.models.public import public_outputs
+from smpc_ehr.backends import supports
+from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
@@ -55,8 +57,10 @@ FIRST_INVERSE_STEPS = 16
 """Newton-Schulz steps for the first Hessian from (4/k) I: full precision for condition
 numbers up to about 10^3; worse-conditioned ones are finished by the steps that carry
 the inverse from one Newton iteration to the next (each squares the remaining error)."""
-WARM_INVERSE_STEPS = 5
-"""Newton-Schulz steps for the covariance at the optimum, from the first inverse."""
+NEW_HESSIAN_INVERSE_STEPS = 5
+"""Newton-Schulz steps for the covariance: the inverse of a new Hessian (at the final
+coefficients), started from the previous Hessian's inverse (full mode's
+SAME_HESSIAN_INVERSE_STEPS refine the inverse of the same Hessian, and need fewer)."""
 UPDATE_STEPS = 2
 """Newton-Schulz steps that carry the last Hessian's inverse over to the next one."""
 REFINEMENT_STEPS = 1
@@ -164,7 +168,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
                 "for collinear features"
             )
         _, hessian = pooled_derivatives(beta)
-        covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, scale=4.0 / k)
+        covariance = inverse_spd(ops, hessian, k, NEW_HESSIAN_INVERSE_STEPS, inverse, scale=4.0 / k)
         public = {"n": np.array([n_total]), "iterations": np.array([iterations]), "beta": beta}
         opened = public_outputs(ops, {**public, "means": means, "sds": sds})
         opened["inverse_hessian"] = covariance  # secret: of the joint Hessian
@@ -199,7 +203,7 @@ class LogisticRegressionAnalysis(Analysis):
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
 
     def validate_backend(self, params: Params, backend: str) -> None:
-        if params["mode"] == "full" and backend != "crypten":
+        if params["mode"] == "full" and not supports(backend, FULL_MODE):
             raise TemplateError(
                 "mode 'full' runs on the crypten backend only: it compares every secret row "
                 "in every Newton step, and MPyC's comparisons (by bit decomposition) would "

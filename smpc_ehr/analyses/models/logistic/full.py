@@ -69,7 +69,10 @@ rounding: a smaller `tol` is raised to it."""
 FIRST_INVERSE_STEPS = 16
 UPDATE_STEPS = 2
 REFINEMENT_STEPS = 1
-WARM_INVERSE_STEPS = 3
+SAME_HESSIAN_INVERSE_STEPS = 3
+"""Newton-Schulz steps for the covariance: the last Hessian's inverse, already carried
+over by UPDATE_STEPS, refined further (the iterates mode inverts a new Hessian at the
+final coefficients, NEW_HESSIAN_INVERSE_STEPS)."""
 SEPARATION_BOUND = 15.0
 MAX_PENALTY = 16.0
 """The largest L2 penalty per row on a standardised coefficient (l2 4^-e / padded N;
@@ -239,7 +242,7 @@ def full_program(design: Design, params: Params, threshold: int) -> NamedProgram
                 "for collinear features"
             )
         assert beta is not None and hessian is not None and inverse is not None
-        covariance = inverse_spd(ops, hessian, k, WARM_INVERSE_STEPS, inverse, 1.0 / bound)
+        covariance = inverse_spd(ops, hessian, k, SAME_HESSIAN_INVERSE_STEPS, inverse, 1.0 / bound)
         shift = ops.mul_public(standardiser.means, -1.0)  # (1 x d), exact
         # U = [[1, shift], [0, I]] takes (beta_0, slopes) to (b_0, slopes).
         intercept = ops.add(ops.reshape(beta[0:1], (1, 1)), ops.matmul(shift, beta[1:k]))

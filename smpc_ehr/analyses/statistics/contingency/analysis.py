@@ -32,7 +32,6 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
-    COUNT_BITS,
     decode_released,
     released_counts_outputs,
     released_counts_program,
@@ -41,6 +40,7 @@ from smpc_ehr.analyses.common.variables import category_levels, cohort_filter, c
 from smpc_ehr.analyses.statistics.contingency.render import render_contingency
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 METHOD = "Pearson chi-square test of independence"
 SUPPRESSED_REASON = (
@@ -65,7 +65,7 @@ class ContingencyAnalysis(Analysis):
     chi-square test only if every cell is released."""
 
     name = "contingency"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

@@ -19,7 +19,6 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
-    COUNT_BITS,
     decode_released,
     released_counts_outputs,
     released_counts_program,
@@ -27,6 +26,7 @@ from smpc_ehr.analyses.common.cells import (
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 
 def strata(params: Params) -> tuple[str, ...]:
@@ -39,7 +39,7 @@ class CountAnalysis(Analysis):
     """Distinct patients per cell, released only where the joint total >= threshold."""
 
     name = "count"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

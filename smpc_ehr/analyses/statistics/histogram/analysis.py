@@ -28,7 +28,6 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
-    COUNT_BITS,
     decode_released,
     released_counts_outputs,
     released_counts_program,
@@ -42,6 +41,7 @@ from smpc_ehr.analyses.common.variables import (
 from smpc_ehr.analyses.statistics.histogram.render import render_histogram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 MIN_EDGES = 2
 MAX_EDGES = 51
@@ -70,7 +70,7 @@ class HistogramAnalysis(Analysis):
     """Patients per bin of a numeric variable, each bin released only if >= threshold."""
 
     name = "histogram"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

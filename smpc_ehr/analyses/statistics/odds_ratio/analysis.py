@@ -34,7 +34,6 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
-    COUNT_BITS,
     decode_released,
     released_counts_outputs,
     released_counts_program,
@@ -48,6 +47,7 @@ from smpc_ehr.analyses.common.variables import (
 from smpc_ehr.analyses.statistics.odds_ratio.render import render_odds_ratio
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 METHOD = "Wald test on log odds ratio, Woolf confidence interval"
 Z_975 = 1.959963984540054
@@ -103,7 +103,7 @@ class OddsRatioAnalysis(Analysis):
     odds ratio only if all four are released."""
 
     name = "odds_ratio"
-    bits = COUNT_BITS
+    bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)

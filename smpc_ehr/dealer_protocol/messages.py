@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
-from smpc_ehr.backends.crypten.dealer_math import Request, kwargs_from_json, make_request
+from smpc_ehr.dealer_protocol.correlations import Request, kwargs_from_json, make_request
 from smpc_ehr.errors import TransportError
 from smpc_ehr.transport.arrays import decode_array, encode_array
 from smpc_ehr.wire import dealer_pb2

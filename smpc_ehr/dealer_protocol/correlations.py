@@ -11,7 +11,7 @@ streams instead of torch's Mersenne Twister.
 
 Both sides draw by `recipe_for(request)`; the party side goes through
 `party_shares` and the dealer side through `correction`, so the order of draws
-cannot drift between them. Pure torch: no gRPC, no crypten communicator.
+cannot drift between them. Pure torch: no gRPC, no crypten.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from smpc_ehr.backends.crypten.streams import SeedStream, Size, shape_of
+from smpc_ehr.dealer_protocol.streams import SeedStream, Size, shape_of
 
 KINDS = ("additive", "square", "binary", "wraps", "B2A")
 OPS = ("mul", "matmul", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
@@ -267,13 +267,16 @@ def _combine(acc: torch.Tensor, share: torch.Tensor, xor: bool) -> torch.Tensor:
     return acc.bitwise_xor_(share) if xor else acc.add_(share)
 
 
-def _count_wraps() -> Callable[[list[torch.Tensor]], torch.Tensor]:
-    from smpc_ehr.backends.crypten.compat import import_crypten
-
-    count_wraps: Callable[[list[torch.Tensor]], torch.Tensor] = (
-        import_crypten().common.util.count_wraps
-    )
-    return count_wraps
+def _wraps(total: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+    """How often total + share wraps around 2^64 in int64 arithmetic: +1 where two
+    positives sum to a negative, -1 where two negatives sum to a positive. CrypTen's
+    `crypten.common.util.count_wraps([total, share])`, whose theta the parties expect
+    (tests/test_dealer_math.py checks the two agree); here so the dealer needs no crypten.
+    """
+    after = total + share
+    over = (total > 0) & (share > 0) & (after < 0)
+    under = (total < 0) & (share < 0) & (after > 0)
+    return over.long() - under.long()
 
 
 def _plaintext(request: Request, recipe: Recipe, streams: Sequence[SeedStream]) -> torch.Tensor:
@@ -282,12 +285,11 @@ def _plaintext(request: Request, recipe: Recipe, streams: Sequence[SeedStream]) 
     Folds party by party, so memory holds the running totals, not n copies.
     """
     if request.kind == "wraps":
-        count_wraps = _count_wraps()
         total = recipe.inputs[0].take(streams[0])
         theta = torch.zeros_like(total)
         for stream in streams[1:]:
             share = recipe.inputs[0].take(stream)
-            theta.add_(count_wraps([total, share]))  # CrypTen's count, one step at a time
+            theta.add_(_wraps(total, share))  # CrypTen's count, one step at a time
             total.add_(share)
         return theta
     totals = [draw.take(streams[0]) for draw in recipe.inputs]
