@@ -134,17 +134,17 @@ def run_analysis(
             problem = exc
         programs.append(guarded(program, problem))
     progress: list[tuple[str, int, int, str]] = []
-    outputs = _execute(programs, analysis.bits, seed, progress)
-    opened = _open(outputs, seed)
+    outputs = execute(programs, analysis.bits, seed, progress)
+    opened = open_outputs_of(outputs, seed)
     result = analysis.finalize(opened, params, threshold)
     return Outcome(result, threshold, opened, progress)
 
 
-def _execute(
+def execute(
     programs: Sequence[SecureProgram],
-    bits: int,
-    seed: int,
-    progress: list[tuple[str, int, int, str]],
+    bits: int = 32,
+    seed: int = 0,
+    progress: list[tuple[str, int, int, str]] | None = None,
 ) -> list[list[RefSecret]]:
     """Run party i's program on its own `ReferenceOps`, one thread per party; the
     parties' failures are reported as the coordinator would (a joint refusal as such)."""
@@ -154,7 +154,8 @@ def _execute(
 
     def party(index: int) -> None:
         ops = ReferenceOps(rendezvous, index, bits=bits, seed=seed)
-        ops.progress_sink = lambda *note: progress.append(note)
+        if progress is not None:
+            ops.progress_sink = lambda *note: progress.append(note)
         try:
             secrets = asyncio.run(programs[index](ops))
             results[index] = [_checked(s) for s in secrets]
@@ -185,7 +186,7 @@ def _checked(secret: Secret) -> RefSecret:
     return secret
 
 
-def _open(outputs: Sequence[Sequence[RefSecret]], seed: int) -> list[int] | list[float]:
+def open_outputs_of(outputs: Sequence[Sequence[RefSecret]], seed: int) -> list[int] | list[float]:
     """What the coordinator opens: every party's outputs must agree; they are split into
     additive shares of their integer encodings and opened with `open_outputs`."""
     first = outputs[0]
