@@ -33,6 +33,25 @@ from tests.conftest import COUNT_TEMPLATE, PROTOCOLS
 
 THRESHOLD = 11
 
+TEMPLATES_RUN = {
+    "rare_disease_count",
+    "backend_selftest",
+    "summary",
+    "correlation",
+    "histogram",
+    "quantiles",
+    "contingency",
+    "ttest",
+    "odds_ratio",
+    "kmeans",
+    "logistic_regression",
+}
+"""The templates this module runs: a new template gets its test here, and its name."""
+
+
+def test_every_template_runs_in_process() -> None:
+    assert {path.stem for path in PROTOCOLS.glob("*.toml")} == TEMPLATES_RUN
+
 
 @pytest.fixture(scope="module")
 def fed(data3: Path) -> InProcessFederation:

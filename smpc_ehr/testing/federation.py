@@ -122,7 +122,8 @@ def run_analysis(
 ) -> Outcome:
     """The analysis contract, end to end: every party's local step and secure program,
     the coordinator's opening, the finaliser. The only place this package calls an
-    analysis's `secure_program` and `finalize`."""
+    analysis's `secure_program` and `finalize` (with named outputs, these become the
+    analysis's flat program and release wrappers)."""
     programs: list[SecureProgram] = []
     for data in datas:
         program: SecureProgram | None = None
