@@ -26,7 +26,6 @@ from smpc_ehr.cli import commands
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 
-DEFAULT_STATE = ".smpc-ehr"
 EXIT_BROKEN_PIPE = 141
 """Exit status when stdout's reader went away (as a shell reports death by SIGPIPE)."""
 
@@ -114,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     where = run.add_mutually_exclusive_group()
-    where.add_argument("--state", help=f"local federation state folder (default {DEFAULT_STATE})")
+    where.add_argument(
+        "--state", help=f"local federation state folder (default {commands.DEFAULT_STATE})"
+    )
     where.add_argument("--config", help="analyst config TOML (a real federation)")
     run.set_defaults(handler=commands.run)
 
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_sub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
     lup = local_sub.add_parser("up", help="start a coordinator and one party per data folder")
     lup.add_argument("--data", required=True, help="folder with one subfolder per party")
-    lup.add_argument("--state", default=DEFAULT_STATE)
+    lup.add_argument("--state", default=commands.DEFAULT_STATE)
     lup.add_argument("--protocols", default="protocols", help="templates every party approves")
     lup.add_argument(
         "--approve",
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     lup.add_argument("--timeout", type=float, default=60.0)
     lup.set_defaults(handler=commands.local_up)
     ldown = local_sub.add_parser("down", help="stop the local federation")
-    ldown.add_argument("--state", default=DEFAULT_STATE)
+    ldown.add_argument("--state", default=commands.DEFAULT_STATE)
     ldown.set_defaults(handler=commands.local_down)
     return parser
 

@@ -19,6 +19,9 @@ from smpc_ehr.study.params import parse_set_options
 
 __all__ = ["JobFailed"]
 
+DEFAULT_STATE = ".smpc-ehr"
+"""The local federation's state folder when --state is not given."""
+
 
 def _setup_logging(level: str, who: str) -> None:
     logging.basicConfig(
@@ -109,8 +112,6 @@ def serve(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> Client:
     if args.config:
         return Client.from_config(args.config)
-    from smpc_ehr.cli import DEFAULT_STATE
-
     state = Path(args.state or DEFAULT_STATE)
     if not (state / LOCAL_ANALYST_CONFIG).exists():
         raise ConfigError(
