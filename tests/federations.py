@@ -69,7 +69,7 @@ def fed5(data5: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
 # ------------------------------------------------------------------ the slow tier
 
 PROCESS_STARTERS = frozenset({"start_federation", "up", "subprocess", "Popen", "getfixturevalue"})
-"""Names whose use in a test, a fixture or a tests/ helper they call makes the test
+"""Names whose use in a test, a fixture or a test helper they call makes the test
 slow: they start processes (`getfixturevalue` fetches federations by computed name)."""
 
 
@@ -82,11 +82,19 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
+def _is_test_code(filename: str) -> bool:
+    """Code of tests/ or of a test module beside an analysis package (smpc_ehr/**/test_*.py)."""
+    path = Path(filename)
+    return path.is_relative_to(TESTS) or (
+        path.is_relative_to(ROOT / "smpc_ehr") and path.name.startswith("test_")
+    )
+
+
 def _starts_processes(func: Callable[..., Any], seen: set[int]) -> bool:
     """Whether `func`, or a function of tests/ it names, uses a `PROCESS_STARTERS` name."""
     func = getattr(func, "__func__", func)
     code = getattr(func, "__code__", None)
-    if code is None or id(code) in seen or not code.co_filename.startswith(str(TESTS)):
+    if code is None or id(code) in seen or not _is_test_code(code.co_filename):
         return False
     seen.add(id(code))
     names = _names(code)
@@ -102,7 +110,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not isinstance(item, pytest.Function):
             continue
         funcs = [item.obj]
-        for defs in item._fixtureinfo.name2fixturedefs.values():  # tests/ fixtures only
+        for defs in item._fixtureinfo.name2fixturedefs.values():  # test code's fixtures only
             funcs.extend(d.func for d in defs if d.argname != "_fast_tests_start_no_process")
         seen: set[int] = set()
         if any(_starts_processes(f, seen) for f in funcs):
@@ -124,7 +132,7 @@ def _fast_tests_start_no_process(request: pytest.FixtureRequest) -> Iterator[Non
         if Path(program).name.startswith(("python", "smpc-ehr")):
             raise AssertionError(
                 f"{request.node.nodeid} starts {program} but is not marked slow "
-                "(tests/conftest.py, PROCESS_STARTERS)"
+                "(tests/federations.py, PROCESS_STARTERS)"
             )
         original(self, args, *rest, **kwargs)
 

@@ -4,8 +4,8 @@ The parties' local steps, the secure programs over the plaintext reference ops
 (smpc_ehr/testing/reference.py, MPyC's stated precision), the coordinator's opening
 and the finalisers run in this process, on the same synthetic data as the slow
 tier's 3-party federation (`data3`). Results are checked with the slow tier's own
-checks and oracles (tests/test_stats.py, test_counts.py, test_conformance.py,
-test_kmeans.py, test_logistic.py, over tests/_truth.py and tests/_stats_truth.py), at
+checks and oracles (the tests beside each analysis package, over tests/_truth.py,
+tests/_stats_truth.py and tests/_model_truth.py), at
 MPyC's tolerances: the reference promises MPyC's precision.
 """
 
@@ -19,17 +19,25 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-import tests.test_conformance as conformance
-import tests.test_counts as counts
-import tests.test_kmeans as kmeans
-import tests.test_logistic as logistic
-import tests.test_stats as stats
+import smpc_ehr.analyses.diagnostics.selftest.test_selftest as conformance
+import smpc_ehr.analyses.models.kmeans.test_kmeans as kmeans
+import smpc_ehr.analyses.models.logistic.test_logistic as logistic
+import smpc_ehr.analyses.statistics.contingency.test_contingency as contingency
+import smpc_ehr.analyses.statistics.correlation.test_correlation as correlation
+import smpc_ehr.analyses.statistics.count.test_count as counts
+import smpc_ehr.analyses.statistics.histogram.test_histogram as histogram
+import smpc_ehr.analyses.statistics.odds_ratio.test_odds_ratio as odds_ratio
+import smpc_ehr.analyses.statistics.quantiles.test_quantiles as quantiles
+import smpc_ehr.analyses.statistics.summary.test_summary as summary
+import smpc_ehr.analyses.statistics.ttest.test_ttest as ttest
+import tests._model_truth as model_truth
+import tests._stats_jobs as stats
 from smpc_ehr.errors import JointRefusal, TemplateError
 from smpc_ehr.testing.federation import Hospital, InProcessFederation
 from smpc_ehr.testing.reference import REFERENCE_PRECISION
 from tests import _stats_truth as truth
 from tests._truth import truth_counts
-from tests.conftest import COUNT_TEMPLATE, PROTOCOLS
+from tests.federations import COUNT_TEMPLATE, PROTOCOLS
 
 THRESHOLD = 11
 
@@ -60,7 +68,7 @@ def fed(data3: Path) -> InProcessFederation:
 
 @dataclass
 class InProcessCombo:
-    """What tests/test_stats.py's checks read of a federation (its `Combo`), here in
+    """What the statistics packages' checks read of a federation (its `Combo`), here in
     process; `backend` "mpyc" because the reference keeps MPyC's precision."""
 
     fed: InProcessFederation
@@ -91,33 +99,33 @@ def combo(fed: InProcessFederation, data3: Path) -> InProcessCombo:
 
 @pytest.mark.parametrize("key", ["summary", "summary_sex", "summary_readmit"])
 def test_summary(combo: InProcessCombo, key: str) -> None:
-    stats.test_summary(combo, key)
+    summary.test_summary(combo, key)
 
 
 def test_correlation(combo: InProcessCombo) -> None:
-    stats.test_correlation(combo)
+    correlation.test_correlation(combo)
 
 
 def test_histogram(combo: InProcessCombo) -> None:
-    stats.test_histogram(combo)
+    histogram.test_histogram(combo)
 
 
 @pytest.mark.parametrize("key", ["quantiles_bmi", "quantiles_sbp"])
 def test_quantiles(combo: InProcessCombo, key: str) -> None:
-    stats.test_quantiles(combo, key, stats.JOBS[key][1])
+    quantiles.test_quantiles(combo, key, stats.JOBS[key][1])
 
 
 def test_contingency(combo: InProcessCombo) -> None:
-    stats.test_contingency_released_with_chi_square(combo)
-    stats.test_contingency_with_small_cell_refuses_test(combo)
+    contingency.test_contingency_released_with_chi_square(combo)
+    contingency.test_contingency_with_small_cell_refuses_test(combo)
 
 
 def test_ttest(combo: InProcessCombo) -> None:
-    stats.test_welch_ttest(combo)
+    ttest.test_welch_ttest(combo)
 
 
 def test_odds_ratio(combo: InProcessCombo) -> None:
-    stats.test_odds_ratio(combo)
+    odds_ratio.test_odds_ratio(combo)
 
 
 # ------------------------------------------------------------------ counts
@@ -214,8 +222,8 @@ def test_logistic_fit_matches_pooled_maximum_likelihood(
     features = logistic.FEATURES
     params = {"outcome": "readmit_30d", "features": ",".join(features)}
     result = fed.run(logistic.TEMPLATE, params).result
-    want = logistic.pooled_fit(truth.cohort_frame(data3), "readmit_30d", features, 0.0)
-    logistic.check_against_pooled(result, want, features)
+    want = model_truth.pooled_fit(truth.cohort_frame(data3), "readmit_30d", features, 0.0)
+    model_truth.check_against_pooled(result, want, features)
 
 
 def test_logistic_full_mode_matches_the_pooled_model(fed: InProcessFederation, data3: Path) -> None:
@@ -223,7 +231,7 @@ def test_logistic_full_mode_matches_the_pooled_model(fed: InProcessFederation, d
     params = {"outcome": "readmit_30d", "features": "bmi,hba1c", "mode": "full", "codes": "E11"}
     result = fed.run(logistic.TEMPLATE, params, backend="crypten").result
     frame = truth.cohort_frame(data3, codes="E11")
-    want = logistic.pooled_fit(frame, "readmit_30d", features, 0.0)
+    want = model_truth.pooled_fit(frame, "readmit_30d", features, 0.0)
     got = np.array([result["coefficients"][n] for n in ["(intercept)", *features]])
     assert np.abs(got - want["beta"]).max() <= 1e-3, got - want["beta"]
 

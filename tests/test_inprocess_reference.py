@@ -4,14 +4,13 @@ failures a real job has (drifting programs, mixed outputs, a joint refusal)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
-from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.local_checks import JOINT_MESSAGE, UnusableValues
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common.local_checks import JOINT_MESSAGE, UnusableValues
 from smpc_ehr.backends.base import MixedOutputsError, Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal
@@ -116,14 +115,17 @@ class _Unusable(Analysis):
             raise UnusableValues("hospital-2's column x has values beyond +-16384")
         return 1
 
-    def secure_program(self, local: Any, params: Params, threshold: int) -> SecureProgram:
-        async def program(ops: SecureOps) -> list[Secret]:
-            return [ops.sum_vectors(ops.input_ints([local], 4))]
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        return (Output("total", (1,)),)
+
+    def secure_program(self, local: Any, params: Params, threshold: int) -> NamedProgram:
+        async def program(ops: SecureOps) -> NamedSecrets:
+            return {"total": ops.sum_vectors(ops.input_ints([local], 4))}
 
         return program
 
-    def finalize(self, opened: Sequence[float], params: Params, threshold: int) -> dict:
-        return {"total": opened[0]}
+    def finalize(self, opened: dict[str, np.ndarray], params: Params, threshold: int) -> dict:
+        return {"total": int(opened["total"][0])}
 
 
 _SECOND: Any = object()

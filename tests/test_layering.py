@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.federations import ROOT
 
 PACKAGE = ROOT / "smpc_ehr"
 ENTRY_POINT = re.compile(r"smpc_ehr(\.\w+)+:\w+")

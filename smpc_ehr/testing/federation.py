@@ -25,7 +25,7 @@ import numpy as np
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.local_checks import UnusableValues, guarded
+from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
 from smpc_ehr.backends.base import MixedOutputsError, Secret, SecureProgram
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.data.loader import load_party_data

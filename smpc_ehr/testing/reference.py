@@ -52,7 +52,7 @@ REFERENCE_PRECISION = Precision(
     reciprocal=ApproxError(low=2.0**-14, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
     sqrt=ApproxError(low=0.0, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
 )
-"""The reference's promise: MPyC's stated precision (backends/mpyc_backend.py PRECISION,
+"""The reference's promise: MPyC's stated precision (backends/mpyc/ops.py PRECISION,
 docs/backends.md), so a test's tolerance is one a real backend meets too."""
 
 RENDEZVOUS_SECONDS = 60.0
