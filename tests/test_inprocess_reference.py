@@ -11,9 +11,9 @@ import pytest
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.local_checks import JOINT_MESSAGE, UnusableValues
-from smpc_ehr.backends.base import MixedOutputsError, Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.ops import MixedOutputsError, Secret, SecureOps, SecureProgram
 from smpc_ehr.testing.federation import execute, open_outputs_of, run_analysis
 from smpc_ehr.testing.reference import REFERENCE_PRECISION, ReferenceFailure
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.common.text import render_generic
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
 
 Params = Mapping[str, Any]
 """Bound (validated, typed) parameters of a job."""

@@ -1,6 +1,6 @@
 """MPC backends: each runs a job's secure part over the mesh behind `SecureOps`.
 
-Analyses are written once against `smpc_ehr.backends.base.SecureOps`; a backend
+Analyses are written once against `smpc_ehr.securemath.ops.SecureOps`; a backend
 turns those operations into its own protocol: MPyC (Shamir sharing over a prime
 field, honest majority, n >= 3) or CrypTen (additive sharing over Z_2^64, n >= 2,
 Beaver triples from the roster's dealer). `BACKENDS` is the one registry of them

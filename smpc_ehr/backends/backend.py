@@ -13,8 +13,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
-from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.errors import Refusal
+from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
 from smpc_ehr.transport.tls import TlsIdentity
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from smpc_ehr.backends.base import OutputShareSet
 from smpc_ehr.errors import TransportError
+from smpc_ehr.securemath.ops import OutputShareSet
 from smpc_ehr.wire import common_pb2
 
 

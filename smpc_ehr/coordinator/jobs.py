@@ -22,13 +22,13 @@ import grpc
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.backends import check_backend
-from smpc_ehr.backends.base import OutputShareSet
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import TemplateError, TransportError
 from smpc_ehr.policy.approval import combine_thresholds, job_deadline
+from smpc_ehr.securemath.ops import OutputShareSet
 from smpc_ehr.study.template import ProtocolTemplate
 from smpc_ehr.transport.mesh import PEER_ABORT
 from smpc_ehr.transport.tls import TlsIdentity

@@ -19,11 +19,11 @@ from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
 from smpc_ehr.backends import get_backend
 from smpc_ehr.backends.backend import JobContext
-from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
+from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import MAX_JOB_ID_CHARS, JobChannel, Mesh
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import common_pb2

@@ -1,14 +1,14 @@
-"""Secure math built from `SecureOps`, for analyses and for the backends themselves.
+"""The secure operations analyses are written against, and the math built from them.
 
-Each function works on any backend through the operations of
-`smpc_ehr.backends.base.SecureOps` and states its error bound in its docstring, in
-units of the backend's `precision.product_error` where the error comes from roundings.
+`ops` is the interface (`SecureOps`, its stated `Precision`, the secure program
+type); the backends implement it. The other modules are functions of any `SecureOps`
+that state their error bound, in units of the backend's `precision.product_error`
+where the error comes from roundings. Analyses and the concrete backends both sit
+above this package (MPyC's sqrt uses `roots`; a backend may hook a faster step in:
+`SecureOps.pow2_normalize`, `SecureOps.parties_only`); it imports nothing of
+smpc_ehr but errors.
 
-Layering: `backends.base` (the `SecureOps` interface) is below this package; the
-concrete backends (`backends.mpyc`, `backends.crypten`) and the analyses are above
-it, so a backend can use the one implementation here (MPyC's sqrt uses `roots`) and
-hook its own faster step in (`SecureOps.pow2_normalize`, `SecureOps.parties_only`).
-
+- `ops`: `SecureOps`, `Precision`, `ApproxError`, `OutputShareSet`, `SecureProgram`;
 - `constants`: the bit widths counts are held in and divided by, Newton step counts;
 - `division`: division by counts, fractions of a total, 1/a on [1, 2];
 - `roots`: the inverse square root by Newton's iteration;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 def all_of(ops: SecureOps, bits: Secret) -> Secret:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.securemath.constants import COUNT_BITS, RECIPROCAL_STEPS
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 def fractions_of_total(ops: SecureOps, counts: Secret) -> Secret:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 def inverse_spd(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import itertools
 
 import numpy as np
 
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 BREAKS = np.array([0.0, 4.0, 14.0])
 """Segments of |u|; beyond 14, 1 - sigma(14) ~ 8.3e-7 is dropped."""

@@ -26,7 +26,6 @@ import numpy as np
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, Params
 from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
-from smpc_ehr.backends.base import MixedOutputsError, Secret, SecureProgram
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.data.records import PartyData
@@ -37,6 +36,7 @@ from smpc_ehr.policy.approval import (
     combine_thresholds,
     effective_threshold,
 )
+from smpc_ehr.securemath.ops import MixedOutputsError, Secret, SecureProgram
 from smpc_ehr.study.template import ProtocolTemplate, load_template
 from smpc_ehr.testing.reference import ReferenceFailure, ReferenceOps, RefSecret, Rendezvous
 

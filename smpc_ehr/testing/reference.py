@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.backends.base import (
+from smpc_ehr.securemath.ops import (
     ApproxError,
     Precision,
     Public,

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 def released_counts_outputs(cells: int) -> tuple[Output, ...]:

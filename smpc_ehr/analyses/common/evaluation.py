@@ -45,9 +45,9 @@ import numpy as np
 from smpc_ehr.analyses.base import NamedSecrets, Output
 from smpc_ehr.analyses.common.cells import complementary, exact_int
 from smpc_ehr.analyses.common.moments import party_arrays
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.division import fractions_of_total
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 AUC_BINS = 100
 """Scores are binned by 0.01 for the AUC: pairs within one bin count one half."""

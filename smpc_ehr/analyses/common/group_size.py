@@ -29,9 +29,9 @@ import itertools
 
 import numpy as np
 
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 def coalition_size(n_parties: int) -> int:

@@ -14,9 +14,9 @@ all, a template or policy refusal) still stop the party with its name.
 
 from __future__ import annotations
 
-from smpc_ehr.backends.base import Secret, SecureOps, SecureProgram
 from smpc_ehr.errors import DataError, JointRefusal
 from smpc_ehr.securemath.boolean import any_party
+from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
 
 JOINT_MESSAGE = (
     "the values of at least one hospital cannot be used for this analysis (a value beyond "

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.division import fractions_of_total
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
 def party_arrays(ops: SecureOps, mine: np.ndarray) -> Secret:

@@ -52,9 +52,9 @@ from smpc_ehr.analyses.common.moments import (
     pooled_weights,
 )
 from smpc_ehr.analyses.common.variables import FULL_MODE_MAX_ABS
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 PAD_ROWS = 100
 """Each party's rows are padded to a multiple of this: the others learn only that."""

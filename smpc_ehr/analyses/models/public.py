@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from smpc_ehr.analyses.base import NamedSecrets
-from smpc_ehr.backends.base import SecureOps, public_values
+from smpc_ehr.securemath.ops import SecureOps, public_values
 
 
 def public_outputs(ops: SecureOps, values: Mapping[str, ArrayLike]) -> NamedSecrets:

@@ -31,7 +31,10 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends import check_backend
-from smpc_ehr.backends.base import (
+from smpc_ehr.backends.crypten import prng
+from smpc_ehr.backends.crypten.communicator import MeshCommunicator
+from smpc_ehr.backends.crypten.compat import import_crypten
+from smpc_ehr.securemath.ops import (
     ApproxError,
     MixedOutputsError,
     OutputShareSet,
@@ -43,9 +46,6 @@ from smpc_ehr.backends.base import (
     SecureProgram,
     own_values,
 )
-from smpc_ehr.backends.crypten import prng
-from smpc_ehr.backends.crypten.communicator import MeshCommunicator
-from smpc_ehr.backends.crypten.compat import import_crypten
 from smpc_ehr.transport.mesh import JobChannel
 
 crypten = import_crypten()

@@ -13,8 +13,8 @@ import os
 from concurrent.futures import Executor
 
 from smpc_ehr.backends.backend import FULL_MODE, Backend, BackendJob, JobContext
-from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.errors import Refusal
+from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
 
 INSECURE_TFP_ENV = "SMPC_EHR_INSECURE_TFP_FOR_TESTS"

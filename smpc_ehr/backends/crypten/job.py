@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.backends.crypten import provider
 from smpc_ehr.backends.crypten.backend import run_job
+from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
 from smpc_ehr.transport.tls import TlsIdentity
 

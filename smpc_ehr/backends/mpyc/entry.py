@@ -7,8 +7,8 @@ starts) or by the first job.
 from __future__ import annotations
 
 from smpc_ehr.backends.backend import Backend, BackendJob, JobContext
-from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.errors import Refusal
+from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
 
 MIN_PARTIES = 3

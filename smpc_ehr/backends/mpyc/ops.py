@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.backends.base import (
+from smpc_ehr.backends.mpyc.library import check_field
+from smpc_ehr.securemath.constants import COUNT_BITS
+from smpc_ehr.securemath.ops import (
     ApproxError,
     MixedOutputsError,
     OutputShareSet,
@@ -23,8 +25,6 @@ from smpc_ehr.backends.base import (
     SecureOps,
     own_values,
 )
-from smpc_ehr.backends.mpyc.library import check_field
-from smpc_ehr.securemath.constants import COUNT_BITS
 from smpc_ehr.securemath.roots import QUARTER_TO_ONE, inverse_sqrt
 
 FXP_BITS = 64

@@ -18,12 +18,12 @@ import sys
 import time
 from typing import Any
 
-from smpc_ehr.backends.base import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.backends.mpyc.entry import check_party_count
 from smpc_ehr.backends.mpyc.exchange import MeshExchange
 from smpc_ehr.backends.mpyc.library import GLOBAL_MODULES, SEC_PARAM, import_mpyc, set_active
 from smpc_ehr.backends.mpyc.ops import MpycOps
 from smpc_ehr.errors import JobAborted, SmpcEhrError, TransportError
+from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
 
 log = logging.getLogger(__name__)

@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.securemath.division import fractions_of_total
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 GRID = 2.0**-8
 """Inputs are multiples of 2^-8: exact in both backends (16 and 32 fractional bits)."""

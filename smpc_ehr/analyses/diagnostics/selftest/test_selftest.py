@@ -35,10 +35,10 @@ from smpc_ehr.analyses.diagnostics.selftest.analysis import (
     weights,
 )
 from smpc_ehr.analyses.statistics.count.test_count import THRESHOLD, check_against_truth
-from smpc_ehr.backends.base import ApproxError, Precision
 from smpc_ehr.backends.crypten.entry import INSECURE_TFP_ENV
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import DEALER_ID, LocalFederation, down
+from smpc_ehr.securemath.ops import ApproxError, Precision
 from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE, PROTOCOLS, make_data, start_federation
 
@@ -236,9 +236,9 @@ def test_counts_agree_with_pooled_plaintext(
 def test_mpyc_refuses_to_open_integers_and_fixed_point_together() -> None:
     import asyncio
 
-    from smpc_ehr.backends.base import MixedOutputsError
     from smpc_ehr.backends.mpyc.library import import_mpyc
     from smpc_ehr.backends.mpyc.ops import FXP_BITS, FXP_FRAC_BITS, MpycOps
+    from smpc_ehr.securemath.ops import MixedOutputsError
 
     runtime = import_mpyc().mpc  # MPyC's own one-party runtime: no federation needed
     ops = MpycOps(runtime)
@@ -249,8 +249,8 @@ def test_mpyc_refuses_to_open_integers_and_fixed_point_together() -> None:
 
 
 def test_crypten_opens_integers_at_scale_1_and_refuses_ambiguous_outputs() -> None:
-    from smpc_ehr.backends.base import MixedOutputsError
     from smpc_ehr.backends.crypten.backend import FRAC_BITS, output_frac_bits
+    from smpc_ehr.securemath.ops import MixedOutputsError
 
     assert output_frac_bits({"int"}, [1, 1]) == 0
     assert output_frac_bits({"fixed"}, [2**16, 1]) == FRAC_BITS  # 1: a comparison result

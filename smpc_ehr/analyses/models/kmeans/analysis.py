@@ -58,10 +58,10 @@ from smpc_ehr.analyses.models.kmeans.render import render_kmeans
 from smpc_ehr.analyses.models.public import public_outputs
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
-from smpc_ehr.backends.base import Secret, SecureOps, public_values
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.boolean import all_of
+from smpc_ehr.securemath.ops import Secret, SecureOps, public_values
 
 MODES = ("iterates", "full")
 

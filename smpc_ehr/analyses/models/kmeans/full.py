@@ -47,11 +47,11 @@ from smpc_ehr.analyses.common.secret_rows import (
 )
 from smpc_ehr.analyses.models.kmeans.data import Rows, initial_centroids, shortfall
 from smpc_ehr.analyses.models.kmeans.release import released_clustering
-from smpc_ehr.backends.base import Secret, SecureOps, public_values
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath import roots
 from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.division import reciprocal_from_one_to_two
+from smpc_ehr.securemath.ops import Secret, SecureOps, public_values
 
 MOVE_UNITS = 16.0
 MOVE_MAGNIFY = 256.0

@@ -34,7 +34,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import NamedSecrets, Output
 from smpc_ehr.analyses.common.cells import complementary, exact_int
-from smpc_ehr.backends.base import Secret, SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 OVERALL = ("n", "inertia", "inertia_scale", "emptied")
 """N, inertia / s, s and the times a cluster was empty: withheld together."""

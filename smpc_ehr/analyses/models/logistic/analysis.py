@@ -47,10 +47,10 @@ from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.analyses.models.public import public_outputs
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
 from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 INTERCEPT = "(intercept)"
 FIRST_INVERSE_STEPS = 16

@@ -49,9 +49,9 @@ from smpc_ehr.analyses.common.secret_rows import (
 )
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
 from smpc_ehr.analyses.models.public import public_outputs
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
+from smpc_ehr.securemath.ops import Secret, SecureOps
 from smpc_ehr.securemath.sigmoid import secure_sigmoid, sigmoid_and_saturation
 
 GRADIENT_SCALE = 2.0**14

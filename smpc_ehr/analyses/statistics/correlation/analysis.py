@@ -38,9 +38,9 @@ from smpc_ehr.analyses.common.moments import (
 )
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.analyses.statistics.correlation.render import render_correlation
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 MISSING_RULE = "complete-case: patients missing any listed variable are left out"
 BINARY_RULE = (

@@ -64,9 +64,9 @@ from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output,
 from smpc_ehr.analyses.common.cells import exact_int
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
-from smpc_ehr.backends.base import Secret, SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 SCALE = 10_000
 """q is given to 4 decimals: q * SCALE is an integer p, and comparisons are exact."""

@@ -18,9 +18,9 @@ from smpc_ehr.analyses.statistics.quantiles.analysis import (
     QuantilesAnalysis,
     quantiles_program,
 )
-from smpc_ehr.backends.base import SecureOps
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.ops import SecureOps
 from smpc_ehr.study.params import BoundParameters
 from smpc_ehr.study.template import load_template
 from tests.federations import PROTOCOLS

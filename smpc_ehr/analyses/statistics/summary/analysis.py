@@ -51,8 +51,8 @@ from smpc_ehr.analyses.common.variables import (
     select_cohort,
 )
 from smpc_ehr.analyses.statistics.summary.render import render_summary
-from smpc_ehr.backends.base import SecureOps
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.securemath.ops import SecureOps
 
 MISSING_RULE = "excluded variable by variable (available-case)"
 BINARY_RULE = (
