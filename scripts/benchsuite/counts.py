@@ -149,7 +149,7 @@ def mismatches(q: Query, mpc: Cells, threshold: int, plain: Cells) -> list[str]:
     if set(mpc) != set(plain):
         problems.append(f"{q.name}: cells differ: MPC {sorted(mpc)} vs pandas {sorted(plain)}")
     for key, value in mpc.items():
-        truth = plain.get(key, 0)
+        truth = plain.get(key) or 0
         label = "/".join(key) or "total"
         if value is None and truth >= threshold:
             problems.append(f"{q.name} [{label}]: suppressed by MPC, pandas counts {truth}")

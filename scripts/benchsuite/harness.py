@@ -561,6 +561,58 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of a printed table: its header, how a row gives its value, and how the
+    value is shown: as `table` shows it (digits None), or with fixed decimals
+    right-aligned under the header (`table`'s own float format rounds seconds of a
+    small run to 0.00), "-" for None."""
+
+    header: str
+    value: Callable[[Any], Any]
+    digits: int | None = None
+
+    def cell(self, row: Any) -> object:
+        value = self.value(row)
+        return value if self.digits is None else fixed(value, self.header, self.digits)
+
+
+def columns_table(columns: Sequence[Column], rows: Sequence[Any]) -> str:
+    """`table` of some rows by their columns."""
+    return table([c.header for c in columns], [[c.cell(r) for c in columns] for r in rows])
+
+
+def per(value: float | None, unit: float) -> float | None:
+    """`value` in another unit (None stays None)."""
+    return None if value is None else value / unit
+
+
+def key(name: str) -> Callable[[Any], Any]:
+    return lambda row: row[name]
+
+
+def seconds_of(summary: str, stat: str = "median_ms") -> Callable[[Any], Any]:
+    """A row's timing summary `summary` (a `Summary.as_dict`, or None) in seconds."""
+    return lambda row: None if row[summary] is None else row[summary][stat] / 1000
+
+
+def step_columns(sent_unit: str, local: bool = True) -> list[Column]:
+    """The parties' logged steps of a row with `step_figures`: local step, MPC step,
+    messages and bytes sent (in KiB or MiB)."""
+    columns = [Column("local step ms", key("local_step_ms"), 1)] if local else []
+    divisor = {"KiB": 1024, "MiB": 2**20}[sent_unit]
+    return [
+        *columns,
+        Column("MPC step ms", key("mpc_step_ms"), 1),
+        Column("messages", key("messages_per_party"), 0),
+        Column(f"{sent_unit} sent", lambda r: per(r["bytes_sent_per_party"], divisor), 1),
+    ]
+
+
+def goal_column(goal_ratio: float, met: Callable[[Any], bool | None]) -> Column:
+    return Column(f"goal <= {goal_ratio:g}", lambda r: verdict(met(r)))
+
+
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"

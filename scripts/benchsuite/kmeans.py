@@ -15,7 +15,7 @@ import numpy as np
 
 from benchsuite import harness as h
 from benchsuite import logreg
-from benchsuite.harness import PARTIES, fixed, log
+from benchsuite.harness import PARTIES, log
 from benchsuite.stats import VARIABLES, load_pooled, stats_data
 
 PATIENTS = 100_000
@@ -61,8 +61,7 @@ some 1e-3 relative."""
 @dataclass(frozen=True)
 class Config(logreg.Config):
     """`bench.py logreg`'s settings (the same options; its `data_name` and `params` are not
-    used here) and the size of the full-mode federation. stats.stats_data reads
-    only `seed` and `data_root` of a config."""
+    used here) and the size of the full-mode federation."""
 
     full_patients: int
     tol: float | None
@@ -418,7 +417,7 @@ class Measured:
 
 def federation(cfg: Config, size: int, tag: str) -> tuple[Path, Pooled, dict[str, Any]]:
     """The cached data of 3 x `size` patients, its pooled complete cases and setup figures."""
-    data, gen_seconds = stats_data(cfg, size)  # it reads only cfg.seed and cfg.data_root
+    data, gen_seconds = stats_data(cfg.data_root, cfg.seed, size)
     if gen_seconds is not None:
         log(f"{tag} generated {PARTIES} x {size:,} patients in {gen_seconds:.1f} s")
     load_seconds, pooled = h.timed(lambda: pooled_rows(data))
@@ -500,57 +499,37 @@ def backend_figures(r: BackendRun, steps: dict[str, h.PartySteps]) -> dict[str, 
     return out
 
 
-def _seconds(summary: dict[str, Any] | None, key: str, header: str) -> str:
-    return fixed(None if summary is None else summary[key] / 1000, header)
-
-
-def _mib(value: float | None, header: str) -> str:
-    return fixed(None if value is None else value / 2**20, header, 1)
+LLOYD_COLUMNS = [
+    h.Column("N", h.key("n"), 0),
+    h.Column("iterations", h.key("iterations"), 0),
+    h.Column("s / Lloyd step", h.key("seconds_per_lloyd_step"), 3),
+]
 
 
 def iterates_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "MPC median s", "MPC p90 s", "iterations", "s / Lloyd step"]
-    headers += ["step gap ms", "MPC step ms", "messages", "MiB sent", "sklearn fit s"]
-    headers += ["sklearn iter", "ratio", f"goal <= {GOAL_RATIO:g}"]
-    body = []
-    for f in rows:
-        body.append(
-            [
-                f["backend"],
-                _seconds(f["time"], "median_ms", headers[1]),
-                _seconds(f["time"], "p90_ms", headers[2]),
-                fixed(f["iterations"], headers[3], 0),
-                fixed(f["seconds_per_lloyd_step"], headers[4]),
-                fixed(f["lloyd_step_gap_ms"], headers[5], 1),
-                fixed(f["mpc_step_ms"], headers[6], 1),
-                fixed(f["messages_per_party"], headers[7], 0),
-                _mib(f["bytes_sent_per_party"], headers[8]),
-                _seconds(f["sklearn_fit"], "median_ms", headers[9]),
-                fixed(f["sklearn_iterations"], headers[10], 0),
-                fixed(f["ratio"], headers[11], 2),
-                h.verdict(f["goal_met"]),
-            ]
-        )
-    return h.table(headers, body)
+    columns = [
+        h.Column("backend", h.key("backend")),
+        h.Column("MPC median s", h.seconds_of("time"), 3),
+        h.Column("MPC p90 s", h.seconds_of("time", "p90_ms"), 3),
+        *LLOYD_COLUMNS[1:3],
+        h.Column("step gap ms", h.key("lloyd_step_gap_ms"), 1),
+        *h.step_columns("MiB", local=False),
+        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
+        h.Column("sklearn iter", h.key("sklearn_iterations"), 0),
+        h.Column("ratio", h.key("ratio"), 2),
+        h.goal_column(GOAL_RATIO, h.key("goal_met")),
+    ]
+    return h.columns_table(columns, rows)
 
 
 def full_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["mode", "median s", "N", "iterations", "s / Lloyd step", "MPC step ms"]
-    headers += ["messages", "MiB sent"]
-    body = [
-        [
-            f"{f['mode']} ({FULL_BACKEND})",
-            _seconds(f["time"], "median_ms", headers[1]),
-            fixed(f["n"], headers[2], 0),
-            fixed(f["iterations"], headers[3], 0),
-            fixed(f["seconds_per_lloyd_step"], headers[4]),
-            fixed(f["mpc_step_ms"], headers[5], 1),
-            fixed(f["messages_per_party"], headers[6], 0),
-            _mib(f["bytes_sent_per_party"], headers[7]),
-        ]
-        for f in rows
+    columns = [
+        h.Column("mode", lambda r: f"{r['mode']} ({FULL_BACKEND})"),
+        h.Column("median s", h.seconds_of("time"), 3),
+        *LLOYD_COLUMNS,
+        *h.step_columns("MiB", local=False),
     ]
-    return h.table(headers, body)
+    return h.columns_table(columns, rows)
 
 
 def agreement_table(agreements: Sequence[Agreement]) -> str:

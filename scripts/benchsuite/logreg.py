@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite.harness import PARTIES, PROTOCOLS, Summary, fixed, log, party_ids, table, timed
+from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log, party_ids, table, timed
 from benchsuite.stats import BACKENDS, VARIABLES, _backend_list
 
 PATIENTS = 100_000
@@ -448,45 +448,30 @@ def figures_of(run: Run, backend: str) -> dict[str, Any]:
 
 
 def timing_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "MPC median s", "MPC p90 s", "iterations", "local step ms"]
-    headers += ["MPC step ms", "messages", "MiB sent", "sklearn fit s", "fit+predict s"]
-    headers += ["ratio", f"goal <= {GOAL_RATIO:g}"]
-    return table(headers, [_timing_row(f, headers) for f in rows])
-
-
-def _timing_row(f: dict[str, Any], headers: Sequence[str]) -> list[object]:
-    sent = f["bytes_sent_per_party"]
-    return [
-        f["backend"],
-        fixed(f["mpc"]["median_ms"] / 1000, headers[1]),
-        fixed(f["mpc"]["p90_ms"] / 1000, headers[2]),
-        fixed(f["iterations"], headers[3], 0),
-        fixed(f["local_step_ms"], headers[4], 1),
-        fixed(f["mpc_step_ms"], headers[5], 1),
-        fixed(f["messages_per_party"], headers[6], 0),
-        fixed(None if sent is None else sent / 2**20, headers[7], 1),
-        fixed(f["sklearn_fit"]["median_ms"] / 1000, headers[8]),
-        fixed(f["sklearn_fit_predict"]["median_ms"] / 1000, headers[9]),
-        f["ratio"],
-        "met" if f["ratio"] <= GOAL_RATIO else "NOT met",
+    columns = [
+        h.Column("backend", h.key("backend")),
+        h.Column("MPC median s", h.seconds_of("mpc"), 3),
+        h.Column("MPC p90 s", h.seconds_of("mpc", "p90_ms"), 3),
+        h.Column("iterations", h.key("iterations"), 0),
+        *h.step_columns("MiB"),
+        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
+        h.Column("fit+predict s", h.seconds_of("sklearn_fit_predict"), 3),
+        h.Column("ratio", h.key("ratio")),
+        h.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
     ]
+    return h.columns_table(columns, rows)
 
 
 def breakdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "to 1st Newton step ms", "later step ms (median)"]
-    headers += ["after last step ms", "coordinator elapsed ms", "analyst end to end ms"]
-    body = [
-        [
-            f["backend"],
-            fixed(f["to_first_step_ms"], headers[1], 1),
-            fixed(f["later_step_ms"], headers[2], 1),
-            fixed(f["after_last_step_ms"], headers[3], 1),
-            fixed(f["mpc_coordinator"]["median_ms"], headers[4], 1),
-            fixed(f["mpc"]["median_ms"], headers[5], 1),
-        ]
-        for f in rows
+    columns = [
+        h.Column("backend", h.key("backend")),
+        h.Column("to 1st Newton step ms", h.key("to_first_step_ms"), 1),
+        h.Column("later step ms (median)", h.key("later_step_ms"), 1),
+        h.Column("after last step ms", h.key("after_last_step_ms"), 1),
+        h.Column("coordinator elapsed ms", lambda r: r["mpc_coordinator"]["median_ms"], 1),
+        h.Column("analyst end to end ms", lambda r: r["mpc"]["median_ms"], 1),
     ]
-    return table(headers, body)
+    return h.columns_table(columns, rows)
 
 
 def accuracy_table(check: dict[str, Any]) -> str:

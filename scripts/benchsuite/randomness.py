@@ -47,7 +47,8 @@ def mpyc_figures(args: argparse.Namespace) -> dict[str, Any]:
         for k in (OLD_K, NEW_K) if r % 2 == 0 else (NEW_K, OLD_K):  # neither always first
             log(f"MPyC round {r + 1}/{args.repeats}, k = {k}")
             rounds[k].append(_mpyc_round(k, args.compare, args.selftest_size))
-    rows, out = [], {}
+    rows: list[list[object]] = []
+    out: dict[str, Any] = {}
     for step in STEPS:
         figures = {
             what: [statistics.median(x[what][step] for x in rounds[k]) for k in (OLD_K, NEW_K)]

@@ -211,14 +211,14 @@ class SizeRun:
     problems: list[str]
 
 
-def stats_data(cfg: Config, size: int) -> tuple[Path, float | None]:
+def stats_data(data_root: Path, seed: int, size: int) -> tuple[Path, float | None]:
     """The cached federation of 3 x `size` patients; a cache written before the
     generator had all 10 variables is removed and generated again."""
     import pyarrow.parquet as pq
 
     ids = party_ids(PARTIES)
-    name = f"stats-{PARTIES}x{size}-seed{cfg.seed}"
-    folder = cfg.data_root / name
+    name = f"stats-{PARTIES}x{size}-seed{seed}"
+    folder = data_root / name
     if (folder / "truth.json").exists():
         for ident in ids:
             patients = folder / ident / "patients.parquet"
@@ -227,13 +227,13 @@ def stats_data(cfg: Config, size: int) -> tuple[Path, float | None]:
                 log(f"{folder} lacks {', '.join(sorted(lacking))}; generating it again")
                 shutil.rmtree(folder)
                 break
-    return h.cached_federation_data(cfg.data_root, name, ids, [size] * PARTIES, cfg.seed)
+    return h.cached_federation_data(data_root, name, ids, [size] * PARTIES, seed)
 
 
 def measure(cfg: Config, size: int) -> SizeRun:
     tag = f"[{PARTIES} x {size:,}]"
     log(f"{tag} data {cfg.data_root / f'stats-{PARTIES}x{size}-seed{cfg.seed}'}")
-    data, gen_seconds = stats_data(cfg, size)
+    data, gen_seconds = stats_data(cfg.data_root, cfg.seed, size)
     if gen_seconds is not None:
         log(f"{tag} generated {PARTIES} x {size:,} patients in {gen_seconds:.1f} s")
     load_seconds, pooled = timed(lambda: load_pooled([data / i for i in party_ids(PARTIES)]))
@@ -324,32 +324,22 @@ def goals(cfg: Config, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def headline_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "analysis", "MPC median s", "MPC p90 s", "local step ms"]
-    headers += ["MPC step ms", "messages", "KiB sent", "numpy median s", "ratio"]
-    headers += [f"goal <= {GOAL_RATIO:g}"]
-    body = []
-    for r in rows:
-        if r["patients_per_party"] != cfg.headline_size or r["backend"] not in (
-            cfg.headline_backends
-        ):
-            continue
-        kib = None if r["bytes_sent_per_party"] is None else r["bytes_sent_per_party"] / 1024
-        body.append(
-            [
-                r["backend"],
-                r["query"],
-                fixed(r["mpc"]["median_ms"] / 1000, headers[2]),
-                fixed(r["mpc"]["p90_ms"] / 1000, headers[3]),
-                fixed(r["local_step_ms"], headers[4], 1),
-                fixed(r["mpc_step_ms"], headers[5], 1),
-                fixed(r["messages_per_party"], headers[6], 0),
-                fixed(kib, headers[7], 1),
-                fixed(r["numpy"]["median_ms"] / 1000, headers[8]),
-                r["ratio"],
-                "met" if r["ratio"] <= GOAL_RATIO else "NOT met",
-            ]
-        )
-    return table(headers, body)
+    columns = [
+        h.Column("backend", h.key("backend")),
+        h.Column("analysis", h.key("query")),
+        h.Column("MPC median s", h.seconds_of("mpc"), 3),
+        h.Column("MPC p90 s", h.seconds_of("mpc", "p90_ms"), 3),
+        *h.step_columns("KiB"),
+        h.Column("numpy median s", h.seconds_of("numpy"), 3),
+        h.Column("ratio", h.key("ratio")),
+        h.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
+    ]
+    shown = [
+        r
+        for r in rows
+        if r["patients_per_party"] == cfg.headline_size and r["backend"] in cfg.headline_backends
+    ]
+    return h.columns_table(columns, shown)
 
 
 def scaling_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -365,8 +355,8 @@ def scaling_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> tuple[str, lis
             for q in QUERIES:
                 r = by_key.get((backend, size, q.name))
                 line += [
-                    fixed(r and r["local_step_ms"], headers[len(line)], 1),
-                    fixed(r and r["mpc_step_ms"], headers[len(line) + 1], 1),
+                    fixed(r["local_step_ms"] if r else None, headers[len(line)], 1),
+                    fixed(r["mpc_step_ms"] if r else None, headers[len(line) + 1], 1),
                 ]
             body.append(line)
         lo, hi = min(cfg.sizes), max(cfg.sizes)
