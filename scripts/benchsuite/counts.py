@@ -296,11 +296,7 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small run: 20,000 patients per party, 3 and 5 parties, 5 repeats",
-    )
+    h.add_quick_option(parser, "20,000 patients per party, 3 and 5 parties, 5 repeats")
     parser.add_argument("--parties", type=_int_list, help="party counts (default 3,5,7)")
     parser.add_argument("--patients", type=int, help="patients per party (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="timed repetitions per query (default 15)")

@@ -58,6 +58,11 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_quick_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--quick`: a small run, `what` says how small."""
+    parser.add_argument("--quick", action="store_true", help=f"small run: {what}")
+
+
 def party_ids(k: int) -> list[str]:
     """The party (hospital) ids of a k-party benchmark federation."""
     return [f"hospital-{i}" for i in range(1, k + 1)]
@@ -594,6 +599,14 @@ def key(name: str) -> Callable[[Any], Any]:
 def seconds_of(summary: str, stat: str = "median_ms") -> Callable[[Any], Any]:
     """A row's timing summary `summary` (a `Summary.as_dict`, or None) in seconds."""
     return lambda row: None if row[summary] is None else row[summary][stat] / 1000
+
+
+def time_columns(summary: str, what: str = "MPC") -> list[Column]:
+    """A row's timing summary `summary` as its median and 90th percentile in seconds."""
+    return [
+        Column(f"{what} median s", seconds_of(summary), 3),
+        Column(f"{what} p90 s", seconds_of(summary, "p90_ms"), 3),
+    ]
 
 
 def step_columns(sent_unit: str, local: bool = True) -> list[Column]:

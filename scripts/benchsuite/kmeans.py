@@ -509,8 +509,7 @@ LLOYD_COLUMNS = [
 def iterates_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
         h.Column("backend", h.key("backend")),
-        h.Column("MPC median s", h.seconds_of("time"), 3),
-        h.Column("MPC p90 s", h.seconds_of("time", "p90_ms"), 3),
+        *h.time_columns("time"),
         *LLOYD_COLUMNS[1:3],
         h.Column("step gap ms", h.key("lloyd_step_gap_ms"), 1),
         *h.step_columns("MiB", local=False),

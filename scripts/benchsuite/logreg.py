@@ -450,8 +450,7 @@ def figures_of(run: Run, backend: str) -> dict[str, Any]:
 def timing_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
         h.Column("backend", h.key("backend")),
-        h.Column("MPC median s", h.seconds_of("mpc"), 3),
-        h.Column("MPC p90 s", h.seconds_of("mpc", "p90_ms"), 3),
+        *h.time_columns("mpc"),
         h.Column("iterations", h.key("iterations"), 0),
         *h.step_columns("MiB"),
         h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
@@ -634,11 +633,7 @@ def print_report(cfg: Config, run: Run) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"small run: {QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up",
-    )
+    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument(
         "--backends",

@@ -646,11 +646,7 @@ def _fixed_ratio(value: float | None, digits: int = 2) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"small run: {QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up",
-    )
+    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument(

@@ -327,8 +327,7 @@ def headline_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> str:
     columns = [
         h.Column("backend", h.key("backend")),
         h.Column("analysis", h.key("query")),
-        h.Column("MPC median s", h.seconds_of("mpc"), 3),
-        h.Column("MPC p90 s", h.seconds_of("mpc", "p90_ms"), 3),
+        *h.time_columns("mpc"),
         *h.step_columns("KiB"),
         h.Column("numpy median s", h.seconds_of("numpy"), 3),
         h.Column("ratio", h.key("ratio")),
@@ -425,11 +424,7 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small run: 2,000 and 20,000 patients per party, 2 repeats",
-    )
+    h.add_quick_option(parser, "2,000 and 20,000 patients per party, 2 repeats")
     parser.add_argument(
         "--sizes",
         type=_size_list,

@@ -25,6 +25,7 @@ import numpy as np
 from benchsuite import transport_programs as programs
 from benchsuite.harness import (
     Summary,
+    add_quick_option,
     finish_figures,
     log,
     party_ids,
@@ -567,11 +568,7 @@ def _fmt(values: Sequence[float] | None) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small run: 3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition",
-    )
+    add_quick_option(parser, "3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition")
     parser.add_argument("--repeats", type=int, help="repetitions per side (default 3)")
     parser.add_argument(
         "--backends",
