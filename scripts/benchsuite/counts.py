@@ -172,7 +172,7 @@ class PartyRun:
 
 
 def measure(cfg: Config, k: int) -> PartyRun:
-    ids = h.party_ids(k)
+    ids, tag = h.party_ids(k), f"[{k} parties]"
     name = f"counts-{k}x{cfg.patients}-seed{cfg.seed}"
     log(f"[{k} parties] data {cfg.data_root / name}")
     data, gen_seconds = h.cached_federation_data(
@@ -182,15 +182,13 @@ def measure(cfg: Config, k: int) -> PartyRun:
         log(f"[{k} parties] generated {k} x {cfg.patients:,} patients in {gen_seconds:.1f} s")
     load_seconds, pooled = timed(lambda: Pooled.load([data / i for i in ids]))
     log(f"[{k} parties] pandas: loaded {k * cfg.patients:,} patients in {load_seconds:.1f} s")
-    log(f"[{k} parties] local up ...")
-    with h.local_federation(data, h.MIN_CELL_COUNT, h.UP_TIMEOUT) as fed:
-        log(f"[{k} parties] local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         setup = h.setup_figures(fed, gen_seconds, pandas_load_seconds=load_seconds)
         samples = {q.name: h.Samples() for q in QUERIES}
         problems: list[str] = []
         with h.analyst(fed) as client:
             pairs = [_pair(client, q, pooled, samples[q.name], problems) for q in QUERIES]
-            h.alternate(pairs, cfg.warmup, cfg.repeats, f"[{k} parties]", settle_seconds=0.0)
+            h.alternate(pairs, cfg.warmup, cfg.repeats, tag, settle_seconds=0.0)
         setup["rss_mb_after_queries"] = fed.rss_mb()
     return PartyRun(k, setup, samples, problems)
 

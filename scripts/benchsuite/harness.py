@@ -191,14 +191,16 @@ class RunningFederation:
 
 @contextmanager
 def local_federation(
-    data: Path, min_cell_count: int, timeout: float
+    data: Path, tag: str, min_cell_count: int = MIN_CELL_COUNT, timeout: float = UP_TIMEOUT
 ) -> Iterator[RunningFederation]:
     """`local up` on `data` in a temporary state folder; `local down` on leaving, always
-    (also on Ctrl-C or SIGTERM, which `terminate_as_interrupt` turns into an exception)."""
+    (also on Ctrl-C or SIGTERM, which `terminate_as_interrupt` turns into an exception).
+    `tag` starts its progress lines."""
     from smpc_ehr.local.federation import down, up
 
     with tempfile.TemporaryDirectory(prefix="smpc-bench-") as tmp:
         state_dir = Path(tmp) / "state"
+        log(f"{tag} local up ...")
         start = time.perf_counter()
         try:
             federation = up(
@@ -209,6 +211,7 @@ def local_federation(
                 timeout=timeout,
             )
             up_seconds = time.perf_counter() - start
+            log(f"{tag} local up took {up_seconds:.1f} s")
             yield RunningFederation(state_dir, dict(federation.pids), up_seconds)
         finally:
             down(state_dir, quiet=True)

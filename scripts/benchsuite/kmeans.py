@@ -437,9 +437,7 @@ def federation(cfg: Config, size: int, tag: str) -> tuple[Path, Pooled, dict[str
 def measure(cfg: Config) -> Measured:
     tag = f"[{PARTIES} x {cfg.patients:,}]"
     data, pooled, setup = federation(cfg, cfg.patients, tag)
-    log(f"{tag} local up ...")
-    with h.local_federation(data, h.MIN_CELL_COUNT, h.UP_TIMEOUT) as fed:
-        log(f"{tag} local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         setup |= {
             "local_up_seconds": round(fed.up_seconds, 2),
             "party_load_seconds": h.party_load_seconds(fed),
@@ -455,8 +453,7 @@ def measure(cfg: Config) -> Measured:
         steps = h.party_steps(fed)
     tag = f"[{PARTIES} x {cfg.full_patients:,}]"
     data, small, full_setup = federation(cfg, cfg.full_patients, tag)
-    with h.local_federation(data, h.MIN_CELL_COUNT, h.UP_TIMEOUT) as fed:
-        log(f"{tag} local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         full = full_loop(cfg, fed, small, tag)
         full_setup["local_up_seconds"] = round(fed.up_seconds, 2)
         steps |= h.party_steps(fed)

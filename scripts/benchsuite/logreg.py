@@ -357,9 +357,7 @@ def measure(cfg: Config) -> Run:
         f"{pooled.y_test.size:,} held-out rows x {len(FEATURES)} in {load_seconds:.1f} s"
     )
     model, how = sklearn_model()
-    log(f"{tag} local up ...")
-    with h.local_federation(data, h.MIN_CELL_COUNT, h.UP_TIMEOUT) as fed:
-        log(f"{tag} local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         setup = h.setup_figures(fed, gen_seconds, sklearn_load_seconds=load_seconds)
         setup |= {
             "train_rows": int(pooled.y_train.size),

@@ -201,12 +201,10 @@ def measure(cfg: Config) -> Run:
         # The template as the parties approve it at `local up`: later edits of the file
         # (a shared working tree) must not change what the jobs submit.
         template = load_template(PROTOCOL)
-        log(f"{tag} local up ...")
         with (
             mock.patch.object(transport, "WORKER", WORKER_MODULE),
-            h.local_federation(data, h.MIN_CELL_COUNT, h.UP_TIMEOUT) as fed,
+            h.local_federation(data, tag) as fed,
         ):
-            log(f"{tag} local up took {fed.up_seconds:.1f} s")
             setup = {
                 "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
                 "local_up_seconds": round(fed.up_seconds, 2),

@@ -239,9 +239,7 @@ def measure(cfg: Config, size: int) -> SizeRun:
     load_seconds, pooled = timed(lambda: load_pooled([data / i for i in party_ids(PARTIES)]))
     log(f"{tag} numpy: loaded {pooled.shape[0]:,} x {pooled.shape[1]} in {load_seconds:.1f} s")
     truth = {q.name: NUMPY[q.name](pooled) for q in QUERIES}
-    log(f"{tag} local up ...")
-    with h.local_federation(data, h.MIN_CELL_COUNT, h.UP_TIMEOUT) as fed:
-        log(f"{tag} local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         setup = h.setup_figures(fed, gen_seconds, numpy_load_seconds=load_seconds)
         backends = cfg.backends_at(size)
         samples = {(b, q.name): h.Samples() for b in backends for q in QUERIES}
