@@ -12,8 +12,10 @@
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
-A new benchmark is a module with `add_arguments(parser)`, `run(args) -> exit status`
-and a docstring, listed in BENCHMARKS below.
+What each measures, and the previous figures: docs/benchmarks.md.
+A new benchmark is a module of scripts/benchsuite/ with `add_arguments(parser)`,
+`run(args) -> exit status` and a docstring, built on benchsuite/harness.py and listed
+in BENCHMARKS below.
 """
 
 from __future__ import annotations
@@ -22,23 +24,17 @@ import argparse
 import sys
 from types import ModuleType
 
-import bench_counts
-import bench_kmeans
-import bench_logreg
-import bench_logreg_full
-import bench_randomness
-import bench_stats
-import bench_transport
-from _bench_common import log, terminate_as_interrupt
+from benchsuite import counts, kmeans, logreg, logreg_full, randomness, stats, transport
+from benchsuite.harness import log, terminate_as_interrupt
 
 BENCHMARKS: dict[str, ModuleType] = {
-    "counts": bench_counts,
-    "transport": bench_transport,
-    "stats": bench_stats,
-    "logreg": bench_logreg,
-    "logreg-full": bench_logreg_full,
-    "kmeans": bench_kmeans,
-    "randomness": bench_randomness,
+    "counts": counts,
+    "transport": transport,
+    "stats": stats,
+    "logreg": logreg,
+    "logreg-full": logreg_full,
+    "kmeans": kmeans,
+    "randomness": randomness,
 }
 
 

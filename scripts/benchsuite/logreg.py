@@ -1,106 +1,24 @@
 """`bench.py logreg`: a joint logistic regression ("iterates" mode) under MPC next to scikit-learn.
 
-Question (issue): for 3 parties with 100,000 patients each and 20 numeric features, how
-long does the logistic regression of protocols/logistic_regression.toml take in its
-"iterates" mode (Newton-Raphson, each iterate revealed to the parties: docs/models.md)
-under MPC, next to scikit-learn fitting the same model on the pooled rows in one
-process? Goal: MPC median at most 5x the scikit-learn median, both from the same run.
-And how close is the MPC model to scikit-learn's: coefficients, AUC and accuracy on
-the held-out rows. The iterates mode runs on both backends, mpyc and crypten
-(`--backends`, default both): one table row per backend.
-
-Data. A synthetic federation of 3 parties (smpc_ehr.data.synth.generate_federation,
---seed, default 7) is generated once and cached under .bench-data/ (Parquet, as the
-generator writes for the benchmarks). Its 10 numeric variables (bmi, hba1c, sbp, ldl,
-creatinine, weight, heart_rate, hdl, triglycerides, egfr) are joined by 10 columns
-that exist only for this benchmark, added to each party's patients.parquet when the
-data is generated (deterministic functions of a patient's own values, missing where
-a value they use is missing; a cache lacking one of the 20 columns is generated again):
-- squares and pairwise products of features standardised with fixed reference values
-  (z(v) = (v - centre) / scale, the constants in REFERENCE below, the rounded pooled
-  means and standard deviations of the synthetic data): bmi_sq, hba1c_sq, sbp_sq,
-  egfr_sq, bmi_x_hba1c, sbp_x_creatinine, ldl_x_hdl, weight_x_heart_rate;
-- natural logarithms: log_triglycerides, log_creatinine.
-All stay far inside +-16384 (the fixed-point limit on inputs: at most about 30).
-
-MPC. The federation is started as a real local federation (`local up`: a process per
-party, a coordinator and a dealer, mutual TLS); the parties load their data at
-start-up. The job is `Client.run(protocols/logistic_regression.toml, {outcome:
-readmit_30d, features: <the 20>, test_fraction: 0.2, seed: 1}, backend=<each>)`,
-timed end to end in the analyst process (`time.perf_counter()` from submitting the
-protocol to holding the released result, evaluation included). Where the time goes:
-each party logs per job "local step X ms, MPC Y ms, N messages, B bytes sent"
-(smpc_ehr/party/jobs.py; the local step selects the complete cases and splits them,
-the MPC step is the whole secure program, the parties' per-iteration gradients and
-Hessians included); the slowest party's steps and the most any party sent are taken.
-And the analyst timestamps the progress notes the fit sends after each Newton step:
-time to the first step (pooled standardisation and the first step, whose Hessian
-inverse takes 16 Newton-Schulz steps), the median time of a later step (the last
-inverse carried over by 2 Newton-Schulz steps, then one refinement step) and the time
-after the last step (the Hessian at the optimum, its inverse by 5 Newton-Schulz steps
-from the last one, the secure evaluation and the release).
-
-Baseline. scikit-learn's LogisticRegression without penalty (penalty=None; from
-scikit-learn 1.8, where that is deprecated, C=inf: the same model), solver
-"newton-cholesky" (else "lbfgs"), max_iter=1000, tol=1e-8, fitted on the pooled
-complete-case training rows in the features' original units: each party's patients
-in file order, the rows with the outcome and all 20 features, split as the parties
-split them (np.random.default_rng(seed).random(patients of that party) over all its
-patients, held out where the draw is below test_fraction; the cohort is every
-patient). The rows are loaded into numpy (float64) before anything is timed. Timed:
-the fit alone (the figure of the goal), and fit + predict (predict_proba on the pooled
-held-out rows, their AUC and accuracy at 0.5: what the MPC job also delivers).
-
-After a warm-up (one MPC job per backend and one fit, not counted, `--warmup`; with
-`--quick` only the fit, whose first run pays one-off imports of about 0.15 s), R
-repetitions (`--repeats`, default 3) time, for each backend in turn, an MPC job and a
-scikit-learn fit, alternating which goes first, with a 0.2 s pause before each run;
-medians are reported per backend, ratio = MPC median / scikit-learn fit median (the fits
-timed next to that backend's jobs). The machine's load average before and after the jobs
-is printed: other work on it skews the timings. The federation is brought down
-afterwards, also on Ctrl-C.
-
-Check. Each backend's first job (the warm-up, else the first timed one) is compared with
-the scikit-learn fit: N (training rows) and the number of held-out rows exactly; every
-coefficient (original units) within 1e-3 absolute; the MPC AUC (joint score histograms
-in bins of 0.01, within 0.005 of the exact AUC: docs/models.md) within 0.005 of
-scikit-learn's roc_auc_score on the pooled held-out rows; the accuracy at 0.5 is printed
-next to scikit-learn's (when released). A failed check is printed loudly and makes the
-exit status 1. The "full" mode (the whole fit inside MPC) is not implemented, so it has
-no benchmark yet; the report says so.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import shutil
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _bench_common import (
-    PROTOCOLS,
-    RunningFederation,
-    Summary,
-    add_data_options,
-    cached_federation_data,
-    finish_figures,
-    local_federation,
-    log,
-    party_ids,
-    table,
-    timed,
-)
-from bench_counts import party_load_seconds
-from bench_stats import BACKENDS, VARIABLES, PartySteps, _backend_list, party_steps
 
-PARTIES = 3
+from benchsuite import harness as h
+from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log, party_ids, table, timed
+from benchsuite.stats import BACKENDS, VARIABLES, _backend_list
+
 PATIENTS = 100_000
 QUICK_PATIENTS = 5_000
 GOAL_RATIO = 5.0
@@ -114,14 +32,6 @@ COEFFICIENT_LIMIT = 1e-3
 AUC_LIMIT = 0.005
 AUC_BINS = 100
 """As smpc_ehr/analyses/evaluation.py bins the scores for the AUC."""
-MIN_CELL_COUNT = 11
-UP_TIMEOUT = 900.0
-JOB_DEADLINE = 120.0
-"""The longest job deadline the coordinator accepts."""
-SETTLE_SECONDS = 0.2
-"""Pause before each timed run, so that one side's aftermath does not land in the
-other's timing."""
-
 REFERENCE: dict[str, tuple[float, float]] = {
     "bmi": (26.0, 6.0),
     "hba1c": (6.0, 1.0),
@@ -242,7 +152,7 @@ def logreg_data(cfg: Config) -> tuple[Path, float | None]:
                 log(f"{folder} lacks {', '.join(sorted(lacking))}; generating it again")
                 shutil.rmtree(folder)
                 break
-    folder, gen_seconds = cached_federation_data(
+    folder, gen_seconds = h.cached_federation_data(
         cfg.data_root, cfg.data_name, ids, [cfg.patients] * PARTIES, cfg.seed
     )
     if gen_seconds is not None:
@@ -414,13 +324,7 @@ def comparison(result: dict[str, Any], fit: Fit, pooled: Pooled) -> dict[str, An
 
 @dataclass
 class Samples:
-    mpc: list[float] = field(default_factory=list)
-    mpc_coordinator: list[float] = field(default_factory=list)
-    first_step: list[float] = field(default_factory=list)
-    later_step: list[float] = field(default_factory=list)
-    after_last_step: list[float] = field(default_factory=list)
-    iterations: list[int] = field(default_factory=list)
-    job_ids: list[str] = field(default_factory=list)
+    jobs: h.Jobs = field(default_factory=h.Jobs)
     fit: list[float] = field(default_factory=list)
     fit_predict: list[float] = field(default_factory=list)
 
@@ -429,7 +333,7 @@ class Samples:
 class Run:
     setup: dict[str, Any]
     samples: dict[str, Samples]  # by backend
-    steps: dict[str, PartySteps]
+    steps: dict[str, h.PartySteps]
     checks: dict[str, dict[str, Any]]  # by backend
     sklearn: str
 
@@ -453,105 +357,61 @@ def measure(cfg: Config) -> Run:
         f"{pooled.y_test.size:,} held-out rows x {len(FEATURES)} in {load_seconds:.1f} s"
     )
     model, how = sklearn_model()
-    log(f"{tag} local up ...")
-    with local_federation(data, MIN_CELL_COUNT, UP_TIMEOUT) as fed:
-        log(f"{tag} local up took {fed.up_seconds:.1f} s")
-        setup = {
-            "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
-            "local_up_seconds": round(fed.up_seconds, 2),
-            "party_load_seconds": party_load_seconds(fed),
-            "sklearn_load_seconds": round(load_seconds, 2),
+    with h.local_federation(data, tag) as fed:
+        setup = h.setup_figures(fed, gen_seconds, sklearn_load_seconds=load_seconds)
+        setup |= {
             "train_rows": int(pooled.y_train.size),
             "test_rows": int(pooled.y_test.size),
-            "rss_mb_after_up": fed.rss_mb(),
-            "load_average_before_jobs": _load_average(),
+            "load_average_before_jobs": h.load_average(),
         }
-        samples, checks = job_loop(cfg, fed, model, pooled, tag)
-        setup["rss_mb_after_jobs"] = fed.rss_mb()
-        setup["load_average_after_jobs"] = _load_average()
-        steps = party_steps(fed)
-    for backend, s in samples.items():
-        unlogged = [j for j in s.job_ids if steps.get(j) is None or steps[j].parties < PARTIES]
-        if unlogged:
-            checks[backend]["problems"].append(
-                f"{backend}: {len(unlogged)} job(s) without a step line from every party"
-            )
-    return Run(setup, samples, steps, checks, how)
-
-
-def _load_average() -> list[float]:
-    """The machine's 1, 5 and 15 minute load averages (other work skews the timings)."""
-    return [round(v, 2) for v in os.getloadavg()]
-
-
-def job_loop(
-    cfg: Config, fed: RunningFederation, model: Any, pooled: Pooled, tag: str
-) -> tuple[dict[str, Samples], dict[str, dict[str, Any]]]:
-    """Warm up (and check) each backend, then time R repetitions: per backend an MPC job
-    and a scikit-learn fit, alternating which goes first."""
-    from smpc_ehr.client.client import Client
-
-    samples = {backend: Samples() for backend in cfg.backends}
-    checks: dict[str, dict[str, Any]] = {}
-    with Client.from_state(fed.state_dir) as client:
-
-        def mpc(backend: str, notes: list[float]) -> Any:
-            return client.run(
-                PROTOCOL,
-                cfg.params,
-                backend=backend,
-                deadline_seconds=JOB_DEADLINE,
-                on_progress=lambda p: (
-                    notes.append(time.perf_counter()) if p.stage == "newton" else None
-                ),
-            )
-
+        samples = {backend: Samples() for backend in cfg.backends}
+        checks: dict[str, dict[str, Any]] = {}
         # scikit-learn's first fit pays one-off imports (about 0.15 s): always warm it up.
         _time_sklearn(model, pooled, Samples())
         reference = describe_fit(model, pooled)
-
-        def check(backend: str, job: Any) -> None:
-            if backend not in checks:
-                checks[backend] = comparison(job.result, reference, pooled)
-
-        for backend in cfg.backends:
-            for _ in range(cfg.warmup):
-                check(backend, mpc(backend, []))
-                sklearn_fit(model, pooled)
-            log(f"{tag} {backend} warmed up")
-        for rep in range(cfg.repeats):
-            for backend in cfg.backends:
-                s = samples[backend]
-                mpc_first = rep % 2 == 0
-                if mpc_first:
-                    job = _time_mpc(mpc, backend, s)
-                _time_sklearn(model, pooled, s)
-                if not mpc_first:
-                    job = _time_mpc(mpc, backend, s)
-                check(backend, job)
-            log(f"{tag} repetition {rep + 1}/{cfg.repeats} done")
-    return samples, checks
+        with h.analyst(fed) as client:
+            pairs = [
+                _pair(client, cfg, b, model, pooled, samples[b], checks, reference)
+                for b in cfg.backends
+            ]
+            h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
+        setup["rss_mb_after_jobs"] = fed.rss_mb()
+        setup["load_average_after_jobs"] = h.load_average()
+        steps = h.party_steps(fed)
+    for backend, s in samples.items():
+        checks[backend]["problems"] += h.unlogged(backend, s.jobs.job_ids, steps, PARTIES)
+    return Run(setup, samples, steps, checks, how)
 
 
-def _time_mpc(mpc: Callable[[str, list[float]], Any], backend: str, s: Samples) -> Any:
-    time.sleep(SETTLE_SECONDS)
-    notes: list[float] = []
-    start = time.perf_counter()
-    job = mpc(backend, notes)
-    end = time.perf_counter()
-    s.mpc.append(end - start)
-    s.mpc_coordinator.append(float(job.elapsed_seconds))
-    s.job_ids.append(job.job_id)
-    s.iterations.append(int(job.result["iterations"]))
-    if notes:
-        s.first_step.append(notes[0] - start)
-        s.later_step += [b - a for a, b in itertools.pairwise(notes)]
-        s.after_last_step.append(end - notes[-1])
-    return job
+def _pair(
+    client: Any,
+    cfg: Config,
+    backend: str,
+    model: Any,
+    pooled: Pooled,
+    s: Samples,
+    checks: dict[str, dict[str, Any]],
+    reference: Fit,
+) -> h.Pair:
+    """A backend's MPC job and a scikit-learn fit; the first MPC model is checked."""
+
+    def mpc(timed_run: bool) -> None:
+        job = h.run_job(client, PROTOCOL, cfg.params, backend, stage="newton")
+        if backend not in checks:
+            checks[backend] = comparison(job.result, reference, pooled)
+        if timed_run:
+            s.jobs.runs.append(job)
+
+    def baseline(timed_run: bool) -> None:
+        if timed_run:
+            _time_sklearn(model, pooled, s)
+        else:
+            sklearn_fit(model, pooled)
+
+    return h.Pair(backend, mpc, baseline)
 
 
 def _time_sklearn(model: Any, pooled: Pooled, s: Samples) -> None:
-    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     sklearn_fit(model, pooled)
     fitted = time.perf_counter()
@@ -564,87 +424,51 @@ def _time_sklearn(model: Any, pooled: Pooled, s: Samples) -> None:
 # --- report ---------------------------------------------------------------------------
 
 
-def _median(values: Sequence[float]) -> float | None:
-    return float(statistics.median(values)) if values else None
-
-
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _fixed(value: float | None, header: str, digits: int = 3) -> str:
-    """A number with fixed decimals, right-aligned under its header."""
-    return ("-" if value is None else f"{value:.{digits}f}").rjust(len(header))
-
-
 def figures_of(run: Run, backend: str) -> dict[str, Any]:
     s = run.samples[backend]
-    mpc, fit, fit_predict = Summary.of(s.mpc), Summary.of(s.fit), Summary.of(s.fit_predict)
-    steps = [run.steps[j] for j in s.job_ids if j in run.steps]
+    jobs = s.jobs
+    mpc, fit = Summary.of(jobs.seconds), Summary.of(s.fit)
+    fit_predict = Summary.of(s.fit_predict)
     return {
         "backend": backend,
         "mpc": mpc.as_dict(),
-        "mpc_coordinator": Summary.of(s.mpc_coordinator).as_dict(),
+        "mpc_coordinator": Summary.of(jobs.coordinator_seconds).as_dict(),
         "sklearn_fit": fit.as_dict(),
         "sklearn_fit_predict": fit_predict.as_dict(),
         "ratio": round(mpc.median_ms / fit.median_ms, 3),
         "ratio_fit_predict": round(mpc.median_ms / fit_predict.median_ms, 3),
-        "iterations": _median(s.iterations),
-        "local_step_ms": _round(_median([p.local_ms for p in steps])),
-        "mpc_step_ms": _round(_median([p.mpc_ms for p in steps])),
-        "messages_per_party": _round(_median([p.messages for p in steps])),
-        "bytes_sent_per_party": _round(_median([p.bytes_sent for p in steps])),
-        "jobs_with_steps": len(steps),
-        "to_first_step_ms": _round(_ms(_median(s.first_step))),
-        "later_step_ms": _round(_ms(_median(s.later_step))),
-        "after_last_step_ms": _round(_ms(_median(s.after_last_step))),
+        "iterations": h.median(jobs.iterations),
+        **h.step_figures(jobs.job_ids, run.steps),
+        "to_first_step_ms": h.rounded(h.ms(h.median(jobs.first_step))),
+        "later_step_ms": h.rounded(h.ms(h.median(jobs.later_step))),
+        "after_last_step_ms": h.rounded(h.ms(h.median(jobs.after_last_step))),
     }
 
 
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000.0
-
-
 def timing_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "MPC median s", "MPC p90 s", "iterations", "local step ms"]
-    headers += ["MPC step ms", "messages", "MiB sent", "sklearn fit s", "fit+predict s"]
-    headers += ["ratio", f"goal <= {GOAL_RATIO:g}"]
-    return table(headers, [_timing_row(f, headers) for f in rows])
-
-
-def _timing_row(f: dict[str, Any], headers: Sequence[str]) -> list[object]:
-    sent = f["bytes_sent_per_party"]
-    return [
-        f["backend"],
-        _fixed(f["mpc"]["median_ms"] / 1000, headers[1]),
-        _fixed(f["mpc"]["p90_ms"] / 1000, headers[2]),
-        _fixed(f["iterations"], headers[3], 0),
-        _fixed(f["local_step_ms"], headers[4], 1),
-        _fixed(f["mpc_step_ms"], headers[5], 1),
-        _fixed(f["messages_per_party"], headers[6], 0),
-        _fixed(None if sent is None else sent / 2**20, headers[7], 1),
-        _fixed(f["sklearn_fit"]["median_ms"] / 1000, headers[8]),
-        _fixed(f["sklearn_fit_predict"]["median_ms"] / 1000, headers[9]),
-        f["ratio"],
-        "met" if f["ratio"] <= GOAL_RATIO else "NOT met",
+    columns = [
+        h.Column("backend", h.key("backend")),
+        *h.time_columns("mpc"),
+        h.Column("iterations", h.key("iterations"), 0),
+        *h.step_columns("MiB"),
+        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
+        h.Column("fit+predict s", h.seconds_of("sklearn_fit_predict"), 3),
+        h.Column("ratio", h.key("ratio")),
+        h.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
     ]
+    return h.columns_table(columns, rows)
 
 
 def breakdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "to 1st Newton step ms", "later step ms (median)"]
-    headers += ["after last step ms", "coordinator elapsed ms", "analyst end to end ms"]
-    body = [
-        [
-            f["backend"],
-            _fixed(f["to_first_step_ms"], headers[1], 1),
-            _fixed(f["later_step_ms"], headers[2], 1),
-            _fixed(f["after_last_step_ms"], headers[3], 1),
-            _fixed(f["mpc_coordinator"]["median_ms"], headers[4], 1),
-            _fixed(f["mpc"]["median_ms"], headers[5], 1),
-        ]
-        for f in rows
+    columns = [
+        h.Column("backend", h.key("backend")),
+        h.Column("to 1st Newton step ms", h.key("to_first_step_ms"), 1),
+        h.Column("later step ms (median)", h.key("later_step_ms"), 1),
+        h.Column("after last step ms", h.key("after_last_step_ms"), 1),
+        h.Column("coordinator elapsed ms", lambda r: r["mpc_coordinator"]["median_ms"], 1),
+        h.Column("analyst end to end ms", lambda r: r["mpc"]["median_ms"], 1),
     ]
-    return table(headers, body)
+    return h.columns_table(columns, rows)
 
 
 def accuracy_table(check: dict[str, Any]) -> str:
@@ -748,7 +572,7 @@ def print_report(cfg: Config, run: Run) -> int:
     if any(check["accuracy"]["mpc"] is None for check in checks.values()):
         print(
             f"(accuracy and the held-out count are not released when a confusion cell is "
-            f"below the small-cell threshold, {MIN_CELL_COUNT}: docs/models.md)"
+            f"below the small-cell threshold, {h.MIN_CELL_COUNT}: docs/models.md)"
         )
     print()
     print(coefficient_table(checks))
@@ -773,12 +597,10 @@ def print_report(cfg: Config, run: Run) -> int:
     if cfg.patients != PATIENTS:
         print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
     print(
-        "full-MPC mode (features and outcomes secret-shared, the whole fit inside MPC): no "
-        "benchmark yet, the mode is not implemented (only mode = iterates exists)"
+        "full-MPC mode (features and outcomes secret-shared, the whole fit inside MPC, "
+        "crypten only): timed by `bench.py logreg-full`"
     )
     problems = [p for check in checks.values() for p in check["problems"]]
-    for p in problems:
-        print(f"MISMATCH: {p}")
     figures = {
         "benchmark": "logreg",
         "quick": cfg.quick,
@@ -800,20 +622,16 @@ def print_report(cfg: Config, run: Run) -> int:
         "setup": run.setup,
         "goal": goal,
         "goal_met": met,
-        "full_mode": "not implemented",
+        "full_mode": "bench.py logreg-full",
     }
-    return finish_figures(figures, problems)
+    return h.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"small run: {QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up",
-    )
+    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument(
         "--backends",
@@ -823,7 +641,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument("--warmup", type=int, help="warm-up jobs (default 1; --quick: 0)")
-    add_data_options(parser)
+    h.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:

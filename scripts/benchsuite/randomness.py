@@ -1,33 +1,6 @@
 """`bench.py randomness`: what issue 12's randomness hardening costs, old next to new.
 
-MPyC, statistical security k = 30 (MPyC's default) against k = 40 (the backend's
-`SEC_PARAM`): 3 parties, each a process of this script on MPyC's own TCP transport
-(loopback), with MPyC's `-K` option and the backend's `MpycOps`, run the same steps:
-
-- int compare: N secret 32-bit integers (party 0's) >= 11, opened (the counts'
-  small-cell rule);
-- fxp compare: N/4 secret fixed-point numbers >= 0.5, opened;
-- fxp product: N/4 products of secret fixed-point numbers, opened (each product's
-  truncation also masks with k extra bits);
-- selftest: the `backend_selftest` battery at size S (every secure operation).
-
-Each round starts the k = 30 parties, then the k = 40 ones (the next round the other
-way round; each party does one untimed warm-up step first). A step's wall time is the
-slowest party's, its CPU time and bytes the sum of the 3 parties' (on a busy machine
-the CPU time and the bytes are the steady figures). Medians over the rounds, and the
-ratio 40 / 30. MPyC's own transport leaves out the mesh's per-message cost (the same
-for both k), so the ratios are an upper bound for a federation's.
-
-The CrypTen part: its generators for pseudo-random zero sharings (PRZS: every input
-sharing, every comparison's conversion to binary shares, the output
-re-randomisation), torch's Mersenne Twister against the AES-256-CTR streams of
-`backends/crypten/prng.py`: in process (CPU time), one PRZS of 1,000,000 ring
-elements, and N secret comparisons by a one-party CrypTen (no network, so again an
-upper bound), with only the PRZS generators changed.
-
-    python scripts/bench.py randomness [--quick] [--compare N] [--selftest-size S]
-                                       [--repeats R]
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -39,12 +12,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from _bench_common import ROOT, finish_figures, log, table
+from benchsuite.harness import finish_figures, log, table, worker_command, worker_env
 
-SCRIPT = Path(__file__).resolve()
 OLD_K, NEW_K = 30, 40
 PARTIES = 3
 STEPS = ("int compare", "fxp compare", "fxp product", "selftest")
@@ -76,7 +47,8 @@ def mpyc_figures(args: argparse.Namespace) -> dict[str, Any]:
         for k in (OLD_K, NEW_K) if r % 2 == 0 else (NEW_K, OLD_K):  # neither always first
             log(f"MPyC round {r + 1}/{args.repeats}, k = {k}")
             rounds[k].append(_mpyc_round(k, args.compare, args.selftest_size))
-    rows, out = [], {}
+    rows: list[list[object]] = []
+    out: dict[str, Any] = {}
     for step in STEPS:
         figures = {
             what: [statistics.median(x[what][step] for x in rounds[k]) for k in (OLD_K, NEW_K)]
@@ -140,12 +112,10 @@ def _free_ports(count: int) -> list[int]:
 
 def _mpyc_round(k: int, compare: int, size: int) -> dict[str, Any]:
     ports = _free_ports(PARTIES)
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(SCRIPT),
+            worker_command(
+                "randomness",
                 "--mpyc-party",
                 str(i),
                 "--k",
@@ -156,10 +126,10 @@ def _mpyc_round(k: int, compare: int, size: int) -> dict[str, Any]:
                 str(compare),
                 "--size",
                 str(size),
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env=worker_env(),
             text=True,
         )
         for i in range(PARTIES)

@@ -1,19 +1,6 @@
 """The programs of `bench.py transport`, each defined once and run over both transports.
 
-- MPyC (`mpyc_program`): a sum and threshold of every party's vector of counts
-  (secure 32-bit integers), then a fixed-point matrix-vector product with a secret
-  matrix (party 0) and a secret vector (party 1). It gets an MPyC runtime and does not
-  know which transport carries the runtime's messages.
-- CrypTen (`logistic_regression`): gradient steps of logistic regression on a
-  secret-shared matrix (features from party 0, labels from party 1), with CrypTen's
-  sigmoid. It uses whatever communicator `crypten.init()` installed.
-
-Each program synchronises the parties with one exchange before its timed span and
-returns the span (start and end on `time.monotonic()`, system-wide on Linux, so the
-spans of the parties' processes can be compared; and the CPU time the whole process,
-all its threads, used meanwhile), plus the values it opened. Inputs are generated
-from a seed, so the driver can recompute them in the clear to check the results.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 

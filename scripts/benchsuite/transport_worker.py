@@ -1,21 +1,8 @@
 """One process of `bench.py transport` (started by the driver, never by hand):
 
-    bench_transport_worker.py ROLE --spec FILE [--rank I]
+    python -m benchsuite.transport_worker ROLE --spec FILE [--rank I]
 
-Roles:
-  mpyc-mesh, crypten-mesh   a party on the project's mesh: a mutual-TLS grpc.aio server
-                            that only serves Exchange, a Mesh, one JobChannel; the program
-                            runs through the backend's `run_job` as a party runs it
-  dealer                    the federation's dealer (smpc_ehr.dealer.server)
-  mpyc-own                  a party on MPyC's own TCP transport (MPyC's -P/-I options)
-  crypten-own, crypten-ttp  a party / CrypTen's TTP server on torch.distributed (gloo)
-
-Talking to the driver: JSON lines on the original stdout (events: "listening" with a
-port, "ready", "result", "error"); commands come as JSON lines on stdin (mesh parties:
-{"addresses": ...}, then {"go": true}). Whatever libraries print goes to stderr (the
-driver's log file). The process exits when stdin closes (the driver is gone) and when
-its deadline passes (SIGALRM), so nothing outlives a benchmark.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -32,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import bench_transport_programs as programs
+from benchsuite import transport_programs as programs
 
 if TYPE_CHECKING:
     from smpc_ehr.transport.mesh import JobChannel

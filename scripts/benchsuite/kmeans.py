@@ -1,107 +1,23 @@
 """`bench.py kmeans`: joint k-means clustering under MPC next to scikit-learn's KMeans.
 
-Question (issue): for 3 parties with 100,000 patients each, 8 features and k = 4, how
-long does the clustering of protocols/kmeans.toml take in its "iterates" mode (Lloyd's
-algorithm, each centroid iterate revealed to the parties: smpc_ehr/analyses/kmeans.py)
-under MPC, next to scikit-learn's KMeans on the pooled rows in one process, started
-from the same centroids for the same number of Lloyd steps? Goal: MPC median at most 5x
-the scikit-learn median, both from the same run. One table row per backend
-(`--backends`, default mpyc,crypten). And the "full" mode (rows secret-shared, the
-whole clustering inside MPC, CrypTen only) on 3 parties x 2,000 patients: its time and
-size, and how close it comes to the iterates mode on the same data. Where that mode is
-not available (yet), or a job of it fails, its row holds the job's error.
-
-Data. Synthetic federations of 3 parties (smpc_ehr.data.synth.generate_federation,
---seed, default 7, which plants 4 latent phenotypes): the ones `bench.py stats` caches
-under .bench-data/ (stats-3xN-seedS, Parquet), generated when absent. Features: bmi,
-hba1c, sbp, ldl, hdl, triglycerides, egfr, weight. For scikit-learn the complete cases
-(each party's patients in file order, the rows having all 8 features: the job's rows)
-are pooled into numpy (float64) and standardised with their pooled means and population
-standard deviations, as the job does with standardize = yes, before anything is timed.
-
-Start. The initial centroids are k = 4 rows of the pooled complete cases at evenly
-spaced positions (rows (2i + 1) n / 8, i = 0..3), rounded to 6 decimals: in original
-units the job's `init` (n_init = 1, max_iter = 100, standardize = yes, tol in
-standardised units: MPyC 1e-4, the template's default; CrypTen 1e-3, since at this size
-its rounding noise can keep a boundary patient switching and the moves above 1e-4, so
-that neither stop test would hold before 100 steps; `--tol` sets one for both; a job
-also stops when no patient changes cluster); standardised,
-scikit-learn's (KMeans(n_clusters=4, init=<them>, n_init=1, tol=0, algorithm="lloyd",
-max_iter=<the MPC job's iteration count>)). So both take the same Lloyd steps from the
-same start (scikit-learn stops earlier once no label changes): both counts are printed,
-and whether the job converged.
-
-MPC. The federation is started as a real local federation (`local up`: a process per
-party, a coordinator and a dealer, mutual TLS; the parties load their data at start-up).
-The job is `Client.run(protocols/kmeans.toml, params, backend=<each>)`, timed end to end
-in the analyst process (from submitting the protocol to holding the released result).
-Where the time goes: each party logs per job "local step X ms, MPC Y ms, N messages, B
-bytes sent" (smpc_ehr/party/jobs.py); the slowest party's MPC step and the most any
-party sent are reported, and the median gap between the progress notes the job sends
-after each Lloyd step (the analyst's clock). Time per Lloyd step = MPC median / the
-iteration count.
-
-Timing. After a warm-up (`--warmup`, default 1; --quick: 0) of one MPC job per backend,
-whose iteration count sets scikit-learn's max_iter (without warm-up the first timed job
-sets it), and one scikit-learn fit, R repetitions (`--repeats`, default 3; --quick: 1)
-time, for each backend in turn, an MPC job and a scikit-learn fit (the fit alone, on the
-loaded and standardised rows), alternating which goes first, with a 0.2 s pause before
-each run; ratio = MPC median / scikit-learn median of that backend's fits. The load
-average before and after the jobs is printed: other work on the machine skews timings.
-
-Full mode. A second federation of 3 x 2,000 patients (`--full-patients`; --quick: 500),
-its initial centroids picked the same way from its own rows. On CrypTen: the warm-up and
-R iterates-mode jobs, then R full-mode jobs (mode = full, the same init, tol and
-max_iter = 100: each mode runs to its own convergence, since a near-tie assigned the
-other way in fixed point can shift the full mode's path by a step). Reported: time, N,
-iterations, messages and bytes, and the centroids, sizes and inertia against the
-iterates mode's and against scikit-learn's (fitted as above, with max_iter = the
-iterates job's count). A full-mode job that fails (the mode does not exist
-yet, the deadline passed, ...) gives its error text instead of a time, and no further
-full-mode job is tried.
-
-Check. Each backend's first iterates job against scikit-learn: N exactly; every centroid
-coordinate (original units) and the inertia within the backend's relative precision
-(MPyC 1e-6, CrypTen 1e-3, as tests/test_kmeans.py); the cluster sizes equal (CrypTen: at
-most 1e-4 N patients, or 1, in another cluster, a patient at a boundary going either way
-under its 2^-16 resolution). On the small federation (a few hundred patients per cluster, where
-one such patient moves a centroid by some 1e-3), the first iterates and full-mode
-results: centroids within 2e-2 relative, inertia within 1e-3, at most 0.2 % of N (at
-least 1) patients in another cluster. A failed check is printed loudly and makes the
-exit status 1.
-Jobs have a deadline of 120 s, the coordinator's limit. Federations are brought down
-afterwards, also on Ctrl-C.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _bench_common as common
-import bench_logreg
 import numpy as np
-from bench_counts import party_load_seconds
-from bench_logreg import _fixed, _load_average, _median, _ms, _round
-from bench_stats import (
-    JOB_DEADLINE,
-    MIN_CELL_COUNT,
-    SETTLE_SECONDS,
-    UP_TIMEOUT,
-    VARIABLES,
-    PartySteps,
-    load_pooled,
-    party_steps,
-    stats_data,
-)
 
-PARTIES = 3
+from benchsuite import harness as h
+from benchsuite import logreg
+from benchsuite.harness import PARTIES, log
+from benchsuite.stats import VARIABLES, load_pooled, stats_data
+
 PATIENTS = 100_000
 FULL_PATIENTS = 2_000
 QUICK_FULL_PATIENTS = 500
@@ -111,7 +27,7 @@ K = 4
 MAX_ITER = 100
 TOL = {"mpyc": 1e-4, "crypten": 1e-3}
 """The jobs' tol by backend, unless --tol."""
-PROTOCOL = common.PROTOCOLS / "kmeans.toml"
+PROTOCOL = h.PROTOCOLS / "kmeans.toml"
 FULL_BACKEND = "crypten"
 
 
@@ -143,10 +59,9 @@ some 1e-3 relative."""
 
 
 @dataclass(frozen=True)
-class Config(bench_logreg.Config):
+class Config(logreg.Config):
     """`bench.py logreg`'s settings (the same options; its `data_name` and `params` are not
-    used here) and the size of the full-mode federation. bench_stats.stats_data reads
-    only `seed` and `data_root` of a config."""
+    used here) and the size of the full-mode federation."""
 
     full_patients: int
     tol: float | None
@@ -182,7 +97,7 @@ class Pooled:
 
 
 def pooled_rows(folder: Path) -> Pooled:
-    everything = load_pooled([folder / ident for ident in common.party_ids(PARTIES)])
+    everything = load_pooled([folder / ident for ident in h.party_ids(PARTIES)])
     x = everything[:, [VARIABLES.index(f) for f in FEATURES]]
     keep = ~np.isnan(x).any(axis=1)
     x = np.ascontiguousarray(x[keep])
@@ -396,28 +311,15 @@ def run_job(
 ) -> None:
     """One MPC job: its result goes to `series.first` if it is the first, its timing
     into `series` if `timed_run`."""
-    notes: list[float] = []
-
-    def note(progress: Any) -> None:
-        if progress.stage == "lloyd":
-            notes.append(time.perf_counter())
-
-    time.sleep(SETTLE_SECONDS)
-    start = time.perf_counter()
-    job = client.run(
-        PROTOCOL, params, backend=backend, deadline_seconds=JOB_DEADLINE, on_progress=note
-    )
-    elapsed = time.perf_counter() - start
-    clustering = Clustering.of_job(job.result)
-    gaps = tuple(b - a for a, b in itertools.pairwise(notes))
-    series.record(clustering, timed_run, Timed(elapsed, clustering.iterations, job.job_id, gaps))
+    job = h.run_job(client, PROTOCOL, params, backend, stage="lloyd")
+    c = Clustering.of_job(job.result)
+    series.record(c, timed_run, Timed(job.seconds, c.iterations, job.job_id, tuple(job.gaps)))
 
 
 def fit_sklearn(pooled: Pooled, series: Series, mpc_iterations: int, timed_run: bool) -> None:
     """One scikit-learn fit with max_iter = the MPC job's iteration count."""
     model = sklearn_kmeans(pooled, mpc_iterations)
-    time.sleep(SETTLE_SECONDS)
-    elapsed, _ = common.timed(lambda: model.fit(pooled.z))
+    elapsed, _ = h.timed(lambda: model.fit(pooled.z))
     clustering = Clustering.of_sklearn(model, pooled)
     series.record(clustering, timed_run, Timed(elapsed, clustering.iterations))
 
@@ -426,46 +328,34 @@ def _failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def iterates_loop(
-    cfg: Config, fed: common.RunningFederation, pooled: Pooled, tag: str
-) -> dict[str, BackendRun]:
-    """Warm up each backend (its first job fixes scikit-learn's iteration count), then
-    time R repetitions: per backend an MPC job and a scikit-learn fit, alternating which
-    goes first. A backend whose job fails keeps its error and is not run again."""
-    from smpc_ehr.client.client import Client
+def _pair(client: Any, cfg: Config, pooled: Pooled, r: BackendRun, tag: str) -> h.Pair:
+    """A backend's iterates job (its first fixes scikit-learn's iteration count) and a
+    scikit-learn fit. A backend whose job fails keeps its error and is not run again."""
 
-    runs = {backend: BackendRun(backend) for backend in cfg.backends}
+    def mpc(timed_run: bool) -> None:
+        try:
+            run_job(
+                client,
+                r.backend,
+                job_params(pooled, "iterates", cfg.tol_for(r.backend)),
+                r.mpc,
+                timed_run,
+            )
+        except Exception as exc:
+            r.mpc.error = _failure(exc)
+            log(f"{tag} {r.backend} failed: {r.mpc.error}")
 
-    def one(r: BackendRun, timed_run: bool, mpc_first: bool) -> None:
-        for step in ("mpc", "sklearn") if mpc_first else ("sklearn", "mpc"):
-            if step == "mpc":
-                params = job_params(pooled, "iterates", cfg.tol_for(r.backend))
-                run_job(client, r.backend, params, r.mpc, timed_run)
-            elif r.mpc.first is not None:
-                if r.sklearn.first is None:  # the first fit pays one-off imports: untimed
-                    fit_sklearn(pooled, r.sklearn, r.mpc.first.iterations, False)
-                fit_sklearn(pooled, r.sklearn, r.mpc.first.iterations, timed_run)
+    def baseline(timed_run: bool) -> None:
+        if r.mpc.first is None:
+            return
+        if r.sklearn.first is None:  # the first fit pays one-off imports: untimed
+            fit_sklearn(pooled, r.sklearn, r.mpc.first.iterations, False)
+        fit_sklearn(pooled, r.sklearn, r.mpc.first.iterations, timed_run)
 
-    with Client.from_state(fed.state_dir) as client:
-        for r in runs.values():
-            try:
-                for _ in range(cfg.warmup):
-                    one(r, False, True)
-                common.log(f"{tag} {r.backend} warmed up")
-            except Exception as exc:
-                r.mpc.error = _failure(exc)
-                common.log(f"{tag} {r.backend} failed: {r.mpc.error}")
-        for rep in range(cfg.repeats):
-            for r in runs.values():
-                if r.mpc.error is not None:
-                    continue
-                try:
-                    one(r, True, rep % 2 == 0 or r.mpc.first is None)
-                except Exception as exc:
-                    r.mpc.error = _failure(exc)
-                    common.log(f"{tag} {r.backend} failed: {r.mpc.error}")
-            common.log(f"{tag} repetition {rep + 1}/{cfg.repeats} done")
-    return runs
+    def mpc_first(rep: int) -> bool:
+        return rep % 2 == 0 or r.mpc.first is None
+
+    return h.Pair(r.backend, mpc, baseline, lambda: r.mpc.error is not None, mpc_first)
 
 
 @dataclass
@@ -479,13 +369,12 @@ class FullRun:
     full_max_iter: int = MAX_ITER
 
 
-def full_loop(cfg: Config, fed: common.RunningFederation, pooled: Pooled, tag: str) -> FullRun:
-    from smpc_ehr.client.client import Client
-
+def full_loop(cfg: Config, fed: h.RunningFederation, pooled: Pooled, tag: str) -> FullRun:
     out = FullRun(pooled)
-    with Client.from_state(fed.state_dir) as client:
+    with h.analyst(fed) as client:
         try:
             for i in range(cfg.warmup + cfg.repeats):
+                h.settle()
                 run_job(
                     client,
                     FULL_BACKEND,
@@ -493,10 +382,10 @@ def full_loop(cfg: Config, fed: common.RunningFederation, pooled: Pooled, tag: s
                     out.iterates,
                     i >= cfg.warmup,
                 )
-            common.log(f"{tag} {FULL_BACKEND} iterates mode done")
+            log(f"{tag} {FULL_BACKEND} iterates mode done")
         except Exception as exc:
             out.iterates.error = _failure(exc)
-            common.log(f"{tag} {FULL_BACKEND} iterates mode failed: {out.iterates.error}")
+            log(f"{tag} {FULL_BACKEND} iterates mode failed: {out.iterates.error}")
         if out.iterates.first is not None:
             out.full_max_iter = out.iterates.first.iterations
             model = sklearn_kmeans(pooled, out.full_max_iter).fit(pooled.z)
@@ -507,12 +396,13 @@ def full_loop(cfg: Config, fed: common.RunningFederation, pooled: Pooled, tag: s
         params = job_params(pooled, "full", cfg.tol_for(FULL_BACKEND))
         for rep in range(cfg.repeats):
             try:
+                h.settle()
                 run_job(client, FULL_BACKEND, params, out.full, True)
             except Exception as exc:
                 out.full.error = _failure(exc)
-                common.log(f"{tag} full mode failed: {out.full.error}")
+                log(f"{tag} full mode failed: {out.full.error}")
                 break
-            common.log(f"{tag} full mode {rep + 1}/{cfg.repeats} done")
+            log(f"{tag} full mode {rep + 1}/{cfg.repeats} done")
     return out
 
 
@@ -521,17 +411,17 @@ class Measured:
     setup: dict[str, Any]
     runs: dict[str, BackendRun]
     full: FullRun
-    steps: dict[str, PartySteps]
+    steps: dict[str, h.PartySteps]
     pooled: Pooled
 
 
 def federation(cfg: Config, size: int, tag: str) -> tuple[Path, Pooled, dict[str, Any]]:
     """The cached data of 3 x `size` patients, its pooled complete cases and setup figures."""
-    data, gen_seconds = stats_data(cfg, size)  # it reads only cfg.seed and cfg.data_root
+    data, gen_seconds = stats_data(cfg.data_root, cfg.seed, size)
     if gen_seconds is not None:
-        common.log(f"{tag} generated {PARTIES} x {size:,} patients in {gen_seconds:.1f} s")
-    load_seconds, pooled = common.timed(lambda: pooled_rows(data))
-    common.log(
+        log(f"{tag} generated {PARTIES} x {size:,} patients in {gen_seconds:.1f} s")
+    load_seconds, pooled = h.timed(lambda: pooled_rows(data))
+    log(
         f"{tag} scikit-learn: {pooled.n:,} complete cases x {len(FEATURES)} in {load_seconds:.1f} s"
     )
     setup = {
@@ -547,26 +437,26 @@ def federation(cfg: Config, size: int, tag: str) -> tuple[Path, Pooled, dict[str
 def measure(cfg: Config) -> Measured:
     tag = f"[{PARTIES} x {cfg.patients:,}]"
     data, pooled, setup = federation(cfg, cfg.patients, tag)
-    common.log(f"{tag} local up ...")
-    with common.local_federation(data, MIN_CELL_COUNT, UP_TIMEOUT) as fed:
-        common.log(f"{tag} local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         setup |= {
             "local_up_seconds": round(fed.up_seconds, 2),
-            "party_load_seconds": party_load_seconds(fed),
+            "party_load_seconds": h.party_load_seconds(fed),
             "rss_mb_after_up": fed.rss_mb(),
-            "load_average_before_jobs": _load_average(),
+            "load_average_before_jobs": h.load_average(),
         }
-        runs = iterates_loop(cfg, fed, pooled, tag)
-        setup["load_average_after_jobs"] = _load_average()
+        runs = {backend: BackendRun(backend) for backend in cfg.backends}
+        with h.analyst(fed) as client:
+            pairs = [_pair(client, cfg, pooled, r, tag) for r in runs.values()]
+            h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
+        setup["load_average_after_jobs"] = h.load_average()
         setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = party_steps(fed)
+        steps = h.party_steps(fed)
     tag = f"[{PARTIES} x {cfg.full_patients:,}]"
     data, small, full_setup = federation(cfg, cfg.full_patients, tag)
-    with common.local_federation(data, MIN_CELL_COUNT, UP_TIMEOUT) as fed:
-        common.log(f"{tag} local up took {fed.up_seconds:.1f} s")
+    with h.local_federation(data, tag) as fed:
         full = full_loop(cfg, fed, small, tag)
         full_setup["local_up_seconds"] = round(fed.up_seconds, 2)
-        steps |= party_steps(fed)
+        steps |= h.party_steps(fed)
     setup["full_mode_data"] = full_setup
     return Measured(setup, runs, full, steps, pooled)
 
@@ -574,33 +464,31 @@ def measure(cfg: Config) -> Measured:
 # --- report ---------------------------------------------------------------------------
 
 
-def series_figures(s: Series, steps: dict[str, PartySteps]) -> dict[str, Any]:
+def series_figures(s: Series, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
     """Timing, iterations and the parties' own figures of a series of jobs."""
-    logged = [steps[r.job_id] for r in s.runs if r.job_id in steps]
-    median_s = _median(s.seconds)
-    iterations = _median(s.iterations)
+    job_ids = [r.job_id for r in s.runs]
+    median_s = h.median(s.seconds)
+    iterations = h.median(s.iterations)
     return {
-        "time": common.Summary.of(s.seconds).as_dict() if s.seconds else None,
+        "time": h.summary(s.seconds),
         "iterations": iterations,
         "seconds_per_lloyd_step": None
         if median_s is None or not iterations
         else round(median_s / iterations, 4),
-        "lloyd_step_gap_ms": _round(_ms(_median([g for r in s.runs for g in r.step_gaps]))),
-        "mpc_step_ms": _round(_median([p.mpc_ms for p in logged])),
-        "local_step_ms": _round(_median([p.local_ms for p in logged])),
-        "messages_per_party": _round(_median([p.messages for p in logged]), 0),
-        "bytes_sent_per_party": _round(_median([p.bytes_sent for p in logged]), 0),
-        "jobs_with_steps": len(logged),
-        "jobs_logged_by_every_party": sum(p.parties >= PARTIES for p in logged),
+        "lloyd_step_gap_ms": h.rounded(h.ms(h.median([g for r in s.runs for g in r.step_gaps]))),
+        **h.step_figures(job_ids, steps, count_digits=0),
+        "jobs_logged_by_every_party": sum(
+            steps[j].parties >= PARTIES for j in job_ids if j is not None and j in steps
+        ),
         "error": s.error,
     }
 
 
-def backend_figures(r: BackendRun, steps: dict[str, PartySteps]) -> dict[str, Any]:
+def backend_figures(r: BackendRun, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
     out = {"backend": r.backend, **series_figures(r.mpc, steps)}
-    fit = common.Summary.of(r.sklearn.seconds) if r.sklearn.seconds else None
+    fit = h.Summary.of(r.sklearn.seconds) if r.sklearn.seconds else None
     out["sklearn_fit"] = None if fit is None else fit.as_dict()
-    out["sklearn_iterations"] = _median(r.sklearn.iterations)
+    out["sklearn_iterations"] = h.median(r.sklearn.iterations)
     ratio = None if fit is None or out["time"] is None else out["time"]["median_ms"] / fit.median_ms
     out["ratio"] = None if ratio is None else round(ratio, 2)
     out["goal_met"] = None if ratio is None else ratio <= GOAL_RATIO
@@ -608,58 +496,36 @@ def backend_figures(r: BackendRun, steps: dict[str, PartySteps]) -> dict[str, An
     return out
 
 
-def _seconds(summary: dict[str, Any] | None, key: str, header: str) -> str:
-    return _fixed(None if summary is None else summary[key] / 1000, header)
-
-
-def _mib(value: float | None, header: str) -> str:
-    return _fixed(None if value is None else value / 2**20, header, 1)
+LLOYD_COLUMNS = [
+    h.Column("N", h.key("n"), 0),
+    h.Column("iterations", h.key("iterations"), 0),
+    h.Column("s / Lloyd step", h.key("seconds_per_lloyd_step"), 3),
+]
 
 
 def iterates_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["backend", "MPC median s", "MPC p90 s", "iterations", "s / Lloyd step"]
-    headers += ["step gap ms", "MPC step ms", "messages", "MiB sent", "sklearn fit s"]
-    headers += ["sklearn iter", "ratio", f"goal <= {GOAL_RATIO:g}"]
-    body = []
-    for f in rows:
-        verdict = "-" if f["goal_met"] is None else ("met" if f["goal_met"] else "NOT met")
-        body.append(
-            [
-                f["backend"],
-                _seconds(f["time"], "median_ms", headers[1]),
-                _seconds(f["time"], "p90_ms", headers[2]),
-                _fixed(f["iterations"], headers[3], 0),
-                _fixed(f["seconds_per_lloyd_step"], headers[4]),
-                _fixed(f["lloyd_step_gap_ms"], headers[5], 1),
-                _fixed(f["mpc_step_ms"], headers[6], 1),
-                _fixed(f["messages_per_party"], headers[7], 0),
-                _mib(f["bytes_sent_per_party"], headers[8]),
-                _seconds(f["sklearn_fit"], "median_ms", headers[9]),
-                _fixed(f["sklearn_iterations"], headers[10], 0),
-                _fixed(f["ratio"], headers[11], 2),
-                verdict,
-            ]
-        )
-    return common.table(headers, body)
+    columns = [
+        h.Column("backend", h.key("backend")),
+        *h.time_columns("time"),
+        *LLOYD_COLUMNS[1:3],
+        h.Column("step gap ms", h.key("lloyd_step_gap_ms"), 1),
+        *h.step_columns("MiB", local=False),
+        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
+        h.Column("sklearn iter", h.key("sklearn_iterations"), 0),
+        h.Column("ratio", h.key("ratio"), 2),
+        h.goal_column(GOAL_RATIO, h.key("goal_met")),
+    ]
+    return h.columns_table(columns, rows)
 
 
 def full_table(rows: Sequence[dict[str, Any]]) -> str:
-    headers = ["mode", "median s", "N", "iterations", "s / Lloyd step", "MPC step ms"]
-    headers += ["messages", "MiB sent"]
-    body = [
-        [
-            f"{f['mode']} ({FULL_BACKEND})",
-            _seconds(f["time"], "median_ms", headers[1]),
-            _fixed(f["n"], headers[2], 0),
-            _fixed(f["iterations"], headers[3], 0),
-            _fixed(f["seconds_per_lloyd_step"], headers[4]),
-            _fixed(f["mpc_step_ms"], headers[5], 1),
-            _fixed(f["messages_per_party"], headers[6], 0),
-            _mib(f["bytes_sent_per_party"], headers[7]),
-        ]
-        for f in rows
+    columns = [
+        h.Column("mode", lambda r: f"{r['mode']} ({FULL_BACKEND})"),
+        h.Column("median s", h.seconds_of("time"), 3),
+        *LLOYD_COLUMNS,
+        *h.step_columns("MiB", local=False),
     ]
-    return common.table(headers, body)
+    return h.columns_table(columns, rows)
 
 
 def agreement_table(agreements: Sequence[Agreement]) -> str:
@@ -683,7 +549,7 @@ def agreement_table(agreements: Sequence[Agreement]) -> str:
                 "ok" if f["check"] == "ok" else "MISMATCH",
             ]
         )
-    return common.table(headers, body)
+    return h.table(headers, body)
 
 
 def agreements_of(m: Measured, cfg: Config) -> list[Agreement]:
@@ -775,8 +641,6 @@ def print_report(cfg: Config, m: Measured) -> int:
     for f in rows:
         if f["time"] and f["jobs_logged_by_every_party"] < f["time"]["n"]:
             problems.append(f"{f['backend']}: jobs without a step line from every party")
-    for p in problems:
-        print(f"MISMATCH: {p}")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
     figures = {
         "benchmark": "kmeans",
@@ -803,7 +667,7 @@ def print_report(cfg: Config, m: Measured) -> int:
         "goal": {"ratio": GOAL_RATIO, "backends": goal},
         "goal_met": met,
     }
-    return common.finish_figures(figures, problems)
+    return h.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------
@@ -812,7 +676,7 @@ def print_report(cfg: Config, m: Measured) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`bench.py logreg`'s options (the same defaults: 100,000 patients per party, --quick
     5,000, 1 repeat, no warm-up) and the full mode's size."""
-    bench_logreg.add_arguments(parser)
+    logreg.add_arguments(parser)
     parser.add_argument(
         "--full-patients",
         type=int,
@@ -830,7 +694,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config(args: argparse.Namespace) -> Config:
-    shared = bench_logreg.config(args)
+    shared = logreg.config(args)
     default = QUICK_FULL_PATIENTS if shared.quick else FULL_PATIENTS
     full_patients = args.full_patients or default
     if full_patients < 100:

@@ -1,83 +1,6 @@
 """`bench.py logreg-full`: logistic regression, "full" mode, next to CrypTen's own gradient descent.
 
-Question (issue): for 3 parties with 10,000 patients each and 20 numeric features, how
-long does protocols/logistic_regression.toml take with `mode = "full"` (the rows are
-secret-shared and the whole Newton fit runs inside MPC; CrypTen backend only:
-smpc_ehr/analyses/logistic_full.py), next to CrypTen over its own torch.distributed
-transport running plain gradient descent (10 steps, CrypTen's built-in sigmoid) on the
-same data; and how accurate is the MPC model next to the pooled plaintext model?
-Goal: faster than that baseline, with an accuracy within 0.005 of the pooled one.
-
-Data. The federation of `bench.py logreg` (scripts/bench_logreg.py: 3 synthetic
-parties, --seed, default 7, with its 20 features, cached under .bench-data/
-logreg-3x<patients>-seed7). Outcome readmit_30d. The pooled rows: each party's
-complete cases (the outcome and all 20 features), split as the parties split them
-(test fraction 0.2, split seed 1), loaded into numpy before anything is timed.
-
-MPC. A real local federation (`local up`: a process per party, a coordinator and a
-dealer, mutual TLS; the parties load their data at start-up). The job is
-`Client.run(protocols/logistic_regression.toml, {outcome: readmit_30d, features: <the
-20>, mode: full, test_fraction: 0.2, seed: 1, tol: 1e-4}, backend="crypten")`, the
-template read once, before `local up` (as the parties approve it then).
-Timed in the analyst process (time.perf_counter):
-- end to end: from submitting the protocol to holding the released result (the
-  scaling, the secret-shared rows, the Newton steps, the covariance, the secure
-  evaluation on the held-out rows and the release);
-- fit only: from submitting to the progress note of the last Newton step (everything
-  above but the covariance, the evaluation and the release; still including the job's
-  dispatch, the parties' local step, the sharing of the rows and the scaling, which
-  the baseline's span does not include).
-Each party logs per job "local step X ms, MPC Y ms, N messages, B bytes sent"
-(smpc_ehr/party/jobs.py); the slowest party's MPC step and the most any party sent
-are reported. The parties' torch runs one thread each (smpc_ehr/backends/crypten);
-their Beaver triples come from the federation's dealer.
-
-Baseline. Exactly the CrypTen program of `bench.py transport`
-(bench_transport_programs.logistic_regression, run by bench_transport's harness:
-3 party processes and CrypTen's TTP server process, fresh for each run, on CrypTen's
-DistributedCommunicator over torch.distributed/gloo on loopback, TTP provider, one
-torch/OpenMP thread per process), given the pooled training rows instead of its
-synthetic data: party 0 inputs the features, party 1 the 0/1 outcomes (as in that
-program). The features are an intercept column of ones and the 20 features
-standardised with the pooled training means and (population) standard deviations,
-computed in plaintext before the run (a help the MPC job does not get: it
-standardises inside MPC). From zero weights, 10 steps w <- w - 1.0 * X'(sigmoid(Xw) -
-y) / n (learning rate 1.0; n public), CrypTen's sigmoid. Timed span, as in `bench.py
-transport`: after crypten.init() and one barrier, from the earliest party's start
-(inputs) to the slowest party holding the opened weights (time.monotonic, shared by
-the processes). The harness is bench_transport's; its worker processes are this file
-run as a script (see `baseline_worker`), which hands the pooled rows (a .npz file in
-the run's folder) and the learning rate to that program and then runs
-bench_transport_worker's main. After the run, in plaintext, the opened weights score
-the pooled held-out rows: accuracy at 0.5 and AUC. The same 10 steps in float64 with
-the exact sigmoid are shown too (what the baseline would reach without MPC).
-
-Pooled reference. scikit-learn's unpenalised LogisticRegression (as `bench.py logreg`:
-bench_logreg.sklearn_model) fitted on the pooled training rows in original units; its
-accuracy at 0.5 and AUC (exact, roc_auc_score; and from scores binned in steps of
-0.01, as the MPC evaluation computes it) on the pooled held-out rows. Reported for the
-MPC model and the baseline: accuracy and AUC and their differences from the pooled
-ones (the MPC AUC against both the exact and the binned pooled AUC), and the largest
-coefficient difference of the MPC model from scikit-learn's.
-
-Runs. After a warm-up (`--warmup`, default 1: one MPC job and one baseline run, not
-timed; none with `--quick`), R repetitions (`--repeats`, default 3) each time one MPC
-job and one baseline run, alternating which goes first, with a 0.2 s pause before
-each. Medians are reported; ratio = MPC median (end to end, and fit only) / baseline
-median, from the same run. The load average before and after is printed (other work
-on the machine skews timings). The federation and every worker are stopped on exit,
-also on Ctrl-C.
-
-Check. The MPC N and held-out count must equal the pooled ones, the AUC must be
-released and each baseline run's parties must open the same weights; else MISMATCH
-is printed and the exit status is 1. The goals are printed, met or not, separately:
-speed (end to end, and fit only) and accuracy (every MPC job's accuracy within 0.005
-of the pooled one). The MPC accuracy is not released when a confusion cell is below
-the small-cell threshold (11: few patients get a predicted risk of 0.5 or more);
-then it is bounded from the released cells, the suppressed ones (0 to 10) and the
-pooled held-out count, and the goal is met if the whole interval is within 0.005,
-NOT met if none of it is, else undecided.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -87,43 +10,26 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import bench_logreg
-import bench_transport as transport
-import bench_transport_programs as programs
 import numpy as np
-from _bench_common import (
-    RunningFederation,
-    Summary,
-    add_data_options,
-    finish_figures,
-    local_federation,
-    log,
-    table,
-    timed,
-)
-from bench_logreg import (
+
+from benchsuite import harness as h
+from benchsuite import logreg, transport
+from benchsuite import transport_programs as programs
+from benchsuite.harness import PARTIES, Summary, log, table, timed
+from benchsuite.logreg import (
     FEATURES,
-    JOB_DEADLINE,
-    MIN_CELL_COUNT,
     OUTCOME,
-    PARTIES,
     PROTOCOL,
-    SETTLE_SECONDS,
     TEST_FRACTION,
-    UP_TIMEOUT,
     Config,
     Fit,
     Pooled,
-    Samples,
-    _load_average,
-    _time_mpc,
     binned_auc,
     coefficient_table,
     comparison,
@@ -133,7 +39,6 @@ from bench_logreg import (
     sklearn_fit,
     sklearn_model,
 )
-from bench_stats import PartySteps, party_steps
 
 BACKEND = "crypten"
 PATIENTS = 10_000
@@ -148,7 +53,7 @@ BASELINE_DATA = "baseline-rows.npz"
 """The pooled rows the baseline's workers read, next to their spec files."""
 BASELINE_DEADLINE = 600.0
 """Longest a baseline run may take (its workers' own deadline follows from it)."""
-WORKER_SCRIPT = Path(__file__).resolve()
+WORKER_MODULE = "logreg_full"
 
 
 # --- the baseline ---------------------------------------------------------------------
@@ -208,7 +113,7 @@ def score_weights(
 
 
 def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transport.Bench:
-    """bench_transport's harness, set up for CrypTen over its own transport only."""
+    """The transport benchmark's runner, set up for CrypTen over its own transport only."""
     settings = transport.Config(
         quick=cfg.quick,
         repeats=cfg.repeats,
@@ -225,11 +130,11 @@ def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transpor
 
 
 def baseline_worker(argv: Sequence[str]) -> int:
-    """A worker process of the baseline (bench_transport.Group starts this file with
-    bench_transport_worker's arguments): the transport program gets the pooled rows
-    of BASELINE_DATA, next to the spec file, and LEARNING_RATE; the rest is
-    bench_transport_worker's main, unchanged."""
-    import bench_transport_worker
+    """A worker process of the baseline (transport.Group starts this module with
+    transport_worker's arguments): the transport program gets the pooled rows of
+    BASELINE_DATA, next to the spec file, and LEARNING_RATE; the rest is
+    transport_worker's main, unchanged."""
+    from benchsuite import transport_worker
 
     spec = Path(argv[list(argv).index("--spec") + 1])
     data = spec.parent / BASELINE_DATA
@@ -243,7 +148,7 @@ def baseline_worker(argv: Sequence[str]) -> int:
 
     programs.classification_data = pooled_rows
     programs.LEARNING_RATE = LEARNING_RATE
-    return bench_transport_worker.main()
+    return transport_worker.main()
 
 
 # --- the run --------------------------------------------------------------------------
@@ -251,7 +156,7 @@ def baseline_worker(argv: Sequence[str]) -> int:
 
 @dataclass
 class Measured:
-    mpc: Samples = field(default_factory=Samples)
+    mpc: h.Jobs = field(default_factory=h.Jobs)
     to_last_step: list[float] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     """Every MPC job's released result, warm-up first."""
@@ -265,7 +170,7 @@ class Measured:
 class Run:
     setup: dict[str, Any]
     measured: Measured
-    steps: dict[str, PartySteps]
+    steps: dict[str, h.PartySteps]
     fit: Fit
     scaling: Scaling
     pooled: Pooled
@@ -273,7 +178,7 @@ class Run:
 
 
 def params(cfg: Config) -> dict[str, str]:
-    """bench_logreg's job parameters, in full mode with `tol` TOL."""
+    """logreg's job parameters, in full mode with `tol` TOL."""
     return {**cfg.params, "mode": "full", "tol": str(TOL)}
 
 
@@ -296,12 +201,10 @@ def measure(cfg: Config) -> Run:
         # The template as the parties approve it at `local up`: later edits of the file
         # (a shared working tree) must not change what the jobs submit.
         template = load_template(PROTOCOL)
-        log(f"{tag} local up ...")
         with (
-            mock.patch.object(transport, "WORKER", WORKER_SCRIPT),
-            local_federation(data, MIN_CELL_COUNT, UP_TIMEOUT) as fed,
+            mock.patch.object(transport, "WORKER", WORKER_MODULE),
+            h.local_federation(data, tag) as fed,
         ):
-            log(f"{tag} local up took {fed.up_seconds:.1f} s")
             setup = {
                 "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
                 "local_up_seconds": round(fed.up_seconds, 2),
@@ -310,46 +213,34 @@ def measure(cfg: Config) -> Run:
                 "train_rows": int(pooled.y_train.size),
                 "test_rows": int(pooled.y_test.size),
                 "rss_mb_after_up": fed.rss_mb(),
-                "load_average_before_jobs": _load_average(),
+                "load_average_before_jobs": h.load_average(),
             }
             measured = job_loop(cfg, fed, bench, template, tag)
             setup["rss_mb_after_jobs"] = fed.rss_mb()
-            setup["load_average_after_jobs"] = _load_average()
-            steps = party_steps(fed)
+            setup["load_average_after_jobs"] = h.load_average()
+            steps = h.party_steps(fed)
     return Run(setup, measured, steps, fit, scaling, pooled, how)
 
 
 def job_loop(
-    cfg: Config, fed: RunningFederation, bench: transport.Bench, template: Any, tag: str
+    cfg: Config, fed: h.RunningFederation, bench: transport.Bench, template: Any, tag: str
 ) -> Measured:
     """Warm up, then R repetitions of an MPC job and a baseline run, alternating which
     goes first."""
-    from smpc_ehr.client.client import Client
-
     out = Measured()
     job_params = params(cfg)
 
-    def mpc(backend: str, notes: list[float]) -> Any:
-        return client.run(
-            template,
-            job_params,
-            backend=backend,
-            deadline_seconds=JOB_DEADLINE,
-            on_progress=lambda p: (
-                notes.append(time.perf_counter()) if p.stage == "newton" else None
-            ),
-        )
-
-    def timed_mpc() -> None:
-        noted = len(out.mpc.after_last_step)
-        job = _time_mpc(mpc, BACKEND, out.mpc)
+    def mpc(timed_run: bool) -> None:
+        job = h.run_job(client, template, job_params, BACKEND, stage="newton")
         out.results.append(job.result)
-        if len(out.mpc.after_last_step) > noted:
-            out.to_last_step.append(out.mpc.mpc[-1] - out.mpc.after_last_step[-1])
-        log(f"{tag} MPC job {out.mpc.mpc[-1]:.2f} s, {job.result['iterations']} iterations")
+        if not timed_run:
+            return
+        out.mpc.runs.append(job)
+        if job.notes:
+            out.to_last_step.append(job.notes[-1] - job.started)
+        log(f"{tag} MPC job {job.seconds:.2f} s, {job.result['iterations']} iterations")
 
     def baseline(timed_run: bool) -> None:
-        time.sleep(SETTLE_SECONDS)
         result = bench.crypten_own()
         if timed_run:
             out.baseline.append(result)
@@ -357,28 +248,12 @@ def job_loop(
         out.baseline_weights.append(None if weights is None else list(weights))
         log(f"{tag} baseline {result.seconds['logreg']:.2f} s")
 
-    with Client.from_state(fed.state_dir) as client:
-        for _ in range(cfg.warmup):
-            out.results.append(mpc(BACKEND, []).result)
-            baseline(timed_run=False)
-            log(f"{tag} warmed up")
-        for rep in range(cfg.repeats):
-            order: tuple[Callable[[], None], ...] = (timed_mpc, lambda: baseline(True))
-            for side in order if rep % 2 == 0 else order[::-1]:
-                side()
-            log(f"{tag} repetition {rep + 1}/{cfg.repeats} done")
+    with h.analyst(fed) as client:
+        h.alternate([h.Pair("logreg full", mpc, baseline)], cfg.warmup, cfg.repeats, tag)
     return out
 
 
 # --- report ---------------------------------------------------------------------------
-
-
-def _median(values: Sequence[float]) -> float | None:
-    return float(statistics.median(values)) if values else None
-
-
-def _summary(seconds: Sequence[float]) -> dict[str, float | int] | None:
-    return Summary.of(seconds).as_dict() if seconds else None
 
 
 def _ratio(numerator: dict[str, Any] | None, denominator: dict[str, Any]) -> float | None:
@@ -393,26 +268,26 @@ def timing_figures(run: Run) -> dict[str, Any]:
     party_mpc = [p.mpc_ms / 1000.0 for p in jobs]
     baseline = Summary.of([r.seconds["logreg"] for r in m.baseline]).as_dict()
     figures: dict[str, Any] = {
-        "mpc_end_to_end": Summary.of(m.mpc.mpc).as_dict(),
-        "mpc_fit_only": _summary(m.to_last_step),
-        "mpc_party_mpc_step": _summary(party_mpc),
-        "mpc_coordinator_elapsed": Summary.of(m.mpc.mpc_coordinator).as_dict(),
+        "mpc_end_to_end": Summary.of(m.mpc.seconds).as_dict(),
+        "mpc_fit_only": h.summary(m.to_last_step),
+        "mpc_party_mpc_step": h.summary(party_mpc),
+        "mpc_coordinator_elapsed": Summary.of(m.mpc.coordinator_seconds).as_dict(),
         "baseline": baseline,
         "baseline_seconds": [round(r.seconds["logreg"], 4) for r in m.baseline],
         "baseline_party_cpu_median_s": round(
             statistics.median(r.cpu["logreg"] for r in m.baseline), 3
         ),
         "baseline_load_1min_at_start": [round(r.load, 2) for r in m.baseline],
-        "mpc_seconds": [round(s, 4) for s in m.mpc.mpc],
+        "mpc_seconds": [round(s, 4) for s in m.mpc.seconds],
         "mpc_fit_only_seconds": [round(s, 4) for s in m.to_last_step],
-        "iterations": _median(m.mpc.iterations),
-        "to_first_step_s": _median(m.mpc.first_step),
-        "later_step_s": _median(m.mpc.later_step),
-        "after_last_step_s": _median(m.mpc.after_last_step),
-        "party_local_step_ms": _median([p.local_ms for p in jobs]),
-        "party_mpc_step_ms": _median([p.mpc_ms for p in jobs]),
-        "messages_per_party": _median([p.messages for p in jobs]),
-        "bytes_sent_per_party": _median([p.bytes_sent for p in jobs]),
+        "iterations": h.median(m.mpc.iterations),
+        "to_first_step_s": h.median(m.mpc.first_step),
+        "later_step_s": h.median(m.mpc.later_step),
+        "after_last_step_s": h.median(m.mpc.after_last_step),
+        "party_local_step_ms": h.median([p.local_ms for p in jobs]),
+        "party_mpc_step_ms": h.median([p.mpc_ms for p in jobs]),
+        "messages_per_party": h.median([p.messages for p in jobs]),
+        "bytes_sent_per_party": h.median([p.bytes_sent for p in jobs]),
         "jobs_with_steps": len(jobs),
     }
     figures["ratio_end_to_end"] = _ratio(figures["mpc_end_to_end"], baseline)
@@ -481,7 +356,7 @@ def breakdown_table(f: dict[str, Any]) -> str:
 
 def accuracy_bounds(cells: Any, n_test: int) -> list[float] | None:
     """The accuracy at 0.5 from a released confusion matrix [[tn, fp], [fn, tp]] whose
-    suppressed cells (None: below the small-cell threshold, so 0 to MIN_CELL_COUNT - 1)
+    suppressed cells (None: below the small-cell threshold, so 0 to h.MIN_CELL_COUNT - 1)
     are unknown: its least and greatest value over the counts those cells can hold that
     add up to `n_test` (the pooled held-out count: the same rows); exact if none is
     suppressed. None if no counts fit."""
@@ -491,7 +366,7 @@ def accuracy_bounds(cells: Any, n_test: int) -> list[float] | None:
     unknown = [i for i, c in enumerate(flat) if c is None]
     left = n_test - sum(c for c in flat if c is not None)
     values = []
-    for counts in itertools.product(range(MIN_CELL_COUNT), repeat=len(unknown)):
+    for counts in itertools.product(range(h.MIN_CELL_COUNT), repeat=len(unknown)):
         if sum(counts) == left:
             filled = dict(zip(unknown, counts, strict=True))
             tn, tp = (filled.get(i, flat[i]) for i in (0, 3))
@@ -647,7 +522,7 @@ def problems_of(run: Run, models: dict[str, Any], timing: dict[str, Any]) -> lis
             problems.append(f"job {i}: the MPC AUC was not released")
     if None in run.measured.baseline_weights:
         problems.append("a baseline run's parties opened different weights")
-    if len(run.measured.to_last_step) < len(run.measured.mpc.mpc):
+    if len(run.measured.to_last_step) < len(run.measured.mpc.seconds):
         problems.append("an MPC job sent no Newton progress note")
     if timing["jobs_with_steps"] < len(run.measured.mpc.job_ids):
         problems.append("an MPC job without a step line in the party logs")
@@ -696,8 +571,8 @@ def print_report(cfg: Config, run: Run) -> int:
     if any(a is None for a in mpc["accuracy_every_job"]):
         print(
             f"(MPC accuracy: not released when a confusion cell is below the small-cell "
-            f"threshold, {MIN_CELL_COUNT}; shown as its bounds lo..hi from the released cells, "
-            f"the suppressed ones between 0 and {MIN_CELL_COUNT - 1}, and the pooled held-out "
+            f"threshold, {h.MIN_CELL_COUNT}; shown as its bounds lo..hi from the released cells, "
+            f"the suppressed ones between 0 and {h.MIN_CELL_COUNT - 1}, and the pooled held-out "
             "count)"
         )
     (tn, fp), (fn, tp) = models["pooled"]["confusion"]
@@ -736,8 +611,6 @@ def print_report(cfg: Config, run: Run) -> int:
     if cfg.patients != PATIENTS:
         print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
     problems = problems_of(run, models, timing)
-    for p in problems:
-        print(f"MISMATCH: {p}")
     check = models.pop("check")
     figures = {
         "benchmark": "logreg-full",
@@ -760,7 +633,7 @@ def print_report(cfg: Config, run: Run) -> int:
         "goal": goal,
         "goal_met": bool(goal["speed_end_to_end_met"] and goal["accuracy_met"]),
     }
-    return finish_figures(figures, problems)
+    return h.finish_figures(figures, problems)
 
 
 def _fixed_ratio(value: float | None, digits: int = 2) -> str:
@@ -771,42 +644,36 @@ def _fixed_ratio(value: float | None, digits: int = 2) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"small run: {QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up",
-    )
+    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument(
         "--warmup", type=int, help="warm-up MPC jobs and baseline runs (default 1; --quick: 0)"
     )
-    add_data_options(parser)
+    h.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:
-    """bench_logreg's configuration (its checks and defaults), with this benchmark's
+    """logreg's configuration (its checks and defaults), with this benchmark's
     patients and the crypten backend."""
     patients = args.patients or (QUICK_PATIENTS if args.quick else PATIENTS)
-    return bench_logreg.config(
+    return logreg.config(
         argparse.Namespace(**{**vars(args), "patients": patients, "backends": (BACKEND,)})
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from smpc_ehr.client.client import JobFailed
-
     cfg = config(args)
     try:
         measured = measure(cfg)
     except transport.WorkerError as exc:
         print(f"FAILED: the baseline: {exc}", flush=True)
         return 2
-    except JobFailed as exc:
+    except h.JobFailed as exc:
         print(f"FAILED: the MPC job: {exc}", flush=True)
         return 2
     return print_report(cfg, measured)
 
 
-if __name__ == "__main__":  # a worker process of the baseline (bench_transport.Group)
+if __name__ == "__main__":  # a worker process of the baseline (transport.Group)
     sys.exit(baseline_worker(sys.argv[1:]))

@@ -1,34 +1,6 @@
 """`bench.py transport`: each backend over the project's mesh next to its own transport.
 
-One program per backend, defined once (scripts/bench_transport_programs.py) and run
-by 3 party processes twice per repetition, on the same machine and in the same run:
-- CrypTen: logistic regression, 30,000 x 20 secret-shared features (party 0) and
-  labels (party 1), 10 gradient steps with CrypTen's sigmoid. Mesh: `run_crypten_job`
-  (MeshCommunicator over a JobChannel, triples from a dealer process). Own:
-  CrypTen's DistributedCommunicator over torch.distributed (gloo, loopback) with its
-  TTP provider (a TTP server process), so both sides get triples from a third party.
-- MPyC: a sum and threshold (>= 11) of 1,000 counts per party, then a 3,000 x 10
-  fixed-point matrix-vector product (secret matrix from party 0, secret vector from
-  party 1). Mesh: `mpyc_backend.run_job` (MPyC's exchange over a JobChannel, in the
-  party's event loop). Own: MPyC's TCP transport from its -P/-I command-line options
-  (MPyC's defaults otherwise, so arrays travel pickled).
-Mesh parties are real: per-run CA and certificates under a roster, a mutual-TLS
-grpc.aio server serving Exchange through `receive_stream`, a `Mesh` and one job.
-
-Timed span (the same on both sides): after connections and sessions are set up and
-the parties have synchronised with one exchange, from the earliest party's start to
-the slowest party holding the opened output (time.monotonic, shared by the processes).
-Each repetition starts fresh processes; repetitions alternate which side goes first;
-the figures are medians, and ratio = mesh median / own median (goal: at most 1.5).
-Also reported: the CPU time the party processes used within the span (all threads,
-summed), which other work on the machine disturbs less than wall time, and the load
-average at the start of each run. Every process gets one torch/OpenMP thread.
-`--mpyc-mix32-64bit` (diagnosis) gives MPyC's own transport the option the mesh
-backend sets, so that only the transport differs.
-Opened results are checked against each other and against the plaintext answer; a
-mismatch is printed loudly and makes the exit status 1. Every process is stopped on
-exit, also on Ctrl-C; every wait has a deadline.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -38,7 +10,6 @@ import os
 import queue
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,11 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import bench_transport_programs as programs
 import numpy as np
-from _bench_common import Summary, json_line, log, machine, party_ids, table
 
-WORKER = Path(__file__).resolve().parent / "bench_transport_worker.py"
+from benchsuite import transport_programs as programs
+from benchsuite.harness import (
+    Summary,
+    add_quick_option,
+    finish_figures,
+    log,
+    party_ids,
+    table,
+    worker_command,
+    worker_env,
+)
+
+WORKER = "transport_worker"
+"""The module the worker processes run (benchsuite.<WORKER>)."""
 GOAL_RATIO = 1.5
 PARTIES = 3
 DEALER_ID = "dealer"
@@ -123,13 +105,13 @@ class Group:
         log_path = self._log_dir / f"{name}.log"
         with open(log_path, "ab") as err:
             popen = subprocess.Popen(
-                [sys.executable, str(WORKER), role, "--spec", str(spec), "--rank", str(rank)],
+                worker_command(WORKER, role, "--spec", str(spec), "--rank", str(rank)),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
                 start_new_session=True,  # Ctrl-C reaches the driver only; it stops us
-                env={**os.environ, **THREADS_PER_PROCESS},
+                env=worker_env(**THREADS_PER_PROCESS),
             )
         self._processes[name] = _Process(name, popen, log_path)
         assert popen.stdout is not None
@@ -559,8 +541,6 @@ def print_report(cfg: Config, runs: Runs) -> int:
             f"\nCrypTen accuracy: mesh {_fmt(c['accuracy_mesh'])}, own {_fmt(c['accuracy_own'])}, "
             f"float64 reference {c['accuracy_float64_reference']:.4f}"
         )
-    for problem in problems:
-        print(f"MISMATCH: {problem}")
     figures = {
         "benchmark": "transport",
         "quick": cfg.quick,
@@ -576,12 +556,8 @@ def print_report(cfg: Config, runs: Runs) -> int:
         "load_1min_at_start": load_averages(runs),
         "mesh_traffic_party0": traffic(runs),
         "checks": checks,
-        "check": "mismatch" if problems else "ok",
-        "mismatches": problems,
-        "machine": machine(),
     }
-    print(json_line(figures), flush=True)
-    return 1 if problems else 0
+    return finish_figures(figures, problems)
 
 
 def _fmt(values: Sequence[float] | None) -> str:
@@ -592,11 +568,7 @@ def _fmt(values: Sequence[float] | None) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small run: 3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition",
-    )
+    add_quick_option(parser, "3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition")
     parser.add_argument("--repeats", type=int, help="repetitions per side (default 3)")
     parser.add_argument(
         "--backends",

@@ -1,55 +1,18 @@
 """`bench.py counts`: latency of a warm joint count under MPC next to pooled plaintext pandas.
 
-For each party count k, a synthetic federation of k parties with N patients each is
-generated once (cached under .bench-data/) and started as a real local federation
-(`local up`: one process per party and a coordinator, mutual TLS, MPyC). After a few
-warm-up queries, every query is timed R times end to end in the analyst process:
-`time.perf_counter()` around `Client.run(...)`, from submitting the protocol to holding
-the released result. The federation is brought down afterwards, also on Ctrl-C.
-
-The plaintext baseline is the same question asked of all k*N patients pooled in one
-pandas process, timed in the same run with the repetitions interleaved (MPC, pandas,
-MPC, ...) so that machine noise hits both alike; the ratio is what the goal is about
-(issue: median at most 3x the pooled plaintext time, for 3 parties of 1,000,000).
-
-The pandas side is what a pandas user would write, with the same preparation at load
-time that a party does when it starts (load time is not counted, on either side):
-- codes and sex are categoricals (a party also keeps a table of distinct codes);
-- each condition row carries its patient's row number, linked once at load
-  (`Index.get_indexer`), as the party's loader links `cond_patient`. Joining the
-  800,000 E11 patients to 3,000,000 patients on string ids at query time instead
-  takes 2-10 s in pandas 3 (merge / isin), which would flatter MPC.
-Queries (ages in full years on as_of 2026-01-01, bands 0-9, ..., 80-89, 90+):
-- count:   cond.loc[cond.code.str.startswith("E75.22"), "patient"].nunique()
-- by sex, age band: the distinct E11 patients' rows (iloc), their age, then
-  groupby([sex, band]).size().
-Each plaintext answer is checked against the MPC one (a suppressed cell must be below
-the threshold); any mismatch is printed loudly and makes the exit status nonzero.
-"""
+Method and previous figures: docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import argparse
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from _bench_common import (
-    PROTOCOLS,
-    RunningFederation,
-    Summary,
-    add_data_options,
-    cached_federation_data,
-    finish_figures,
-    local_federation,
-    log,
-    party_ids,
-    table,
-    timed,
-)
+from benchsuite import harness as h
+from benchsuite.harness import PROTOCOLS, Summary, log, table, timed
 
 PROTOCOL = PROTOCOLS / "rare_disease_count.toml"
 AS_OF = date(2026, 1, 1)
@@ -57,9 +20,6 @@ SEXES = ("F", "M", "U")
 AGE_BANDS = (*(f"{lo}-{lo + 9}" for lo in range(0, 90, 10)), "90+")
 GOAL_RATIO = 3.0
 GOAL_PARTIES = 3
-MIN_CELL_COUNT = 11
-UP_TIMEOUT = 900.0
-JOB_DEADLINE = 120.0
 
 Cells = dict[tuple[str, ...], int | None]
 """Count per cell (key: the stratum values in `by` order; () without `by`); None = suppressed."""
@@ -189,7 +149,7 @@ def mismatches(q: Query, mpc: Cells, threshold: int, plain: Cells) -> list[str]:
     if set(mpc) != set(plain):
         problems.append(f"{q.name}: cells differ: MPC {sorted(mpc)} vs pandas {sorted(plain)}")
     for key, value in mpc.items():
-        truth = plain.get(key, 0)
+        truth = plain.get(key) or 0
         label = "/".join(key) or "total"
         if value is None and truth >= threshold:
             problems.append(f"{q.name} [{label}]: suppressed by MPC, pandas counts {truth}")
@@ -202,97 +162,51 @@ def mismatches(q: Query, mpc: Cells, threshold: int, plain: Cells) -> list[str]:
 
 
 @dataclass
-class Samples:
-    mpc: list[float] = field(default_factory=list)
-    mpc_server: list[float] = field(default_factory=list)
-    pandas: list[float] = field(default_factory=list)
-
-
-@dataclass
 class PartyRun:
     """Everything measured for one party count."""
 
     parties: int
     setup: dict[str, Any]
-    samples: dict[str, Samples]
+    samples: dict[str, h.Samples]
     problems: list[str]
 
 
 def measure(cfg: Config, k: int) -> PartyRun:
-    ids = party_ids(k)
+    ids, tag = h.party_ids(k), f"[{k} parties]"
     name = f"counts-{k}x{cfg.patients}-seed{cfg.seed}"
     log(f"[{k} parties] data {cfg.data_root / name}")
-    data, gen_seconds = cached_federation_data(
+    data, gen_seconds = h.cached_federation_data(
         cfg.data_root, name, ids, [cfg.patients] * k, cfg.seed
     )
     if gen_seconds is not None:
         log(f"[{k} parties] generated {k} x {cfg.patients:,} patients in {gen_seconds:.1f} s")
     load_seconds, pooled = timed(lambda: Pooled.load([data / i for i in ids]))
     log(f"[{k} parties] pandas: loaded {k * cfg.patients:,} patients in {load_seconds:.1f} s")
-    log(f"[{k} parties] local up ...")
-    with local_federation(data, MIN_CELL_COUNT, UP_TIMEOUT) as fed:
-        log(f"[{k} parties] local up took {fed.up_seconds:.1f} s")
-        setup = {
-            "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
-            "local_up_seconds": round(fed.up_seconds, 2),
-            "party_load_seconds": party_load_seconds(fed),
-            "pandas_load_seconds": round(load_seconds, 2),
-            "rss_mb_after_up": fed.rss_mb(),
-        }
-        samples, problems = query_loop(cfg, fed, pooled)
+    with h.local_federation(data, tag) as fed:
+        setup = h.setup_figures(fed, gen_seconds, pandas_load_seconds=load_seconds)
+        samples = {q.name: h.Samples() for q in QUERIES}
+        problems: list[str] = []
+        with h.analyst(fed) as client:
+            pairs = [_pair(client, q, pooled, samples[q.name], problems) for q in QUERIES]
+            h.alternate(pairs, cfg.warmup, cfg.repeats, tag, settle_seconds=0.0)
         setup["rss_mb_after_queries"] = fed.rss_mb()
     return PartyRun(k, setup, samples, problems)
 
 
-def query_loop(
-    cfg: Config, fed: RunningFederation, pooled: Pooled
-) -> tuple[dict[str, Samples], list[str]]:
-    """Warm up, then time every query R times, alternating MPC and pandas."""
-    from smpc_ehr.client.client import Client
+def _pair(client: Any, q: Query, pooled: Pooled, s: h.Samples, problems: list[str]) -> h.Pair:
+    """The query's MPC job and its pandas twin."""
 
-    samples = {q.name: Samples() for q in QUERIES}
-    problems: list[str] = []
-    with Client.from_state(fed.state_dir) as client:
+    def check(result: dict[str, Any]) -> list[str]:
+        return mismatches(q, *mpc_cells(q, result), pooled.cells(q, pooled.run(q)))
 
-        def mpc(q: Query) -> Any:
-            return client.run(PROTOCOL, q.params, deadline_seconds=JOB_DEADLINE)
-
-        for q in QUERIES:
-            for _ in range(cfg.warmup):
-                mpc(q)
-                pooled.run(q)
-            first = mpc(q).result
-            problems += mismatches(q, *mpc_cells(q, first), Pooled.cells(q, pooled.run(q)))
-        for rep in range(cfg.repeats):
-            for q in QUERIES:
-                s = samples[q.name]
-                mpc_first = rep % 2 == 0
-                if mpc_first:
-                    _time_mpc(mpc, q, s)
-                s.pandas.append(timed(lambda q=q: pooled.run(q))[0])
-                if not mpc_first:
-                    _time_mpc(mpc, q, s)
-            log(f"  repetition {rep + 1}/{cfg.repeats} done")
-    return samples, problems
-
-
-def _time_mpc(mpc: Callable[[Query], Any], q: Query, s: Samples) -> None:
-    elapsed, job = timed(lambda: mpc(q))
-    s.mpc.append(elapsed)
-    s.mpc_server.append(float(job.elapsed_seconds))
-
-
-_LOADED = re.compile(r"loaded \d+ patients from .* in ([0-9.]+) s")
-
-
-def party_load_seconds(fed: RunningFederation) -> float | None:
-    """The longest data load a party logged at start-up (seconds), if it logged one."""
-    times = []
-    for log_file in (fed.state_dir / "logs").glob("*.log"):
-        match = _LOADED.search(log_file.read_text(errors="replace"))
-        if match:
-            times.append(float(match.group(1)))
-    return max(times) if times else None
+    return h.checked_pair(
+        q.name,
+        lambda: h.run_job(client, PROTOCOL, q.params),
+        lambda: pooled.run(q),
+        check,
+        s,
+        problems,
+    )
 
 
 # --- report ---------------------------------------------------------------------------
@@ -303,7 +217,8 @@ def rows_of(cfg: Config, runs: Sequence[PartyRun]) -> list[dict[str, Any]]:
     for run in runs:
         for q in QUERIES:
             s = run.samples[q.name]
-            mpc, server, plain = Summary.of(s.mpc), Summary.of(s.mpc_server), Summary.of(s.pandas)
+            mpc, plain = Summary.of(s.jobs.seconds), Summary.of(s.baseline)
+            server = Summary.of(s.jobs.coordinator_seconds)
             rows.append(
                 {
                     "parties": run.parties,
@@ -360,8 +275,6 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
             f"\ngoal ({GOAL_PARTIES} parties, {goal['query']}): ratio {goal['ratio']:.2f} "
             f"<= {GOAL_RATIO:g}: {verdict}"
         )
-    for p in problems:
-        print(f"MISMATCH: {p}")
     figures = {
         "benchmark": "counts",
         "quick": cfg.quick,
@@ -374,23 +287,19 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
         f"ratio_{GOAL_PARTIES}_parties": goal["ratio"] if goal else None,
         "goal": goal,
     }
-    return finish_figures(figures, problems)
+    return h.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small run: 20,000 patients per party, 3 and 5 parties, 5 repeats",
-    )
+    h.add_quick_option(parser, "20,000 patients per party, 3 and 5 parties, 5 repeats")
     parser.add_argument("--parties", type=_int_list, help="party counts (default 3,5,7)")
     parser.add_argument("--patients", type=int, help="patients per party (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="timed repetitions per query (default 15)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up queries (default 2)")
-    add_data_options(parser)
+    h.add_data_options(parser)
 
 
 def _int_list(text: str) -> tuple[int, ...]:

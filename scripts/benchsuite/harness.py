@@ -1,0 +1,664 @@
+"""What every benchmark of scripts/bench.py shares, so that a benchmark module only
+declares its data, baseline, checks and columns: the synthetic data cache, a local
+federation that always comes down, the warm-up and alternating repeat loop of the MPC
+side and the baseline side, timing statistics, the parties' logged steps (messages,
+bytes), the printed table and the closing JSON line.
+
+The one place (with `smpc_ehr.data.synth` for the data) where the benchmarks reach into
+smpc_ehr: the local federation and the analyst's Client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from smpc_ehr.client.client import Client
+from smpc_ehr.client.client import JobFailed as JobFailed  # what a benchmark catches
+
+SCRIPTS = Path(__file__).resolve().parents[1]
+ROOT = SCRIPTS.parent
+DEFAULT_DATA_ROOT = ROOT / ".bench-data"
+PROTOCOLS = ROOT / "protocols"
+DATA_FORMAT = "parquet"
+"""The party loader reads Parquet as well as CSV; Parquet loads several times faster."""
+PARTIES = 3
+MIN_CELL_COUNT = 11
+UP_TIMEOUT = 900.0
+JOB_DEADLINE = 120.0
+"""The longest job deadline the coordinator accepts."""
+SETTLE_SECONDS = 0.2
+"""Pause before each timed run, so that what the parties do after a job (closing its
+channel, logging, torch threads spinning down) does not land in the other side's timing."""
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark on synthetic data shares: its seed and its cache."""
+    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help="cache of generated data (default .bench-data)",
+    )
+
+
+def add_quick_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--quick`: a small run, `what` says how small."""
+    parser.add_argument("--quick", action="store_true", help=f"small run: {what}")
+
+
+def party_ids(k: int) -> list[str]:
+    """The party (hospital) ids of a k-party benchmark federation."""
+    return [f"hospital-{i}" for i in range(1, k + 1)]
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so stdout holds only the table and the JSON line."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- statistics -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median and 90th percentile of a sample of durations, in milliseconds."""
+
+    n: int
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Summary:
+        ms = sorted(s * 1000.0 for s in seconds)
+        if not ms:
+            raise ValueError("no samples")
+        return cls(len(ms), statistics.median(ms), percentile(ms, 90.0), ms[0])
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "n": self.n,
+            "median_ms": round(self.median_ms, 3),
+            "p90_ms": round(self.p90_ms, 3),
+            "min_ms": round(self.min_ms, 3),
+        }
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
+    if len(sorted_values) == 1:
+        return float(sorted_values[0])
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds `fn()` took (perf_counter) and what it returned."""
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+# --- synthetic data cache -------------------------------------------------------------
+
+
+def cached_federation_data(
+    root: Path, name: str, ids: Sequence[str], sizes: Sequence[int], seed: int
+) -> tuple[Path, float | None]:
+    """The folder `root/name` holding a synthetic federation, generating it if absent.
+
+    Returns the folder and the generation time in seconds (None when it was reused).
+    Generation writes into a temporary sibling that is renamed at the end, so an
+    interrupted run never leaves a half-written folder that a later run would reuse.
+    """
+    from smpc_ehr.data.synth import FederationTruth, generate_federation
+
+    folder = root / name
+    truth_file = folder / "truth.json"
+    if truth_file.exists():
+        truth = FederationTruth.load(truth_file)
+        wanted = dict(zip(ids, (int(s) for s in sizes), strict=True))
+        if truth.sizes == wanted and truth.seed == seed and truth.fmt == DATA_FORMAT:
+            return folder, None
+        log(f"{folder} holds other data; generating it again")
+    root.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# generated benchmark data (scripts/bench.py)\n*\n")
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    staging.chmod(0o755)
+    try:
+        elapsed, _ = timed(
+            lambda: generate_federation(
+                list(ids),
+                max(1, int(statistics.mean(sizes))),
+                seed,
+                staging,
+                sizes=list(sizes),
+                fmt=DATA_FORMAT,
+            )
+        )
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder, elapsed
+
+
+# --- local federation -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningFederation:
+    """A federation started by `local_federation`, with how long `local up` took."""
+
+    state_dir: Path
+    pids: dict[str, int]
+    up_seconds: float
+
+    def rss_mb(self) -> dict[str, float]:
+        """Resident memory of each process right now, in MiB (Linux /proc)."""
+        out: dict[str, float] = {}
+        for ident, pid in self.pids.items():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    out[ident] = round(int(line.split()[1]) / 1024.0, 1)
+        return out
+
+
+@contextmanager
+def local_federation(
+    data: Path, tag: str, min_cell_count: int = MIN_CELL_COUNT, timeout: float = UP_TIMEOUT
+) -> Iterator[RunningFederation]:
+    """`local up` on `data` in a temporary state folder; `local down` on leaving, always
+    (also on Ctrl-C or SIGTERM, which `terminate_as_interrupt` turns into an exception).
+    `tag` starts its progress lines."""
+    from smpc_ehr.local.federation import down, up
+
+    with tempfile.TemporaryDirectory(prefix="smpc-bench-") as tmp:
+        state_dir = Path(tmp) / "state"
+        log(f"{tag} local up ...")
+        start = time.perf_counter()
+        try:
+            federation = up(
+                data,
+                state_dir,
+                protocols=PROTOCOLS,
+                min_cell_count=min_cell_count,
+                timeout=timeout,
+            )
+            up_seconds = time.perf_counter() - start
+            log(f"{tag} local up took {up_seconds:.1f} s")
+            yield RunningFederation(state_dir, dict(federation.pids), up_seconds)
+        finally:
+            down(state_dir, quiet=True)
+
+
+def worker_command(module: str, *args: str) -> list[str]:
+    """A worker process running `benchsuite.<module>` as its main module (with
+    `worker_env`, which lets it find the package)."""
+    return [sys.executable, "-m", f"benchsuite.{module}", *args]
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """This environment with scripts/ and the project first on PYTHONPATH."""
+    path = [str(SCRIPTS), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p), **extra}
+
+
+def terminate_as_interrupt() -> None:
+    """Make SIGTERM raise KeyboardInterrupt, so `finally` blocks bring federations down."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def setup_figures(
+    fed: RunningFederation, generate_seconds: float | None, **loads: float
+) -> dict[str, Any]:
+    """How the federation came up: data generation, `local up`, the parties' data load,
+    the baseline's load (`loads`, seconds) and each process's memory."""
+    return {
+        "generate_seconds": None if generate_seconds is None else round(generate_seconds, 2),
+        "local_up_seconds": round(fed.up_seconds, 2),
+        "party_load_seconds": party_load_seconds(fed),
+        **{name: round(value, 2) for name, value in loads.items()},
+        "rss_mb_after_up": fed.rss_mb(),
+    }
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (other work skews the timings)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+_LOADED = re.compile(r"loaded \d+ patients from .* in ([0-9.]+) s")
+
+
+def party_load_seconds(fed: RunningFederation) -> float | None:
+    """The longest data load a party logged at start-up (seconds), if it logged one."""
+    times = []
+    for log_file in (fed.state_dir / "logs").glob("*.log"):
+        match = _LOADED.search(log_file.read_text(errors="replace"))
+        if match:
+            times.append(float(match.group(1)))
+    return max(times) if times else None
+
+
+# --- the parties' own timings ---------------------------------------------------------
+
+_JOB_LINE = re.compile(
+    r"job (\S+): local step ([0-9.]+) ms, MPC ([0-9.]+) ms, (\d+) messages, (\d+) bytes sent"
+)
+
+
+@dataclass(frozen=True)
+class PartySteps:
+    """One job as its parties logged it (smpc_ehr/party/jobs.py): the slowest party's
+    steps, the most any party sent."""
+
+    local_ms: float
+    mpc_ms: float
+    messages: int
+    bytes_sent: int
+    parties: int
+
+
+def party_steps(fed: RunningFederation) -> dict[str, PartySteps]:
+    """Every job the parties logged, by job id (max over the parties that logged it)."""
+    per_job: dict[str, list[tuple[float, float, int, int]]] = {}
+    for ident in fed.pids:
+        log_file = fed.state_dir / "logs" / f"{ident}.log"
+        if not log_file.exists():
+            continue
+        for match in _JOB_LINE.finditer(log_file.read_text(errors="replace")):
+            job_id, local_ms, mpc_ms, messages, sent = match.groups()
+            per_job.setdefault(job_id, []).append(
+                (float(local_ms), float(mpc_ms), int(messages), int(sent))
+            )
+    return {
+        job: PartySteps(
+            max(e[0] for e in entries),
+            max(e[1] for e in entries),
+            max(e[2] for e in entries),
+            max(e[3] for e in entries),
+            len(entries),
+        )
+        for job, entries in per_job.items()
+    }
+
+
+def step_figures(
+    job_ids: Sequence[str | None], steps: dict[str, PartySteps], count_digits: int = 1
+) -> dict[str, Any]:
+    """Medians of the parties' logged steps over some jobs: local and MPC step (ms),
+    messages and bytes sent per party."""
+    logged = [steps[j] for j in job_ids if j is not None and j in steps]
+    return {
+        "local_step_ms": rounded(median([p.local_ms for p in logged])),
+        "mpc_step_ms": rounded(median([p.mpc_ms for p in logged])),
+        "messages_per_party": rounded(median([p.messages for p in logged]), count_digits),
+        "bytes_sent_per_party": rounded(median([p.bytes_sent for p in logged]), count_digits),
+        "jobs_with_steps": len(logged),
+    }
+
+
+def unlogged(
+    what: str, job_ids: Sequence[str], steps: dict[str, PartySteps], parties: int
+) -> list[str]:
+    """A problem if some job lacks a step line from one of the parties."""
+    missing = [j for j in job_ids if steps.get(j) is None or steps[j].parties < parties]
+    if not missing:
+        return []
+    return [f"{what}: {len(missing)} job(s) without a step line from every party"]
+
+
+# --- running jobs, warm-up and the alternating repeats --------------------------------
+
+
+@contextmanager
+def analyst(fed: RunningFederation) -> Iterator[Any]:
+    """The analyst's Client of a running federation."""
+    with Client.from_state(fed.state_dir) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Job:
+    """One MPC job timed end to end in the analyst process, with the analyst's clock at
+    each progress note of `stage` (a Newton or Lloyd step)."""
+
+    seconds: float
+    result: dict[str, Any]
+    job_id: str
+    coordinator_seconds: float
+    started: float
+    ended: float
+    notes: tuple[float, ...]
+
+    @property
+    def gaps(self) -> list[float]:
+        return [b - a for a, b in zip(self.notes, self.notes[1:], strict=False)]
+
+
+@dataclass
+class Jobs:
+    """The timed jobs of one series, and where their time went by the progress notes:
+    to the first note, between two notes, after the last one (seconds)."""
+
+    runs: list[Job] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> list[float]:
+        return [j.seconds for j in self.runs]
+
+    @property
+    def coordinator_seconds(self) -> list[float]:
+        return [j.coordinator_seconds for j in self.runs]
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [j.job_id for j in self.runs]
+
+    @property
+    def iterations(self) -> list[int]:
+        return [int(j.result["iterations"]) for j in self.runs]
+
+    @property
+    def first_step(self) -> list[float]:
+        return [j.notes[0] - j.started for j in self.runs if j.notes]
+
+    @property
+    def later_step(self) -> list[float]:
+        return [g for j in self.runs for g in j.gaps]
+
+    @property
+    def after_last_step(self) -> list[float]:
+        return [j.ended - j.notes[-1] for j in self.runs if j.notes]
+
+
+def run_job(
+    client: Any,
+    protocol: Any,
+    params: dict[str, str],
+    backend: str | None = None,
+    stage: str | None = None,
+) -> Job:
+    """`Client.run(...)` with `time.perf_counter()` around it: from submitting the protocol
+    to holding the released result."""
+    notes: list[float] = []
+
+    def note(progress: Any) -> None:
+        if progress.stage == stage:
+            notes.append(time.perf_counter())
+
+    extra: dict[str, Any] = {"backend": backend} if backend else {}
+    start = time.perf_counter()
+    job = client.run(
+        protocol,
+        params,
+        deadline_seconds=JOB_DEADLINE,
+        on_progress=note if stage else None,
+        **extra,
+    )
+    end = time.perf_counter()
+    return Job(
+        end - start,
+        job.result,
+        job.job_id,
+        float(job.elapsed_seconds),
+        start,
+        end,
+        tuple(notes),
+    )
+
+
+@dataclass
+class Pair:
+    """One benchmarked thing: its MPC side and its baseline side, each called with
+    whether the call is timed (False: warm-up). `skip` says the pair is done (it failed)."""
+
+    name: str
+    mpc: Callable[[bool], Any]
+    baseline: Callable[[bool], Any]
+    skip: Callable[[], bool] = field(default=lambda: False)
+    mpc_first: Callable[[int], bool] = field(default=lambda rep: rep % 2 == 0)
+
+
+@dataclass
+class Samples:
+    """A pair's timed MPC jobs and baseline runs (seconds)."""
+
+    jobs: Jobs = field(default_factory=Jobs)
+    baseline: list[float] = field(default_factory=list)
+    checked: bool = False
+
+
+def checked_pair(
+    name: str,
+    mpc: Callable[[], Job],
+    baseline: Callable[[], Any],
+    check: Callable[[dict[str, Any]], list[str]],
+    samples: Samples,
+    problems: list[str],
+) -> Pair:
+    """An MPC job and its plaintext twin, timed into `samples`; the first MPC result
+    (warm-up or timed) is checked against the plaintext answer, into `problems`."""
+
+    def run_mpc(timed_run: bool) -> None:
+        job = mpc()
+        if not samples.checked:
+            samples.checked = True
+            problems.extend(check(job.result))
+        if timed_run:
+            samples.jobs.runs.append(job)
+
+    def run_baseline(timed_run: bool) -> None:
+        elapsed, _ = timed(baseline)
+        if timed_run:
+            samples.baseline.append(elapsed)
+
+    return Pair(name, run_mpc, run_baseline)
+
+
+def settle(seconds: float = SETTLE_SECONDS) -> None:
+    """The pause before a timed run."""
+    time.sleep(seconds)
+
+
+def alternate(
+    pairs: Sequence[Pair],
+    warmup: int,
+    repeats: int,
+    tag: str,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> None:
+    """Warm up each pair (MPC, then baseline, `warmup` times), then R repetitions: every
+    pair's two sides, MPC first in even repetitions and baseline first in odd ones, so
+    that machine noise hits both alike, with a pause of `settle_seconds` before each timed run."""
+    for pair in pairs:
+        for _ in range(warmup):
+            if pair.skip():
+                break
+            pair.mpc(False)
+            pair.baseline(False)
+        log(f"{tag} {pair.name} warmed up")
+    for rep in range(repeats):
+        for pair in pairs:
+            if pair.skip():
+                continue
+            sides = (pair.mpc, pair.baseline) if pair.mpc_first(rep) else (pair.baseline, pair.mpc)
+            for side in sides:
+                if settle_seconds:
+                    settle(settle_seconds)
+                side(True)
+        log(f"{tag} repetition {rep + 1}/{repeats} done")
+
+
+# --- numbers --------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def summary(seconds: Sequence[float]) -> dict[str, float | int] | None:
+    return Summary.of(seconds).as_dict() if seconds else None
+
+
+def fixed(value: float | None, header: str, digits: int = 3) -> str:
+    """A number with fixed decimals, right-aligned under its header (table() left-aligns
+    text; its own float format rounds seconds of a small run to 0.00)."""
+    return ("-" if value is None else f"{value:.{digits}f}").rjust(len(header))
+
+
+def verdict(met: bool | None) -> str:
+    return "-" if met is None else ("met" if met else "NOT met")
+
+
+# --- output ---------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table: text columns left-aligned, numbers right-aligned."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a printed table: its header, how a row gives its value, and how the
+    value is shown: as `table` shows it (digits None), or with fixed decimals
+    right-aligned under the header (`table`'s own float format rounds seconds of a
+    small run to 0.00), "-" for None."""
+
+    header: str
+    value: Callable[[Any], Any]
+    digits: int | None = None
+
+    def cell(self, row: Any) -> object:
+        value = self.value(row)
+        return value if self.digits is None else fixed(value, self.header, self.digits)
+
+
+def columns_table(columns: Sequence[Column], rows: Sequence[Any]) -> str:
+    """`table` of some rows by their columns."""
+    return table([c.header for c in columns], [[c.cell(r) for c in columns] for r in rows])
+
+
+def per(value: float | None, unit: float) -> float | None:
+    """`value` in another unit (None stays None)."""
+    return None if value is None else value / unit
+
+
+def key(name: str) -> Callable[[Any], Any]:
+    return lambda row: row[name]
+
+
+def seconds_of(summary: str, stat: str = "median_ms") -> Callable[[Any], Any]:
+    """A row's timing summary `summary` (a `Summary.as_dict`, or None) in seconds."""
+    return lambda row: None if row[summary] is None else row[summary][stat] / 1000
+
+
+def time_columns(summary: str, what: str = "MPC") -> list[Column]:
+    """A row's timing summary `summary` as its median and 90th percentile in seconds."""
+    return [
+        Column(f"{what} median s", seconds_of(summary), 3),
+        Column(f"{what} p90 s", seconds_of(summary, "p90_ms"), 3),
+    ]
+
+
+def step_columns(sent_unit: str, local: bool = True) -> list[Column]:
+    """The parties' logged steps of a row with `step_figures`: local step, MPC step,
+    messages and bytes sent (in KiB or MiB)."""
+    columns = [Column("local step ms", key("local_step_ms"), 1)] if local else []
+    divisor = {"KiB": 1024, "MiB": 2**20}[sent_unit]
+    return [
+        *columns,
+        Column("MPC step ms", key("mpc_step_ms"), 1),
+        Column("messages", key("messages_per_party"), 0),
+        Column(f"{sent_unit} sent", lambda r: per(r["bytes_sent_per_party"], divisor), 1),
+    ]
+
+
+def goal_column(goal_ratio: float, met: Callable[[Any], bool | None]) -> Column:
+    return Column(f"goal <= {goal_ratio:g}", lambda r: verdict(met(r)))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def finish_figures(figures: dict[str, Any], problems: list[str]) -> int:
+    """Print each problem loudly, then a benchmark's closing JSON line (its figures,
+    whether every result checked out, and the machine); return its exit status: 1 if
+    any result did not."""
+    for problem in problems:
+        print(f"MISMATCH: {problem}")
+    figures.update(check="mismatch" if problems else "ok", mismatches=problems, machine=machine())
+    print(json_line(figures), flush=True)
+    return 1 if problems else 0
+
+
+def json_line(figures: dict[str, Any]) -> str:
+    """The one-line JSON object a benchmark ends with."""
+    return json.dumps(figures, separators=(", ", ": "), sort_keys=False)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
