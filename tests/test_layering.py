@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from smpc_ehr.analyses.registry import FAMILIES
 from tests.federations import ROOT
 
 PACKAGE = ROOT / "smpc_ehr"
@@ -175,3 +176,22 @@ def test_the_table_names_every_subpackage() -> None:
     parts = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     parts |= {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")}
     assert parts <= set(LAYERS), parts - set(LAYERS)
+
+
+def test_no_analysis_package_imports_another() -> None:
+    """An analysis package is self-contained: it imports analyses.base, analyses.common
+    and the layers below, never another analysis package (shared code goes to common/;
+    the tests beside a package may borrow another's checks)."""
+    wrong = []
+    for family in FAMILIES:
+        for package in sorted(p for p in (PACKAGE / "analyses" / family).iterdir() if p.is_dir()):
+            own = ["analyses", family, package.name]
+            for path in sorted(package.rglob("*.py")):
+                if path.name.startswith("test_"):
+                    continue
+                for target in _imports(path):
+                    parts = target.split(".")
+                    family_part = parts[0] == "analyses" and parts[1:2] in ([f] for f in FAMILIES)
+                    if family_part and parts[:3] != own:
+                        wrong.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert not wrong, "analysis packages importing another one:\n" + "\n".join(wrong)

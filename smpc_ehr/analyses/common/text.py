@@ -86,6 +86,26 @@ def footer(body: Body, suppressed: bool) -> str:
     return "\n".join(lines)
 
 
+def moment_cells(cell: Body, t: int) -> list[str]:
+    """n, missing, mean, sd and se of one released moments cell ("-" if suppressed)."""
+    missing = fmt_count(cell.get("missing"), t)
+    if cell.get("n") is None or cell.get("mean_suppressed"):
+        return [fmt_count(cell.get("n"), t), missing, "-", "-", "-"]
+    stats = [fmt_num(cell.get(k)) for k in ("mean", "sd", "se")]
+    return [fmt_count(cell["n"], t), missing, *stats]
+
+
+def moments_suppressed(cells: Sequence[Body]) -> bool:
+    return any(c.get("n") is None or c.get("missing") is None for c in cells)
+
+
+def binary_note(cells: Sequence[Body], t: int) -> str:
+    """Why a released n has no mean (the binary rule), if some cell shows that."""
+    if not any(c.get("mean_suppressed") for c in cells):
+        return ""
+    return f"-: a 0/1 variable with fewer than {t} ones or zeros (mean, sd, se not released)"
+
+
 def sections(*parts: str) -> str:
     return "\n\n".join(p for p in parts if p)
 

@@ -44,6 +44,7 @@ from smpc_ehr.analyses.common.moments import (
     pooled_weights,
     reveal_standardisation,
 )
+from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.analyses.models.kmeans.data import (
     Rows,
@@ -55,7 +56,6 @@ from smpc_ehr.analyses.models.kmeans.data import (
 from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
 from smpc_ehr.analyses.models.kmeans.render import render_kmeans
-from smpc_ehr.analyses.models.public import public_outputs
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData

@@ -34,6 +34,7 @@ from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output,
 from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
+from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.models.logistic.data import (
     SHORTFALL,
@@ -44,7 +45,6 @@ from smpc_ehr.analyses.models.logistic.data import (
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
 from smpc_ehr.analyses.models.logistic.render import render_logistic
-from smpc_ehr.analyses.models.public import public_outputs
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData

@@ -39,6 +39,7 @@ from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays
+from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.secret_rows import (
     either,
     norm_excess,
@@ -48,7 +49,6 @@ from smpc_ehr.analyses.common.secret_rows import (
     total_of,
 )
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
-from smpc_ehr.analyses.models.public import public_outputs
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.securemath.ops import Secret, SecureOps

@@ -4,14 +4,14 @@ MPC, and Pearson's chi-square test of independence when no cell is suppressed.
 How it runs: each party selects its cohort (the joint count's parameters; none = all
 patients) and, in plaintext on its own data, counts its patients per cell of the
 table `row` x `col`. The levels of each variable are public and fixed (see
-variables.py: sex F, M, U; age_band 0-9 ... 90+; condition and 0/1 columns 0, 1), so
-every party's vector has the same layout, row-major then one extra cell:
+`common/variables.py`: sex F, M, U; age_band 0-9 ... 90+; condition and 0/1 columns
+0, 1), so every party's vector has the same layout, row-major then one extra cell:
 
     [(r_0, c_0), (r_0, c_1), ..., (r_{R-1}, c_{C-1}), missing]     (R * C + 1 cells)
 
 where "missing" counts the patients whose level of either variable is missing (they
-are left out of the table). The shared released-counts program (cells.py) sums the
-vectors inside MPC and opens, per cell, only the bit [total >= threshold] and the
+are left out of the table). The shared released-counts program (`common/cells.py`)
+sums the vectors inside MPC and opens, per cell, only the bit [total >= threshold] and the
 total if it is set.
 
 The coordinator then computes, from the released cells alone (public post-processing),

@@ -10,8 +10,8 @@ secret-shares its vector of cell counts in the fixed public layout
 
     [bin_0, ..., bin_{k-1}, outside, missing]        (k + 1 + 1 = len(edges) + 1 cells)
 
-and the shared released-counts program (cells.py) sums the vectors inside MPC and
-opens, per cell, only the bit [total >= threshold] and the total if it is set. No
+and the shared released-counts program (`common/cells.py`) sums the vectors inside
+MPC and opens, per cell, only the bit [total >= threshold] and the total if it is set. No
 total over all cells is released: with one cell suppressed, it would give that cell
 away.
 

@@ -12,8 +12,8 @@ each party's vector is
     c = unexposed & outcome 1,  d = unexposed & outcome 0,
 
 where "missing" counts the patients whose exposure or outcome is missing (they are
-left out). The shared released-counts program (cells.py) sums the vectors inside MPC
-and opens, per cell, only the bit [total >= threshold] and the total if it is set.
+left out). The shared released-counts program (`common/cells.py`) sums the vectors
+inside MPC and opens, per cell, only the bit [total >= threshold] and the total if it is set.
 
 The coordinator then computes, from the released cells alone (public post-processing),
 the odds ratio a*d / (b*c), Woolf's 95% confidence interval

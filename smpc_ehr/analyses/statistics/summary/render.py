@@ -1,39 +1,18 @@
 """The summary's terminal table: one row per variable (and stratum): n, missing, mean,
-sd, se; the moment cells are shared with the t-test's group table."""
+sd, se (the moment cells: `common.text.moment_cells`, shared with the t-test)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from smpc_ehr.analyses.common.text import (
     MOMENT_HEADER,
     Body,
-    fmt_count,
-    fmt_num,
+    binary_note,
     footer,
+    moment_cells,
+    moments_suppressed,
     sections,
     table,
 )
-
-
-def moment_cells(cell: Body, t: int) -> list[str]:
-    """n, missing, mean, sd and se of one released moments cell ("-" if suppressed)."""
-    missing = fmt_count(cell.get("missing"), t)
-    if cell.get("n") is None or cell.get("mean_suppressed"):
-        return [fmt_count(cell.get("n"), t), missing, "-", "-", "-"]
-    stats = [fmt_num(cell.get(k)) for k in ("mean", "sd", "se")]
-    return [fmt_count(cell["n"], t), missing, *stats]
-
-
-def moments_suppressed(cells: Sequence[Body]) -> bool:
-    return any(c.get("n") is None or c.get("missing") is None for c in cells)
-
-
-def binary_note(cells: Sequence[Body], t: int) -> str:
-    """Why a released n has no mean (the binary rule), if some cell shows that."""
-    if not any(c.get("mean_suppressed") for c in cells):
-        return ""
-    return f"-: a 0/1 variable with fewer than {t} ones or zeros (mean, sd, se not released)"
 
 
 def render_summary(body: Body) -> str:

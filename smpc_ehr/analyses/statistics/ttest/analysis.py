@@ -1,12 +1,13 @@
 """Welch two-sample t-test of a numeric variable between two groups, across hospitals.
 
-How it runs: exactly the stratified joint summary (`summary`) with one variable and
-two strata, the group's two levels (for sex: F and M). Each group's n, mean and
-variance are pooled inside MPC and released only if n reaches the small-cell
-threshold (decided inside MPC). From the two released groups the coordinator
-computes, in the clear, Welch's t = (mean_2 - mean_1) / sqrt(v_1/n_1 + v_2/n_2), the
-Welch-Satterthwaite degrees of freedom, the two-sided p-value and the 95% confidence
-interval of the difference: as scipy.stats.ttest_ind(second, first, equal_var=False).
+How it runs: the released moments of the joint summary (`common.moment_release`)
+with one variable and two strata, the group's two levels (for sex: F and M). Each
+group's n, mean and variance are pooled inside MPC and released only if n reaches the
+small-cell threshold (decided inside MPC). From the two released groups the
+coordinator computes, in the clear, Welch's t = (mean_2 - mean_1) / sqrt(v_1/n_1 +
+v_2/n_2), the Welch-Satterthwaite degrees of freedom, the two-sided p-value and the
+95% confidence interval of the difference: as scipy.stats.ttest_ind(second, first,
+equal_var=False).
 
 Leakage: see the package docstring (the template's text, verbatim).
 """
@@ -20,8 +21,7 @@ import numpy as np
 from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
-from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
-from smpc_ehr.analyses.statistics.summary.analysis import (
+from smpc_ehr.analyses.common.moment_release import (
     BINARY_RULE,
     MISSING_RULE,
     CellSummary,
@@ -30,6 +30,7 @@ from smpc_ehr.analyses.statistics.summary.analysis import (
     moments_program,
     stratified_moments,
 )
+from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.ttest.render import render_ttest
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError

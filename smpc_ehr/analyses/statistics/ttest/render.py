@@ -6,17 +6,15 @@ from __future__ import annotations
 from smpc_ehr.analyses.common.text import (
     MOMENT_HEADER,
     Body,
+    binary_note,
     ci_text,
     fmt_num,
     footer,
+    moment_cells,
+    moments_suppressed,
     p_clause,
     sections,
     table,
-)
-from smpc_ehr.analyses.statistics.summary.render import (
-    binary_note,
-    moment_cells,
-    moments_suppressed,
 )
 
 
