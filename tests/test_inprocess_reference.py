@@ -9,12 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.local_checks import JOINT_MESSAGE, UnusableValues
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.ops import MixedOutputsError, Secret, SecureOps, SecureProgram
-from smpc_ehr.testing.federation import execute, open_outputs_of, run_analysis
+from smpc_ehr.study.template import parse_template
+from smpc_ehr.testing.backend import output_shares
+from smpc_ehr.testing.federation import Hospital, InProcessFederation, JobFailed, execute
 from smpc_ehr.testing.reference import REFERENCE_PRECISION, ReferenceFailure
 
 ULP = 2.0**-REFERENCE_PRECISION.frac_bits
@@ -99,7 +101,7 @@ def test_integers_and_fixed_point_are_not_opened_together() -> None:
         return [ops.input_ints([1], 4)[0], x]
 
     with pytest.raises(MixedOutputsError):
-        open_outputs_of(execute([program] * 3), seed=0)
+        output_shares(execute([program] * 3)[0], my_index=0, n_parties=3)
 
 
 class _Unusable(Analysis):
@@ -131,10 +133,29 @@ class _Unusable(Analysis):
 _SECOND: Any = object()
 
 
-def test_unusable_values_are_refused_jointly_without_a_name() -> None:
+_UNUSABLE_TEMPLATE = parse_template(
+    """
+[protocol]
+name = "unusable"
+title = "A test analysis whose second party finds its values unusable"
+analysis = "unusable"
+version = 1
+leakage = "The total of the parties' ones."
+"""
+)
+
+
+def test_unusable_values_are_refused_jointly_without_a_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ANALYSES, "unusable", _Unusable())
     datas: list[Any] = [object(), object(), object()]
-    assert run_analysis(_Unusable(), datas, {}, 11).result == {"total": 3}
+
+    def federation() -> InProcessFederation:
+        return InProcessFederation([Hospital(f"hospital-{i + 1}", d) for i, d in enumerate(datas)])
+
+    assert federation().run(_UNUSABLE_TEMPLATE).result == {"total": 3}
     datas[1] = _SECOND
-    with pytest.raises(JointRefusal) as refused:
-        run_analysis(_Unusable(), datas, {}, 11)
+    with pytest.raises(JobFailed) as refused:
+        federation().run(_UNUSABLE_TEMPLATE)
     assert str(refused.value) == JOINT_MESSAGE
