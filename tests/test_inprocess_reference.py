@@ -1,6 +1,7 @@
 """The plaintext reference ops keep the contract a backend states (fast tier): rounding
 and approximation within `REFERENCE_PRECISION`, the parties' own inputs, and the
-failures a real job has (drifting programs, mixed outputs, a joint refusal)."""
+failures a real job has (drifting programs, mixed outputs, a joint refusal); and the
+reference is never a backend a job can name."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import pytest
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.local_checks import JOINT_MESSAGE, UnusableValues
+from smpc_ehr.backends import BACKENDS
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import Refusal
 from smpc_ehr.securemath.ops import MixedOutputsError, Secret, SecureOps, SecureProgram
 from smpc_ehr.study.template import parse_template
 from smpc_ehr.testing.backend import output_shares
 from smpc_ehr.testing.federation import Hospital, InProcessFederation, JobFailed, execute
 from smpc_ehr.testing.reference import REFERENCE_PRECISION, ReferenceFailure
+from tests.federations import COUNT_TEMPLATE
 
 ULP = 2.0**-REFERENCE_PRECISION.frac_bits
 
@@ -159,3 +163,11 @@ def test_unusable_values_are_refused_jointly_without_a_name(
     with pytest.raises(JobFailed) as refused:
         federation().run(_UNUSABLE_TEMPLATE)
     assert str(refused.value) == JOINT_MESSAGE
+
+
+def test_the_reference_is_never_a_backend_a_job_can_name() -> None:
+    assert "reference" not in BACKENDS
+    no_data: Any = object()
+    federation = InProcessFederation([Hospital(f"hospital-{i}", no_data) for i in (1, 2, 3)])
+    with pytest.raises(Refusal, match="backend 'reference' is not available"):
+        federation.run(COUNT_TEMPLATE, {"codes": "E11"}, backend="reference")

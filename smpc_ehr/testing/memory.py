@@ -62,10 +62,10 @@ class _MemoryLink:
         timeout: float,
         on_error: Callable[[str, BaseException], None],
     ) -> None:
+        self._receiver, self._sender, self._peer = receiver, sender, peer
+        self._timeout, self._on_error = max(timeout, 0.001), on_error
         self._queue: asyncio.Queue[party_pb2.ShareMessage | None] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(
-            self._pump(receiver, sender, peer, max(timeout, 0.001), on_error)
-        )
+        self.task = asyncio.get_running_loop().create_task(self._pump())
 
     def put(self, message: party_pb2.ShareMessage) -> None:
         self._queue.put_nowait(message)
@@ -77,20 +77,14 @@ class _MemoryLink:
         while (message := await self._queue.get()) is not None:
             yield message
 
-    async def _pump(
-        self,
-        receiver: MailboxRegistry,
-        sender: str,
-        peer: str,
-        timeout: float,
-        on_error: Callable[[str, BaseException], None],
-    ) -> None:
+    async def _pump(self) -> None:
+        stream = receive_stream(self._receiver, self._sender, self._messages())
         try:
-            await asyncio.wait_for(receive_stream(receiver, sender, self._messages()), timeout)
+            await asyncio.wait_for(stream, self._timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer refused the stream: the job fails, as over gRPC
-            on_error(peer, exc)
+            self._on_error(self._peer, exc)
 
 
 class _CallContext:
