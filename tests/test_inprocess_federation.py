@@ -1,12 +1,14 @@
 """Every analysis template end to end on the in-process federation (the fast tier).
 
-The parties' local steps, the secure programs over the plaintext reference ops
-(smpc_ehr/testing/reference.py, MPyC's stated precision), the coordinator's opening
-and the finalisers run in this process, on the same synthetic data as the slow
-tier's 3-party federation (`data3`). Results are checked with the slow tier's own
-checks and oracles (the tests beside each analysis package, over tests/_truth.py,
-tests/_stats_truth.py and tests/_model_truth.py), at
-MPyC's tolerances: the reference promises MPyC's precision.
+Each job goes through the real coordinator, party servicers and job runners in one event
+loop (smpc_ehr/testing/federation.py): submission checks, every party's Prepare and
+local step, the secure programs over the plaintext reference ops
+(smpc_ehr/testing/reference.py, MPyC's stated precision) exchanging messages through in-
+memory job channels, the coordinator's opening and release, on the same synthetic data
+as the slow tier's 3-party federation (`data3`). Results are checked with the slow
+tier's own checks and oracles (the tests beside each analysis package, over
+tests/_truth.py, tests/_stats_truth.py and tests/_model_truth.py), at MPyC's tolerances:
+the reference promises MPyC's precision.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import smpc_ehr.analyses.statistics.summary.test_summary as summary
 import smpc_ehr.analyses.statistics.ttest.test_ttest as ttest
 import tests._model_truth as model_truth
 import tests._stats_jobs as stats
-from smpc_ehr.errors import JointRefusal, TemplateError
-from smpc_ehr.testing.federation import Hospital, InProcessFederation
+from smpc_ehr.errors import TemplateError
+from smpc_ehr.testing.federation import Hospital, InProcessFederation, JobFailed
 from smpc_ehr.testing.reference import REFERENCE_PRECISION
 from tests import _stats_truth as truth
 from tests._truth import truth_counts
@@ -211,7 +213,7 @@ def test_kmeans_full_mode_is_refused_on_mpyc(fed: InProcessFederation) -> None:
 def test_too_many_clusters_for_the_threshold_are_refused_jointly(
     fed: InProcessFederation,
 ) -> None:
-    with pytest.raises(JointRefusal, match=r"k x 11 = 33 patients") as refused:
+    with pytest.raises(JobFailed, match=r"k x 11 = 33 patients") as refused:
         fed.run(kmeans.TEMPLATE, {"features": "bmi,hba1c", "k": 3, "codes": "E75.22"})
     assert "hospital-" not in str(refused.value)
 
@@ -238,7 +240,7 @@ def test_logistic_full_mode_matches_the_pooled_model(fed: InProcessFederation, d
 
 def test_too_few_patients_for_a_fit_are_refused_jointly(fed: InProcessFederation) -> None:
     params = {"outcome": "readmit_30d", "features": "bmi", "codes": "E75.22"}
-    with pytest.raises(JointRefusal, match="fewer than 11 patients") as refused:
+    with pytest.raises(JobFailed, match="fewer than 11 patients") as refused:
         fed.run(logistic.TEMPLATE, params)
     assert "hospital-" not in str(refused.value)
 

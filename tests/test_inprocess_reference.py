@@ -1,6 +1,7 @@
 """The plaintext reference ops keep the contract a backend states (fast tier): rounding
 and approximation within `REFERENCE_PRECISION`, the parties' own inputs, and the
-failures a real job has (drifting programs, mixed outputs, a joint refusal)."""
+failures a real job has (drifting programs, mixed outputs, a joint refusal); and the
+reference is never a backend a job can name."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from typing import Any
 import numpy as np
 import pytest
 
+from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.local_checks import JOINT_MESSAGE, UnusableValues
+from smpc_ehr.backends import BACKENDS
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import JointRefusal
+from smpc_ehr.errors import Refusal
 from smpc_ehr.securemath.ops import MixedOutputsError, Secret, SecureOps, SecureProgram
-from smpc_ehr.testing.federation import execute, open_outputs_of, run_analysis
+from smpc_ehr.study.template import parse_template
+from smpc_ehr.testing.backend import output_shares
+from smpc_ehr.testing.federation import Hospital, InProcessFederation, JobFailed, execute
 from smpc_ehr.testing.reference import REFERENCE_PRECISION, ReferenceFailure
+from tests.federations import COUNT_TEMPLATE
 
 ULP = 2.0**-REFERENCE_PRECISION.frac_bits
 
@@ -99,7 +105,7 @@ def test_integers_and_fixed_point_are_not_opened_together() -> None:
         return [ops.input_ints([1], 4)[0], x]
 
     with pytest.raises(MixedOutputsError):
-        open_outputs_of(execute([program] * 3), seed=0)
+        output_shares(execute([program] * 3)[0], my_index=0, n_parties=3)
 
 
 class _Unusable(Analysis):
@@ -131,10 +137,37 @@ class _Unusable(Analysis):
 _SECOND: Any = object()
 
 
-def test_unusable_values_are_refused_jointly_without_a_name() -> None:
+_UNUSABLE_TEMPLATE = parse_template(
+    """
+[protocol]
+name = "unusable"
+title = "A test analysis whose second party finds its values unusable"
+analysis = "unusable"
+version = 1
+leakage = "The total of the parties' ones."
+"""
+)
+
+
+def test_unusable_values_are_refused_jointly_without_a_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ANALYSES, "unusable", _Unusable())
     datas: list[Any] = [object(), object(), object()]
-    assert run_analysis(_Unusable(), datas, {}, 11).result == {"total": 3}
+
+    def federation() -> InProcessFederation:
+        return InProcessFederation([Hospital(f"hospital-{i + 1}", d) for i, d in enumerate(datas)])
+
+    assert federation().run(_UNUSABLE_TEMPLATE).result == {"total": 3}
     datas[1] = _SECOND
-    with pytest.raises(JointRefusal) as refused:
-        run_analysis(_Unusable(), datas, {}, 11)
+    with pytest.raises(JobFailed) as refused:
+        federation().run(_UNUSABLE_TEMPLATE)
     assert str(refused.value) == JOINT_MESSAGE
+
+
+def test_the_reference_is_never_a_backend_a_job_can_name() -> None:
+    assert "reference" not in BACKENDS
+    no_data: Any = object()
+    federation = InProcessFederation([Hospital(f"hospital-{i}", no_data) for i in (1, 2, 3)])
+    with pytest.raises(Refusal, match="backend 'reference' is not available"):
+        federation.run(COUNT_TEMPLATE, {"codes": "E11"}, backend="reference")

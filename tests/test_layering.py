@@ -47,7 +47,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "study": frozenset({"backend_names"}),
     "testing": frozenset(  # test support: anything below cli, used by no role
         {"analyses", "backends", "config", "data", "policy", "securemath", "study"}
-        | {"transport", "wire"}
+        | {"transport", "wire", "party", "coordinator"}
     ),
     "securemath": frozenset(),
     "backend_names": frozenset(),

@@ -15,13 +15,15 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
 from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.backends import check_backend
+from smpc_ehr.backends import get_backend
+from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import CoordinatorConfig
@@ -136,11 +138,34 @@ def _describe(party: str, exc: BaseException, phase: str = "run") -> str:
     return f"{party}: {exc}"
 
 
+class PartyClient(Protocol):
+    """The Party RPCs the coordinator calls (`party_pb2_grpc.PartyStub`'s signatures)."""
+
+    def Prepare(
+        self, request: party_pb2.PrepareRequest, *, timeout: float, wait_for_ready: bool
+    ) -> Any: ...
+
+    def Run(self, request: party_pb2.RunRequest, *, timeout: float) -> AsyncIterable[Any]: ...
+
+    def Cancel(self, request: party_pb2.CancelRequest, *, timeout: float) -> Any: ...
+
+
 class Coordinator:
     """Accepts jobs, runs them in order against the parties, keeps their outcome."""
 
-    def __init__(self, config: CoordinatorConfig, tls: TlsIdentity) -> None:
+    def __init__(
+        self,
+        config: CoordinatorConfig,
+        tls: TlsIdentity,
+        party_client: Callable[[str], PartyClient] | None = None,
+        backends: Callable[[str], Backend] = get_backend,
+    ) -> None:
+        """`party_client` and `backends` default to gRPC over mTLS and the production
+        registry; the in-process test federation (smpc_ehr.testing) passes the parties'
+        servicers in the same event loop and its plaintext stand-in backend."""
         self._config = config
+        self._party_client = party_client
+        self._backends = backends
         self._tls = tls
         self._book: JobBook[Job] = JobBook(
             config.max_queued_per_analyst,
@@ -176,7 +201,7 @@ class Coordinator:
         backend = backend or template.backend
         ANALYSES[template.analysis].validate_backend(params, backend)
         parties = list(self._config.roster.party_ids())
-        check_backend(backend, len(parties), self._config.roster.dealer is not None)
+        self._backends(backend).check(len(parties), self._config.roster.dealer is not None)
         limit = self._config.job_deadline_seconds
         # 0 is the wire's "not set" (the default); anything else must be a real deadline.
         deadline = job_deadline(deadline, limit, "this coordinator's") if deadline != 0 else limit
@@ -199,7 +224,9 @@ class Coordinator:
         """A booked job; KeyError if there is none (never was, or expired)."""
         return self._book.get(job_id)
 
-    def _stub(self, party: str) -> party_pb2_grpc.PartyStub:
+    def _stub(self, party: str) -> PartyClient:
+        if self._party_client is not None:
+            return self._party_client(party)
         stub = self._stubs.get(party)
         if stub is None:
             address = self._config.roster.member(party).address

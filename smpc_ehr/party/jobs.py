@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
 from smpc_ehr.backends import get_backend
-from smpc_ehr.backends.backend import JobContext
+from smpc_ehr.backends.backend import Backend, JobContext
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
@@ -45,8 +46,18 @@ class PreparedJob:
 class JobRunner:
     """Owns the party's current job and runs it; all methods run on the server loop."""
 
-    def __init__(self, config: PartyConfig, data: PartyData, mesh: Mesh, tls: TlsIdentity) -> None:
+    def __init__(
+        self,
+        config: PartyConfig,
+        data: PartyData,
+        mesh: Mesh,
+        tls: TlsIdentity,
+        backends: Callable[[str], Backend] = get_backend,
+    ) -> None:
+        """`backends` finds a job's backend by name: the production registry; the
+        in-process test federation (smpc_ehr.testing) passes its plaintext stand-in."""
         self._config = config
+        self._backends = backends
         self._tls = tls
         self._data = data
         self._mesh = mesh
@@ -77,7 +88,7 @@ class JobRunner:
         unknown = [p for p in parties if p not in roster_parties]
         if unknown:
             raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
-        backend = get_backend(spec.backend)
+        backend = self._backends(spec.backend)
         backend.check(len(parties), self._config.roster.dealer is not None)
         check_deadline(policy, spec.deadline_seconds)
         template, params = check_job(policy, spec.protocol_toml, dict(spec.params))
@@ -152,7 +163,7 @@ class JobRunner:
         )
         # Started before the local step: what a backend sends first (MPyC's PRSS keys)
         # travels while the party computes.
-        backend_job = get_backend(job.spec.backend).start(job.channel, context)
+        backend_job = self._backends(job.spec.backend).start(job.channel, context)
         loop = asyncio.get_running_loop()
         problem: UnusableValues | None = None
         program: SecureProgram | None = None

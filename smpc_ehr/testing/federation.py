@@ -1,47 +1,53 @@
-"""An in-process federation: an analysis end to end over the plaintext reference ops.
+"""An in-process federation: the real party and coordinator job code in one event loop.
 
-What it drives is the analysis contract with the real pieces around it, not the
-party and coordinator servicers (whose job code picks the MPyC or CrypTen backend
-by name and needs a mesh with TLS): the coordinator's checks of a submission
-(template binding, `validate`, `validate_backend`), its threshold (the largest of
-the parties' minimums, `combine_thresholds`) and each party's acceptance of it
-(`effective_threshold`); every party's `local_input` on its own data, with the
-joint refusal of unusable values (`guarded`); every party's secure program on its
-own `ReferenceOps` (one thread each, meeting in a `Rendezvous`); the opening as the
-coordinator does it (one kind of outputs, additive shares through `open_outputs`);
-and the analysis's `release` (its finaliser over the named outputs).
+Each hospital is a real `JobRunner` behind its real `PartyServicer`, on an
+`InMemoryMesh` (memory.py); the real `Coordinator` calls the servicers directly
+(`ServicerClient`) instead of over gRPC. So a job goes through the production path:
+the coordinator's checks of a submission, every party's Prepare against its policy,
+every party's local step and secure program, the opening of the output shares and
+the analysis's `release`. Only the computation is swapped: the jobs run on the
+plaintext `ReferenceBackend` (backend.py), injected through the runners' and the
+coordinator's backend lookup and standing in for the backend the job names, so the
+reference never enters the production registry. What the real backends add (MPyC's
+and CrypTen's protocols, TLS, processes) stays in the slow tier.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.analyses.base import Analysis, Params
-from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
-from smpc_ehr.backends.opening import open_outputs
+from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.config.party import PartyConfig
+from smpc_ehr.config.roster import Member, Roster
+from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import JointRefusal
-from smpc_ehr.policy.approval import (
-    DEFAULT_MIN_CELL_COUNT,
-    PartyPolicy,
-    combine_thresholds,
-    effective_threshold,
-)
-from smpc_ehr.securemath.ops import MixedOutputsError, Secret, SecureProgram
+from smpc_ehr.errors import JobAborted, JointRefusal, TransportError
+from smpc_ehr.party.jobs import JobRunner
+from smpc_ehr.party.service import PartyServicer
+from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, PartyPolicy
+from smpc_ehr.securemath.ops import SecureProgram
 from smpc_ehr.study.template import ProtocolTemplate, load_template
-from smpc_ehr.testing.reference import ReferenceFailure, ReferenceOps, RefSecret, Rendezvous
+from smpc_ehr.testing.backend import ReferenceBackend, run_program
+from smpc_ehr.testing.memory import InMemoryMesh, ServicerClient, Switchboard, no_keys
+from smpc_ehr.testing.reference import RefSecret
 
-ADDITIVE_MODULUS = 2**64
-"""The coordinator opens the reference's outputs as additive shares in Z_2^64."""
+COORDINATOR = "coordinator"
+ANALYST = "analyst"
+JOB_SECONDS = 120.0
+"""The coordinator's job deadline and the parties' longest accepted one."""
+NOWHERE = Path("in-process")
+"""What the configs name as their files: nothing in process reads them."""
+
+
+class JobFailed(RuntimeError):
+    """A job the coordinator reports as failed; the message is what the analyst reads."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,9 @@ class Hospital:
 
 @dataclass
 class Outcome:
-    """A job's released result, with what the parties saw on the way."""
+    """A job's released result, with the progress notes the analyst saw on the way."""
 
     result: dict[str, Any]
-    threshold: int
-    opened: list[int] | list[float]
     progress: list[tuple[str, int, int, str]] = field(default_factory=list)
 
 
@@ -94,120 +98,125 @@ class InProcessFederation:
         self,
         template: Path | ProtocolTemplate,
         params: Mapping[str, Any] | None = None,
-        backend: str = "mpyc",
+        backend: str = "",
     ) -> Outcome:
-        """Submit, prepare, run and release one job; `backend` is the backend whose rules
-        the job is checked against (`validate_backend`): the reference computes either way.
-        Raises what the coordinator would report (TemplateError, Refusal, JointRefusal)."""
+        """Submit a protocol template as an analyst would (every party approves it) and
+        wait for the job; `backend` is the backend named in the submission (the
+        template's by default), whose rules the job is checked against: the reference
+        computes either way. Raises what `submit` raises (TemplateError, Refusal) and
+        JobFailed with the coordinator's report of a failed job."""
         if not isinstance(template, ProtocolTemplate):
             template = load_template(template)
-        analysis = ANALYSES[template.analysis]
-        bound = template.bind(dict(params or {}))
-        analysis.validate(bound)
-        analysis.validate_backend(bound, backend)
-        threshold = combine_thresholds(h.min_cell_count for h in self.hospitals)
+        raw = template.bind(dict(params or {})).encode()  # as the analyst's client sends them
+        return asyncio.run(self._run(template, raw, backend))
+
+    async def _run(self, template: ProtocolTemplate, raw: dict[str, str], backend: str) -> Outcome:
+        reference = ReferenceBackend(self.seed)
+        roster = self._roster()
+        switchboard: Switchboard = {}
+        runners: list[JobRunner] = []
+        clients: dict[str, ServicerClient] = {}
         for hospital in self.hospitals:
-            effective_threshold(PartyPolicy(min_cell_count=hospital.min_cell_count), threshold)
-        return run_analysis(
-            analysis, [h.data for h in self.hospitals], bound, threshold, seed=self.seed
+            policy = PartyPolicy(
+                min_cell_count=hospital.min_cell_count,
+                approved_hashes=frozenset({template.canonical_hash}),
+                approved_names={template.canonical_hash: template.name},
+                max_job_seconds=JOB_SECONDS,
+            )
+            config = PartyConfig(
+                hospital.id, roster, "", NOWHERE, NOWHERE, NOWHERE, policy, "INFO", NOWHERE
+            )
+            mesh = InMemoryMesh(hospital.id, switchboard)
+            runner = JobRunner(
+                config, hospital.data, mesh, no_keys(hospital.id), reference.standing_in
+            )
+            runners.append(runner)
+            clients[hospital.id] = ServicerClient(PartyServicer(config, runner, mesh), COORDINATOR)
+        coordinator = Coordinator(
+            CoordinatorConfig(
+                COORDINATOR, roster, "", NOWHERE, NOWHERE, JOB_SECONDS, "INFO", NOWHERE
+            ),
+            no_keys(COORDINATOR),
+            clients.__getitem__,
+            reference.standing_in,
+        )
+        try:
+            job = coordinator.submit(template.source_text, raw, backend, 0, ANALYST)
+            coordinator.start()
+            await _finished(job)
+        finally:
+            await coordinator.close()
+            for runner in runners:
+                runner.shutdown()
+        if job.state != "done" or job.result is None:
+            raise JobFailed(job.error)
+        progress = [
+            (e.progress.stage, e.progress.step, e.progress.total, e.progress.message)
+            for e in job.events
+            if e.HasField("progress")
+        ]
+        return Outcome(job.result, progress)
+
+    def _roster(self) -> Roster:
+        address = "127.0.0.1:1"  # never dialled
+        return Roster(
+            federation="in-process",
+            ca_cert=NOWHERE,
+            coordinator=Member(COORDINATOR, "coordinator", "Coordinator", address),
+            dealer=None,
+            parties=tuple(Member(h.id, "party", h.id, address) for h in self.hospitals),
+            analysts=(Member(ANALYST, "analyst", "Analyst", None),),
+            source=NOWHERE,
         )
 
 
-def run_analysis(
-    analysis: Analysis,
-    datas: Sequence[PartyData],
-    params: Params,
-    threshold: int,
-    seed: int = 0,
-) -> Outcome:
-    """The analysis contract, end to end: every party's local step and secure program,
-    the coordinator's opening, the finaliser. The only place this package calls an
-    analysis's programs and finaliser (through `flat_program` and `release`, as the
-    party and the coordinator do)."""
-    programs: list[SecureProgram] = []
-    for data in datas:
-        program: SecureProgram | None = None
-        problem: UnusableValues | None = None
-        try:
-            local = analysis.local_input(data, params)
-            program = analysis.flat_program(local, params, threshold)
-        except UnusableValues as exc:  # decided jointly, as on a party
-            problem = exc
-        programs.append(guarded(program, problem))
-    progress: list[tuple[str, int, int, str]] = []
-    outputs = execute(programs, analysis.bits, seed, progress)
-    opened = open_outputs_of(outputs, seed)
-    result = analysis.release(opened, params, threshold)
-    return Outcome(result, threshold, opened, progress)
+async def _finished(job: Job) -> None:
+    while True:
+        changed = job.changed
+        if job.state in FINAL_STATES:
+            return
+        await changed.wait()
 
 
 def execute(
-    programs: Sequence[SecureProgram],
-    bits: int = 32,
-    seed: int = 0,
-    progress: list[tuple[str, int, int, str]] | None = None,
+    programs: Sequence[SecureProgram], bits: int = 32, seed: int = 0
 ) -> list[list[RefSecret]]:
-    """Run party i's program on its own `ReferenceOps`, one thread per party; the
-    parties' failures are reported as the coordinator would (a joint refusal as such)."""
-    rendezvous = Rendezvous(len(programs))
-    results: list[list[RefSecret] | None] = [None] * len(programs)
-    failures: list[BaseException | None] = [None] * len(programs)
+    """Party i runs `programs[i]` on the reference over in-memory job channels (the
+    backend's own `run_program`, one thread each), without analyses or coordinator:
+    for tests of the reference itself. Returns every party's outputs; raises a joint
+    refusal if one was raised, else the first failure that is not another's abort."""
+    return asyncio.run(_execute(programs, bits, seed))
 
-    def party(index: int) -> None:
-        ops = ReferenceOps(rendezvous, index, bits=bits, seed=seed)
-        if progress is not None:
-            ops.progress_sink = lambda *note: progress.append(note)
+
+async def _execute(
+    programs: Sequence[SecureProgram], bits: int, seed: int
+) -> list[list[RefSecret]]:
+    names = [f"party-{i}" for i in range(len(programs))]
+    switchboard: Switchboard = {}
+    meshes = [InMemoryMesh(name, switchboard) for name in names]
+    deadline = time.monotonic() + JOB_SECONDS
+    channels = [mesh.open_job("job", names, deadline) for mesh in meshes]
+    loop = asyncio.get_running_loop()
+
+    async def party(index: int, worker: ThreadPoolExecutor) -> list[RefSecret]:
+        channel = channels[index]
         try:
-            secrets = asyncio.run(programs[index](ops))
-            results[index] = [_checked(s) for s in secrets]
-        except BaseException as exc:  # every failure fails the job everywhere
-            failures[index] = exc
-            rendezvous.fail(exc)
+            outputs = await loop.run_in_executor(
+                worker, lambda: run_program(channel, programs[index], bits=bits, seed=seed)
+            )
+        except BaseException as exc:
+            await channel.close(str(exc) or type(exc).__name__)
+            raise
+        await channel.close()
+        return outputs
 
-    threads = [
-        threading.Thread(target=party, args=(i,), name=f"party-{i}") for i in range(len(programs))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    raised = [f for f in failures if f is not None]
-    if raised:
-        joint = [f for f in raised if isinstance(f, JointRefusal)]
-        if joint:
-            raise joint[0]
-        own = [f for f in raised if not isinstance(f, ReferenceFailure)] or raised
-        raise own[0]
-    return [r for r in results if r is not None]
-
-
-def _checked(secret: Secret) -> RefSecret:
-    if not isinstance(secret, RefSecret):
-        raise TypeError(f"a secure program returned {type(secret).__name__}, not a secret")
-    return secret
-
-
-def open_outputs_of(outputs: Sequence[Sequence[RefSecret]], seed: int) -> list[int] | list[float]:
-    """What the coordinator opens: every party's outputs must agree; they are split into
-    additive shares of their integer encodings and opened with `open_outputs`."""
-    first = outputs[0]
-    for other in outputs[1:]:
-        if len(other) != len(first) or any(
-            not np.array_equal(a.value, b.value) for a, b in zip(first, other, strict=True)
-        ):
-            raise ReferenceFailure("the parties' outputs differ (their programs drifted apart)")
-    fracs = {s.frac for s in first}
-    if len(fracs) > 1:
-        raise MixedOutputsError()
-    frac = fracs.pop() if fracs else 0
-    flat = [float(v) for s in first for v in np.asarray(s.value, dtype=float).reshape(-1)]
-    encoded = [round(v * 2**frac) % ADDITIVE_MODULUS for v in flat]
-    rng = np.random.default_rng(seed)
-    shares: dict[int, list[int]] = {}
-    remainder = list(encoded)
-    for point in range(1, len(outputs)):
-        part = [int(x) for x in rng.integers(0, 2**63, size=len(encoded), dtype=np.uint64)]
-        shares[point] = part
-        remainder = [(r - x) % ADDITIVE_MODULUS for r, x in zip(remainder, part, strict=True)]
-    shares[len(outputs)] = remainder
-    return open_outputs("additive", shares, 0, ADDITIVE_MODULUS, frac)
+    with ThreadPoolExecutor(len(programs)) as worker:
+        results = await asyncio.gather(
+            *(party(i, worker) for i in range(len(programs))), return_exceptions=True
+        )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        joint = [f for f in failures if isinstance(f, JointRefusal)]
+        own = [f for f in failures if not isinstance(f, JobAborted | TransportError)]
+        raise (joint or own or failures)[0]
+    return [r for r in results if not isinstance(r, BaseException)]

@@ -2,11 +2,11 @@
 
 Each of the P parties runs its own program on its own `ReferenceOps`, on a thread of
 its own (inputs are synchronous calls, so a party must be able to wait in them for
-the others, as on a real backend). The parties meet only in a `Rendezvous`: each
-`input_ints`, `input_values` and `reveal` hands over this party's part and waits for
-everyone's, and the rendezvous checks that all parties made the same call (same
-kind, shapes, source party) and, for `reveal`, hold the same value: programs that
-would drift apart on a real backend fail here with the call that differs.
+the others, as on a real backend). The parties meet only over their job's channel
+(`ChannelMeeting`): each `input_ints`, `input_values` and `reveal` sends this party's
+part to every peer and waits for theirs, and checks that all parties made the same
+call (same kind, shapes, source party) and, for `reveal`, hold the same value:
+programs that would drift apart on a real backend fail here with the call that differs.
 
 Secrets are plaintext numpy arrays, integers (`input_ints`, exact) or fixed-point
 values on the grid of 2^-`frac_bits`. The precision is MPyC's (`REFERENCE_PRECISION`):
@@ -26,9 +26,10 @@ relative 2^-53 above (far inside every stated bound).
 
 from __future__ import annotations
 
-import threading
+import concurrent.futures
+import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from smpc_ehr.securemath.ops import (
     SecureOps,
     own_values,
 )
+from smpc_ehr.transport.mesh import JobChannel
 
 FRAC_BITS = 32
 """MPyC's fractional bits (SecFxp(64, 32))."""
@@ -55,60 +57,71 @@ REFERENCE_PRECISION = Precision(
 """The reference's promise: MPyC's stated precision (backends/mpyc/ops.py PRECISION,
 docs/backends.md), so a test's tolerance is one a real backend meets too."""
 
-RENDEZVOUS_SECONDS = 60.0
-"""How long a party waits for the others at one input or reveal before the job fails."""
-
 
 class ReferenceFailure(RuntimeError):
-    """Another party's program failed, or the parties' programs drifted apart."""
+    """The parties' programs drifted apart, or a party waited too long for the others."""
 
 
-class Rendezvous:
-    """Where P in-process parties exchange their parts of each input and reveal, in order."""
+class Meeting(Protocol):
+    """Where P parties hand over their parts of each input and reveal, in order."""
 
-    def __init__(self, parties: int, timeout: float = RENDEZVOUS_SECONDS) -> None:
-        self.parties = parties
-        self._timeout = timeout
-        self._cond = threading.Condition()
-        self._calls: list[list[tuple[object, Any] | None]] = []
-        self._next = [0] * parties
-        self._failure: BaseException | None = None
+    parties: int
 
-    def fail(self, reason: BaseException) -> None:
-        """Stop every waiting and later exchange (a party's program failed)."""
-        with self._cond:
-            if self._failure is None:
-                self._failure = reason
-            self._cond.notify_all()
-
-    def exchange(self, party: int, call: object, part: Any) -> list[Any]:
+    def exchange(self, party: int, call: object, part: np.ndarray) -> list[np.ndarray]:
         """This party's part of its next call; every party's part once all have come.
         `call` describes the call (kind, shapes): it must be the same at every party."""
-        with self._cond:
-            index = self._next[party]
-            self._next[party] += 1
-            while len(self._calls) <= index:
-                self._calls.append([None] * self.parties)
-            self._calls[index][party] = (call, part)
-            self._cond.notify_all()
-            done = self._cond.wait_for(
-                lambda: self._failure is not None or all(self._calls[index]), self._timeout
-            )
-            if self._failure is not None:
-                raise ReferenceFailure(f"another party failed: {self._failure}")
-            if not done:
-                missing = [p for p, slot in enumerate(self._calls[index]) if slot is None]
+        ...
+
+
+class ChannelMeeting:
+    """The parties meet over the job's channel: each call's part goes to every peer
+    (a header naming the call, then the array in numpy's format, never pickled), and
+    the call waits, on the backend's thread, for every peer's part of the same call."""
+
+    def __init__(self, channel: JobChannel, round_seconds: float) -> None:
+        self.parties = len(channel.parties)
+        self._channel = channel
+        self._round_seconds = round_seconds
+        self._calls = 0
+
+    def exchange(self, party: int, call: object, part: np.ndarray) -> list[np.ndarray]:
+        index, self._calls = self._calls, self._calls + 1
+        tag, described = f"reference/{index}", repr(call)
+        payload = _encode(described, part)
+        peers = self._channel.parties
+        for peer in peers:
+            if peer != self._channel.me:
+                self._channel.send(peer, tag, payload)
+        slots: list[tuple[str, np.ndarray]] = []
+        for other, peer in enumerate(peers):
+            if other == party:
+                slots.append((described, np.asarray(part)))
+                continue
+            wait = min(self._round_seconds, self._channel.remaining())
+            try:
+                slots.append(_decode(self._channel.expect(peer, tag).result(timeout=wait)))
+            except concurrent.futures.TimeoutError:
                 raise ReferenceFailure(
-                    f"party {party} waited {self._timeout:g} s at exchange {index} ({call}) "
-                    f"for parties {missing}"
-                )
-            slots = [slot for slot in self._calls[index] if slot is not None]
+                    f"party {party} waited {wait:g} s at exchange {index} ({call}) for "
+                    f"party {other}"
+                ) from None
         calls = [c for c, _ in slots]
         if any(c != calls[0] for c in calls):
             raise ReferenceFailure(
                 f"the parties' programs drifted apart at exchange {index}: {calls}"
             )
         return [p for _, p in slots]
+
+
+def _encode(call: str, part: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(part), allow_pickle=False)
+    return call.encode() + b"\n" + buffer.getvalue()
+
+
+def _decode(payload: bytes) -> tuple[str, np.ndarray]:
+    call, _, array = payload.partition(b"\n")
+    return call.decode(), np.load(io.BytesIO(array), allow_pickle=False)
 
 
 class RefSecret:
@@ -242,22 +255,22 @@ class RefSecret:
 
 
 class ReferenceOps(SecureOps):
-    """`SecureOps` in the clear for party `my_index` of `n_parties`, meeting the others
-    in `rendezvous`; `seed` (the same at every party) drives the probabilistic rounding
-    and the approximations' errors."""
+    """`SecureOps` in the clear for party `my_index` of `meeting.parties`, meeting the
+    others in `meeting`; `seed` (the same at every party) drives the probabilistic
+    rounding and the approximations' errors."""
 
     def __init__(
         self,
-        rendezvous: Rendezvous,
+        meeting: Meeting,
         my_index: int,
         bits: int = 32,
         seed: int = 0,
         precision: Precision = REFERENCE_PRECISION,
     ) -> None:
-        self.n_parties = rendezvous.parties
+        self.n_parties = meeting.parties
         self.my_index = my_index
         self.precision = precision
-        self._rendezvous = rendezvous
+        self._meeting = meeting
         self._bits = bits
         self._rng = np.random.default_rng(seed)
 
@@ -295,13 +308,13 @@ class ReferenceOps(SecureOps):
         mine = np.array([int(v) for v in values], dtype=np.int64)
         if mine.size and np.max(np.abs(mine)) >= 2**bits:
             raise ValueError(f"an input integer is beyond {bits} bits")
-        parts = self._rendezvous.exchange(self.my_index, ("input_ints", mine.shape, bits), mine)
+        parts = self._meeting.exchange(self.my_index, ("input_ints", mine.shape, bits), mine)
         return [RefSecret(self, part, 0) for part in parts]
 
     def input_values(self, src: int, values: np.ndarray | None, shape: tuple[int, ...]) -> Secret:
         mine = own_values(self, src, values, shape)
         call = ("input_values", src, tuple(shape))
-        parts = self._rendezvous.exchange(self.my_index, call, mine)
+        parts = self._meeting.exchange(self.my_index, call, mine)
         return self._fixed(self.nearest(parts[src]))
 
     # -- the backend's part --------------------------------------------------------------
@@ -361,7 +374,7 @@ class ReferenceOps(SecureOps):
     async def reveal(self, a: Secret) -> np.ndarray:
         secret = self._plain(a)
         call = ("reveal", secret.shape, secret.frac)
-        parts = self._rendezvous.exchange(self.my_index, call, secret.value)
+        parts = self._meeting.exchange(self.my_index, call, secret.value)
         if any(not np.array_equal(part, parts[0]) for part in parts):
             raise ReferenceFailure("the parties opened different values (their programs drifted)")
         return np.asarray(secret.value, dtype=float)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
+from typing import Protocol
 
 import grpc
 
@@ -38,6 +39,17 @@ PEER_ABORT = " aborted the job: "
 """How a party words an abort it received from a peer (the coordinator recognises it)."""
 
 
+class PeerLink(Protocol):
+    """One job's outgoing messages to one peer, in order (`Mesh.link` opens it)."""
+
+    task: asyncio.Task[None]
+    """Ends when the link has delivered everything after `finish` (or failed)."""
+
+    def put(self, message: party_pb2.ShareMessage) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 class Mesh:
     """This party's links to its peers, shared by all jobs (one TLS channel per peer)."""
 
@@ -57,6 +69,13 @@ class Mesh:
             channel = self._tls.secure_channel(self._addresses[peer], peer)
             self._channels[peer] = channel
         return party_pb2_grpc.PartyStub(channel)
+
+    def link(
+        self, peer: str, timeout: float, on_error: Callable[[str, BaseException], None]
+    ) -> PeerLink:
+        """A job's outgoing stream to `peer` (`Party.Exchange` over TLS); the one place
+        messages leave this party (an in-memory mesh for tests replaces it)."""
+        return _PeerLink(self.stub(peer), peer, timeout, on_error)
 
     def open_job(self, job_id: str, parties: Sequence[str], deadline: float) -> JobChannel:
         """Open the mailbox and links of a job; `deadline` is absolute (time.monotonic)."""
@@ -94,7 +113,7 @@ class JobChannel:
         self._mesh = mesh
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._links: dict[str, _PeerLink] = {}
+        self._links: dict[str, PeerLink] = {}
         self.bytes_sent = 0
         self.messages_sent = 0
 
@@ -157,7 +176,7 @@ class JobChannel:
             if to not in self.mailbox.senders:
                 self.fail(TransportError(f"{to} is not a party of job {self.job_id}"))
                 return
-            link = _PeerLink(self._mesh.stub(to), to, self.remaining(), self._link_failed)
+            link = self._mesh.link(to, self.remaining(), self._link_failed)
             self._links[to] = link
         for message in messages:
             link.put(message)
