@@ -22,20 +22,17 @@ from benchsuite import harness as h
 from benchsuite import logreg, transport
 from benchsuite import transport_programs as programs
 from benchsuite.harness import PARTIES, Summary, log, table, timed
-from benchsuite.logreg import (
-    FEATURES,
-    OUTCOME,
-    PROTOCOL,
-    TEST_FRACTION,
-    Config,
+from benchsuite.logreg import PROTOCOL, Config
+from benchsuite.logreg_data import FEATURES, OUTCOME, TEST_FRACTION, Pooled, prepared_data
+from benchsuite.models import (
     Fit,
-    Pooled,
-    binned_auc,
+    Scaling,
     coefficient_table,
     comparison,
-    confusion,
     describe_fit,
-    prepared_data,
+    float64_descent,
+    matrix,
+    score_weights,
     sklearn_fit,
     sklearn_model,
 )
@@ -57,59 +54,6 @@ WORKER_MODULE = "logreg_full"
 
 
 # --- the baseline ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """The pooled training means and standard deviations (plaintext: the baseline's help)."""
-
-    means: np.ndarray
-    sds: np.ndarray
-
-    @classmethod
-    def of(cls, x: np.ndarray) -> Scaling:
-        return cls(x.mean(axis=0), x.std(axis=0))
-
-    def design(self, x: np.ndarray) -> np.ndarray:
-        """[1, (x - mean) / sd]: the baseline's feature matrix."""
-        return np.column_stack([np.ones(len(x)), (x - self.means) / self.sds])
-
-
-def float64_descent(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The baseline's steps in float64 with the exact sigmoid (not under MPC)."""
-    w = np.zeros(features.shape[1])
-    for _ in range(STEPS):
-        fitted = 1.0 / (1.0 + np.exp(-(features @ w)))
-        w -= LEARNING_RATE * (features.T @ (fitted - labels)) / len(labels)
-    return w
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A model's evaluation on the pooled held-out rows (plaintext)."""
-
-    accuracy: float
-    auc: float
-    auc_binned: float
-    confusion: list[list[int]]
-
-    @classmethod
-    def of(cls, logits: np.ndarray, y: np.ndarray) -> Scored:
-        from sklearn.metrics import roc_auc_score
-
-        scores = 1.0 / (1.0 + np.exp(-logits))
-        return cls(
-            float(np.mean((scores >= 0.5) == (y == 1))),
-            float(roc_auc_score(y, scores)),
-            binned_auc(scores, y),
-            confusion(scores, y),
-        )
-
-
-def score_weights(
-    weights: Sequence[float] | np.ndarray, scaling: Scaling, pooled: Pooled
-) -> Scored:
-    return Scored.of(scaling.design(pooled.x_test) @ np.asarray(weights), pooled.y_test)
 
 
 def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transport.Bench:
@@ -384,7 +328,9 @@ def model_figures(run: Run) -> dict[str, Any]:
         None if w is None else score_weights(w, run.scaling, pooled)
         for w in run.measured.baseline_weights
     ]
-    reference_weights = float64_descent(run.scaling.design(pooled.x_train), pooled.y_train)
+    reference_weights = float64_descent(
+        run.scaling.design(pooled.x_train), pooled.y_train, STEPS, LEARNING_RATE
+    )
     opened = [np.asarray(w) for w in run.measured.baseline_weights if w is not None]
     return {
         "pooled": {
@@ -469,13 +415,6 @@ def accuracy_table(models: dict[str, Any]) -> str:
             row("float64, same 10 GD steps", reference["accuracy"], reference["auc"], False),
         ],
     )
-
-
-def _matrix(cells: Any) -> str:
-    if cells is None:
-        return "-"
-    rows = (", ".join("-" if c is None else f"{c:,}" for c in row) for row in cells)
-    return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
 
 
 def goals(timing: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
@@ -564,10 +503,10 @@ def print_report(cfg: Config, run: Run) -> int:
         f"pooled: {run.sklearn})"
     )
     print(accuracy_table(models))
-    print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {_matrix(models['pooled']['confusion'])}")
-    print(f"  MPC {_matrix(mpc['confusion'])}")
+    print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {matrix(models['pooled']['confusion'])}")
+    print(f"  MPC {matrix(mpc['confusion'])}")
     baseline = models["baseline"]
-    print(f"  baseline {_matrix(None if baseline is None else baseline['confusion'])}")
+    print(f"  baseline {matrix(None if baseline is None else baseline['confusion'])}")
     if any(a is None for a in mpc["accuracy_every_job"]):
         print(
             f"(MPC accuracy: not released when a confusion cell is below the small-cell "

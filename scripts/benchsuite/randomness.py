@@ -169,7 +169,7 @@ def mpyc_party(index: int, k: int, ports: list[int], compare: int, size: int) ->
     from mpyc.runtime import mpc
 
     from smpc_ehr.analyses.diagnostics.selftest.analysis import SelftestAnalysis
-    from smpc_ehr.backends.mpyc_backend import MpycOps
+    from smpc_ehr.backends.mpyc.ops import MpycOps
 
     assert mpc.options.sec_param == k
 
@@ -196,7 +196,7 @@ def mpyc_party(index: int, k: int, ports: list[int], compare: int, size: int) ->
             await ops.reveal(x * y)
 
         async def selftest(n: int) -> None:
-            program = SelftestAnalysis().secure_program([], {"seed": 7, "size": n}, 11)
+            program = SelftestAnalysis().flat_program([], {"seed": 7, "size": n}, 11)
             for secret in await program(ops):
                 await ops.reveal(secret)
 
