@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
+from benchsuite import report
 from benchsuite.harness import PARTIES
 from benchsuite.stats import VARIABLES, load_pooled
 
@@ -38,8 +39,8 @@ class Limits:
 
 LIMITS = {"mpyc": Limits(1e-6, 1e-6, 0.0), "crypten": Limits(1e-3, 1e-3, 1e-4, 1)}
 """Iterates mode against scikit-learn at the headline size: each backend's stated
-precision (analyses/models/kmeans/test_kmeans.py); CrypTen may put a patient at a cluster boundary on the
-other side."""
+precision (analyses/models/kmeans/test_kmeans.py); CrypTen may put a patient at a
+cluster boundary on the other side."""
 SMALL_LIMITS = Limits(2e-2, 1e-3, 2e-3, 1)
 """On the small federation of the full mode: a patient at a cluster boundary going the
 other way under CrypTen's resolution moves a centroid of a few hundred patients by
@@ -236,4 +237,4 @@ def agreement_table(agreements: Sequence[Agreement]) -> str:
                 "ok" if f["check"] == "ok" else "MISMATCH",
             ]
         )
-    return h.table(headers, body)
+    return report.table(headers, body)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite.harness import PROTOCOLS, Summary, log, table, timed
+from benchsuite import report
+from benchsuite.harness import PROTOCOLS, Summary, log, timed
+from benchsuite.report import table
 
 PROTOCOL = PROTOCOLS / "rare_disease_count.toml"
 AS_OF = date(2026, 1, 1)
@@ -287,7 +289,7 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
         f"ratio_{GOAL_PARTIES}_parties": goal["ratio"] if goal else None,
         "goal": goal,
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

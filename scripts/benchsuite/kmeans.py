@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite import logreg
+from benchsuite import logreg, report
 from benchsuite.clusters import (
     FEATURES,
     LIMITS,
@@ -306,35 +306,35 @@ def backend_figures(r: BackendRun, steps: dict[str, h.PartySteps]) -> dict[str, 
 
 
 LLOYD_COLUMNS = [
-    h.Column("N", h.key("n"), 0),
-    h.Column("iterations", h.key("iterations"), 0),
-    h.Column("s / Lloyd step", h.key("seconds_per_lloyd_step"), 3),
+    report.Column("N", report.key("n"), 0),
+    report.Column("iterations", report.key("iterations"), 0),
+    report.Column("s / Lloyd step", report.key("seconds_per_lloyd_step"), 3),
 ]
 
 
 def iterates_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("backend", h.key("backend")),
-        *h.time_columns("time"),
+        report.Column("backend", report.key("backend")),
+        *report.time_columns("time"),
         *LLOYD_COLUMNS[1:3],
-        h.Column("step gap ms", h.key("lloyd_step_gap_ms"), 1),
-        *h.step_columns("MiB", local=False),
-        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
-        h.Column("sklearn iter", h.key("sklearn_iterations"), 0),
-        h.Column("ratio", h.key("ratio"), 2),
-        h.goal_column(GOAL_RATIO, h.key("goal_met")),
+        report.Column("step gap ms", report.key("lloyd_step_gap_ms"), 1),
+        *report.step_columns("MiB", local=False),
+        report.Column("sklearn fit s", report.seconds_of("sklearn_fit"), 3),
+        report.Column("sklearn iter", report.key("sklearn_iterations"), 0),
+        report.Column("ratio", report.key("ratio"), 2),
+        report.goal_column(GOAL_RATIO, report.key("goal_met")),
     ]
-    return h.columns_table(columns, rows)
+    return report.columns_table(columns, rows)
 
 
 def full_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("mode", lambda r: f"{r['mode']} ({FULL_BACKEND})"),
-        h.Column("median s", h.seconds_of("time"), 3),
+        report.Column("mode", lambda r: f"{r['mode']} ({FULL_BACKEND})"),
+        report.Column("median s", report.seconds_of("time"), 3),
         *LLOYD_COLUMNS,
-        *h.step_columns("MiB", local=False),
+        *report.step_columns("MiB", local=False),
     ]
-    return h.columns_table(columns, rows)
+    return report.columns_table(columns, rows)
 
 
 def agreements_of(m: Measured, cfg: Config) -> list[Agreement]:
@@ -452,7 +452,7 @@ def print_report(cfg: Config, m: Measured) -> int:
         "goal": {"ratio": GOAL_RATIO, "backends": goal},
         "goal_met": met,
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

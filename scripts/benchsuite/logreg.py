@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
+from benchsuite import report
 from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log
 from benchsuite.logreg_data import (
     FEATURES,
@@ -182,28 +183,28 @@ def figures_of(run: Run, backend: str) -> dict[str, Any]:
 
 def timing_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("backend", h.key("backend")),
-        *h.time_columns("mpc"),
-        h.Column("iterations", h.key("iterations"), 0),
-        *h.step_columns("MiB"),
-        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
-        h.Column("fit+predict s", h.seconds_of("sklearn_fit_predict"), 3),
-        h.Column("ratio", h.key("ratio")),
-        h.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
+        report.Column("backend", report.key("backend")),
+        *report.time_columns("mpc"),
+        report.Column("iterations", report.key("iterations"), 0),
+        *report.step_columns("MiB"),
+        report.Column("sklearn fit s", report.seconds_of("sklearn_fit"), 3),
+        report.Column("fit+predict s", report.seconds_of("sklearn_fit_predict"), 3),
+        report.Column("ratio", report.key("ratio")),
+        report.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
     ]
-    return h.columns_table(columns, rows)
+    return report.columns_table(columns, rows)
 
 
 def breakdown_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("backend", h.key("backend")),
-        h.Column("to 1st Newton step ms", h.key("to_first_step_ms"), 1),
-        h.Column("later step ms (median)", h.key("later_step_ms"), 1),
-        h.Column("after last step ms", h.key("after_last_step_ms"), 1),
-        h.Column("coordinator elapsed ms", lambda r: r["mpc_coordinator"]["median_ms"], 1),
-        h.Column("analyst end to end ms", lambda r: r["mpc"]["median_ms"], 1),
+        report.Column("backend", report.key("backend")),
+        report.Column("to 1st Newton step ms", report.key("to_first_step_ms"), 1),
+        report.Column("later step ms (median)", report.key("later_step_ms"), 1),
+        report.Column("after last step ms", report.key("after_last_step_ms"), 1),
+        report.Column("coordinator elapsed ms", lambda r: r["mpc_coordinator"]["median_ms"], 1),
+        report.Column("analyst end to end ms", lambda r: r["mpc"]["median_ms"], 1),
     ]
-    return h.columns_table(columns, rows)
+    return report.columns_table(columns, rows)
 
 
 def print_report(cfg: Config, run: Run) -> int:
@@ -282,7 +283,7 @@ def print_report(cfg: Config, run: Run) -> int:
         "goal_met": met,
         "full_mode": "bench.py logreg-full",
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

@@ -19,9 +19,9 @@ from unittest import mock
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import logreg, transport
+from benchsuite import logreg, report, transport
 from benchsuite import transport_programs as programs
-from benchsuite.harness import PARTIES, Summary, log, table, timed
+from benchsuite.harness import PARTIES, Summary, log, timed
 from benchsuite.logreg import PROTOCOL, Config
 from benchsuite.logreg_data import FEATURES, OUTCOME, TEST_FRACTION, Pooled, prepared_data
 from benchsuite.models import (
@@ -36,6 +36,7 @@ from benchsuite.models import (
     sklearn_fit,
     sklearn_model,
 )
+from benchsuite.report import table
 
 BACKEND = "crypten"
 PATIENTS = 10_000
@@ -572,7 +573,7 @@ def print_report(cfg: Config, run: Run) -> int:
         "goal": goal,
         "goal_met": bool(goal["speed_end_to_end_met"] and goal["accuracy_met"]),
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 def _fixed_ratio(value: float | None, digits: int = 2) -> str:

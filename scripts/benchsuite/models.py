@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from benchsuite.harness import table
 from benchsuite.logreg_data import FEATURES_AND_INTERCEPT, Pooled
+from benchsuite.report import table
 
 COEFFICIENT_LIMIT = 1e-3
 AUC_LIMIT = 0.005

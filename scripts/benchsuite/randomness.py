@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any
 
-from benchsuite.harness import finish_figures, log, table, worker_command, worker_env
+from benchsuite.harness import log, worker_command, worker_env
+from benchsuite.report import finish_figures, table
 
 OLD_K, NEW_K = 30, 40
 PARTIES = 3

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite.harness import PARTIES, PROTOCOLS, Summary, fixed, log, party_ids, table, timed
+from benchsuite import report
+from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log, party_ids, timed
+from benchsuite.report import fixed, table
 
 VARIABLES = (
     "bmi",
@@ -323,20 +325,20 @@ def goals(cfg: Config, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def headline_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("backend", h.key("backend")),
-        h.Column("analysis", h.key("query")),
-        *h.time_columns("mpc"),
-        *h.step_columns("KiB"),
-        h.Column("numpy median s", h.seconds_of("numpy"), 3),
-        h.Column("ratio", h.key("ratio")),
-        h.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
+        report.Column("backend", report.key("backend")),
+        report.Column("analysis", report.key("query")),
+        *report.time_columns("mpc"),
+        *report.step_columns("KiB"),
+        report.Column("numpy median s", report.seconds_of("numpy"), 3),
+        report.Column("ratio", report.key("ratio")),
+        report.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
     ]
     shown = [
         r
         for r in rows
         if r["patients_per_party"] == cfg.headline_size and r["backend"] in cfg.headline_backends
     ]
-    return h.columns_table(columns, shown)
+    return report.columns_table(columns, shown)
 
 
 def scaling_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -415,7 +417,7 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
         "goal": goal,
         "goal_met": met if goal else None,
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

@@ -23,16 +23,8 @@ from typing import IO, Any
 import numpy as np
 
 from benchsuite import transport_programs as programs
-from benchsuite.harness import (
-    Summary,
-    add_quick_option,
-    finish_figures,
-    log,
-    party_ids,
-    table,
-    worker_command,
-    worker_env,
-)
+from benchsuite.harness import Summary, add_quick_option, log, party_ids, worker_command, worker_env
+from benchsuite.report import finish_figures, table
 
 WORKER = "transport_worker"
 """The module the worker processes run (benchsuite.<WORKER>)."""
