@@ -13,8 +13,8 @@ import numpy as np
 
 from benchsuite import harness as h
 from benchsuite import report
+from benchsuite.data import VARIABLES, load_pooled
 from benchsuite.harness import PARTIES
-from benchsuite.stats import VARIABLES, load_pooled
 
 FEATURES = ("bmi", "hba1c", "sbp", "ldl", "hdl", "triglycerides", "egfr", "weight")
 K = 4

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite import report
+from benchsuite import options, report
+from benchsuite.data import cached_federation_data
 from benchsuite.harness import PROTOCOLS, Summary, log, timed
 from benchsuite.report import table
 
@@ -177,7 +178,7 @@ def measure(cfg: Config, k: int) -> PartyRun:
     ids, tag = h.party_ids(k), f"[{k} parties]"
     name = f"counts-{k}x{cfg.patients}-seed{cfg.seed}"
     log(f"[{k} parties] data {cfg.data_root / name}")
-    data, gen_seconds = h.cached_federation_data(
+    data, gen_seconds = cached_federation_data(
         cfg.data_root, name, ids, [cfg.patients] * k, cfg.seed
     )
     if gen_seconds is not None:
@@ -296,22 +297,12 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, "20,000 patients per party, 3 and 5 parties, 5 repeats")
-    parser.add_argument("--parties", type=_int_list, help="party counts (default 3,5,7)")
+    options.add_quick_option(parser, "20,000 patients per party, 3 and 5 parties, 5 repeats")
+    parser.add_argument("--parties", type=options.party_list, help="party counts (default 3,5,7)")
     parser.add_argument("--patients", type=int, help="patients per party (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="timed repetitions per query (default 15)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up queries (default 2)")
-    h.add_data_options(parser)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers like 3,5,7, got {text!r}") from None
-    if not values or min(values) < 3:
-        raise argparse.ArgumentTypeError("MPyC needs at least 3 parties")
-    return values
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:

@@ -4,17 +4,15 @@ federation that always comes down, the warm-up and alternating repeat loop of th
 side and the baseline side, timing statistics and the parties' logged steps (messages,
 bytes). How the figures are printed: report.py.
 
-The one place (with `smpc_ehr.data.synth` for the data) where the benchmarks reach into
+The one place (with data.py, through `smpc_ehr.data.synth`) where the benchmarks reach into
 smpc_ehr: the local federation and the analyst's Client.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
-import shutil
 import signal
 import statistics
 import sys
@@ -32,10 +30,7 @@ from smpc_ehr.client.client import JobFailed as JobFailed  # what a benchmark ca
 
 SCRIPTS = Path(__file__).resolve().parents[1]
 ROOT = SCRIPTS.parent
-DEFAULT_DATA_ROOT = ROOT / ".bench-data"
 PROTOCOLS = ROOT / "protocols"
-DATA_FORMAT = "parquet"
-"""The party loader reads Parquet as well as CSV; Parquet loads several times faster."""
 PARTIES = 3
 MIN_CELL_COUNT = 11
 UP_TIMEOUT = 900.0
@@ -44,22 +39,6 @@ JOB_DEADLINE = 120.0
 SETTLE_SECONDS = 0.2
 """Pause before each timed run, so that what the parties do after a job (closing its
 channel, logging, torch threads spinning down) does not land in the other side's timing."""
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """The options every benchmark on synthetic data shares: its seed and its cache."""
-    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_ROOT,
-        help="cache of generated data (default .bench-data)",
-    )
-
-
-def add_quick_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """`--quick`: a small run, `what` says how small."""
-    parser.add_argument("--quick", action="store_true", help=f"small run: {what}")
 
 
 def party_ids(k: int) -> list[str]:
@@ -114,53 +93,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
-
-
-# --- synthetic data cache -------------------------------------------------------------
-
-
-def cached_federation_data(
-    root: Path, name: str, ids: Sequence[str], sizes: Sequence[int], seed: int
-) -> tuple[Path, float | None]:
-    """The folder `root/name` holding a synthetic federation, generating it if absent.
-
-    Returns the folder and the generation time in seconds (None when it was reused).
-    Generation writes into a temporary sibling that is renamed at the end, so an
-    interrupted run never leaves a half-written folder that a later run would reuse.
-    """
-    from smpc_ehr.data.synth import FederationTruth, generate_federation
-
-    folder = root / name
-    truth_file = folder / "truth.json"
-    if truth_file.exists():
-        truth = FederationTruth.load(truth_file)
-        wanted = dict(zip(ids, (int(s) for s in sizes), strict=True))
-        if truth.sizes == wanted and truth.seed == seed and truth.fmt == DATA_FORMAT:
-            return folder, None
-        log(f"{folder} holds other data; generating it again")
-    root.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# generated benchmark data (scripts/bench.py)\n*\n")
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    staging.chmod(0o755)
-    try:
-        elapsed, _ = timed(
-            lambda: generate_federation(
-                list(ids),
-                max(1, int(statistics.mean(sizes))),
-                seed,
-                staging,
-                sizes=list(sizes),
-                fmt=DATA_FORMAT,
-            )
-        )
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder, elapsed
 
 
 # --- local federation -----------------------------------------------------------------

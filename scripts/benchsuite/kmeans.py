@@ -25,8 +25,8 @@ from benchsuite.clusters import (
     pooled_rows,
     sklearn_kmeans,
 )
+from benchsuite.data import stats_data
 from benchsuite.harness import PARTIES, log
-from benchsuite.stats import stats_data
 
 PATIENTS = 100_000
 FULL_PATIENTS = 2_000

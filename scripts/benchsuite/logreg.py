@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite import report
+from benchsuite import options, report
 from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log
 from benchsuite.logreg_data import (
     FEATURES,
@@ -33,7 +33,6 @@ from benchsuite.models import (
     sklearn_model,
     sklearn_scores,
 )
-from benchsuite.stats import BACKENDS, _backend_list
 
 PATIENTS = 100_000
 QUICK_PATIENTS = 5_000
@@ -290,17 +289,17 @@ def print_report(cfg: Config, run: Run) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
+    options.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument(
         "--backends",
-        type=_backend_list,
-        default=BACKENDS,
-        help=f"MPC backends, one table row each (default {','.join(BACKENDS)})",
+        type=options.backend_list,
+        default=options.BACKENDS,
+        help=f"MPC backends, one table row each (default {','.join(options.BACKENDS)})",
     )
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument("--warmup", type=int, help="warm-up jobs (default 1; --quick: 0)")
-    h.add_data_options(parser)
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:

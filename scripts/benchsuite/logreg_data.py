@@ -5,18 +5,16 @@ parties split them (the baselines' rows)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from benchsuite import harness as h
+from benchsuite.data import VARIABLES, cached_with_columns, float_column
 from benchsuite.harness import PARTIES, log, party_ids, timed
-from benchsuite.stats import VARIABLES
 
 OUTCOME = "readmit_30d"
 TEST_FRACTION = 0.2
@@ -89,7 +87,7 @@ def add_extra_columns(patients: Path) -> None:
     import pyarrow.parquet as pq
 
     data = pq.read_table(patients)
-    columns = {name: _float_column(data, name) for name in VARIABLES}
+    columns = {name: float_column(data, name) for name in VARIABLES}
     for name, spec in EXTRA_COLUMNS.items():
         values = extra_column(spec, columns)
         missing = np.isnan(values)
@@ -103,34 +101,14 @@ def add_extra_columns(patients: Path) -> None:
     os.replace(staging, patients)
 
 
-def _float_column(data: Any, name: str) -> np.ndarray:
-    """A Parquet column as float64, NaN = missing."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = pc.fill_null(pc.cast(data.column(name), pa.float64()), float("nan"))
-    return np.asarray(column.to_numpy(), dtype=np.float64)
-
-
 def logreg_data(cfg: DataConfig) -> tuple[Path, float | None]:
     """The cached federation with the 20 features; a cache lacking one of them (written
     before the generator had all 10 variables, or interrupted before the bench columns
     were added) is removed and generated again."""
-    import pyarrow.parquet as pq
 
     ids = party_ids(PARTIES)
-    folder = cfg.data_root / cfg.data_name
-    if (folder / "truth.json").exists():
-        for ident in ids:
-            patients = folder / ident / "patients.parquet"
-            names = set(pq.read_schema(patients).names) if patients.exists() else set()
-            lacking = {*FEATURES, OUTCOME} - names
-            if lacking:
-                log(f"{folder} lacks {', '.join(sorted(lacking))}; generating it again")
-                shutil.rmtree(folder)
-                break
-    folder, gen_seconds = h.cached_federation_data(
-        cfg.data_root, cfg.data_name, ids, [cfg.patients] * PARTIES, cfg.seed
+    folder, gen_seconds = cached_with_columns(
+        cfg.data_root, cfg.data_name, [cfg.patients] * PARTIES, cfg.seed, {*FEATURES, OUTCOME}
     )
     if gen_seconds is not None:
         start = time.perf_counter()
@@ -159,8 +137,8 @@ def load_pooled(folders: Sequence[Path]) -> Pooled:
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for folder in folders:
         data = pq.read_table(folder / "patients.parquet", columns=[*FEATURES, OUTCOME])
-        x = np.column_stack([_float_column(data, name) for name in FEATURES])
-        y = _float_column(data, OUTCOME)
+        x = np.column_stack([float_column(data, name) for name in FEATURES])
+        y = float_column(data, OUTCOME)
         keep = ~np.isnan(y) & ~np.isnan(x).any(axis=1)
         draw = np.random.default_rng(SPLIT_SEED).random(data.num_rows)
         parts.append((x[keep], y[keep], draw[keep] < TEST_FRACTION))

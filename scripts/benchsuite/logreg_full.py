@@ -19,7 +19,7 @@ from unittest import mock
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import logreg, report, transport
+from benchsuite import logreg, options, report, transport
 from benchsuite import transport_programs as programs
 from benchsuite.harness import PARTIES, Summary, log, timed
 from benchsuite.logreg import PROTOCOL, Config
@@ -584,13 +584,13 @@ def _fixed_ratio(value: float | None, digits: int = 2) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
+    options.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument(
         "--warmup", type=int, help="warm-up MPC jobs and baseline runs (default 1; --quick: 0)"
     )
-    h.add_data_options(parser)
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:

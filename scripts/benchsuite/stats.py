@@ -5,7 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,27 +13,15 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import report
+from benchsuite import options, report
+from benchsuite.data import VARIABLES, load_pooled, stats_data
 from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log, party_ids, timed
 from benchsuite.report import fixed, table
 
-VARIABLES = (
-    "bmi",
-    "hba1c",
-    "sbp",
-    "ldl",
-    "creatinine",
-    "weight",
-    "heart_rate",
-    "hdl",
-    "triglycerides",
-    "egfr",
-)
 GOAL_RATIO = 3.0
 GOAL_PATIENTS = 1_000_000
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 20_000)
-BACKENDS = ("mpyc", "crypten")
 DEFAULT_SCALING_BACKENDS = ("mpyc",)
 FRACTION_BITS = {"mpyc": 32, "crypten": 16}
 """Fixed-point fractional bits of each backend, for the stated precision (moments.py)."""
@@ -78,29 +65,10 @@ class Config:
         wanted = set(self.scaling_backends)
         if size == self.headline_size:
             wanted |= set(self.headline_backends)
-        return tuple(b for b in BACKENDS if b in wanted)
+        return tuple(b for b in options.BACKENDS if b in wanted)
 
 
 # --- the numpy baseline ---------------------------------------------------------------
-
-
-def load_pooled(folders: Sequence[Path]) -> np.ndarray:
-    """All parties' patients' 10 variables in one float64 array (rows x 10, NaN =
-    missing), column-major: each column is contiguous, as in the Parquet files."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(f / "patients.parquet", columns=list(VARIABLES)) for f in folders]
-    rows = sum(t.num_rows for t in tables)
-    pooled = np.empty((rows, len(VARIABLES)), dtype=np.float64, order="F")
-    start = 0
-    for t in tables:
-        for j, name in enumerate(VARIABLES):
-            column = pc.fill_null(pc.cast(t.column(name), pa.float64()), float("nan"))
-            pooled[start : start + t.num_rows, j] = column.to_numpy()
-        start += t.num_rows
-    return pooled
 
 
 def numpy_summary(x: np.ndarray) -> list[dict[str, float]]:
@@ -211,25 +179,6 @@ class SizeRun:
     samples: dict[tuple[str, str], h.Samples]  # (backend, query)
     steps: dict[str, h.PartySteps]
     problems: list[str]
-
-
-def stats_data(data_root: Path, seed: int, size: int) -> tuple[Path, float | None]:
-    """The cached federation of 3 x `size` patients; a cache written before the
-    generator had all 10 variables is removed and generated again."""
-    import pyarrow.parquet as pq
-
-    ids = party_ids(PARTIES)
-    name = f"stats-{PARTIES}x{size}-seed{seed}"
-    folder = data_root / name
-    if (folder / "truth.json").exists():
-        for ident in ids:
-            patients = folder / ident / "patients.parquet"
-            lacking = set(VARIABLES) - set(pq.read_schema(patients).names)
-            if lacking:
-                log(f"{folder} lacks {', '.join(sorted(lacking))}; generating it again")
-                shutil.rmtree(folder)
-                break
-    return h.cached_federation_data(data_root, name, ids, [size] * PARTIES, seed)
 
 
 def measure(cfg: Config, size: int) -> SizeRun:
@@ -348,7 +297,7 @@ def scaling_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> tuple[str, lis
         headers += [f"{q.name} local ms", f"{q.name} MPC ms"]
     by_key = {(r["backend"], r["patients_per_party"], r["query"]): r for r in rows}
     body, growth = [], []
-    for backend in (b for b in BACKENDS if b in cfg.scaling_backends):
+    for backend in (b for b in options.BACKENDS if b in cfg.scaling_backends):
         for size in cfg.sizes:
             line: list[object] = [backend, size]
             for q in QUERIES:
@@ -424,46 +373,27 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, "2,000 and 20,000 patients per party, 2 repeats")
+    options.add_quick_option(parser, "2,000 and 20,000 patients per party, 2 repeats")
     parser.add_argument(
         "--sizes",
-        type=_size_list,
+        type=options.size_list,
         help="patients per party (default 10000,100000,1000000; table 1 uses the largest)",
     )
     parser.add_argument(
         "--backends",
-        type=_backend_list,
+        type=options.backend_list,
         help="backends of both tables (default: table 1 mpyc,crypten; table 2 mpyc)",
     )
     parser.add_argument("--repeats", type=int, help="timed repetitions per job (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up jobs (default 1)")
-    h.add_data_options(parser)
-
-
-def _size_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v.replace("_", "")) for v in text.split(",") if v.strip())
-    except ValueError:
-        message = f"expected numbers like 10000,100000, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("sizes must be positive")
-    return tuple(sorted(set(values)))
-
-
-def _backend_list(text: str) -> tuple[str, ...]:
-    values = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in values if v not in BACKENDS]
-    if not values or unknown:
-        raise argparse.ArgumentTypeError(f"backends are {', '.join(BACKENDS)}, got {text!r}")
-    return tuple(b for b in BACKENDS if b in values)
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:
     quick = bool(args.quick)
     cfg = Config(
         sizes=args.sizes or (QUICK_SIZES if quick else DEFAULT_SIZES),
-        headline_backends=args.backends or BACKENDS,
+        headline_backends=args.backends or options.BACKENDS,
         scaling_backends=args.backends or DEFAULT_SCALING_BACKENDS,
         repeats=args.repeats or (2 if quick else 5),
         warmup=max(0, args.warmup),

@@ -22,8 +22,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from benchsuite import options
 from benchsuite import transport_programs as programs
-from benchsuite.harness import Summary, add_quick_option, log, party_ids, worker_command, worker_env
+from benchsuite.harness import Summary, log, party_ids, worker_command, worker_env
 from benchsuite.report import finish_figures, table
 
 WORKER = "transport_worker"
@@ -560,7 +561,7 @@ def _fmt(values: Sequence[float] | None) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_quick_option(parser, "3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition")
+    options.add_quick_option(parser, "3,000 x 20 and 2 steps; 100 counts; 300 x 10; 1 repetition")
     parser.add_argument("--repeats", type=int, help="repetitions per side (default 3)")
     parser.add_argument(
         "--backends",
