@@ -37,6 +37,7 @@ from benchsuite.models import (
     sklearn_model,
 )
 from benchsuite.report import table
+from benchsuite.workers import Pki, WorkerError
 
 BACKEND = "crypten"
 PATIENTS = 10_000
@@ -70,12 +71,12 @@ def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transpor
         round_seconds=BASELINE_DEADLINE,
     )
     # CrypTen's own transport needs no certificates nor dealer (its TTP server is a worker).
-    unused = transport.Pki(workdir, workdir)
+    unused = Pki(workdir, workdir)
     return transport.Bench(settings, workdir, unused, dealer_address=None)
 
 
 def baseline_worker(argv: Sequence[str]) -> int:
-    """A worker process of the baseline (transport.Group starts this module with
+    """A worker process of the baseline (workers.Group starts this module with
     transport_worker's arguments): the transport program gets the pooled rows of
     BASELINE_DATA, next to the spec file, and LEARNING_RATE; the rest is
     transport_worker's main, unchanged."""
@@ -606,7 +607,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config(args)
     try:
         measured = measure(cfg)
-    except transport.WorkerError as exc:
+    except WorkerError as exc:
         print(f"FAILED: the baseline: {exc}", flush=True)
         return 2
     except h.JobFailed as exc:
@@ -615,5 +616,5 @@ def run(args: argparse.Namespace) -> int:
     return print_report(cfg, measured)
 
 
-if __name__ == "__main__":  # a worker process of the baseline (transport.Group)
+if __name__ == "__main__":  # a worker process of the baseline (workers.Group)
     sys.exit(baseline_worker(sys.argv[1:]))
