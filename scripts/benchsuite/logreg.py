@@ -14,6 +14,7 @@ from typing import Any
 
 from benchsuite import harness as h
 from benchsuite import options, report
+from benchsuite.accuracy import accuracy_table, coefficient_table
 from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log
 from benchsuite.logreg_data import (
     FEATURES,
@@ -25,8 +26,6 @@ from benchsuite.logreg_data import (
 )
 from benchsuite.models import (
     Fit,
-    accuracy_table,
-    coefficient_table,
     comparison,
     describe_fit,
     sklearn_fit,

@@ -5,7 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import statistics
 import sys
@@ -21,17 +20,22 @@ import numpy as np
 from benchsuite import harness as h
 from benchsuite import logreg, options, report, transport
 from benchsuite import transport_programs as programs
+from benchsuite.accuracy import (
+    accuracy_bounds,
+    bounds_text,
+    coefficient_table,
+    held_out_table,
+    matrix,
+)
 from benchsuite.harness import PARTIES, Summary, log, timed
 from benchsuite.logreg import PROTOCOL, Config
 from benchsuite.logreg_data import FEATURES, OUTCOME, TEST_FRACTION, Pooled, prepared_data
 from benchsuite.models import (
     Fit,
     Scaling,
-    coefficient_table,
     comparison,
     describe_fit,
     float64_descent,
-    matrix,
     score_weights,
     sklearn_fit,
     sklearn_model,
@@ -300,26 +304,6 @@ def breakdown_table(f: dict[str, Any]) -> str:
     return table(headers, [body])
 
 
-def accuracy_bounds(cells: Any, n_test: int) -> list[float] | None:
-    """The accuracy at 0.5 from a released confusion matrix [[tn, fp], [fn, tp]] whose
-    suppressed cells (None: below the small-cell threshold, so 0 to h.MIN_CELL_COUNT - 1)
-    are unknown: its least and greatest value over the counts those cells can hold that
-    add up to `n_test` (the pooled held-out count: the same rows); exact if none is
-    suppressed. None if no counts fit."""
-    if cells is None:
-        return None
-    flat = [*cells[0], *cells[1]]
-    unknown = [i for i, c in enumerate(flat) if c is None]
-    left = n_test - sum(c for c in flat if c is not None)
-    values = []
-    for counts in itertools.product(range(h.MIN_CELL_COUNT), repeat=len(unknown)):
-        if sum(counts) == left:
-            filled = dict(zip(unknown, counts, strict=True))
-            tn, tp = (filled.get(i, flat[i]) for i in (0, 3))
-            values.append((tn + tp) / n_test)
-    return [min(values), max(values)] if values else None
-
-
 def model_figures(run: Run) -> dict[str, Any]:
     """Every model's accuracy and AUC on the pooled held-out rows, next to the pooled fit."""
     fit, pooled = run.fit, run.pooled
@@ -365,58 +349,6 @@ def model_figures(run: Run) -> dict[str, Any]:
         "float64_descent": vars(score_weights(reference_weights, run.scaling, pooled)),
         "check": check,
     }
-
-
-def _signed(value: Any, reference: float | None, width: int) -> str:
-    """value - reference, signed; for bounds [lo, hi] both ends."""
-    if value is None or reference is None:
-        return "-".rjust(width)
-    if isinstance(value, list):
-        if value[0] != value[1]:
-            return f"{value[0] - reference:+.4f}..{value[1] - reference:+.4f}".rjust(width)
-        value = value[0]
-    return f"{value - reference:+.4f}".rjust(width)
-
-
-def _value(value: Any, width: int) -> str:
-    """A figure with 4 decimals; for bounds [lo, hi] both ends."""
-    if isinstance(value, list) and value[0] != value[1]:
-        return f"{value[0]:.4f}..{value[1]:.4f}".rjust(width)
-    return _seconds(value[0] if isinstance(value, list) else value, width, 4)
-
-
-def accuracy_table(models: dict[str, Any]) -> str:
-    headers = ["model (held-out rows)", "accuracy at 0.5", "- pooled", "AUC"]
-    headers += ["- pooled exact", "- pooled binned"]
-    pooled = models["pooled"]
-
-    def row(name: str, accuracy: Any, auc: float | None, of_pooled: bool) -> list[object]:
-        w = [len(h) for h in headers]
-        return [
-            name,
-            _value(accuracy, w[1]),
-            "-".rjust(w[2]) if of_pooled else _signed(accuracy, pooled["accuracy"], w[2]),
-            _value(auc, w[3]),
-            _signed(auc, pooled["auc"], w[4]),
-            "-".rjust(w[5]) if of_pooled else _signed(auc, pooled["auc_binned"], w[5]),
-        ]
-
-    mpc, baseline, reference = models["mpc"], models["baseline"] or {}, models["float64_descent"]
-    return table(
-        headers,
-        [
-            row("pooled scikit-learn (exact AUC)", pooled["accuracy"], pooled["auc"], True),
-            row("pooled scikit-learn, AUC in bins of 0.01", None, pooled["auc_binned"], True),
-            row("MPC full mode (AUC in bins of 0.01)", mpc["accuracy_bounds"], mpc["auc"], False),
-            row(
-                "CrypTen own, 10 GD steps (baseline)",
-                baseline.get("accuracy"),
-                baseline.get("auc"),
-                False,
-            ),
-            row("float64, same 10 GD steps", reference["accuracy"], reference["auc"], False),
-        ],
-    )
 
 
 def goals(timing: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
@@ -504,7 +436,7 @@ def print_report(cfg: Config, run: Run) -> int:
         f"(MPC: first job, N {mpc['n_train']:,}, {mpc['iterations']} iterations; "
         f"pooled: {run.sklearn})"
     )
-    print(accuracy_table(models))
+    print(held_out_table(models))
     print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {matrix(models['pooled']['confusion'])}")
     print(f"  MPC {matrix(mpc['confusion'])}")
     baseline = models["baseline"]
@@ -544,7 +476,7 @@ def print_report(cfg: Config, run: Run) -> int:
         + (
             "(no accuracy bounds)"
             if worst is None
-            else f"(MPC {_value(mpc['accuracy_bounds'], 0)} vs pooled "
+            else f"(MPC {bounds_text(mpc['accuracy_bounds'], 0)} vs pooled "
             f"{models['pooled']['accuracy']:.4f}; largest |difference| over {jobs} job(s)"
             f"{'' if goal['accuracy_exact'] else ', at the bounds,'} {worst:.4f})"
         )

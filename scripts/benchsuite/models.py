@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from benchsuite.logreg_data import FEATURES_AND_INTERCEPT, Pooled
-from benchsuite.report import table
 
 COEFFICIENT_LIMIT = 1e-3
 AUC_LIMIT = 0.005
@@ -195,82 +194,3 @@ def score_weights(
     weights: Sequence[float] | np.ndarray, scaling: Scaling, pooled: Pooled
 ) -> Scored:
     return Scored.of(scaling.design(pooled.x_test) @ np.asarray(weights), pooled.y_test)
-
-
-def matrix(cells: Any) -> str:
-    """A confusion matrix on one line, "-" for a suppressed cell or a missing matrix."""
-    if cells is None:
-        return "-"
-    rows = (", ".join("-" if c is None else f"{c:,}" for c in row) for row in cells)
-    return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
-
-
-def accuracy_table(check: dict[str, Any]) -> str:
-    headers = ["quantity", "MPC", "scikit-learn", "|difference|", "limit", "check"]
-
-    def line(
-        what: str,
-        mpc: Any,
-        plain: Any,
-        difference: Any = None,
-        limit: float | None = None,
-        fmt: str = "",
-        difference_fmt: str | None = None,
-    ) -> list[object]:
-        def cell(v: Any, spec: str = fmt) -> str:
-            return "-" if v is None else format(v, spec)
-
-        verdict = "-" if limit is None else ("ok" if difference <= limit else "FAILED")
-        if limit is not None and difference is None:
-            verdict = "FAILED"
-        spec = difference_fmt or fmt
-        return [what, cell(mpc), cell(plain), cell(difference, spec), cell(limit, spec), verdict]
-
-    n_train, n_test = check["n_train"], check["n_test"]
-    auc, accuracy, iterations = check["auc"], check["accuracy"], check["iterations"]
-    worst, auc_diff = check["max_difference_at"], check["auc_difference"]
-    body = [
-        line("N (training rows)", n_train["mpc"], n_train["sklearn"], fmt=","),
-        line("held-out rows", n_test["mpc"], n_test["sklearn"], fmt=","),
-        line("iterations", iterations["mpc"], iterations["sklearn"], fmt="d"),
-        line(
-            f"max |coef diff|: {worst}",
-            check["coefficients"][worst]["mpc"],
-            check["coefficients"][worst]["sklearn"],
-            check["max_abs_coefficient_difference"],
-            COEFFICIENT_LIMIT,
-            ".6g",
-            ".3g",
-        ),
-        line("AUC (MPC: bins of 0.01)", auc["mpc"], auc["sklearn"], auc_diff, AUC_LIMIT, ".4f"),
-        line("AUC of sklearn, binned as MPC", None, auc["sklearn_binned"], fmt=".4f"),
-        line(
-            "accuracy at 0.5",
-            accuracy["mpc"],
-            accuracy["sklearn"],
-            check["accuracy_difference"],
-            fmt=".4f",
-        ),
-        line(
-            "confusion [[tn, fp], [fn, tp]] at 0.5",
-            matrix(check["confusion"]["mpc"]),
-            matrix(check["confusion"]["sklearn"]),
-        ),
-    ]
-    return table(headers, body)
-
-
-def coefficient_table(checks: dict[str, dict[str, Any]]) -> str:
-    headers = ["coefficient", "scikit-learn"]
-    for backend in checks:
-        headers += [backend, f"{backend} |difference|"]
-    body = []
-    for name in FEATURES_AND_INTERCEPT:
-        line = [name]
-        for i, check in enumerate(checks.values()):
-            c = check["coefficients"][name]
-            if i == 0:
-                line.append(f"{c['sklearn']:.6g}")
-            line += [f"{c['mpc']:.6g}", f"{abs(c['mpc'] - c['sklearn']):.2g}"]
-        body.append(line)
-    return table(headers, body)
