@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from benchsuite import harness as h
-from benchsuite import report
+from benchsuite import report, timings
 
 
 def test_alternate_warms_up_then_alternates_which_side_goes_first() -> None:
@@ -47,7 +47,7 @@ def test_alternate_skips_a_failed_pair() -> None:
 
 
 def test_summary_median_and_interpolated_p90_in_ms() -> None:
-    s = h.Summary.of([0.001, 0.002, 0.003, 0.004])
+    s = timings.Summary.of([0.001, 0.002, 0.003, 0.004])
     assert (s.n, s.median_ms, s.min_ms) == (4, 2.5, 1.0)
     assert abs(s.p90_ms - 3.7) < 1e-9
 

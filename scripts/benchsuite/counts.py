@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite import options, report
+from benchsuite import options, report, timings
 from benchsuite.data import cached_federation_data
-from benchsuite.harness import PROTOCOLS, Summary, log, timed
+from benchsuite.harness import PROTOCOLS, log, timed
 from benchsuite.report import table
+from benchsuite.timings import Summary
 
 PROTOCOL = PROTOCOLS / "rare_disease_count.toml"
 AS_OF = date(2026, 1, 1)
@@ -186,7 +187,7 @@ def measure(cfg: Config, k: int) -> PartyRun:
     load_seconds, pooled = timed(lambda: Pooled.load([data / i for i in ids]))
     log(f"[{k} parties] pandas: loaded {k * cfg.patients:,} patients in {load_seconds:.1f} s")
     with h.local_federation(data, tag) as fed:
-        setup = h.setup_figures(fed, gen_seconds, pandas_load_seconds=load_seconds)
+        setup = timings.setup_figures(fed, gen_seconds, pandas_load_seconds=load_seconds)
         samples = {q.name: h.Samples() for q in QUERIES}
         problems: list[str] = []
         with h.analyst(fed) as client:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite import logreg, report
+from benchsuite import logreg, report, timings
 from benchsuite.clusters import (
     FEATURES,
     LIMITS,
@@ -220,7 +220,7 @@ class Measured:
     setup: dict[str, Any]
     runs: dict[str, BackendRun]
     full: FullRun
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     pooled: Pooled
 
 
@@ -249,23 +249,23 @@ def measure(cfg: Config) -> Measured:
     with h.local_federation(data, tag) as fed:
         setup |= {
             "local_up_seconds": round(fed.up_seconds, 2),
-            "party_load_seconds": h.party_load_seconds(fed),
+            "party_load_seconds": timings.party_load_seconds(fed),
             "rss_mb_after_up": fed.rss_mb(),
-            "load_average_before_jobs": h.load_average(),
+            "load_average_before_jobs": timings.load_average(),
         }
         runs = {backend: BackendRun(backend) for backend in cfg.backends}
         with h.analyst(fed) as client:
             pairs = [_pair(client, cfg, pooled, r, tag) for r in runs.values()]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
-        setup["load_average_after_jobs"] = h.load_average()
+        setup["load_average_after_jobs"] = timings.load_average()
         setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = h.party_steps(fed)
+        steps = timings.party_steps(fed)
     tag = f"[{PARTIES} x {cfg.full_patients:,}]"
     data, small, full_setup = federation(cfg, cfg.full_patients, tag)
     with h.local_federation(data, tag) as fed:
         full = full_loop(cfg, fed, small, tag)
         full_setup["local_up_seconds"] = round(fed.up_seconds, 2)
-        steps |= h.party_steps(fed)
+        steps |= timings.party_steps(fed)
     setup["full_mode_data"] = full_setup
     return Measured(setup, runs, full, steps, pooled)
 
@@ -273,19 +273,21 @@ def measure(cfg: Config) -> Measured:
 # --- report ---------------------------------------------------------------------------
 
 
-def series_figures(s: Series, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
+def series_figures(s: Series, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
     """Timing, iterations and the parties' own figures of a series of jobs."""
     job_ids = [r.job_id for r in s.runs]
-    median_s = h.median(s.seconds)
-    iterations = h.median(s.iterations)
+    median_s = timings.median(s.seconds)
+    iterations = timings.median(s.iterations)
     return {
-        "time": h.summary(s.seconds),
+        "time": timings.summary(s.seconds),
         "iterations": iterations,
         "seconds_per_lloyd_step": None
         if median_s is None or not iterations
         else round(median_s / iterations, 4),
-        "lloyd_step_gap_ms": h.rounded(h.ms(h.median([g for r in s.runs for g in r.step_gaps]))),
-        **h.step_figures(job_ids, steps, count_digits=0),
+        "lloyd_step_gap_ms": timings.rounded(
+            timings.ms(timings.median([g for r in s.runs for g in r.step_gaps]))
+        ),
+        **timings.step_figures(job_ids, steps, count_digits=0),
         "jobs_logged_by_every_party": sum(
             steps[j].parties >= PARTIES for j in job_ids if j is not None and j in steps
         ),
@@ -293,11 +295,11 @@ def series_figures(s: Series, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
     }
 
 
-def backend_figures(r: BackendRun, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
+def backend_figures(r: BackendRun, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
     out = {"backend": r.backend, **series_figures(r.mpc, steps)}
-    fit = h.Summary.of(r.sklearn.seconds) if r.sklearn.seconds else None
+    fit = timings.Summary.of(r.sklearn.seconds) if r.sklearn.seconds else None
     out["sklearn_fit"] = None if fit is None else fit.as_dict()
-    out["sklearn_iterations"] = h.median(r.sklearn.iterations)
+    out["sklearn_iterations"] = timings.median(r.sklearn.iterations)
     ratio = None if fit is None or out["time"] is None else out["time"]["median_ms"] / fit.median_ms
     out["ratio"] = None if ratio is None else round(ratio, 2)
     out["goal_met"] = None if ratio is None else ratio <= GOAL_RATIO

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite import options, report
+from benchsuite import options, report, timings
 from benchsuite.accuracy import accuracy_table, coefficient_table
-from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log
+from benchsuite.harness import PARTIES, PROTOCOLS, log
 from benchsuite.logreg_data import (
     FEATURES,
     OUTCOME,
@@ -32,6 +32,7 @@ from benchsuite.models import (
     sklearn_model,
     sklearn_scores,
 )
+from benchsuite.timings import Summary
 
 PATIENTS = 100_000
 QUICK_PATIENTS = 5_000
@@ -77,7 +78,7 @@ class Samples:
 class Run:
     setup: dict[str, Any]
     samples: dict[str, Samples]  # by backend
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     checks: dict[str, dict[str, Any]]  # by backend
     sklearn: str
 
@@ -92,11 +93,11 @@ def measure(cfg: Config) -> Run:
     )
     model, how = sklearn_model()
     with h.local_federation(data, tag) as fed:
-        setup = h.setup_figures(fed, gen_seconds, sklearn_load_seconds=load_seconds)
+        setup = timings.setup_figures(fed, gen_seconds, sklearn_load_seconds=load_seconds)
         setup |= {
             "train_rows": int(pooled.y_train.size),
             "test_rows": int(pooled.y_test.size),
-            "load_average_before_jobs": h.load_average(),
+            "load_average_before_jobs": timings.load_average(),
         }
         samples = {backend: Samples() for backend in cfg.backends}
         checks: dict[str, dict[str, Any]] = {}
@@ -110,10 +111,10 @@ def measure(cfg: Config) -> Run:
             ]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
         setup["rss_mb_after_jobs"] = fed.rss_mb()
-        setup["load_average_after_jobs"] = h.load_average()
-        steps = h.party_steps(fed)
+        setup["load_average_after_jobs"] = timings.load_average()
+        steps = timings.party_steps(fed)
     for backend, s in samples.items():
-        checks[backend]["problems"] += h.unlogged(backend, s.jobs.job_ids, steps, PARTIES)
+        checks[backend]["problems"] += timings.unlogged(backend, s.jobs.job_ids, steps, PARTIES)
     return Run(setup, samples, steps, checks, how)
 
 
@@ -171,11 +172,11 @@ def figures_of(run: Run, backend: str) -> dict[str, Any]:
         "sklearn_fit_predict": fit_predict.as_dict(),
         "ratio": round(mpc.median_ms / fit.median_ms, 3),
         "ratio_fit_predict": round(mpc.median_ms / fit_predict.median_ms, 3),
-        "iterations": h.median(jobs.iterations),
-        **h.step_figures(jobs.job_ids, run.steps),
-        "to_first_step_ms": h.rounded(h.ms(h.median(jobs.first_step))),
-        "later_step_ms": h.rounded(h.ms(h.median(jobs.later_step))),
-        "after_last_step_ms": h.rounded(h.ms(h.median(jobs.after_last_step))),
+        "iterations": timings.median(jobs.iterations),
+        **timings.step_figures(jobs.job_ids, run.steps),
+        "to_first_step_ms": timings.rounded(timings.ms(timings.median(jobs.first_step))),
+        "later_step_ms": timings.rounded(timings.ms(timings.median(jobs.later_step))),
+        "after_last_step_ms": timings.rounded(timings.ms(timings.median(jobs.after_last_step))),
     }
 
 

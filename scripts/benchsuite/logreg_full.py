@@ -18,7 +18,7 @@ from unittest import mock
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import logreg, options, report, transport
+from benchsuite import logreg, options, report, timings, transport
 from benchsuite import transport_programs as programs
 from benchsuite.accuracy import (
     accuracy_bounds,
@@ -27,7 +27,7 @@ from benchsuite.accuracy import (
     held_out_table,
     matrix,
 )
-from benchsuite.harness import PARTIES, Summary, log, timed
+from benchsuite.harness import PARTIES, log, timed
 from benchsuite.logreg import PROTOCOL, Config
 from benchsuite.logreg_data import FEATURES, OUTCOME, TEST_FRACTION, Pooled, prepared_data
 from benchsuite.models import (
@@ -41,6 +41,7 @@ from benchsuite.models import (
     sklearn_model,
 )
 from benchsuite.report import table
+from benchsuite.timings import Summary
 from benchsuite.workers import Pki, WorkerError
 
 BACKEND = "crypten"
@@ -120,7 +121,7 @@ class Measured:
 class Run:
     setup: dict[str, Any]
     measured: Measured
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     fit: Fit
     scaling: Scaling
     pooled: Pooled
@@ -163,12 +164,12 @@ def measure(cfg: Config) -> Run:
                 "train_rows": int(pooled.y_train.size),
                 "test_rows": int(pooled.y_test.size),
                 "rss_mb_after_up": fed.rss_mb(),
-                "load_average_before_jobs": h.load_average(),
+                "load_average_before_jobs": timings.load_average(),
             }
             measured = job_loop(cfg, fed, bench, template, tag)
             setup["rss_mb_after_jobs"] = fed.rss_mb()
-            setup["load_average_after_jobs"] = h.load_average()
-            steps = h.party_steps(fed)
+            setup["load_average_after_jobs"] = timings.load_average()
+            steps = timings.party_steps(fed)
     return Run(setup, measured, steps, fit, scaling, pooled, how)
 
 
@@ -219,8 +220,8 @@ def timing_figures(run: Run) -> dict[str, Any]:
     baseline = Summary.of([r.seconds["logreg"] for r in m.baseline]).as_dict()
     figures: dict[str, Any] = {
         "mpc_end_to_end": Summary.of(m.mpc.seconds).as_dict(),
-        "mpc_fit_only": h.summary(m.to_last_step),
-        "mpc_party_mpc_step": h.summary(party_mpc),
+        "mpc_fit_only": timings.summary(m.to_last_step),
+        "mpc_party_mpc_step": timings.summary(party_mpc),
         "mpc_coordinator_elapsed": Summary.of(m.mpc.coordinator_seconds).as_dict(),
         "baseline": baseline,
         "baseline_seconds": [round(r.seconds["logreg"], 4) for r in m.baseline],
@@ -230,14 +231,14 @@ def timing_figures(run: Run) -> dict[str, Any]:
         "baseline_load_1min_at_start": [round(r.load, 2) for r in m.baseline],
         "mpc_seconds": [round(s, 4) for s in m.mpc.seconds],
         "mpc_fit_only_seconds": [round(s, 4) for s in m.to_last_step],
-        "iterations": h.median(m.mpc.iterations),
-        "to_first_step_s": h.median(m.mpc.first_step),
-        "later_step_s": h.median(m.mpc.later_step),
-        "after_last_step_s": h.median(m.mpc.after_last_step),
-        "party_local_step_ms": h.median([p.local_ms for p in jobs]),
-        "party_mpc_step_ms": h.median([p.mpc_ms for p in jobs]),
-        "messages_per_party": h.median([p.messages for p in jobs]),
-        "bytes_sent_per_party": h.median([p.bytes_sent for p in jobs]),
+        "iterations": timings.median(m.mpc.iterations),
+        "to_first_step_s": timings.median(m.mpc.first_step),
+        "later_step_s": timings.median(m.mpc.later_step),
+        "after_last_step_s": timings.median(m.mpc.after_last_step),
+        "party_local_step_ms": timings.median([p.local_ms for p in jobs]),
+        "party_mpc_step_ms": timings.median([p.mpc_ms for p in jobs]),
+        "messages_per_party": timings.median([p.messages for p in jobs]),
+        "bytes_sent_per_party": timings.median([p.bytes_sent for p in jobs]),
         "jobs_with_steps": len(jobs),
     }
     figures["ratio_end_to_end"] = _ratio(figures["mpc_end_to_end"], baseline)

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import options, report
+from benchsuite import options, report, timings
 from benchsuite.data import VARIABLES, load_pooled, stats_data
-from benchsuite.harness import PARTIES, PROTOCOLS, Summary, log, party_ids, timed
+from benchsuite.harness import PARTIES, PROTOCOLS, log, party_ids, timed
 from benchsuite.report import fixed, table
+from benchsuite.timings import Summary
 
 GOAL_RATIO = 3.0
 GOAL_PATIENTS = 1_000_000
@@ -177,7 +178,7 @@ class SizeRun:
     patients: int
     setup: dict[str, Any]
     samples: dict[tuple[str, str], h.Samples]  # (backend, query)
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     problems: list[str]
 
 
@@ -191,7 +192,7 @@ def measure(cfg: Config, size: int) -> SizeRun:
     log(f"{tag} numpy: loaded {pooled.shape[0]:,} x {pooled.shape[1]} in {load_seconds:.1f} s")
     truth = {q.name: NUMPY[q.name](pooled) for q in QUERIES}
     with h.local_federation(data, tag) as fed:
-        setup = h.setup_figures(fed, gen_seconds, numpy_load_seconds=load_seconds)
+        setup = timings.setup_figures(fed, gen_seconds, numpy_load_seconds=load_seconds)
         backends = cfg.backends_at(size)
         samples = {(b, q.name): h.Samples() for b in backends for q in QUERIES}
         problems: list[str] = []
@@ -203,9 +204,9 @@ def measure(cfg: Config, size: int) -> SizeRun:
             ]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
         setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = h.party_steps(fed)
+        steps = timings.party_steps(fed)
     for (backend, query), s in samples.items():
-        problems += h.unlogged(f"{backend} {query}", s.jobs.job_ids, steps, PARTIES)
+        problems += timings.unlogged(f"{backend} {query}", s.jobs.job_ids, steps, PARTIES)
     return SizeRun(size, setup, samples, steps, problems)
 
 
@@ -247,7 +248,7 @@ def rows_of(runs: Sequence[SizeRun]) -> list[dict[str, Any]]:
                     "mpc_coordinator": Summary.of(s.jobs.coordinator_seconds).as_dict(),
                     "numpy": plain.as_dict(),
                     "ratio": round(mpc.median_ms / plain.median_ms, 3),
-                    **h.step_figures(s.jobs.job_ids, run.steps),
+                    **timings.step_figures(s.jobs.job_ids, run.steps),
                 }
             )
     return rows

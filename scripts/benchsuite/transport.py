@@ -20,8 +20,9 @@ import numpy as np
 
 from benchsuite import options
 from benchsuite import transport_programs as programs
-from benchsuite.harness import Summary, log, party_ids
+from benchsuite.harness import log, party_ids
 from benchsuite.report import finish_figures, table
+from benchsuite.timings import Summary
 from benchsuite.workers import DEALER_ID, Pki, WorkerError, group, make_pki
 
 WORKER = "transport_worker"
