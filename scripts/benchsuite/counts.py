@@ -313,9 +313,7 @@ def config(args: argparse.Namespace) -> Config:
         patients=args.patients or (20_000 if quick else 1_000_000),
         repeats=args.repeats or (5 if quick else 15),
         warmup=max(0, args.warmup),
-        seed=args.seed,
-        data_root=args.data_dir.resolve(),
-        quick=quick,
+        **options.data_settings(args),
     )
     if cfg.patients < 1 or cfg.repeats < 1:
         raise SystemExit("--patients and --repeats must be positive")

@@ -5,7 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -379,10 +378,8 @@ def print_report(cfg: Config, m: Measured) -> int:
                 f"{f['backend']}: the job did not converge (no step moved every centroid by "
                 f"at most tol = {cfg.tol_for(f['backend']):g}): it ran all {MAX_ITER} steps"
             )
-    before, after = m.setup["load_average_before_jobs"], m.setup["load_average_after_jobs"]
     print(
-        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
-        f"on {os.cpu_count()} CPUs; MPC step = the slowest party's secure program, MiB "
+        f"{report.load_line(m.setup)}; MPC step = the slowest party's secure program, MiB "
         "sent = the most any party sent, step gap = median time between two Lloyd steps' "
         "progress notes"
     )
@@ -419,8 +416,7 @@ def print_report(cfg: Config, m: Measured) -> int:
             for f in rows
         )
     )
-    if cfg.patients != PATIENTS:
-        print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
+    report.goal_size_note(cfg.patients, PATIENTS)
     problems = [p for a in agreements for p in a.problems()]
     problems += [f"{f['backend']} iterates: {f['error']}" for f in rows if f["error"]]
     if full.iterates.error:

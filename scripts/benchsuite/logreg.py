@@ -5,7 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -217,11 +216,7 @@ def print_report(cfg: Config, run: Run) -> int:
         f"({run.sklearn})"
     )
     print(timing_table(rows))
-    before, after = run.setup["load_average_before_jobs"], run.setup["load_average_after_jobs"]
-    print(
-        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
-        f"on {os.cpu_count()} CPUs"
-    )
+    print(report.load_line(run.setup))
     print("\nlogreg: where the MPC time goes (analyst's clock at each Newton step's progress note)")
     print(breakdown_table(rows))
     for backend, check in checks.items():
@@ -252,8 +247,7 @@ def print_report(cfg: Config, run: Run) -> int:
             for f in rows
         )
     )
-    if cfg.patients != PATIENTS:
-        print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
+    report.goal_size_note(cfg.patients, PATIENTS)
     print(
         "full-MPC mode (features and outcomes secret-shared, the whole fit inside MPC, "
         "crypten only): timed by `bench.py logreg-full`"
@@ -309,9 +303,7 @@ def config(args: argparse.Namespace) -> Config:
         backends=tuple(args.backends),
         repeats=args.repeats or (1 if quick else 3),
         warmup=max(0, args.warmup if args.warmup is not None else (0 if quick else 1)),
-        seed=args.seed,
-        data_root=args.data_dir.resolve(),
-        quick=quick,
+        **options.data_settings(args),
     )
     if cfg.repeats < 1:
         raise SystemExit("--repeats must be positive")

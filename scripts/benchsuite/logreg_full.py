@@ -5,7 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -424,11 +423,7 @@ def print_report(cfg: Config, run: Run) -> int:
         f"{run.setup['train_rows']:,} x {len(FEATURES) + 1} pooled training rows standardised "
         "in plaintext; party 0 inputs the features, party 1 the outcomes)"
     )
-    before, after = run.setup["load_average_before_jobs"], run.setup["load_average_after_jobs"]
-    print(
-        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
-        f"on {os.cpu_count()} CPUs"
-    )
+    print(report.load_line(run.setup))
     print("\nlogreg-full: where the MPC time goes (median per job; party figures: slowest party)")
     print(breakdown_table(timing))
     mpc = models["mpc"]
@@ -482,8 +477,7 @@ def print_report(cfg: Config, run: Run) -> int:
             f"{'' if goal['accuracy_exact'] else ', at the bounds,'} {worst:.4f})"
         )
     )
-    if cfg.patients != PATIENTS:
-        print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
+    report.goal_size_note(cfg.patients, PATIENTS)
     problems = problems_of(run, models, timing)
     check = models.pop("check")
     figures = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from benchsuite.harness import ROOT
 
@@ -58,3 +59,8 @@ def party_list(text: str) -> tuple[int, ...]:
     if not values or min(values) < 3:
         raise argparse.ArgumentTypeError("MPyC needs at least 3 parties")
     return values
+
+
+def data_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings `add_data_options` and `add_quick_option` give a benchmark's Config."""
+    return {"seed": args.seed, "data_root": args.data_dir.resolve(), "quick": bool(args.quick)}

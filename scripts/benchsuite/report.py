@@ -105,6 +105,22 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def load_line(setup: dict[str, Any]) -> str:
+    """The machine's 1-minute load average before and after the jobs (other work on a
+    shared machine skews the timings)."""
+    before, after = setup["load_average_before_jobs"], setup["load_average_after_jobs"]
+    return (
+        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+
+
+def goal_size_note(measured: int, stated: int) -> None:
+    """Say so when a goal was measured at another size than the issue states it for."""
+    if measured != stated:
+        print(f"(the issue's goal is stated for {stated:,} patients per party)")
+
+
 def finish_figures(figures: dict[str, Any], problems: list[str]) -> int:
     """Print each problem loudly, then a benchmark's closing JSON line (its figures,
     whether every result checked out, and the machine); return its exit status: 1 if

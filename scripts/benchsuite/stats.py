@@ -347,8 +347,7 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
             f"per party): {'met' if met else 'NOT met'} "
             + ", ".join(f"{g['backend']} {g['query']} {g['ratio']:.2f}" for g in goal)
         )
-        if cfg.headline_size != GOAL_PATIENTS:
-            print(f"(the issue's goal is stated for {GOAL_PATIENTS:,} patients per party)")
+        report.goal_size_note(cfg.headline_size, GOAL_PATIENTS)
     problems = [p for run in runs for p in run.problems]
     figures = {
         "benchmark": "stats",
@@ -398,9 +397,7 @@ def config(args: argparse.Namespace) -> Config:
         scaling_backends=args.backends or DEFAULT_SCALING_BACKENDS,
         repeats=args.repeats or (2 if quick else 5),
         warmup=max(0, args.warmup),
-        seed=args.seed,
-        data_root=args.data_dir.resolve(),
-        quick=quick,
+        **options.data_settings(args),
     )
     if cfg.repeats < 1:
         raise SystemExit("--repeats must be positive")
