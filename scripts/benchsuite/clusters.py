@@ -1,11 +1,12 @@
 """The plaintext side of `bench.py kmeans`: the pooled complete cases standardised as the
-job does, scikit-learn's KMeans from the same initial centroids, and how close a
-clustering comes to its reference (centroids, sizes, inertia) with the table of it."""
+job does, scikit-learn's KMeans from the same initial centroids, how close a clustering
+comes to its reference (centroids, sizes, inertia) with the table of it, and the series
+of timed clusterings (MPC jobs or scikit-learn fits) a run collects."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,49 @@ def agreement_table(agreements: Sequence[Agreement]) -> str:
             ]
         )
     return report.table(headers, body)
+
+
+# --- series of timed clusterings ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One timed run: an MPC job (with its id and the gaps between its Lloyd steps'
+    progress notes) or a scikit-learn fit."""
+
+    seconds: float
+    iterations: int
+    job_id: str | None = None
+    step_gaps: tuple[float, ...] = ()
+
+
+@dataclass
+class Series:
+    """The timed runs of one backend and mode (or scikit-learn's fits), the first
+    result (warm-up or timed: the one checked) and the error that ended the series."""
+
+    runs: list[Timed] = field(default_factory=list)
+    first: Clustering | None = None
+    error: str | None = None
+
+    @property
+    def seconds(self) -> list[float]:
+        return [r.seconds for r in self.runs]
+
+    @property
+    def iterations(self) -> list[int]:
+        return [r.iterations for r in self.runs]
+
+    def record(self, clustering: Clustering, timed_run: bool, how_long: Timed) -> None:
+        if self.first is None:
+            self.first = clustering
+        if timed_run:
+            self.runs.append(how_long)
+
+
+def fit_sklearn(pooled: Pooled, series: Series, mpc_iterations: int, timed_run: bool) -> None:
+    """One scikit-learn fit with max_iter = the MPC job's iteration count."""
+    model = sklearn_kmeans(pooled, mpc_iterations)
+    elapsed, _ = h.timed(lambda: model.fit(pooled.z))
+    clustering = Clustering.of_sklearn(model, pooled)
+    series.record(clustering, timed_run, Timed(elapsed, clustering.iterations))

@@ -20,7 +20,10 @@ from benchsuite.clusters import (
     Clustering,
     K,
     Pooled,
+    Series,
+    Timed,
     agreement_table,
+    fit_sklearn,
     pooled_rows,
     sklearn_kmeans,
 )
@@ -70,41 +73,6 @@ def job_params(pooled: Pooled, mode: str, tol: float, max_iter: int = MAX_ITER) 
 # --- the runs -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Timed:
-    """One timed run: an MPC job (with its id and the gaps between its Lloyd steps'
-    progress notes) or a scikit-learn fit."""
-
-    seconds: float
-    iterations: int
-    job_id: str | None = None
-    step_gaps: tuple[float, ...] = ()
-
-
-@dataclass
-class Series:
-    """The timed runs of one backend and mode (or scikit-learn's fits), the first
-    result (warm-up or timed: the one checked) and the error that ended the series."""
-
-    runs: list[Timed] = field(default_factory=list)
-    first: Clustering | None = None
-    error: str | None = None
-
-    @property
-    def seconds(self) -> list[float]:
-        return [r.seconds for r in self.runs]
-
-    @property
-    def iterations(self) -> list[int]:
-        return [r.iterations for r in self.runs]
-
-    def record(self, clustering: Clustering, timed_run: bool, how_long: Timed) -> None:
-        if self.first is None:
-            self.first = clustering
-        if timed_run:
-            self.runs.append(how_long)
-
-
 @dataclass
 class BackendRun:
     """The iterates mode on one backend and the scikit-learn fits timed next to it."""
@@ -122,14 +90,6 @@ def run_job(
     job = h.run_job(client, PROTOCOL, params, backend, stage="lloyd")
     c = Clustering.of_job(job.result)
     series.record(c, timed_run, Timed(job.seconds, c.iterations, job.job_id, tuple(job.gaps)))
-
-
-def fit_sklearn(pooled: Pooled, series: Series, mpc_iterations: int, timed_run: bool) -> None:
-    """One scikit-learn fit with max_iter = the MPC job's iteration count."""
-    model = sklearn_kmeans(pooled, mpc_iterations)
-    elapsed, _ = h.timed(lambda: model.fit(pooled.z))
-    clustering = Clustering.of_sklearn(model, pooled)
-    series.record(clustering, timed_run, Timed(elapsed, clustering.iterations))
 
 
 def _failure(exc: Exception) -> str:
