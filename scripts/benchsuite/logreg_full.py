@@ -246,10 +246,6 @@ def timing_figures(run: Run) -> dict[str, Any]:
     return figures
 
 
-def _seconds(value: float | None, width: int, digits: int = 2) -> str:
-    return ("-" if value is None else f"{value:.{digits}f}").rjust(width)
-
-
 def timing_table(f: dict[str, Any]) -> str:
     headers = ["side", "timed span", "median s", "p90 s", "min s", "n", "ratio to baseline"]
 
@@ -258,9 +254,9 @@ def timing_table(f: dict[str, Any]) -> str:
         return [
             side,
             span,
-            *(_seconds(v, len(h)) for v, h in zip(values, headers[2:5], strict=True)),
+            *(report.fixed(v, h, 2) for v, h in zip(values, headers[2:5], strict=True)),
             "-" if summary is None else str(summary["n"]),
-            _seconds(ratio, len(headers[6]), 3),
+            report.fixed(ratio, headers[6], 3),
         ]
 
     return table(
@@ -296,10 +292,10 @@ def breakdown_table(f: dict[str, Any]) -> str:
     values += [None if v is None else v / 1000 for v in ms]
     sent = f["bytes_sent_per_party"]
     body = [
-        _seconds(f["iterations"], len(headers[0]), 0),
-        *(_seconds(v, len(h)) for v, h in zip(values, headers[1:6], strict=True)),
-        _seconds(f["messages_per_party"], len(headers[6]), 0),
-        _seconds(None if sent is None else sent / 2**20, len(headers[7]), 1),
+        report.fixed(f["iterations"], headers[0], 0),
+        *(report.fixed(v, h, 2) for v, h in zip(values, headers[1:6], strict=True)),
+        report.fixed(f["messages_per_party"], headers[6], 0),
+        report.fixed(None if sent is None else sent / 2**20, headers[7], 1),
     ]
     return table(headers, [body])
 
