@@ -14,8 +14,8 @@ Each benchmark prints a readable table and ends with one line holding a JSON obj
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
 What each measures, and the previous figures: docs/benchmarks.md.
 A new benchmark is a module of scripts/benchsuite/ with `add_arguments(parser)`,
-`run(args) -> exit status` and a docstring, built on benchsuite/harness.py and listed
-in BENCHMARKS below.
+`run(args) -> exit status` and a docstring, built on benchsuite/harness.py (and its
+report, data and options modules) and listed in BENCHMARKS below.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from benchsuite import harness as h
+from benchsuite import report, timings
 
 
 def test_alternate_warms_up_then_alternates_which_side_goes_first() -> None:
@@ -46,7 +47,7 @@ def test_alternate_skips_a_failed_pair() -> None:
 
 
 def test_summary_median_and_interpolated_p90_in_ms() -> None:
-    s = h.Summary.of([0.001, 0.002, 0.003, 0.004])
+    s = timings.Summary.of([0.001, 0.002, 0.003, 0.004])
     assert (s.n, s.median_ms, s.min_ms) == (4, 2.5, 1.0)
     assert abs(s.p90_ms - 3.7) < 1e-9
 
@@ -57,12 +58,12 @@ def test_columns_print_fixed_decimals_and_dashes() -> None:
         {"backend": "crypten", "mpc": None, "ratio": 3.0},
     ]
     columns = [
-        h.Column("backend", h.key("backend")),
-        *h.time_columns("mpc"),
-        h.Column("ratio", h.key("ratio")),
-        h.goal_column(5.0, lambda r: r["ratio"] <= 5.0),
+        report.Column("backend", report.key("backend")),
+        *report.time_columns("mpc"),
+        report.Column("ratio", report.key("ratio")),
+        report.goal_column(5.0, lambda r: r["ratio"] <= 5.0),
     ]
-    assert h.columns_table(columns, rows).splitlines() == [
+    assert report.columns_table(columns, rows).splitlines() == [
         "backend  MPC median s  MPC p90 s  ratio  goal <= 5",
         "-------  ------------  ---------  -----  ---------",
         "mpyc            1.234      2.000   12.5  NOT met",

@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from benchsuite import harness as h
-from benchsuite.harness import PROTOCOLS, Summary, log, table, timed
+from benchsuite import options, report, timings
+from benchsuite.data import cached_federation_data
+from benchsuite.harness import PROTOCOLS, log, timed
+from benchsuite.report import table
+from benchsuite.timings import Summary
 
 PROTOCOL = PROTOCOLS / "rare_disease_count.toml"
 AS_OF = date(2026, 1, 1)
@@ -175,7 +179,7 @@ def measure(cfg: Config, k: int) -> PartyRun:
     ids, tag = h.party_ids(k), f"[{k} parties]"
     name = f"counts-{k}x{cfg.patients}-seed{cfg.seed}"
     log(f"[{k} parties] data {cfg.data_root / name}")
-    data, gen_seconds = h.cached_federation_data(
+    data, gen_seconds = cached_federation_data(
         cfg.data_root, name, ids, [cfg.patients] * k, cfg.seed
     )
     if gen_seconds is not None:
@@ -183,7 +187,7 @@ def measure(cfg: Config, k: int) -> PartyRun:
     load_seconds, pooled = timed(lambda: Pooled.load([data / i for i in ids]))
     log(f"[{k} parties] pandas: loaded {k * cfg.patients:,} patients in {load_seconds:.1f} s")
     with h.local_federation(data, tag) as fed:
-        setup = h.setup_figures(fed, gen_seconds, pandas_load_seconds=load_seconds)
+        setup = timings.setup_figures(fed, gen_seconds, pandas_load_seconds=load_seconds)
         samples = {q.name: h.Samples() for q in QUERIES}
         problems: list[str] = []
         with h.analyst(fed) as client:
@@ -287,29 +291,19 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
         f"ratio_{GOAL_PARTIES}_parties": goal["ratio"] if goal else None,
         "goal": goal,
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, "20,000 patients per party, 3 and 5 parties, 5 repeats")
-    parser.add_argument("--parties", type=_int_list, help="party counts (default 3,5,7)")
+    options.add_quick_option(parser, "20,000 patients per party, 3 and 5 parties, 5 repeats")
+    parser.add_argument("--parties", type=options.party_list, help="party counts (default 3,5,7)")
     parser.add_argument("--patients", type=int, help="patients per party (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="timed repetitions per query (default 15)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up queries (default 2)")
-    h.add_data_options(parser)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers like 3,5,7, got {text!r}") from None
-    if not values or min(values) < 3:
-        raise argparse.ArgumentTypeError("MPyC needs at least 3 parties")
-    return values
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -319,9 +313,7 @@ def config(args: argparse.Namespace) -> Config:
         patients=args.patients or (20_000 if quick else 1_000_000),
         repeats=args.repeats or (5 if quick else 15),
         warmup=max(0, args.warmup),
-        seed=args.seed,
-        data_root=args.data_dir.resolve(),
-        quick=quick,
+        **options.data_settings(args),
     )
     if cfg.patients < 1 or cfg.repeats < 1:
         raise SystemExit("--patients and --repeats must be positive")

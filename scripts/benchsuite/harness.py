@@ -1,23 +1,17 @@
 """What every benchmark of scripts/bench.py shares, so that a benchmark module only
-declares its data, baseline, checks and columns: the synthetic data cache, a local
-federation that always comes down, the warm-up and alternating repeat loop of the MPC
-side and the baseline side, timing statistics, the parties' logged steps (messages,
-bytes), the printed table and the closing JSON line.
+declares its data, baseline, checks and columns: a local federation that always comes
+down, the analyst's timed jobs, and the warm-up and alternating repeat loop of the MPC
+side and the baseline side. Beside it: timings.py (medians, the parties' logged steps),
+report.py (tables, the JSON line), data.py (the synthetic data cache), options.py.
 
-The one place (with `smpc_ehr.data.synth` for the data) where the benchmarks reach into
-smpc_ehr: the local federation and the analyst's Client.
+The one place (with data.py, through `smpc_ehr.data.synth`) where the benchmarks reach
+into smpc_ehr: the local federation and the analyst's Client.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import re
-import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -33,10 +27,7 @@ from smpc_ehr.client.client import JobFailed as JobFailed  # what a benchmark ca
 
 SCRIPTS = Path(__file__).resolve().parents[1]
 ROOT = SCRIPTS.parent
-DEFAULT_DATA_ROOT = ROOT / ".bench-data"
 PROTOCOLS = ROOT / "protocols"
-DATA_FORMAT = "parquet"
-"""The party loader reads Parquet as well as CSV; Parquet loads several times faster."""
 PARTIES = 3
 MIN_CELL_COUNT = 11
 UP_TIMEOUT = 900.0
@@ -45,22 +36,6 @@ JOB_DEADLINE = 120.0
 SETTLE_SECONDS = 0.2
 """Pause before each timed run, so that what the parties do after a job (closing its
 channel, logging, torch threads spinning down) does not land in the other side's timing."""
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """The options every benchmark on synthetic data shares: its seed and its cache."""
-    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_ROOT,
-        help="cache of generated data (default .bench-data)",
-    )
-
-
-def add_quick_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """`--quick`: a small run, `what` says how small."""
-    parser.add_argument("--quick", action="store_true", help=f"small run: {what}")
 
 
 def party_ids(k: int) -> list[str]:
@@ -73,41 +48,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# --- statistics -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Median and 90th percentile of a sample of durations, in milliseconds."""
-
-    n: int
-    median_ms: float
-    p90_ms: float
-    min_ms: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Summary:
-        ms = sorted(s * 1000.0 for s in seconds)
-        if not ms:
-            raise ValueError("no samples")
-        return cls(len(ms), statistics.median(ms), percentile(ms, 90.0), ms[0])
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "n": self.n,
-            "median_ms": round(self.median_ms, 3),
-            "p90_ms": round(self.p90_ms, 3),
-            "min_ms": round(self.min_ms, 3),
-        }
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
-    if len(sorted_values) == 1:
-        return float(sorted_values[0])
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+# --- timing ---------------------------------------------------------------------------
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -115,53 +56,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
-
-
-# --- synthetic data cache -------------------------------------------------------------
-
-
-def cached_federation_data(
-    root: Path, name: str, ids: Sequence[str], sizes: Sequence[int], seed: int
-) -> tuple[Path, float | None]:
-    """The folder `root/name` holding a synthetic federation, generating it if absent.
-
-    Returns the folder and the generation time in seconds (None when it was reused).
-    Generation writes into a temporary sibling that is renamed at the end, so an
-    interrupted run never leaves a half-written folder that a later run would reuse.
-    """
-    from smpc_ehr.data.synth import FederationTruth, generate_federation
-
-    folder = root / name
-    truth_file = folder / "truth.json"
-    if truth_file.exists():
-        truth = FederationTruth.load(truth_file)
-        wanted = dict(zip(ids, (int(s) for s in sizes), strict=True))
-        if truth.sizes == wanted and truth.seed == seed and truth.fmt == DATA_FORMAT:
-            return folder, None
-        log(f"{folder} holds other data; generating it again")
-    root.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# generated benchmark data (scripts/bench.py)\n*\n")
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    staging.chmod(0o755)
-    try:
-        elapsed, _ = timed(
-            lambda: generate_federation(
-                list(ids),
-                max(1, int(statistics.mean(sizes))),
-                seed,
-                staging,
-                sizes=list(sizes),
-                fmt=DATA_FORMAT,
-            )
-        )
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder, elapsed
 
 
 # --- local federation -----------------------------------------------------------------
@@ -236,106 +130,6 @@ def terminate_as_interrupt() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def setup_figures(
-    fed: RunningFederation, generate_seconds: float | None, **loads: float
-) -> dict[str, Any]:
-    """How the federation came up: data generation, `local up`, the parties' data load,
-    the baseline's load (`loads`, seconds) and each process's memory."""
-    return {
-        "generate_seconds": None if generate_seconds is None else round(generate_seconds, 2),
-        "local_up_seconds": round(fed.up_seconds, 2),
-        "party_load_seconds": party_load_seconds(fed),
-        **{name: round(value, 2) for name, value in loads.items()},
-        "rss_mb_after_up": fed.rss_mb(),
-    }
-
-
-def load_average() -> list[float]:
-    """The machine's 1, 5 and 15 minute load averages (other work skews the timings)."""
-    return [round(v, 2) for v in os.getloadavg()]
-
-
-_LOADED = re.compile(r"loaded \d+ patients from .* in ([0-9.]+) s")
-
-
-def party_load_seconds(fed: RunningFederation) -> float | None:
-    """The longest data load a party logged at start-up (seconds), if it logged one."""
-    times = []
-    for log_file in (fed.state_dir / "logs").glob("*.log"):
-        match = _LOADED.search(log_file.read_text(errors="replace"))
-        if match:
-            times.append(float(match.group(1)))
-    return max(times) if times else None
-
-
-# --- the parties' own timings ---------------------------------------------------------
-
-_JOB_LINE = re.compile(
-    r"job (\S+): local step ([0-9.]+) ms, MPC ([0-9.]+) ms, (\d+) messages, (\d+) bytes sent"
-)
-
-
-@dataclass(frozen=True)
-class PartySteps:
-    """One job as its parties logged it (smpc_ehr/party/jobs.py): the slowest party's
-    steps, the most any party sent."""
-
-    local_ms: float
-    mpc_ms: float
-    messages: int
-    bytes_sent: int
-    parties: int
-
-
-def party_steps(fed: RunningFederation) -> dict[str, PartySteps]:
-    """Every job the parties logged, by job id (max over the parties that logged it)."""
-    per_job: dict[str, list[tuple[float, float, int, int]]] = {}
-    for ident in fed.pids:
-        log_file = fed.state_dir / "logs" / f"{ident}.log"
-        if not log_file.exists():
-            continue
-        for match in _JOB_LINE.finditer(log_file.read_text(errors="replace")):
-            job_id, local_ms, mpc_ms, messages, sent = match.groups()
-            per_job.setdefault(job_id, []).append(
-                (float(local_ms), float(mpc_ms), int(messages), int(sent))
-            )
-    return {
-        job: PartySteps(
-            max(e[0] for e in entries),
-            max(e[1] for e in entries),
-            max(e[2] for e in entries),
-            max(e[3] for e in entries),
-            len(entries),
-        )
-        for job, entries in per_job.items()
-    }
-
-
-def step_figures(
-    job_ids: Sequence[str | None], steps: dict[str, PartySteps], count_digits: int = 1
-) -> dict[str, Any]:
-    """Medians of the parties' logged steps over some jobs: local and MPC step (ms),
-    messages and bytes sent per party."""
-    logged = [steps[j] for j in job_ids if j is not None and j in steps]
-    return {
-        "local_step_ms": rounded(median([p.local_ms for p in logged])),
-        "mpc_step_ms": rounded(median([p.mpc_ms for p in logged])),
-        "messages_per_party": rounded(median([p.messages for p in logged]), count_digits),
-        "bytes_sent_per_party": rounded(median([p.bytes_sent for p in logged]), count_digits),
-        "jobs_with_steps": len(logged),
-    }
-
-
-def unlogged(
-    what: str, job_ids: Sequence[str], steps: dict[str, PartySteps], parties: int
-) -> list[str]:
-    """A problem if some job lacks a step line from one of the parties."""
-    missing = [j for j in job_ids if steps.get(j) is None or steps[j].parties < parties]
-    if not missing:
-        return []
-    return [f"{what}: {len(missing)} job(s) without a step line from every party"]
 
 
 # --- running jobs, warm-up and the alternating repeats --------------------------------
@@ -518,147 +312,3 @@ def alternate(
                     settle(settle_seconds)
                 side(True)
         log(f"{tag} repetition {rep + 1}/{repeats} done")
-
-
-# --- numbers --------------------------------------------------------------------------
-
-
-def median(values: Sequence[float]) -> float | None:
-    return float(statistics.median(values)) if values else None
-
-
-def rounded(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000.0
-
-
-def summary(seconds: Sequence[float]) -> dict[str, float | int] | None:
-    return Summary.of(seconds).as_dict() if seconds else None
-
-
-def fixed(value: float | None, header: str, digits: int = 3) -> str:
-    """A number with fixed decimals, right-aligned under its header (table() left-aligns
-    text; its own float format rounds seconds of a small run to 0.00)."""
-    return ("-" if value is None else f"{value:.{digits}f}").rjust(len(header))
-
-
-def verdict(met: bool | None) -> str:
-    return "-" if met is None else ("met" if met else "NOT met")
-
-
-# --- output ---------------------------------------------------------------------------
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table: text columns left-aligned, numbers right-aligned."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a printed table: its header, how a row gives its value, and how the
-    value is shown: as `table` shows it (digits None), or with fixed decimals
-    right-aligned under the header (`table`'s own float format rounds seconds of a
-    small run to 0.00), "-" for None."""
-
-    header: str
-    value: Callable[[Any], Any]
-    digits: int | None = None
-
-    def cell(self, row: Any) -> object:
-        value = self.value(row)
-        return value if self.digits is None else fixed(value, self.header, self.digits)
-
-
-def columns_table(columns: Sequence[Column], rows: Sequence[Any]) -> str:
-    """`table` of some rows by their columns."""
-    return table([c.header for c in columns], [[c.cell(r) for c in columns] for r in rows])
-
-
-def per(value: float | None, unit: float) -> float | None:
-    """`value` in another unit (None stays None)."""
-    return None if value is None else value / unit
-
-
-def key(name: str) -> Callable[[Any], Any]:
-    return lambda row: row[name]
-
-
-def seconds_of(summary: str, stat: str = "median_ms") -> Callable[[Any], Any]:
-    """A row's timing summary `summary` (a `Summary.as_dict`, or None) in seconds."""
-    return lambda row: None if row[summary] is None else row[summary][stat] / 1000
-
-
-def time_columns(summary: str, what: str = "MPC") -> list[Column]:
-    """A row's timing summary `summary` as its median and 90th percentile in seconds."""
-    return [
-        Column(f"{what} median s", seconds_of(summary), 3),
-        Column(f"{what} p90 s", seconds_of(summary, "p90_ms"), 3),
-    ]
-
-
-def step_columns(sent_unit: str, local: bool = True) -> list[Column]:
-    """The parties' logged steps of a row with `step_figures`: local step, MPC step,
-    messages and bytes sent (in KiB or MiB)."""
-    columns = [Column("local step ms", key("local_step_ms"), 1)] if local else []
-    divisor = {"KiB": 1024, "MiB": 2**20}[sent_unit]
-    return [
-        *columns,
-        Column("MPC step ms", key("mpc_step_ms"), 1),
-        Column("messages", key("messages_per_party"), 0),
-        Column(f"{sent_unit} sent", lambda r: per(r["bytes_sent_per_party"], divisor), 1),
-    ]
-
-
-def goal_column(goal_ratio: float, met: Callable[[Any], bool | None]) -> Column:
-    return Column(f"goal <= {goal_ratio:g}", lambda r: verdict(met(r)))
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def finish_figures(figures: dict[str, Any], problems: list[str]) -> int:
-    """Print each problem loudly, then a benchmark's closing JSON line (its figures,
-    whether every result checked out, and the machine); return its exit status: 1 if
-    any result did not."""
-    for problem in problems:
-        print(f"MISMATCH: {problem}")
-    figures.update(check="mismatch" if problems else "ok", mismatches=problems, machine=machine())
-    print(json_line(figures), flush=True)
-    return 1 if problems else 0
-
-
-def json_line(figures: dict[str, Any]) -> str:
-    """The one-line JSON object a benchmark ends with."""
-    return json.dumps(figures, separators=(", ", ": "), sort_keys=False)
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    import platform
-
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-    }

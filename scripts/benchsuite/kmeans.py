@@ -5,57 +5,40 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchsuite import harness as h
-from benchsuite import logreg
+from benchsuite import logreg, report, timings
+from benchsuite.clusters import (
+    FEATURES,
+    LIMITS,
+    SMALL_LIMITS,
+    Agreement,
+    Clustering,
+    K,
+    Pooled,
+    Series,
+    Timed,
+    agreement_table,
+    fit_sklearn,
+    pooled_rows,
+    sklearn_kmeans,
+)
+from benchsuite.data import stats_data
 from benchsuite.harness import PARTIES, log
-from benchsuite.stats import VARIABLES, load_pooled, stats_data
 
 PATIENTS = 100_000
 FULL_PATIENTS = 2_000
 QUICK_FULL_PATIENTS = 500
 GOAL_RATIO = 5.0
-FEATURES = ("bmi", "hba1c", "sbp", "ldl", "hdl", "triglycerides", "egfr", "weight")
-K = 4
 MAX_ITER = 100
 TOL = {"mpyc": 1e-4, "crypten": 1e-3}
 """The jobs' tol by backend, unless --tol."""
 PROTOCOL = h.PROTOCOLS / "kmeans.toml"
 FULL_BACKEND = "crypten"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How close a clustering must come to its reference."""
-
-    centroids: float
-    """Every centroid coordinate (original units), relative."""
-    inertia: float
-    """Relative."""
-    moved: float
-    """Patients in another cluster than the reference's, as a fraction of N ..."""
-    least_moved: int = 0
-    """... or this many, whichever is more."""
-
-    def moved_allowed(self, n: int) -> int:
-        return max(self.least_moved, int(self.moved * n))
-
-
-LIMITS = {"mpyc": Limits(1e-6, 1e-6, 0.0), "crypten": Limits(1e-3, 1e-3, 1e-4, 1)}
-"""Iterates mode against scikit-learn at the headline size: each backend's stated
-precision (tests/test_kmeans.py); CrypTen may put a patient at a cluster boundary on the
-other side."""
-SMALL_LIMITS = Limits(2e-2, 1e-3, 2e-3, 1)
-"""On the small federation of the full mode: a patient at a cluster boundary going the
-other way under CrypTen's resolution moves a centroid of a few hundred patients by
-some 1e-3 relative."""
 
 
 @dataclass(frozen=True)
@@ -74,39 +57,6 @@ class Config(logreg.Config):
 # --- the data -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pooled:
-    """All parties' complete cases of the features, standardised as the job does, and
-    the initial centroids picked from them."""
-
-    x: np.ndarray
-    means: np.ndarray
-    sds: np.ndarray
-    z: np.ndarray
-    init: np.ndarray
-    """k x d, original units, rounded to 6 decimals."""
-    missing: int
-
-    @property
-    def init_z(self) -> np.ndarray:
-        return (self.init - self.means) / self.sds
-
-    @property
-    def n(self) -> int:
-        return len(self.x)
-
-
-def pooled_rows(folder: Path) -> Pooled:
-    everything = load_pooled([folder / ident for ident in h.party_ids(PARTIES)])
-    x = everything[:, [VARIABLES.index(f) for f in FEATURES]]
-    keep = ~np.isnan(x).any(axis=1)
-    x = np.ascontiguousarray(x[keep])
-    means, sds = x.mean(axis=0), x.std(axis=0)
-    picks = (2 * np.arange(K) + 1) * len(x) // (2 * K)
-    init = np.round(x[picks], 6)
-    return Pooled(x, means, sds, (x - means) / sds, init, int((~keep).sum()))
-
-
 def job_params(pooled: Pooled, mode: str, tol: float, max_iter: int = MAX_ITER) -> dict[str, str]:
     return {
         "features": ",".join(FEATURES),
@@ -120,181 +70,7 @@ def job_params(pooled: Pooled, mode: str, tol: float, max_iter: int = MAX_ITER) 
     }
 
 
-# --- clusterings and how close two are ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Clustering:
-    centroids: np.ndarray
-    """k x d, original units."""
-    sizes: tuple[int | None, ...]
-    inertia: float
-    """Standardised units."""
-    iterations: int
-    n: int
-    converged: bool | None
-    missing: int | None
-    """Patients left out for a missing feature (None: suppressed)."""
-
-    @classmethod
-    def of_job(cls, result: dict[str, Any]) -> Clustering:
-        return cls(
-            np.asarray(result["centroids"], dtype=float),
-            tuple(result["sizes"]),
-            float(result["inertia"]),
-            int(result["iterations"]),
-            int(result["n"]),
-            bool(result["converged"]),
-            result["missing"],
-        )
-
-    @classmethod
-    def of_sklearn(cls, model: Any, pooled: Pooled) -> Clustering:
-        return cls(
-            model.cluster_centers_ * pooled.sds + pooled.means,
-            tuple(int(v) for v in np.bincount(model.labels_, minlength=K)),
-            float(model.inertia_),
-            int(model.n_iter_),
-            pooled.n,
-            None,
-            pooled.missing,
-        )
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "centroids": [[round(float(v), 6) for v in row] for row in self.centroids],
-            "sizes": list(self.sizes),
-            "inertia": round(self.inertia, 4),
-            "iterations": self.iterations,
-            "n": self.n,
-            "converged": self.converged,
-            "missing": self.missing,
-        }
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """A clustering (`got`) next to a reference (`want`), and whether it is close enough."""
-
-    what: str
-    got: Clustering
-    want: Clustering
-    sds: np.ndarray
-    limits: Limits
-
-    @property
-    def centroid_relative(self) -> float:
-        return float(np.abs(self.got.centroids / self.want.centroids - 1.0).max())
-
-    @property
-    def centroid_sds(self) -> float:
-        """The largest centroid difference in pooled standard deviations."""
-        return float((np.abs(self.got.centroids - self.want.centroids) / self.sds).max())
-
-    @property
-    def moved(self) -> int | None:
-        """Patients in another cluster (half the summed size differences); None when a
-        size is suppressed."""
-        if None in self.got.sizes or None in self.want.sizes:
-            return None
-        pairs = zip(self.got.sizes, self.want.sizes, strict=True)
-        return sum(abs(int(a) - int(b)) for a, b in pairs if a is not None and b is not None) // 2
-
-    @property
-    def inertia_relative(self) -> float:
-        return abs(self.got.inertia / self.want.inertia - 1.0)
-
-    def problems(self) -> list[str]:
-        limits, moved = self.limits, self.moved
-        out = []
-        if self.got.n != self.want.n:
-            out.append(f"{self.what}: N {self.got.n:,} vs {self.want.n:,}")
-        if self.got.missing != self.want.missing:
-            out.append(f"{self.what}: missing {self.got.missing} vs {self.want.missing}")
-        if self.centroid_relative > limits.centroids:
-            out.append(
-                f"{self.what}: centroids differ by {self.centroid_relative:.3g} relative "
-                f"(limit {limits.centroids:g})"
-            )
-        if self.inertia_relative > limits.inertia:
-            out.append(
-                f"{self.what}: inertia {self.got.inertia:.6g} vs {self.want.inertia:.6g} "
-                f"({self.inertia_relative:.3g} relative, limit {limits.inertia:g})"
-            )
-        allowed = limits.moved_allowed(self.want.n)
-        if moved is None or moved > allowed:
-            out.append(
-                f"{self.what}: sizes {list(self.got.sizes)} vs {list(self.want.sizes)} "
-                f"({'-' if moved is None else moved} patients moved, limit {allowed})"
-            )
-        return out
-
-    def figures(self) -> dict[str, Any]:
-        return {
-            "comparison": self.what,
-            "n": [self.got.n, self.want.n],
-            "missing": [self.got.missing, self.want.missing],
-            "iterations": [self.got.iterations, self.want.iterations],
-            "max_relative_centroid_difference": float(f"{self.centroid_relative:.3g}"),
-            "max_centroid_difference_sds": float(f"{self.centroid_sds:.3g}"),
-            "sizes": [list(self.got.sizes), list(self.want.sizes)],
-            "sizes_equal": self.got.sizes == self.want.sizes,
-            "patients_moved": self.moved,
-            "inertia": [round(self.got.inertia, 4), round(self.want.inertia, 4)],
-            "inertia_relative_difference": float(f"{self.inertia_relative:.3g}"),
-            "limits": {
-                "centroids_relative": self.limits.centroids,
-                "inertia_relative": self.limits.inertia,
-                "patients_moved": self.limits.moved_allowed(self.want.n),
-            },
-            "check": "mismatch" if self.problems() else "ok",
-        }
-
-
-def sklearn_kmeans(pooled: Pooled, max_iter: int) -> Any:
-    from sklearn.cluster import KMeans
-
-    return KMeans(
-        n_clusters=K, init=pooled.init_z, n_init=1, max_iter=max_iter, tol=0.0, algorithm="lloyd"
-    )
-
-
 # --- the runs -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timed:
-    """One timed run: an MPC job (with its id and the gaps between its Lloyd steps'
-    progress notes) or a scikit-learn fit."""
-
-    seconds: float
-    iterations: int
-    job_id: str | None = None
-    step_gaps: tuple[float, ...] = ()
-
-
-@dataclass
-class Series:
-    """The timed runs of one backend and mode (or scikit-learn's fits), the first
-    result (warm-up or timed: the one checked) and the error that ended the series."""
-
-    runs: list[Timed] = field(default_factory=list)
-    first: Clustering | None = None
-    error: str | None = None
-
-    @property
-    def seconds(self) -> list[float]:
-        return [r.seconds for r in self.runs]
-
-    @property
-    def iterations(self) -> list[int]:
-        return [r.iterations for r in self.runs]
-
-    def record(self, clustering: Clustering, timed_run: bool, how_long: Timed) -> None:
-        if self.first is None:
-            self.first = clustering
-        if timed_run:
-            self.runs.append(how_long)
 
 
 @dataclass
@@ -314,14 +90,6 @@ def run_job(
     job = h.run_job(client, PROTOCOL, params, backend, stage="lloyd")
     c = Clustering.of_job(job.result)
     series.record(c, timed_run, Timed(job.seconds, c.iterations, job.job_id, tuple(job.gaps)))
-
-
-def fit_sklearn(pooled: Pooled, series: Series, mpc_iterations: int, timed_run: bool) -> None:
-    """One scikit-learn fit with max_iter = the MPC job's iteration count."""
-    model = sklearn_kmeans(pooled, mpc_iterations)
-    elapsed, _ = h.timed(lambda: model.fit(pooled.z))
-    clustering = Clustering.of_sklearn(model, pooled)
-    series.record(clustering, timed_run, Timed(elapsed, clustering.iterations))
 
 
 def _failure(exc: Exception) -> str:
@@ -411,7 +179,7 @@ class Measured:
     setup: dict[str, Any]
     runs: dict[str, BackendRun]
     full: FullRun
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     pooled: Pooled
 
 
@@ -440,23 +208,23 @@ def measure(cfg: Config) -> Measured:
     with h.local_federation(data, tag) as fed:
         setup |= {
             "local_up_seconds": round(fed.up_seconds, 2),
-            "party_load_seconds": h.party_load_seconds(fed),
+            "party_load_seconds": timings.party_load_seconds(fed),
             "rss_mb_after_up": fed.rss_mb(),
-            "load_average_before_jobs": h.load_average(),
+            "load_average_before_jobs": timings.load_average(),
         }
         runs = {backend: BackendRun(backend) for backend in cfg.backends}
         with h.analyst(fed) as client:
             pairs = [_pair(client, cfg, pooled, r, tag) for r in runs.values()]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
-        setup["load_average_after_jobs"] = h.load_average()
+        setup["load_average_after_jobs"] = timings.load_average()
         setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = h.party_steps(fed)
+        steps = timings.party_steps(fed)
     tag = f"[{PARTIES} x {cfg.full_patients:,}]"
     data, small, full_setup = federation(cfg, cfg.full_patients, tag)
     with h.local_federation(data, tag) as fed:
         full = full_loop(cfg, fed, small, tag)
         full_setup["local_up_seconds"] = round(fed.up_seconds, 2)
-        steps |= h.party_steps(fed)
+        steps |= timings.party_steps(fed)
     setup["full_mode_data"] = full_setup
     return Measured(setup, runs, full, steps, pooled)
 
@@ -464,19 +232,21 @@ def measure(cfg: Config) -> Measured:
 # --- report ---------------------------------------------------------------------------
 
 
-def series_figures(s: Series, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
+def series_figures(s: Series, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
     """Timing, iterations and the parties' own figures of a series of jobs."""
     job_ids = [r.job_id for r in s.runs]
-    median_s = h.median(s.seconds)
-    iterations = h.median(s.iterations)
+    median_s = timings.median(s.seconds)
+    iterations = timings.median(s.iterations)
     return {
-        "time": h.summary(s.seconds),
+        "time": timings.summary(s.seconds),
         "iterations": iterations,
         "seconds_per_lloyd_step": None
         if median_s is None or not iterations
         else round(median_s / iterations, 4),
-        "lloyd_step_gap_ms": h.rounded(h.ms(h.median([g for r in s.runs for g in r.step_gaps]))),
-        **h.step_figures(job_ids, steps, count_digits=0),
+        "lloyd_step_gap_ms": timings.rounded(
+            timings.ms(timings.median([g for r in s.runs for g in r.step_gaps]))
+        ),
+        **timings.step_figures(job_ids, steps, count_digits=0),
         "jobs_logged_by_every_party": sum(
             steps[j].parties >= PARTIES for j in job_ids if j is not None and j in steps
         ),
@@ -484,11 +254,11 @@ def series_figures(s: Series, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
     }
 
 
-def backend_figures(r: BackendRun, steps: dict[str, h.PartySteps]) -> dict[str, Any]:
+def backend_figures(r: BackendRun, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
     out = {"backend": r.backend, **series_figures(r.mpc, steps)}
-    fit = h.Summary.of(r.sklearn.seconds) if r.sklearn.seconds else None
+    fit = timings.Summary.of(r.sklearn.seconds) if r.sklearn.seconds else None
     out["sklearn_fit"] = None if fit is None else fit.as_dict()
-    out["sklearn_iterations"] = h.median(r.sklearn.iterations)
+    out["sklearn_iterations"] = timings.median(r.sklearn.iterations)
     ratio = None if fit is None or out["time"] is None else out["time"]["median_ms"] / fit.median_ms
     out["ratio"] = None if ratio is None else round(ratio, 2)
     out["goal_met"] = None if ratio is None else ratio <= GOAL_RATIO
@@ -497,59 +267,35 @@ def backend_figures(r: BackendRun, steps: dict[str, h.PartySteps]) -> dict[str, 
 
 
 LLOYD_COLUMNS = [
-    h.Column("N", h.key("n"), 0),
-    h.Column("iterations", h.key("iterations"), 0),
-    h.Column("s / Lloyd step", h.key("seconds_per_lloyd_step"), 3),
+    report.Column("N", report.key("n"), 0),
+    report.Column("iterations", report.key("iterations"), 0),
+    report.Column("s / Lloyd step", report.key("seconds_per_lloyd_step"), 3),
 ]
 
 
 def iterates_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("backend", h.key("backend")),
-        *h.time_columns("time"),
+        report.Column("backend", report.key("backend")),
+        *report.time_columns("time"),
         *LLOYD_COLUMNS[1:3],
-        h.Column("step gap ms", h.key("lloyd_step_gap_ms"), 1),
-        *h.step_columns("MiB", local=False),
-        h.Column("sklearn fit s", h.seconds_of("sklearn_fit"), 3),
-        h.Column("sklearn iter", h.key("sklearn_iterations"), 0),
-        h.Column("ratio", h.key("ratio"), 2),
-        h.goal_column(GOAL_RATIO, h.key("goal_met")),
+        report.Column("step gap ms", report.key("lloyd_step_gap_ms"), 1),
+        *report.step_columns("MiB", local=False),
+        report.Column("sklearn fit s", report.seconds_of("sklearn_fit"), 3),
+        report.Column("sklearn iter", report.key("sklearn_iterations"), 0),
+        report.Column("ratio", report.key("ratio"), 2),
+        report.goal_column(GOAL_RATIO, report.key("goal_met")),
     ]
-    return h.columns_table(columns, rows)
+    return report.columns_table(columns, rows)
 
 
 def full_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("mode", lambda r: f"{r['mode']} ({FULL_BACKEND})"),
-        h.Column("median s", h.seconds_of("time"), 3),
+        report.Column("mode", lambda r: f"{r['mode']} ({FULL_BACKEND})"),
+        report.Column("median s", report.seconds_of("time"), 3),
         *LLOYD_COLUMNS,
-        *h.step_columns("MiB", local=False),
+        *report.step_columns("MiB", local=False),
     ]
-    return h.columns_table(columns, rows)
-
-
-def agreement_table(agreements: Sequence[Agreement]) -> str:
-    headers = ["comparison", "N", "iterations", "max rel centroid diff", "max diff (sds)"]
-    headers += ["sizes equal", "moved", "inertia", "reference inertia", "rel diff", "check"]
-    body = []
-    for a in agreements:
-        f = a.figures()
-        body.append(
-            [
-                a.what,
-                f"{a.got.n:,}" if a.got.n == a.want.n else f"{a.got.n:,} vs {a.want.n:,}",
-                f"{a.got.iterations} / {a.want.iterations}",
-                f"{a.centroid_relative:.2e}",
-                f"{a.centroid_sds:.2e}",
-                "yes" if f["sizes_equal"] else "no",
-                "-" if a.moved is None else f"{a.moved:,}",
-                f"{a.got.inertia:,.2f}",
-                f"{a.want.inertia:,.2f}",
-                f"{a.inertia_relative:.2e}",
-                "ok" if f["check"] == "ok" else "MISMATCH",
-            ]
-        )
-    return h.table(headers, body)
+    return report.columns_table(columns, rows)
 
 
 def agreements_of(m: Measured, cfg: Config) -> list[Agreement]:
@@ -592,10 +338,8 @@ def print_report(cfg: Config, m: Measured) -> int:
                 f"{f['backend']}: the job did not converge (no step moved every centroid by "
                 f"at most tol = {cfg.tol_for(f['backend']):g}): it ran all {MAX_ITER} steps"
             )
-    before, after = m.setup["load_average_before_jobs"], m.setup["load_average_after_jobs"]
     print(
-        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
-        f"on {os.cpu_count()} CPUs; MPC step = the slowest party's secure program, MiB "
+        f"{report.load_line(m.setup)}; MPC step = the slowest party's secure program, MiB "
         "sent = the most any party sent, step gap = median time between two Lloyd steps' "
         "progress notes"
     )
@@ -632,8 +376,7 @@ def print_report(cfg: Config, m: Measured) -> int:
             for f in rows
         )
     )
-    if cfg.patients != PATIENTS:
-        print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
+    report.goal_size_note(cfg.patients, PATIENTS)
     problems = [p for a in agreements for p in a.problems()]
     problems += [f"{f['backend']} iterates: {f['error']}" for f in rows if f["error"]]
     if full.iterates.error:
@@ -667,7 +410,7 @@ def print_report(cfg: Config, m: Measured) -> int:
         "goal": {"ratio": GOAL_RATIO, "backends": goal},
         "goal_met": met,
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------

@@ -5,8 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import itertools
-import os
 import statistics
 import sys
 import tempfile
@@ -19,26 +17,31 @@ from unittest import mock
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import logreg, transport
+from benchsuite import logreg, options, report, timings, transport
 from benchsuite import transport_programs as programs
-from benchsuite.harness import PARTIES, Summary, log, table, timed
-from benchsuite.logreg import (
-    FEATURES,
-    OUTCOME,
-    PROTOCOL,
-    TEST_FRACTION,
-    Config,
-    Fit,
-    Pooled,
-    binned_auc,
+from benchsuite.accuracy import (
+    accuracy_bounds,
+    bounds_text,
     coefficient_table,
+    held_out_table,
+    matrix,
+)
+from benchsuite.harness import PARTIES, log, timed
+from benchsuite.logreg import PROTOCOL, Config
+from benchsuite.logreg_data import FEATURES, OUTCOME, TEST_FRACTION, Pooled, prepared_data
+from benchsuite.models import (
+    Fit,
+    Scaling,
     comparison,
-    confusion,
     describe_fit,
-    prepared_data,
+    float64_descent,
+    score_weights,
     sklearn_fit,
     sklearn_model,
 )
+from benchsuite.report import table
+from benchsuite.timings import Summary
+from benchsuite.workers import Pki, WorkerError
 
 BACKEND = "crypten"
 PATIENTS = 10_000
@@ -59,59 +62,6 @@ WORKER_MODULE = "logreg_full"
 # --- the baseline ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scaling:
-    """The pooled training means and standard deviations (plaintext: the baseline's help)."""
-
-    means: np.ndarray
-    sds: np.ndarray
-
-    @classmethod
-    def of(cls, x: np.ndarray) -> Scaling:
-        return cls(x.mean(axis=0), x.std(axis=0))
-
-    def design(self, x: np.ndarray) -> np.ndarray:
-        """[1, (x - mean) / sd]: the baseline's feature matrix."""
-        return np.column_stack([np.ones(len(x)), (x - self.means) / self.sds])
-
-
-def float64_descent(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The baseline's steps in float64 with the exact sigmoid (not under MPC)."""
-    w = np.zeros(features.shape[1])
-    for _ in range(STEPS):
-        fitted = 1.0 / (1.0 + np.exp(-(features @ w)))
-        w -= LEARNING_RATE * (features.T @ (fitted - labels)) / len(labels)
-    return w
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A model's evaluation on the pooled held-out rows (plaintext)."""
-
-    accuracy: float
-    auc: float
-    auc_binned: float
-    confusion: list[list[int]]
-
-    @classmethod
-    def of(cls, logits: np.ndarray, y: np.ndarray) -> Scored:
-        from sklearn.metrics import roc_auc_score
-
-        scores = 1.0 / (1.0 + np.exp(-logits))
-        return cls(
-            float(np.mean((scores >= 0.5) == (y == 1))),
-            float(roc_auc_score(y, scores)),
-            binned_auc(scores, y),
-            confusion(scores, y),
-        )
-
-
-def score_weights(
-    weights: Sequence[float] | np.ndarray, scaling: Scaling, pooled: Pooled
-) -> Scored:
-    return Scored.of(scaling.design(pooled.x_test) @ np.asarray(weights), pooled.y_test)
-
-
 def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transport.Bench:
     """The transport benchmark's runner, set up for CrypTen over its own transport only."""
     settings = transport.Config(
@@ -125,12 +75,12 @@ def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transpor
         round_seconds=BASELINE_DEADLINE,
     )
     # CrypTen's own transport needs no certificates nor dealer (its TTP server is a worker).
-    unused = transport.Pki(workdir, workdir)
+    unused = Pki(workdir, workdir)
     return transport.Bench(settings, workdir, unused, dealer_address=None)
 
 
 def baseline_worker(argv: Sequence[str]) -> int:
-    """A worker process of the baseline (transport.Group starts this module with
+    """A worker process of the baseline (workers.Group starts this module with
     transport_worker's arguments): the transport program gets the pooled rows of
     BASELINE_DATA, next to the spec file, and LEARNING_RATE; the rest is
     transport_worker's main, unchanged."""
@@ -170,7 +120,7 @@ class Measured:
 class Run:
     setup: dict[str, Any]
     measured: Measured
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     fit: Fit
     scaling: Scaling
     pooled: Pooled
@@ -213,12 +163,12 @@ def measure(cfg: Config) -> Run:
                 "train_rows": int(pooled.y_train.size),
                 "test_rows": int(pooled.y_test.size),
                 "rss_mb_after_up": fed.rss_mb(),
-                "load_average_before_jobs": h.load_average(),
+                "load_average_before_jobs": timings.load_average(),
             }
             measured = job_loop(cfg, fed, bench, template, tag)
             setup["rss_mb_after_jobs"] = fed.rss_mb()
-            setup["load_average_after_jobs"] = h.load_average()
-            steps = h.party_steps(fed)
+            setup["load_average_after_jobs"] = timings.load_average()
+            steps = timings.party_steps(fed)
     return Run(setup, measured, steps, fit, scaling, pooled, how)
 
 
@@ -269,8 +219,8 @@ def timing_figures(run: Run) -> dict[str, Any]:
     baseline = Summary.of([r.seconds["logreg"] for r in m.baseline]).as_dict()
     figures: dict[str, Any] = {
         "mpc_end_to_end": Summary.of(m.mpc.seconds).as_dict(),
-        "mpc_fit_only": h.summary(m.to_last_step),
-        "mpc_party_mpc_step": h.summary(party_mpc),
+        "mpc_fit_only": timings.summary(m.to_last_step),
+        "mpc_party_mpc_step": timings.summary(party_mpc),
         "mpc_coordinator_elapsed": Summary.of(m.mpc.coordinator_seconds).as_dict(),
         "baseline": baseline,
         "baseline_seconds": [round(r.seconds["logreg"], 4) for r in m.baseline],
@@ -280,24 +230,20 @@ def timing_figures(run: Run) -> dict[str, Any]:
         "baseline_load_1min_at_start": [round(r.load, 2) for r in m.baseline],
         "mpc_seconds": [round(s, 4) for s in m.mpc.seconds],
         "mpc_fit_only_seconds": [round(s, 4) for s in m.to_last_step],
-        "iterations": h.median(m.mpc.iterations),
-        "to_first_step_s": h.median(m.mpc.first_step),
-        "later_step_s": h.median(m.mpc.later_step),
-        "after_last_step_s": h.median(m.mpc.after_last_step),
-        "party_local_step_ms": h.median([p.local_ms for p in jobs]),
-        "party_mpc_step_ms": h.median([p.mpc_ms for p in jobs]),
-        "messages_per_party": h.median([p.messages for p in jobs]),
-        "bytes_sent_per_party": h.median([p.bytes_sent for p in jobs]),
+        "iterations": timings.median(m.mpc.iterations),
+        "to_first_step_s": timings.median(m.mpc.first_step),
+        "later_step_s": timings.median(m.mpc.later_step),
+        "after_last_step_s": timings.median(m.mpc.after_last_step),
+        "party_local_step_ms": timings.median([p.local_ms for p in jobs]),
+        "party_mpc_step_ms": timings.median([p.mpc_ms for p in jobs]),
+        "messages_per_party": timings.median([p.messages for p in jobs]),
+        "bytes_sent_per_party": timings.median([p.bytes_sent for p in jobs]),
         "jobs_with_steps": len(jobs),
     }
     figures["ratio_end_to_end"] = _ratio(figures["mpc_end_to_end"], baseline)
     figures["ratio_fit_only"] = _ratio(figures["mpc_fit_only"], baseline)
     figures["ratio_party_mpc_step"] = _ratio(figures["mpc_party_mpc_step"], baseline)
     return figures
-
-
-def _seconds(value: float | None, width: int, digits: int = 2) -> str:
-    return ("-" if value is None else f"{value:.{digits}f}").rjust(width)
 
 
 def timing_table(f: dict[str, Any]) -> str:
@@ -308,9 +254,9 @@ def timing_table(f: dict[str, Any]) -> str:
         return [
             side,
             span,
-            *(_seconds(v, len(h)) for v, h in zip(values, headers[2:5], strict=True)),
+            *(report.fixed(v, h, 2) for v, h in zip(values, headers[2:5], strict=True)),
             "-" if summary is None else str(summary["n"]),
-            _seconds(ratio, len(headers[6]), 3),
+            report.fixed(ratio, headers[6], 3),
         ]
 
     return table(
@@ -346,32 +292,12 @@ def breakdown_table(f: dict[str, Any]) -> str:
     values += [None if v is None else v / 1000 for v in ms]
     sent = f["bytes_sent_per_party"]
     body = [
-        _seconds(f["iterations"], len(headers[0]), 0),
-        *(_seconds(v, len(h)) for v, h in zip(values, headers[1:6], strict=True)),
-        _seconds(f["messages_per_party"], len(headers[6]), 0),
-        _seconds(None if sent is None else sent / 2**20, len(headers[7]), 1),
+        report.fixed(f["iterations"], headers[0], 0),
+        *(report.fixed(v, h, 2) for v, h in zip(values, headers[1:6], strict=True)),
+        report.fixed(f["messages_per_party"], headers[6], 0),
+        report.fixed(None if sent is None else sent / 2**20, headers[7], 1),
     ]
     return table(headers, [body])
-
-
-def accuracy_bounds(cells: Any, n_test: int) -> list[float] | None:
-    """The accuracy at 0.5 from a released confusion matrix [[tn, fp], [fn, tp]] whose
-    suppressed cells (None: below the small-cell threshold, so 0 to h.MIN_CELL_COUNT - 1)
-    are unknown: its least and greatest value over the counts those cells can hold that
-    add up to `n_test` (the pooled held-out count: the same rows); exact if none is
-    suppressed. None if no counts fit."""
-    if cells is None:
-        return None
-    flat = [*cells[0], *cells[1]]
-    unknown = [i for i, c in enumerate(flat) if c is None]
-    left = n_test - sum(c for c in flat if c is not None)
-    values = []
-    for counts in itertools.product(range(h.MIN_CELL_COUNT), repeat=len(unknown)):
-        if sum(counts) == left:
-            filled = dict(zip(unknown, counts, strict=True))
-            tn, tp = (filled.get(i, flat[i]) for i in (0, 3))
-            values.append((tn + tp) / n_test)
-    return [min(values), max(values)] if values else None
 
 
 def model_figures(run: Run) -> dict[str, Any]:
@@ -384,7 +310,9 @@ def model_figures(run: Run) -> dict[str, Any]:
         None if w is None else score_weights(w, run.scaling, pooled)
         for w in run.measured.baseline_weights
     ]
-    reference_weights = float64_descent(run.scaling.design(pooled.x_train), pooled.y_train)
+    reference_weights = float64_descent(
+        run.scaling.design(pooled.x_train), pooled.y_train, STEPS, LEARNING_RATE
+    )
     opened = [np.asarray(w) for w in run.measured.baseline_weights if w is not None]
     return {
         "pooled": {
@@ -417,65 +345,6 @@ def model_figures(run: Run) -> dict[str, Any]:
         "float64_descent": vars(score_weights(reference_weights, run.scaling, pooled)),
         "check": check,
     }
-
-
-def _signed(value: Any, reference: float | None, width: int) -> str:
-    """value - reference, signed; for bounds [lo, hi] both ends."""
-    if value is None or reference is None:
-        return "-".rjust(width)
-    if isinstance(value, list):
-        if value[0] != value[1]:
-            return f"{value[0] - reference:+.4f}..{value[1] - reference:+.4f}".rjust(width)
-        value = value[0]
-    return f"{value - reference:+.4f}".rjust(width)
-
-
-def _value(value: Any, width: int) -> str:
-    """A figure with 4 decimals; for bounds [lo, hi] both ends."""
-    if isinstance(value, list) and value[0] != value[1]:
-        return f"{value[0]:.4f}..{value[1]:.4f}".rjust(width)
-    return _seconds(value[0] if isinstance(value, list) else value, width, 4)
-
-
-def accuracy_table(models: dict[str, Any]) -> str:
-    headers = ["model (held-out rows)", "accuracy at 0.5", "- pooled", "AUC"]
-    headers += ["- pooled exact", "- pooled binned"]
-    pooled = models["pooled"]
-
-    def row(name: str, accuracy: Any, auc: float | None, of_pooled: bool) -> list[object]:
-        w = [len(h) for h in headers]
-        return [
-            name,
-            _value(accuracy, w[1]),
-            "-".rjust(w[2]) if of_pooled else _signed(accuracy, pooled["accuracy"], w[2]),
-            _value(auc, w[3]),
-            _signed(auc, pooled["auc"], w[4]),
-            "-".rjust(w[5]) if of_pooled else _signed(auc, pooled["auc_binned"], w[5]),
-        ]
-
-    mpc, baseline, reference = models["mpc"], models["baseline"] or {}, models["float64_descent"]
-    return table(
-        headers,
-        [
-            row("pooled scikit-learn (exact AUC)", pooled["accuracy"], pooled["auc"], True),
-            row("pooled scikit-learn, AUC in bins of 0.01", None, pooled["auc_binned"], True),
-            row("MPC full mode (AUC in bins of 0.01)", mpc["accuracy_bounds"], mpc["auc"], False),
-            row(
-                "CrypTen own, 10 GD steps (baseline)",
-                baseline.get("accuracy"),
-                baseline.get("auc"),
-                False,
-            ),
-            row("float64, same 10 GD steps", reference["accuracy"], reference["auc"], False),
-        ],
-    )
-
-
-def _matrix(cells: Any) -> str:
-    if cells is None:
-        return "-"
-    rows = (", ".join("-" if c is None else f"{c:,}" for c in row) for row in cells)
-    return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
 
 
 def goals(timing: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
@@ -550,11 +419,7 @@ def print_report(cfg: Config, run: Run) -> int:
         f"{run.setup['train_rows']:,} x {len(FEATURES) + 1} pooled training rows standardised "
         "in plaintext; party 0 inputs the features, party 1 the outcomes)"
     )
-    before, after = run.setup["load_average_before_jobs"], run.setup["load_average_after_jobs"]
-    print(
-        f"load average (1 min) before / after the jobs: {before[0]:.2f} / {after[0]:.2f} "
-        f"on {os.cpu_count()} CPUs"
-    )
+    print(report.load_line(run.setup))
     print("\nlogreg-full: where the MPC time goes (median per job; party figures: slowest party)")
     print(breakdown_table(timing))
     mpc = models["mpc"]
@@ -563,11 +428,11 @@ def print_report(cfg: Config, run: Run) -> int:
         f"(MPC: first job, N {mpc['n_train']:,}, {mpc['iterations']} iterations; "
         f"pooled: {run.sklearn})"
     )
-    print(accuracy_table(models))
-    print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {_matrix(models['pooled']['confusion'])}")
-    print(f"  MPC {_matrix(mpc['confusion'])}")
+    print(held_out_table(models))
+    print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {matrix(models['pooled']['confusion'])}")
+    print(f"  MPC {matrix(mpc['confusion'])}")
     baseline = models["baseline"]
-    print(f"  baseline {_matrix(None if baseline is None else baseline['confusion'])}")
+    print(f"  baseline {matrix(None if baseline is None else baseline['confusion'])}")
     if any(a is None for a in mpc["accuracy_every_job"]):
         print(
             f"(MPC accuracy: not released when a confusion cell is below the small-cell "
@@ -603,13 +468,12 @@ def print_report(cfg: Config, run: Run) -> int:
         + (
             "(no accuracy bounds)"
             if worst is None
-            else f"(MPC {_value(mpc['accuracy_bounds'], 0)} vs pooled "
+            else f"(MPC {bounds_text(mpc['accuracy_bounds'], 0)} vs pooled "
             f"{models['pooled']['accuracy']:.4f}; largest |difference| over {jobs} job(s)"
             f"{'' if goal['accuracy_exact'] else ', at the bounds,'} {worst:.4f})"
         )
     )
-    if cfg.patients != PATIENTS:
-        print(f"(the issue's goal is stated for {PATIENTS:,} patients per party)")
+    report.goal_size_note(cfg.patients, PATIENTS)
     problems = problems_of(run, models, timing)
     check = models.pop("check")
     figures = {
@@ -633,7 +497,7 @@ def print_report(cfg: Config, run: Run) -> int:
         "goal": goal,
         "goal_met": bool(goal["speed_end_to_end_met"] and goal["accuracy_met"]),
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 def _fixed_ratio(value: float | None, digits: int = 2) -> str:
@@ -644,13 +508,13 @@ def _fixed_ratio(value: float | None, digits: int = 2) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
+    options.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument(
         "--warmup", type=int, help="warm-up MPC jobs and baseline runs (default 1; --quick: 0)"
     )
-    h.add_data_options(parser)
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -666,7 +530,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config(args)
     try:
         measured = measure(cfg)
-    except transport.WorkerError as exc:
+    except WorkerError as exc:
         print(f"FAILED: the baseline: {exc}", flush=True)
         return 2
     except h.JobFailed as exc:
@@ -675,5 +539,5 @@ def run(args: argparse.Namespace) -> int:
     return print_report(cfg, measured)
 
 
-if __name__ == "__main__":  # a worker process of the baseline (transport.Group)
+if __name__ == "__main__":  # a worker process of the baseline (workers.Group)
     sys.exit(baseline_worker(sys.argv[1:]))

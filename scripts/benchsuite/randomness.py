@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any
 
-from benchsuite.harness import finish_figures, log, table, worker_command, worker_env
+from benchsuite.harness import log, worker_command, worker_env
+from benchsuite.report import finish_figures, table
 
 OLD_K, NEW_K = 30, 40
 PARTIES = 3
@@ -169,7 +170,7 @@ def mpyc_party(index: int, k: int, ports: list[int], compare: int, size: int) ->
     from mpyc.runtime import mpc
 
     from smpc_ehr.analyses.diagnostics.selftest.analysis import SelftestAnalysis
-    from smpc_ehr.backends.mpyc_backend import MpycOps
+    from smpc_ehr.backends.mpyc.ops import MpycOps
 
     assert mpc.options.sec_param == k
 
@@ -196,7 +197,7 @@ def mpyc_party(index: int, k: int, ports: list[int], compare: int, size: int) ->
             await ops.reveal(x * y)
 
         async def selftest(n: int) -> None:
-            program = SelftestAnalysis().secure_program([], {"seed": 7, "size": n}, 11)
+            program = SelftestAnalysis().flat_program([], {"seed": 7, "size": n}, 11)
             for secret in await program(ops):
                 await ops.reveal(secret)
 

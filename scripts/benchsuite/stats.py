@@ -5,7 +5,6 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,25 +13,16 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite.harness import PARTIES, PROTOCOLS, Summary, fixed, log, party_ids, table, timed
+from benchsuite import options, report, timings
+from benchsuite.data import VARIABLES, load_pooled, stats_data
+from benchsuite.harness import PARTIES, PROTOCOLS, log, party_ids, timed
+from benchsuite.report import fixed, table
+from benchsuite.timings import Summary
 
-VARIABLES = (
-    "bmi",
-    "hba1c",
-    "sbp",
-    "ldl",
-    "creatinine",
-    "weight",
-    "heart_rate",
-    "hdl",
-    "triglycerides",
-    "egfr",
-)
 GOAL_RATIO = 3.0
 GOAL_PATIENTS = 1_000_000
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 20_000)
-BACKENDS = ("mpyc", "crypten")
 DEFAULT_SCALING_BACKENDS = ("mpyc",)
 FRACTION_BITS = {"mpyc": 32, "crypten": 16}
 """Fixed-point fractional bits of each backend, for the stated precision (moments.py)."""
@@ -76,29 +66,10 @@ class Config:
         wanted = set(self.scaling_backends)
         if size == self.headline_size:
             wanted |= set(self.headline_backends)
-        return tuple(b for b in BACKENDS if b in wanted)
+        return tuple(b for b in options.BACKENDS if b in wanted)
 
 
 # --- the numpy baseline ---------------------------------------------------------------
-
-
-def load_pooled(folders: Sequence[Path]) -> np.ndarray:
-    """All parties' patients' 10 variables in one float64 array (rows x 10, NaN =
-    missing), column-major: each column is contiguous, as in the Parquet files."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(f / "patients.parquet", columns=list(VARIABLES)) for f in folders]
-    rows = sum(t.num_rows for t in tables)
-    pooled = np.empty((rows, len(VARIABLES)), dtype=np.float64, order="F")
-    start = 0
-    for t in tables:
-        for j, name in enumerate(VARIABLES):
-            column = pc.fill_null(pc.cast(t.column(name), pa.float64()), float("nan"))
-            pooled[start : start + t.num_rows, j] = column.to_numpy()
-        start += t.num_rows
-    return pooled
 
 
 def numpy_summary(x: np.ndarray) -> list[dict[str, float]]:
@@ -207,27 +178,8 @@ class SizeRun:
     patients: int
     setup: dict[str, Any]
     samples: dict[tuple[str, str], h.Samples]  # (backend, query)
-    steps: dict[str, h.PartySteps]
+    steps: dict[str, timings.PartySteps]
     problems: list[str]
-
-
-def stats_data(data_root: Path, seed: int, size: int) -> tuple[Path, float | None]:
-    """The cached federation of 3 x `size` patients; a cache written before the
-    generator had all 10 variables is removed and generated again."""
-    import pyarrow.parquet as pq
-
-    ids = party_ids(PARTIES)
-    name = f"stats-{PARTIES}x{size}-seed{seed}"
-    folder = data_root / name
-    if (folder / "truth.json").exists():
-        for ident in ids:
-            patients = folder / ident / "patients.parquet"
-            lacking = set(VARIABLES) - set(pq.read_schema(patients).names)
-            if lacking:
-                log(f"{folder} lacks {', '.join(sorted(lacking))}; generating it again")
-                shutil.rmtree(folder)
-                break
-    return h.cached_federation_data(data_root, name, ids, [size] * PARTIES, seed)
 
 
 def measure(cfg: Config, size: int) -> SizeRun:
@@ -240,7 +192,7 @@ def measure(cfg: Config, size: int) -> SizeRun:
     log(f"{tag} numpy: loaded {pooled.shape[0]:,} x {pooled.shape[1]} in {load_seconds:.1f} s")
     truth = {q.name: NUMPY[q.name](pooled) for q in QUERIES}
     with h.local_federation(data, tag) as fed:
-        setup = h.setup_figures(fed, gen_seconds, numpy_load_seconds=load_seconds)
+        setup = timings.setup_figures(fed, gen_seconds, numpy_load_seconds=load_seconds)
         backends = cfg.backends_at(size)
         samples = {(b, q.name): h.Samples() for b in backends for q in QUERIES}
         problems: list[str] = []
@@ -252,9 +204,9 @@ def measure(cfg: Config, size: int) -> SizeRun:
             ]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
         setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = h.party_steps(fed)
+        steps = timings.party_steps(fed)
     for (backend, query), s in samples.items():
-        problems += h.unlogged(f"{backend} {query}", s.jobs.job_ids, steps, PARTIES)
+        problems += timings.unlogged(f"{backend} {query}", s.jobs.job_ids, steps, PARTIES)
     return SizeRun(size, setup, samples, steps, problems)
 
 
@@ -296,7 +248,7 @@ def rows_of(runs: Sequence[SizeRun]) -> list[dict[str, Any]]:
                     "mpc_coordinator": Summary.of(s.jobs.coordinator_seconds).as_dict(),
                     "numpy": plain.as_dict(),
                     "ratio": round(mpc.median_ms / plain.median_ms, 3),
-                    **h.step_figures(s.jobs.job_ids, run.steps),
+                    **timings.step_figures(s.jobs.job_ids, run.steps),
                 }
             )
     return rows
@@ -323,20 +275,20 @@ def goals(cfg: Config, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def headline_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> str:
     columns = [
-        h.Column("backend", h.key("backend")),
-        h.Column("analysis", h.key("query")),
-        *h.time_columns("mpc"),
-        *h.step_columns("KiB"),
-        h.Column("numpy median s", h.seconds_of("numpy"), 3),
-        h.Column("ratio", h.key("ratio")),
-        h.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
+        report.Column("backend", report.key("backend")),
+        report.Column("analysis", report.key("query")),
+        *report.time_columns("mpc"),
+        *report.step_columns("KiB"),
+        report.Column("numpy median s", report.seconds_of("numpy"), 3),
+        report.Column("ratio", report.key("ratio")),
+        report.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
     ]
     shown = [
         r
         for r in rows
         if r["patients_per_party"] == cfg.headline_size and r["backend"] in cfg.headline_backends
     ]
-    return h.columns_table(columns, shown)
+    return report.columns_table(columns, shown)
 
 
 def scaling_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -346,7 +298,7 @@ def scaling_table(cfg: Config, rows: Sequence[dict[str, Any]]) -> tuple[str, lis
         headers += [f"{q.name} local ms", f"{q.name} MPC ms"]
     by_key = {(r["backend"], r["patients_per_party"], r["query"]): r for r in rows}
     body, growth = [], []
-    for backend in (b for b in BACKENDS if b in cfg.scaling_backends):
+    for backend in (b for b in options.BACKENDS if b in cfg.scaling_backends):
         for size in cfg.sizes:
             line: list[object] = [backend, size]
             for q in QUERIES:
@@ -395,8 +347,7 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
             f"per party): {'met' if met else 'NOT met'} "
             + ", ".join(f"{g['backend']} {g['query']} {g['ratio']:.2f}" for g in goal)
         )
-        if cfg.headline_size != GOAL_PATIENTS:
-            print(f"(the issue's goal is stated for {GOAL_PATIENTS:,} patients per party)")
+        report.goal_size_note(cfg.headline_size, GOAL_PATIENTS)
     problems = [p for run in runs for p in run.problems]
     figures = {
         "benchmark": "stats",
@@ -415,59 +366,38 @@ def print_report(cfg: Config, runs: Sequence[SizeRun]) -> int:
         "goal": goal,
         "goal_met": met if goal else None,
     }
-    return h.finish_figures(figures, problems)
+    return report.finish_figures(figures, problems)
 
 
 # --- command line ---------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    h.add_quick_option(parser, "2,000 and 20,000 patients per party, 2 repeats")
+    options.add_quick_option(parser, "2,000 and 20,000 patients per party, 2 repeats")
     parser.add_argument(
         "--sizes",
-        type=_size_list,
+        type=options.size_list,
         help="patients per party (default 10000,100000,1000000; table 1 uses the largest)",
     )
     parser.add_argument(
         "--backends",
-        type=_backend_list,
+        type=options.backend_list,
         help="backends of both tables (default: table 1 mpyc,crypten; table 2 mpyc)",
     )
     parser.add_argument("--repeats", type=int, help="timed repetitions per job (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up jobs (default 1)")
-    h.add_data_options(parser)
-
-
-def _size_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v.replace("_", "")) for v in text.split(",") if v.strip())
-    except ValueError:
-        message = f"expected numbers like 10000,100000, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("sizes must be positive")
-    return tuple(sorted(set(values)))
-
-
-def _backend_list(text: str) -> tuple[str, ...]:
-    values = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in values if v not in BACKENDS]
-    if not values or unknown:
-        raise argparse.ArgumentTypeError(f"backends are {', '.join(BACKENDS)}, got {text!r}")
-    return tuple(b for b in BACKENDS if b in values)
+    options.add_data_options(parser)
 
 
 def config(args: argparse.Namespace) -> Config:
     quick = bool(args.quick)
     cfg = Config(
         sizes=args.sizes or (QUICK_SIZES if quick else DEFAULT_SIZES),
-        headline_backends=args.backends or BACKENDS,
+        headline_backends=args.backends or options.BACKENDS,
         scaling_backends=args.backends or DEFAULT_SCALING_BACKENDS,
         repeats=args.repeats or (2 if quick else 5),
         warmup=max(0, args.warmup),
-        seed=args.seed,
-        data_root=args.data_dir.resolve(),
-        quick=quick,
+        **options.data_settings(args),
     )
     if cfg.repeats < 1:
         raise SystemExit("--repeats must be positive")

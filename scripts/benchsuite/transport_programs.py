@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.backends.mpyc_backend import FXP_BITS, FXP_FRAC_BITS
+from smpc_ehr.backends.mpyc.ops import FXP_BITS, FXP_FRAC_BITS
 
 COUNT_BITS = 32
 """Bit length of the secure integers of the counts program (as the count analysis uses)."""
@@ -150,7 +150,7 @@ async def mpyc_program(rt: Any, sizes: MpycSizes, seed: int) -> MpycOutcome:
     if rt.pid != 1:
         vector = np.zeros_like(vector)
     # integral=False: MPyC would mark the zero placeholders integral and skip roundings
-    # on some parties only (smpc_ehr/backends/mpyc_backend.py does the same).
+    # on some parties only (smpc_ehr/backends/mpyc/ops.py does the same).
     shared_matrix = rt.input(secfxp.array(matrix, integral=False), senders=0)
     shared_vector = rt.input(secfxp.array(vector, integral=False), senders=1)
     product = await rt.output(shared_matrix @ shared_vector)

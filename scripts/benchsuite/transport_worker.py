@@ -131,8 +131,8 @@ async def _mesh_party(
 async def _mpyc_on_mesh(
     channel: JobChannel, spec: dict[str, Any], tls: TlsIdentity
 ) -> dict[str, Any]:
-    """MPyC through `mpyc_backend.run_job`, the party's own path (JobChannel exchange)."""
-    from smpc_ehr.backends import mpyc_backend
+    """MPyC through `runtime.run_job`, the party's own path (JobChannel exchange)."""
+    from smpc_ehr.backends.mpyc import runtime
 
     sizes = programs.MpycSizes(**spec["mpyc"])
     outcome: dict[str, Any] = {}
@@ -142,12 +142,12 @@ async def _mpyc_on_mesh(
         outcome.update(result.as_dict())
         return []  # opened inside the program, as on MPyC's own transport
 
-    await mpyc_backend.run_job(
+    await runtime.run_job(
         channel,
         program,
         bits=programs.COUNT_BITS,
         round_seconds=float(spec["round_seconds"]),
-        prss_keys=mpyc_backend.send_prss_keys(channel),
+        prss_keys=runtime.send_prss_keys(channel),
     )
     return outcome
 

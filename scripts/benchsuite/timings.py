@@ -1,0 +1,166 @@
+"""What a benchmark makes of its timings: medians and percentiles of samples, the
+parties' own logged steps (local and MPC step, messages, bytes) and data loads, and how
+the federation came up."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchsuite.harness import RunningFederation
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median and 90th percentile of a sample of durations, in milliseconds."""
+
+    n: int
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Summary:
+        ms = sorted(s * 1000.0 for s in seconds)
+        if not ms:
+            raise ValueError("no samples")
+        return cls(len(ms), statistics.median(ms), percentile(ms, 90.0), ms[0])
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "n": self.n,
+            "median_ms": round(self.median_ms, 3),
+            "p90_ms": round(self.p90_ms, 3),
+            "min_ms": round(self.min_ms, 3),
+        }
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
+    if len(sorted_values) == 1:
+        return float(sorted_values[0])
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+
+
+def median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def summary(seconds: Sequence[float]) -> dict[str, float | int] | None:
+    return Summary.of(seconds).as_dict() if seconds else None
+
+
+# --- the federation and the parties' own timings ---------------------------------------
+
+
+def setup_figures(
+    fed: RunningFederation, generate_seconds: float | None, **loads: float
+) -> dict[str, Any]:
+    """How the federation came up: data generation, `local up`, the parties' data load,
+    the baseline's load (`loads`, seconds) and each process's memory."""
+    return {
+        "generate_seconds": None if generate_seconds is None else round(generate_seconds, 2),
+        "local_up_seconds": round(fed.up_seconds, 2),
+        "party_load_seconds": party_load_seconds(fed),
+        **{name: round(value, 2) for name, value in loads.items()},
+        "rss_mb_after_up": fed.rss_mb(),
+    }
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (other work skews the timings)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+_LOADED = re.compile(r"loaded \d+ patients from .* in ([0-9.]+) s")
+
+
+def party_load_seconds(fed: RunningFederation) -> float | None:
+    """The longest data load a party logged at start-up (seconds), if it logged one."""
+    times = []
+    for log_file in (fed.state_dir / "logs").glob("*.log"):
+        match = _LOADED.search(log_file.read_text(errors="replace"))
+        if match:
+            times.append(float(match.group(1)))
+    return max(times) if times else None
+
+
+_JOB_LINE = re.compile(
+    r"job (\S+): local step ([0-9.]+) ms, MPC ([0-9.]+) ms, (\d+) messages, (\d+) bytes sent"
+)
+
+
+@dataclass(frozen=True)
+class PartySteps:
+    """One job as its parties logged it (smpc_ehr/party/jobs.py): the slowest party's
+    steps, the most any party sent."""
+
+    local_ms: float
+    mpc_ms: float
+    messages: int
+    bytes_sent: int
+    parties: int
+
+
+def party_steps(fed: RunningFederation) -> dict[str, PartySteps]:
+    """Every job the parties logged, by job id (max over the parties that logged it)."""
+    per_job: dict[str, list[tuple[float, float, int, int]]] = {}
+    for ident in fed.pids:
+        log_file = fed.state_dir / "logs" / f"{ident}.log"
+        if not log_file.exists():
+            continue
+        for match in _JOB_LINE.finditer(log_file.read_text(errors="replace")):
+            job_id, local_ms, mpc_ms, messages, sent = match.groups()
+            per_job.setdefault(job_id, []).append(
+                (float(local_ms), float(mpc_ms), int(messages), int(sent))
+            )
+    return {
+        job: PartySteps(
+            max(e[0] for e in entries),
+            max(e[1] for e in entries),
+            max(e[2] for e in entries),
+            max(e[3] for e in entries),
+            len(entries),
+        )
+        for job, entries in per_job.items()
+    }
+
+
+def step_figures(
+    job_ids: Sequence[str | None], steps: dict[str, PartySteps], count_digits: int = 1
+) -> dict[str, Any]:
+    """Medians of the parties' logged steps over some jobs: local and MPC step (ms),
+    messages and bytes sent per party."""
+    logged = [steps[j] for j in job_ids if j is not None and j in steps]
+    return {
+        "local_step_ms": rounded(median([p.local_ms for p in logged])),
+        "mpc_step_ms": rounded(median([p.mpc_ms for p in logged])),
+        "messages_per_party": rounded(median([p.messages for p in logged]), count_digits),
+        "bytes_sent_per_party": rounded(median([p.bytes_sent for p in logged]), count_digits),
+        "jobs_with_steps": len(logged),
+    }
+
+
+def unlogged(
+    what: str, job_ids: Sequence[str], steps: dict[str, PartySteps], parties: int
+) -> list[str]:
+    """A problem if some job lacks a step line from one of the parties."""
+    missing = [j for j in job_ids if steps.get(j) is None or steps[j].parties < parties]
+    if not missing:
+        return []
+    return [f"{what}: {len(missing)} job(s) without a step line from every party"]
