@@ -4,7 +4,7 @@ The template's `leakage` text (what a hospital approves by hash) is the source; 
 analysis package's docstring, docs/security.md ("The leakage of each template") and
 every leakage note a result carries must say the same (compared with whitespace
 normalised; a result's note is a passage of the template's text). Fast tier: the
-results come from the in-process federation.
+results come from the in-process federation, on which every package runs its own tests.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.registry import FAMILIES
 from smpc_ehr.testing.federation import InProcessFederation
+from tests._inprocess import INPROCESS_FIXTURES
 from tests._stats_jobs import JOBS
 from tests.federations import PROTOCOLS, ROOT
 
@@ -157,9 +158,27 @@ def test_leakage_constants_are_passages_of_the_template(template: str) -> None:
                 assert norm(value) in norm(proto["leakage"]), f"{module.__name__}.{name}"
 
 
-@pytest.fixture(scope="module")
-def fed(data3: Path) -> InProcessFederation:
-    return InProcessFederation.from_folder(data3, 11)
+def inprocess_tests(folder: Path) -> list[str]:
+    """The tests in `folder`'s test_*.py files that take an in-process fixture."""
+    return [
+        node.name
+        for path in sorted(folder.glob("test_*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+        and {arg.arg for arg in node.args.args} & INPROCESS_FIXTURES
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(ANALYSES))
+def test_every_package_runs_on_the_in_process_federation(name: str) -> None:
+    package = package_of(ANALYSES[name])
+    folder = Path(package.__file__ or "").parent
+    assert inprocess_tests(folder), (
+        f"{package.__name__} has no test taking {' or '.join(sorted(INPROCESS_FIXTURES))} "
+        f"(tests/_inprocess.py) in {folder.relative_to(ROOT)}/test_*.py: the fast tier "
+        "must run the analysis end to end"
+    )
 
 
 def test_every_template_has_jobs_to_run() -> None:
@@ -168,13 +187,15 @@ def test_every_template_has_jobs_to_run() -> None:
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
 def test_result_leakage_notes_are_passages_of_the_template(
-    fed: InProcessFederation, template: str
+    inprocess: InProcessFederation, template: str
 ) -> None:
     proto = TEMPLATES[template]
     notes = [
         note
         for params, backend in JOBS_RUN[template]
-        for note in leakage_notes(fed.run(PROTOCOLS / f"{template}.toml", params, backend).result)
+        for note in leakage_notes(
+            inprocess.run(PROTOCOLS / f"{template}.toml", params, backend).result
+        )
     ]
     for note in notes:
         assert norm(note) in norm(proto["leakage"]), f"{template}: {note!r}"

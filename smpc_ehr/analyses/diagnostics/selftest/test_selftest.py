@@ -13,6 +13,9 @@ CrypTen runs with the federation's dealer. Should `local up` ever start no deale
 the 2-party federation here is started with the test-only trusted-first-party
 provider (SMPC_EHR_INSECURE_TFP_FOR_TESTS=1), and CrypTen cases on the shared
 federations are skipped unless that variable was set when they started.
+
+The battery also runs on the in-process federation (tests/_inprocess.py, the fast
+tier) over the plaintext reference ops, at the reference's stated precision.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from smpc_ehr.backends.crypten.entry import INSECURE_TFP_ENV
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import DEALER_ID, LocalFederation, down
 from smpc_ehr.securemath.ops import ApproxError, Precision
+from smpc_ehr.testing.federation import Hospital, InProcessFederation
+from smpc_ehr.testing.reference import REFERENCE_PRECISION
 from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE, PROTOCOLS, make_data, start_federation
 
@@ -259,3 +264,24 @@ def test_crypten_opens_integers_at_scale_1_and_refuses_ambiguous_outputs() -> No
         output_frac_bits({"int", "fixed"}, [2**16, 1])
     with pytest.raises(MixedOutputsError, match="integer job"):
         output_frac_bits({"int"}, [2**16])
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_every_operation_is_within_the_stated_precision_in_process(
+    inprocess: InProcessFederation, n: int
+) -> None:
+    """The battery at the reference's precision: its promise is a backend's."""
+    parties = InProcessFederation(
+        [Hospital(f"h{i}", inprocess.hospitals[0].data, THRESHOLD) for i in range(n)]
+    )
+    seed, size = 1000 + n, 12
+    result = parties.run(SELFTEST_TEMPLATE, {"seed": seed, "size": size}).result
+    got = {name: np.asarray(values) for name, values in result.items()}
+    assert list(got) == [name for name, _ in layout(size)]
+    allowed = tolerances(seed, n, size, REFERENCE_PRECISION)
+    for name, want in plaintext_battery(seed, n, size).items():
+        assert got[name].shape == want.shape, name
+        assert np.all(np.abs(got[name] - want) <= allowed[name]), name

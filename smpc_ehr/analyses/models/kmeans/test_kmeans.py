@@ -7,6 +7,9 @@ stated precision (MPyC: 1e-6 relative, the issue's figure; CrypTen: its 2^-16
 resolution carried through the pooled means, 1e-3 relative) after the same number of
 Lloyd steps; with restarts, the joint inertia within 1 % of scikit-learn's best over as
 many restarts.
+
+The fast tier runs the main cases on the in-process federation (tests/_inprocess.py)
+at MPyC's tolerances, which the plaintext reference ops promise.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from sklearn.metrics import adjusted_rand_score
 
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs
 from smpc_ehr.client import Client, JobFailed, Progress
+from smpc_ehr.errors import TemplateError
 from smpc_ehr.local.federation import LocalFederation, down
+from smpc_ehr.testing.federation import InProcessFederation
+from smpc_ehr.testing.federation import JobFailed as InProcessJobFailed
 from tests import _stats_truth as truth
 from tests.federations import PROTOCOLS, make_data, start_federation
 
@@ -383,3 +389,41 @@ def test_a_withheld_value_must_open_as_zero() -> None:
     named["centroids"][2, 0] = 250 * 2.0**-16  # the hidden third centroid, masked by 2^-16
     with pytest.raises(ValueError, match="withheld"):
         Released.decode(named)
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_given_initial_centroids_give_scikit_learns_clustering_in_process(
+    inprocess: InProcessFederation, data3: Path
+) -> None:
+    rows, z, means, sds = pooled_rows(data3)
+    init = np.round(rows[FEATURES].to_numpy(float)[[0, 50, 100, 150]], 6)
+    params = dict(features=",".join(FEATURES), k=4, init=as_numbers(init), n_init=1)
+    result = inprocess.run(TEMPLATE, {**params, "profile": "readmit_30d", "tol": 0.0}).result
+    reference = KMeans(4, init=(init - means) / sds, n_init=1, tol=0, max_iter=100).fit(z)
+    want = reference.cluster_centers_ * sds + means
+    assert np.abs(np.asarray(result["centroids"]) / want - 1).max() <= RELATIVE["mpyc"]
+    assert result["converged"] and result["iterations"] == reference.n_iter_
+    assert result["sizes"] == np.bincount(reference.labels_, minlength=4).tolist()
+
+
+def test_full_mode_agrees_with_iterates_mode_in_process(inprocess: InProcessFederation) -> None:
+    params = {"features": "hba1c,bmi", "k": 3, "n_init": 1, "seed": 1, "codes": "E11"}
+    iterates = inprocess.run(TEMPLATE, params).result
+    full = inprocess.run(TEMPLATE, {**params, "mode": "full"}, backend="crypten").result
+    assert full["sizes"] == iterates["sizes"]
+    np.testing.assert_allclose(full["centroids"], iterates["centroids"], rtol=1e-6)
+
+
+def test_full_mode_is_refused_on_mpyc_in_process(inprocess: InProcessFederation) -> None:
+    with pytest.raises(TemplateError, match="crypten backend only"):
+        inprocess.run(TEMPLATE, {"features": "bmi", "k": 2, "mode": "full"})
+
+
+def test_too_many_clusters_for_the_threshold_are_refused_jointly_in_process(
+    inprocess: InProcessFederation,
+) -> None:
+    with pytest.raises(InProcessJobFailed, match=r"k x 11 = 33 patients") as refused:
+        inprocess.run(TEMPLATE, {"features": "bmi,hba1c", "k": 3, "codes": "E75.22"})
+    assert "hospital-" not in str(refused.value)

@@ -4,6 +4,9 @@ pooled plaintext rows, with the same L2 penalty).
 
 Tolerances are the issue's: coefficients within 1e-3 absolute, standard errors within
 1 % relative, on both backends (measured: about 1e-10 and 1e-4 for MPyC and CrypTen).
+
+The fast tier runs the main cases on the in-process federation (tests/_inprocess.py)
+at MPyC's tolerances, which the plaintext reference ops promise.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from scipy import stats
 from smpc_ehr.cli.commands import progress_line
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
+from smpc_ehr.testing.federation import InProcessFederation
+from smpc_ehr.testing.federation import JobFailed as InProcessJobFailed
 from tests import _stats_truth as truth
 from tests._model_truth import check_against_pooled, pooled_fit, pooled_test_rows
 from tests._truth import released_tenths
@@ -295,3 +300,42 @@ def test_full_mode_failures_are_explained(
         run(odd_federation, "crypten", outcome="readmit_30d", features=features, mode="full")
     if "hdl" not in features:  # decided jointly inside MPC: no hospital is named
         assert "hospital" not in str(err.value), err.value
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_fit_matches_pooled_maximum_likelihood_in_process(
+    inprocess: InProcessFederation, data3: Path
+) -> None:
+    params = {"outcome": "readmit_30d", "features": ",".join(FEATURES)}
+    result = inprocess.run(TEMPLATE, params).result
+    want = pooled_fit(truth.cohort_frame(data3), "readmit_30d", FEATURES, 0.0)
+    check_against_pooled(result, want, FEATURES)
+
+
+def test_full_mode_matches_the_pooled_model_in_process(
+    inprocess: InProcessFederation, data3: Path
+) -> None:
+    features = ["bmi", "hba1c"]
+    params = {"outcome": "readmit_30d", "features": "bmi,hba1c", "mode": "full", "codes": "E11"}
+    result = inprocess.run(TEMPLATE, params, backend="crypten").result
+    want = pooled_fit(truth.cohort_frame(data3, codes="E11"), "readmit_30d", features, 0.0)
+    got = np.array([result["coefficients"][n] for n in ["(intercept)", *features]])
+    assert np.abs(got - want["beta"]).max() <= 1e-3, got - want["beta"]
+
+
+def test_too_few_patients_for_a_fit_are_refused_jointly_in_process(
+    inprocess: InProcessFederation,
+) -> None:
+    params = {"outcome": "readmit_30d", "features": "bmi", "codes": "E75.22"}
+    with pytest.raises(InProcessJobFailed, match="fewer than 11 patients") as refused:
+        inprocess.run(TEMPLATE, params)
+    assert "hospital-" not in str(refused.value)
+
+
+def test_progress_notes_reach_the_analyst_once_per_step_in_process(
+    inprocess: InProcessFederation,
+) -> None:
+    outcome = inprocess.run(TEMPLATE, {"outcome": "readmit_30d", "features": "bmi,hba1c"})
+    assert outcome.progress and len(outcome.progress) == outcome.result["iterations"]

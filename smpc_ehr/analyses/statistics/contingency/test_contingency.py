@@ -1,6 +1,7 @@
 """The contingency table and its chi-square test over real federations (3 and 5
 parties, mutual TLS) on both backends, against numpy/scipy on the pooled plaintext
-files (tests/_stats_truth.py); tolerances and the job cache in tests/_stats_jobs.py."""
+files (tests/_stats_truth.py); tolerances and the job cache in tests/_stats_jobs.py.
+The same checks run on the in-process federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from smpc_ehr.local.federation import LocalFederation
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     SAME,
     THRESHOLD,
@@ -72,3 +74,11 @@ def test_contingency_test_refused_for_suppressed_cell(fed3: LocalFederation, dat
     secrets = [float(t["counts"][2][1]), float(sum(t["counts"][2]))]
     allowed = {float(THRESHOLD), float(t["counts"][2][0])}
     assert_not_disclosed(result, secrets, allowed | {float(result["missing"] or 0)})
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_contingency_in_process(inprocess_combo: InProcessCombo) -> None:
+    test_contingency_released_with_chi_square(inprocess_combo)
+    test_contingency_with_small_cell_refuses_test(inprocess_combo)

@@ -1,12 +1,14 @@
 """The correlation matrix over real federations (3 and 5 parties, mutual TLS) on both backends,
 against numpy/scipy on the pooled plaintext files (tests/_stats_truth.py); tolerances
-and the job cache in tests/_stats_jobs.py."""
+and the job cache in tests/_stats_jobs.py. The same checks run on the in-process
+federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     IDENTITY,
     JOBS,
@@ -41,3 +43,10 @@ def test_correlation(combo: Combo) -> None:
     # The released matrix is the correlation of the released covariance.
     sd = np.sqrt(np.diag(cov))
     assert np.allclose(corr, cov / np.outer(sd, sd), rtol=IDENTITY, atol=0)
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_correlation_in_process(inprocess_combo: InProcessCombo) -> None:
+    test_correlation(inprocess_combo)

@@ -1,5 +1,6 @@
 """Joint counts over real federations (3 and 5 party processes, mutual TLS) against
-pandas on the pooled plaintext files."""
+pandas on the pooled plaintext files; the same checks on the in-process federation
+(tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from smpc_ehr.client import Client
+from smpc_ehr.testing.federation import InProcessFederation
 from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE
 
@@ -98,3 +100,34 @@ def test_small_nonzero_total_is_suppressed(fed3, data3) -> None:
     with Client.from_state(fed3.state_dir) as client:
         result = client.run(COUNT_TEMPLATE, {"codes": "E75.2"})
     assert result.result == {"count": None, "suppressed": True, "threshold": THRESHOLD}
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+@pytest.mark.parametrize(("params", "truth_args"), CASES, ids=[str(c[0]) for c in CASES])
+def test_counts_equal_pooled_plaintext_in_process(
+    inprocess: InProcessFederation, data3: Path, params: dict, truth_args: dict
+) -> None:
+    result = inprocess.run(COUNT_TEMPLATE, params).result
+    assert result["threshold"] == THRESHOLD
+    check_against_truth(result, truth_counts(data3, params["codes"].split(","), **truth_args))
+
+
+def test_a_small_nonzero_count_is_suppressed_in_process(
+    inprocess: InProcessFederation, data3: Path
+) -> None:
+    assert 1 <= truth_counts(data3, ["E75.2"])[()] < THRESHOLD
+    result = inprocess.run(COUNT_TEMPLATE, {"codes": "E75.2"}).result
+    assert result == {"count": None, "suppressed": True, "threshold": THRESHOLD}
+
+
+def test_the_threshold_is_the_largest_minimum_of_the_hospitals(data3: Path) -> None:
+    strict = InProcessFederation.from_folder(data3, [11, 400, 11])
+    params = {"codes": "E11", "by": "sex"}
+    result = strict.run(COUNT_TEMPLATE, params).result
+    truth_table = truth_counts(data3, ["E11"], by=("sex",))
+    assert result["threshold"] == 400
+    for cell in result["cells"]:
+        shown = truth_table[(cell["sex"],)] >= 400
+        assert cell["suppressed"] is not shown and (cell["count"] is None) is not shown

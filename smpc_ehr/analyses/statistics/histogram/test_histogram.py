@@ -1,6 +1,7 @@
 """The histogram over real federations (3 and 5 parties, mutual TLS) on both backends,
 against numpy/scipy on the pooled plaintext files (tests/_stats_truth.py); tolerances
-and the job cache in tests/_stats_jobs.py."""
+and the job cache in tests/_stats_jobs.py. The same checks run on the in-process
+federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.local.federation import LocalFederation
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     BMI_EDGES,
     THRESHOLD,
@@ -35,3 +37,10 @@ def test_decreasing_histogram_edges_are_refused(fed3: LocalFederation) -> None:
         client.run(template("histogram"), {"variable": "bmi", "edges": [20, 30, 25, 40]})
     message = str(err.value)
     assert "'edges'" in message and "strictly increasing" in message, message
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_histogram_in_process(inprocess_combo: InProcessCombo) -> None:
+    test_histogram(inprocess_combo)

@@ -1,10 +1,12 @@
 """The odds ratio over real federations (3 and 5 parties, mutual TLS) on both backends,
 against numpy/scipy on the pooled plaintext files (tests/_stats_truth.py); tolerances
-and the job cache in tests/_stats_jobs.py."""
+and the job cache in tests/_stats_jobs.py. The same checks run on the in-process
+federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     SAME,
     THRESHOLD,
@@ -36,3 +38,10 @@ def test_odds_ratio(combo: Combo) -> None:
     for got, want in zip(result["ci95"], w["ci95"], strict=True):
         assert rel_close(got, want, SAME)
     assert result["ci95"][0] < result["odds_ratio"] < result["ci95"][1]
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_odds_ratio_in_process(inprocess_combo: InProcessCombo) -> None:
+    test_odds_ratio(inprocess_combo)

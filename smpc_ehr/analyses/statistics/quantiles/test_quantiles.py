@@ -1,6 +1,7 @@
 """The quantiles over real federations (3 and 5 parties, mutual TLS) on both backends,
 against numpy/scipy on the pooled plaintext files (tests/_stats_truth.py); tolerances
-and the job cache in tests/_stats_jobs.py."""
+and the job cache in tests/_stats_jobs.py. The same checks run on the in-process
+federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from smpc_ehr.client import Client
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.local.federation import LocalFederation
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     BMI_Q,
     SBP_Q,
@@ -95,3 +97,13 @@ def test_quantile_q_outside_bounds_is_refused(fed3: LocalFederation, q: float) -
     message = str(err.value)
     assert "parameter 'q'" in message and "out of bounds" in message, message
     assert "0.01" in message and "0.99" in message
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+@pytest.mark.parametrize(
+    ("key", "params"), [("quantiles_bmi", BMI_Q), ("quantiles_sbp", SBP_Q)], ids=["bmi", "sbp"]
+)
+def test_quantiles_in_process(inprocess_combo: InProcessCombo, key: str, params: dict) -> None:
+    test_quantiles(inprocess_combo, key, params)

@@ -1,12 +1,14 @@
 """The joint summary over real federations (3 and 5 parties, mutual TLS) on both backends,
 against numpy/scipy on the pooled plaintext files (tests/_stats_truth.py); tolerances
-and the job cache in tests/_stats_jobs.py."""
+and the job cache in tests/_stats_jobs.py. The same checks run on the in-process
+federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     JOBS,
     Combo,
@@ -42,3 +44,11 @@ def test_summary(combo: Combo, key: str) -> None:
     if key == "summary_sex":
         # Sex U is rare: its missing counts are below the threshold and withheld.
         assert suppressed > 0
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+@pytest.mark.parametrize("key", ["summary", "summary_sex", "summary_readmit"])
+def test_summary_in_process(inprocess_combo: InProcessCombo, key: str) -> None:
+    test_summary(inprocess_combo, key)

@@ -1,6 +1,7 @@
 """Welch's t-test over real federations (3 and 5 parties, mutual TLS) on both backends,
 against numpy/scipy on the pooled plaintext files (tests/_stats_truth.py); tolerances
-and the job cache in tests/_stats_jobs.py."""
+and the job cache in tests/_stats_jobs.py. The same checks run on the in-process
+federation (tests/_inprocess.py), the fast tier."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from scipy import stats
 from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.local.federation import LocalFederation
 from tests import _stats_truth as truth
+from tests._inprocess import InProcessCombo
 from tests._stats_jobs import (
     SAME,
     Combo,
@@ -84,3 +86,10 @@ def test_ttest_with_more_than_two_groups_is_refused(fed3: LocalFederation) -> No
         client.run(template("ttest"), {"variable": "bmi", "group": "age_band"})
     message = str(err.value)
     assert "'age_band'" in message and "10 levels" in message, message
+
+
+# ------------------------------------------------------------------ in process (fast tier)
+
+
+def test_welch_ttest_in_process(inprocess_combo: InProcessCombo) -> None:
+    test_welch_ttest(inprocess_combo)
