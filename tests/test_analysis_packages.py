@@ -3,8 +3,10 @@
 The template's `leakage` text (what a hospital approves by hash) is the source; the
 analysis package's docstring, docs/security.md ("The leakage of each template") and
 every leakage note a result carries must say the same (compared with whitespace
-normalised; a result's note is a passage of the template's text). Fast tier: the
-results come from the in-process federation, on which every package runs its own tests.
+normalised; a result's note is a passage of the template's text). Results are checked
+as they come: every package runs its own tests on the in-process federation
+(tests/_inprocess.py), which checks each result's notes; this module checks that every
+package has such tests.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pytest
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.registry import FAMILIES
+from smpc_ehr.study.template import load_template
 from smpc_ehr.testing.federation import InProcessFederation
-from tests._inprocess import INPROCESS_FIXTURES
-from tests._stats_jobs import JOBS
+from tests._inprocess import INPROCESS_FIXTURES, CheckedFederation, check_leakage_notes, norm
 from tests.federations import PROTOCOLS, ROOT
 
 SECURITY = ROOT / "docs" / "security.md"
@@ -37,35 +39,6 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     for path in sorted(PROTOCOLS.glob("*.toml"))
 }
 """Each template's [protocol] table, by file name."""
-
-JOBS_RUN: dict[str, list[tuple[dict[str, Any], str]]] = {
-    # One small job per template and mode (params, backend), whose result's leakage
-    # notes are checked; a new template gets its line here.
-    "rare_disease_count": [({"codes": "E11", "by": "sex"}, "mpyc")],
-    "backend_selftest": [({"seed": 1, "size": 4}, "mpyc")],
-    "summary": [(JOBS["summary_sex"][1], "mpyc")],
-    "correlation": [(JOBS["correlation"][1], "mpyc")],
-    "histogram": [(JOBS["histogram"][1], "mpyc")],
-    "quantiles": [(JOBS["quantiles_bmi"][1], "mpyc")],
-    "contingency": [(JOBS["contingency_sex"][1], "mpyc")],
-    "ttest": [(JOBS["ttest"][1], "mpyc")],
-    "odds_ratio": [(JOBS["odds_ratio"][1], "mpyc")],
-    "kmeans": [
-        ({"features": "hba1c,bmi", "k": 3, "n_init": 1, "codes": "E11"}, "mpyc"),
-        ({"features": "hba1c,bmi", "k": 3, "n_init": 1, "codes": "E11", "mode": "full"}, "crypten"),
-    ],
-    "logistic_regression": [
-        ({"outcome": "readmit_30d", "features": "bmi,hba1c", "codes": "E11"}, "mpyc"),
-        (
-            {"outcome": "readmit_30d", "features": "bmi,hba1c", "codes": "E11", "mode": "full"},
-            "crypten",
-        ),
-    ],
-}
-
-
-def norm(text: str) -> str:
-    return " ".join(text.split())
 
 
 def package_of(analysis: Analysis) -> ModuleType:
@@ -80,19 +53,6 @@ def package_modules(package: ModuleType) -> Iterator[ModuleType]:
     for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
         if not info.name.rpartition(".")[2].startswith("test_"):
             yield importlib.import_module(info.name)
-
-
-def leakage_notes(value: Any) -> Iterator[str]:
-    """Every string under a "leakage" key, at any depth of a result."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "leakage" and isinstance(item, str):
-                yield item
-            else:
-                yield from leakage_notes(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from leakage_notes(item)
 
 
 def security_sections() -> dict[str, tuple[str, str]]:
@@ -181,30 +141,14 @@ def test_every_package_runs_on_the_in_process_federation(name: str) -> None:
     )
 
 
-def test_every_template_has_jobs_to_run() -> None:
-    assert sorted(JOBS_RUN) == sorted(TEMPLATES)
-
-
-@pytest.mark.parametrize("template", sorted(TEMPLATES))
-def test_result_leakage_notes_are_passages_of_the_template(
-    inprocess: InProcessFederation, template: str
+def test_in_process_results_have_their_leakage_notes_checked(
+    inprocess: InProcessFederation,
 ) -> None:
-    proto = TEMPLATES[template]
-    notes = [
-        note
-        for params, backend in JOBS_RUN[template]
-        for note in leakage_notes(
-            inprocess.run(PROTOCOLS / f"{template}.toml", params, backend).result
-        )
-    ]
-    for note in notes:
-        assert norm(note) in norm(proto["leakage"]), f"{template}: {note!r}"
-    constants = [
-        name
-        for module in package_modules(package_of(ANALYSES[proto["analysis"]]))
-        for name in vars(module)
-        if "LEAKAGE" in name
-    ]
-    assert len(notes) >= len(JOBS_RUN[template]) or not constants, (
-        f"{template}: its package states leakage in results, but no job here carries it"
-    )
+    """Every package's in-process tests run on a federation that checks each result's
+    leakage notes against its template (tests/_inprocess.py), so no list of jobs here."""
+    assert isinstance(inprocess, CheckedFederation)
+    template = load_template(PROTOCOLS / "kmeans.toml")
+    passage = " ".join(template.leakage.split()[:6])
+    check_leakage_notes({"clusters": [{"leakage": passage.replace(" ", "\n  ")}]}, template)
+    with pytest.raises(AssertionError, match="more than was approved"):
+        check_leakage_notes({"clusters": [{"leakage": "more than was approved"}]}, template)
