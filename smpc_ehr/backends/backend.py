@@ -8,7 +8,9 @@ event loop like MPyC, or on the job's worker thread like CrypTen) is its own bus
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,6 +35,22 @@ class JobContext:
     """The party's own identity, for a backend that calls a service (CrypTen's dealer)."""
     dealer: tuple[str, str] | None
     """The roster's dealer (id, address), or None."""
+
+
+async def run_on_worker(
+    worker: Executor,
+    compute: Callable[[ProgressSink], OutputShareSet],
+    on_progress: ProgressSink | None,
+) -> OutputShareSet:
+    """Run a backend that blocks (CrypTen, the tests' reference) on the job's worker
+    thread, handing its progress notes back to the event loop they belong to."""
+    loop = asyncio.get_running_loop()
+
+    def from_worker(stage: str, step: int, total: int, message: str) -> None:
+        if on_progress is not None:
+            loop.call_soon_threadsafe(on_progress, stage, step, total, message)
+
+    return await loop.run_in_executor(worker, compute, from_worker)
 
 
 class BackendJob(Protocol):

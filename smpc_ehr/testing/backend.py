@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from smpc_ehr.backends import get_backend
-from smpc_ehr.backends.backend import Backend, BackendJob, JobContext
+from smpc_ehr.backends.backend import Backend, BackendJob, JobContext, run_on_worker
 from smpc_ehr.securemath.ops import (
     MixedOutputsError,
     OutputShareSet,
@@ -110,25 +110,20 @@ class ReferenceJob:
     ) -> OutputShareSet:
         """On the job's worker thread (the reference blocks on the job's mailbox, like
         CrypTen); progress notes are handed back to the event loop."""
-        loop = asyncio.get_running_loop()
 
-        def from_worker(stage: str, step: int, total: int, message: str) -> None:
-            if on_progress is not None:
-                loop.call_soon_threadsafe(on_progress, stage, step, total, message)
-
-        def compute() -> OutputShareSet:
+        def compute(progress: ProgressSink) -> OutputShareSet:
             outputs = run_program(
                 self._channel,
                 program,
                 bits=bits,
                 seed=self._seed,
                 round_seconds=round_seconds,
-                on_progress=from_worker,
+                on_progress=progress,
             )
             channel = self._channel
             return output_shares(outputs, channel.my_index, len(channel.parties), self._seed)
 
-        return await loop.run_in_executor(self._context.worker, compute)
+        return await run_on_worker(self._context.worker, compute, on_progress)
 
 
 class ReferenceBackend(Backend):

@@ -7,12 +7,11 @@ runs on the party's worker thread; `CryptenJob.run` hides that hop.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import os
 from concurrent.futures import Executor
 
-from smpc_ehr.backends.backend import FULL_MODE, Backend, BackendJob, JobContext
+from smpc_ehr.backends.backend import FULL_MODE, Backend, BackendJob, JobContext, run_on_worker
 from smpc_ehr.errors import Refusal
 from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
@@ -44,14 +43,10 @@ class CryptenJob:
         """Runs on the worker thread (CrypTen blocks on the job's mailbox); progress
         notes are handed back to the event loop."""
         del bits  # CrypTen's integers are always 64-bit ring elements
-        loop = asyncio.get_running_loop()
-
-        def from_worker(stage: str, step: int, total: int, message: str) -> None:
-            if on_progress is not None:
-                loop.call_soon_threadsafe(on_progress, stage, step, total, message)
-
-        return await loop.run_in_executor(
-            self._context.worker, self._run, program, round_seconds, from_worker
+        return await run_on_worker(
+            self._context.worker,
+            lambda progress: self._run(program, round_seconds, progress),
+            on_progress,
         )
 
     def _run(
