@@ -62,7 +62,7 @@ def flatten_outputs(spec: Sequence[Output], secrets: NamedSecrets) -> list[Secre
     if sorted(secrets) != sorted(names):
         raise OutputMismatch(f"the program returned {sorted(secrets)}, declared {names}")
     for out in spec:
-        shape = tuple(secrets[out.name].shape)
+        shape = tuple(getattr(secrets[out.name], "shape", ()))  # an MPyC scalar has none
         if shape != out.shape:
             raise OutputMismatch(f"output {out.name!r} has shape {shape}, declared {out.shape}")
     return [secrets[name] for name in names]
