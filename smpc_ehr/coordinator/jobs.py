@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import grpc
 
 from smpc_ehr.analyses import ANALYSES
+from smpc_ehr.analyses.base import OutputMismatch
 from smpc_ehr.backends import get_backend
 from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
@@ -387,4 +388,7 @@ class Coordinator:
         except ValueError as exc:
             raise PartyFailure(f"output shares do not fit together: {exc}") from exc
         analysis = ANALYSES[job.template.analysis]
-        return analysis.release(values, job.params, threshold)
+        try:
+            return analysis.release(values, job.params, threshold)
+        except OutputMismatch as exc:
+            raise PartyFailure(f"the opened outputs do not fit the analysis: {exc}") from exc

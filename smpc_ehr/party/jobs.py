@@ -39,6 +39,7 @@ class PreparedJob:
     spec: common_pb2.JobSpec
     analysis: Analysis
     params: Any
+    backend: Backend
     channel: JobChannel
     running: bool = False
 
@@ -100,7 +101,7 @@ class JobRunner:
         backend.preload(self._worker)  # e.g. torch, while the other parties prepare
         deadline = time.monotonic() + spec.deadline_seconds
         channel = self._mesh.open_job(spec.job_id, parties, deadline)
-        self._current = PreparedJob(spec, analysis, params, channel)
+        self._current = PreparedJob(spec, analysis, params, backend, channel)
         asyncio.get_running_loop().call_later(spec.deadline_seconds, self._expire, spec.job_id)
         log.info(
             "job %s accepted: %s %s (%s) from %s",
@@ -163,7 +164,7 @@ class JobRunner:
         )
         # Started before the local step: what a backend sends first (MPyC's PRSS keys)
         # travels while the party computes.
-        backend_job = self._backends(job.spec.backend).start(job.channel, context)
+        backend_job = job.backend.start(job.channel, context)
         loop = asyncio.get_running_loop()
         problem: UnusableValues | None = None
         program: SecureProgram | None = None

@@ -10,7 +10,7 @@ point keeps them); beyond the last break, 1.
 Error bound: the approximation itself is within MAX_ERROR of the logistic function for
 every real u (checked on a fine grid by test_sigmoid_unit.py); the backend adds its
 product roundings (a few units of its fixed-point resolution, 2^-f). Cost per element:
-one batch of comparisons and three rounds of products.
+one batch of comparisons and seven rounds of products on up to 2 x the elements.
 """
 
 from __future__ import annotations

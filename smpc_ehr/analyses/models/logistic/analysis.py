@@ -49,24 +49,16 @@ from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
+from smpc_ehr.securemath.constants import (
+    FIRST_INVERSE_STEPS,
+    NEW_HESSIAN_INVERSE_STEPS,
+    REFINEMENT_STEPS,
+    UPDATE_STEPS,
+)
 from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
 INTERCEPT = "(intercept)"
-FIRST_INVERSE_STEPS = 16
-"""Newton-Schulz steps for the first Hessian from (4/k) I: full precision for condition
-numbers up to about 10^3; worse-conditioned ones are finished by the steps that carry
-the inverse from one Newton iteration to the next (each squares the remaining error)."""
-NEW_HESSIAN_INVERSE_STEPS = 5
-"""Newton-Schulz steps for the covariance: the inverse of a new Hessian (at the final
-coefficients), started from the previous Hessian's inverse (full mode's
-SAME_HESSIAN_INVERSE_STEPS refine the inverse of the same Hessian, and need fewer)."""
-UPDATE_STEPS = 2
-"""Newton-Schulz steps that carry the last Hessian's inverse over to the next one."""
-REFINEMENT_STEPS = 1
-"""Then H d = g is solved as d = X g, d <- d + X (g - H d): matrix-vector products
-(k roundings each, not k^2), the error shrinking by |I - X H| per step; an inexact
-step only slows Newton's convergence, it does not move the optimum (where g = 0)."""
 GRADIENT_SCALE = 2.0**14
 """The gradient enters MPC times this public factor, so that near the optimum, where
 it is tiny, CrypTen's 2^-16 resolution still holds it to about 1e-9 (early gradients

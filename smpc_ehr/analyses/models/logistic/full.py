@@ -50,6 +50,12 @@ from smpc_ehr.analyses.common.secret_rows import (
 )
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
 from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.constants import (
+    FIRST_INVERSE_STEPS,
+    REFINEMENT_STEPS,
+    SAME_HESSIAN_INVERSE_STEPS,
+    UPDATE_STEPS,
+)
 from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.securemath.ops import Secret, SecureOps
 from smpc_ehr.securemath.sigmoid import secure_sigmoid, sigmoid_and_saturation
@@ -66,13 +72,6 @@ convergence test squares: resolution without overflow."""
 TOL_FLOOR = 1e-4
 """Steps below this (standardised units) are within the sigmoid's and the backend's
 rounding: a smaller `tol` is raised to it."""
-FIRST_INVERSE_STEPS = 16
-UPDATE_STEPS = 2
-REFINEMENT_STEPS = 1
-SAME_HESSIAN_INVERSE_STEPS = 3
-"""Newton-Schulz steps for the covariance: the last Hessian's inverse, already carried
-over by UPDATE_STEPS, refined further (the iterates mode inverts a new Hessian at the
-final coefficients, NEW_HESSIAN_INVERSE_STEPS)."""
 SEPARATION_BOUND = 15.0
 MAX_PENALTY = 16.0
 """The largest L2 penalty per row on a standardised coefficient (l2 4^-e / padded N;
