@@ -280,6 +280,11 @@ def checked_pair(
     return Pair(name, run_mpc, run_baseline)
 
 
+def failure(exc: Exception) -> str:
+    """A failed job or run in one line: the exception's type and message."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def settle(seconds: float = SETTLE_SECONDS) -> None:
     """The pause before a timed run."""
     time.sleep(seconds)
