@@ -188,6 +188,10 @@ class Jobs:
         return [j.notes[0] - j.started for j in self.runs if j.notes]
 
     @property
+    def to_last_step(self) -> list[float]:
+        return [j.notes[-1] - j.started for j in self.runs if j.notes]
+
+    @property
     def later_step(self) -> list[float]:
         return [g for j in self.runs for g in j.gaps]
 

@@ -59,7 +59,6 @@ ACCURACY_GOAL = 0.005
 @dataclass
 class Measured:
     mpc: h.Jobs = field(default_factory=h.Jobs)
-    to_last_step: list[float] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     """Every MPC job's released result, warm-up first."""
     baseline: list[transport_runs.Run] = field(default_factory=list)
@@ -132,8 +131,6 @@ def job_loop(
         if not timed_run:
             return
         out.mpc.runs.append(job)
-        if job.notes:
-            out.to_last_step.append(job.notes[-1] - job.started)
         log(f"{tag} MPC job {job.seconds:.2f} s, {job.result['iterations']} iterations")
 
     def baseline(timed_run: bool) -> None:
@@ -159,7 +156,7 @@ def timing_figures(run: Run) -> dict[str, Any]:
     baseline = Summary.of([r.seconds["logreg"] for r in m.baseline]).as_dict()
     figures: dict[str, Any] = {
         "mpc_end_to_end": Summary.of(m.mpc.seconds).as_dict(),
-        "mpc_fit_only": timings.summary(m.to_last_step),
+        "mpc_fit_only": timings.summary(m.mpc.to_last_step),
         "mpc_party_mpc_step": timings.summary(party_mpc),
         "mpc_coordinator_elapsed": Summary.of(m.mpc.coordinator_seconds).as_dict(),
         "baseline": baseline,
@@ -169,7 +166,7 @@ def timing_figures(run: Run) -> dict[str, Any]:
         ),
         "baseline_load_1min_at_start": [round(r.load, 2) for r in m.baseline],
         "mpc_seconds": [round(s, 4) for s in m.mpc.seconds],
-        "mpc_fit_only_seconds": [round(s, 4) for s in m.to_last_step],
+        "mpc_fit_only_seconds": [round(s, 4) for s in m.mpc.to_last_step],
         **timings.note_figures(m.mpc),
         "party_local_step_ms": timings.median([p.local_ms for p in jobs]),
         "party_mpc_step_ms": timings.median([p.mpc_ms for p in jobs]),
@@ -299,7 +296,7 @@ def problems_of(run: Run, models: dict[str, Any], timing: dict[str, Any]) -> lis
             problems.append(f"job {i}: the MPC AUC was not released")
     if None in run.measured.baseline_weights:
         problems.append("a baseline run's parties opened different weights")
-    if len(run.measured.to_last_step) < len(run.measured.mpc.seconds):
+    if len(run.measured.mpc.to_last_step) < len(run.measured.mpc.seconds):
         problems.append("an MPC job sent no Newton progress note")
     if timing["jobs_with_steps"] < len(run.measured.mpc.job_ids):
         problems.append("an MPC job without a step line in the party logs")
