@@ -164,3 +164,51 @@ def held_out_table(models: dict[str, Any]) -> str:
             row("float64, same 10 GD steps", reference["accuracy"], reference["auc"], False),
         ],
     )
+
+
+def accuracy_goal(bounds: list[Any], pooled: float, limit: float) -> dict[str, Any]:
+    """Every job's accuracy within `limit` of the pooled one, judged on the accuracy's
+    bounds where cells were suppressed: met if all of them are within, NOT met if none
+    is, else None (undecided)."""
+    worst = None if None in bounds else max(abs(v - pooled) for b in bounds for v in b)
+    nearest = None if None in bounds else max(_distance(b, pooled) for b in bounds)
+    met = None if worst is None else (True if worst <= limit else None)
+    if nearest is not None and nearest > limit:
+        met = False
+    return {
+        "accuracy_limit": limit,
+        "accuracy_exact": all(b is not None and b[0] == b[1] for b in bounds),
+        "accuracy_worst_abs_difference": worst,
+        "accuracy_met": met,
+    }
+
+
+def _distance(bounds: list[float], value: float) -> float:
+    """How far `value` is from the interval `bounds` (0 inside it)."""
+    return max(bounds[0] - value, value - bounds[1], 0.0)
+
+
+def confusion_notes(models: dict[str, Any]) -> str:
+    """The held-out confusion matrices of the pooled, MPC and baseline models, and what
+    a suppressed cell or a one-class pooled model means for the accuracy."""
+    mpc, baseline = models["mpc"], models["baseline"]
+    lines = [
+        f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {matrix(models['pooled']['confusion'])}",
+        f"  MPC {matrix(mpc['confusion'])}",
+        f"  baseline {matrix(None if baseline is None else baseline['confusion'])}",
+    ]
+    if any(a is None for a in mpc["accuracy_every_job"]):
+        lines.append(
+            f"(MPC accuracy: not released when a confusion cell is below the small-cell "
+            f"threshold, {MIN_CELL_COUNT}; shown as its bounds lo..hi from the released cells, "
+            f"the suppressed ones between 0 and {MIN_CELL_COUNT - 1}, and the pooled held-out "
+            "count)"
+        )
+    (tn, fp), (fn, tp) = models["pooled"]["confusion"]
+    if min(tn + fn, fp + tp) == 0:
+        lines.append(
+            "(the pooled model predicts the same class for every held-out patient at 0.5: "
+            "its accuracy is that class's share, which any model predicting the same class "
+            "reaches; the AUC tells the models apart)"
+        )
+    return "\n".join(lines)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import report
+from benchsuite import report, timings
 from benchsuite.data import VARIABLES, load_pooled
 from benchsuite.harness import PARTIES
 
@@ -285,3 +285,23 @@ def fit_sklearn(pooled: Pooled, series: Series, mpc_iterations: int, timed_run: 
     elapsed, _ = h.timed(lambda: model.fit(pooled.z))
     clustering = Clustering.of_sklearn(model, pooled)
     series.record(clustering, timed_run, Timed(elapsed, clustering.iterations))
+
+
+def series_figures(s: Series, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
+    """Timing, iterations and the parties' own figures of a series of jobs."""
+    job_ids = [r.job_id for r in s.runs]
+    median_s = timings.median(s.seconds)
+    iterations = timings.median(s.iterations)
+    return {
+        "time": timings.summary(s.seconds),
+        "iterations": iterations,
+        "seconds_per_lloyd_step": None
+        if median_s is None or not iterations
+        else round(median_s / iterations, 4),
+        "lloyd_step_gap_ms": timings.rounded(
+            timings.ms(timings.median([g for r in s.runs for g in r.step_gaps]))
+        ),
+        **timings.step_figures(job_ids, steps, count_digits=0),
+        "jobs_logged_by_every_party": timings.logged_by_every_party(job_ids, steps, PARTIES),
+        "error": s.error,
+    }

@@ -188,6 +188,10 @@ class Jobs:
         return [j.notes[0] - j.started for j in self.runs if j.notes]
 
     @property
+    def to_last_step(self) -> list[float]:
+        return [j.notes[-1] - j.started for j in self.runs if j.notes]
+
+    @property
     def later_step(self) -> list[float]:
         return [g for j in self.runs for g in j.gaps]
 
@@ -278,6 +282,11 @@ def checked_pair(
             samples.baseline.append(elapsed)
 
     return Pair(name, run_mpc, run_baseline)
+
+
+def failure(exc: Exception) -> str:
+    """A failed job or run in one line: the exception's type and message."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def settle(seconds: float = SETTLE_SECONDS) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from benchsuite.clusters import (
     agreement_table,
     fit_sklearn,
     pooled_rows,
+    series_figures,
     sklearn_kmeans,
 )
 from benchsuite.data import stats_data
@@ -92,10 +93,6 @@ def run_job(
     series.record(c, timed_run, Timed(job.seconds, c.iterations, job.job_id, tuple(job.gaps)))
 
 
-def _failure(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
 def _pair(client: Any, cfg: Config, pooled: Pooled, r: BackendRun, tag: str) -> h.Pair:
     """A backend's iterates job (its first fixes scikit-learn's iteration count) and a
     scikit-learn fit. A backend whose job fails keeps its error and is not run again."""
@@ -110,7 +107,7 @@ def _pair(client: Any, cfg: Config, pooled: Pooled, r: BackendRun, tag: str) -> 
                 timed_run,
             )
         except Exception as exc:
-            r.mpc.error = _failure(exc)
+            r.mpc.error = h.failure(exc)
             log(f"{tag} {r.backend} failed: {r.mpc.error}")
 
     def baseline(timed_run: bool) -> None:
@@ -152,7 +149,7 @@ def full_loop(cfg: Config, fed: h.RunningFederation, pooled: Pooled, tag: str) -
                 )
             log(f"{tag} {FULL_BACKEND} iterates mode done")
         except Exception as exc:
-            out.iterates.error = _failure(exc)
+            out.iterates.error = h.failure(exc)
             log(f"{tag} {FULL_BACKEND} iterates mode failed: {out.iterates.error}")
         if out.iterates.first is not None:
             out.full_max_iter = out.iterates.first.iterations
@@ -167,7 +164,7 @@ def full_loop(cfg: Config, fed: h.RunningFederation, pooled: Pooled, tag: str) -
                 h.settle()
                 run_job(client, FULL_BACKEND, params, out.full, True)
             except Exception as exc:
-                out.full.error = _failure(exc)
+                out.full.error = h.failure(exc)
                 log(f"{tag} full mode failed: {out.full.error}")
                 break
             log(f"{tag} full mode {rep + 1}/{cfg.repeats} done")
@@ -194,7 +191,7 @@ def federation(cfg: Config, size: int, tag: str) -> tuple[Path, Pooled, dict[str
     )
     setup = {
         "data": str(data),
-        "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
+        "generate_seconds": timings.rounded(gen_seconds, 2),
         "sklearn_load_seconds": round(load_seconds, 2),
         "complete_cases": pooled.n,
         "initial_centroids": [[float(v) for v in row] for row in pooled.init],
@@ -209,16 +206,13 @@ def measure(cfg: Config) -> Measured:
         setup |= {
             "local_up_seconds": round(fed.up_seconds, 2),
             "party_load_seconds": timings.party_load_seconds(fed),
-            "rss_mb_after_up": fed.rss_mb(),
-            "load_average_before_jobs": timings.load_average(),
+            **timings.before_jobs(fed),
         }
         runs = {backend: BackendRun(backend) for backend in cfg.backends}
         with h.analyst(fed) as client:
             pairs = [_pair(client, cfg, pooled, r, tag) for r in runs.values()]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
-        setup["load_average_after_jobs"] = timings.load_average()
-        setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = timings.party_steps(fed)
+        steps = timings.after_jobs(fed, setup)
     tag = f"[{PARTIES} x {cfg.full_patients:,}]"
     data, small, full_setup = federation(cfg, cfg.full_patients, tag)
     with h.local_federation(data, tag) as fed:
@@ -230,28 +224,6 @@ def measure(cfg: Config) -> Measured:
 
 
 # --- report ---------------------------------------------------------------------------
-
-
-def series_figures(s: Series, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
-    """Timing, iterations and the parties' own figures of a series of jobs."""
-    job_ids = [r.job_id for r in s.runs]
-    median_s = timings.median(s.seconds)
-    iterations = timings.median(s.iterations)
-    return {
-        "time": timings.summary(s.seconds),
-        "iterations": iterations,
-        "seconds_per_lloyd_step": None
-        if median_s is None or not iterations
-        else round(median_s / iterations, 4),
-        "lloyd_step_gap_ms": timings.rounded(
-            timings.ms(timings.median([g for r in s.runs for g in r.step_gaps]))
-        ),
-        **timings.step_figures(job_ids, steps, count_digits=0),
-        "jobs_logged_by_every_party": sum(
-            steps[j].parties >= PARTIES for j in job_ids if j is not None and j in steps
-        ),
-        "error": s.error,
-    }
 
 
 def backend_figures(r: BackendRun, steps: dict[str, timings.PartySteps]) -> dict[str, Any]:
@@ -384,10 +356,9 @@ def print_report(cfg: Config, m: Measured) -> int:
     for f in rows:
         if f["time"] and f["jobs_logged_by_every_party"] < f["time"]["n"]:
             problems.append(f"{f['backend']}: jobs without a step line from every party")
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
     figures = {
         "benchmark": "kmeans",
-        **settings,
+        **report.settings(cfg),
         "parties": PARTIES,
         "features": list(FEATURES),
         "k": K,

@@ -6,29 +6,33 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 
 from benchsuite import harness as h
-from benchsuite import logreg, options, report, timings, transport
-from benchsuite import transport_programs as programs
+from benchsuite import logreg, options, report, timings, transport_runs
 from benchsuite.accuracy import (
     accuracy_bounds,
+    accuracy_goal,
     bounds_text,
     coefficient_table,
+    confusion_notes,
     held_out_table,
-    matrix,
 )
 from benchsuite.harness import PARTIES, log, timed
 from benchsuite.logreg import PROTOCOL, Config
 from benchsuite.logreg_data import FEATURES, OUTCOME, TEST_FRACTION, Pooled, prepared_data
+from benchsuite.logreg_full_baseline import (
+    BACKEND,
+    BASELINE_DATA,
+    LEARNING_RATE,
+    STEPS,
+    baseline_bench,
+)
 from benchsuite.models import (
     Fit,
     Scaling,
@@ -39,66 +43,14 @@ from benchsuite.models import (
     sklearn_fit,
     sklearn_model,
 )
-from benchsuite.report import table
 from benchsuite.timings import Summary
-from benchsuite.workers import Pki, WorkerError
+from benchsuite.workers import WorkerError
 
-BACKEND = "crypten"
 PATIENTS = 10_000
 QUICK_PATIENTS = 5_000
 TOL = 1e-4
 """The job's `tol` (standardised units): logistic_full.TOL_FLOOR, the smallest it takes."""
 ACCURACY_GOAL = 0.005
-STEPS = 10
-LEARNING_RATE = 1.0
-"""The baseline's step size on standardised features with an intercept column."""
-BASELINE_DATA = "baseline-rows.npz"
-"""The pooled rows the baseline's workers read, next to their spec files."""
-BASELINE_DEADLINE = 600.0
-"""Longest a baseline run may take (its workers' own deadline follows from it)."""
-WORKER_MODULE = "logreg_full"
-
-
-# --- the baseline ---------------------------------------------------------------------
-
-
-def baseline_bench(cfg: Config, workdir: Path, rows: int, cols: int) -> transport.Bench:
-    """The transport benchmark's runner, set up for CrypTen over its own transport only."""
-    settings = transport.Config(
-        quick=cfg.quick,
-        repeats=cfg.repeats,
-        backends=(BACKEND,),
-        crypten=programs.CryptenSizes(rows, cols, STEPS),
-        mpyc=programs.MpycSizes(0, 0, 0),  # unused
-        seed=cfg.seed,  # unused: the rows come from BASELINE_DATA
-        deadline_seconds=BASELINE_DEADLINE,
-        round_seconds=BASELINE_DEADLINE,
-    )
-    # CrypTen's own transport needs no certificates nor dealer (its TTP server is a worker).
-    unused = Pki(workdir, workdir)
-    return transport.Bench(settings, workdir, unused, dealer_address=None)
-
-
-def baseline_worker(argv: Sequence[str]) -> int:
-    """A worker process of the baseline (workers.Group starts this module with
-    transport_worker's arguments): the transport program gets the pooled rows of
-    BASELINE_DATA, next to the spec file, and LEARNING_RATE; the rest is
-    transport_worker's main, unchanged."""
-    from benchsuite import transport_worker
-
-    spec = Path(argv[list(argv).index("--spec") + 1])
-    data = spec.parent / BASELINE_DATA
-
-    def pooled_rows(seed: int, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(data) as saved:
-            features, labels = saved["features"], saved["labels"]
-        if features.shape != (rows, cols) or labels.shape != (rows,):
-            raise ValueError(f"{data}: {features.shape} rows, not ({rows}, {cols})")
-        return features, labels
-
-    programs.classification_data = pooled_rows
-    programs.LEARNING_RATE = LEARNING_RATE
-    return transport_worker.main()
 
 
 # --- the run --------------------------------------------------------------------------
@@ -107,10 +59,9 @@ def baseline_worker(argv: Sequence[str]) -> int:
 @dataclass
 class Measured:
     mpc: h.Jobs = field(default_factory=h.Jobs)
-    to_last_step: list[float] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     """Every MPC job's released result, warm-up first."""
-    baseline: list[transport.Run] = field(default_factory=list)
+    baseline: list[transport_runs.Run] = field(default_factory=list)
     """The timed baseline runs."""
     baseline_weights: list[list[float] | None] = field(default_factory=list)
     """Every baseline run's opened weights (None: the parties disagreed), warm-up first."""
@@ -151,10 +102,7 @@ def measure(cfg: Config) -> Run:
         # The template as the parties approve it at `local up`: later edits of the file
         # (a shared working tree) must not change what the jobs submit.
         template = load_template(PROTOCOL)
-        with (
-            mock.patch.object(transport, "WORKER", WORKER_MODULE),
-            h.local_federation(data, tag) as fed,
-        ):
+        with h.local_federation(data, tag) as fed:
             setup = {
                 "generate_seconds": None if gen_seconds is None else round(gen_seconds, 2),
                 "local_up_seconds": round(fed.up_seconds, 2),
@@ -162,18 +110,15 @@ def measure(cfg: Config) -> Run:
                 "sklearn_fit_seconds": round(fit_seconds, 3),
                 "train_rows": int(pooled.y_train.size),
                 "test_rows": int(pooled.y_test.size),
-                "rss_mb_after_up": fed.rss_mb(),
-                "load_average_before_jobs": timings.load_average(),
+                **timings.before_jobs(fed),
             }
             measured = job_loop(cfg, fed, bench, template, tag)
-            setup["rss_mb_after_jobs"] = fed.rss_mb()
-            setup["load_average_after_jobs"] = timings.load_average()
-            steps = timings.party_steps(fed)
+            steps = timings.after_jobs(fed, setup)
     return Run(setup, measured, steps, fit, scaling, pooled, how)
 
 
 def job_loop(
-    cfg: Config, fed: h.RunningFederation, bench: transport.Bench, template: Any, tag: str
+    cfg: Config, fed: h.RunningFederation, bench: transport_runs.Bench, template: Any, tag: str
 ) -> Measured:
     """Warm up, then R repetitions of an MPC job and a baseline run, alternating which
     goes first."""
@@ -186,8 +131,6 @@ def job_loop(
         if not timed_run:
             return
         out.mpc.runs.append(job)
-        if job.notes:
-            out.to_last_step.append(job.notes[-1] - job.started)
         log(f"{tag} MPC job {job.seconds:.2f} s, {job.result['iterations']} iterations")
 
     def baseline(timed_run: bool) -> None:
@@ -206,12 +149,6 @@ def job_loop(
 # --- report ---------------------------------------------------------------------------
 
 
-def _ratio(numerator: dict[str, Any] | None, denominator: dict[str, Any]) -> float | None:
-    return (
-        None if numerator is None else round(numerator["median_ms"] / denominator["median_ms"], 3)
-    )
-
-
 def timing_figures(run: Run) -> dict[str, Any]:
     m = run.measured
     jobs = [run.steps[j] for j in m.mpc.job_ids if j in run.steps]
@@ -219,7 +156,7 @@ def timing_figures(run: Run) -> dict[str, Any]:
     baseline = Summary.of([r.seconds["logreg"] for r in m.baseline]).as_dict()
     figures: dict[str, Any] = {
         "mpc_end_to_end": Summary.of(m.mpc.seconds).as_dict(),
-        "mpc_fit_only": timings.summary(m.to_last_step),
+        "mpc_fit_only": timings.summary(m.mpc.to_last_step),
         "mpc_party_mpc_step": timings.summary(party_mpc),
         "mpc_coordinator_elapsed": Summary.of(m.mpc.coordinator_seconds).as_dict(),
         "baseline": baseline,
@@ -229,75 +166,58 @@ def timing_figures(run: Run) -> dict[str, Any]:
         ),
         "baseline_load_1min_at_start": [round(r.load, 2) for r in m.baseline],
         "mpc_seconds": [round(s, 4) for s in m.mpc.seconds],
-        "mpc_fit_only_seconds": [round(s, 4) for s in m.to_last_step],
-        "iterations": timings.median(m.mpc.iterations),
-        "to_first_step_s": timings.median(m.mpc.first_step),
-        "later_step_s": timings.median(m.mpc.later_step),
-        "after_last_step_s": timings.median(m.mpc.after_last_step),
+        "mpc_fit_only_seconds": [round(s, 4) for s in m.mpc.to_last_step],
+        **timings.note_figures(m.mpc),
         "party_local_step_ms": timings.median([p.local_ms for p in jobs]),
         "party_mpc_step_ms": timings.median([p.mpc_ms for p in jobs]),
         "messages_per_party": timings.median([p.messages for p in jobs]),
         "bytes_sent_per_party": timings.median([p.bytes_sent for p in jobs]),
         "jobs_with_steps": len(jobs),
     }
-    figures["ratio_end_to_end"] = _ratio(figures["mpc_end_to_end"], baseline)
-    figures["ratio_fit_only"] = _ratio(figures["mpc_fit_only"], baseline)
-    figures["ratio_party_mpc_step"] = _ratio(figures["mpc_party_mpc_step"], baseline)
+    for span in ("end_to_end", "fit_only", "party_mpc_step"):
+        figures[f"ratio_{span}"] = report.ratio_of(figures[f"mpc_{span}"], baseline)
     return figures
 
 
+TIMING_COLUMNS = [
+    report.Column("side", report.key("side")),
+    report.Column("timed span", report.key("span")),
+    *report.summary_columns("summary", 2),
+    report.Column("ratio to baseline", report.key("ratio"), 3),
+]
+
+
 def timing_table(f: dict[str, Any]) -> str:
-    headers = ["side", "timed span", "median s", "p90 s", "min s", "n", "ratio to baseline"]
-
-    def row(side: str, span: str, summary: dict[str, Any] | None, ratio: Any) -> list[object]:
-        values = [None, None, None] if summary is None else [summary[k] / 1000 for k in KEYS]
-        return [
-            side,
-            span,
-            *(report.fixed(v, h, 2) for v, h in zip(values, headers[2:5], strict=True)),
-            "-" if summary is None else str(summary["n"]),
-            report.fixed(ratio, headers[6], 3),
-        ]
-
-    return table(
-        headers,
-        [
-            row(
-                "MPC full mode",
-                "end to end (analyst)",
-                f["mpc_end_to_end"],
-                f["ratio_end_to_end"],
-            ),
-            row("", "to the last Newton step (fit only)", f["mpc_fit_only"], f["ratio_fit_only"]),
-            row(
-                "",
-                "slowest party's MPC step (party log)",
-                f["mpc_party_mpc_step"],
-                f["ratio_party_mpc_step"],
-            ),
-            row("CrypTen own, 10 GD steps", "inputs to opened weights", f["baseline"], 1.0),
-        ],
-    )
-
-
-KEYS = ("median_ms", "p90_ms", "min_ms")
-
-
-def breakdown_table(f: dict[str, Any]) -> str:
-    headers = ["iterations", "to 1st Newton step s", "later step s (median)"]
-    headers += ["after last step s", "party local step s", "party MPC step s"]
-    headers += ["messages", "MiB sent"]
-    ms = [f["party_local_step_ms"], f["party_mpc_step_ms"]]
-    values = [f["to_first_step_s"], f["later_step_s"], f["after_last_step_s"]]
-    values += [None if v is None else v / 1000 for v in ms]
-    sent = f["bytes_sent_per_party"]
-    body = [
-        report.fixed(f["iterations"], headers[0], 0),
-        *(report.fixed(v, h, 2) for v, h in zip(values, headers[1:6], strict=True)),
-        report.fixed(f["messages_per_party"], headers[6], 0),
-        report.fixed(None if sent is None else sent / 2**20, headers[7], 1),
+    rows = [
+        ("MPC full mode", "end to end (analyst)", "end_to_end"),
+        ("", "to the last Newton step (fit only)", "fit_only"),
+        ("", "slowest party's MPC step (party log)", "party_mpc_step"),
     ]
-    return table(headers, [body])
+    dicts = [
+        {"side": side, "span": span, "summary": f[f"mpc_{k}"], "ratio": f[f"ratio_{k}"]}
+        for side, span, k in rows
+    ]
+    dicts.append(
+        {
+            "side": "CrypTen own, 10 GD steps",
+            "span": "inputs to opened weights",
+            "summary": f["baseline"],
+            "ratio": 1.0,
+        }
+    )
+    return report.columns_table(TIMING_COLUMNS, dicts)
+
+
+BREAKDOWN_COLUMNS = [
+    report.Column("iterations", report.key("iterations"), 0),
+    report.Column("to 1st Newton step s", report.key("to_first_step_s"), 2),
+    report.Column("later step s (median)", report.key("later_step_s"), 2),
+    report.Column("after last step s", report.key("after_last_step_s"), 2),
+    report.Column("party local step s", lambda f: report.per(f["party_local_step_ms"], 1000), 2),
+    report.Column("party MPC step s", lambda f: report.per(f["party_mpc_step_ms"], 1000), 2),
+    report.Column("messages", report.key("messages_per_party"), 0),
+    report.Column("MiB sent", lambda f: report.per(f["bytes_sent_per_party"], 2**20), 1),
+]
 
 
 def model_figures(run: Run) -> dict[str, Any]:
@@ -349,31 +269,16 @@ def model_figures(run: Run) -> dict[str, Any]:
 
 def goals(timing: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
     """Speed: the MPC median below the baseline's. Accuracy: every MPC job's accuracy
-    within ACCURACY_GOAL of the pooled one; where cells were suppressed, judged on the
-    accuracy's bounds (met if all of them are within, NOT met if none is, else None)."""
-    pooled = models["pooled"]["accuracy"]
+    within ACCURACY_GOAL of the pooled one (accuracy.accuracy_goal)."""
     bounds = models["mpc"]["accuracy_bounds_every_job"]
-    worst = None if None in bounds else max(abs(v - pooled) for b in bounds for v in b)
-    nearest = None if None in bounds else max(_distance(b, pooled) for b in bounds)
-    met = None if worst is None else (True if worst <= ACCURACY_GOAL else None)
-    if nearest is not None and nearest > ACCURACY_GOAL:
-        met = False
     end_to_end, fit_only = timing["ratio_end_to_end"], timing["ratio_fit_only"]
     return {
         "speed_end_to_end_met": end_to_end < 1.0,
         "speed_fit_only_met": fit_only is not None and fit_only < 1.0,
         "ratio_end_to_end": end_to_end,
         "ratio_fit_only": fit_only,
-        "accuracy_limit": ACCURACY_GOAL,
-        "accuracy_exact": all(b is not None and b[0] == b[1] for b in bounds),
-        "accuracy_worst_abs_difference": worst,
-        "accuracy_met": met,
+        **accuracy_goal(bounds, models["pooled"]["accuracy"], ACCURACY_GOAL),
     }
-
-
-def _distance(bounds: Sequence[float], value: float) -> float:
-    """How far `value` is from the interval `bounds` (0 inside it)."""
-    return max(bounds[0] - value, value - bounds[1], 0.0)
 
 
 def problems_of(run: Run, models: dict[str, Any], timing: dict[str, Any]) -> list[str]:
@@ -391,7 +296,7 @@ def problems_of(run: Run, models: dict[str, Any], timing: dict[str, Any]) -> lis
             problems.append(f"job {i}: the MPC AUC was not released")
     if None in run.measured.baseline_weights:
         problems.append("a baseline run's parties opened different weights")
-    if len(run.measured.to_last_step) < len(run.measured.mpc.seconds):
+    if len(run.measured.mpc.to_last_step) < len(run.measured.mpc.seconds):
         problems.append("an MPC job sent no Newton progress note")
     if timing["jobs_with_steps"] < len(run.measured.mpc.job_ids):
         problems.append("an MPC job without a step line in the party logs")
@@ -421,7 +326,7 @@ def print_report(cfg: Config, run: Run) -> int:
     )
     print(report.load_line(run.setup))
     print("\nlogreg-full: where the MPC time goes (median per job; party figures: slowest party)")
-    print(breakdown_table(timing))
+    print(report.columns_table(BREAKDOWN_COLUMNS, [timing]))
     mpc = models["mpc"]
     print(
         f"\nlogreg-full: models on the {run.pooled.y_test.size:,} pooled held-out rows "
@@ -429,24 +334,7 @@ def print_report(cfg: Config, run: Run) -> int:
         f"pooled: {run.sklearn})"
     )
     print(held_out_table(models))
-    print(f"confusion [[tn, fp], [fn, tp]] at 0.5: pooled {matrix(models['pooled']['confusion'])}")
-    print(f"  MPC {matrix(mpc['confusion'])}")
-    baseline = models["baseline"]
-    print(f"  baseline {matrix(None if baseline is None else baseline['confusion'])}")
-    if any(a is None for a in mpc["accuracy_every_job"]):
-        print(
-            f"(MPC accuracy: not released when a confusion cell is below the small-cell "
-            f"threshold, {h.MIN_CELL_COUNT}; shown as its bounds lo..hi from the released cells, "
-            f"the suppressed ones between 0 and {h.MIN_CELL_COUNT - 1}, and the pooled held-out "
-            "count)"
-        )
-    (tn, fp), (fn, tp) = models["pooled"]["confusion"]
-    if min(tn + fn, fp + tp) == 0:
-        print(
-            "(the pooled model predicts the same class for every held-out patient at 0.5: "
-            "its accuracy is that class's share, which any model predicting the same class "
-            "reaches; the AUC tells the models apart)"
-        )
+    print(confusion_notes(models))
     print(
         f"max |coefficient difference| MPC vs scikit-learn: "
         f"{mpc['max_abs_coefficient_difference']:.3g} ({mpc['max_difference_at']})"
@@ -537,7 +425,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAILED: the MPC job: {exc}", flush=True)
         return 2
     return print_report(cfg, measured)
-
-
-if __name__ == "__main__":  # a worker process of the baseline (workers.Group)
-    sys.exit(baseline_worker(sys.argv[1:]))

@@ -3,10 +3,12 @@ columns), fixed-decimal cells, goal verdicts, and the closing JSON line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -80,6 +82,24 @@ def time_columns(summary: str, what: str = "MPC") -> list[Column]:
     ]
 
 
+def summary_columns(summary: str, digits: int) -> list[Column]:
+    """A row's timing summary `summary` (or None) as its median, 90th percentile and
+    minimum in seconds with `digits` decimals, and its number of samples."""
+    return [
+        Column("median s", seconds_of(summary), digits),
+        Column("p90 s", seconds_of(summary, "p90_ms"), digits),
+        Column("min s", seconds_of(summary, "min_ms"), digits),
+        Column("n", lambda row: "-" if row[summary] is None else str(row[summary]["n"])),
+    ]
+
+
+def ratio_of(numerator: dict[str, Any] | None, denominator: dict[str, Any]) -> float | None:
+    """The ratio of two timing summaries' medians, 3 decimals (None if no numerator)."""
+    if numerator is None:
+        return None
+    return round(numerator["median_ms"] / denominator["median_ms"], 3)
+
+
 def step_columns(sent_unit: str, local: bool = True) -> list[Column]:
     """The parties' logged steps of a row with `step_figures`: local step, MPC step,
     messages and bytes sent (in KiB or MiB)."""
@@ -130,6 +150,11 @@ def finish_figures(figures: dict[str, Any], problems: list[str]) -> int:
     figures.update(check="mismatch" if problems else "ok", mismatches=problems, machine=machine())
     print(json_line(figures), flush=True)
     return 1 if problems else 0
+
+
+def settings(cfg: Any) -> dict[str, Any]:
+    """A benchmark's settings dataclass as JSON figures (paths as text)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
 def json_line(figures: dict[str, Any]) -> str:

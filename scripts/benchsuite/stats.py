@@ -5,7 +5,7 @@ Method and previous figures: docs/benchmarks.md."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,13 @@ from benchsuite import options, report, timings
 from benchsuite.data import VARIABLES, load_pooled, stats_data
 from benchsuite.harness import PARTIES, PROTOCOLS, log, party_ids, timed
 from benchsuite.report import fixed, table
-from benchsuite.timings import Summary
+from benchsuite.stats_numpy import NUMPY, mismatches
 
 GOAL_RATIO = 3.0
 GOAL_PATIENTS = 1_000_000
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 20_000)
 DEFAULT_SCALING_BACKENDS = ("mpyc",)
-FRACTION_BITS = {"mpyc": 32, "crypten": 16}
-"""Fixed-point fractional bits of each backend, for the stated precision (moments.py)."""
 
 
 @dataclass(frozen=True)
@@ -69,105 +67,6 @@ class Config:
         return tuple(b for b in options.BACKENDS if b in wanted)
 
 
-# --- the numpy baseline ---------------------------------------------------------------
-
-
-def numpy_summary(x: np.ndarray) -> list[dict[str, float]]:
-    """Per column: n, missing, mean, sample variance, sd, se (available-case)."""
-    out = []
-    for j in range(x.shape[1]):
-        column = x[:, j]
-        known = column[~np.isnan(column)]
-        n = known.size
-        mean = known.mean()
-        centred = known - mean
-        variance = (centred @ centred) / (n - 1)
-        sd = np.sqrt(variance)
-        out.append(
-            {
-                "n": n,
-                "missing": column.size - n,
-                "mean": mean,
-                "variance": variance,
-                "sd": sd,
-                "se": sd / np.sqrt(n),
-            }
-        )
-    return out
-
-
-def numpy_correlation(x: np.ndarray) -> dict[str, Any]:
-    """Complete-case count, means, sample covariance and correlation matrix, and each
-    variable's missing count."""
-    missing = np.isnan(x)
-    per_variable_missing = missing.sum(axis=0)
-    complete = x[~missing.any(axis=1)]
-    n = complete.shape[0]
-    means = complete.mean(axis=0)
-    centred = complete - means
-    cov = centred.T @ centred / (n - 1)
-    sd = np.sqrt(np.diag(cov))
-    return {
-        "n": n,
-        "means": means,
-        "covariance": cov,
-        "matrix": cov / np.outer(sd, sd),
-        "missing": per_variable_missing,
-    }
-
-
-NUMPY: dict[str, Callable[[np.ndarray], Any]] = {
-    "summary": numpy_summary,
-    "correlation": numpy_correlation,
-}
-
-
-# --- checking MPC against numpy -------------------------------------------------------
-
-
-def mismatches(q: Query, backend: str, result: dict[str, Any], truth: Any) -> list[str]:
-    """Differences beyond the stated precision (moments.py) between MPC and numpy."""
-    eps = 8 * PARTIES * 2.0 ** -FRACTION_BITS[backend]
-    label = f"{backend} {q.name}"
-    problems: list[str] = []
-
-    def close(what: str, got: float | None, want: float, tolerance: float) -> None:
-        if got is None or not abs(got - want) <= tolerance + 1e-12 * abs(want):
-            problems.append(f"{label} {what}: MPC {got} vs numpy {want:.12g} (tol {tolerance:.3g})")
-
-    def exact(what: str, got: int | None, want: int) -> None:
-        if got is None and want < int(result.get("threshold", h.MIN_CELL_COUNT)):
-            return  # suppressed, rightly
-        if got != want:
-            problems.append(f"{label} {what}: MPC {got} vs numpy {want}")
-
-    if q.name == "summary":
-        for name, want in zip(VARIABLES, truth, strict=True):
-            got = result["variables"][name]
-            scale = abs(want["mean"]) + want["sd"]
-            exact(f"{name} n", got["n"], int(want["n"]))
-            exact(f"{name} missing", got["missing"], int(want["missing"]))
-            close(f"{name} mean", got["mean"], want["mean"], eps * scale)
-            close(f"{name} variance", got["variance"], want["variance"], eps * scale**2)
-        return problems
-    exact("n", result["n"], int(truth["n"]))
-    for a, name in enumerate(VARIABLES):
-        exact(f"{name} missing", result["missing"][name], int(truth["missing"][a]))
-    if result["suppressed"]:
-        return [*problems, f"{label}: suppressed, numpy counts {truth['n']}"]
-    sd = np.sqrt(np.diag(truth["covariance"]))
-    scale = np.abs(truth["means"]) + sd
-    corr_tolerance = 2 * eps * (1 + float(np.max(np.abs(truth["means"]) / sd))) ** 2
-    for a, name in enumerate(VARIABLES):
-        close(f"{name} mean", result["means"][a], truth["means"][a], eps * scale[a])
-        for b, other in enumerate(VARIABLES):
-            cell = f"[{name}, {other}]"
-            tolerance = eps * scale[a] * scale[b]
-            close(f"cov{cell}", result["covariance"][a][b], truth["covariance"][a, b], tolerance)
-            close(f"r{cell}", result["matrix"][a][b], truth["matrix"][a, b], corr_tolerance)
-    return problems
-
-
 # --- one size -------------------------------------------------------------------------
 
 
@@ -191,20 +90,20 @@ def measure(cfg: Config, size: int) -> SizeRun:
     load_seconds, pooled = timed(lambda: load_pooled([data / i for i in party_ids(PARTIES)]))
     log(f"{tag} numpy: loaded {pooled.shape[0]:,} x {pooled.shape[1]} in {load_seconds:.1f} s")
     truth = {q.name: NUMPY[q.name](pooled) for q in QUERIES}
-    with h.local_federation(data, tag) as fed:
-        setup = timings.setup_figures(fed, gen_seconds, numpy_load_seconds=load_seconds)
-        backends = cfg.backends_at(size)
-        samples = {(b, q.name): h.Samples() for b in backends for q in QUERIES}
-        problems: list[str] = []
-        with h.analyst(fed) as client:
-            pairs = [
-                _pair(client, b, q, pooled, truth[q.name], samples[(b, q.name)], problems)
-                for b in backends
-                for q in QUERIES
-            ]
-            h.alternate(pairs, cfg.warmup, cfg.repeats, tag)
-        setup["rss_mb_after_jobs"] = fed.rss_mb()
-        steps = timings.party_steps(fed)
+    backends = cfg.backends_at(size)
+    samples = {(b, q.name): h.Samples() for b in backends for q in QUERIES}
+    problems: list[str] = []
+
+    def pairs(client: Any) -> list[h.Pair]:
+        return [
+            _pair(client, b, q, pooled, truth[q.name], samples[(b, q.name)], problems)
+            for b in backends
+            for q in QUERIES
+        ]
+
+    setup, steps = timings.timed_pairs(
+        data, tag, pairs, cfg.warmup, cfg.repeats, gen_seconds, numpy_load_seconds=load_seconds
+    )
     for (backend, query), s in samples.items():
         problems += timings.unlogged(f"{backend} {query}", s.jobs.job_ids, steps, PARTIES)
     return SizeRun(size, setup, samples, steps, problems)
@@ -224,7 +123,7 @@ def _pair(
         f"{backend} {q.name}",
         lambda: h.run_job(client, q.protocol, q.params, backend),
         lambda: NUMPY[q.name](pooled),
-        lambda result: mismatches(q, backend, result, truth),
+        lambda result: mismatches(q.name, backend, result, truth),
         s,
         problems,
     )
@@ -237,18 +136,13 @@ def rows_of(runs: Sequence[SizeRun]) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
         for (backend, query), s in run.samples.items():
-            mpc, plain = Summary.of(s.jobs.seconds), Summary.of(s.baseline)
             rows.append(
                 {
                     "patients_per_party": run.patients,
                     "patients_total": PARTIES * run.patients,
                     "backend": backend,
                     "query": query,
-                    "mpc": mpc.as_dict(),
-                    "mpc_coordinator": Summary.of(s.jobs.coordinator_seconds).as_dict(),
-                    "numpy": plain.as_dict(),
-                    "ratio": round(mpc.median_ms / plain.median_ms, 3),
-                    **timings.step_figures(s.jobs.job_ids, run.steps),
+                    **timings.pair_figures(s, "numpy", run.steps),
                 }
             )
     return rows

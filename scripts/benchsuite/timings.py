@@ -8,11 +8,20 @@ import math
 import os
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from benchsuite.harness import RunningFederation
+from benchsuite.harness import (
+    Jobs,
+    Pair,
+    RunningFederation,
+    Samples,
+    alternate,
+    analyst,
+    local_federation,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,41 @@ def setup_figures(
         **{name: round(value, 2) for name, value in loads.items()},
         "rss_mb_after_up": fed.rss_mb(),
     }
+
+
+def timed_pairs(
+    data: Path,
+    tag: str,
+    pairs: Callable[[Any], Sequence[Pair]],
+    warmup: int,
+    repeats: int,
+    generate_seconds: float | None,
+    **loads: float,
+) -> tuple[dict[str, Any], dict[str, PartySteps]]:
+    """A federation on `data` that times the pairs its analyst client gives
+    (harness.alternate): how it came up (`setup_figures`) with each process's memory
+    after the jobs, and the parties' logged steps."""
+    with local_federation(data, tag) as fed:
+        setup = setup_figures(fed, generate_seconds, **loads)
+        with analyst(fed) as client:
+            alternate(pairs(client), warmup, repeats, tag)
+        return setup, after_jobs(fed, setup, load=False)
+
+
+def before_jobs(fed: RunningFederation) -> dict[str, Any]:
+    """Setup figures taken just before the jobs: each process's memory, the machine's load."""
+    return {"rss_mb_after_up": fed.rss_mb(), "load_average_before_jobs": load_average()}
+
+
+def after_jobs(
+    fed: RunningFederation, setup: dict[str, Any], load: bool = True
+) -> dict[str, PartySteps]:
+    """Into `setup`: each process's memory after the jobs and (`load`) the machine's load;
+    returned: the parties' logged steps of every job."""
+    setup["rss_mb_after_jobs"] = fed.rss_mb()
+    if load:
+        setup["load_average_after_jobs"] = load_average()
+    return party_steps(fed)
 
 
 def load_average() -> list[float]:
@@ -154,6 +198,37 @@ def step_figures(
         "bytes_sent_per_party": rounded(median([p.bytes_sent for p in logged]), count_digits),
         "jobs_with_steps": len(logged),
     }
+
+
+def note_figures(jobs: Jobs) -> dict[str, Any]:
+    """Medians over some jobs of their iterations and, by their progress notes, the time
+    to the first step, between two steps and after the last one (seconds)."""
+    return {
+        "iterations": median(jobs.iterations),
+        "to_first_step_s": median(jobs.first_step),
+        "later_step_s": median(jobs.later_step),
+        "after_last_step_s": median(jobs.after_last_step),
+    }
+
+
+def pair_figures(s: Samples, baseline: str, steps: dict[str, PartySteps]) -> dict[str, Any]:
+    """A pair's timings: MPC end to end and at the coordinator, its `baseline`, the
+    ratio of their medians, and the parties' logged steps."""
+    mpc, plain = Summary.of(s.jobs.seconds), Summary.of(s.baseline)
+    return {
+        "mpc": mpc.as_dict(),
+        "mpc_coordinator": Summary.of(s.jobs.coordinator_seconds).as_dict(),
+        baseline: plain.as_dict(),
+        "ratio": round(mpc.median_ms / plain.median_ms, 3),
+        **step_figures(s.jobs.job_ids, steps),
+    }
+
+
+def logged_by_every_party(
+    job_ids: Sequence[str | None], steps: dict[str, PartySteps], parties: int
+) -> int:
+    """How many of some jobs every one of the `parties` logged a step line for."""
+    return sum(steps[j].parties >= parties for j in job_ids if j is not None and j in steps)
 
 
 def unlogged(
