@@ -75,7 +75,9 @@ class CryptenBackend(Backend):
 
     def check(self, n_parties: int, has_dealer: bool) -> None:
         if n_parties < self.min_parties:
-            raise Refusal(f"the CrypTen backend needs at least 2 parties, got {n_parties}")
+            raise Refusal(
+                f"the CrypTen backend needs at least {self.min_parties} parties, got {n_parties}"
+            )
         if not has_dealer and not insecure_tfp_allowed():
             raise Refusal(
                 "the CrypTen backend needs a dealer in the roster to supply Beaver triples; "
