@@ -124,7 +124,7 @@ class InProcessFederation:
                 max_job_seconds=JOB_SECONDS,
             )
             config = PartyConfig(
-                hospital.id, roster, "", NOWHERE, NOWHERE, NOWHERE, policy, "INFO", NOWHERE
+                hospital.id, roster, "", NOWHERE, NOWHERE, NOWHERE, policy, "INFO", NOWHERE, NOWHERE
             )
             mesh = InMemoryMesh(hospital.id, switchboard)
             runner = JobRunner(
