@@ -262,3 +262,11 @@ def test_unusable_ledger_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / LEDGER_FILE).write_text("not a database " * 100)
     with pytest.raises(ConfigError, match=r"privacy ledger .* cannot be used"):
         ledger(tmp_path)
+
+
+def test_configuration_docs_state_the_accountant_figures() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    fits = math.floor(rho_for(3.0, DELTA) / rho_for(1.0, DELTA))
+    assert f"a budget of epsilon = 3 holds **{fits}** queries of epsilon = 1" in text
+    assert f"(each is rho = {rho_for(1.0, DELTA):.4g};" in text
+    assert f"spend epsilon = {epsilon_for(2 * rho_for(1.0, DELTA), DELTA):.3g}, not 2" in text
