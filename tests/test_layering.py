@@ -50,6 +50,7 @@ LAYERS: dict[str, frozenset[str]] = {
         | {"transport", "wire", "party", "coordinator"}
     ),
     "securemath": frozenset(),
+    "privacy": frozenset(),  # (not drawn) not imported by any role yet: issue 14
     "backend_names": frozenset(),
     "data": frozenset(),
     "wire": frozenset(),
