@@ -13,9 +13,9 @@ import pytest
 from scipy.optimize import brentq, minimize_scalar
 
 from smpc_ehr.errors import BadRequest, ConfigError, Refusal, SmpcEhrError
-from smpc_ehr.policy.accountant import Charge, epsilon_for, rho_for
 from smpc_ehr.policy.ledger import LEDGER_FILE, PrivacyLedger
 from smpc_ehr.policy.privacy import PrivacyPolicy, check_exact_run
+from smpc_ehr.privacy.accountant import Charge, epsilon_for, rho_for
 
 DELTA = 1e-6
 

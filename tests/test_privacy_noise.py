@@ -14,11 +14,10 @@ import pytest
 
 from smpc_ehr.backend_names import BACKEND_NAMES
 from smpc_ehr.privacy import sampling
+from smpc_ehr.privacy.accountant import epsilon_for, rho_for
 from smpc_ehr.privacy.mechanism import (
     discrete_gaussian_variance,
-    epsilon_of,
     plan_noise,
-    rho_for,
     rho_of,
     tolerated_colluders,
 )
@@ -79,9 +78,9 @@ def _cks20_epsilon(rho: float, delta: float) -> float:
 
 @pytest.mark.parametrize(("rho", "delta"), [(0.02, 1e-6), (0.5, 1e-6), (0.1, 1e-9)])
 def test_the_zcdp_conversion_matches_an_independent_one(rho: float, delta: float) -> None:
-    assert epsilon_of(rho, delta) == pytest.approx(_cks20_epsilon(rho, delta), rel=1e-3)
-    assert epsilon_of(rho, delta) <= rho + 2 * math.sqrt(rho * math.log(1 / delta))
-    assert rho_for(epsilon_of(rho, delta), delta) == pytest.approx(rho, rel=1e-6)
+    assert epsilon_for(rho, delta) == pytest.approx(_cks20_epsilon(rho, delta), rel=1e-3)
+    assert epsilon_for(rho, delta) <= rho + 2 * math.sqrt(rho * math.log(1 / delta))
+    assert rho_for(epsilon_for(rho, delta), delta) == pytest.approx(rho, rel=1e-6)
 
 
 def test_one_honest_share_is_an_exact_discrete_gaussian() -> None:

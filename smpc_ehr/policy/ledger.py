@@ -36,13 +36,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smpc_ehr.errors import BadRequest, ConfigError, Refusal, SmpcEhrError
-from smpc_ehr.policy.accountant import Charge, epsilon_for, rho_for
 from smpc_ehr.policy.privacy import (
     PrivacyPolicy,
     check_query_cap,
     period_label,
     period_start,
 )
+from smpc_ehr.privacy.accountant import Charge, epsilon_for, rho_for
 
 LEDGER_FILE = "privacy-ledger.sqlite3"
 """The ledger's file name in a party's state folder."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from smpc_ehr.errors import ConfigError, Refusal
-from smpc_ehr.policy.accountant import Charge, check_delta, epsilon_for
+from smpc_ehr.privacy.accountant import Charge, check_delta, epsilon_for
 
 DEFAULT_DELTA = 1e-6
 BUDGET_PERIODS = ("forever", "year", "quarter", "month")

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import opendp.prelude as dp
+
+from smpc_ehr.privacy.accountant import rho_for
 
 dp.enable_features("contrib")
 
@@ -63,30 +64,6 @@ def rho_of(sensitivity: float, share_scale: float, honest: int, dim: int = 1) ->
         share_scale, honest
     )
     return root * root / 2
-
-
-@cache
-def epsilon_of(rho: float, delta: float) -> float:
-    """The epsilon of (epsilon, delta)-DP implied by rho-zCDP (OpenDP's conversion)."""
-    if rho <= 0:
-        return 0.0
-    # A measurement whose zCDP map at distance 1 is rho: N_Z with scale 1/sqrt(2 rho).
-    space = dp.atom_domain(T="i64"), dp.absolute_distance(T="i64")
-    measurement = dp.m.make_gaussian(*space, scale=1 / math.sqrt(2 * rho))
-    profile = dp.c.make_zCDP_to_approxDP(measurement).map(1)
-    return float(profile.epsilon(delta))
-
-
-def rho_for(epsilon: float, delta: float) -> float:
-    """The largest rho (to 1e-9 relative) whose (epsilon, delta) conversion is at most
-    `epsilon`, so that a budget stated in (epsilon, delta) can be spent in zCDP."""
-    if epsilon <= 0 or not 0 < delta < 1:
-        raise ValueError(f"need epsilon > 0 and 0 < delta < 1, not ({epsilon}, {delta})")
-    low, high = 0.0, epsilon  # epsilon_of(rho, delta) >= rho
-    while high - low > 1e-9 * high:
-        mid = (low + high) / 2
-        low, high = (mid, high) if epsilon_of(mid, delta) <= epsilon else (low, mid)
-    return low
 
 
 def discrete_gaussian_variance(scale: float) -> float:
