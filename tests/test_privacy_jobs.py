@@ -17,9 +17,11 @@ from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.local_checks import UnusableValues
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import Refusal
+from smpc_ehr.party.jobs import job_charge
 from smpc_ehr.policy.ledger import LEDGER_FILE, PrivacyLedger
 from smpc_ehr.policy.privacy import PrivacyPolicy
-from smpc_ehr.privacy.accountant import rho_for
+from smpc_ehr.privacy.accountant import Charge, rho_for
 from smpc_ehr.securemath.ops import SecureOps
 from smpc_ehr.study.template import parse_template
 from smpc_ehr.testing.federation import ANALYST, Hospital, InProcessFederation, JobFailed
@@ -151,3 +153,12 @@ def test_a_job_that_failed_after_its_secure_step_started_stays_charged(tmp_path:
         assert analyst == ANALYST and state in ("committed", "reserved")
         ledger = PrivacyLedger.in_state_folder(tmp_path / hospital, hospital, PrivacyPolicy())
         assert ledger.report().total.rho_spent == pytest.approx(rho_for(1.0, DELTA))
+
+
+def test_a_jobs_charge_takes_its_delta_or_the_policys() -> None:
+    policy = PrivacyPolicy(delta=1e-7)
+    assert job_charge({"epsilon": None}, policy) is None
+    assert job_charge({"epsilon": 1.0}, policy) == Charge.of_epsilon(1.0, 1e-7)
+    assert job_charge({"epsilon": 1.0, "delta": 1e-5}, policy) == Charge.of_epsilon(1.0, 1e-5)
+    with pytest.raises(Refusal, match="unusable privacy parameters"):
+        job_charge({"epsilon": 1.0, "delta": 2.0}, policy)
