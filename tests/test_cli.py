@@ -216,22 +216,16 @@ def test_local_up_refuses_a_min_cell_count_the_backends_cannot_count(
 
 
 def test_local_up_require_dp_and_budget_survive_down_and_up(data3: Path, tmp_path: Path) -> None:
-    # The count template with an `epsilon` parameter: the ledger's wiring, whatever the
-    # analysis does with it.
-    template = tmp_path / "count_dp.toml"
-    template.write_text(
-        COUNT_TEMPLATE.read_text()
-        + '\n[parameters.epsilon]\ntype = "float"\nrequired = false\nmin = 0.01\nmax = 10.0\n'
-        'help = "Privacy loss of this run"\n'
-    )
+    # The end-to-end check, on the count template (its DP variant).
     state = str(tmp_path / "state")
-    flags = ("--require-dp", "--epsilon-budget", "1", "--approve", str(template))
-    run = ("run", str(template), "--set", "codes=E11", "--state", state)
+    flags = ("--require-dp", "--epsilon-budget", "1")
+    run = ("run", str(COUNT_TEMPLATE), "--set", "codes=E11", "--state", state)
     smpc("local", "up", "--data", str(data3), "--state", state, *flags)
     try:
         exact = smpc(*run, check=False)
         assert exact.returncode == 1 and "requires differential privacy" in exact.stderr
-        smpc(*run, "--set", "epsilon=1")
+        noisy = smpc(*run, "--set", "epsilon=1").stdout
+        assert "differentially private, epsilon = 1" in noisy
         spent = smpc(*run, "--set", "epsilon=1", check=False)
         assert spent.returncode == 1
         assert "the privacy budget of hospital-1 does not allow this job" in spent.stderr
