@@ -213,3 +213,37 @@ def test_local_up_refuses_a_min_cell_count_the_backends_cannot_count(
     if value != "many":
         assert "must be between 1 and 1073741823" in done.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_local_up_require_dp_and_budget_survive_down_and_up(data3: Path, tmp_path: Path) -> None:
+    # The end-to-end check, on the count template (its DP variant).
+    state = str(tmp_path / "state")
+    flags = ("--require-dp", "--epsilon-budget", "1")
+    run = ("run", str(COUNT_TEMPLATE), "--set", "codes=E11", "--state", state)
+    smpc("local", "up", "--data", str(data3), "--state", state, *flags)
+    try:
+        exact = smpc(*run, check=False)
+        assert exact.returncode == 1 and "requires differential privacy" in exact.stderr
+        noisy = smpc(*run, "--set", "epsilon=1").stdout
+        assert "differentially private, epsilon = 1" in noisy
+        spent = smpc(*run, "--set", "epsilon=1", check=False)
+        assert spent.returncode == 1
+        assert "the privacy budget of hospital-1 does not allow this job" in spent.stderr
+    finally:
+        smpc("local", "down", "--state", state)
+    report = smpc("budget", "--state", state).stdout
+    for party in ("hospital-1", "hospital-2", "hospital-3"):
+        assert f"privacy budget of {party}" in report
+    rows = [line.split() for line in report.splitlines()]
+    analyst = [row for row in rows if row[:1] == ["analyst"] and row[1] != "epsilon"]
+    assert len(analyst) == 3  # one per party
+    assert all(row[2] == "1" and float(row[3]) < 1e-6 for row in analyst)  # nothing remains
+    smpc("local", "up", "--data", str(data3), "--state", state, *flags)
+    try:
+        again = smpc(*run, "--set", "epsilon=1", check=False)
+        assert "the privacy budget of hospital-2 does not allow this job" in again.stderr
+    finally:
+        smpc("local", "down", "--state", state)
+    one = smpc("budget", "--config", str(Path(state) / "hospital-3.toml")).stdout
+    assert one.startswith("privacy budget of hospital-3")
+    assert "hospital-1" not in one

@@ -13,6 +13,7 @@ from smpc_ehr.config.coordinator import load_coordinator_config, write_coordinat
 from smpc_ehr.config.party import load_party_config, write_party_config
 from smpc_ehr.config.roster import Member, Roster, load_roster, parse_address, write_roster
 from smpc_ehr.errors import ConfigError
+from smpc_ehr.policy.privacy import PrivacyPolicy
 from tests._canonical import independent_hash
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,6 +253,27 @@ def test_party_config_loads(tmp_path: Path) -> None:
     assert policy.max_job_seconds == 60.0
     assert policy.approved_hashes == {"sha256:" + "ab" * 32, independent_hash(PROTOCOL)}
     assert list(policy.approved_names.values()) == ["rare_disease_count"]
+    assert config.state == tmp_path / "state" / "hospital-a"  # the default state folder
+
+
+def test_party_privacy_policy_loads(tmp_path: Path) -> None:
+    federation(tmp_path)
+    text = PARTY.replace(
+        "max_job_seconds = 60",
+        "max_job_seconds = 60\nrequire_dp = true\nmax_epsilon_per_query = 1\n"
+        "epsilon_budget_per_analyst = 3\nepsilon_budget_total = 10.5\ndelta = 1e-7\n"
+        'budget_period = "quarter"',
+    ).replace('data = "data/hospital-a"', 'data = "data/hospital-a"\nstate = "/var/lib/x"')
+    config = load_party_config(write(tmp_path / "hospital-a.toml", text))
+    assert config.policy.privacy == PrivacyPolicy(
+        require_dp=True,
+        max_epsilon_per_query=1.0,
+        epsilon_budget_per_analyst=3.0,
+        epsilon_budget_total=10.5,
+        delta=1e-7,
+        budget_period="quarter",
+    )
+    assert config.state == Path("/var/lib/x")
 
 
 def test_party_policy_defaults(tmp_path: Path) -> None:
@@ -264,6 +286,10 @@ def test_party_policy_defaults(tmp_path: Path) -> None:
     assert config.policy.min_cell_count == 11
     assert config.policy.approved_hashes == frozenset()
     assert config.log_level == "INFO"
+    assert config.policy.privacy == PrivacyPolicy()  # exact runs allowed, no budget
+    assert not config.policy.privacy.require_dp
+    assert config.policy.privacy.epsilon_budget_total is None
+    assert config.policy.privacy.delta == 1e-6
 
 
 @pytest.mark.parametrize(
@@ -281,6 +307,16 @@ def test_party_policy_defaults(tmp_path: Path) -> None:
         ("min_cell_count = 15", "min_cel_count = 15", "unknown key(s) 'min_cel_count'"),
         ('"sha256:' + "ab" * 32, '"md5:' + "ab" * 32, "approved_hashes"),
         ("max_job_seconds = 60", "max_job_seconds = 0", "max_job_seconds: must be > 0"),
+        ("max_job_seconds = 60", "require_dp = 1", "[policy] require_dp: expected true or false"),
+        ("max_job_seconds = 60", "delta = 1.5", "[policy]: delta must be a number strictly"),
+        ("max_job_seconds = 60", "delta = 0", "[policy]: delta must be a number strictly"),
+        ("max_job_seconds = 60", "epsilon_budget_total = -3", "epsilon_budget_total must be"),
+        ("max_job_seconds = 60", 'epsilon_budget_total = "3"', "expected a number"),
+        ("max_job_seconds = 60", "epsilon_budget_per_analyst = nan", "must be finite"),
+        ("max_job_seconds = 60", "max_epsilon_per_query = 0", "max_epsilon_per_query must be"),
+        ("max_job_seconds = 60", 'budget_period = "week"', "budget_period must be one of"),
+        ("max_job_seconds = 60", "epsilon_budget = 3", "unknown key(s) 'epsilon_budget'"),
+        ('data = "data/hospital-a"', 'data = "data/hospital-a"\nstate = ""', "state: expected"),
         ('level = "debug"', 'level = "loud"', "level: must be one of"),
         ('roster = "roster.toml"', 'roster = "nope.toml"', "roster file not found"),
         ('data = "data/hospital-a"', 'data = "data/hospital-a"\nlisten = "x"', "listen"),
@@ -390,6 +426,8 @@ def test_party_config_writer_round_trips(tmp_path: Path) -> None:
         approved_protocols=[tmp_path / "protocol.toml"],
         max_job_seconds=30,
         log_level="warning",
+        state=tmp_path / "state-a",
+        privacy=PrivacyPolicy(require_dp=True, epsilon_budget_per_analyst=3.0),
     )
     assert "../roster.toml" in out.read_text()  # written relative, so the tree can move
     config = load_party_config(out)
@@ -399,6 +437,8 @@ def test_party_config_writer_round_trips(tmp_path: Path) -> None:
     assert config.policy.max_job_seconds == 30.0
     assert config.log_level == "WARNING"
     assert config.policy.approved_hashes == {independent_hash(PROTOCOL)}
+    assert config.state == tmp_path / "state-a"
+    assert config.policy.privacy == PrivacyPolicy(require_dp=True, epsilon_budget_per_analyst=3.0)
 
 
 def test_coordinator_config(tmp_path: Path) -> None:

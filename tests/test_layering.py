@@ -43,13 +43,14 @@ LAYERS: dict[str, frozenset[str]] = {
     "transport": frozenset({"wire", "pki"}),  # pki (not drawn): the TLS identity's checks
     "config": frozenset({"policy", "study"}),
     "pki": frozenset({"config"}),
-    "policy": frozenset({"study", "securemath.constants"}),  # (not drawn)
+    "policy": frozenset({"study", "securemath.constants", "privacy"}),  # (not drawn)
     "study": frozenset({"backend_names"}),
     "testing": frozenset(  # test support: anything below cli, used by no role
         {"analyses", "backends", "config", "data", "policy", "securemath", "study"}
         | {"transport", "wire", "party", "coordinator"}
     ),
     "securemath": frozenset(),
+    "privacy": frozenset(),  # (not drawn) the accountant and the noise; used by policy
     "backend_names": frozenset(),
     "data": frozenset(),
     "wire": frozenset(),

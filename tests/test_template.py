@@ -141,11 +141,13 @@ def test_shipped_protocol_parses() -> None:
         "onset_from",
         "onset_to",
         "by",
+        "epsilon",
     ]
     bound = t.bind({"codes": "E75.22"})
     assert bound["codes"] == ("E75.22",)
     assert bound["as_of"] == dt.date(2026, 1, 1)
     assert bound["sex"] is None
+    assert bound["epsilon"] is None  # an exact run unless epsilon is given
     assert t.canonical_hash.startswith("sha256:") and len(t.canonical_hash) == 71
 
 

@@ -41,6 +41,17 @@ the names `Analysis.outputs` declares."""
 
 
 @dataclass(frozen=True)
+class JobSetting:
+    """Public facts of a job an analysis may need beyond its parameters: the backend
+    that runs it and the number of parties (noise for differential privacy is
+    calibrated to both). The coordinator passes it to `release`; a party's secure
+    program reads the same facts from its ops (`SecureOps.backend`, `n_parties`)."""
+
+    backend: str
+    parties: int
+
+
+@dataclass(frozen=True)
 class Output:
     """One named output of a secure program and its public shape (() for a scalar)."""
 
@@ -135,6 +146,27 @@ class Analysis(ABC):
 
         return program
 
-    def release(self, opened: Sequence[float], params: Params, threshold: int) -> dict[str, Any]:
-        """The released result from the flat opened values, as the coordinator has them."""
-        return self.finalize(decode_outputs(self.outputs(params), opened), params, threshold)
+    def noise(self, params: Params, setting: JobSetting) -> dict[str, Any] | None:
+        """What the release carries about the noise added for differential privacy
+        (mechanism, epsilon, delta, rho, noise scale), or None for an exact run (the
+        default: an analysis without a DP variant is exact)."""
+        del params, setting
+        return None
+
+    def release(
+        self,
+        opened: Sequence[float],
+        params: Params,
+        threshold: int,
+        setting: JobSetting | None = None,
+    ) -> dict[str, Any]:
+        """The released result from the flat opened values, as the coordinator has them,
+        with `noise`'s report under "dp" when the run was differentially private
+        (which needs the job's `setting`)."""
+        result = self.finalize(decode_outputs(self.outputs(params), opened), params, threshold)
+        if setting is None:
+            if params.get("epsilon") is not None:
+                raise ValueError("a differentially private release needs the job's setting")
+            return result
+        report = self.noise(params, setting)
+        return result if report is None else {**result, "dp": report}

@@ -7,7 +7,9 @@
     smpc-ehr dealer --config FILE           (CrypTen backend: correlated randomness)
     smpc-ehr protocol show PROTOCOL.toml     (canonical hash, parameters, leakage)
     smpc-ehr run PROTOCOL.toml [--set name=value ...] [--json] (--state DIR | --config FILE)
-    smpc-ehr local up --data DIR [--state DIR] / smpc-ehr local down [--state DIR]
+    smpc-ehr local up --data DIR [--state DIR] [--require-dp] [--epsilon-budget E]
+    smpc-ehr local down [--state DIR]
+    smpc-ehr budget (--state DIR | --config PARTY.toml)   (privacy budget spent, remaining)
 
 Errors a user can fix are printed as one line naming what is wrong (exit code 2);
 a job that ran and failed exits with 1; output whose reader went away (`| head -1`)
@@ -17,6 +19,7 @@ ends quietly with 141.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -25,6 +28,7 @@ from smpc_ehr.backends import BACKENDS
 from smpc_ehr.cli import commands
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
+from smpc_ehr.policy.privacy import DEFAULT_DELTA
 
 EXIT_BROKEN_PIPE = 141
 """Exit status when stdout's reader went away (as a shell reports death by SIGPIPE)."""
@@ -48,6 +52,17 @@ def _min_cell_count(text: str) -> int:
     problem = min_cell_count_problem(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _epsilon_budget(text: str) -> float:
+    """--epsilon-budget: a positive, finite epsilon (at the policy's delta)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -134,10 +149,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lup.add_argument("--min-cell-count", type=_min_cell_count, default=DEFAULT_MIN_CELL_COUNT)
     lup.add_argument("--timeout", type=float, default=60.0)
+    lup.add_argument(
+        "--require-dp",
+        action="store_true",
+        help="every party refuses exact runs: a job must give the template's epsilon",
+    )
+    lup.add_argument(
+        "--epsilon-budget",
+        type=_epsilon_budget,
+        metavar="E",
+        help="every party's privacy budget per analyst, as epsilon at delta = "
+        f"{DEFAULT_DELTA:g} (default: no budget)",
+    )
     lup.set_defaults(handler=commands.local_up)
     ldown = local_sub.add_parser("down", help="stop the local federation")
     ldown.add_argument("--state", default=commands.DEFAULT_STATE)
     ldown.set_defaults(handler=commands.local_down)
+
+    budget = sub.add_parser(
+        "budget", help="privacy budget spent and remaining, per analyst and in total"
+    )
+    ledger = budget.add_mutually_exclusive_group()
+    ledger.add_argument(
+        "--state",
+        help=f"every party of a local federation (default {commands.DEFAULT_STATE})",
+    )
+    ledger.add_argument("--config", help="one party's config TOML (its state folder)")
+    budget.set_defaults(handler=commands.budget)
     return parser
 
 

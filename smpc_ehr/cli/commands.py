@@ -171,8 +171,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def budget(args: argparse.Namespace) -> int:
+    """`smpc-ehr budget`: each party's privacy budget, spent and remaining, per analyst and
+    in total, read from its ledger (one party's config, or every party of a local
+    federation)."""
+    from smpc_ehr.config.party import load_party_config
+    from smpc_ehr.local.federation import party_configs
+    from smpc_ehr.policy.ledger import PrivacyLedger
+
+    paths = [Path(args.config)] if args.config else party_configs(Path(args.state or DEFAULT_STATE))
+    for index, path in enumerate(paths):
+        config = load_party_config(path, check_files=False)
+        ledger = PrivacyLedger.in_state_folder(config.state, config.id, config.policy.privacy)
+        if index:
+            print()
+        print("\n".join(ledger.report().lines()))
+    return 0
+
+
 def local_up(args: argparse.Namespace) -> int:
     from smpc_ehr.local.federation import up
+    from smpc_ehr.policy.privacy import PrivacyPolicy
 
     protocols = Path(args.protocols)
     if not protocols.is_dir() and not args.approve:
@@ -186,6 +205,11 @@ def local_up(args: argparse.Namespace) -> int:
         approve=[Path(p) for p in args.approve],
         min_cell_count=args.min_cell_count,
         timeout=args.timeout,
+        privacy=PrivacyPolicy(
+            require_dp=args.require_dp, epsilon_budget_per_analyst=args.epsilon_budget
+        )
+        if args.require_dp or args.epsilon_budget is not None
+        else None,
     )
     for ident, address in federation.addresses.items():
         print(f"{ident}: {address} (pid {federation.pids[ident]})")

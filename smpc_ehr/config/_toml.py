@@ -90,6 +90,13 @@ class Table:
             raise self.error(key, f"must be >= {minimum}, got {value}")
         return value
 
+    def get_bool(self, key: str, default: Any = _MISSING) -> Any:
+        """true or false (not 0 or 1, not a string)."""
+        value = self._get(key, default)
+        if key in self._data and not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {show(value)}")
+        return value
+
     def get_number(self, key: str, default: Any = _MISSING, *, positive: bool = False) -> Any:
         """A finite int or float, returned as float."""
         value = self._get(key, default)

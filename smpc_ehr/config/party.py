@@ -2,7 +2,9 @@
 
 The policy section is the hospital's own: its small-cell threshold, the protocol
 templates it approves (as files, whose canonical hashes are taken at load time, or as
-hashes directly) and the longest job deadline it accepts.
+hashes directly), the longest job deadline it accepts and its differential-privacy
+settings (smpc_ehr.policy.privacy). The state folder holds what the party keeps between
+runs (its privacy ledger); it is created when first needed.
 """
 
 from __future__ import annotations
@@ -35,7 +37,23 @@ from smpc_ehr.policy.approval import (
     check_hash_text,
     min_cell_count_problem,
 )
+from smpc_ehr.policy.privacy import DEFAULT_DELTA, PrivacyPolicy
 from smpc_ehr.study.template import load_template
+
+PRIVACY_KEYS = (
+    "require_dp",
+    "max_epsilon_per_query",
+    "epsilon_budget_per_analyst",
+    "epsilon_budget_total",
+    "delta",
+    "budget_period",
+)
+"""The [policy] keys of PrivacyPolicy, in the order the writer puts them."""
+
+
+def default_state(base: Path, party_id: str) -> Path:
+    """A party's state folder when its config names none: state/<id> beside the config."""
+    return base / "state" / party_id
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class PartyConfig:
     policy: PartyPolicy
     log_level: str
     source: Path
+    state: Path
 
 
 def _read_policy(top: Table, base: Path) -> PartyPolicy:
@@ -75,13 +94,31 @@ def _read_policy(top: Table, base: Path) -> PartyPolicy:
         except ConfigError as exc:
             raise table.error("approved_hashes", str(exc)) from None
     max_seconds = table.get_number("max_job_seconds", 120.0, positive=True)
+    privacy = _read_privacy(table)
     table.done()
     return PartyPolicy(
         min_cell_count=min_cells,
         approved_hashes=frozenset(hashes),
         approved_names=names,
         max_job_seconds=max_seconds,
+        privacy=privacy,
     )
+
+
+def _read_privacy(table: Table) -> PrivacyPolicy:
+    """The DP keys of [policy]; PrivacyPolicy's own checks name the key that is wrong."""
+    values = {
+        "require_dp": table.get_bool("require_dp", False),
+        "max_epsilon_per_query": table.get_number("max_epsilon_per_query", None),
+        "epsilon_budget_per_analyst": table.get_number("epsilon_budget_per_analyst", None),
+        "epsilon_budget_total": table.get_number("epsilon_budget_total", None),
+        "delta": table.get_number("delta", DEFAULT_DELTA),
+        "budget_period": table.get_str("budget_period", "forever"),
+    }
+    try:
+        return PrivacyPolicy(**values)
+    except ConfigError as exc:
+        raise table.wrap(exc) from None
 
 
 def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyConfig:
@@ -94,6 +131,8 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
     s = read_identity_section(path, "party")
     listen = read_listen(s.table, s.member)
     data = resolve(s.base, s.table.get_str("data"))
+    state_entry = s.table.get_str("state", None)
+    state = default_state(s.base, s.id) if state_entry is None else resolve(s.base, state_entry)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -111,6 +150,7 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
         policy=policy,
         log_level=log_level,
         source=s.path,
+        state=state,
     )
 
 
@@ -128,6 +168,8 @@ def write_party_config(
     approved_hashes: Sequence[str] = (),
     max_job_seconds: float = 120.0,
     log_level: str = "INFO",
+    state: Path | str | None = None,
+    privacy: PrivacyPolicy | None = None,
 ) -> Path:
     """Write a party config (used by the local federation tool); returns its path.
 
@@ -146,6 +188,7 @@ def write_party_config(
         "key": rel(key, base),
         "cert": rel(cert, base),
         "data": rel(data, base),
+        "state": None if state is None else rel(state, base),
     }
     policy = {
         "min_cell_count": min_cell_count,
@@ -153,6 +196,8 @@ def write_party_config(
         "approved_hashes": list(approved_hashes),
         "max_job_seconds": float(max_job_seconds),
     }
+    if privacy is not None:
+        policy.update({key: getattr(privacy, key) for key in PRIVACY_KEYS})
     text = toml_document(
         [
             toml_table("party", party),

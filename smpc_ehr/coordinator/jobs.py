@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import grpc
 
 from smpc_ehr.analyses import ANALYSES
-from smpc_ehr.analyses.base import OutputMismatch
+from smpc_ehr.analyses.base import JobSetting, OutputMismatch
 from smpc_ehr.backends import get_backend
 from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
@@ -389,6 +389,7 @@ class Coordinator:
             raise PartyFailure(f"output shares do not fit together: {exc}") from exc
         analysis = ANALYSES[job.template.analysis]
         try:
-            return analysis.release(values, job.params, threshold)
+            setting = JobSetting(job.backend, len(job.parties))
+            return analysis.release(values, job.params, threshold, setting)
         except OutputMismatch as exc:
             raise PartyFailure(f"the opened outputs do not fit the analysis: {exc}") from exc

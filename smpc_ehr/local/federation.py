@@ -27,10 +27,11 @@ from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import write_party_config
-from smpc_ehr.config.roster import Member, Roster, write_roster
+from smpc_ehr.config.roster import Member, Roster, load_roster, write_roster
 from smpc_ehr.errors import ConfigError, SmpcEhrError
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
+from smpc_ehr.policy.privacy import PrivacyPolicy
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import coordinator_pb2_grpc, dealer_pb2_grpc, party_pb2, party_pb2_grpc
 
@@ -71,6 +72,20 @@ class LocalFederation:
         (self.state_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
+def party_config_path(state_dir: Path, party: str) -> Path:
+    """Where `local up` writes a party's config."""
+    return Path(state_dir) / f"{party}.toml"
+
+
+def party_configs(state_dir: Path) -> list[Path]:
+    """The party configs of the local federation in `state_dir`, in roster order (also
+    after `local down`: the configs and the parties' state folders stay)."""
+    roster = Path(state_dir) / "roster.toml"
+    if not roster.exists():
+        raise ConfigError(f"no local federation in {state_dir}: start one with `smpc-ehr local up`")
+    return [party_config_path(state_dir, p) for p in load_roster(roster).party_ids()]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -99,9 +114,14 @@ def up(
     timeout: float = 60.0,
     more_analysts: tuple[str, ...] = (),
     coordinator_settings: dict[str, Any] | None = None,
+    privacy: PrivacyPolicy | None = None,
 ) -> LocalFederation:
     """Write roster, certificates and configs into `state_dir`, start every process and
     wait until all answer a health check. On any failure, stops what it started.
+
+    `privacy` is every party's differential-privacy policy (default: exact runs allowed,
+    no budget); each party keeps its ledger in state_dir/state/<id>, which `local down`
+    leaves in place, so a budget stays spent over `local down` and `local up`.
 
     `state_dir/analyst.toml` is the config of analyst "analyst"; `more_analysts` adds
     identities (certificates only) for trying what one analyst may see of another's jobs;
@@ -126,6 +146,7 @@ def up(
                 timeout,
                 more_analysts,
                 coordinator_settings or {},
+                privacy,
             )
         except _PortTaken:
             continue  # another program took a port between choosing and binding it
@@ -140,6 +161,7 @@ def _start(
     timeout: float,
     more_analysts: tuple[str, ...],
     coordinator_settings: dict[str, Any],
+    privacy: PrivacyPolicy | None,
 ) -> LocalFederation:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
@@ -167,7 +189,7 @@ def _start(
         configs[party.id] = (
             "party",
             write_party_config(
-                state_dir / f"{party.id}.toml",
+                party_config_path(state_dir, party.id),
                 id=party.id,
                 roster=roster.source,
                 key=pki.key_for(party.id),
@@ -176,6 +198,7 @@ def _start(
                 listen=party.address,
                 min_cell_count=min_cell_count,
                 approved_protocols=approved,
+                privacy=privacy,
             ),
         )
     configs[COORDINATOR_ID] = (

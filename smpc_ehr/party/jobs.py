@@ -3,6 +3,12 @@
 One job runs at a time (the coordinator queues them, and MPyC and CrypTen both keep
 global state). The local plaintext step runs on a worker thread; the job's backend
 (`smpc_ehr.backends.BACKENDS`) decides where its own computation runs.
+
+A job with an `epsilon` parameter (a differentially private run) has its privacy
+charge reserved in this hospital's ledger (policy/ledger.py, in the party's state
+folder) before the party accepts it; the charge is committed when the party's output
+shares are ready, released when the job is dropped before its secure step started,
+and kept as spent when the secure step started and then failed.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +30,9 @@ from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
+from smpc_ehr.policy.ledger import PrivacyLedger
+from smpc_ehr.policy.privacy import PrivacyPolicy, check_exact_run
+from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import MAX_JOB_ID_CHARS, JobChannel, Mesh
 from smpc_ehr.transport.tls import TlsIdentity
@@ -42,6 +51,23 @@ class PreparedJob:
     backend: Backend
     channel: JobChannel
     running: bool = False
+    charged: bool = False
+    """A privacy charge is reserved for this job in the party's ledger."""
+    secure_started: bool = False
+    """The backend has started the secure step: from then on noise may be revealed."""
+
+
+def job_charge(params: Mapping[str, Any], privacy: PrivacyPolicy) -> Charge | None:
+    """What a job spends: None for an exact run (no `epsilon`), else its (epsilon, delta)
+    with the policy's delta when the job gives none. Refusal for unusable values."""
+    epsilon = params.get("epsilon")
+    if epsilon is None:
+        return None
+    delta = params.get("delta")
+    try:
+        return Charge.of_epsilon(epsilon, privacy.delta if delta is None else delta)
+    except ValueError as exc:
+        raise Refusal(f"unusable privacy parameters: {exc}") from None
 
 
 class JobRunner:
@@ -63,11 +89,21 @@ class JobRunner:
         self._data = data
         self._mesh = mesh
         self._current: PreparedJob | None = None
+        self._ledger: PrivacyLedger | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpc-job")
 
     @property
     def current_job(self) -> str:
         return self._current.spec.job_id if self._current else ""
+
+    @property
+    def ledger(self) -> PrivacyLedger:
+        """This hospital's privacy ledger, opened on first use (exact runs never need it)."""
+        if self._ledger is None:
+            self._ledger = PrivacyLedger.in_state_folder(
+                self._config.state, self._config.id, self._config.policy.privacy
+            )
+        return self._ledger
 
     async def prepare(self, spec: common_pb2.JobSpec) -> int:
         """Check the job against this party's policy and reserve it.
@@ -98,10 +134,25 @@ class JobRunner:
             raise Refusal(f"this party cannot run analysis {template.analysis!r}")
         analysis.validate(params)
         analysis.validate_backend(params, spec.backend)
-        backend.preload(self._worker)  # e.g. torch, while the other parties prepare
-        deadline = time.monotonic() + spec.deadline_seconds
-        channel = self._mesh.open_job(spec.job_id, parties, deadline)
-        self._current = PreparedJob(spec, analysis, params, backend, channel)
+        charge = job_charge(params, policy.privacy)
+        check_exact_run(policy.privacy, me, charge)
+        if charge is not None:
+            if not spec.analyst:
+                raise Refusal("the job names no analyst, whose privacy budget it would spend")
+            # Last check before accepting: a refusal above leaves nothing to give back.
+            # Called on the loop, not awaited, so that no other Prepare slips in between
+            # the busy check above and taking the job below (it is one short SQLite
+            # transaction; only another writer of this ledger file can make it wait).
+            self.ledger.reserve(spec.job_id, spec.analyst, charge)
+        try:
+            backend.preload(self._worker)  # e.g. torch, while the other parties prepare
+            deadline = time.monotonic() + spec.deadline_seconds
+            channel = self._mesh.open_job(spec.job_id, parties, deadline)
+        except BaseException:
+            if charge is not None:
+                await self._settle(spec.job_id, spent=False)
+            raise
+        self._current = PreparedJob(spec, analysis, params, backend, channel, charged=bool(charge))
         asyncio.get_running_loop().call_later(spec.deadline_seconds, self._expire, spec.job_id)
         log.info(
             "job %s accepted: %s %s (%s) from %s",
@@ -135,9 +186,13 @@ class JobRunner:
                 reason = str(cause) or type(cause).__name__
             log.warning("job %s failed: %s", job_id, reason)
             log.debug("job %s failure", job_id, exc_info=True)
-            await self._finish(job, abort_reason=reason)
+            # Once the secure step has started, this party's noise share is an input
+            # and openings may have happened (or happened at others) before the
+            # failure: noise may have been revealed partially, so the charge is kept as
+            # spent. Before that nothing left this party and the charge goes back.
+            await self._finish(job, abort_reason=reason, spent=job.secure_started)
             raise
-        await self._finish(job)
+        await self._finish(job, spent=True)
         log.info("job %s done", job_id)
         return shares
 
@@ -164,6 +219,7 @@ class JobRunner:
         )
         # Started before the local step: what a backend sends first (MPyC's PRSS keys)
         # travels while the party computes.
+        job.secure_started = True
         backend_job = job.backend.start(job.channel, context)
         loop = asyncio.get_running_loop()
         problem: UnusableValues | None = None
@@ -196,14 +252,33 @@ class JobRunner:
         shares.public_meta["threshold"] = str(threshold)
         return shares
 
-    async def _finish(self, job: PreparedJob, abort_reason: str | None = None) -> None:
+    async def _finish(
+        self, job: PreparedJob, abort_reason: str | None = None, *, spent: bool
+    ) -> None:
+        """End the job: settle its privacy charge (committed if `spent`, else released)
+        and close its channel."""
         if self._current is job:
             self._current = None
+        if job.charged:
+            job.charged = False
+            await self._settle(job.spec.job_id, spent=spent)
         await job.channel.close(abort_reason)
 
+    async def _settle(self, job_id: str, *, spent: bool) -> None:
+        """Commit or release a job's charge. A failure is logged, not raised: the charge
+        then stays reserved, which the ledger counts as spent (budget lost, not privacy)."""
+        try:
+            if spent:
+                await asyncio.to_thread(self.ledger.commit, job_id)
+            else:
+                await asyncio.to_thread(self.ledger.release, job_id)
+        except Exception as exc:
+            log.error("job %s: its privacy charge stays reserved: %s", job_id, exc)
+
     async def _drop(self, job: PreparedJob, reason: str) -> None:
+        """End a job whose secure step never started: nothing was revealed."""
         log.info("job %s dropped: %s", job.spec.job_id, reason)
-        await self._finish(job, abort_reason=reason)
+        await self._finish(job, abort_reason=reason, spent=False)
 
     def _expire(self, job_id: str) -> None:
         job = self._current
@@ -213,7 +288,15 @@ class JobRunner:
                 asyncio.get_running_loop().create_task(self._drop(job, "deadline passed"))
 
     def shutdown(self) -> None:
-        """Abort whatever runs and stop the worker."""
-        if self._current is not None:
-            self._current.channel.fail(JobAborted("the party is shutting down"))
+        """Abort whatever runs and stop the worker. A prepared job that never started
+        gives its privacy charge back; a running one's stays reserved (counted as spent)."""
+        job = self._current
+        if job is not None:
+            job.channel.fail(JobAborted("the party is shutting down"))
+            if job.charged and not job.secure_started:
+                job.charged = False
+                try:
+                    self.ledger.release(job.spec.job_id)
+                except Exception as exc:
+                    log.error("job %s: its privacy charge stays reserved: %s", job.spec.job_id, exc)
         self._worker.shutdown(wait=False, cancel_futures=True)

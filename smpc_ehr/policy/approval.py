@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smpc_ehr.errors import BadRequest, ConfigError, Refusal, TemplateError
+from smpc_ehr.policy.privacy import PrivacyPolicy
 from smpc_ehr.securemath.constants import COUNT_BITS
 from smpc_ehr.study.params import BoundParameters
 from smpc_ehr.study.template import ProtocolTemplate, parse_template
@@ -36,12 +37,14 @@ def check_hash_text(value: object) -> str:
 
 @dataclass(frozen=True)
 class PartyPolicy:
-    """What one party accepts. `approved_names` maps hash -> template name for messages."""
+    """What one party accepts. `approved_names` maps hash -> template name for messages;
+    `privacy` is its differential-privacy policy (default: exact runs, no budget)."""
 
     min_cell_count: int = DEFAULT_MIN_CELL_COUNT
     approved_hashes: frozenset[str] = frozenset()
     approved_names: Mapping[str, str] = field(default_factory=dict)
     max_job_seconds: float = 120.0
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
 
     def __post_init__(self) -> None:
         problem = min_cell_count_problem(self.min_cell_count)

@@ -101,6 +101,10 @@ class SecureOps(ABC):
 
     n_parties: int
     my_index: int
+    backend: str
+    """The registered backend whose protocol these ops run (a stand-in: the one it stands
+    in for): what a secret-shared input tolerates in colluders, so what noise added for
+    differential privacy is calibrated against (`privacy.mechanism.tolerated_colluders`)."""
     precision: Precision
     progress_sink: Callable[[str, int, int, str], None] | None = None
     """Where `progress` notes go (set by the party for the job; None: nowhere)."""

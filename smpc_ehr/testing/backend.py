@@ -40,11 +40,13 @@ def run_program(
     seed: int = 0,
     round_seconds: float = 30.0,
     on_progress: ProgressSink | None = None,
+    backend: str = "mpyc",
 ) -> list[RefSecret]:
-    """Blocking: this party's side of `program` on `ReferenceOps` over `channel`; its
-    outputs, once every party has shown the same ones (else ReferenceFailure)."""
+    """Blocking: this party's side of `program` on `ReferenceOps` (standing in for
+    `backend`) over `channel`; its outputs, once every party has shown the same ones
+    (else ReferenceFailure)."""
     meeting = ChannelMeeting(channel, round_seconds)
-    ops = ReferenceOps(meeting, channel.my_index, bits=bits, seed=seed)
+    ops = ReferenceOps(meeting, channel.my_index, bits=bits, seed=seed, backend=backend)
     ops.progress_sink = on_progress
     outputs = [_checked(s) for s in asyncio.run(program(ops))]
     shown = [np.asarray(s.value, dtype=float).reshape(-1) for s in outputs]
@@ -95,10 +97,11 @@ def output_shares(
 class ReferenceJob:
     """One job on the reference: nothing is sent before the program runs."""
 
-    def __init__(self, channel: JobChannel, context: JobContext, seed: int) -> None:
+    def __init__(self, channel: JobChannel, context: JobContext, seed: int, backend: str) -> None:
         self._channel = channel
         self._context = context
         self._seed = seed
+        self._backend = backend
 
     async def run(
         self,
@@ -119,6 +122,7 @@ class ReferenceJob:
                 seed=self._seed,
                 round_seconds=round_seconds,
                 on_progress=progress,
+                backend=self._backend,
             )
             channel = self._channel
             return output_shares(outputs, channel.my_index, len(channel.parties), self._seed)
@@ -134,15 +138,18 @@ class ReferenceBackend(Backend):
     needs_dealer = False
     sharing = "additive"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, stands_for: str = "mpyc") -> None:
         self.seed = seed
+        self.stands_for = stands_for
+        """The backend whose name the ops carry (its collusion threshold calibrates noise)."""
 
     def start(self, channel: JobChannel, context: JobContext) -> BackendJob:
-        return ReferenceJob(channel, context, self.seed)
+        return ReferenceJob(channel, context, self.seed, self.stands_for)
 
     def standing_in(self, name: str) -> Backend:
         """The lookup the in-process federation injects: any backend this build has
         (a job naming another is refused as in production) runs on the reference; the
-        analyses' own backend rules (`validate_backend`) still see the name."""
+        analyses' own backend rules (`validate_backend`) and the ops (`SecureOps.backend`)
+        still see the name."""
         get_backend(name)
-        return self
+        return self if name == self.stands_for else ReferenceBackend(self.seed, name)

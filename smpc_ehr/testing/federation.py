@@ -15,6 +15,7 @@ and CrypTen's protocols, TLS, processes) stays in the slow tier.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from smpc_ehr.errors import JobAborted, JointRefusal, TransportError
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, PartyPolicy
+from smpc_ehr.policy.privacy import PrivacyPolicy
 from smpc_ehr.securemath.ops import SecureProgram
 from smpc_ehr.study.template import ProtocolTemplate, load_template
 from smpc_ehr.testing.backend import ReferenceBackend, run_program
@@ -52,11 +54,13 @@ class JobFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Hospital:
-    """One in-process party: its data and its policy's small-cell minimum."""
+    """One in-process party: its data, its policy's small-cell minimum and its
+    differential-privacy policy (its ledger lives under the federation's `state`)."""
 
     id: str
     data: PartyData
     min_cell_count: int = DEFAULT_MIN_CELL_COUNT
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
 
 
 @dataclass
@@ -70,11 +74,16 @@ class Outcome:
 class InProcessFederation:
     """P hospitals in one process; `run` a protocol template like `smpc-ehr run` would."""
 
-    def __init__(self, hospitals: Sequence[Hospital], seed: int = 0) -> None:
+    def __init__(
+        self, hospitals: Sequence[Hospital], seed: int = 0, state: Path | None = None
+    ) -> None:
+        """`state` holds one state folder per hospital (state/<id>, its privacy ledger),
+        kept between runs; without it each run has fresh, temporary ones."""
         if not hospitals:
             raise ValueError("a federation needs at least one hospital")
         self.hospitals = list(hospitals)
         self.seed = seed
+        self.state = state
 
     @classmethod
     def from_folder(
@@ -108,9 +117,13 @@ class InProcessFederation:
         if not isinstance(template, ProtocolTemplate):
             template = load_template(template)
         raw = template.bind(dict(params or {})).encode()  # as the analyst's client sends them
-        return asyncio.run(self._run(template, raw, backend))
+        with tempfile.TemporaryDirectory(prefix="inprocess-state-") as scratch:
+            state = Path(scratch) if self.state is None else self.state
+            return asyncio.run(self._run(template, raw, backend, state))
 
-    async def _run(self, template: ProtocolTemplate, raw: dict[str, str], backend: str) -> Outcome:
+    async def _run(
+        self, template: ProtocolTemplate, raw: dict[str, str], backend: str, state: Path
+    ) -> Outcome:
         reference = ReferenceBackend(self.seed)
         roster = self._roster()
         switchboard: Switchboard = {}
@@ -122,9 +135,19 @@ class InProcessFederation:
                 approved_hashes=frozenset({template.canonical_hash}),
                 approved_names={template.canonical_hash: template.name},
                 max_job_seconds=JOB_SECONDS,
+                privacy=hospital.privacy,
             )
             config = PartyConfig(
-                hospital.id, roster, "", NOWHERE, NOWHERE, NOWHERE, policy, "INFO", NOWHERE
+                hospital.id,
+                roster,
+                "",
+                NOWHERE,
+                NOWHERE,
+                NOWHERE,
+                policy,
+                "INFO",
+                NOWHERE,
+                state / hospital.id,
             )
             mesh = InMemoryMesh(hospital.id, switchboard)
             runner = JobRunner(

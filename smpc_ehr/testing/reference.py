@@ -257,7 +257,7 @@ class RefSecret:
 class ReferenceOps(SecureOps):
     """`SecureOps` in the clear for party `my_index` of `meeting.parties`, meeting the
     others in `meeting`; `seed` (the same at every party) drives the probabilistic
-    rounding and the approximations' errors."""
+    rounding and the approximations' errors; `backend` is the one it stands in for."""
 
     def __init__(
         self,
@@ -266,7 +266,9 @@ class ReferenceOps(SecureOps):
         bits: int = 32,
         seed: int = 0,
         precision: Precision = REFERENCE_PRECISION,
+        backend: str = "mpyc",
     ) -> None:
+        self.backend = backend
         self.n_parties = meeting.parties
         self.my_index = my_index
         self.precision = precision

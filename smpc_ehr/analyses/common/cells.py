@@ -11,7 +11,7 @@ not even as shares that could be recombined (its opened product is 0).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,11 +26,21 @@ def released_counts_outputs(cells: int) -> tuple[Output, ...]:
     return (Output("released", (cells,)), Output("counts", (cells,)))
 
 
-def released_counts_program(local: Sequence[int], threshold: int) -> NamedProgram:
-    """The secure program: this party's cell counts in, per cell (bit, bit * total) out."""
+Perturb = Callable[[SecureOps, Secret], Secret]
+"""A step between summing and comparing: the totals in, (noisy) totals out."""
+
+
+def released_counts_program(
+    local: Sequence[int], threshold: int, perturb: Perturb | None = None
+) -> NamedProgram:
+    """The secure program: this party's cell counts in, per cell (bit, bit * total) out;
+    `perturb` (noise for differential privacy) applies to the totals before the
+    threshold test, so only perturbed totals are compared and opened."""
 
     async def program(ops: SecureOps) -> NamedSecrets:
         totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
+        if perturb is not None:
+            totals = perturb(ops, totals)
         released = ops.ge_public(totals, threshold)
         return {"released": released, "counts": ops.mul(released, totals)}
 

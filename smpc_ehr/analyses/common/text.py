@@ -120,7 +120,19 @@ def render_generic(body: Body) -> str:
     elif "count" in body:
         text = f"patients: {count_text(body, threshold)}"
     else:
-        text = "\n".join(f"{k}: {v}" for k, v in body.items())
+        text = "\n".join(f"{k}: {v}" for k, v in body.items() if k != "dp")
     if "threshold" in body:
         text += f"\nsmall-cell threshold: {threshold}"
-    return text
+    return text + dp_line(body)
+
+
+def dp_line(body: Body) -> str:
+    """The line under a differentially private result ("" for an exact one): its
+    epsilon, delta and the noise's standard deviation, for reading the values."""
+    dp = body.get("dp")
+    if not isinstance(dp, dict):
+        return ""
+    return (
+        f"\ndifferentially private, epsilon = {dp['epsilon']:g} at delta = {dp['delta']:g}"
+        f" (noise sd {dp['noise_sd']:.3g} per value, {dp['mechanism']})"
+    )

@@ -126,6 +126,7 @@ class CryptenOps(SecureOps):
 
     def __init__(self, comm: Any) -> None:
         self._comm = comm
+        self.backend = "crypten"
         self.n_parties = comm.get_world_size()
         self.my_index = comm.get_rank()
         self.precision = precision(self.n_parties)

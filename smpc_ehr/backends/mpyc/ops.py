@@ -63,6 +63,7 @@ class MpycOps(SecureOps):
 
     def __init__(self, runtime: Any, bits: int = 32) -> None:
         self._rt = runtime
+        self.backend = "mpyc"
         self.n_parties = len(runtime.parties)
         self.my_index = runtime.pid
         self._bits = bits

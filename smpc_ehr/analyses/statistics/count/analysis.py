@@ -8,6 +8,13 @@ the vectors are summed, each total is compared with the small-cell threshold, an
 the coordinator may open only, per cell, the bit [total >= threshold] and the product
 of that bit with the total.
 
+With `epsilon` (differential privacy, common/noise.py): each party also draws its
+share of distributed discrete Gaussian noise per cell and inputs it secret-shared; the
+noise is added to the totals inside MPC before the threshold test, so only noisy
+totals are compared and opened. Sensitivity: a patient is counted at one hospital and
+in one cell of the table (the strata partition the cohort), so adding or removing one
+patient changes one cell by 1: the L2 sensitivity of the whole table is 1.
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -17,16 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
     decode_released,
     released_counts_outputs,
     released_counts_program,
 )
+from smpc_ehr.analyses.common.noise import add_noise, report
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
+from smpc_ehr.securemath.ops import Secret, SecureOps
+
+SENSITIVITY = 1
+"""L2 sensitivity of the whole table: one patient, one hospital, one cell."""
 
 
 def strata(params: Params) -> tuple[str, ...]:
@@ -52,7 +64,14 @@ class CountAnalysis(Analysis):
         return released_counts_outputs(len(cell_labels(strata(params))))
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
-        return released_counts_program(local, threshold)
+        def noisy(ops: SecureOps, totals: Secret) -> Secret:
+            return add_noise(ops, totals, params, SENSITIVITY, COUNT_INPUT_BITS)
+
+        return released_counts_program(local, threshold, noisy)
+
+    def noise(self, params: Params, setting: JobSetting) -> dict[str, Any] | None:
+        cells = len(cell_labels(strata(params)))
+        return report(params, SENSITIVITY, cells, setting)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
