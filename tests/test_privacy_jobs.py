@@ -15,6 +15,7 @@ import pytest
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common import noise
 from smpc_ehr.analyses.common.local_checks import UnusableValues
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import Refusal
@@ -48,6 +49,9 @@ class _Ones(Analysis):
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         return (Output("total", (1,)),)
+
+    def noisy_releases(self, params: Params) -> tuple[noise.NoisyRelease, ...]:
+        return (noise.NoisyRelease("total", 1, 1.0),)  # sized for the charge; none added
 
     def secure_program(self, local: Any, params: Params, threshold: int) -> NamedProgram:
         async def program(ops: SecureOps) -> NamedSecrets:
@@ -120,7 +124,7 @@ def test_a_budget_of_one_query_refuses_the_second_also_after_re_creating_the_fed
     tmp_path: Path,
 ) -> None:
     policy = PrivacyPolicy(epsilon_budget_per_analyst=1.0, delta=DELTA)
-    assert federation(tmp_path, policy).run(TEMPLATE, {"epsilon": 1.0}).result == {"total": 3}
+    assert federation(tmp_path, policy).run(TEMPLATE, {"epsilon": 1.0}).result["total"] == 3
     assert charges(tmp_path, "hospital-1") == [(ANALYST, "committed")]
     assert charges(tmp_path, "hospital-2") == [(ANALYST, "committed")]  # no budget, but a record
     report = PrivacyLedger.in_state_folder(tmp_path / "hospital-1", "hospital-1", policy).report()
@@ -141,7 +145,7 @@ def test_a_job_another_hospital_refuses_releases_the_reservation(tmp_path: Path)
     assert charges(tmp_path, "hospital-1") == [(ANALYST, "released")]
     assert charges(tmp_path, "hospital-3") == []
     # the budget is whole again
-    assert federation(tmp_path, budget).run(TEMPLATE, {"epsilon": 1.0}).result == {"total": 3}
+    assert federation(tmp_path, budget).run(TEMPLATE, {"epsilon": 1.0}).result["total"] == 3
 
 
 def test_a_job_that_failed_after_its_secure_step_started_stays_charged(tmp_path: Path) -> None:
@@ -155,10 +159,14 @@ def test_a_job_that_failed_after_its_secure_step_started_stays_charged(tmp_path:
         assert ledger.report().total.rho_spent == pytest.approx(rho_for(1.0, DELTA))
 
 
-def test_a_jobs_charge_takes_its_delta_or_the_policys() -> None:
-    policy = PrivacyPolicy(delta=1e-7)
-    assert job_charge({"epsilon": None}, policy) is None
-    assert job_charge({"epsilon": 1.0}, policy) == Charge.of_epsilon(1.0, 1e-7)
-    assert job_charge({"epsilon": 1.0, "delta": 1e-5}, policy) == Charge.of_epsilon(1.0, 1e-5)
+def test_a_jobs_charge_is_the_rho_its_noise_is_calibrated_to() -> None:
+    """One figure for the ledger and the mechanism: the analysis's charge, at the
+    delta the noise is planned at, whatever the policy's delta (which only converts)."""
+    count = ANALYSES["count"]
+    assert job_charge(count, {"epsilon": None}) is None
+    assert job_charge(count, {"epsilon": 1.0}) == Charge.of_epsilon(1.0, noise.DELTA)
+    assert job_charge(count, {"epsilon": 1.0}).rho == noise.charge({"epsilon": 1.0}).rho
     with pytest.raises(Refusal, match="unusable privacy parameters"):
-        job_charge({"epsilon": 1.0, "delta": 2.0}, policy)
+        job_charge(count, {"epsilon": -1.0})
+    with pytest.raises(Refusal, match="no differentially private variant"):
+        job_charge(ANALYSES["selftest"], {"epsilon": 1.0})

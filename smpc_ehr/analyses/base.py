@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from smpc_ehr.analyses.common import noise as dp_noise
 from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
 
 Params = Mapping[str, Any]
@@ -146,12 +148,29 @@ class Analysis(ABC):
 
         return program
 
+    def noisy_releases(self, params: Params) -> tuple[dp_noise.NoisyRelease, ...]:
+        """The groups of values a run with `epsilon` releases with noise, and how that
+        noise is sized (`common.noise`); the secure program adds each group's noise with
+        the same objects. Empty (the default): the analysis has no DP variant, and a
+        job asking for one is refused."""
+        del params
+        return ()
+
+    def charge(self, params: Params) -> Charge | None:
+        """What a job spends from each hospital's privacy budget: the rho its noise is
+        calibrated to, or None for an exact run."""
+        charge = dp_noise.charge(params)
+        if charge is not None:
+            if not self.noisy_releases(params):
+                raise ValueError(f"analysis {self.name!r} has no differentially private variant")
+            dp_noise.check_shares(self.noisy_releases(params))
+        return charge
+
     def noise(self, params: Params, setting: JobSetting) -> dict[str, Any] | None:
         """What the release carries about the noise added for differential privacy
-        (mechanism, epsilon, delta, rho, noise scale), or None for an exact run (the
-        default: an analysis without a DP variant is exact)."""
-        del params, setting
-        return None
+        (mechanism, epsilon, delta, rho, noise sd of each value), or None for an exact
+        run."""
+        return dp_noise.report(params, self.noisy_releases(params), setting)
 
     def release(
         self,

@@ -31,7 +31,7 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
 from smpc_ehr.policy.ledger import PrivacyLedger
-from smpc_ehr.policy.privacy import PrivacyPolicy, check_exact_run
+from smpc_ehr.policy.privacy import check_exact_run
 from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import MAX_JOB_ID_CHARS, JobChannel, Mesh
@@ -57,15 +57,12 @@ class PreparedJob:
     """The backend has started the secure step: from then on noise may be revealed."""
 
 
-def job_charge(params: Mapping[str, Any], privacy: PrivacyPolicy) -> Charge | None:
-    """What a job spends: None for an exact run (no `epsilon`), else its (epsilon, delta)
-    with the policy's delta when the job gives none. Refusal for unusable values."""
-    epsilon = params.get("epsilon")
-    if epsilon is None:
-        return None
-    delta = params.get("delta")
+def job_charge(analysis: Analysis, params: Mapping[str, Any]) -> Charge | None:
+    """What a job spends: None for an exact run (no `epsilon`), else the rho its
+    analysis calibrates the noise to. Refusal for unusable values or an analysis
+    without a DP variant."""
     try:
-        return Charge.of_epsilon(epsilon, privacy.delta if delta is None else delta)
+        return analysis.charge(params)
     except ValueError as exc:
         raise Refusal(f"unusable privacy parameters: {exc}") from None
 
@@ -134,7 +131,7 @@ class JobRunner:
             raise Refusal(f"this party cannot run analysis {template.analysis!r}")
         analysis.validate(params)
         analysis.validate_backend(params, spec.backend)
-        charge = job_charge(params, policy.privacy)
+        charge = job_charge(analysis, params)
         check_exact_run(policy.privacy, me, charge)
         if charge is not None:
             if not spec.analyst:

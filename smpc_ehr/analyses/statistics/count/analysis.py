@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, Output, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
     decode_released,
     released_counts_outputs,
     released_counts_program,
 )
-from smpc_ehr.analyses.common.noise import add_noise, report
+from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
@@ -63,15 +63,16 @@ class CountAnalysis(Analysis):
     def outputs(self, params: Params) -> tuple[Output, ...]:
         return released_counts_outputs(len(cell_labels(strata(params))))
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (NoisyRelease("counts", len(cell_labels(strata(params))), SENSITIVITY),)
+
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
+        (release,) = self.noisy_releases(params)
+
         def noisy(ops: SecureOps, totals: Secret) -> Secret:
-            return add_noise(ops, totals, params, SENSITIVITY, COUNT_INPUT_BITS)
+            return add_int_noise(ops, totals, params, release, COUNT_INPUT_BITS)
 
         return released_counts_program(local, threshold, noisy)
-
-    def noise(self, params: Params, setting: JobSetting) -> dict[str, Any] | None:
-        cells = len(cell_labels(strata(params)))
-        return report(params, SENSITIVITY, cells, setting)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

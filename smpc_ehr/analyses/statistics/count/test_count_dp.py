@@ -24,6 +24,7 @@ from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import JobSetting
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import Client
+from smpc_ehr.privacy.accountant import rho_for
 from smpc_ehr.privacy.mechanism import plan_noise
 from smpc_ehr.testing.federation import InProcessFederation
 from tests._render import bind, job, released_counts
@@ -55,7 +56,7 @@ def test_dp_counts_are_unbiased_with_the_planned_variance(
         "mechanism": "distributed discrete Gaussian",
         "epsilon": EPSILON,
         "delta": 1e-6,
-        "rho": plan.rho,
+        "rho": rho_for(EPSILON, 1e-6),  # what the ledger is charged; the plan spends <= it
         "noise_sd": math.sqrt(plan.released_variance),
         "colluders": 1,  # MPyC with 3 parties: (n-1)//2
     }
