@@ -128,11 +128,24 @@ def render_generic(body: Body) -> str:
 
 def dp_line(body: Body) -> str:
     """The line under a differentially private result ("" for an exact one): its
-    epsilon, delta and the noise's standard deviation, for reading the values."""
+    epsilon, delta and the noise's standard deviation, for reading the values (one
+    figure, or one per group of released values)."""
     dp = body.get("dp")
     if not isinstance(dp, dict):
         return ""
+    sd = dp["noise_sd"]
+    if isinstance(sd, dict):
+        spread = ", ".join(f"{name} {_sd_text(value)}" for name, value in sd.items())
+        noise = f"noise sd: {spread}"
+    else:
+        noise = f"noise sd {_sd_text(sd)} per value"
     return (
         f"\ndifferentially private, epsilon = {dp['epsilon']:g} at delta = {dp['delta']:g}"
-        f" (noise sd {dp['noise_sd']:.3g} per value, {dp['mechanism']})"
+        f" ({noise}; {dp['mechanism']})"
     )
+
+
+def _sd_text(sd: float | list[float]) -> str:
+    if isinstance(sd, list):
+        return f"{min(sd):.3g}..{max(sd):.3g}"
+    return f"{sd:.3g}"

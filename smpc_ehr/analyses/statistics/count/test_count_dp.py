@@ -139,7 +139,7 @@ def test_a_real_finalised_dp_count_renders() -> None:
     assert lines[-2] == "small-cell threshold: 11"
     assert lines[-1] == (
         "differentially private, epsilon = 1 at delta = 1e-06"
-        " (noise sd 5.55 per value, distributed discrete Gaussian)"
+        " (noise sd 5.55 per value; distributed discrete Gaussian)"
     )
 
 
