@@ -104,6 +104,9 @@ class Analysis(ABC):
     name: str
     bits: int = 32
     """Bit length of the secret integers this analysis needs."""
+    reads_patient_data: bool = True
+    """False only for diagnostics that compute on public synthetic numbers (the backend
+    self-test): a hospital requiring differential privacy still runs them exactly."""
 
     @abstractmethod
     def validate(self, params: Params) -> None:

@@ -132,7 +132,7 @@ class JobRunner:
         analysis.validate(params)
         analysis.validate_backend(params, spec.backend)
         charge = job_charge(analysis, params)
-        check_exact_run(policy.privacy, me, charge)
+        check_exact_run(policy.privacy, me, charge, analysis.reads_patient_data)
         if charge is not None:
             if not spec.analyst:
                 raise Refusal("the job names no analyst, whose privacy budget it would spend")

@@ -87,9 +87,12 @@ def period_label(period: str, now: datetime) -> str:
     return f"budget period: calendar {period} since {start:%Y-%m-%d} UTC"
 
 
-def check_exact_run(policy: PrivacyPolicy, party: str, charge: Charge | None) -> None:
-    """Refuse an exact (noiseless) run where this hospital requires differential privacy."""
-    if charge is None and policy.require_dp:
+def check_exact_run(
+    policy: PrivacyPolicy, party: str, charge: Charge | None, reads_patient_data: bool = True
+) -> None:
+    """Refuse an exact (noiseless) run of an analysis over patient data where this
+    hospital requires differential privacy (a diagnostic on public numbers runs)."""
+    if charge is None and policy.require_dp and reads_patient_data:
         raise Refusal(
             f"{party} requires differential privacy: give the template's epsilon "
             "(exact runs are refused by its policy)"

@@ -150,6 +150,7 @@ class SelftestAnalysis(Analysis):
     """Every secure operation once, on public synthetic inputs (no patient data)."""
 
     name = "selftest"
+    reads_patient_data = False  # inputs come from the public seed, never the data
 
     def validate(self, params: Params) -> None:
         """The template's bounds on seed and size are all there is to check."""
