@@ -86,6 +86,13 @@ def charge(params: Params) -> Charge | None:
     return None if epsilon is None else Charge.of_epsilon(epsilon, DELTA)
 
 
+def max_sites(params: Params) -> int:
+    """How many hospitals one patient may be counted at (the template's `max_sites`,
+    default 1: each patient at one hospital). A patient at k hospitals changes every
+    sum k times over, so the sensitivity of every release is multiplied by k."""
+    return int(params.get("max_sites") or 1)
+
+
 def check_shares(releases: Sequence[NoisyRelease]) -> None:
     """ValueError unless the releases' rho shares are positive and add up to <= 1."""
     if any(not 0 < r.share <= 1 for r in releases):
@@ -102,9 +109,9 @@ def plan(params: Params, release: NoisyRelease, backend: str, parties: int) -> N
     if spent is None:
         return None
     colluders = tolerated_colluders(backend, parties)
-    return plan_noise(
-        release.l2, parties, colluders, rho=spent.rho * release.share, dim=release.dim
-    )
+    sensitivity = release.l2 * max_sites(params)
+    rho = spent.rho * release.share
+    return plan_noise(sensitivity, parties, colluders, rho=rho, dim=release.dim)
 
 
 def report(
@@ -134,6 +141,7 @@ def report(
         "rho": spent.rho,
         "noise_sd": next(iter(sds.values())) if len(sds) == 1 else sds,
         "colluders": colluders,
+        "max_sites": max_sites(params),
     }
 
 

@@ -59,6 +59,7 @@ def test_dp_counts_are_unbiased_with_the_planned_variance(
         "rho": rho_for(EPSILON, 1e-6),  # what the ledger is charged; the plan spends <= it
         "noise_sd": math.sqrt(plan.released_variance),
         "colluders": 1,  # MPyC with 3 parties: (n-1)//2
+        "max_sites": 1,
     }
     counts = np.array([r["count"] for r in results], dtype=float)
     assert all(r["dp"] == dp and r["suppressed"] is False for r in results)
