@@ -24,6 +24,10 @@ it says "locally"):
    suppression; a cluster in which a 0/1 feature has fewer than the threshold of ones
    or zeros is hidden like a small one; the iteration count and convergence flag.
 
+With `epsilon`, a differentially private Lloyd instead (dp.py): public clipping and
+scaling, a fixed number of steps with noisy counts and sums, no check that opens a
+noiseless bit.
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -44,14 +48,22 @@ from smpc_ehr.analyses.common.moments import (
     pooled_weights,
     reveal_standardisation,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.analyses.models.kmeans.data import (
     Rows,
     initial_centroids,
     local_rows,
+    nearest,
     refusal,
     shortfall,
+)
+from smpc_ehr.analyses.models.kmeans.dp import (
+    dp_fields,
+    kmeans_dp_program,
+    lloyd_release,
+    validate_dp,
 )
 from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
@@ -64,16 +76,6 @@ from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.ops import Secret, SecureOps, public_values
 
 MODES = ("iterates", "full")
-
-
-def nearest(z: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centroid (ties to the lower index, as scikit-learn) and its
-    squared distance to it."""
-    distances = (
-        (z * z).sum(axis=1)[:, None] - 2 * z @ centroids.T + (centroids * centroids).sum(axis=1)
-    )
-    labels = np.argmin(distances, axis=1)
-    return labels, np.maximum(distances[np.arange(len(z)), labels], 0.0)
 
 
 def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +308,8 @@ class KMeansAnalysis(Analysis):
                 f"init must give k x features = {k} x {d} = {k * d} numbers (centroid by "
                 f"centroid), not {len(init)}"
             )
+        if requested_epsilon(params) is not None:
+            validate_dp(params)
         if params["mode"] not in MODES:
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
         if params["mode"] == "full" and (params.get("profile") or params["standardize"] != "yes"):
@@ -327,7 +331,12 @@ class KMeansAnalysis(Analysis):
         exponents = (Output("exponents", (d,)),) if params["mode"] == "full" else ()
         return (*steps, *release_outputs(k, d, q), *exponents)
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (lloyd_release(params),)
+
     def secure_program(self, local: Rows, params: Params, threshold: int) -> NamedProgram:
+        if requested_epsilon(params) is not None:
+            return kmeans_dp_program(local, params, threshold)
         if params["mode"] == "full":
             return kmeans_full_program(local, params, threshold)
         return kmeans_program(local, params, threshold)
@@ -368,7 +377,7 @@ class KMeansAnalysis(Analysis):
             )
         if out.emptied:
             notes.append(f"{out.emptied} time(s) a cluster was empty and was kept where it was")
-        return {
+        result = {
             "features": features,
             "centroids": centroids,
             "sizes": out.sizes,
@@ -391,6 +400,9 @@ class KMeansAnalysis(Analysis):
             "(their number is `missing`, suppressed below the threshold)",
             "threshold": threshold,
         }
+        if requested_epsilon(params) is not None:
+            result.update(dp_fields(params, suppressed, threshold))
+        return result
 
     def render(self, result: dict[str, Any]) -> str:
         return render_kmeans(result)

@@ -1,9 +1,10 @@
 """A k-means clustering's data at one party: its complete cases of the features and
-its profile variables; and its refusal texts; shared by both modes (analysis.py,
-full.py)."""
+its profile variables, the nearest centroid of each row, and the refusal texts; shared
+by both modes and the DP variant (analysis.py, full.py, dp.py)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +31,12 @@ class Rows:
 
 
 def local_rows(data: PartyData, params: Params) -> Rows:
-    """This party's rows with every feature present (complete-case)."""
+    """This party's rows with every feature present (complete-case). A DP run takes
+    values of any size: it clips them into their public bounds before use (dp.py)."""
     cohort = select_cohort(data, params)
     limit = FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE
+    if params.get("epsilon") is not None:
+        limit = math.inf
     x = np.column_stack([numeric_values(data, f, cohort, limit) for f in params["features"]])
     names = params.get("profile") or ()
     profile = (
@@ -44,6 +48,16 @@ def local_rows(data: PartyData, params: Params) -> Rows:
     return Rows(
         np.ascontiguousarray(x[keep]), np.ascontiguousarray(profile[keep]), int((~keep).sum())
     )
+
+
+def nearest(z: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centroid (ties to the lower index, as scikit-learn) and its
+    squared distance to it."""
+    distances = (
+        (z * z).sum(axis=1)[:, None] - 2 * z @ centroids.T + (centroids * centroids).sum(axis=1)
+    )
+    labels = np.argmin(distances, axis=1)
+    return labels, np.maximum(distances[np.arange(len(z)), labels], 0.0)
 
 
 def initial_centroids(params: Params, d: int) -> np.ndarray | None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from smpc_ehr.analyses.common.text import Body, fmt_count, fmt_num, footer, sections, table
+from smpc_ehr.analyses.common.text import (
+    Body,
+    dp_line,
+    fmt_count,
+    fmt_num,
+    footer,
+    sections,
+    table,
+)
 
 
 def render_kmeans(body: Body) -> str:
@@ -32,10 +40,19 @@ def render_kmeans(body: Body) -> str:
     fit = (
         f"n = {'withheld' if n is None else f'{n:,}'}, k = {body['k']}, inertia = "
         f"{'withheld' if inertia is None else fmt_num(inertia)} "
-        f"({body['inertia_units']}), {body['iterations']} Lloyd steps, "
-        f"{'converged' if body['converged'] else 'NOT converged'}"
+        f"({body['inertia_units']}), {body['iterations']} Lloyd steps, {_stopped(body)}"
         f"\nmode {body['mode']}: {body['leakage']}"
     )
     notes = "\n".join(body.get("notes") or [])
     suppressed = any(size is None for size in body["sizes"])
-    return sections(text, fit, *([notes] if notes else []), footer(body, suppressed))
+    return sections(text, fit, *([notes] if notes else []), footer(body, suppressed)) + dp_line(
+        body
+    )
+
+
+def _stopped(body: Body) -> str:
+    """How the steps ended: converged or not, or (differentially private, `converged`
+    None) after a number of steps fixed in advance."""
+    if body["converged"] is None:
+        return "a fixed number (differentially private)"
+    return "converged" if body["converged"] else "NOT converged"
