@@ -14,9 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
+
+from tests._stats_jobs import THRESHOLD
 
 ALPHA = 1e-6
 """The false-failure rate of each check."""
@@ -136,3 +140,30 @@ def pooled_sums(columns: Sequence[np.ndarray]) -> dict[str, float]:
         for j in range(i, len(columns)):
             out[f"s{i}{j}"] = float(np.dot(x, columns[j]))
     return out
+
+
+def check_cell(
+    cell: dict[str, Any], values: pd.Series, bounds: tuple[float, float], sd: float
+) -> None:
+    """A released (or suppressed) noisy summary cell against its pooled column: n and
+    missing within the noise (and rounding), mean and variance within what the noisy
+    sums' box gives, sd and se their functions."""
+    low, high = bounds
+    known = values[~values.isna()].to_numpy(dtype=float)
+    u = units(known, low, high)
+    n, missing = len(u), int(values.isna().sum())
+    e = z_for(4) * sd  # this cell's n, two sums and missing count
+    if cell["n"] is None:
+        assert cell["suppressed"] and cell["mean"] is None and cell["variance"] is None
+        assert n < THRESHOLD + e + 1, "a cell this large is suppressed only by a huge noise"
+        assert cell["missing"] is None
+        return
+    assert cell["suppressed"] is False and cell["mean_suppressed"] is False
+    assert abs(cell["n"] - n) <= e + 0.5 and cell["n"] >= THRESHOLD
+    if cell["missing"] is not None:
+        assert abs(cell["missing"] - missing) <= e + 0.5 and cell["missing"] >= THRESHOLD
+    b = box(n, {"s": float(u.sum()), "ss": float(u @ u)}, e, THRESHOLD)
+    assert mean_interval(b, low, high).holds(cell["mean"]), (cell, known.mean())
+    assert variance_interval(b, low, high).holds(cell["variance"]), cell
+    assert math.isclose(cell["sd"], math.sqrt(cell["variance"]), rel_tol=1e-12)
+    assert math.isclose(cell["se"], cell["sd"] / math.sqrt(cell["n"]), rel_tol=1e-12)

@@ -47,8 +47,9 @@ SLACK = 2.0**-15
 SUMS_OUTPUTS = ("released", "missing_released", "n", "sum", "sum_sq", "missing")
 """The opened values per cell of the noisy summary (`sums_outputs`)."""
 NOISE_NOTE = (
-    "differentially private: n and missing are noisy counts; means, variances and "
-    "correlations are computed from noisy sums of the values clipped to the bounds"
+    "differentially private: n and missing are noisy counts; the other statistics come "
+    "from noisy sums of the clipped values in half-widths from the bounds' midpoint (the "
+    "noise sd below is per count and per such sum)"
 )
 
 

@@ -27,7 +27,7 @@ from smpc_ehr.testing.reference import FRAC_BITS
 from tests import _dp_moments as dpm
 from tests import _stats_truth as truth
 from tests._render import bind, job
-from tests._stats_jobs import IDENTITY, THRESHOLD, rel_close, template
+from tests._stats_jobs import THRESHOLD, template
 
 VARIABLES = ["bmi", "hba1c", "sbp"]
 BOUNDS = [15.0, 45.0, 4.0, 9.0, 80.0, 220.0]  # bmi and hba1c clip some values
@@ -49,28 +49,6 @@ def noise_sd(strata: int, variables: int, epsilon: float = 1.0) -> float:
     return math.sqrt(plan.released_variance)
 
 
-def check_cell(cell: dict[str, Any], values: Any, low: float, high: float, sd: float) -> None:
-    """One released (or suppressed) cell against the stratum's pooled column."""
-    known = values[~values.isna()].to_numpy(dtype=float)
-    u = dpm.units(known, low, high)
-    n, missing = len(u), int(values.isna().sum())
-    e = dpm.z_for(4) * sd  # this cell's n, two sums and missing count
-    if cell["n"] is None:
-        assert cell["suppressed"] and cell["mean"] is None and cell["variance"] is None
-        assert n < THRESHOLD + e + 1, "a cell this large is suppressed only by a huge noise"
-        assert cell["missing"] is None
-        return
-    assert cell["suppressed"] is False and cell["mean_suppressed"] is False
-    assert abs(cell["n"] - n) <= e + 0.5 and cell["n"] >= THRESHOLD
-    if cell["missing"] is not None:
-        assert abs(cell["missing"] - missing) <= e + 0.5 and cell["missing"] >= THRESHOLD
-    b = dpm.box(n, {"s": float(u.sum()), "ss": float(u @ u)}, e, THRESHOLD)
-    assert dpm.mean_interval(b, low, high).holds(cell["mean"]), (cell, known.mean())
-    assert dpm.variance_interval(b, low, high).holds(cell["variance"]), cell
-    assert rel_close(cell["sd"], math.sqrt(cell["variance"]), IDENTITY)
-    assert rel_close(cell["se"], cell["sd"] / math.sqrt(cell["n"]), IDENTITY)
-
-
 def test_dp_summary_is_within_the_noise_of_the_clipped_truth(
     inprocess: InProcessFederation, data3: Path
 ) -> None:
@@ -85,7 +63,7 @@ def test_dp_summary_is_within_the_noise_of_the_clipped_truth(
     for level, stratum in result["strata"].items():
         for v, name in enumerate(VARIABLES):
             low, high = BOUNDS[2 * v], BOUNDS[2 * v + 1]
-            check_cell(stratum["variables"][name], frame.loc[sex == level, name], low, high, sd)
+            dpm.check_cell(stratum["variables"][name], frame.loc[sex == level, name], (low, high), sd)
     # The large strata are released; a second run differs: the noise is there.
     again = run(inprocess, PARAMS)
     for level in ("F", "M"):
