@@ -177,7 +177,9 @@ def mean_noise_variance(n: int, mean: float, scale: Scale, noise_sd: float) -> f
     return scale.half**2 * noise_sd**2 * (1 + ubar * ubar) / (n * n)
 
 
-def decode_sums(opened: Mapping[str, np.ndarray], cell_scales: Sequence[Scale]) -> list[CellSummary]:
+def decode_sums(
+    opened: Mapping[str, np.ndarray], cell_scales: Sequence[Scale]
+) -> list[CellSummary]:
     """The per-cell summaries from what `sums_program` opened (one Scale per cell)."""
     bits = {name: [exact_int(v) for v in opened[name]] for name in SUMS_OUTPUTS[:2]}
     if any(f not in (0, 1) for flags in bits.values() for f in flags):

@@ -125,4 +125,3 @@ class SummaryAnalysis(Analysis):
 def _strata(params: Params) -> int:
     by = params.get("by")
     return len(category_levels(by, params)) if by else 1
-

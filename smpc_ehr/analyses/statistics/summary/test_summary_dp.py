@@ -7,15 +7,14 @@ really there, suppression on the noisy count, missing bounds refused."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import smpc_ehr.analyses.common.noise as noise
-
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import JobSetting
 from smpc_ehr.cli.render import render_result
@@ -63,7 +62,9 @@ def test_dp_summary_is_within_the_noise_of_the_clipped_truth(
     for level, stratum in result["strata"].items():
         for v, name in enumerate(VARIABLES):
             low, high = BOUNDS[2 * v], BOUNDS[2 * v + 1]
-            dpm.check_cell(stratum["variables"][name], frame.loc[sex == level, name], (low, high), sd)
+            dpm.check_cell(
+                stratum["variables"][name], frame.loc[sex == level, name], (low, high), sd
+            )
     # The large strata are released; a second run differs: the noise is there.
     again = run(inprocess, PARAMS)
     for level in ("F", "M"):

@@ -37,7 +37,9 @@ def welch_with_noise(groups: list[dict], noise_sd: float) -> dict[str, float]:
         a * a * noise_sd**2 * (1 + ((g["mean"] - c) / a) ** 2) / g["n"] ** 2 for g in groups
     )
     se = math.sqrt(sum(parts) + noise)
-    df = (sum(parts) + noise) ** 2 / sum(p * p / (g["n"] - 1) for p, g in zip(parts, groups))
+    df = (sum(parts) + noise) ** 2 / sum(
+        p * p / (g["n"] - 1) for p, g in zip(parts, groups, strict=True)
+    )
     diff = groups[1]["mean"] - groups[0]["mean"]
     half = stats.t.ppf(0.975, df) * se
     t = diff / se
