@@ -194,6 +194,9 @@ def decode_sums(
             out.append(CellSummary(None, missing, None, None))
             continue
         n = released_count(opened["n"][c])
+        if n < 1:  # only with a threshold below 1
+            out.append(CellSummary(n, missing, None, None))
+            continue
         mean, variance = moments_of(n, float(opened["sum"][c]), float(opened["sum_sq"][c]), scale)
         out.append(CellSummary(n, missing, mean, variance))
     return out

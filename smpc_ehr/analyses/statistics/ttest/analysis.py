@@ -155,7 +155,11 @@ class TTestAnalysis(Analysis):
             "ci95": None,
             "test_refused": None,
             "missing_values": MISSING_RULE,
-            **({"noise": NOISE_NOTE} if dp else {"binary_rule": BINARY_RULE}),
+            **(
+                {"noise": NOISE_NOTE, "noise_variance": None}
+                if dp
+                else {"binary_rule": BINARY_RULE}
+            ),
             "threshold": threshold,
         }
         small = [lvl for lvl, g in zip(levels, (first, second), strict=True) if g.n is None]
