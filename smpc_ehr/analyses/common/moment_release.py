@@ -32,6 +32,7 @@ from smpc_ehr.analyses.common.moments import (
     pooled_weights,
 )
 from smpc_ehr.analyses.common.variables import (
+    Cohort,
     category_index,
     category_levels,
     numeric_values,
@@ -64,13 +65,7 @@ def stratified_moments(
     variable in each stratum (`levels` of `by`, default all of them; one stratum,
     everyone, without `by`)."""
     cohort = select_cohort(data, params)
-    groups: list[np.ndarray | None]
-    if by is None:
-        groups = [None]  # one stratum: everyone
-    else:
-        index = category_index(data, by, cohort, params)
-        all_levels = category_levels(by, params)
-        groups = [index == all_levels.index(level) for level in (levels or all_levels)]
+    groups = stratum_masks(data, params, cohort, by, levels)
     columns = [numeric_values(data, name, cohort) for name in variables]
     out = np.zeros((_FIELDS, len(groups), len(columns)))
     for s, in_group in enumerate(groups):
@@ -79,6 +74,23 @@ def stratified_moments(
             count, mean, variance = local_moments(chosen)
             out[:, s, v] = (count, mean, variance, chosen.size - count, *local_binary(chosen))
     return out.reshape(_FIELDS, -1)
+
+
+def stratum_masks(
+    data: PartyData,
+    params: Params,
+    cohort: Cohort,
+    by: str | None,
+    levels: Sequence[str] | None = None,
+) -> list[np.ndarray | None]:
+    """Per stratum, the mask of the cohort's patients in it (`levels` of `by`, default
+    all of them; one stratum, None for everyone, without `by`). The strata are disjoint:
+    a patient is in at most one."""
+    if by is None:
+        return [None]
+    index = category_index(data, by, cohort, params)
+    all_levels = category_levels(by, params)
+    return [index == all_levels.index(level) for level in (levels or all_levels)]
 
 
 def moments_outputs(cells: int) -> tuple[Output, ...]:

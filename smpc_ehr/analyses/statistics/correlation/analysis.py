@@ -18,6 +18,10 @@ are 0/1 at every hospital all four cells of their table must reach the threshold
 The coordinator then derives the sample covariance (x N/(N-1)) and the correlations
 r_ab = cov_ab / sqrt(cov_aa cov_bb): exact functions of the released matrix.
 
+With `epsilon` (differential privacy): noisy complete-case counts, sums and sums of
+products of the clipped values, one release, the correlation matrix projected to the
+nearest valid one (`noisy`, where the sensitivity is derived).
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -36,7 +40,10 @@ from smpc_ehr.analyses.common.moments import (
     party_arrays,
     pooled_weights,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
+from smpc_ehr.analyses.common.noisy_moments import NOISE_NOTE, scales
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.analyses.statistics.correlation import noisy
 from smpc_ehr.analyses.statistics.correlation.render import render_correlation
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -194,14 +201,24 @@ class CorrelationAnalysis(Analysis):
         cohort_filter(params)
         if len(params["variables"]) < 2:
             raise TemplateError("a correlation needs at least two variables")
+        if requested_epsilon(params) is not None:
+            scales(params, params["variables"])
 
     def local_input(self, data: PartyData, params: Params) -> np.ndarray:
+        if requested_epsilon(params) is not None:
+            return noisy.complete_case_sums(data, params)
         return complete_case_moments(data, params)
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
-        return covariance_outputs(len(params["variables"]))
+        d = len(params["variables"])
+        return covariance_outputs(d) if requested_epsilon(params) is None else noisy.outputs(d)
+
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (noisy.release(len(params["variables"])),)
 
     def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> NamedProgram:
+        if requested_epsilon(params) is not None:
+            return noisy.program(local, params, threshold)
         return covariance_program(local, len(params["variables"]), threshold)
 
     def render(self, result: dict[str, Any]) -> str:
@@ -211,6 +228,14 @@ class CorrelationAnalysis(Analysis):
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
         variables = list(params["variables"])
+        if requested_epsilon(params) is not None:
+            return {
+                "variables": variables,
+                **noisy.finalize(opened, params),
+                "missing_values": MISSING_RULE,
+                "noise": NOISE_NOTE,
+                "threshold": threshold,
+            }
         released, shown = exact_int(opened["released"][0]), exact_int(opened["shown"][0])
         missing_bits = [exact_int(v) for v in opened["missing_released"]]
         if any(f not in (0, 1) for f in (released, shown, *missing_bits)) or shown > released:

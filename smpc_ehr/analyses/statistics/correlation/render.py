@@ -7,6 +7,7 @@ import math
 
 from smpc_ehr.analyses.common.text import (
     Body,
+    dp_line,
     fmt_count,
     fmt_num,
     footer,
@@ -29,7 +30,7 @@ def render_correlation(body: Body) -> str:
             )
         rows = [[v, fmt_count(missing.get(v), t)] for v in names]
         text = table(["variable", "missing"], rows, "lr")
-        return sections(head, text, footer(body, True))
+        return sections(head, text, footer(body, True)) + dp_line(body)
     matrix = body["matrix"]
     corr = [
         [v, *("NA" if r is None else f"{r:.3f}" for r in row)]
@@ -47,5 +48,7 @@ def render_correlation(body: Body) -> str:
         parts.append("NA: undefined (a variable is constant among these patients)")
     note = "mean and sd over the same patients; missing: patients without the variable"
     parts.append(note + "\n" + table(["variable", "mean", "sd", "missing"], per_var, "lrrr"))
+    if body.get("noise"):
+        parts.append(f"{body['noise']}; the matrix is the nearest valid correlation matrix")
     suppressed = any(missing.get(v) is None for v in names)
-    return sections(*parts, footer(body, suppressed))
+    return sections(*parts, footer(body, suppressed)) + dp_line(body)

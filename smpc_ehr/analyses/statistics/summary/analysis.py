@@ -21,6 +21,18 @@ one, sd = sqrt(variance) and se = sd / sqrt(N): exact functions of released valu
 computed in the clear because a fixed-point square root would only add error.
 Missing values are left out variable by variable (available-case).
 
+With `epsilon` (differential privacy, `common.noisy_moments`): each party clips each
+value to the variable's `bounds`, centres it at their midpoint and divides it by
+their half-width (u in [-1, 1]); per cell it inputs its count, sum u, sum u^2 and
+missing count. Inside MPC these are added up and the noise of one release for the
+whole table is added (a patient is in one stratum: L2 sensitivity
+sqrt(d (1 + 2 (1 + 2^-15)^2)) for d variables, in units of u); the noisy count is
+compared with the threshold, and only the noisy sums of cells that pass are opened
+(the missing count beside a released n, as above). The binary rule is not applied:
+nothing exact is opened, and a 0/1 variable's noisy mean is a noisy count. The
+coordinator computes mean = c + a sum/n (clamped to the bounds) and the sample variance
+a^2 (sum_sq - sum^2/n)/(n - 1) (at least 0) from the noisy values.
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -39,6 +51,16 @@ from smpc_ehr.analyses.common.moment_release import (
     moments_program,
     stratified_moments,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
+from smpc_ehr.analyses.common.noisy_moments import (
+    NOISE_NOTE,
+    decode_sums,
+    scales,
+    stratified_sums,
+    sums_outputs,
+    sums_program,
+    sums_release,
+)
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.summary.render import render_summary
 from smpc_ehr.data.records import PartyData
@@ -53,17 +75,26 @@ class SummaryAnalysis(Analysis):
         cohort_filter(params)
         if params.get("by"):
             category_levels(params["by"], params)
+        if requested_epsilon(params) is not None:
+            scales(params, params["variables"])
 
     def local_input(self, data: PartyData, params: Params) -> np.ndarray:
-        return stratified_moments(data, params, params["variables"], params.get("by"))
+        local = stratified_moments if requested_epsilon(params) is None else stratified_sums
+        return local(data, params, params["variables"], params.get("by"))
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
-        by = params.get("by")
-        strata = len(category_levels(by, params)) if by else 1
-        return moments_outputs(strata * len(params["variables"]))
+        cells = _strata(params) * len(params["variables"])
+        dp = requested_epsilon(params) is not None
+        return sums_outputs(cells) if dp else moments_outputs(cells)
+
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (sums_release(_strata(params), len(params["variables"])),)
 
     def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> NamedProgram:
-        return moments_program(local, threshold)
+        if requested_epsilon(params) is None:
+            return moments_program(local, threshold)
+        (release,) = self.noisy_releases(params)
+        return sums_program(local, params, release, threshold)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_summary(result)
@@ -74,17 +105,23 @@ class SummaryAnalysis(Analysis):
         variables = list(params["variables"])
         by = params.get("by")
         levels = category_levels(by, params) if by else ("",)
-        cells = decode_moments(opened)
+        if requested_epsilon(params) is None:
+            cells = decode_moments(opened)
+            rules = {"missing_values": MISSING_RULE, "binary_rule": BINARY_RULE}
+        else:
+            cells = decode_sums(opened, scales(params, variables) * len(levels))
+            rules = {"missing_values": MISSING_RULE, "noise": NOISE_NOTE}
         blocks = [
             {name: cells[s * len(variables) + v].as_json() for v, name in enumerate(variables)}
             for s in range(len(levels))
         ]
-        common = {
-            "missing_values": MISSING_RULE,
-            "binary_rule": BINARY_RULE,
-            "threshold": threshold,
-        }
+        common = {**rules, "threshold": threshold}
         if not by:
             return {"variables": blocks[0], **common}
         strata = {level: {"variables": block} for level, block in zip(levels, blocks, strict=True)}
         return {"by": by, "strata": strata, **common}
+
+
+def _strata(params: Params) -> int:
+    by = params.get("by")
+    return len(category_levels(by, params)) if by else 1

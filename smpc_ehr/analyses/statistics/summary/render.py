@@ -7,6 +7,7 @@ from smpc_ehr.analyses.common.text import (
     MOMENT_HEADER,
     Body,
     binary_note,
+    dp_line,
     footer,
     moment_cells,
     moments_suppressed,
@@ -33,5 +34,5 @@ def render_summary(body: Body) -> str:
         text = table(["variable", *MOMENT_HEADER], rows, "lrrrrr")
     note = "sd: sample standard deviation (n - 1); se = sd / sqrt(n)"
     cells = [cell for _, _, cell in pairs]
-    note = "\n".join(filter(None, [note, binary_note(cells, t)]))
-    return sections(text, note, footer(body, moments_suppressed(cells)))
+    note = "\n".join(filter(None, [note, binary_note(cells, t), body.get("noise")]))
+    return sections(text, note, footer(body, moments_suppressed(cells))) + dp_line(body)

@@ -9,18 +9,29 @@ v_2/n_2), the Welch-Satterthwaite degrees of freedom, the two-sided p-value and 
 95% confidence interval of the difference: as scipy.stats.ttest_ind(second, first,
 equal_var=False).
 
+With `epsilon` (differential privacy): the summary's noisy path (`common.noisy_moments`)
+with the same one variable and two strata: each group's noisy count, sum u and sum u^2
+of the clipped, centred and scaled values (one release for both groups: a patient is
+in one group), suppressed on the noisy count. Welch's test is computed from the noisy
+group means and variances, with the noise's own variance in the mean of each group
+(`noisy_moments.mean_noise_variance`: a^2 s^2 (1 + ubar^2) / n^2, the delta method,
+s the released noise sd) added to the squared standard error and counted as known
+(no degrees of freedom) in the Welch-Satterthwaite formula. The noise in the variances
+is not carried (at the sizes a test needs it is small beside the sampling error).
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.moment_release import (
     BINARY_RULE,
     MISSING_RULE,
@@ -30,11 +41,24 @@ from smpc_ehr.analyses.common.moment_release import (
     moments_program,
     stratified_moments,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
+from smpc_ehr.analyses.common.noisy_moments import (
+    NOISE_NOTE,
+    Scale,
+    decode_sums,
+    mean_noise_variance,
+    scales,
+    stratified_sums,
+    sums_outputs,
+    sums_program,
+    sums_release,
+)
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.ttest.render import render_ttest
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 
+METHOD = "Welch two-sample t-test (unequal variances), two-sided"
 Z95 = 0.975
 """Upper tail point of a two-sided 95% interval."""
 
@@ -52,16 +76,19 @@ def group_levels(group: str, params: Params) -> tuple[str, str]:
     return (levels[0], levels[1])
 
 
-def welch(first: CellSummary, second: CellSummary) -> dict[str, Any]:
-    """Welch's test from two released group summaries (as scipy's ttest_ind)."""
+def welch(first: CellSummary, second: CellSummary, noise: float = 0.0) -> dict[str, Any]:
+    """Welch's test from two released group summaries (as scipy's ttest_ind); `noise`,
+    a known variance of the difference beyond the sampling one (DP noise), is added to
+    the squared standard error and carries no degrees of freedom."""
     assert first.n and second.n and first.mean is not None and second.mean is not None
     v1 = (first.variance or 0.0) / first.n
     v2 = (second.variance or 0.0) / second.n
     diff = second.mean - first.mean
-    se = math.sqrt(v1 + v2)
+    se = math.sqrt(v1 + v2 + noise)
     if se == 0.0:
         raise ValueError("both groups have zero variance: the t statistic is undefined")
-    df = (v1 + v2) ** 2 / (v1**2 / (first.n - 1) + v2**2 / (second.n - 1))
+    sampling = v1**2 / (first.n - 1) + v2**2 / (second.n - 1)
+    df = (v1 + v2 + noise) ** 2 / sampling if sampling > 0 else math.inf
     t = diff / se
     half = float(stats.t.ppf(Z95, df)) * se
     return {
@@ -81,16 +108,26 @@ class TTestAnalysis(Analysis):
     def validate(self, params: Params) -> None:
         cohort_filter(params)
         group_levels(params["group"], params)
+        if requested_epsilon(params) is not None:
+            scales(params, [params["variable"]])
 
     def local_input(self, data: PartyData, params: Params) -> np.ndarray:
         levels = group_levels(params["group"], params)
-        return stratified_moments(data, params, [params["variable"]], params["group"], levels)
+        local = stratified_moments if requested_epsilon(params) is None else stratified_sums
+        return local(data, params, [params["variable"]], params["group"], levels)
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
-        return moments_outputs(2)  # the two groups
+        dp = requested_epsilon(params) is not None
+        return sums_outputs(2) if dp else moments_outputs(2)  # the two groups
+
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (sums_release(2, 1),)
 
     def secure_program(self, local: np.ndarray, params: Params, threshold: int) -> NamedProgram:
-        return moments_program(local, threshold)
+        if requested_epsilon(params) is None:
+            return moments_program(local, threshold)
+        (release,) = self.noisy_releases(params)
+        return sums_program(local, params, release, threshold)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_ttest(result)
@@ -99,13 +136,17 @@ class TTestAnalysis(Analysis):
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
         levels = group_levels(params["group"], params)
-        first, second = decode_moments(opened)
+        dp = requested_epsilon(params) is not None
+        if dp:
+            first, second = decode_sums(opened, scales(params, [params["variable"]]) * 2)
+        else:
+            first, second = decode_moments(opened)
         result: dict[str, Any] = {
             "variable": params["variable"],
             "group": params["group"],
             "levels": list(levels),
             "groups": {levels[0]: first.as_json(), levels[1]: second.as_json()},
-            "method": "Welch two-sample t-test (unequal variances), two-sided",
+            "method": METHOD,
             "estimate_is": f"mean({levels[1]}) - mean({levels[0]})",
             "statistic": None,
             "df": None,
@@ -114,7 +155,11 @@ class TTestAnalysis(Analysis):
             "ci95": None,
             "test_refused": None,
             "missing_values": MISSING_RULE,
-            "binary_rule": BINARY_RULE,
+            **(
+                {"noise": NOISE_NOTE, "noise_variance": None}
+                if dp
+                else {"binary_rule": BINARY_RULE}
+            ),
             "threshold": threshold,
         }
         small = [lvl for lvl, g in zip(levels, (first, second), strict=True) if g.n is None]
@@ -130,9 +175,37 @@ class TTestAnalysis(Analysis):
             )
         elif (first.n or 0) < 2 or (second.n or 0) < 2:
             result["test_refused"] = "each group needs at least 2 patients"
-        else:
+        elif not dp:  # a DP test needs the noise's sd: `release` computes it
             try:
                 result.update(welch(first, second))
             except ValueError as exc:
                 result["test_refused"] = str(exc)
         return result
+
+    def release(
+        self,
+        opened: Sequence[float],
+        params: Params,
+        threshold: int,
+        setting: JobSetting | None = None,
+    ) -> dict[str, Any]:
+        """The base release, then (with `epsilon`) Welch's test with the released
+        noise's variance in each group's mean (`dp_welch`)."""
+        result = super().release(opened, params, threshold, setting)
+        if "dp" in result and result["test_refused"] is None:
+            scale = scales(params, [params["variable"]])[0]
+            groups = [result["groups"][level] for level in result["levels"]]
+            try:
+                result.update(dp_welch(groups, scale, result["dp"]["noise_sd"]))
+            except ValueError as exc:
+                result["test_refused"] = str(exc)
+        return result
+
+
+def dp_welch(groups: Sequence[dict[str, Any]], scale: Scale, noise_sd: float) -> dict[str, Any]:
+    """Welch's test from two released noisy groups (as_json cells), with the DP noise's
+    variance in each mean added to the squared standard error (`welch`'s `noise`)."""
+    cells = [CellSummary(g["n"], g["missing"], g["mean"], g["variance"]) for g in groups]
+    noise = sum(mean_noise_variance(c.n or 0, c.mean or 0.0, scale, noise_sd) for c in cells)
+    method = f"{METHOD}; its standard error includes the noise's variance"
+    return {**welch(cells[0], cells[1], noise), "noise_variance": noise, "method": method}

@@ -8,6 +8,7 @@ from smpc_ehr.analyses.common.text import (
     Body,
     binary_note,
     ci_text,
+    dp_line,
     fmt_num,
     footer,
     moment_cells,
@@ -36,5 +37,5 @@ def render_ttest(body: Body) -> str:
             f"({ci_text(body['ci95'])})"
         )
     cells = [groups[level] for level in body["levels"]]
-    text = "\n".join(filter(None, [text, binary_note(cells, t)]))
-    return sections(text, test, footer(body, moments_suppressed(cells)))
+    text = "\n".join(filter(None, [text, binary_note(cells, t), body.get("noise")]))
+    return sections(text, test, footer(body, moments_suppressed(cells))) + dp_line(body)
