@@ -21,6 +21,19 @@ of the table is suppressed: a total would give a suppressed cell away (total min
 released cells of its row), and so would the expected counts or the statistic. If a
 cell is suppressed, the result says so in `test_refused` and releases no totals.
 
+With `epsilon` (differential privacy, common/noise.py and common/cells.py): each party
+also draws its share of distributed discrete Gaussian noise per cell (the table's and
+the missing cell) and inputs it secret-shared; the noise is added to the totals inside
+MPC before the threshold test, so only noisy counts are compared and opened. A patient
+is in exactly one of these cells (a patient missing either variable only in the
+missing cell), so the L2 sensitivity of the whole vector is 1 and it spends the job's
+whole rho. Everything else is post-processing of the noisy cells, which costs no
+privacy: the totals, n and expected counts are sums of noisy cells, and the test is
+computed from the noisy table (every released cell is >= threshold >= 1, so none is
+negative). The test treats the noisy counts as exact, so its p-value ignores the noise
+(`DP_NOTE`, in the result); the test is still refused if a cell is suppressed, whose
+noisy value is never opened.
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -32,10 +45,12 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
+    cell_release,
     decode_released,
+    noisy_counts_program,
     released_counts_outputs,
-    released_counts_program,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter, cross_table
 from smpc_ehr.analyses.statistics.contingency.render import render_contingency
 from smpc_ehr.data.records import PartyData
@@ -45,6 +60,15 @@ from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 METHOD = "Pearson chi-square test of independence"
 SUPPRESSED_REASON = (
     "cell(s) below the small-cell threshold; releasing totals or the test would reveal them"
+)
+DP_SUPPRESSED_REASON = (
+    "cell(s) whose noisy count is below the small-cell threshold were not released; "
+    "the test needs every cell"
+)
+DP_NOTE = (
+    "differentially private: every count is noisy; the totals, n and expected counts are "
+    "sums of noisy cells, and the test is computed from the noisy table as if it were "
+    "exact, so its p-value ignores the noise"
 )
 
 MISSING_RULE = "patients missing either variable are left out; their count is missing"
@@ -80,8 +104,13 @@ class ContingencyAnalysis(Analysis):
         rows, cols = table_levels(params)
         return released_counts_outputs(len(rows) * len(cols) + 1)  # the table, then missing
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        rows, cols = table_levels(params)
+        return (cell_release(len(rows) * len(cols) + 1),)
+
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
-        return released_counts_program(local, threshold)
+        (release,) = self.noisy_releases(params)
+        return noisy_counts_program(local, params, threshold, release)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_contingency(result)
@@ -110,8 +139,11 @@ class ContingencyAnalysis(Analysis):
             "missing_values": MISSING_RULE,
             "threshold": threshold,
         }
+        private = requested_epsilon(params) is not None
+        if private:
+            result["dp_note"] = DP_NOTE
         if any(n is None for n in cells[:-1]):
-            result["test_refused"] = SUPPRESSED_REASON
+            result["test_refused"] = DP_SUPPRESSED_REASON if private else SUPPRESSED_REASON
             return result
         table = np.array(counts, dtype=np.int64)
         if np.any(table.sum(axis=0) == 0) or np.any(table.sum(axis=1) == 0):
