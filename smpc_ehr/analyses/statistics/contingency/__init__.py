@@ -27,13 +27,13 @@ needs, so the released noise variance is n/(n-t) times a trusted curator's. A pa
 assumed to be counted at one hospital and in one cell (a cell of the table, or missing),
 so the L2 sensitivity of all the cells together is 1, and they spend the query's whole
 rho. The totals, expected counts and the test are computed from the noisy cells (which
-costs no further privacy); the test treats them as exact, so its p-value ignores the
-noise, and the result says so. The released result states the noise's standard
-deviation, t, epsilon, delta (1e-6) and the zero-concentrated DP rho the query spends;
-each hospital's ledger charges that rho to the analyst's budget and to its total over
-all analysts (rho adds exactly over queries, and the budget is stated as epsilon at the
-hospital's delta), which bounds what all of an analyst's differentially private releases
-reveal together; exact runs are not covered by it.
+costs no further privacy), the test's p-value with a correction for the noise. The
+released result states the noise's standard deviation, t, epsilon, delta (1e-6) and the
+zero-concentrated DP rho the query spends; each hospital's ledger charges that rho to
+the analyst's budget and to its total over all analysts (rho adds exactly over queries,
+and the budget is stated as epsilon at the hospital's delta), which bounds what all of
+an analyst's differentially private releases reveal together; exact runs are not covered
+by it.
 
 Not covered: what releases reveal in combination. The joint count of the same cohort
 stratified by sex or age band (the count analysis) gives row or column totals, from

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from smpc_ehr.analyses.statistics.contingency.analysis import DP_NOTE, DP_SUPPRESSED_REASON
 from smpc_ehr.testing.federation import InProcessFederation
@@ -60,9 +61,17 @@ def test_dp_chi_square_is_scipys_on_the_noisy_table(
     assert result["col_totals"] == table.sum(axis=0).tolist()
     assert result["n"] == int(table.sum()) and result["test_refused"] is None
     chi = truth.chi_square(table.tolist())
-    assert rel_close(result["test"]["statistic"], chi["statistic"], SAME)
-    assert rel_close(result["test"]["p_value"], chi["p_value"], SAME)
+    test = result["test"]
+    assert rel_close(test["statistic"], chi["statistic"], SAME) and test["df"] == 1
     assert np.allclose(result["expected"], chi["expected"], rtol=SAME, atol=0)
+    # 2x2: the residuals' projection has rank 1, along u with u_ij^2 = r_(1-i) c_(1-j),
+    # so the noise scales the statistic by 1 + s^2 sum u_ij^2 / E_ij, with df 1.
+    r, c = table.sum(axis=1) / table.sum(), table.sum(axis=0) / table.sum()
+    u2 = np.outer(r[::-1], c[::-1])
+    scale = 1 + result["dp"]["noise_sd"] ** 2 * float((u2 / chi["expected"]).sum())
+    assert rel_close(test["scale"], scale, SAME) and rel_close(test["effective_df"], 1, SAME)
+    p_value = float(stats.chi2.sf(chi["statistic"] / scale, 1))
+    assert rel_close(test["p_value"], p_value, SAME) and test["p_value"] > chi["p_value"]
     text = render(result, "contingency")
     assert f"note: {DP_NOTE}" in text
     assert text.splitlines()[-1].startswith(f"differentially private, epsilon = {EPSILON:g}")

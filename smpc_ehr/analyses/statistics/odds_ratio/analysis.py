@@ -43,16 +43,15 @@ Leakage: see the package docstring (the template's text, verbatim).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, Output, Params
+from smpc_ehr.analyses.base import NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
+    NoisyCellsAnalysis,
     cell_release,
     decode_released,
-    noise_variance,
     noisy_counts_program,
     released_counts_outputs,
 )
@@ -127,7 +126,7 @@ def odds_ratio_estimate(
     }
 
 
-class OddsRatioAnalysis(Analysis):
+class OddsRatioAnalysis(NoisyCellsAnalysis):
     """The 2x2 table of exposure x outcome, each cell released only if >= threshold; the
     odds ratio only if all four are released."""
 
@@ -154,23 +153,13 @@ class OddsRatioAnalysis(Analysis):
         (release,) = self.noisy_releases(params)
         return noisy_counts_program(local, params, threshold, release)
 
-    def release(
-        self,
-        opened: Sequence[float],
-        params: Params,
-        threshold: int,
-        setting: JobSetting | None = None,
-    ) -> dict[str, Any]:
-        """The base release; for noisy cells, the interval and test again with the
-        noise variance (known only with the job's setting) added."""
-        result = super().release(opened, params, threshold, setting)
-        variance = noise_variance(result)
-        if variance and result["odds_ratio"] is not None:
+    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+        """The interval and test again, with the noise variance added."""
+        if result["odds_ratio"] is not None:
             exposed, unexposed = result["table"]["exposed"], result["table"]["unexposed"]
             a, b = exposed["outcome_1"], exposed["outcome_0"]
             c, d = unexposed["outcome_1"], unexposed["outcome_0"]
             result.update(odds_ratio_estimate(a, b, c, d, variance), method=DP_METHOD)
-        return result
 
     def render(self, result: dict[str, Any]) -> str:
         return render_odds_ratio(result)

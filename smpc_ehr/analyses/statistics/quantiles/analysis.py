@@ -61,15 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import (
-    Analysis,
-    JobSetting,
-    NamedProgram,
-    NamedSecrets,
-    Output,
-    Params,
-)
-from smpc_ehr.analyses.common.cells import cell_release, exact_int, noise_variance
+from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common.cells import NoisyCellsAnalysis, cell_release, exact_int
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise, requested_epsilon
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
@@ -293,7 +286,7 @@ def noisy_quantiles_program(
     return program
 
 
-class QuantilesAnalysis(Analysis):
+class QuantilesAnalysis(NoisyCellsAnalysis):
     """Quantiles on a public grid, each released only with `threshold` patients either side."""
 
     name = "quantiles"
@@ -331,20 +324,10 @@ class QuantilesAnalysis(Analysis):
 
         return noisy_quantiles_program(local, scaled, threshold, noisy)
 
-    def release(
-        self,
-        opened: Sequence[float],
-        params: Params,
-        threshold: int,
-        setting: JobSetting | None = None,
-    ) -> dict[str, Any]:
-        """The base release; a noisy n (the sum of the B + 2 noisy grid cells) carries
-        its own noise sd, sqrt(B + 2) times each cell's."""
-        result = super().release(opened, params, threshold, setting)
-        variance = noise_variance(result)
-        if variance:
-            result["n_noise_sd"] = math.sqrt((grid(params).bins + 2) * variance)
-        return result
+    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+        """A noisy n (the sum of the B + 2 noisy grid cells) carries its own noise sd,
+        sqrt(B + 2) times each cell's."""
+        result["n_noise_sd"] = math.sqrt((grid(params).bins + 2) * variance)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_quantiles(result)
