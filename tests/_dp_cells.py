@@ -12,6 +12,7 @@ with probability at most ALPHA per test).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from scipy import stats
 
 import smpc_ehr.analyses.common.noise as noise
 from smpc_ehr.privacy.mechanism import plan_noise
+from smpc_ehr.testing.federation import InProcessFederation
 
 ALPHA = 1e-6
 """The false-failure rate of each test's statistical checks together."""
@@ -96,3 +98,19 @@ def check_noisy_cells(
     assert released == [int(n) if n >= THRESHOLD else None for n in noisy]
     for value, true in zip(released, exact, strict=True):
         assert value is None or abs(value - true) <= z * sd, (value, true, sd)
+
+
+def noisy_run(
+    fed: InProcessFederation,
+    template: Path,
+    params: dict[str, Any],
+    drawn: list[np.ndarray],
+    epsilon: float,
+    cells: int,
+) -> tuple[dict[str, Any], np.ndarray, float]:
+    """One run with `epsilon` of a one-release analysis of `cells` counts, `drawn`
+    recording: its result (its "dp" block checked), the noise added to each cell and
+    the noise sd."""
+    drawn.clear()
+    result = fed.run(template, {**params, "epsilon": str(epsilon)}).result
+    return result, total_noise(drawn, cells), check_dp_block(result, epsilon, cells)

@@ -17,11 +17,10 @@ from smpc_ehr.analyses.statistics.contingency.analysis import DP_NOTE, DP_SUPPRE
 from smpc_ehr.testing.federation import InProcessFederation
 from tests import _stats_truth as truth
 from tests._dp_cells import (
-    check_dp_block,
     check_noisy_cells,
     forbid_noise,
+    noisy_run,
     record_noise,
-    total_noise,
     z_bound,
 )
 from tests._render import render
@@ -39,11 +38,9 @@ def run_noisy(
     frame = truth.cohort_frame(data, condition_codes=params.get("condition_codes"))
     t = truth.table(frame, params["row"], params["col"])
     exact = np.array([*np.ravel(t["counts"]), t["missing"]])
-    drawn.clear()
-    result = fed.run(CONTINGENCY, {**params, "epsilon": str(EPSILON)}).result
-    sd = check_dp_block(result, EPSILON, len(exact))
+    result, noise, sd = noisy_run(fed, CONTINGENCY, params, drawn, EPSILON, len(exact))
     released = [*(n for line in result["counts"] for n in line), result["missing"]]
-    check_noisy_cells(released, exact, total_noise(drawn, len(exact)), sd, z)
+    check_noisy_cells(released, exact, noise, sd, z)
     assert result["dp_note"] == DP_NOTE
     return result
 

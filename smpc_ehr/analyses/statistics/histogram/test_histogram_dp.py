@@ -14,9 +14,9 @@ import pytest
 from smpc_ehr.testing.federation import InProcessFederation
 from tests import _stats_truth as truth
 from tests._dp_cells import (
-    check_dp_block,
     check_noisy_cells,
     forbid_noise,
+    noisy_run,
     record_noise,
     total_noise,
     z_bound,
@@ -39,14 +39,12 @@ def test_dp_histogram_is_the_truth_plus_the_noise(
     exact = np.array([*t["counts"], t["outside"], t["missing"]])
     z = z_bound(2 * len(exact))  # two runs
     drawn = record_noise(monkeypatch)
-    params = {"variable": "bmi", "edges": BMI_EDGES, "epsilon": str(EPSILON)}
+    params = {"variable": "bmi", "edges": BMI_EDGES}
     runs = []
     for _ in range(2):
-        drawn.clear()
-        result = inprocess.run(HISTOGRAM, params).result
-        sd = check_dp_block(result, EPSILON, len(exact))
+        result, noise, sd = noisy_run(inprocess, HISTOGRAM, params, drawn, EPSILON, len(exact))
         cells = released_cells(result)
-        check_noisy_cells(cells, exact, total_noise(drawn, len(exact)), sd, z)
+        check_noisy_cells(cells, exact, noise, sd, z)
         assert result["suppressed"] == [n is None for n in result["counts"]]
         runs.append(cells)
     assert runs[0] != runs[1], "the noise must really be there"

@@ -17,11 +17,10 @@ from scipy import stats
 from smpc_ehr.testing.federation import InProcessFederation
 from tests import _stats_truth as truth
 from tests._dp_cells import (
-    check_dp_block,
     check_noisy_cells,
     forbid_noise,
+    noisy_run,
     record_noise,
-    total_noise,
     z_bound,
 )
 from tests._render import render
@@ -43,13 +42,11 @@ def test_dp_odds_ratio_adds_the_noise_variance(
     drawn = record_noise(monkeypatch)
     runs = []
     for _ in range(2):
-        drawn.clear()
-        result = inprocess.run(ODDS_RATIO, {**PARAMS, "epsilon": str(EPSILON)}).result
-        sd = check_dp_block(result, EPSILON, len(exact))
+        result, noise, sd = noisy_run(inprocess, ODDS_RATIO, PARAMS, drawn, EPSILON, 5)
         cells = result["table"]
         released = [cells["exposed"]["outcome_1"], cells["exposed"]["outcome_0"]]
         released += [cells["unexposed"]["outcome_1"], cells["unexposed"]["outcome_0"]]
-        check_noisy_cells([*released, result["missing"]], exact, total_noise(drawn, 5), sd, z)
+        check_noisy_cells([*released, result["missing"]], exact, noise, sd, z)
         runs.append(released)
     assert runs[0] != runs[1], "the noise must really be there"
     na, nb, nc, nd = released

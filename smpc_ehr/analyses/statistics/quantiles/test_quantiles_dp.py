@@ -18,10 +18,9 @@ from smpc_ehr.testing.federation import InProcessFederation
 from tests import _stats_truth as truth
 from tests._dp_cells import (
     THRESHOLD,
-    check_dp_block,
     forbid_noise,
+    noisy_run,
     record_noise,
-    total_noise,
     z_bound,
 )
 from tests._render import render
@@ -54,10 +53,7 @@ def test_dp_quantiles_are_the_noisy_histograms(
     drawn = record_noise(monkeypatch)
     noises = []
     for _ in range(2):
-        drawn.clear()
-        result = inprocess.run(QUANTILES, {**BMI_Q, "epsilon": str(EPSILON)}).result
-        sd = check_dp_block(result, EPSILON, len(cells))
-        noise = total_noise(drawn, len(cells))
+        result, noise, sd = noisy_run(inprocess, QUANTILES, BMI_Q, drawn, EPSILON, len(cells))
         noisy = cells + noise
         noisy_cum = np.cumsum(noisy[:-1])
         noisy_n = int(noisy_cum[-1])
