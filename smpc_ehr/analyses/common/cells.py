@@ -7,15 +7,24 @@ layout is public); inside MPC the vectors are summed, each total t is compared w
 the threshold, and the coordinator may open only the bit [t >= threshold] and the
 product of that bit with t. A suppressed cell's value is therefore never revealed,
 not even as shares that could be recombined (its opened product is 0).
+
+With `epsilon` (differential privacy, common/noise.py), every cell of the vector gets
+distributed discrete Gaussian noise inside MPC before the threshold test
+(`noisy_counts_program`), so only noisy totals are compared and opened. A patient is
+counted at one hospital and in one cell of the layout (the cells partition the
+cohort: strata, bins, table cells, the missing cell), so one patient changes one cell
+by 1: the L2 sensitivity of the whole vector is 1 (`cell_release`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output
+from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise
 from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 from smpc_ehr.securemath.ops import Secret, SecureOps
@@ -45,6 +54,58 @@ def released_counts_program(
         return {"released": released, "counts": ops.mul(released, totals)}
 
     return program
+
+
+CELL_SENSITIVITY = 1
+"""L2 sensitivity of a vector of cells partitioning the cohort: one patient, one
+hospital, one cell."""
+
+
+def cell_release(cells: int) -> NoisyRelease:
+    """The one noisy release of a vector of `cells` cell counts (the whole rho)."""
+    return NoisyRelease("counts", cells, CELL_SENSITIVITY)
+
+
+def noisy_counts_program(
+    local: Sequence[int], params: Params, threshold: int, release: NoisyRelease
+) -> NamedProgram:
+    """`released_counts_program` with `release`'s noise added to the totals inside MPC
+    before the threshold test (none for an exact run: the program is the exact one)."""
+
+    def noisy(ops: SecureOps, totals: Secret) -> Secret:
+        return add_int_noise(ops, totals, params, release, COUNT_INPUT_BITS)
+
+    return released_counts_program(local, threshold, noisy)
+
+
+def noise_variance(result: dict[str, Any]) -> float:
+    """The noise variance of each released cell of a finished `release` (0 if exact)."""
+    dp = result.get("dp")
+    return 0.0 if dp is None else float(dp["noise_sd"]) ** 2
+
+
+class NoisyCellsAnalysis(Analysis):
+    """An analysis releasing noisy cells whose estimates need the noise's variance,
+    which depends on the job's setting (backend, parties) and so is known only at
+    `release`, after `finalize`: `with_noise` completes the result then."""
+
+    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+        """Adjust a differentially private result in place, given each cell's noise
+        variance (default: nothing to adjust)."""
+        del result, params, variance
+
+    def release(
+        self,
+        opened: Sequence[float],
+        params: Params,
+        threshold: int,
+        setting: JobSetting | None = None,
+    ) -> dict[str, Any]:
+        result = super().release(opened, params, threshold, setting)
+        variance = noise_variance(result)
+        if variance:
+            self.with_noise(result, params, variance)
+        return result
 
 
 def decode_released(opened: dict[str, np.ndarray]) -> list[int | None]:

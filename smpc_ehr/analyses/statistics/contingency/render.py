@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from smpc_ehr.analyses.common.text import (
     Body,
+    dp_line,
     fmt_count,
     fmt_num,
     footer,
@@ -49,4 +50,7 @@ def render_contingency(body: Body) -> str:
     text = table(header, rows, "l" + "r" * (len(header) - 1))
     missing = f"missing: {fmt_count(body.get('missing'), t)}"
     suppressed = any(n is None for line in counts for n in line) or body.get("missing") is None
-    return sections(text, missing, _chi_square_line(body), footer(body, suppressed))
+    test = _chi_square_line(body)
+    if body.get("dp_note"):
+        test += f"\nnote: {body['dp_note']}"
+    return sections(text, missing, test, footer(body, suppressed)) + dp_line(body)

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from smpc_ehr.analyses.statistics.contingency.analysis import ContingencyAnalysis
+from smpc_ehr.analyses.statistics.contingency.analysis import (
+    ContingencyAnalysis,
+    noise_corrected_test,
+)
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from tests._cells import (
@@ -86,3 +89,15 @@ def test_contingency_finalize_refuses_test_when_suppressed() -> None:
 def test_contingency_validate_refuses(raw: dict[str, str], match: str) -> None:
     with pytest.raises(TemplateError, match=match):
         ContingencyAnalysis().validate(bind("contingency", **raw))
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 2), (10, 3)])
+def test_noise_corrected_test_without_noise_is_pearsons(shape: tuple[int, int]) -> None:
+    table = np.arange(1, shape[0] * shape[1] + 1, dtype=float).reshape(shape) * 7 + 20
+    chi = stats.chi2_contingency(table, correction=False)
+    test = noise_corrected_test(table, float(chi.statistic), 0.0)
+    assert test["scale"] == pytest.approx(1, rel=1e-12)
+    assert test["effective_df"] == pytest.approx(chi.dof, rel=1e-12)
+    assert test["p_value"] == pytest.approx(chi.pvalue, rel=1e-9)
+    noisy = noise_corrected_test(table, float(chi.statistic), 25.0)
+    assert noisy["p_value"] > test["p_value"]  # noise explains part of the statistic

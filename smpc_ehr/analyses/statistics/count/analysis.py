@@ -26,19 +26,16 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
+    cell_release,
     decode_released,
+    noisy_counts_program,
     released_counts_outputs,
-    released_counts_program,
 )
-from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise
+from smpc_ehr.analyses.common.noise import NoisyRelease
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
-from smpc_ehr.securemath.ops import Secret, SecureOps
-
-SENSITIVITY = 1
-"""L2 sensitivity of the whole table: one patient, one hospital, one cell."""
 
 
 def strata(params: Params) -> tuple[str, ...]:
@@ -64,15 +61,11 @@ class CountAnalysis(Analysis):
         return released_counts_outputs(len(cell_labels(strata(params))))
 
     def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
-        return (NoisyRelease("counts", len(cell_labels(strata(params))), SENSITIVITY),)
+        return (cell_release(len(cell_labels(strata(params)))),)
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         (release,) = self.noisy_releases(params)
-
-        def noisy(ops: SecureOps, totals: Secret) -> Secret:
-            return add_int_noise(ops, totals, params, release, COUNT_INPUT_BITS)
-
-        return released_counts_program(local, threshold, noisy)
+        return noisy_counts_program(local, params, threshold, release)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

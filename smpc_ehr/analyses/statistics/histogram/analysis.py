@@ -15,6 +15,14 @@ MPC and opens, per cell, only the bit [total >= threshold] and the total if it i
 total over all cells is released: with one cell suppressed, it would give that cell
 away.
 
+With `epsilon` (differential privacy, common/noise.py and common/cells.py): each party
+also draws its share of distributed discrete Gaussian noise per cell (the bins, the
+outside and the missing cell) and inputs it secret-shared; the noise is added to the
+totals inside MPC before the threshold test, so only noisy counts are compared and
+opened. A patient is in exactly one of these cells, so the L2 sensitivity of the whole
+vector is 1 and it spends the job's whole rho. Values outside the edges are counted in
+the outside cell, as in an exact run.
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -28,10 +36,12 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
+    cell_release,
     decode_released,
+    noisy_counts_program,
     released_counts_outputs,
-    released_counts_program,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease
 from smpc_ehr.analyses.common.variables import (
     CONDITION,
     cohort_filter,
@@ -97,8 +107,12 @@ class HistogramAnalysis(Analysis):
     def outputs(self, params: Params) -> tuple[Output, ...]:
         return released_counts_outputs(len(bin_edges(params)) + 1)  # bins, outside, missing
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (cell_release(len(bin_edges(params)) + 1),)
+
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
-        return released_counts_program(local, threshold)
+        (release,) = self.noisy_releases(params)
+        return noisy_counts_program(local, params, threshold, release)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_histogram(result)

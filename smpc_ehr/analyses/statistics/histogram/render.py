@@ -5,6 +5,7 @@ from __future__ import annotations
 from smpc_ehr.analyses.common.text import (
     BAR_WIDTH,
     Body,
+    dp_line,
     fmt_count,
     footer,
     sections,
@@ -38,4 +39,4 @@ def render_histogram(body: Body) -> str:
         f"missing: {fmt_count(body.get('missing'), t)}"
     )
     cells = [*counts, body.get("outside"), body.get("missing")]
-    return sections(text, extra, footer(body, any(n is None for n in cells)))
+    return sections(text, extra, footer(body, any(n is None for n in cells))) + dp_line(body)

@@ -22,6 +22,24 @@ does so only if all four cells are released (then each is >= threshold >= 1, so 
 is 0); if a cell is suppressed, the estimate is refused and the result says why: the
 odds ratio with any three released cells would give the fourth away.
 
+With `epsilon` (differential privacy, common/noise.py and common/cells.py): each party
+also draws its share of distributed discrete Gaussian noise per cell (a, b, c, d and
+the missing cell) and inputs it secret-shared; the noise is added to the totals inside
+MPC before the threshold test, so only noisy counts are compared and opened. A patient
+is in exactly one of the five cells, so the L2 sensitivity of the vector is 1 and it
+spends the job's whole rho. The odds ratio is computed from the noisy cells (each
+released cell is >= threshold >= 1, so none is negative), and the interval and test
+include the noise (sd sigma per cell, from the result's "dp" block) by the delta
+method: log(n + Z) ~ log n + Z / n, so
+
+    var(log OR) ~ sum 1/n_ij + sigma^2 sum 1/n_ij^2      (Woolf's term + the noise's)
+
+with the noisy cells for n_ij (`DP_METHOD`). Like Woolf's, this is a large-sample
+approximation; it is good when every cell is large next to sigma. In a simulation of
+4,000 tables per setting (300 to 3,000 patients, noise sd 5.5 and 10, every noisy cell
+>= 11) the corrected 95% interval covered the true odds ratio 95-97% of the time, the
+uncorrected one 75-94%.
+
 Leakage: see the package docstring (the template's text, verbatim).
 """
 
@@ -32,12 +50,15 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.base import NamedProgram, Output, Params
 from smpc_ehr.analyses.common.cells import (
+    NoisyCellsAnalysis,
+    cell_release,
     decode_released,
+    noisy_counts_program,
     released_counts_outputs,
-    released_counts_program,
 )
+from smpc_ehr.analyses.common.noise import NoisyRelease
 from smpc_ehr.analyses.common.variables import (
     BINARY_LEVELS,
     category_levels,
@@ -50,6 +71,10 @@ from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 METHOD = "Wald test on log odds ratio, Woolf confidence interval"
+DP_METHOD = (
+    "Wald test on log odds ratio, Woolf confidence interval, both from the noisy cells "
+    "with the noise variance added (delta method: var log OR = sum 1/n + sd^2 sum 1/n^2)"
+)
 Z_975 = 1.959963984540054
 """The 97.5% quantile of the standard normal: a two-sided 95% interval."""
 REFUSED_REASON = (
@@ -83,12 +108,18 @@ def variables(params: Params) -> tuple[str, str]:
     return exposure, outcome
 
 
-def odds_ratio_estimate(a: int, b: int, c: int, d: int) -> dict[str, Any]:
-    """Odds ratio, Woolf 95% CI, Wald z and two-sided p from four positive counts."""
+def odds_ratio_estimate(
+    a: int, b: int, c: int, d: int, noise_variance: float = 0.0
+) -> dict[str, Any]:
+    """Odds ratio, Woolf 95% CI, Wald z and two-sided p from four positive counts;
+    with `noise_variance` (each cell's, for noisy cells) added to the variance of
+    log OR by the delta method."""
     from scipy.stats import norm  # only the coordinator needs scipy
 
+    cells = (a, b, c, d)
     log_or = math.log(a) + math.log(d) - math.log(b) - math.log(c)
-    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    woolf = math.fsum(1 / n for n in cells)
+    se = math.sqrt(woolf + noise_variance * math.fsum(1 / n**2 for n in cells))
     z = log_or / se
     return {
         "odds_ratio": math.exp(log_or),
@@ -98,7 +129,7 @@ def odds_ratio_estimate(a: int, b: int, c: int, d: int) -> dict[str, Any]:
     }
 
 
-class OddsRatioAnalysis(Analysis):
+class OddsRatioAnalysis(NoisyCellsAnalysis):
     """The 2x2 table of exposure x outcome, each cell released only if >= threshold; the
     odds ratio only if all four are released."""
 
@@ -118,8 +149,20 @@ class OddsRatioAnalysis(Analysis):
     def outputs(self, params: Params) -> tuple[Output, ...]:
         return released_counts_outputs(CELLS)
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (cell_release(CELLS),)
+
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
-        return released_counts_program(local, threshold)
+        (release,) = self.noisy_releases(params)
+        return noisy_counts_program(local, params, threshold, release)
+
+    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+        """The interval and test again, with the noise variance added."""
+        if result["odds_ratio"] is not None:
+            exposed, unexposed = result["table"]["exposed"], result["table"]["unexposed"]
+            a, b = exposed["outcome_1"], exposed["outcome_0"]
+            c, d = unexposed["outcome_1"], unexposed["outcome_0"]
+            result.update(odds_ratio_estimate(a, b, c, d, variance), method=DP_METHOD)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_odds_ratio(result)

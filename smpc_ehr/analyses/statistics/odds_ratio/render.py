@@ -5,6 +5,7 @@ from __future__ import annotations
 from smpc_ehr.analyses.common.text import (
     Body,
     ci_text,
+    dp_line,
     fmt_count,
     fmt_num,
     footer,
@@ -34,4 +35,4 @@ def render_odds_ratio(body: Body) -> str:
             f"method: {body.get('method', '')}"
         )
     released = [n for line in cells.values() for n in line.values()] + [body.get("missing")]
-    return sections(text, missing, estimate, footer(body, None in released))
+    return sections(text, missing, estimate, footer(body, None in released)) + dp_line(body)

@@ -54,14 +54,16 @@ Leakage: see the package docstring (the template's text, verbatim).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
-from smpc_ehr.analyses.common.cells import exact_int
+from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common.cells import NoisyCellsAnalysis, cell_release, exact_int
+from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise, requested_epsilon
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
 from smpc_ehr.data.records import PartyData
@@ -81,6 +83,11 @@ ON_POINT = 1e-9
 METHOD = (
     "smallest grid point g with #(x <= g) >= q*n "
     "(numpy 'inverted_cdf' on a grid of step `resolution`)"
+)
+DP_METHOD = (
+    "differentially private: the smallest grid point g at which the increasing "
+    "rearrangement of the noisy counts #(x <= g) reaches q*n~, n~ the sum of the noisy "
+    "grid cells (the quantile of the noisy histogram on a grid of step `resolution`)"
 )
 BELOW_RANGE = "below_range"
 ABOVE_RANGE = "above_range"
@@ -206,20 +213,80 @@ def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: in
         ]
         fine = ops.ge_public(ops.stack([row[0] for row in picked]), 1)
         index = ops.add(ops.mul_public(ops.sum(coarse, axis=1), side), ops.sum(fine, axis=1))
-        released = ops.ge_public(joint(margins), SCALE * threshold)
-        counts = joint([n, missing])
-        counts_released = ops.ge_public(counts, threshold)
-        return {
-            "released": released,
-            "indices": ops.mul(released, index),
-            "counts_released": counts_released,
-            "counts": ops.mul(counts_released, counts),
-        }
+        return released_quantiles(ops, index, joint(margins), joint([n, missing]), threshold)
 
     return program
 
 
-class QuantilesAnalysis(Analysis):
+def released_quantiles(
+    ops: SecureOps, index: Secret, margins: Secret, counts: Secret, threshold: int
+) -> NamedSecrets:
+    """The outputs from the secret grid indices, the margins min(p_i, SCALE - p_i) * N
+    and the counts [N, missing]: a quantile only with `threshold` patients either side,
+    a count only if it reaches the threshold."""
+    released = ops.ge_public(margins, SCALE * threshold)
+    counts_released = ops.ge_public(counts, threshold)
+    return {
+        "released": released,
+        "indices": ops.mul(released, index),
+        "counts_released": counts_released,
+        "counts": ops.mul(counts_released, counts),
+    }
+
+
+def grid_cells(local: Sequence[int]) -> list[int]:
+    """This party's [n, missing, cum_0..cum_B] as the cells a patient is in: the grid
+    cells (-inf, g_0], (g_0, g_1], ..., (g_(B-1), g_B], (g_B, inf), then missing."""
+    n, missing, cum = int(local[0]), int(local[1]), [int(c) for c in local[2:]]
+    return [cum[0], *(b - a for a, b in pairwise(cum)), n - cum[-1], missing]
+
+
+def prefix_sums(ops: SecureOps, values: Secret) -> Secret:
+    """The running sums of a secret vector (log2 of its length additions of shifted
+    copies; linear, no communication)."""
+    size = values.shape[0]
+    shift = 1
+    while shift < size:
+        head = ops.mul_public(values[:shift], 0)
+        values = ops.add(values, ops.concatenate([head, values[: size - shift]]))
+        shift *= 2
+    return values
+
+
+def noisy_quantiles_program(
+    local: Sequence[int],
+    scaled: Sequence[int],
+    threshold: int,
+    perturb: Callable[[SecureOps, Secret], Secret],
+) -> NamedProgram:
+    """The differentially private program: this party's [n, missing, cum_0..cum_B] in
+    (as `grid_cells`), `quantiles_outputs` out, everything computed from the noisy
+    cells that `perturb` returns.
+
+    C~_k = noisy cells summed up to grid point k, N~ = all noisy grid cells; index_i =
+    #{k: SCALE C~_k < p_i N~}, a comparison at every grid point (the noisy C~ need not
+    increase, so the two-step search does not apply): the smallest grid point at which
+    the increasing rearrangement of C~ reaches q_i N~.
+    """
+    cells = grid_cells(local)
+    points = len(cells) - 2  # B + 1 grid points; cells B + 2 (grid) + 1 (missing)
+
+    async def program(ops: SecureOps) -> NamedSecrets:
+        noisy = perturb(ops, ops.sum_vectors(ops.input_ints(cells, QUANTILE_BITS)))
+        cum = prefix_sums(ops, noisy[: points + 1])
+        n = cum[points : points + 1]
+        at_points = ops.mul_public(cum[:points], SCALE)
+        # below[i, k] = [p_i N~ - SCALE C~_k >= 1]
+        differences = [ops.sub(ops.mul_public(n, np.full(points, p)), at_points) for p in scaled]
+        index = ops.sum(ops.ge_public(ops.stack(differences), 1), axis=1)
+        margins = ops.mul_public(n, np.array([min(p, SCALE - p) for p in scaled]))
+        counts = ops.concatenate([n, noisy[points + 1 :]])
+        return released_quantiles(ops, index, margins, counts, threshold)
+
+    return program
+
+
+class QuantilesAnalysis(NoisyCellsAnalysis):
     """Quantiles on a public grid, each released only with `threshold` patients either side."""
 
     name = "quantiles"
@@ -241,11 +308,26 @@ class QuantilesAnalysis(Analysis):
     def outputs(self, params: Params) -> tuple[Output, ...]:
         return quantiles_outputs(len(scaled_qs(params)))
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (cell_release(grid(params).bins + 3),)  # B + 2 grid cells, then missing
+
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         g, scaled = grid(params), scaled_qs(params)
         if len(local) != g.bins + 3:
             raise ValueError(f"expected {g.bins + 3} local counts, got {len(local)}")
-        return quantiles_program(local, scaled, threshold)
+        if requested_epsilon(params) is None:
+            return quantiles_program(local, scaled, threshold)
+        (release,) = self.noisy_releases(params)
+
+        def noisy(ops: SecureOps, cells: Secret) -> Secret:
+            return add_int_noise(ops, cells, params, release, QUANTILE_BITS)
+
+        return noisy_quantiles_program(local, scaled, threshold, noisy)
+
+    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+        """A noisy n (the sum of the B + 2 noisy grid cells) carries its own noise sd,
+        sqrt(B + 2) times each cell's."""
+        result["n_noise_sd"] = math.sqrt((grid(params).bins + 2) * variance)
 
     def render(self, result: dict[str, Any]) -> str:
         return render_quantiles(result)
@@ -296,7 +378,7 @@ class QuantilesAnalysis(Analysis):
             "missing": missing_masked if missing_bit else None,
             "resolution": g.step,
             "range": [g.low, g.high],
-            "method": METHOD,
+            "method": METHOD if requested_epsilon(params) is None else DP_METHOD,
             "missing_values": "excluded; their count is missing",
             "threshold": threshold,
         }

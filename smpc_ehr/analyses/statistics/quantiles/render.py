@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from smpc_ehr.analyses.common.text import (
     Body,
+    dp_line,
     fmt_count,
+    fmt_num,
     footer,
     sections,
     table,
@@ -44,6 +46,9 @@ def render_quantiles(body: Body) -> str:
         lines.append(f"suppressed: fewer than {t} patients on one side of the quantile")
     lines.append(f"grid: step {body['resolution']:g} over [{low:g}, {high:g}]")
     lines.append(f"method: {body.get('method', '')}")
+    if body.get("n_noise_sd") is not None:
+        sd = fmt_num(body["n_noise_sd"], 3)
+        lines.append(f"n: noise sd {sd} (the sum of the noisy grid cells)")
     parts.append("\n".join(lines))
     suppressed = body.get("n") is None or ("missing" in body and body["missing"] is None)
-    return sections(*parts, footer(body, suppressed))
+    return sections(*parts, footer(body, suppressed)) + dp_line(body)
