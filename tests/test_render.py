@@ -10,7 +10,7 @@ import sys
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
-from smpc_ehr.analyses.common.text import fmt_count, fmt_num, fmt_p
+from smpc_ehr.analyses.common.text import fmt_count, fmt_num, fmt_p, footer
 from smpc_ehr.cli.render import render_result
 from tests._render import T, job
 from tests.federations import PROTOCOLS, ROOT
@@ -87,3 +87,10 @@ def test_closed_stdout_pipe_ends_quietly() -> None:
         os.close(write)
     assert done.returncode == 141
     assert done.stderr == ""
+
+
+def test_the_suppression_note_says_when_the_decision_was_on_a_noisy_count() -> None:
+    exact = footer({"threshold": 11}, suppressed=True)
+    assert exact == "small-cell threshold: 11; <11 = suppressed (fewer than 11 patients, not released)"
+    noisy = footer({"threshold": 11, "dp": {"epsilon": 1.0}}, suppressed=True)
+    assert "(a noisy count below 11 patients, not released)" in noisy

@@ -81,7 +81,8 @@ def footer(body: Body, suppressed: bool) -> str:
         lines.append(f"missing values: {body['missing_values']}")
     if "threshold" in body:
         t = body["threshold"]
-        note = f"; <{t} = suppressed (fewer than {t} patients, not released)" if suppressed else ""
+        counted = "a noisy count below" if isinstance(body.get("dp"), dict) else "fewer than"
+        note = f"; <{t} = suppressed ({counted} {t} patients, not released)" if suppressed else ""
         lines.append(f"small-cell threshold: {t}{note}")
     return "\n".join(lines)
 
