@@ -9,6 +9,8 @@
     python scripts/bench.py randomness [--quick] [--compare N] [--selftest-size S] [--repeats R]
     python scripts/bench.py kmeans [--quick] [--patients N] [--full-patients N] [--repeats R]
                                    [--warmup W] [--backends mpyc,crypten] [--tol T]
+    python scripts/bench.py dp [--quick] [--patients N] [--repeats R] [--real-check]
+                               [--dp-steps S]
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
@@ -24,7 +26,7 @@ import argparse
 import sys
 from types import ModuleType
 
-from benchsuite import counts, kmeans, logreg, logreg_full, randomness, stats, transport
+from benchsuite import counts, dp, kmeans, logreg, logreg_full, randomness, stats, transport
 from benchsuite.harness import log, terminate_as_interrupt
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -35,6 +37,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "logreg-full": logreg_full,
     "kmeans": kmeans,
     "randomness": randomness,
+    "dp": dp,
 }
 
 

@@ -48,11 +48,17 @@ _TYPE_KEYS: dict[str, frozenset[str]] = {
     "float": frozenset({"min", "max"}),
     "numbers": frozenset({"min", "max", "min_items", "max_items"}),
     "int_range": frozenset({"min", "max"}),
-    "date": frozenset({"min", "max"}),
+    "date": frozenset({"min", "max", "resolution"}),
     "column": frozenset(),
     "columns": frozenset({"min_items", "max_items"}),
 }
 _COMMON_KEYS = frozenset({"type", "required", "default", "help"})
+DATE_RESOLUTIONS = ("day", "month", "year")
+"""A date parameter's public resolution (spec key `resolution`, default "day"): "month"
+takes only the first day of a month, "year" only 1 January. A template coarsens a
+parameter whose day-level values would let two allowed queries differ by the few
+patients of one day (a tracker: `as_of` one day apart isolates who was born that day);
+with month resolution, neighbouring values differ by a month's patients instead."""
 
 
 def _is_int(value: object) -> bool:
@@ -73,6 +79,8 @@ class ParameterSpec:
     max: Any = None
     min_items: int | None = None
     max_items: int | None = None
+    resolution: str = "day"
+    """Dates only: one of DATE_RESOLUTIONS."""
 
     def _fail(self, problem: str) -> TemplateError:
         return TemplateError(f"parameter '{self.name}' ({self.type}): {problem}")
@@ -83,7 +91,8 @@ class ParameterSpec:
             return "one of " + ", ".join(self.choices)
         lo = "-inf" if self.min is None else str(self.min)
         hi = "+inf" if self.max is None else str(self.max)
-        return f"between {lo} and {hi}"
+        grid = {"month": ", the first day of a month", "year": ", a 1 January"}
+        return f"between {lo} and {hi}{grid.get(self.resolution, '')}"
 
     # ------------------------------------------------------------ parsing
 
@@ -210,7 +219,35 @@ class ParameterSpec:
         else:
             raise self._fail(f"{raw!r} is not a date YYYY-MM-DD")
         self._check_bounds(value, value.isoformat())
+        self._check_resolution(value)
         return value
+
+    def _check_resolution(self, value: dt.date) -> None:
+        """TemplateError unless `value` is on the parameter's resolution, naming the
+        nearest allowed values (those within the bounds)."""
+        if self.resolution == "day":
+            return
+        if self.resolution == "month":
+            below = value.replace(day=1)
+            above = dt.date(below.year + below.month // 12, below.month % 12 + 1, 1)
+            unit = "month (the first day of a month)"
+        else:
+            below = dt.date(value.year, 1, 1)
+            above = dt.date(value.year + 1, 1, 1)
+            unit = "year (1 January)"
+        if value == below:
+            return
+        low = None if self.min is None else self._bound(self.min)
+        high = None if self.max is None else self._bound(self.max)
+        nearest = [
+            d.isoformat()
+            for d in (below, above)
+            if (low is None or d >= low) and (high is None or d <= high)
+        ]
+        raise self._fail(
+            f"{value.isoformat()} is not allowed: this template takes {self.name} to the "
+            f"{unit}; nearest allowed: {' or '.join(nearest) or 'none within the bounds'}"
+        )
 
     def _parse_column(self, raw: object) -> str:
         value = raw.strip() if isinstance(raw, str) else raw
@@ -360,6 +397,10 @@ def parse_spec(name: str, table: Mapping[str, Any]) -> ParameterSpec:
         if a > b:
             raise fail(f"min {lo} is greater than max {hi}")
 
+    resolution = table.get("resolution", "day")
+    if resolution not in DATE_RESOLUTIONS:
+        raise fail(f"resolution must be one of {', '.join(DATE_RESOLUTIONS)}, got {resolution!r}")
+
     min_items, max_items = table.get("min_items"), table.get("max_items")
     for key, count in (("min_items", min_items), ("max_items", max_items)):
         if count is not None and (not _is_int(count) or count < 1):
@@ -378,6 +419,7 @@ def parse_spec(name: str, table: Mapping[str, Any]) -> ParameterSpec:
         max=hi,
         min_items=min_items,
         max_items=max_items,
+        resolution=resolution,
     )
     if default is not None:
         try:

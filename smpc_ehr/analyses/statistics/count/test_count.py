@@ -20,8 +20,8 @@ CASES = [
     ({"codes": "E11", "by": "sex,age_band"}, {"by": ("sex", "age_band")}),
     ({"codes": "I10,E78.5", "sex": "F", "age": "40-65"}, {"sex": "F", "age": (40, 65)}),
     (
-        {"codes": "N18", "by": "age_band", "as_of": "2020-06-30"},
-        {"by": ("age_band",), "as_of": "2020-06-30"},
+        {"codes": "N18", "by": "age_band", "as_of": "2020-07-01"},
+        {"by": ("age_band",), "as_of": "2020-07-01"},
     ),
     (
         {"codes": "E11.9", "onset_from": "2010-01-01", "onset_to": "2019-12-31", "by": "sex"},
