@@ -142,6 +142,7 @@ def test_shipped_protocol_parses() -> None:
         "onset_to",
         "by",
         "epsilon",
+        "max_sites",
     ]
     bound = t.bind({"codes": "E75.22"})
     assert bound["codes"] == ("E75.22",)

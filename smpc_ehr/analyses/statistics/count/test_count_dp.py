@@ -105,6 +105,29 @@ def test_every_party_draws_its_share_with_noise_share(
     assert result["dp"]["noise_sd"] == math.sqrt(plan.released_variance)
 
 
+def test_patients_at_several_hospitals_multiply_the_noise(
+    inprocess: InProcessFederation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_sites = 2: a patient may be counted twice, so the sensitivity is 2 and each
+    share is planned for it (the released sd is about twice max_sites = 1's)."""
+    scales: list[float] = []
+    real = noise.noise_share
+
+    def recording(scale: float, size: int) -> Any:
+        scales.append(scale)
+        return real(scale, size)
+
+    monkeypatch.setattr(noise, "noise_share", recording)
+    params = {"codes": "E11", "epsilon": "2", "max_sites": "2"}
+    result = inprocess.run(COUNT_TEMPLATE, params).result
+    plan = plan_noise(2, 3, 1, epsilon=2, delta=noise.DELTA)
+    assert scales == [plan.share_scale] * 3
+    assert result["dp"]["max_sites"] == 2
+    assert result["dp"]["noise_sd"] == math.sqrt(plan.released_variance)
+    single = plan_noise(1, 3, 1, epsilon=2, delta=noise.DELTA)
+    assert 1.9 < plan.share_scale / single.share_scale < 2.1
+
+
 def test_exact_runs_draw_no_noise_and_release_no_dp(
     inprocess: InProcessFederation, data3: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
