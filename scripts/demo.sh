@@ -37,6 +37,14 @@ echo
 smpc-ehr run protocols/rare_disease_count.toml --set codes=E75.22,E75.21 --json --state "$STATE"
 
 echo
+echo "=== Differential privacy: the Type 2 diabetes count by age band with epsilon = 1"
+echo "\$ smpc-ehr run protocols/rare_disease_count.toml --set codes=E11 --set by=age_band --set epsilon=1"
+smpc-ehr run protocols/rare_disease_count.toml --set codes=E11 --set by=age_band --set epsilon=1 \
+  --state "$STATE"
+echo "--- privacy budget spent at each hospital:"
+smpc-ehr budget --state "$STATE"
+
+echo
 echo "=== Table 1: lab values by 30-day readmission, across all hospitals"
 echo "\$ smpc-ehr run protocols/summary.toml --set variables=bmi,hba1c,sbp --set by=readmit_30d"
 smpc-ehr run protocols/summary.toml --set variables=bmi,hba1c,sbp --set by=readmit_30d --state "$STATE"
