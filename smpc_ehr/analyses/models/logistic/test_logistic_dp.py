@@ -1,6 +1,7 @@
 """The differentially private logistic regression (`epsilon`, dp.py) on the in-process
 federation against a noise-free Newton-Raphson written here: numpy, on the pooled rows,
-clipped to the same bounds and mapped onto [-1, 1], the same fixed number of steps.
+clipped to the same bounds and mapped onto [-1, 1], the same fixed number of steps; one
+slow check runs it once on each real backend (fed3).
 
 Error model (dp.py): to first order the released coefficients differ from the
 noise-free fit by H^-1 e, e the last step's gradient noise (sd sigma_g per value, the
@@ -28,8 +29,9 @@ from sklearn.metrics import roc_auc_score
 from smpc_ehr.analyses.models import logistic
 from smpc_ehr.analyses.models.logistic.dp import releases
 from smpc_ehr.cli.render import render_result
-from smpc_ehr.client import JobResult
+from smpc_ehr.client import Client, JobResult
 from smpc_ehr.errors import TemplateError
+from smpc_ehr.local.federation import LocalFederation
 from smpc_ehr.privacy.accountant import rho_for
 from smpc_ehr.privacy.mechanism import plan_noise
 from smpc_ehr.study.template import load_template
@@ -185,3 +187,19 @@ def test_the_sensitivities_hold_for_the_most_extreme_patients() -> None:
     assert plan.hessian.l2 - math.sqrt(15) / 4 < 1e-3  # tight: the corners reach it
     shares = [r.share for r in plan.all()]
     assert len(shares) == 1 + 2 * STEPS and math.fsum(shares) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "colluders"), [("mpyc", 1), ("crypten", 2)])
+def test_a_dp_fit_on_the_real_backends_is_within_its_noise(
+    fed3: LocalFederation, data3: Path, backend: str, colluders: int
+) -> None:
+    with Client.from_state(fed3.state_dir) as client:
+        result = client.run(TEMPLATE, dp_params(10.0), backend=backend)
+    assert result.backend == backend and result.result["dp"]["colluders"] == colluders
+    _, z, y = pooled_rows(data3)
+    want, hessian = newton(z, y, STEPS)
+    inverse = np.linalg.inv(hessian)
+    sd = result.result["dp"]["noise_sd"]["gradient"] * np.sqrt(np.diag(inverse @ inverse))
+    z_alpha = stats.norm.isf(ALPHA / (2 * len(NAMES)))
+    assert np.all(np.abs(mapped(result.result) - want) <= MARGIN * z_alpha * sd)
