@@ -5,12 +5,13 @@ The mechanism is the noisy Newton method of Avella-Medina, Bradshaw and Loh
 2023): each Newton step releases the pooled gradient and Hessian of the log-likelihood
 with Gaussian noise, and the step is taken from the noisy pair. Of the mechanisms the
 issue names it has the best utility at a given epsilon for a low-dimensional model on
-many patients: its noise enters once per step, at the scale of one patient's bounded
-contribution, so the coefficient error shrinks as 1/N, the rate of the noisy-gradient
-methods' best case, in a handful of steps (where noisy gradient descent needs hundreds
-of releases, each with less of the budget), and it gives standard errors from the same
-releases (objective and output perturbation need a strongly convex penalty, which
-biases the coefficients, and give no covariance).
+many patients: a handful of releases (noisy gradient descent needs hundreds, each with
+less of the budget), each with noise at the scale of one patient's bounded
+contribution, so the privacy error is of order sqrt(k) / (N epsilon) against a sampling
+error of order 1 / sqrt(N) (the paper shows the estimator is as efficient as the
+maximum-likelihood one as N grows), and standard errors come from the same releases
+(objective and output perturbation need a strongly convex penalty, which biases the
+coefficients, and give no covariance).
 
 How it runs (each party on its own complete cases):
 1. Public design: each numeric feature is clipped to its `bounds` (`common.clipping`)
