@@ -58,7 +58,10 @@ delta and rho.
 Not covered: the events within one level of a categorical feature are not checked (with
 numeric features in the model its coefficient reveals them only approximately); what the
 iterates reveal about the joint data beyond the final model (they are a deterministic
-function of the pooled data, like the model itself); what releases reveal in combination.
+function of the pooled data, like the model itself); what releases reveal in combination
+(exact runs; with epsilon the ledger composes them). With epsilon: a patient recorded at
+several hospitals (the sensitivities assume one); the float64 rounding of each
+hospital's local sums is assumed to stay within the sensitivity's slack (dp.py).
 """
 
 from smpc_ehr.analyses.models.logistic.analysis import LogisticRegressionAnalysis
