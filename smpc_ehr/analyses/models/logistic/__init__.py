@@ -1,5 +1,6 @@
 """Joint logistic regression by Newton-Raphson, in mode "iterates" (the parties see the
-iterates) or "full" (the whole fit inside MPC). Template: protocols/logistic_regression.toml.
+iterates) or "full" (the whole fit inside MPC), and with `epsilon` differentially private
+(noisy Newton-Raphson, dp.py). Template: protocols/logistic_regression.toml.
 
 Leakage (the template's `leakage` text, verbatim):
 Mode "iterates": the job runs only if, for every hospital, the patients of the other
@@ -25,13 +26,42 @@ tenth the smallest other tenth is hidden too, so no hidden count follows from re
 ones); nothing per hospital. With too few patients, or a constant feature, or (mode
 "full") an L2 penalty too strong for a feature's scale, or separation, or no
 convergence, the job fails and nothing is released to the coordinator. Released models
-can be combined with other releases; the threshold and each hospital's approval limit
-that.
+can be combined with other releases; an exact run (without epsilon) bounds that only by
+the threshold and each hospital's approval. With epsilon (mode "iterates", no test
+fraction), the fit is differentially private (noisy Newton-Raphson: Avella-Medina,
+Bradshaw and Loh, Annals of Statistics 2023; distributed discrete Gaussian mechanism)
+and none of the checks on exact counts above is made: each hospital clips every numeric
+feature to its public bounds and maps it onto [-1, 1] (a categorical feature's 0/1
+columns likewise), and learns only a noisy N and, in each of the dp_steps Newton steps
+(a number fixed in advance, every step charged), the noisy joint gradient and Hessian of
+the log-likelihood at the current coefficients and the next coefficients computed from
+them; the job is refused, releasing nothing more, if the noisy N is below the small-cell
+threshold. The coordinator (and the analyst) learns the noisy N, the number of steps,
+the final coefficients, their covariance and how many eigenvalues of the last noisy
+Hessian were raised to its public floor. Each hospital draws its own share of noise for
+every noisy value with a cryptographically secure exact sampler and inputs it
+secret-shared; the sum of all shares is added inside the secure computation before
+anything is compared or opened, so no one learns a noiseless sum or the total noise. The
+noise is calibrated so that the guarantee holds against t colluding hospitals that
+subtract their own shares (t is the backend's collusion threshold: (n-1)//2 with MPyC,
+n-1 with CrypTen): each hospital's share carries 1/(n-t) of the noise variance the
+guarantee needs, so the released noise variance is n/(n-t) times a trusted curator's. A
+patient is assumed to be counted at one hospital; with k coefficients, one patient
+changes the gradient by at most sqrt(k) and the Hessian's upper triangle by
+sqrt(k(k+1)/2)/4 in L2 norm (plus a fixed-point rounding slack). The job spends the rho
+of zero-concentrated DP that its epsilon allows at delta 1e-6 (rho adds up exactly over
+jobs): 5% on N, the rest evenly over the steps, two thirds of each to the gradient and
+one third to the Hessian; it covers everything the job releases, to the hospitals and to
+the coordinator. The released result states the noise's standard deviations, t, epsilon,
+delta and rho.
 
 Not covered: the events within one level of a categorical feature are not checked (with
 numeric features in the model its coefficient reveals them only approximately); what the
 iterates reveal about the joint data beyond the final model (they are a deterministic
-function of the pooled data, like the model itself); what releases reveal in combination.
+function of the pooled data, like the model itself); what releases reveal in combination
+(exact runs; with epsilon the ledger composes them). With epsilon: a patient recorded at
+several hospitals (the sensitivities assume one); the float64 rounding of each
+hospital's local sums is assumed to stay within the sensitivity's slack (dp.py).
 """
 
 from smpc_ehr.analyses.models.logistic.analysis import LogisticRegressionAnalysis

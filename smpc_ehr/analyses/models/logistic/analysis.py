@@ -32,8 +32,10 @@ from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common import evaluation
+from smpc_ehr.analyses.common.clipping import clip_bounds
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
+from smpc_ehr.analyses.common.noise import NoisyRelease
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.models.logistic.data import (
@@ -42,6 +44,14 @@ from smpc_ehr.analyses.models.logistic.data import (
     feature_names,
     local_design,
     revealed_groups,
+)
+from smpc_ehr.analyses.models.logistic.dp import (
+    dp_outputs,
+    dp_program,
+    dp_requested,
+    original_units,
+    releases,
+    validate_dp,
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
 from smpc_ehr.analyses.models.logistic.render import render_logistic
@@ -179,7 +189,8 @@ MODES = ("iterates", "full")
 
 class LogisticRegressionAnalysis(Analysis):
     """Logistic regression by Newton-Raphson: "iterates" reveals the iterates to the
-    parties (`logistic_program`), "full" runs it all inside MPC (`full.full_program`)."""
+    parties (`logistic_program`), "full" runs it all inside MPC (`full.full_program`);
+    with `epsilon`, noisy Newton-Raphson with differential privacy (`dp.dp_program`)."""
 
     name = "logistic_regression"
 
@@ -193,6 +204,8 @@ class LogisticRegressionAnalysis(Analysis):
             category_levels(variable, params)  # condition needs condition_codes
         if params["mode"] not in MODES:
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
+        if dp_requested(params):
+            validate_dp(params)
 
     def validate_backend(self, params: Params, backend: str) -> None:
         if params["mode"] == "full" and not supports(backend, FULL_MODE):
@@ -208,11 +221,18 @@ class LogisticRegressionAnalysis(Analysis):
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         d = len(feature_names(params))
+        if dp_requested(params):
+            return dp_outputs(d)
         model = full_outputs(d) if params["mode"] == "full" else iterates_outputs(d)
         evaluated = float(params["test_fraction"]) > 0
         return (*model, *(evaluation.outputs() if evaluated else ()))
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return releases(params).all()
+
     def secure_program(self, local: Design, params: Params, threshold: int) -> NamedProgram:
+        if dp_requested(params):
+            return dp_program(local, params, threshold)
         if params["mode"] == "full":
             return full_program(local, params, threshold)
         return logistic_program(local, params, threshold)
@@ -220,21 +240,34 @@ class LogisticRegressionAnalysis(Analysis):
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
-        full = params["mode"] == "full"
-        evaluated = float(params["test_fraction"]) > 0
-        fit = _full_fit(opened) if full else _iterates_fit(opened)
+        private, full = dp_requested(params), params["mode"] == "full"
+        evaluated = float(params["test_fraction"]) > 0  # never with epsilon (validate_dp)
+        if private:
+            fit, leakage = _dp_fit(opened, params), DP_LEAKAGE
+        else:
+            fit = _full_fit(opened) if full else _iterates_fit(opened)
+            leakage = FULL_LEAKAGE if full else ITERATES_LEAKAGE
         result = _report(fit, feature_names(params))
         result.update(
             {
                 "mode": params["mode"],
                 "l2": float(params["l2"]),
-                "leakage": FULL_LEAKAGE if full else ITERATES_LEAKAGE,
+                "leakage": leakage,
                 "missing_values": "complete-case: patients missing the outcome or any "
                 "feature are left out",
                 "evaluation": evaluation.decode(opened) if evaluated else None,
                 "threshold": threshold,
             }
         )
+        if private:  # a fixed number of steps: no stop rule, so no convergence claimed
+            bounds = clip_bounds(params, list(params["features"]))
+            result.update(
+                {
+                    "converged": None,
+                    "floored_eigenvalues": round(opened["floored"].item()),
+                    "bounds": {name: list(pair) for name, pair in bounds.items()},
+                }
+            )
         return result
 
     def render(self, result: dict[str, Any]) -> str:
@@ -256,6 +289,15 @@ FULL_LEAKAGE = (
     "iteration only whether it was the last and whether the fit diverges; no iterate."
 )
 """What the parties learned in mode "full": a passage of the template's leakage."""
+DP_LEAKAGE = (
+    "each hospital clips every numeric feature to its public bounds and maps it onto "
+    "[-1, 1] (a categorical feature's 0/1 columns likewise), and learns only a noisy N "
+    "and, in each of the dp_steps Newton steps (a number fixed in advance, every step "
+    "charged), the noisy joint gradient and Hessian of the log-likelihood at the current "
+    "coefficients and the next coefficients computed from them"
+)
+"""What the parties learned in a differentially private fit (`epsilon`): a passage of
+the template's leakage."""
 
 
 class Fit:
@@ -279,6 +321,13 @@ def _iterates_fit(opened: Mapping[str, np.ndarray]) -> Fit:
     transform[1:, 1:] = np.diag(1.0 / sds)
     covariance = transform @ ((inverse + inverse.T) / 2 / n) @ transform.T
     return Fit(n, iterations, transform @ beta, covariance)
+
+
+def _dp_fit(opened: Mapping[str, np.ndarray], params: Params) -> Fit:
+    """`dp.dp_outputs` -> the model in original units; n is the noisy count, rounded."""
+    coefficients, covariance = original_units(opened["beta"], opened["covariance"], params)
+    n, steps = round(opened["n"].item()), round(opened["iterations"].item())
+    return Fit(n, steps, coefficients, covariance)
 
 
 def _full_fit(opened: Mapping[str, np.ndarray]) -> Fit:

@@ -3,7 +3,16 @@ with odds ratios, then the held-out evaluation if any."""
 
 from __future__ import annotations
 
-from smpc_ehr.analyses.common.text import Body, fmt_count, fmt_num, fmt_p, footer, sections, table
+from smpc_ehr.analyses.common.text import (
+    Body,
+    dp_line,
+    fmt_count,
+    fmt_num,
+    fmt_p,
+    footer,
+    sections,
+    table,
+)
 
 
 def render_logistic(body: Body) -> str:
@@ -24,10 +33,12 @@ def render_logistic(body: Body) -> str:
     header = ["", "coef", "std err", "z", "P>|z|", "odds ratio", "95% CI (odds ratio)"]
     text = table(header, rows, "lrrrrrr")
     fit = (
-        f"n = {body['n']:,}, {body['iterations']} Newton iterations, "
+        _dp_fit_lines(body)
+        if body.get("dp")
+        else f"n = {body['n']:,}, {body['iterations']} Newton iterations, "
         f"{'converged' if body['converged'] else 'NOT converged'}, L2 = {fmt_num(body['l2'])}"
-        f"\nmode {body['mode']}: {body['leakage']}"
     )
+    fit += f"\nmode {body['mode']}: {body['leakage']}"
     evaluation = body.get("evaluation")
     suppressed = False
     parts = [text, fit]
@@ -61,4 +72,22 @@ def render_logistic(body: Body) -> str:
         parts.append(
             "calibration\n" + table(["score", "n", "mean predicted", "observed"], rows, "lrrr")
         )
-    return sections(*parts, footer(body, suppressed))
+    return sections(*parts, footer(body, suppressed) + dp_line(body))
+
+
+def _dp_fit_lines(body: Body) -> str:
+    """A differentially private fit's n (noisy), fixed steps, clipping bounds, and a
+    warning when the noise floor of the Hessian bound (the fit is then shrunk)."""
+    bounds = ", ".join(f"{name} {a:g}..{b:g}" for name, (a, b) in body["bounds"].items())
+    lines = [
+        f"n = {body['n']:,} (noisy), {body['iterations']} noisy Newton steps (a fixed number), "
+        f"L2 = {fmt_num(body['l2'])}",
+        f"features clipped to: {bounds}",
+    ]
+    if body["floored_eigenvalues"]:
+        lines.append(
+            f"{body['floored_eigenvalues']} eigenvalue(s) of the last noisy Hessian raised to "
+            "the noise floor: the coefficients are shrunk towards 0 and their standard errors "
+            "too small (more patients or a larger epsilon avoid it)"
+        )
+    return "\n".join(lines)
