@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -119,9 +120,16 @@ def _encode(call: str, part: np.ndarray) -> bytes:
     return call.encode() + b"\n" + buffer.getvalue()
 
 
+_NPY_HEADER_LOCK = threading.Lock()
+"""np.load parses the .npy header with ast.literal_eval, which CPython 3.11 does not
+make safe across threads ("AST constructor recursion depth mismatch"); the in-process
+parties decode on several threads at once."""
+
+
 def _decode(payload: bytes) -> tuple[str, np.ndarray]:
     call, _, array = payload.partition(b"\n")
-    return call.decode(), np.load(io.BytesIO(array), allow_pickle=False)
+    with _NPY_HEADER_LOCK:
+        return call.decode(), np.load(io.BytesIO(array), allow_pickle=False)
 
 
 class RefSecret:
