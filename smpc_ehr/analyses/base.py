@@ -191,4 +191,14 @@ class Analysis(ABC):
                 raise ValueError("a differentially private release needs the job's setting")
             return result
         report = self.noise(params, setting)
-        return result if report is None else {**result, "dp": report}
+        if report is None:
+            return result
+        result = {**result, "dp": report}
+        self.with_noise(result, params)
+        return result
+
+    def with_noise(self, result: dict[str, Any], params: Params) -> None:
+        """Complete a differentially private result in place once its "dp" report is
+        there: estimates whose uncertainty includes the noise need its sd, which depends
+        on the job's setting and so is known only here (default: nothing to add)."""
+        del result, params

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise
 from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
@@ -85,27 +85,19 @@ def noise_variance(result: dict[str, Any]) -> float:
 
 
 class NoisyCellsAnalysis(Analysis):
-    """An analysis releasing noisy cells whose estimates need the noise's variance,
-    which depends on the job's setting (backend, parties) and so is known only at
-    `release`, after `finalize`: `with_noise` completes the result then."""
+    """An analysis releasing noisy cells whose estimates need each cell's noise
+    variance, which depends on the job's setting (backend, parties) and so is known only
+    at `release`, after `finalize`: `with_cell_noise` completes the result then."""
 
-    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+    def with_noise(self, result: dict[str, Any], params: Params) -> None:
+        variance = noise_variance(result)
+        if variance:
+            self.with_cell_noise(result, params, variance)
+
+    def with_cell_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
         """Adjust a differentially private result in place, given each cell's noise
         variance (default: nothing to adjust)."""
         del result, params, variance
-
-    def release(
-        self,
-        opened: Sequence[float],
-        params: Params,
-        threshold: int,
-        setting: JobSetting | None = None,
-    ) -> dict[str, Any]:
-        result = super().release(opened, params, threshold, setting)
-        variance = noise_variance(result)
-        if variance:
-            self.with_noise(result, params, variance)
-        return result
 
 
 def decode_released(opened: dict[str, np.ndarray]) -> list[int | None]:

@@ -159,7 +159,7 @@ class ContingencyAnalysis(NoisyCellsAnalysis):
         (release,) = self.noisy_releases(params)
         return noisy_counts_program(local, params, threshold, release)
 
-    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+    def with_cell_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
         """The test's p-value corrected for the noise."""
         test = result["test"]
         if test is not None:

@@ -156,7 +156,7 @@ class OddsRatioAnalysis(NoisyCellsAnalysis):
         (release,) = self.noisy_releases(params)
         return noisy_counts_program(local, params, threshold, release)
 
-    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+    def with_cell_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
         """The interval and test again, with the noise variance added."""
         if result["odds_ratio"] is not None:
             exposed, unexposed = result["table"]["exposed"], result["table"]["unexposed"]

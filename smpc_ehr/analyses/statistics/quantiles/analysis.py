@@ -324,7 +324,7 @@ class QuantilesAnalysis(NoisyCellsAnalysis):
 
         return noisy_quantiles_program(local, scaled, threshold, noisy)
 
-    def with_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
+    def with_cell_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
         """A noisy n (the sum of the B + 2 noisy grid cells) carries its own noise sd,
         sqrt(B + 2) times each cell's."""
         result["n_noise_sd"] = math.sqrt((grid(params).bins + 2) * variance)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from smpc_ehr.analyses.base import Analysis, JobSetting, NamedProgram, Output, Params
+from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common.moment_release import (
     BINARY_RULE,
     MISSING_RULE,
@@ -182,24 +182,16 @@ class TTestAnalysis(Analysis):
                 result["test_refused"] = str(exc)
         return result
 
-    def release(
-        self,
-        opened: Sequence[float],
-        params: Params,
-        threshold: int,
-        setting: JobSetting | None = None,
-    ) -> dict[str, Any]:
-        """The base release, then (with `epsilon`) Welch's test with the released
-        noise's variance in each group's mean (`dp_welch`)."""
-        result = super().release(opened, params, threshold, setting)
-        if "dp" in result and result["test_refused"] is None:
+    def with_noise(self, result: dict[str, Any], params: Params) -> None:
+        """Welch's test with the released noise's variance in each group's mean
+        (`dp_welch`)."""
+        if result["test_refused"] is None:
             scale = scales(params, [params["variable"]])[0]
             groups = [result["groups"][level] for level in result["levels"]]
             try:
                 result.update(dp_welch(groups, scale, result["dp"]["noise_sd"]))
             except ValueError as exc:
                 result["test_refused"] = str(exc)
-        return result
 
 
 def dp_welch(groups: Sequence[dict[str, Any]], scale: Scale, noise_sd: float) -> dict[str, Any]:
