@@ -21,7 +21,7 @@ compared with the threshold and opened, and no one learns a noiseless total or t
 noise. The noise is calibrated so that the guarantee holds against t colluding hospitals
 that subtract their own shares (t is the backend's collusion threshold: (n-1)//2 with
 MPyC, n-1 with CrypTen): each hospital's share carries 1/(n-t) of the noise variance the
-guarantee needs, so the released noise variance is n/(n-t) times a trusted curator's.  A
+guarantee needs, so the released noise variance is n/(n-t) times a trusted curator's. A
 patient is assumed to be counted at one hospital (or at most max_sites, which multiplies
 the noise) and in one cell, so the table's sensitivity is 1. The query spends the
 zero-concentrated DP rho that epsilon allows at delta 1e-6; each hospital's ledger adds
