@@ -6,8 +6,10 @@
     smpc-ehr coordinator --config FILE
     smpc-ehr dealer --config FILE           (CrypTen backend: correlated randomness)
     smpc-ehr protocol show PROTOCOL.toml     (canonical hash, parameters, leakage)
-    smpc-ehr run PROTOCOL.toml [--set name=value ...] [--json] (--state DIR | --config FILE)
+    smpc-ehr run PROTOCOL.toml [--set name=value ...] [--parties A,B,C] [--json]
+                 (--state DIR | --config FILE)
     smpc-ehr local up --data DIR [--state DIR] [--require-dp] [--epsilon-budget E]
+                      [--allow-partial]
     smpc-ehr local down [--state DIR]
     smpc-ehr budget (--state DIR | --config PARTY.toml)   (privacy budget spent, remaining)
 
@@ -41,6 +43,14 @@ def _deadline(text: str) -> float:
     except (ValueError, SmpcEhrError) as exc:
         message = str(exc) if isinstance(exc, SmpcEhrError) else f"not a number: {text!r}"
         raise argparse.ArgumentTypeError(message) from None
+
+
+def _party_list(text: str) -> tuple[str, ...]:
+    """--parties: comma-separated party ids, at least one (the coordinator checks them)."""
+    ids = tuple(p.strip() for p in text.split(","))
+    if not all(ids):
+        raise argparse.ArgumentTypeError(f"empty party id in {text!r}")
+    return ids
 
 
 def _min_cell_count(text: str) -> int:
@@ -126,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_deadline,
         help="job deadline in seconds (positive; at most the coordinator's limit)",
     )
+    run.add_argument(
+        "--parties",
+        type=_party_list,
+        default=(),
+        metavar="A,B,C",
+        help="the hospitals taking part, comma-separated (default: every party of the "
+        "roster); an exact job over some of them runs only where every one allows it "
+        "(allow_partial_jobs)",
+    )
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     where = run.add_mutually_exclusive_group()
     where.add_argument(
@@ -160,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="E",
         help="every party's privacy budget per analyst, as epsilon at delta = "
         f"{DEFAULT_DELTA:g} (default: no budget)",
+    )
+    lup.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="every party runs exact jobs over a subset of the hospitals (allow_partial_jobs: "
+        "the difference of two exact results can reveal one hospital's numbers)",
     )
     lup.set_defaults(handler=commands.local_up)
     ldown = local_sub.add_parser("down", help="stop the local federation")

@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             params,
             backend=args.backend,
             deadline_seconds=args.deadline,
+            parties=args.parties,
             on_progress=_progress_printer(sys.stderr.isatty() and not args.json),
         )
     if sys.stderr.isatty() and not args.json:
@@ -210,6 +211,7 @@ def local_up(args: argparse.Namespace) -> int:
         )
         if args.require_dp or args.epsilon_budget is not None
         else None,
+        allow_partial=args.allow_partial,
     )
     for ident, address in federation.addresses.items():
         print(f"{ident}: {address} (pid {federation.pids[ident]})")

@@ -24,6 +24,11 @@ def render_result(result: JobResult, analysis: str | None = None, strict: bool =
         f"({', '.join(result.parties)}), backend {result.backend}, "
         f"{result.elapsed_seconds:.2f} s"
     )
+    if result.absent:
+        head += (
+            f"\ncovers only these {len(result.parties)} hospitals: "
+            f"{', '.join(result.absent)} did not take part"
+        )
     body = result.result
     registered = ANALYSES.get(analysis or "")
     if registered is None:

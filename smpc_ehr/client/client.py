@@ -12,7 +12,7 @@ once, locally), then again by the coordinator and by every party.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class JobResult:
     parties: tuple[str, ...]
     result: dict[str, Any]
     elapsed_seconds: float
+    absent: tuple[str, ...] = ()
+    """Roster parties that did not take part: the result does not cover their patients."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape `smpc-ehr run --json` prints."""
@@ -66,6 +68,7 @@ class JobResult:
             "job_id": self.job_id,
             "backend": self.backend,
             "parties": list(self.parties),
+            "absent": list(self.absent),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "result": self.result,
         }
@@ -115,9 +118,11 @@ class Client:
         *,
         backend: str | None = None,
         deadline_seconds: float | None = None,
+        parties: Sequence[str] = (),
     ) -> str:
         """Queue a job; returns its id. Invalid values raise TemplateError (a bad deadline
-        BadRequest) before sending; None leaves the deadline to the coordinator."""
+        BadRequest) before sending; None leaves the deadline to the coordinator. `parties`
+        names the hospitals taking part (empty: every roster party)."""
         if deadline_seconds is not None:
             deadline_seconds = job_deadline(deadline_seconds)
         template = _template_of(protocol)
@@ -127,6 +132,7 @@ class Client:
             params=bound.encode(),
             backend=backend or "",
             deadline_seconds=deadline_seconds or 0.0,  # 0: the coordinator's default
+            parties=list(parties),
         )
         reply = self._call(self._stub.Submit, request)
         return str(reply.job_id)
@@ -162,6 +168,7 @@ class Client:
             parties=tuple(final.parties),
             result=json.loads(final.result_json),
             elapsed_seconds=final.elapsed_seconds,
+            absent=tuple(final.absent),
         )
 
     def run(
@@ -172,9 +179,12 @@ class Client:
         backend: str | None = None,
         deadline_seconds: float | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        parties: Sequence[str] = (),
     ) -> JobResult:
         """Submit and wait: the one call most analyses need."""
-        job_id = self.submit(protocol, params, backend=backend, deadline_seconds=deadline_seconds)
+        job_id = self.submit(
+            protocol, params, backend=backend, deadline_seconds=deadline_seconds, parties=parties
+        )
         # The coordinator ends the job by its deadline; waiting longer only covers queueing.
         wait = WAIT_SECONDS if deadline_seconds is None else deadline_seconds + WAIT_SECONDS
         return self.wait(job_id, on_progress, timeout=wait)

@@ -95,6 +95,7 @@ def _read_policy(top: Table, base: Path) -> PartyPolicy:
             raise table.error("approved_hashes", str(exc)) from None
     max_seconds = table.get_number("max_job_seconds", 120.0, positive=True)
     privacy = _read_privacy(table)
+    allow_partial = table.get_bool("allow_partial_jobs", False)
     table.done()
     return PartyPolicy(
         min_cell_count=min_cells,
@@ -102,6 +103,7 @@ def _read_policy(top: Table, base: Path) -> PartyPolicy:
         approved_names=names,
         max_job_seconds=max_seconds,
         privacy=privacy,
+        allow_partial_jobs=allow_partial,
     )
 
 
@@ -170,6 +172,7 @@ def write_party_config(
     log_level: str = "INFO",
     state: Path | str | None = None,
     privacy: PrivacyPolicy | None = None,
+    allow_partial_jobs: bool = False,
 ) -> Path:
     """Write a party config (used by the local federation tool); returns its path.
 
@@ -196,6 +199,8 @@ def write_party_config(
         "approved_hashes": list(approved_hashes),
         "max_job_seconds": float(max_job_seconds),
     }
+    if allow_partial_jobs:
+        policy["allow_partial_jobs"] = True
     if privacy is not None:
         policy.update({key: getattr(privacy, key) for key in PRIVACY_KEYS})
     text = toml_document(

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.coordinator.participants import absent_parties, choose_participants
 from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import TemplateError, TransportError
 from smpc_ehr.policy.approval import combine_thresholds, job_deadline
@@ -62,6 +63,8 @@ class Job:
     parties: list[str]
     deadline_seconds: float
     analyst: str
+    absent: list[str] = field(default_factory=list)
+    """Roster parties not taking part (never contacted; the result does not cover them)."""
     state: str = "queued"
     result: dict[str, Any] | None = None
     error: str = ""
@@ -83,6 +86,7 @@ class Job:
             result_json=json.dumps(self.result) if self.result is not None else "",
             error=self.error,
             elapsed_seconds=end - self.submitted,
+            absent=self.absent,
         )
 
     def _publish(self, event: coordinator_pb2.JobEvent) -> None:
@@ -188,10 +192,17 @@ class Coordinator:
             await channel.close()
 
     def submit(
-        self, protocol_toml: str, raw: dict[str, str], backend: str, deadline: float, analyst: str
+        self,
+        protocol_toml: str,
+        raw: dict[str, str],
+        backend: str,
+        deadline: float,
+        analyst: str,
+        parties: Sequence[str] = (),
     ) -> Job:
-        """Validate a submission (template, values, backend) and queue it; Refusal when
-        the analyst's queue is full."""
+        """Validate a submission (template, values, backend, participants: `parties`, or
+        every roster party when empty) and queue it; Refusal when the analyst's queue is
+        full or the participants are too few for the backend."""
         from smpc_ehr.study.template import parse_template
 
         template = parse_template(protocol_toml, source="submitted protocol")
@@ -201,8 +212,9 @@ class Coordinator:
         ANALYSES[template.analysis].validate(params)
         backend = backend or template.backend
         ANALYSES[template.analysis].validate_backend(params, backend)
-        parties = list(self._config.roster.party_ids())
-        self._backends(backend).check(len(parties), self._config.roster.dealer is not None)
+        roster_parties = list(self._config.roster.party_ids())
+        participants = choose_participants(roster_parties, parties)
+        self._backends(backend).check(len(participants), self._config.roster.dealer is not None)
         limit = self._config.job_deadline_seconds
         # 0 is the wire's "not set" (the default); anything else must be a real deadline.
         deadline = job_deadline(deadline, limit, "this coordinator's") if deadline != 0 else limit
@@ -212,13 +224,20 @@ class Coordinator:
             params=params,
             raw_params=dict(raw),
             backend=backend,
-            parties=parties,
+            parties=participants,
             deadline_seconds=deadline,
             analyst=analyst,
+            absent=absent_parties(roster_parties, participants),
         )
         self._book.add(job)
         job.set_state("queued")
-        log.info("job %s queued: %s by %s", job.job_id, template.name, analyst)
+        log.info(
+            "job %s queued: %s by %s over %s",
+            job.job_id,
+            template.name,
+            analyst,
+            ", ".join(participants),
+        )
         return job
 
     def job(self, job_id: str) -> Job:

@@ -37,6 +37,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 request.backend,
                 request.deadline_seconds,
                 analyst,
+                list(request.parties),
             )
         except Exception as exc:
             await fail_call(context, analyst, "Submit", exc)

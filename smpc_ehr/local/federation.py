@@ -115,6 +115,7 @@ def up(
     more_analysts: tuple[str, ...] = (),
     coordinator_settings: dict[str, Any] | None = None,
     privacy: PrivacyPolicy | None = None,
+    allow_partial: bool = False,
 ) -> LocalFederation:
     """Write roster, certificates and configs into `state_dir`, start every process and
     wait until all answer a health check. On any failure, stops what it started.
@@ -125,7 +126,8 @@ def up(
 
     `state_dir/analyst.toml` is the config of analyst "analyst"; `more_analysts` adds
     identities (certificates only) for trying what one analyst may see of another's jobs;
-    `coordinator_settings` are more keyword arguments of `write_coordinator_config`.
+    `coordinator_settings` are more keyword arguments of `write_coordinator_config`;
+    `allow_partial` sets every party's `allow_partial_jobs` (exact jobs over a subset).
     """
     state_dir = Path(state_dir).resolve()
     if (state_dir / STATE_FILE).exists():
@@ -147,6 +149,7 @@ def up(
                 more_analysts,
                 coordinator_settings or {},
                 privacy,
+                allow_partial,
             )
         except _PortTaken:
             continue  # another program took a port between choosing and binding it
@@ -162,6 +165,7 @@ def _start(
     more_analysts: tuple[str, ...],
     coordinator_settings: dict[str, Any],
     privacy: PrivacyPolicy | None,
+    allow_partial: bool,
 ) -> LocalFederation:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
@@ -199,6 +203,7 @@ def _start(
                 min_cell_count=min_cell_count,
                 approved_protocols=approved,
                 privacy=privacy,
+                allow_partial_jobs=allow_partial,
             ),
         )
     configs[COORDINATOR_ID] = (

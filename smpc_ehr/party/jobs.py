@@ -31,6 +31,7 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
 from smpc_ehr.policy.ledger import PrivacyLedger
+from smpc_ehr.policy.partial import check_partial_job
 from smpc_ehr.policy.privacy import check_exact_run
 from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
@@ -133,6 +134,14 @@ class JobRunner:
         analysis.validate_backend(params, spec.backend)
         charge = job_charge(analysis, params)
         check_exact_run(policy.privacy, me, charge, analysis.reads_patient_data)
+        check_partial_job(
+            policy.allow_partial_jobs,
+            me,
+            parties,
+            self._config.roster.party_ids(),
+            charge,
+            analysis.reads_patient_data,
+        )
         if charge is not None:
             if not spec.analyst:
                 raise Refusal("the job names no analyst, whose privacy budget it would spend")

@@ -38,13 +38,16 @@ def check_hash_text(value: object) -> str:
 @dataclass(frozen=True)
 class PartyPolicy:
     """What one party accepts. `approved_names` maps hash -> template name for messages;
-    `privacy` is its differential-privacy policy (default: exact runs, no budget)."""
+    `privacy` is its differential-privacy policy (default: exact runs, no budget);
+    `allow_partial_jobs` lets exact jobs run over a subset of the hospitals."""
 
     min_cell_count: int = DEFAULT_MIN_CELL_COUNT
     approved_hashes: frozenset[str] = frozenset()
     approved_names: Mapping[str, str] = field(default_factory=dict)
     max_job_seconds: float = 120.0
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
+    allow_partial_jobs: bool = False
+    """Run exact jobs that leave out some roster party (policy/partial.py says the risk)."""
 
     def __post_init__(self) -> None:
         problem = min_cell_count_problem(self.min_cell_count)

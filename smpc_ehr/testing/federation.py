@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.config.party import PartyConfig
@@ -54,13 +54,18 @@ class JobFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Hospital:
-    """One in-process party: its data, its policy's small-cell minimum and its
-    differential-privacy policy (its ledger lives under the federation's `state`)."""
+    """One in-process party: its data, its policy's small-cell minimum, its
+    differential-privacy policy (its ledger lives under the federation's `state`) and
+    whether it runs exact jobs over a subset of the hospitals. A `stopped` hospital is in
+    the roster but does not answer: every call the coordinator makes to it fails (and is
+    recorded in the federation's `stopped_calls`)."""
 
     id: str
     data: PartyData
     min_cell_count: int = DEFAULT_MIN_CELL_COUNT
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
+    allow_partial_jobs: bool = False
+    stopped: bool = False
 
 
 @dataclass
@@ -69,6 +74,9 @@ class Outcome:
 
     result: dict[str, Any]
     progress: list[tuple[str, int, int, str]] = field(default_factory=list)
+    parties: tuple[str, ...] = ()
+    """The hospitals the result covers, as the analyst's JobResult names them."""
+    absent: tuple[str, ...] = ()
 
 
 class InProcessFederation:
@@ -84,6 +92,8 @@ class InProcessFederation:
         self.hospitals = list(hospitals)
         self.seed = seed
         self.state = state
+        self.stopped_calls: list[str] = []
+        """The calls the coordinator made to stopped hospitals ("id.Method"), all runs."""
 
     @classmethod
     def from_folder(
@@ -108,34 +118,45 @@ class InProcessFederation:
         template: Path | ProtocolTemplate,
         params: Mapping[str, Any] | None = None,
         backend: str = "",
+        parties: Sequence[str] = (),
     ) -> Outcome:
         """Submit a protocol template as an analyst would (every party approves it) and
         wait for the job; `backend` is the backend named in the submission (the
         template's by default), whose rules the job is checked against: the reference
-        computes either way. Raises what `submit` raises (TemplateError, Refusal) and
+        computes either way. `parties` names the participants (default: every
+        hospital). Raises what `submit` raises (TemplateError, Refusal) and
         JobFailed with the coordinator's report of a failed job."""
         if not isinstance(template, ProtocolTemplate):
             template = load_template(template)
         raw = template.bind(dict(params or {})).encode()  # as the analyst's client sends them
         with tempfile.TemporaryDirectory(prefix="inprocess-state-") as scratch:
             state = Path(scratch) if self.state is None else self.state
-            return asyncio.run(self._run(template, raw, backend, state))
+            return asyncio.run(self._run(template, raw, backend, state, parties))
 
     async def _run(
-        self, template: ProtocolTemplate, raw: dict[str, str], backend: str, state: Path
+        self,
+        template: ProtocolTemplate,
+        raw: dict[str, str],
+        backend: str,
+        state: Path,
+        parties: Sequence[str],
     ) -> Outcome:
         reference = ReferenceBackend(self.seed)
         roster = self._roster()
         switchboard: Switchboard = {}
         runners: list[JobRunner] = []
-        clients: dict[str, ServicerClient] = {}
+        clients: dict[str, ServicerClient | _StoppedParty] = {}
         for hospital in self.hospitals:
+            if hospital.stopped:
+                clients[hospital.id] = _StoppedParty(hospital.id, self.stopped_calls)
+                continue
             policy = PartyPolicy(
                 min_cell_count=hospital.min_cell_count,
                 approved_hashes=frozenset({template.canonical_hash}),
                 approved_names={template.canonical_hash: template.name},
                 max_job_seconds=JOB_SECONDS,
                 privacy=hospital.privacy,
+                allow_partial_jobs=hospital.allow_partial_jobs,
             )
             config = PartyConfig(
                 hospital.id,
@@ -164,7 +185,7 @@ class InProcessFederation:
             reference.standing_in,
         )
         try:
-            job = coordinator.submit(template.source_text, raw, backend, 0, ANALYST)
+            job = coordinator.submit(template.source_text, raw, backend, 0, ANALYST, parties)
             coordinator.start()
             await _finished(job)
         finally:
@@ -178,7 +199,7 @@ class InProcessFederation:
             for e in job.events
             if e.HasField("progress")
         ]
-        return Outcome(job.result, progress)
+        return Outcome(job.result, progress, tuple(job.parties), tuple(job.absent))
 
     def _roster(self) -> Roster:
         address = "127.0.0.1:1"  # never dialled
@@ -191,6 +212,27 @@ class InProcessFederation:
             analysts=(Member(ANALYST, "analyst", "Analyst", None),),
             source=NOWHERE,
         )
+
+
+class _StoppedParty:
+    """A hospital whose process is down: each call fails as an unreachable one would."""
+
+    def __init__(self, party: str, calls: list[str]) -> None:
+        self._party = party
+        self._calls = calls
+
+    def _fail(self, method: str) -> NoReturn:
+        self._calls.append(f"{self._party}.{method}")
+        raise TransportError(f"{self._party} is stopped")
+
+    async def Prepare(self, request: object, *, timeout: float, wait_for_ready: bool) -> Any:
+        self._fail("Prepare")
+
+    def Run(self, request: object, *, timeout: float) -> Any:
+        self._fail("Run")
+
+    async def Cancel(self, request: object, *, timeout: float) -> Any:
+        self._fail("Cancel")
 
 
 async def _finished(job: Job) -> None:

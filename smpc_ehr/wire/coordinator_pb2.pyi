@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("protocol_toml", "params", "backend", "deadline_seconds")
+    __slots__ = ("protocol_toml", "params", "backend", "deadline_seconds", "parties")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -20,11 +20,13 @@ class SubmitRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
     protocol_toml: str
     params: _containers.ScalarMap[str, str]
     backend: str
     deadline_seconds: float
-    def __init__(self, protocol_toml: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., backend: _Optional[str] = ..., deadline_seconds: _Optional[float] = ...) -> None: ...
+    parties: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, protocol_toml: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., backend: _Optional[str] = ..., deadline_seconds: _Optional[float] = ..., parties: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
     __slots__ = ("job_id",)
@@ -45,7 +47,7 @@ class StatusRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "backend", "parties", "result_json", "error", "elapsed_seconds")
+    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "backend", "parties", "result_json", "error", "elapsed_seconds", "absent")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +57,7 @@ class JobStatus(_message.Message):
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ABSENT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     protocol: str
@@ -64,7 +67,8 @@ class JobStatus(_message.Message):
     result_json: str
     error: str
     elapsed_seconds: float
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., result_json: _Optional[str] = ..., error: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ...) -> None: ...
+    absent: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., result_json: _Optional[str] = ..., error: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., absent: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("progress", "status")
