@@ -161,3 +161,16 @@ def test_allow_partial_jobs_is_read_from_the_policy_and_defaults_to_false(tmp_pa
     )
     with pytest.raises(Exception, match="allow_partial_jobs"):
         load_party_config(path, check_files=False)
+
+
+def test_the_cli_takes_parties_and_allow_partial(capsys: pytest.CaptureFixture[str]) -> None:
+    from smpc_ehr.cli import build_parser
+
+    args = build_parser().parse_args(["run", "p.toml", "--parties", "hospital-1, hospital-3"])
+    assert args.parties == ("hospital-1", "hospital-3")
+    assert build_parser().parse_args(["run", "p.toml"]).parties == ()
+    local = build_parser().parse_args(["local", "up", "--data", "d", "--allow-partial"])
+    assert local.allow_partial
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "p.toml", "--parties", "hospital-1,,hospital-3"])
+    assert "empty party id" in capsys.readouterr().err

@@ -363,3 +363,31 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def restart(state_dir: Path, ident: str, timeout: float = 60.0) -> LocalFederation:
+    """Start one stopped member of the local federation in `state_dir` again, with its
+    config as it is now (after a crash, or to take up a changed policy), and wait until
+    it answers. The others keep running: a job that does not name a stopped party
+    never waits on it."""
+    from smpc_ehr.config.analyst import load_analyst_config
+
+    federation = LocalFederation.load(Path(state_dir).resolve())
+    state = federation.state_dir
+    if ident not in federation.addresses:
+        raise ConfigError(f"{ident} is not a member of the local federation in {state}")
+    pid = federation.pids.get(ident)
+    if pid is not None and _alive(pid):
+        raise ConfigError(f"{ident} is still running (pid {pid}); stop it first")
+    if ident in (COORDINATOR_ID, DEALER_ID):
+        role, config = ident, state / f"{ident}.toml"
+    else:
+        role, config = "party", party_config_path(state, ident)
+    process = _spawn(role, config, state / "logs" / f"{ident}.log")
+    federation.pids[ident] = process.pid
+    federation.save()
+    analyst = load_analyst_config(federation.analyst_config)
+    tls = TlsIdentity.from_files(ANALYST_ID, analyst.roster.ca_cert, analyst.cert, analyst.key)
+    alone = LocalFederation(state, {ident: process.pid}, {ident: federation.addresses[ident]})
+    _wait_healthy(alone, {ident: process}, timeout, tls)
+    return federation
