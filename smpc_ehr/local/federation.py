@@ -17,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,22 @@ DEALER_ID = "dealer"
 ANALYST_ID = "analyst"
 STATE_FILE = "state.json"
 PORT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where each member of a local federation runs: its host address (default
+    127.0.0.1) and the command prefix that starts it there (default none), e.g.
+    `ip netns exec NS` for a network namespace of a multi-host test."""
+
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    prefixes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def host(self, ident: str) -> str:
+        return self.hosts.get(ident, "127.0.0.1")
+
+    def prefix(self, ident: str) -> list[str]:
+        return list(self.prefixes.get(ident, ()))
 
 
 class _PortTaken(SmpcEhrError):
@@ -116,6 +133,7 @@ def up(
     coordinator_settings: dict[str, Any] | None = None,
     privacy: PrivacyPolicy | None = None,
     allow_partial: bool = False,
+    placement: Placement | None = None,
 ) -> LocalFederation:
     """Write roster, certificates and configs into `state_dir`, start every process and
     wait until all answer a health check. On any failure, stops what it started.
@@ -127,7 +145,8 @@ def up(
     `state_dir/analyst.toml` is the config of analyst "analyst"; `more_analysts` adds
     identities (certificates only) for trying what one analyst may see of another's jobs;
     `coordinator_settings` are more keyword arguments of `write_coordinator_config`;
-    `allow_partial` sets every party's `allow_partial_jobs` (exact jobs over a subset).
+    `allow_partial` sets every party's `allow_partial_jobs` (exact jobs over a subset);
+    `placement` runs members elsewhere than on 127.0.0.1 (the multi-host test).
     """
     state_dir = Path(state_dir).resolve()
     if (state_dir / STATE_FILE).exists():
@@ -150,6 +169,7 @@ def up(
                 coordinator_settings or {},
                 privacy,
                 allow_partial,
+                placement or Placement(),
             )
         except _PortTaken:
             continue  # another program took a port between choosing and binding it
@@ -166,12 +186,13 @@ def _start(
     coordinator_settings: dict[str, Any],
     privacy: PrivacyPolicy | None,
     allow_partial: bool,
+    placement: Placement,
 ) -> LocalFederation:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
 
     def member(role: str, ident: str, name: str) -> Member:
-        return Member(ident, role, name, f"127.0.0.1:{free_port()}")
+        return Member(ident, role, name, f"{placement.host(ident)}:{free_port()}")
 
     coordinator = member("coordinator", COORDINATOR_ID, "Coordinator")
     dealer = member("dealer", DEALER_ID, "Dealer")
@@ -241,7 +262,8 @@ def _start(
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for ident, (role, config) in configs.items():
-            processes[ident] = _spawn(role, config, state_dir / "logs" / f"{ident}.log")
+            log = state_dir / "logs" / f"{ident}.log"
+            processes[ident] = _spawn(role, config, log, placement.prefix(ident))
             federation.pids[ident] = processes[ident].pid
         federation.save()
         analyst = TlsIdentity.from_files(
@@ -254,11 +276,14 @@ def _start(
     return federation
 
 
-def _spawn(role: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start one process in its own session, so the terminal's Ctrl-C does not reach it."""
+def _spawn(
+    role: str, config: Path, log: Path, prefix: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """Start one process in its own session, so the terminal's Ctrl-C does not reach it;
+    `prefix` (a command that then executes it, as `ip netns exec NS`) places it."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "smpc_ehr", role, "--config", str(config)],
+            [*prefix, sys.executable, "-m", "smpc_ehr", role, "--config", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
