@@ -79,9 +79,9 @@ def namespaces(idents: Sequence[str]) -> Iterator[Placement]:
         subprocess.run(["ip", "link", "del", f"{tag}h"], capture_output=True, timeout=10)
 
 
-def pids_in(ident_namespace: Sequence[str]) -> set[int]:
-    """The processes running in a namespace (`prefix` as Placement gives it)."""
+def pids_in(prefix: Sequence[str]) -> set[int]:
+    """The processes running in the namespace of a member's `Placement` prefix."""
     done = subprocess.run(
-        ["ip", "netns", "pids", ident_namespace[-1]], capture_output=True, text=True, timeout=10
+        ["ip", "netns", "pids", prefix[-1]], capture_output=True, text=True, timeout=10
     )
     return {int(p) for p in done.stdout.split()}

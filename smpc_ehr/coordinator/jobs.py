@@ -301,7 +301,7 @@ class Coordinator:
         job.set_state("done")
 
     async def _prepare(self, job: Job, spec: common_pb2.JobSpec) -> int:
-        """Every party checks its policy; any refusal ends the job everywhere."""
+        """Every participant checks its policy; any refusal ends the job everywhere."""
         request = party_pb2.PrepareRequest(job=spec)
         timeout = min(PREPARE_SECONDS, job.deadline_seconds)
         replies = await asyncio.gather(
