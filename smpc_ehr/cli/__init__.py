@@ -4,6 +4,7 @@
     smpc-ehr certs request --id ID --role ROLE --roster ROSTER --out DIR  (member's own key)
     smpc-ehr certs sign --ca CA --ca-key KEY --roster ROSTER CSR [--days N] [--out CERT]
     smpc-ehr certs show FILE
+    smpc-ehr roster sign --ca-key KEY ROSTER   (ROSTER.sig; members reload on SIGHUP)
     smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR
     smpc-ehr party --config FILE            (one per hospital)
     smpc-ehr coordinator --config FILE
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing keys")
     init.set_defaults(handler=commands.certs_init)
     pki.register_certs(certs_sub)
+    pki.register_roster(sub)
 
     synth = sub.add_parser("synth", help="write synthetic EHR data, one folder per party")
     who = synth.add_mutually_exclusive_group(required=True)

@@ -57,6 +57,32 @@ def register_certs(certs_sub: Any) -> None:
     show.set_defaults(handler=certs_show)
 
 
+def register_roster(sub: Any) -> None:
+    """Add `roster sign`."""
+    roster = sub.add_parser("roster", help="the federation roster")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    sign = roster_sub.add_parser(
+        "sign", help="write ROSTER.sig: the CA's signature over the roster file's bytes"
+    )
+    sign.add_argument("--ca-key", required=True, help="CA private key")
+    sign.add_argument("roster", help="roster TOML")
+    sign.set_defaults(handler=roster_sign)
+
+
+def roster_sign(args: argparse.Namespace) -> int:
+    from smpc_ehr.config.roster import load_roster
+    from smpc_ehr.config.roster_sig import sign_roster
+
+    out = sign_roster(args.roster, args.ca_key)
+    roster = load_roster(args.roster)
+    print(
+        f"signature: {out} (roster version {roster.version}, "
+        f"{len(roster.revoked)} revoked certificate(s)); copy both files to every member, "
+        "then reload them (kill -HUP PID)"
+    )
+    return 0
+
+
 def _federation(args: argparse.Namespace) -> str:
     from smpc_ehr.config.roster import load_roster
     from smpc_ehr.errors import ConfigError

@@ -52,12 +52,6 @@ def fingerprint(cert: x509.Certificate) -> str:
     return "sha256:" + cert.fingerprint(hashes.SHA256()).hex()
 
 
-def fingerprint_of_pem(cert_pem: bytes) -> str:
-    """The fingerprint of a PEM certificate (the same bytes gRPC hands a server)."""
-    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
-    return "sha256:" + hashlib.sha256(der).hexdigest()
-
-
 def make_request(identity: str, role: str, federation: str, out: Path | str) -> RequestPaths:
     """A new EC key (out/<id>.key, 0600, created exclusively) and a CSR for it
     (out/<id>.csr) naming the id as DNS SAN and the role as in issued certificates."""
