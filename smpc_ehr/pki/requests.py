@@ -80,6 +80,16 @@ def make_request(identity: str, role: str, federation: str, out: Path | str) -> 
     return RequestPaths(key=key_path, csr=csr_path)
 
 
+def _role_uris(san: x509.SubjectAlternativeName) -> list[tuple[str, str, str]]:
+    """(federation, role, id) of each `smpc-ehr://<federation>/<role>/<id>` URI name."""
+    found = []
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        parts = uri[len(_URI_PREFIX) :].split("/")
+        if uri.startswith(_URI_PREFIX) and len(parts) == 3:
+            found.append((parts[0], parts[1], parts[2]))
+    return found
+
+
 @dataclass(frozen=True)
 class RequestedIdentity:
     """Who a CSR asks to be: id (its DNS SAN), role and federation (from its URI SAN)."""
@@ -100,9 +110,8 @@ def requested_identity(csr: x509.CertificateSigningRequest, where: Path | str) -
     names = san.get_values_for_type(x509.DNSName)
     if len(names) != 1:
         raise ConfigError(f"{where}: the request must name exactly one DNS id, it names {names}")
-    uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier)]
-    parts = [u[len(_URI_PREFIX) :].split("/") for u in uris if u.startswith(_URI_PREFIX)]
-    if len(parts) != 1 or len(parts[0]) != 3 or parts[0][2] != names[0]:
+    parts = _role_uris(san)
+    if len(parts) != 1 or parts[0][2] != names[0]:
         raise ConfigError(
             f"{where}: the request must carry one URI smpc-ehr://<federation>/<role>/{names[0]}"
         )
@@ -202,15 +211,11 @@ def describe(path: Path | str, now: dt.datetime | None = None) -> list[str]:
         identity = dns_identity(cert)
     except ValueError as exc:
         identity = f"none ({exc})"
-    role, federation = "?", "?"
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-            parts = uri[len(_URI_PREFIX) :].split("/")
-            if uri.startswith(_URI_PREFIX) and len(parts) == 3:
-                federation, role = parts[0], parts[1]
+        federation, role, _ = (_role_uris(san) or [("?", "?", "?")])[0]
     except x509.ExtensionNotFound:
-        pass
+        federation, role = "?", "?"
     left = (cert.not_valid_after_utc - now).days
     return [
         f"certificate: {path}",
