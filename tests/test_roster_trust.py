@@ -16,11 +16,13 @@ from smpc_ehr.cli import main
 from smpc_ehr.config.analyst import load_analyst_config, write_analyst_config
 from smpc_ehr.config.roster import load_roster, write_roster
 from smpc_ehr.config.roster_sig import check_roster_signature, sign_roster, signature_path
-from smpc_ehr.errors import ConfigError
+from smpc_ehr.errors import ConfigError, JobAborted
+from smpc_ehr.party.jobs import JobRunner, PreparedJob
 from smpc_ehr.pki import trust
 from smpc_ehr.pki.certs import PkiPaths, init_federation_pki
 from smpc_ehr.testing.memory import certificate_of
 from smpc_ehr.transport.tls import require_caller
+from smpc_ehr.wire import common_pb2
 from tests.test_pki import roster_at
 
 
@@ -163,3 +165,38 @@ def test_revoked_certificate_is_refused_and_reload_rules(
         assert not holder.reload() and holder.roster.version == 4
     finally:
         trust.deactivate()
+
+
+class _Channel:
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+        self.closed_with: str | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        self.failure = exc
+
+    async def close(self, reason: str | None) -> None:
+        self.closed_with = reason
+
+
+def test_party_aborts_only_a_job_with_a_cut_off_member() -> None:
+    async def go() -> _Channel:
+        runner = JobRunner(None, None, None, None)  # type: ignore[arg-type]
+        spec = common_pb2.JobSpec(job_id="j1", parties=["hospital-a", "hospital-b"], analyst="ann")
+        channel = _Channel()
+        runner._current = PreparedJob(spec, None, None, None, channel)  # type: ignore[arg-type]
+        runner.abort_jobs_with(frozenset({"hospital-c", "bob"}), "roster version 2 revoked ...")
+        assert channel.failure is None and runner.current_job == "j1"  # not in this job
+        runner.abort_jobs_with(frozenset({"hospital-b"}), "roster version 2 revoked hospital-b")
+        await asyncio.sleep(0)  # the prepared (not yet running) job is dropped
+        running = _Channel()
+        runner._current = PreparedJob(spec, None, None, None, running, running=True)  # type: ignore[arg-type]
+        runner.abort_jobs_with(frozenset({"ann"}), "roster version 3 removed ann")
+        failure = running.failure
+        assert isinstance(failure, JobAborted) and "removed ann" in str(failure)
+        runner.shutdown()
+        return channel
+
+    dropped = asyncio.run(go())
+    assert isinstance(dropped.failure, JobAborted)
+    assert dropped.closed_with == "roster version 2 revoked hospital-b"
