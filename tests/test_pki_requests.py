@@ -108,12 +108,14 @@ def test_cli_request_sign_show(
 ) -> None:
     roster = str(tmp_path / "op" / "roster.toml")
     site = tmp_path / "analyst-site"
+    # As the brief's member types it: no roster at the member's site, no federation.
     assert main(["certs", "request", "--id", "analyst", "--role", "analyst",
-                 "--roster", roster, "--out", str(site)]) == 0  # fmt: skip
+                 "--out", str(site)]) == 0  # fmt: skip
     csr = site / "analyst.csr"
     assert main(["certs", "show", str(csr)]) == 0
     shown = capsys.readouterr().out
     assert "identity:    analyst" in shown and "role:        analyst" in shown
+    assert "federation:  (not named" in shown
     out = tmp_path / "issued.pem"
     assert main(["certs", "sign", "--ca", str(pki.ca_cert), "--ca-key", str(pki.ca_key),
                  "--roster", roster, str(csr), "--out", str(out)]) == 0  # fmt: skip
@@ -123,6 +125,10 @@ def test_cli_request_sign_show(
     leaf = x509.load_pem_x509_certificate(out.read_bytes())
     assert f"fingerprint: sha256:{leaf.fingerprint(hashes.SHA256()).hex()}" in shown
     assert "days left:   364" in shown and "federation:  net-one" in shown
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "smpc-ehr://net-one/analyst/analyst"
+    ]
     assert shown.strip().splitlines() == describe(out)
     # A CSR naming an id the roster lacks: one line naming it, exit 2, no certificate.
     make_request("hospital-z", "party", "net-one", tmp_path / "z")

@@ -32,8 +32,8 @@ def register_certs(certs_sub: Any) -> None:
     )
     req.add_argument("--id", required=True, help="this member's id in the roster")
     req.add_argument("--role", required=True, choices=ROLES, help="this member's role")
-    req.add_argument("--federation", help="federation name (default: from --roster)")
-    req.add_argument("--roster", help="roster TOML, for the federation name")
+    req.add_argument("--federation", help="federation name, recorded in the request")
+    req.add_argument("--roster", help="roster TOML, for the federation name (optional)")
     req.add_argument("--out", required=True, help="folder for <id>.key (0600) and <id>.csr")
     req.set_defaults(handler=certs_request)
 
@@ -83,15 +83,15 @@ def roster_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _federation(args: argparse.Namespace) -> str:
+def _federation(args: argparse.Namespace) -> str | None:
+    """The federation to name in the request, if known (the signer's roster decides)."""
     from smpc_ehr.config.roster import load_roster
-    from smpc_ehr.errors import ConfigError
 
     if args.federation:
         return str(args.federation)
     if args.roster:
         return load_roster(args.roster).federation
-    raise ConfigError("certs request needs --federation NAME or --roster ROSTER.toml")
+    return None
 
 
 def certs_request(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from smpc_ehr.config.roster import ROLES, Roster, check_identity
 from smpc_ehr.errors import ConfigError
@@ -52,9 +53,26 @@ def fingerprint(cert: x509.Certificate) -> str:
     return "sha256:" + cert.fingerprint(hashes.SHA256()).hex()
 
 
-def make_request(identity: str, role: str, federation: str, out: Path | str) -> RequestPaths:
+def _request_names(
+    identity: str, role: str, federation: str | None
+) -> tuple[x509.Name, list[x509.GeneralName]]:
+    """Subject and SAN names of a request: those of the certificate when the federation
+    is known; else CN = id, OU = role and the DNS name only (signing adds the rest)."""
+    if federation is not None:
+        return leaf_subject(identity, role, federation), leaf_names(identity, role, federation)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            x509.NameAttribute(NameOID.COMMON_NAME, identity),
+        ]
+    )
+    return subject, [x509.DNSName(identity)]
+
+
+def make_request(identity: str, role: str, federation: str | None, out: Path | str) -> RequestPaths:
     """A new EC key (out/<id>.key, 0600, created exclusively) and a CSR for it
-    (out/<id>.csr) naming the id as DNS SAN and the role as in issued certificates."""
+    (out/<id>.csr) naming the id as DNS SAN and the role as in issued certificates
+    (with the federation's URI when `federation` is given)."""
     check_identity(identity)
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -67,12 +85,11 @@ def make_request(identity: str, role: str, federation: str, out: Path | str) -> 
         )
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = new_key()
+    subject, names = _request_names(identity, role, federation)
     csr = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(leaf_subject(identity, role, federation))
-        .add_extension(
-            x509.SubjectAlternativeName(leaf_names(identity, role, federation)), critical=False
-        )
+        .subject_name(subject)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(key, hashes.SHA256())
     )
     write_key(key_path, key_pem(key), force=False)
@@ -92,11 +109,12 @@ def _role_uris(san: x509.SubjectAlternativeName) -> list[tuple[str, str, str]]:
 
 @dataclass(frozen=True)
 class RequestedIdentity:
-    """Who a CSR asks to be: id (its DNS SAN), role and federation (from its URI SAN)."""
+    """Who a CSR asks to be: id (its DNS SAN), role and federation (from its URI SAN;
+    without one, the role from the subject's OU and no federation)."""
 
     identity: str
     role: str
-    federation: str
+    federation: str | None
 
 
 def requested_identity(csr: x509.CertificateSigningRequest, where: Path | str) -> RequestedIdentity:
@@ -111,12 +129,16 @@ def requested_identity(csr: x509.CertificateSigningRequest, where: Path | str) -
     if len(names) != 1:
         raise ConfigError(f"{where}: the request must name exactly one DNS id, it names {names}")
     parts = _role_uris(san)
-    if len(parts) != 1 or parts[0][2] != names[0]:
+    if len(parts) == 1 and parts[0][2] == names[0]:
+        federation, role, _ = parts[0]
+        return RequestedIdentity(identity=names[0], role=role, federation=federation)
+    units = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    if parts or len(units) != 1:
         raise ConfigError(
-            f"{where}: the request must carry one URI smpc-ehr://<federation>/<role>/{names[0]}"
+            f"{where}: the request must name its role, as one URI "
+            f"smpc-ehr://<federation>/<role>/{names[0]} or one subject OU"
         )
-    federation, role, _ = parts[0]
-    return RequestedIdentity(identity=names[0], role=role, federation=federation)
+    return RequestedIdentity(identity=names[0], role=str(units[0].value), federation=None)
 
 
 def load_request(path: Path | str) -> x509.CertificateSigningRequest:
@@ -159,7 +181,7 @@ def sign_request(
             f"{csr_path}: {wanted.identity!r} asks for role {wanted.role}, but the roster "
             f"{roster.source} lists it as {listed}"
         )
-    if wanted.federation != roster.federation:
+    if wanted.federation is not None and wanted.federation != roster.federation:
         raise ConfigError(
             f"{csr_path}: the request is for federation {wanted.federation!r}, the roster's is "
             f"{roster.federation!r}"
@@ -193,7 +215,7 @@ def describe(path: Path | str, now: dt.datetime | None = None) -> list[str]:
             f"request:     {path}",
             f"identity:    {wanted.identity}",
             f"role:        {wanted.role}",
-            f"federation:  {wanted.federation}",
+            f"federation:  {wanted.federation or '(not named: the roster signing it decides)'}",
             "signature:   valid (the requester holds the key)",
             "public key:  sha256:"
             + hashlib.sha256(
