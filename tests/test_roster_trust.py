@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from smpc_ehr.cli import main
 from smpc_ehr.config.analyst import load_analyst_config, write_analyst_config
 from smpc_ehr.config.roster import load_roster, write_roster
 from smpc_ehr.config.roster_sig import check_roster_signature, sign_roster, signature_path
+from smpc_ehr.coordinator.service import CoordinatorServicer
 from smpc_ehr.errors import ConfigError, JobAborted
 from smpc_ehr.party.jobs import JobRunner, PreparedJob
 from smpc_ehr.pki import trust
@@ -200,3 +202,21 @@ def test_party_aborts_only_a_job_with_a_cut_off_member() -> None:
     dropped = asyncio.run(go())
     assert isinstance(dropped.failure, JobAborted)
     assert dropped.closed_with == "roster version 2 revoked hospital-b"
+
+
+def test_an_analyst_added_by_a_reload_may_submit_without_a_coordinator_restart(
+    fed: PkiPaths, tmp_path: Path
+) -> None:
+    roster = load_roster(tmp_path / "roster.toml")
+    servicer = CoordinatorServicer(SimpleNamespace(roster=roster), None)  # type: ignore[arg-type]
+    assert servicer._analysts() == {"analyst"}
+    holder = trust.activate(roster)
+    try:
+        path = set_roster(tmp_path, 2, [])
+        bob = '[[analysts]]\nid = "bob"\n\n[revoked]'
+        path.write_text(path.read_text().replace("[revoked]", bob))
+        assert holder.reload()
+        assert servicer._analysts() == {"analyst", "bob"}
+    finally:
+        trust.deactivate()
+    assert servicer._analysts() == {"analyst"}  # no roster in force: the config's

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.coordinator.jobs import Coordinator
 from smpc_ehr.coordinator.service import CoordinatorServicer
+from smpc_ehr.pki.trust import deactivate as forget_roster
 from smpc_ehr.pki.trust import watch as watch_roster
 from smpc_ehr.transport.server import serve_until_signalled, start_server
 from smpc_ehr.transport.tls import TlsIdentity
@@ -38,6 +39,7 @@ async def serve(config: CoordinatorConfig, on_ready: Callable[[int], None] | Non
         await serve_until_signalled(server)
     finally:
         await coordinator.close()
+        forget_roster()
 
 
 def run(config: CoordinatorConfig) -> None:

@@ -12,6 +12,7 @@ import grpc
 from smpc_ehr.config.dealer import DealerConfig
 from smpc_ehr.dealer.service import DealerServicer
 from smpc_ehr.dealer.sessions import Dealer
+from smpc_ehr.pki.trust import deactivate as forget_roster
 from smpc_ehr.pki.trust import watch as watch_roster
 from smpc_ehr.transport.server import serve_until_signalled, start_server
 from smpc_ehr.transport.tls import TlsIdentity
@@ -38,6 +39,7 @@ async def running(config: DealerConfig) -> AsyncIterator[tuple[grpc.aio.Server, 
     finally:
         sweeper.cancel()
         await server.stop(0)
+        forget_roster()
 
 
 async def serve(config: DealerConfig, on_ready: Callable[[int], None] | None = None) -> None:

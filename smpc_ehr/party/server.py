@@ -17,6 +17,7 @@ from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
+from smpc_ehr.pki.trust import deactivate as forget_roster
 from smpc_ehr.pki.trust import watch as watch_roster
 from smpc_ehr.transport.mesh import Mesh
 from smpc_ehr.transport.server import serve_until_signalled, start_server
@@ -60,6 +61,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         await serve_until_signalled(server, runner.shutdown)
     finally:
         await mesh.close()
+        forget_roster()
 
 
 def run(config: PartyConfig) -> None:
