@@ -1,6 +1,10 @@
 """The `smpc-ehr` command: one subcommand per role and task.
 
     smpc-ehr certs init --roster ROSTER --out DIR
+    smpc-ehr certs request --id ID --role ROLE --roster ROSTER --out DIR  (member's own key)
+    smpc-ehr certs sign --ca CA --ca-key KEY --roster ROSTER CSR [--days N] [--out CERT]
+    smpc-ehr certs show FILE
+    smpc-ehr roster sign --ca-key KEY ROSTER   (ROSTER.sig; members reload on SIGHUP)
     smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR
     smpc-ehr party --config FILE            (one per hospital)
     smpc-ehr coordinator --config FILE
@@ -27,7 +31,7 @@ import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backends import BACKENDS
-from smpc_ehr.cli import commands
+from smpc_ehr.cli import commands, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -90,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--out", required=True, help="folder for ca.pem, <id>.pem, <id>.key")
     init.add_argument("--force", action="store_true", help="overwrite existing keys")
     init.set_defaults(handler=commands.certs_init)
+    pki.register_certs(certs_sub)
+    pki.register_roster(sub)
 
     synth = sub.add_parser("synth", help="write synthetic EHR data, one folder per party")
     who = synth.add_mutually_exclusive_group(required=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from smpc_ehr.config._toml import Table, read_toml, resolve, root
 from smpc_ehr.config.roster import Member, Roster, load_roster, parse_address
+from smpc_ehr.config.roster_sig import check_roster_signature
 from smpc_ehr.errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -100,7 +101,19 @@ def check_identity_files(table: Table, roster: Roster, key: Path, cert: Path) ->
     existing_file(table, "cert", cert, "certificate")
     if not roster.ca_cert.is_file():
         raise ConfigError(f"{roster.source}: [federation] ca_cert not found: {roster.ca_cert}")
+    check_roster_signature(roster)
     warn_if_key_readable(key)
+
+
+def read_require_signed_roster(top: Table) -> bool:
+    """The optional `[tls] require_signed_roster` (default false: a local federation's
+    roster is written by `local up` on the same machine)."""
+    table = top.optional_table("tls")
+    if table is None:
+        return False
+    required = bool(table.get_bool("require_signed_roster", False))
+    table.done()
+    return required
 
 
 @dataclass(frozen=True)
@@ -129,7 +142,9 @@ def read_identity_section(path: Path | str, role: str) -> IdentitySection:
     top = root(read_toml(path, f"{role} config"), path)
     table = top.table(role)
     ident = table.get_str("id")
-    roster = load_roster(resolve(base, table.get_str("roster")))
+    roster = load_roster(
+        resolve(base, table.get_str("roster")), signature_required=read_require_signed_roster(top)
+    )
     member = roster_member(table, roster, ident, role)
     key = resolve(base, table.get_str("key"))
     cert = resolve(base, table.get_str("cert"))

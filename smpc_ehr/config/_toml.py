@@ -30,9 +30,14 @@ def show(value: object) -> str:
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """Parse a TOML file; a missing file or a syntax error names the file and what it is."""
+    return read_toml_bytes(path, what)[0]
+
+
+def read_toml_bytes(path: Path, what: str) -> tuple[dict[str, Any], bytes]:
+    """The parsed file and the very bytes parsed (what a detached signature covers)."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
+        return tomllib.loads(data.decode("utf-8")), data
     except FileNotFoundError:
         raise ConfigError(f"{what} file not found: {path}") from None
     except IsADirectoryError:

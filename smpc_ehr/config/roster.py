@@ -8,15 +8,15 @@ unique across all roles; otherwise one certificate could stand for two members.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from smpc_ehr.config._toml import (
     Table,
-    read_toml,
+    read_toml_bytes,
     rel,
     resolve,
     root,
@@ -31,6 +31,21 @@ ROLES = ("party", "coordinator", "dealer", "analyst")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _FEDERATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def check_fingerprint(text: str) -> str:
+    """A certificate fingerprint as `certs show` prints it: `sha256:` and 64 hex digits
+    (upper case and ':' between bytes accepted, returned in the printed form)."""
+    value = text.strip().lower()
+    if value.startswith("sha256:"):
+        value = "sha256:" + value[len("sha256:") :].replace(":", "")
+    if not _FINGERPRINT.match(value):
+        raise ConfigError(
+            f"{text!r} is not a certificate fingerprint: expected 'sha256:' and 64 hex digits, "
+            "as `smpc-ehr certs show CERT` prints it"
+        )
+    return value
 
 
 def check_identity(identity: object) -> str:
@@ -113,6 +128,16 @@ class Roster:
     parties: tuple[Member, ...]
     analysts: tuple[Member, ...]
     source: Path
+    version: int = 0
+    """Raised by the operator on every change; a running member refuses a lower one."""
+    revoked: frozenset[str] = frozenset()
+    """SHA-256 fingerprints of certificates every member refuses (`[revoked]`)."""
+    digest: str = ""
+    """SHA-256 (hex) of the file bytes this roster was parsed from ("" if built in memory):
+    what its detached signature is checked against, so the bytes parsed are the bytes
+    checked."""
+    signature_required: bool = False
+    """Set by a member whose config says `[tls] require_signed_roster = true`."""
 
     def __post_init__(self) -> None:
         where = str(self.source)
@@ -189,11 +214,28 @@ def _member(table: Table, role: str, *, has_address: bool) -> Member:
         raise table.wrap(exc) from None
 
 
-def load_roster(path: Path | str) -> Roster:
-    """Read and validate a roster file; any problem is a ConfigError naming file and key."""
+def _revoked(top: Table) -> frozenset[str]:
+    table = top.optional_table("revoked")
+    if table is None:
+        return frozenset()
+    listed = table.get_str_list("fingerprints", ())
+    table.done()
+    try:
+        return frozenset(check_fingerprint(f) for f in listed)
+    except ConfigError as exc:
+        raise table.wrap(exc) from None
+
+
+def load_roster(path: Path | str, *, signature_required: bool = False) -> Roster:
+    """Read and validate a roster file; any problem is a ConfigError naming file and key.
+
+    The signature (config.roster_sig) is checked where the key files are, not here.
+    """
     path = Path(path).resolve()
-    data: dict[str, Any] = read_toml(path, "roster")
+    data, raw = read_toml_bytes(path, "roster")
     top = root(data, path)
+    version = top.get_int("version", 0, minimum=0)
+    revoked = _revoked(top)
     fed = top.table("federation")
     federation = fed.get_str("name")
     ca_cert = resolve(path.parent, fed.get_str("ca_cert"))
@@ -212,6 +254,10 @@ def load_roster(path: Path | str) -> Roster:
         parties=parties,
         analysts=analysts,
         source=path,
+        version=version,
+        revoked=revoked,
+        digest=hashlib.sha256(raw).hexdigest(),
+        signature_required=signature_required,
     )
 
 
@@ -232,7 +278,10 @@ def roster_to_toml(roster: Roster, base: Path | None = None) -> str:
         blocks.append(block(roster.dealer, "dealer", False))
     blocks += [block(p, "parties", True) for p in roster.parties]
     blocks += [block(a, "analysts", True) for a in roster.analysts]
-    return toml_document(blocks)
+    if roster.revoked:
+        blocks.append(toml_table("revoked", {"fingerprints": sorted(roster.revoked)}))
+    head = f"version = {roster.version}\n\n" if roster.version else ""
+    return head + toml_document(blocks)
 
 
 def write_roster(roster: Roster, path: Path | str) -> Path:

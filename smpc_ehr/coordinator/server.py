@@ -9,6 +9,8 @@ from collections.abc import Callable
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.coordinator.jobs import Coordinator
 from smpc_ehr.coordinator.service import CoordinatorServicer
+from smpc_ehr.pki.trust import deactivate as forget_roster
+from smpc_ehr.pki.trust import watch as watch_roster
 from smpc_ehr.transport.server import serve_until_signalled, start_server
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import coordinator_pb2_grpc
@@ -21,6 +23,7 @@ async def serve(config: CoordinatorConfig, on_ready: Callable[[int], None] | Non
     tls = TlsIdentity.from_files(
         config.id, config.roster.ca_cert, config.cert, config.key, role="coordinator"
     )
+    watch_roster(config.roster)
     coordinator = Coordinator(config, tls)
     servicer = CoordinatorServicer(config, coordinator)
     server, port = await start_server(
@@ -36,6 +39,7 @@ async def serve(config: CoordinatorConfig, on_ready: Callable[[int], None] | Non
         await serve_until_signalled(server)
     finally:
         await coordinator.close()
+        forget_roster()
 
 
 def run(config: CoordinatorConfig) -> None:

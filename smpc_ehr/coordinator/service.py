@@ -7,6 +7,7 @@ import grpc
 from smpc_ehr import __version__
 from smpc_ehr.config.coordinator import CoordinatorConfig
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
+from smpc_ehr.pki.trust import active as active_trust
 from smpc_ehr.transport.status import message_for
 from smpc_ehr.transport.tls import fail_call, refuse, require_caller
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
@@ -18,13 +19,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(self, config: CoordinatorConfig, coordinator: Coordinator) -> None:
         self._config = config
         self._coordinator = coordinator
-        self._analysts = frozenset(a.id for a in config.roster.analysts)
+
+    def _analysts(self) -> frozenset[str]:
+        """The analysts of the roster in force: a reload (SIGHUP) can add or remove one."""
+        trust = active_trust()
+        roster = trust.roster if trust is not None else self._config.roster
+        return frozenset(a.id for a in roster.analysts)
 
     async def _analyst(self, context: grpc.aio.ServicerContext, method: str) -> str:
         return await require_caller(
             context,
             method,
-            self._analysts,
+            self._analysts(),
             lambda caller: f"{caller} is not an analyst of this federation",
         )
 

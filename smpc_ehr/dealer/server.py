@@ -12,6 +12,8 @@ import grpc
 from smpc_ehr.config.dealer import DealerConfig
 from smpc_ehr.dealer.service import DealerServicer
 from smpc_ehr.dealer.sessions import Dealer
+from smpc_ehr.pki.trust import deactivate as forget_roster
+from smpc_ehr.pki.trust import watch as watch_roster
 from smpc_ehr.transport.server import serve_until_signalled, start_server
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import dealer_pb2_grpc
@@ -25,6 +27,7 @@ async def running(config: DealerConfig) -> AsyncIterator[tuple[grpc.aio.Server, 
     tls = TlsIdentity.from_files(
         config.id, config.roster.ca_cert, config.cert, config.key, role="dealer"
     )
+    watch_roster(config.roster)
     dealer = Dealer(config.roster, max_jobs_per_party=config.max_jobs_per_party)
     servicer = DealerServicer(config, dealer)
     server, port = await start_server(
@@ -36,6 +39,7 @@ async def running(config: DealerConfig) -> AsyncIterator[tuple[grpc.aio.Server, 
     finally:
         sweeper.cancel()
         await server.stop(0)
+        forget_roster()
 
 
 async def serve(config: DealerConfig, on_ready: Callable[[int], None] | None = None) -> None:

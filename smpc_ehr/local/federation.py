@@ -29,6 +29,7 @@ from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, Roster, load_roster, write_roster
+from smpc_ehr.config.roster_sig import sign_roster
 from smpc_ehr.errors import ConfigError, SmpcEhrError
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
@@ -206,9 +207,11 @@ def _start(
             Member(ident, "analyst", ident, None) for ident in (ANALYST_ID, *more_analysts)
         ),
         source=state_dir / "roster.toml",
+        version=1,
     )
     write_roster(roster, roster.source)
     pki = init_federation_pki(roster, state_dir / "certs", force=True)
+    sign_roster(roster.source, pki.ca_key)  # roster.toml.sig: members refuse an altered roster
     configs: dict[str, tuple[str, Path]] = {}
     for party, folder in zip(roster.parties, folders, strict=True):
         configs[party.id] = (

@@ -88,6 +88,7 @@ class JobRunner:
         self._mesh = mesh
         self._current: PreparedJob | None = None
         self._ledger: PrivacyLedger | None = None
+        self._dropping: asyncio.Future[None] | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpc-job")
 
     @property
@@ -201,6 +202,17 @@ class JobRunner:
         await self._finish(job, spent=True)
         log.info("job %s done", job_id)
         return shares
+
+    def abort_jobs_with(self, members: frozenset[str], reason: str) -> None:
+        """Abort the current job if one of `members` (cut off by a roster reload: its
+        certificate revoked or its id removed) takes part in it or asked for it."""
+        job = self._current
+        if job is None or not members & {*job.spec.parties, job.spec.analyst}:
+            return
+        log.warning("job %s aborted: %s", job.spec.job_id, reason)
+        job.channel.fail(JobAborted(f"aborted: {reason}"))
+        if not job.running:  # kept until done: the loop holds tasks only weakly
+            self._dropping = asyncio.ensure_future(self._drop(job, reason))
 
     async def cancel(self, job_id: str, reason: str) -> bool:
         """Abort `job_id` if it is this party's current job; True if it was."""

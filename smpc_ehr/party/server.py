@@ -17,6 +17,8 @@ from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
+from smpc_ehr.pki.trust import deactivate as forget_roster
+from smpc_ehr.pki.trust import watch as watch_roster
 from smpc_ehr.transport.mesh import Mesh
 from smpc_ehr.transport.server import serve_until_signalled, start_server
 from smpc_ehr.transport.tls import TlsIdentity
@@ -41,6 +43,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     )
     mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
     runner = JobRunner(config, data, mesh, tls)
+    watch_roster(config.roster).on_cut(runner.abort_jobs_with)
     servicer = PartyServicer(config, runner, mesh)
     server, port = await start_server(
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
@@ -58,6 +61,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         await serve_until_signalled(server, runner.shutdown)
     finally:
         await mesh.close()
+        forget_roster()
 
 
 def run(config: PartyConfig) -> None:

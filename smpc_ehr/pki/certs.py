@@ -144,11 +144,11 @@ def check_key_pair(
     return cert
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
+def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -156,7 +156,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write_key(path: Path, pem: bytes, *, force: bool) -> None:
+def write_key(path: Path, pem: bytes, *, force: bool) -> None:
     """Create the key file with mode 0600 before any byte is written."""
     if force:
         path.unlink(missing_ok=True)
@@ -187,7 +187,7 @@ def _refuse_existing(paths: list[Path], force: bool) -> None:
 
 
 def _make_ca(federation: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = _new_key()
+    key = new_key()
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, federation),
@@ -225,41 +225,63 @@ def _make_ca(federation: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certific
     return key, cert
 
 
-def _make_leaf(
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_cert: x509.Certificate,
-    identity: str,
-    role: str,
-    federation: str,
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    subject = x509.Name(
+def leaf_subject(identity: str, role: str, federation: str) -> x509.Name:
+    """The subject of a member's certificate (and of its certificate request)."""
+    return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, federation),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
             x509.NameAttribute(NameOID.COMMON_NAME, identity),
         ]
     )
-    names = [
+
+
+def leaf_names(identity: str, role: str, federation: str) -> list[x509.GeneralName]:
+    """A member's SAN names: the id as DNS name (the identity) and the role's URI."""
+    return [
         x509.DNSName(identity),
         x509.UniformResourceIdentifier(uri_for(federation, role, identity)),
     ]
+
+
+def make_leaf(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    public: ec.EllipticCurvePublicKey,
+    identity: str,
+    role: str,
+    federation: str,
+    validity: dt.timedelta = LEAF_VALIDITY,
+) -> x509.Certificate:
+    """A member's certificate for `public`, valid for `validity` (never past the CA's end).
+
+    The one place a member certificate is made: `certs init`, `issue_identity` and
+    `certs sign` (for a key the member made itself) all come here.
+    """
     now = dt.datetime.now(dt.UTC)
-    not_after = min(now + LEAF_VALIDITY, ca_cert.not_valid_after_utc)
-    return _sign_leaf(ca_key, ca_cert, subject, names, now - _BACKDATE, not_after)
+    not_after = min(now + validity, ca_cert.not_valid_after_utc)
+    return _sign_leaf(
+        ca_key,
+        ca_cert,
+        public,
+        leaf_subject(identity, role, federation),
+        leaf_names(identity, role, federation),
+        now - _BACKDATE,
+        not_after,
+    )
 
 
 def _sign_leaf(
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
+    public: ec.EllipticCurvePublicKey,
     subject: x509.Name,
     names: Sequence[x509.GeneralName],
     not_before: dt.datetime,
     not_after: dt.datetime,
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A new key and a leaf certificate for it, with the given subject, SAN names and
-    validity (no SAN extension when `names` is empty)."""
-    key = _new_key()
-    public = key.public_key()
+) -> x509.Certificate:
+    """A leaf certificate for `public`, with the given subject, SAN names and validity
+    (no SAN extension when `names` is empty)."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -292,7 +314,7 @@ def _sign_leaf(
     )
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    cert = (
+    return (
         builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -300,7 +322,6 @@ def _sign_leaf(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return key, cert
 
 
 def sign_certificate(
@@ -318,20 +339,22 @@ def sign_certificate(
     (email-only, URI-only, CN-only, two DNS names, expired, not yet valid). Members'
     certificates come from `init_federation_pki` and `issue_identity`.
     """
-    signing_key, ca = _load_ca(ca_cert, ca_key)
+    signing_key, ca = load_ca(ca_cert, ca_key)
     now = dt.datetime.now(dt.UTC)
-    key, cert = _sign_leaf(
+    key = new_key()
+    cert = _sign_leaf(
         signing_key,
         ca,
+        key.public_key(),
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
         names,
         not_before or now - _BACKDATE,
         not_after or now + LEAF_VALIDITY,
     )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
 
 
-def _load_ca(
+def load_ca(
     ca_cert: Path | str, ca_key: Path | str
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """The CA's signing key and certificate, checked to belong together."""
@@ -356,8 +379,9 @@ def _issue_leaf(
 ) -> None:
     """Make one identity's key and certificate and write them (the key file is created
     exclusively unless `force`)."""
-    key, cert = _make_leaf(ca_key, ca_cert, identity, role, federation)
-    _write_key(key_path, _key_pem(key), force=force)
+    key = new_key()
+    cert = make_leaf(ca_key, ca_cert, key.public_key(), identity, role, federation)
+    write_key(key_path, key_pem(key), force=force)
     _write_cert(cert_path, cert)
 
 
@@ -376,7 +400,7 @@ def init_federation_pki(roster: Roster, out: Path | str, *, force: bool = False)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     ca_key, ca_cert = _make_ca(roster.federation)
-    _write_key(ca_key_path, _key_pem(ca_key), force=force)
+    write_key(ca_key_path, key_pem(ca_key), force=force)
     _write_cert(ca_cert_path, ca_cert)
     for m in members:
         _issue_leaf(
@@ -402,7 +426,7 @@ def issue_identity(
     check_identity(identity)
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    signing_key, ca = _load_ca(ca_cert, ca_key)
+    signing_key, ca = load_ca(ca_cert, ca_key)
     out = Path(out)
     cert_path, key_path = out / f"{identity}.pem", out / f"{identity}.key"
     _refuse_existing([cert_path, key_path], force)

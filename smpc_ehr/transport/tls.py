@@ -20,6 +20,7 @@ from cryptography import x509
 
 from smpc_ehr.errors import ConfigError
 from smpc_ehr.pki.certs import check_key_pair, dns_identity
+from smpc_ehr.pki.trust import active as active_trust
 from smpc_ehr.transport.status import message_for, status_for
 
 log = logging.getLogger(__name__)
@@ -161,12 +162,18 @@ async def require_caller(
     allowed: Collection[str] | None = None,
     why_not: Callable[[str], str] = lambda caller: f"{caller} may not call this method",
 ) -> str:
-    """The caller's identity, if its certificate names one and it is in `allowed` (any
-    identity when None); otherwise log the refusal and end the call PERMISSION_DENIED."""
+    """The caller's identity, if its certificate names one, the roster in force does not
+    revoke that certificate (nor drop that member), and it is in `allowed` (any identity
+    when None); otherwise log the refusal and end the call PERMISSION_DENIED."""
     try:
         caller = peer_identity(context)
     except PermissionError as exc:
         await refuse(context, UNAUTHENTICATED, method, str(exc))
+    trust = active_trust()
+    if trust is not None:
+        problem = trust.refusal(caller, context.auth_context()["x509_pem_cert"][0])
+        if problem is not None:
+            await refuse(context, caller, method, problem)
     if allowed is not None and caller not in allowed:
         await refuse(context, caller, method, why_not(caller))
     return caller
