@@ -66,9 +66,14 @@ CREATE INDEX IF NOT EXISTS jobs_by_analyst ON jobs (analyst, submitted);
 class Template(Protocol):
     """What the history reads of a job's template (`ProtocolTemplate`)."""
 
-    name: str
-    canonical_hash: str
-    analysis: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def canonical_hash(self) -> str: ...
+
+    @property
+    def analysis(self) -> str: ...
 
 
 class RecordedJob(Protocol):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import grpc
 
 from smpc_ehr import __version__
-from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
+from smpc_ehr.coordinator.history import StoredJob
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
 from smpc_ehr.transport.status import message_for
 from smpc_ehr.transport.tls import fail_call, refuse, require_caller
@@ -42,8 +46,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             await fail_call(context, analyst, "Submit", exc)
         return coordinator_pb2.SubmitReply(job_id=job.job_id)
 
-    async def _own_job(self, context: grpc.aio.ServicerContext, method: str, job_id: str) -> Job:
-        """The caller's job: an analyst sees only the jobs it submitted."""
+    async def _own_job(
+        self,
+        context: grpc.aio.ServicerContext,
+        method: str,
+        job_id: str,
+        expired_too: bool = False,
+    ) -> Job | StoredJob:
+        """The caller's job, in memory or in the history: an analyst sees only the jobs it
+        submitted. A job whose result expired is refused unless `expired_too`."""
         analyst = await self._analyst(context, method)
         try:
             job = self._coordinator.job(job_id)
@@ -58,15 +69,30 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 f"no job {job_id}",
                 grpc.StatusCode.NOT_FOUND,
             )
+        if job.state == "expired" and not expired_too:
+            history = self._coordinator.history
+            await refuse(
+                context,
+                analyst,
+                method,
+                f"job {job_id} has expired: a result is kept {history.result_keep / DAY:g} "
+                f"days after the job ends, or {history.fetched_keep / DAY:g} days after it "
+                "was first read",
+                grpc.StatusCode.NOT_FOUND,
+            )
         return job
 
     async def Status(self, request, context):
         job = await self._own_job(context, "Status", request.job_id)
-        job.mark_fetched()
-        return job.status()
+        self._coordinator.mark_fetched(job)
+        return job.status() if isinstance(job, Job) else stored_status(job)
 
     async def Watch(self, request, context):
         job = await self._own_job(context, "Watch", request.job_id)
+        if not isinstance(job, Job):  # ended before a restart: its final state only
+            self._coordinator.mark_fetched(job)
+            yield coordinator_pb2.JobEvent(status=stored_status(job))
+            return
         sent = 0
         while True:
             changed = job.changed
@@ -93,3 +119,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             state="busy" if current else "idle",
             current_job=current.job_id if current else "",
         )
+
+
+def stored_status(job: StoredJob) -> coordinator_pb2.JobStatus:
+    """A job of the history as `Job.status` would say it."""
+    return coordinator_pb2.JobStatus(
+        job_id=job.job_id,
+        state=job.state,
+        protocol=job.protocol,
+        protocol_hash=job.protocol_hash,
+        backend=job.backend,
+        parties=job.parties,
+        result_json=json.dumps(job.result) if job.result is not None else "",
+        error=job.error,
+        elapsed_seconds=job.elapsed(time.time()),
+    )

@@ -1,0 +1,132 @@
+"""The coordinator's servicer answers from its job history after a restart.
+
+A restart is a new `Coordinator` on the same state folder (the worker is not run: jobs
+are taken and ended by hand, as tests/test_coordinator_queue.py does); the servicer is
+called in-process with a caller certificate, as over mutual TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.config.roster import Member, Roster
+from smpc_ehr.coordinator.history import LOST
+from smpc_ehr.coordinator.jobs import Coordinator
+from smpc_ehr.coordinator.service import CoordinatorServicer
+from smpc_ehr.testing.memory import _CallContext, certificate_of
+from smpc_ehr.wire import coordinator_pb2
+from tests.federations import COUNT_TEMPLATE
+
+
+def config(tmp_path: Path) -> CoordinatorConfig:
+    def member(ident: str, role: str) -> Member:
+        return Member(ident, role, ident, None if role == "analyst" else "127.0.0.1:1")
+
+    roster = Roster(
+        federation="history-test",
+        ca_cert=tmp_path / "ca.pem",
+        coordinator=member("coordinator", "coordinator"),
+        dealer=None,
+        parties=tuple(member(f"hospital-{i}", "party") for i in (1, 2, 3)),
+        analysts=(member("alice", "analyst"), member("bob", "analyst")),
+        source=tmp_path / "roster.toml",
+    )
+    return CoordinatorConfig(
+        "coordinator",
+        roster,
+        "127.0.0.1:0",
+        tmp_path / "k",
+        tmp_path / "c",
+        60.0,
+        "INFO",
+        tmp_path / "coordinator.toml",
+        state=tmp_path / "state",
+    )
+
+
+def context(caller: str) -> Any:
+    return _CallContext(certificate_of(caller))
+
+
+def first_life(cfg: CoordinatorConfig) -> tuple[str, str, str]:
+    """Submit three jobs, end one, fail one, leave one running; then stop (no more writes,
+    as when killed). Returns the ids (done, failed, running)."""
+    coordinator = Coordinator(cfg, tls=None)  # type: ignore[arg-type]
+    source = COUNT_TEMPLATE.read_text()
+
+    async def main() -> tuple[str, str, str]:
+        ids = [
+            coordinator.submit(source, {"codes": "E11"}, "", 0, "alice").job_id for _ in range(3)
+        ]
+        done, failed, running = (coordinator._book.take() for _ in range(3))
+        assert done and failed and running
+        done.set_state("running")
+        done.result = {"count": 42}
+        done.set_state("done")
+        failed.error = "hospital-2 refused: not approved"
+        failed.set_state("failed")
+        running.set_state("running")
+        await coordinator.close()
+        return ids[0], ids[1], ids[2]
+
+    return asyncio.run(main())
+
+
+def test_after_a_restart_status_and_watch_answer_from_the_history(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    done, failed, running = first_life(cfg)
+    coordinator = Coordinator(cfg, tls=None)  # type: ignore[arg-type]
+    servicer = CoordinatorServicer(cfg, coordinator)
+
+    async def status(job_id: str, caller: str = "alice") -> coordinator_pb2.JobStatus:
+        request = coordinator_pb2.StatusRequest(job_id=job_id)
+        reply: coordinator_pb2.JobStatus = await servicer.Status(request, context(caller))
+        return reply
+
+    async def main() -> None:
+        s = await status(done)
+        assert (s.state, json.loads(s.result_json), s.protocol) == (
+            "done",
+            {"count": 42},
+            "rare_disease_count",
+        )
+        assert list(s.parties) == ["hospital-1", "hospital-2", "hospital-3"]
+        s = await status(failed)
+        assert (s.state, s.error, s.result_json) == ("failed", failed_error, "")
+        s = await status(running)
+        assert (s.state, s.error) == ("failed", LOST)
+        events = [
+            e
+            async for e in servicer.Watch(
+                coordinator_pb2.WatchRequest(job_id=done), context("alice")
+            )
+        ]
+        assert [e.status.state for e in events] == ["done"]
+        with pytest.raises(grpc.aio.AioRpcError, match=f"no job {done}"):
+            await status(done, caller="bob")  # another analyst's job is not there for bob
+        with pytest.raises(grpc.aio.AioRpcError, match="no job nope"):
+            await status("nope")
+        stored = coordinator.history.get(done)
+        assert stored is not None and stored.fetched is not None  # Status read it
+
+        coordinator.history.fetched_keep = 0.0  # its read result expires now
+        with pytest.raises(grpc.aio.AioRpcError, match=f"job {done} has expired"):
+            await status(done)
+        await coordinator.close()
+
+    failed_error = "hospital-2 refused: not approved"
+    asyncio.run(main())
+
+
+def test_no_state_folder_keeps_the_history_in_memory(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(config(tmp_path), state=None)
+    first_life(cfg)
+    assert not (tmp_path / "state").exists()
