@@ -130,3 +130,87 @@ def test_no_state_folder_keeps_the_history_in_memory(tmp_path: Path) -> None:
     cfg = dataclasses.replace(config(tmp_path), state=None)
     first_life(cfg)
     assert not (tmp_path / "state").exists()
+
+
+def test_list_and_get_answer_with_the_callers_own_jobs_after_a_restart(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    done, failed, running = first_life(cfg)
+    coordinator = Coordinator(cfg, tls=None)  # type: ignore[arg-type]
+    servicer = CoordinatorServicer(cfg, coordinator)
+
+    async def get(job_id: str, caller: str = "alice") -> coordinator_pb2.JobRecord:
+        request = coordinator_pb2.GetJobRequest(job_id=job_id)
+        reply: coordinator_pb2.JobRecord = await servicer.GetJob(request, context(caller))
+        return reply
+
+    async def main() -> None:
+        listing = await servicer.ListJobs(coordinator_pb2.ListJobsRequest(), context("alice"))
+        assert {j.job_id for j in listing.jobs} == {done, failed, running}
+        assert [j.submitted for j in listing.jobs] == sorted(
+            (j.submitted for j in listing.jobs), reverse=True
+        )
+        assert all(j.result_json == "" for j in listing.jobs)  # a listing reads no result
+        assert {j.job_id: j.state for j in listing.jobs}[done] == "done"
+        one = await servicer.ListJobs(coordinator_pb2.ListJobsRequest(limit=1), context("alice"))
+        assert len(one.jobs) == 1
+        none = await servicer.ListJobs(coordinator_pb2.ListJobsRequest(), context("bob"))
+        assert list(none.jobs) == []
+
+        stored = coordinator.history.get(done)
+        assert stored is not None and stored.fetched is None
+        record = await get(done)
+        assert (record.state, json.loads(record.result_json)) == ("done", {"count": 42})
+        assert (record.analysis, dict(record.params)) == ("count", {"codes": "E11"})
+        assert record.submitted <= record.started <= record.finished
+        assert record.fetched > 0  # reading it starts the shorter retention
+        assert record.result_expires == record.fetched + 7 * 86400
+        lost = await get(running)
+        assert (lost.state, lost.error, lost.result_json) == ("failed", LOST, "")
+        with pytest.raises(grpc.aio.AioRpcError, match=f"no job {done}"):
+            await get(done, caller="bob")
+        with pytest.raises(grpc.aio.AioRpcError, match="carol is not an analyst"):
+            await servicer.ListJobs(coordinator_pb2.ListJobsRequest(), context("carol"))
+
+        coordinator.history.fetched_keep = 0.0
+        expired = await get(done)  # GetJob still shows an expired job, without its result
+        assert (expired.state, expired.result_json, expired.result_expires) == ("expired", "", 0)
+        await coordinator.close()
+
+    asyncio.run(main())
+
+
+def test_jobs_show_prints_the_details_and_the_result_as_run_does() -> None:
+    from smpc_ehr.cli.jobs import list_table, show_text
+    from smpc_ehr.client import JobInfo
+
+    t0 = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+    job = JobInfo(
+        job_id="j1",
+        state="done",
+        protocol="rare_disease_count",
+        protocol_hash="ab" * 32,
+        analysis="count",
+        params={"codes": "E11"},
+        backend="mpyc",
+        parties=("h1", "h2", "h3"),
+        submitted=t0,
+        started=t0 + 1,
+        finished=t0 + 2.5,
+        error="",
+        result={"count": 1234, "suppressed": False, "threshold": 11},
+        fetched=None,
+        result_expires=t0 + 30 * 86400,
+    )
+    text = show_text(job)
+    assert "submitted: 2026-05-28 20:26:40 UTC" in text
+    assert "finished:  2026-05-28 20:26:42 UTC" in text
+    assert "params:    codes=E11" in text
+    assert "result kept until 2026-06-27 20:26:40 UTC" in text
+    assert "rare_disease_count on 3 parties (h1, h2, h3), backend mpyc, 2.50 s" in text
+    assert text.splitlines()[-2:] == ["patients: 1234", "small-cell threshold: 11"]
+    table = list_table([job, dataclasses.replace(job, job_id="j2", state="running", finished=None)])
+    assert table.splitlines()[1].split() == [
+        "j1", "2026-05-28", "20:26:40", "rare_disease_count", "done", "2.5", "s"
+    ]  # fmt: skip
+    assert table.splitlines()[2].split()[-2:] == ["running", "-"]
+    assert job.as_dict()["finished"] == "2026-05-28T20:26:42Z"

@@ -15,6 +15,9 @@ from smpc_ehr.transport.status import message_for
 from smpc_ehr.transport.tls import fail_call, refuse, require_caller
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
 
+DEFAULT_LIST = 20
+"""Jobs a ListJobs call returns when it names no limit."""
+
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     """Only the roster's analysts may submit or read jobs."""
@@ -104,6 +107,25 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 return
             await changed.wait()
 
+    async def ListJobs(self, request, context):
+        analyst = await self._analyst(context, "ListJobs")
+        jobs = self._coordinator.history.list(analyst, request.limit or DEFAULT_LIST)
+        return coordinator_pb2.ListJobsReply(jobs=[job_record(job, result=False) for job in jobs])
+
+    async def GetJob(self, request, context):
+        job = await self._own_job(context, "GetJob", request.job_id, expired_too=True)
+        self._coordinator.mark_fetched(job)
+        stored = self._coordinator.history.get(request.job_id)
+        if stored is None:  # its history row could not be written (logged then)
+            await refuse(
+                context,
+                job.analyst,
+                "GetJob",
+                f"job {request.job_id} is not in the coordinator's history",
+                grpc.StatusCode.NOT_FOUND,
+            )
+        return job_record(stored, result=True)
+
     async def Health(self, request, context):
         await require_caller(
             context,
@@ -133,4 +155,25 @@ def stored_status(job: StoredJob) -> coordinator_pb2.JobStatus:
         result_json=json.dumps(job.result) if job.result is not None else "",
         error=job.error,
         elapsed_seconds=job.elapsed(time.time()),
+    )
+
+
+def job_record(job: StoredJob, result: bool) -> coordinator_pb2.JobRecord:
+    """A row of the history for the analyst; its result only if `result`."""
+    return coordinator_pb2.JobRecord(
+        job_id=job.job_id,
+        state=job.state,
+        protocol=job.protocol,
+        protocol_hash=job.protocol_hash,
+        analysis=job.analysis,
+        params=job.params,
+        backend=job.backend,
+        parties=job.parties,
+        submitted=job.submitted,
+        started=job.started or 0.0,
+        finished=job.finished or 0.0,
+        error=job.error,
+        result_json=json.dumps(job.result) if result and job.result is not None else "",
+        fetched=job.fetched or 0.0,
+        result_expires=job.result_expires or 0.0,
     )
