@@ -214,3 +214,34 @@ def test_jobs_show_prints_the_details_and_the_result_as_run_does() -> None:
     ]  # fmt: skip
     assert table.splitlines()[2].split()[-2:] == ["running", "-"]
     assert job.as_dict()["finished"] == "2026-05-28T20:26:42Z"
+
+
+class CancelRecorder:
+    """A party client that only records Cancel calls (no job runs in this test)."""
+
+    def __init__(self, party: str, calls: list[tuple[str, str, str]]) -> None:
+        self.party = party
+        self.calls = calls
+
+    async def Cancel(self, request: Any, *, timeout: float) -> Any:
+        self.calls.append((self.party, request.job_id, request.reason))
+
+
+def test_a_restarted_coordinator_tells_every_party_to_drop_its_lost_jobs(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    _, _, running = first_life(cfg)
+    calls: list[tuple[str, str, str]] = []
+    coordinator = Coordinator(
+        cfg,
+        tls=None,  # type: ignore[arg-type]
+        party_client=lambda party: CancelRecorder(party, calls),  # type: ignore[arg-type,return-value]
+    )
+
+    async def main() -> None:
+        coordinator.start()
+        await asyncio.sleep(0.1)
+        await coordinator.close()
+
+    asyncio.run(main())
+    # The first life's queued job was taken to end it, so only the running one was lost.
+    assert sorted(calls) == [(f"hospital-{i}", running, LOST) for i in (1, 2, 3)]

@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
-from smpc_ehr.coordinator.history import JobHistory, StoredJob
+from smpc_ehr.coordinator.history import LOST, JobHistory, StoredJob
 from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import TemplateError, TransportError
 from smpc_ehr.policy.approval import combine_thresholds, job_deadline
@@ -184,9 +184,14 @@ class Coordinator:
             self.history = JobHistory(None, keep, fetched_keep)
         else:
             self.history = JobHistory.in_state_folder(config.state, keep, fetched_keep)
-        lost = self.history.recover()
-        if lost:
-            log.warning("marked failed %d job(s) lost in a restart: %s", len(lost), ", ".join(lost))
+        log.info("job history: %s", config.state or "in memory only")
+        self._lost = self.history.recover()
+        if self._lost:
+            log.warning(
+                "marked failed %d job(s) lost in a restart: %s",
+                len(self._lost),
+                ", ".join(self._lost),
+            )
         # Memory holds an ended job no longer than the history holds its result.
         self._book: JobBook[Job] = JobBook(
             config.max_queued_per_analyst,
@@ -287,6 +292,11 @@ class Coordinator:
         return stub
 
     async def _work(self) -> None:
+        # A party may still run a job this coordinator lost in a restart; until told, it
+        # would refuse every next job as busy.
+        for job_id in self._lost:
+            await self._cancel(job_id, self._config.roster.party_ids(), LOST)
+        self._lost = []
         while True:
             job = await self._book.next()
             self.current = job
@@ -350,7 +360,7 @@ class Coordinator:
             elif not reply.accepted:
                 problems.append(f"{party} refused: {reply.reason}")
         if problems:
-            await self._cancel(job, "another party refused or failed")
+            await self._cancel(job.job_id, job.parties, "another party refused or failed")
             raise PartyFailure("; ".join(problems))
         return combine_thresholds(
             reply.min_cell_count for reply in replies if not isinstance(reply, BaseException)
@@ -389,7 +399,9 @@ class Coordinator:
         failures.sort(key=lambda exc: not getattr(exc, "joint", False))
         if failures or pending:
             # Tell every party why first; then stop waiting for the others' streams.
-            await self._cancel(job, str(failures[0]) if failures else "deadline passed")
+            await self._cancel(
+                job.job_id, job.parties, str(failures[0]) if failures else "deadline passed"
+            )
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -401,10 +413,10 @@ class Coordinator:
             raise PartyFailure(f"no output from {', '.join(missing)}")
         return outputs
 
-    async def _cancel(self, job: Job, reason: str) -> None:
-        request = party_pb2.CancelRequest(job_id=job.job_id, reason=reason)
+    async def _cancel(self, job_id: str, parties: Iterable[str], reason: str) -> None:
+        request = party_pb2.CancelRequest(job_id=job_id, reason=reason)
         await asyncio.gather(
-            *(self._stub(p).Cancel(request, timeout=CANCEL_SECONDS) for p in job.parties),
+            *(self._stub(p).Cancel(request, timeout=CANCEL_SECONDS) for p in parties),
             return_exceptions=True,
         )
 
