@@ -80,11 +80,16 @@ def first_life(cfg: CoordinatorConfig) -> tuple[str, str, str]:
     return asyncio.run(main())
 
 
-def test_after_a_restart_status_and_watch_answer_from_the_history(tmp_path: Path) -> None:
+def restarted(tmp_path: Path) -> tuple[tuple[str, str, str], Coordinator, CoordinatorServicer]:
+    """The jobs of `first_life`, and a new coordinator and servicer on its state folder."""
     cfg = config(tmp_path)
-    done, failed, running = first_life(cfg)
+    ids = first_life(cfg)
     coordinator = Coordinator(cfg, tls=None)  # type: ignore[arg-type]
-    servicer = CoordinatorServicer(cfg, coordinator)
+    return ids, coordinator, CoordinatorServicer(cfg, coordinator)
+
+
+def test_after_a_restart_status_and_watch_answer_from_the_history(tmp_path: Path) -> None:
+    (done, failed, running), coordinator, servicer = restarted(tmp_path)
 
     async def status(job_id: str, caller: str = "alice") -> coordinator_pb2.JobStatus:
         request = coordinator_pb2.StatusRequest(job_id=job_id)
@@ -133,10 +138,7 @@ def test_no_state_folder_keeps_the_history_in_memory(tmp_path: Path) -> None:
 
 
 def test_list_and_get_answer_with_the_callers_own_jobs_after_a_restart(tmp_path: Path) -> None:
-    cfg = config(tmp_path)
-    done, failed, running = first_life(cfg)
-    coordinator = Coordinator(cfg, tls=None)  # type: ignore[arg-type]
-    servicer = CoordinatorServicer(cfg, coordinator)
+    (done, failed, running), coordinator, servicer = restarted(tmp_path)
 
     async def get(job_id: str, caller: str = "alice") -> coordinator_pb2.JobRecord:
         request = coordinator_pb2.GetJobRequest(job_id=job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import grpc
 
@@ -143,37 +144,34 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         )
 
 
+def _shared(job: StoredJob, result: bool) -> dict[str, Any]:
+    """The fields JobStatus and JobRecord share; the result only if `result`."""
+    return {
+        "job_id": job.job_id,
+        "state": job.state,
+        "protocol": job.protocol,
+        "protocol_hash": job.protocol_hash,
+        "backend": job.backend,
+        "parties": job.parties,
+        "error": job.error,
+        "result_json": json.dumps(job.result) if result and job.result is not None else "",
+    }
+
+
 def stored_status(job: StoredJob) -> coordinator_pb2.JobStatus:
     """A job of the history as `Job.status` would say it."""
-    return coordinator_pb2.JobStatus(
-        job_id=job.job_id,
-        state=job.state,
-        protocol=job.protocol,
-        protocol_hash=job.protocol_hash,
-        backend=job.backend,
-        parties=job.parties,
-        result_json=json.dumps(job.result) if job.result is not None else "",
-        error=job.error,
-        elapsed_seconds=job.elapsed(time.time()),
-    )
+    return coordinator_pb2.JobStatus(**_shared(job, True), elapsed_seconds=job.elapsed(time.time()))
 
 
 def job_record(job: StoredJob, result: bool) -> coordinator_pb2.JobRecord:
     """A row of the history for the analyst; its result only if `result`."""
     return coordinator_pb2.JobRecord(
-        job_id=job.job_id,
-        state=job.state,
-        protocol=job.protocol,
-        protocol_hash=job.protocol_hash,
+        **_shared(job, result),
         analysis=job.analysis,
         params=job.params,
-        backend=job.backend,
-        parties=job.parties,
         submitted=job.submitted,
         started=job.started or 0.0,
         finished=job.finished or 0.0,
-        error=job.error,
-        result_json=json.dumps(job.result) if result and job.result is not None else "",
         fetched=job.fetched or 0.0,
         result_expires=job.result_expires or 0.0,
     )
