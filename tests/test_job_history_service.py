@@ -247,3 +247,25 @@ def test_a_restarted_coordinator_tells_every_party_to_drop_its_lost_jobs(tmp_pat
     asyncio.run(main())
     # The first life's queued job was taken to end it, so only the running one was lost.
     assert sorted(calls) == [(f"hospital-{i}", running, LOST) for i in (1, 2, 3)]
+
+
+def test_jobs_show_of_an_unknown_job_is_an_error_to_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import smpc_ehr.cli.jobs as jobs_cli
+    from smpc_ehr.cli import main
+    from smpc_ehr.client import JobFailed
+
+    class Refusing:
+        def __enter__(self) -> Refusing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def job(self, job_id: str) -> None:
+            raise JobFailed(f"no job {job_id}")
+
+    monkeypatch.setattr(jobs_cli, "_client", lambda args: Refusing())
+    assert main(["jobs", "show", "abc", "--state", "nowhere"]) == 2
+    assert capsys.readouterr().err == "error: no job abc\n"

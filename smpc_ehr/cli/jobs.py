@@ -10,14 +10,17 @@ the caller's jobs, the caller being the identity of the analyst's certificate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from smpc_ehr.cli.commands import DEFAULT_STATE, _client
 from smpc_ehr.cli.render import render_result
-from smpc_ehr.client import JobInfo, JobResult
+from smpc_ehr.client import JobFailed, JobInfo, JobResult
 from smpc_ehr.client.jobs import utc_text
 from smpc_ehr.coordinator.history import MAX_LIST as MAX_LIMIT
+from smpc_ehr.errors import SmpcEhrError
 
 DEFAULT_LIMIT = 20
 
@@ -108,8 +111,18 @@ def show_text(job: JobInfo) -> str:
     return "\n".join(lines) + "\n\n" + render_result(result, job.analysis)
 
 
+@contextlib.contextmanager
+def _asked() -> Iterator[None]:
+    """A refused question (no such job, coordinator unreachable) is an error to fix
+    (exit 2), not a failed job."""
+    try:
+        yield
+    except JobFailed as exc:
+        raise SmpcEhrError(str(exc)) from exc
+
+
 def jobs_list(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with _client(args) as client, _asked():
         jobs = client.jobs(args.limit)
     if args.json:
         print(json.dumps([j.as_dict(result=False) for j in jobs], indent=2))
@@ -121,7 +134,7 @@ def jobs_list(args: argparse.Namespace) -> int:
 
 
 def jobs_show(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with _client(args) as client, _asked():
         job = client.job(args.job_id)
     print(json.dumps(job.as_dict(), indent=2) if args.json else show_text(job))
     return 0
