@@ -98,7 +98,7 @@ def show_text(job: JobInfo) -> str:
     if job.result is None:
         return "\n".join(lines)
     if job.result_expires is not None:
-        lines.append(f"result kept until {utc_text(job.result_expires)} UTC")
+        lines.append(f"result:    kept until {utc_text(job.result_expires)} UTC")
     result = JobResult(
         job_id=job.job_id,
         protocol=job.protocol,
