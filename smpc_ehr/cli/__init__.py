@@ -16,6 +16,7 @@
                       [--allow-partial]
     smpc-ehr local down [--state DIR]
     smpc-ehr budget (--state DIR | --config PARTY.toml)   (privacy budget spent, remaining)
+    smpc-ehr jobs list|show [ID] [--json] (--state DIR | --config FILE)  (your job history)
 
 Errors a user can fix are printed as one line naming what is wrong (exit code 2);
 a job that ran and failed exits with 1; output whose reader went away (`| head -1`)
@@ -31,7 +32,7 @@ import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backends import BACKENDS
-from smpc_ehr.cli import commands, pki
+from smpc_ehr.cli import commands, jobs, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ledger.add_argument("--config", help="one party's config TOML (its state folder)")
     budget.set_defaults(handler=commands.budget)
+    jobs.register(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 
+from smpc_ehr.client.jobs import JobInfo
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, AnalystConfig, load_analyst_config
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import job_deadline
@@ -199,6 +200,17 @@ class Client:
             "error": s.error,
             "result": json.loads(s.result_json) if s.result_json else None,
         }
+
+    def jobs(self, limit: int = 20) -> list[JobInfo]:
+        """This analyst's jobs from the coordinator's history, newest first (no results)."""
+        reply = self._call(self._stub.ListJobs, coordinator_pb2.ListJobsRequest(limit=limit))
+        return [JobInfo.from_record(r) for r in reply.jobs]
+
+    def job(self, job_id: str) -> JobInfo:
+        """One of this analyst's jobs, with its result while the history keeps it (reading
+        it starts the result's shorter retention, as `wait` and `status` do)."""
+        record = self._call(self._stub.GetJob, coordinator_pb2.GetJobRequest(job_id=job_id))
+        return JobInfo.from_record(record)
 
     def health(self) -> dict[str, Any]:
         """The coordinator's health reply."""

@@ -4,6 +4,11 @@ The job limits bound what analysts can make the coordinator hold: a queue per
 analyst (`max_queued_per_analyst`) and how long a finished job's result is kept
 (`job_retention_seconds` if never fetched, `fetched_retention_seconds` after the
 analyst has read it). A queued or running job is never dropped.
+
+The job history (smpc_ehr.coordinator.history) lives in the state folder (`state`,
+default state/<id> beside the config) and keeps a done job's result
+`result_keep_days` after the job ended or `fetched_result_keep_days` after the analyst
+first read it, whichever comes first.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from smpc_ehr.config._common import (
 )
 from smpc_ehr.config._toml import (
     rel,
+    resolve,
     toml_document,
     toml_table,
     write_text,
 )
+from smpc_ehr.config.party import default_state
 from smpc_ehr.config.roster import Roster
 
 MAX_QUEUED_PER_ANALYST = 20
@@ -31,6 +38,11 @@ JOB_RETENTION_SECONDS = 86400.0
 """A finished job's result is kept this long if the analyst never reads it (24 h)."""
 FETCHED_RETENTION_SECONDS = 600.0
 """... and this long after the analyst first read it (10 min)."""
+RESULT_KEEP_DAYS = 30.0
+"""The job history keeps a result at most this long after the job ended ..."""
+FETCHED_RESULT_KEEP_DAYS = 7.0
+"""... and at most this long after the analyst first read it."""
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,10 @@ class CoordinatorConfig:
     max_queued_per_analyst: int = MAX_QUEUED_PER_ANALYST
     job_retention_seconds: float = JOB_RETENTION_SECONDS
     fetched_retention_seconds: float = FETCHED_RETENTION_SECONDS
+    state: Path | None = None
+    """The state folder (job history); None keeps the history in memory (tests)."""
+    result_keep_days: float = RESULT_KEEP_DAYS
+    fetched_result_keep_days: float = FETCHED_RESULT_KEEP_DAYS
 
 
 def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> CoordinatorConfig:
@@ -59,6 +75,12 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
     retention = s.table.get_number("job_retention_seconds", JOB_RETENTION_SECONDS, positive=True)
     fetched = s.table.get_number(
         "fetched_retention_seconds", FETCHED_RETENTION_SECONDS, positive=True
+    )
+    state_entry = s.table.get_str("state", None)
+    state = default_state(s.base, s.id) if state_entry is None else resolve(s.base, state_entry)
+    keep = s.table.get_number("result_keep_days", RESULT_KEEP_DAYS, positive=True)
+    fetched_keep = s.table.get_number(
+        "fetched_result_keep_days", FETCHED_RESULT_KEEP_DAYS, positive=True
     )
     s.table.done()
     if check_files:
@@ -77,6 +99,9 @@ def load_coordinator_config(path: Path | str, *, check_files: bool = True) -> Co
         max_queued_per_analyst=max_queued,
         job_retention_seconds=retention,
         fetched_retention_seconds=fetched,
+        state=state,
+        result_keep_days=keep,
+        fetched_result_keep_days=fetched_keep,
     )
 
 
@@ -93,6 +118,9 @@ def write_coordinator_config(
     max_queued_per_analyst: int = MAX_QUEUED_PER_ANALYST,
     job_retention_seconds: float = JOB_RETENTION_SECONDS,
     fetched_retention_seconds: float = FETCHED_RETENTION_SECONDS,
+    state: Path | str | None = None,
+    result_keep_days: float = RESULT_KEEP_DAYS,
+    fetched_result_keep_days: float = FETCHED_RESULT_KEEP_DAYS,
 ) -> Path:
     """Write a coordinator config; paths as in `write_party_config`."""
     path = Path(path)
@@ -107,6 +135,9 @@ def write_coordinator_config(
         "max_queued_per_analyst": int(max_queued_per_analyst),
         "job_retention_seconds": float(job_retention_seconds),
         "fetched_retention_seconds": float(fetched_retention_seconds),
+        "state": None if state is None else rel(state, base),
+        "result_keep_days": float(result_keep_days),
+        "fetched_result_keep_days": float(fetched_result_keep_days),
     }
     text = toml_document(
         [

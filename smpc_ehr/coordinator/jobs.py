@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,7 +28,8 @@ from smpc_ehr.backends import get_backend
 from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
-from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
+from smpc_ehr.coordinator.history import LOST, JobHistory, StoredJob
 from smpc_ehr.coordinator.participants import absent_parties, choose_participants
 from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import TemplateError, TransportError
@@ -73,6 +75,8 @@ class Job:
     fetched: float | None = None
     events: list[coordinator_pb2.JobEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    on_change: Callable[[Job], None] | None = None
+    """Called on every state change and when first read (the coordinator's history)."""
 
     def status(self) -> coordinator_pb2.JobStatus:
         end = self.finished if self.finished is not None else time.monotonic()
@@ -98,12 +102,18 @@ class Job:
         self.state = state
         if state in FINAL_STATES:
             self.finished = time.monotonic()
+        self._saved()
         self._publish(coordinator_pb2.JobEvent(status=self.status()))
+
+    def _saved(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     def mark_fetched(self) -> None:
         """The analyst has read the job's final state: start its short retention."""
         if self.state in FINAL_STATES and self.fetched is None:
             self.fetched = time.monotonic()
+            self._saved()
 
     def progress(self, party: str, event: party_pb2.Progress) -> None:
         note = party_pb2.Progress(
@@ -172,10 +182,25 @@ class Coordinator:
         self._party_client = party_client
         self._backends = backends
         self._tls = tls
+        keep = config.result_keep_days * DAY
+        fetched_keep = config.fetched_result_keep_days * DAY
+        if config.state is None:
+            self.history = JobHistory(None, keep, fetched_keep)
+        else:
+            self.history = JobHistory.in_state_folder(config.state, keep, fetched_keep)
+        log.info("job history: %s", config.state or "in memory only")
+        self._lost = self.history.recover()
+        if self._lost:
+            log.warning(
+                "marked failed %d job(s) lost in a restart: %s",
+                len(self._lost),
+                ", ".join(self._lost),
+            )
+        # Memory holds an ended job no longer than the history holds its result.
         self._book: JobBook[Job] = JobBook(
             config.max_queued_per_analyst,
-            config.job_retention_seconds,
-            config.fetched_retention_seconds,
+            min(config.job_retention_seconds, keep),
+            min(config.fetched_retention_seconds, fetched_keep),
         )
         self._stubs: dict[str, party_pb2_grpc.PartyStub] = {}
         self._channels: list[grpc.aio.Channel] = []
@@ -190,6 +215,7 @@ class Coordinator:
             self._worker.cancel()
         for channel in self._channels:
             await channel.close()
+        self.history.close()
 
     def submit(
         self,
@@ -228,6 +254,7 @@ class Coordinator:
             deadline_seconds=deadline,
             analyst=analyst,
             absent=absent_parties(roster_parties, participants),
+            on_change=self._save,
         )
         self._book.add(job)
         job.set_state("queued")
@@ -240,9 +267,37 @@ class Coordinator:
         )
         return job
 
-    def job(self, job_id: str) -> Job:
-        """A booked job; KeyError if there is none (never was, or expired)."""
-        return self._book.get(job_id)
+    def job(self, job_id: str) -> Job | StoredJob:
+        """A booked job, else its row in the history (after a restart, or once memory let
+        it go); KeyError if there is neither."""
+        try:
+            return self._book.get(job_id)
+        except KeyError:
+            stored = self.history.get(job_id)
+            if stored is None:
+                raise
+            return stored
+
+    def mark_fetched(self, job: Job | StoredJob) -> None:
+        """The analyst read the job (see `Job.mark_fetched`)."""
+        if isinstance(job, Job):
+            job.mark_fetched()
+        else:
+            self.history.mark_fetched(job.job_id)
+
+    def _save(self, job: Job) -> None:
+        """Persist a job's change; a failing disk is logged and never stops the queue
+        (the job still ends, and its result is still served from memory)."""
+        try:
+            self.history.save(job)
+        except sqlite3.Error:
+            log.exception("could not write job %s to the job history", job.job_id)
+
+    def _expire(self) -> None:
+        try:
+            self.history.expire()
+        except sqlite3.Error:
+            log.exception("could not expire results in the job history")
 
     def _stub(self, party: str) -> PartyClient:
         if self._party_client is not None:
@@ -256,6 +311,11 @@ class Coordinator:
         return stub
 
     async def _work(self) -> None:
+        # A party may still run a job this coordinator lost in a restart; until told, it
+        # would refuse every next job as busy.
+        for job_id in self._lost:
+            await self._cancel(job_id, self._config.roster.party_ids(), LOST)
+        self._lost = []
         while True:
             job = await self._book.next()
             self.current = job
@@ -271,6 +331,7 @@ class Coordinator:
             finally:
                 self.current = None
                 self._book.sweep()
+                self._expire()
             log.info("job %s %s %s", job.job_id, job.state, job.error)
 
     async def _run(self, job: Job) -> None:
@@ -318,7 +379,7 @@ class Coordinator:
             elif not reply.accepted:
                 problems.append(f"{party} refused: {reply.reason}")
         if problems:
-            await self._cancel(job, "another party refused or failed")
+            await self._cancel(job.job_id, job.parties, "another party refused or failed")
             raise PartyFailure("; ".join(problems))
         return combine_thresholds(
             reply.min_cell_count for reply in replies if not isinstance(reply, BaseException)
@@ -357,7 +418,9 @@ class Coordinator:
         failures.sort(key=lambda exc: not getattr(exc, "joint", False))
         if failures or pending:
             # Tell every party why first; then stop waiting for the others' streams.
-            await self._cancel(job, str(failures[0]) if failures else "deadline passed")
+            await self._cancel(
+                job.job_id, job.parties, str(failures[0]) if failures else "deadline passed"
+            )
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -369,10 +432,10 @@ class Coordinator:
             raise PartyFailure(f"no output from {', '.join(missing)}")
         return outputs
 
-    async def _cancel(self, job: Job, reason: str) -> None:
-        request = party_pb2.CancelRequest(job_id=job.job_id, reason=reason)
+    async def _cancel(self, job_id: str, parties: Iterable[str], reason: str) -> None:
+        request = party_pb2.CancelRequest(job_id=job_id, reason=reason)
         await asyncio.gather(
-            *(self._stub(p).Cancel(request, timeout=CANCEL_SECONDS) for p in job.parties),
+            *(self._stub(p).Cancel(request, timeout=CANCEL_SECONDS) for p in parties),
             return_exceptions=True,
         )
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 import grpc
 
 from smpc_ehr import __version__
-from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
+from smpc_ehr.coordinator.history import StoredJob
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
 from smpc_ehr.pki.trust import active as active_trust
 from smpc_ehr.transport.status import message_for
 from smpc_ehr.transport.tls import fail_call, refuse, require_caller
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
+
+DEFAULT_LIST = 20
+"""Jobs a ListJobs call returns when it names no limit."""
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
@@ -49,8 +57,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             await fail_call(context, analyst, "Submit", exc)
         return coordinator_pb2.SubmitReply(job_id=job.job_id)
 
-    async def _own_job(self, context: grpc.aio.ServicerContext, method: str, job_id: str) -> Job:
-        """The caller's job: an analyst sees only the jobs it submitted."""
+    async def _own_job(
+        self,
+        context: grpc.aio.ServicerContext,
+        method: str,
+        job_id: str,
+        expired_too: bool = False,
+    ) -> Job | StoredJob:
+        """The caller's job, in memory or in the history: an analyst sees only the jobs it
+        submitted. A job whose result expired is refused unless `expired_too`."""
         analyst = await self._analyst(context, method)
         try:
             job = self._coordinator.job(job_id)
@@ -65,15 +80,30 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 f"no job {job_id}",
                 grpc.StatusCode.NOT_FOUND,
             )
+        if job.state == "expired" and not expired_too:
+            history = self._coordinator.history
+            await refuse(
+                context,
+                analyst,
+                method,
+                f"job {job_id} has expired: a result is kept {history.result_keep / DAY:g} "
+                f"days after the job ends, or {history.fetched_keep / DAY:g} days after it "
+                "was first read",
+                grpc.StatusCode.NOT_FOUND,
+            )
         return job
 
     async def Status(self, request, context):
         job = await self._own_job(context, "Status", request.job_id)
-        job.mark_fetched()
-        return job.status()
+        self._coordinator.mark_fetched(job)
+        return job.status() if isinstance(job, Job) else stored_status(job)
 
     async def Watch(self, request, context):
         job = await self._own_job(context, "Watch", request.job_id)
+        if not isinstance(job, Job):  # ended before a restart: its final state only
+            self._coordinator.mark_fetched(job)
+            yield coordinator_pb2.JobEvent(status=stored_status(job))
+            return
         sent = 0
         while True:
             changed = job.changed
@@ -84,6 +114,25 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 job.mark_fetched()
                 return
             await changed.wait()
+
+    async def ListJobs(self, request, context):
+        analyst = await self._analyst(context, "ListJobs")
+        jobs = self._coordinator.history.list(analyst, request.limit or DEFAULT_LIST)
+        return coordinator_pb2.ListJobsReply(jobs=[job_record(job, result=False) for job in jobs])
+
+    async def GetJob(self, request, context):
+        job = await self._own_job(context, "GetJob", request.job_id, expired_too=True)
+        self._coordinator.mark_fetched(job)
+        stored = self._coordinator.history.get(request.job_id)
+        if stored is None:  # its history row could not be written (logged then)
+            await refuse(
+                context,
+                job.analyst,
+                "GetJob",
+                f"job {request.job_id} is not in the coordinator's history",
+                grpc.StatusCode.NOT_FOUND,
+            )
+        return job_record(stored, result=True)
 
     async def Health(self, request, context):
         await require_caller(
@@ -100,3 +149,36 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             state="busy" if current else "idle",
             current_job=current.job_id if current else "",
         )
+
+
+def _shared(job: StoredJob, result: bool) -> dict[str, Any]:
+    """The fields JobStatus and JobRecord share; the result only if `result`."""
+    return {
+        "job_id": job.job_id,
+        "state": job.state,
+        "protocol": job.protocol,
+        "protocol_hash": job.protocol_hash,
+        "backend": job.backend,
+        "parties": job.parties,
+        "error": job.error,
+        "result_json": json.dumps(job.result) if result and job.result is not None else "",
+    }
+
+
+def stored_status(job: StoredJob) -> coordinator_pb2.JobStatus:
+    """A job of the history as `Job.status` would say it."""
+    return coordinator_pb2.JobStatus(**_shared(job, True), elapsed_seconds=job.elapsed(time.time()))
+
+
+def job_record(job: StoredJob, result: bool) -> coordinator_pb2.JobRecord:
+    """A row of the history for the analyst; its result only if `result`."""
+    return coordinator_pb2.JobRecord(
+        **_shared(job, result),
+        analysis=job.analysis,
+        params=job.params,
+        submitted=job.submitted,
+        started=job.started or 0.0,
+        finished=job.finished or 0.0,
+        fetched=job.fetched or 0.0,
+        result_expires=job.result_expires or 0.0,
+    )

@@ -77,3 +77,62 @@ class JobEvent(_message.Message):
     progress: _party_pb2.Progress
     status: JobStatus
     def __init__(self, progress: _Optional[_Union[_party_pb2.Progress, _Mapping]] = ..., status: _Optional[_Union[JobStatus, _Mapping]] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListJobsReply(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobRecord]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobRecord, _Mapping]]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class JobRecord(_message.Message):
+    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "analysis", "params", "backend", "parties", "submitted", "started", "finished", "error", "result_json", "fetched", "result_expires")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_HASH_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    FETCHED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    state: str
+    protocol: str
+    protocol_hash: str
+    analysis: str
+    params: _containers.ScalarMap[str, str]
+    backend: str
+    parties: _containers.RepeatedScalarFieldContainer[str]
+    submitted: float
+    started: float
+    finished: float
+    error: str
+    result_json: str
+    fetched: float
+    result_expires: float
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., analysis: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., submitted: _Optional[float] = ..., started: _Optional[float] = ..., finished: _Optional[float] = ..., error: _Optional[str] = ..., result_json: _Optional[str] = ..., fetched: _Optional[float] = ..., result_expires: _Optional[float] = ...) -> None: ...

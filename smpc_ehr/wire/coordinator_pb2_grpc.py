@@ -55,6 +55,16 @@ class CoordinatorStub:
                 request_serializer=smpc__ehr_dot_wire_dot_party__pb2.HealthRequest.SerializeToString,
                 response_deserializer=smpc__ehr_dot_wire_dot_party__pb2.HealthReply.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/smpc_ehr.wire.Coordinator/ListJobs',
+                request_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ListJobsReply.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/smpc_ehr.wire.Coordinator/GetJob',
+                request_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.JobRecord.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -85,6 +95,20 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobs(self, request, context):
+        """The caller's own jobs from the coordinator's history, newest first (no results).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """One of the caller's jobs from the history, with its result if still kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +131,16 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.Health,
                     request_deserializer=smpc__ehr_dot_wire_dot_party__pb2.HealthRequest.FromString,
                     response_serializer=smpc__ehr_dot_wire_dot_party__pb2.HealthReply.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ListJobsRequest.FromString,
+                    response_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ListJobsReply.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.GetJobRequest.FromString,
+                    response_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.JobRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +251,60 @@ class Coordinator:
             '/smpc_ehr.wire.Coordinator/Health',
             smpc__ehr_dot_wire_dot_party__pb2.HealthRequest.SerializeToString,
             smpc__ehr_dot_wire_dot_party__pb2.HealthReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smpc_ehr.wire.Coordinator/ListJobs',
+            smpc__ehr_dot_wire_dot_coordinator__pb2.ListJobsRequest.SerializeToString,
+            smpc__ehr_dot_wire_dot_coordinator__pb2.ListJobsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smpc_ehr.wire.Coordinator/GetJob',
+            smpc__ehr_dot_wire_dot_coordinator__pb2.GetJobRequest.SerializeToString,
+            smpc__ehr_dot_wire_dot_coordinator__pb2.JobRecord.FromString,
             options,
             channel_credentials,
             insecure,
