@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from smpc_ehr.cli import main
+from smpc_ehr.cli.config_check import check_config
 from smpc_ehr.config.analyst import write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import write_party_config
 from smpc_ehr.data.synth import generate_federation
 from smpc_ehr.errors import ConfigError
-from smpc_ehr.ops.config_check import check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = (ROOT / "parties" / "roster.toml").read_text()

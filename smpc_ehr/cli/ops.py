@@ -1,4 +1,4 @@
-"""Operator subcommands: `config check` (registered by
+"""Operator subcommands: `config check`, `health` and `templates` (registered by
 `cli.build_parser` with one call, so other subcommands merge beside them)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def add_version(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `config check` to the `smpc-ehr` subcommands."""
+    """Add `config check`, `health` and `templates` to the `smpc-ehr` subcommands."""
     config = sub.add_parser("config", help="check a config before starting its process")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_sub.add_parser(
@@ -34,10 +34,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("file", help="config TOML")
     check.set_defaults(handler=config_check)
 
+    health = sub.add_parser(
+        "health", help="ask every member this config's role reaches whether it answers"
+    )
+    health.add_argument("--config", required=True, help="any role's config TOML")
+    health.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds to wait for each member (default 3)"
+    )
+    health.set_defaults(handler=health_check)
+
+    templates = sub.add_parser("templates", help="which templates (by hash) each hospital approves")
+    templates.add_argument("--config", required=True, help="analyst config TOML")
+    templates.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    templates.set_defaults(handler=approved_templates)
+
 
 def config_check(args: argparse.Namespace) -> int:
     """`smpc-ehr config check FILE`."""
-    from smpc_ehr.ops.config_check import check_config, report_lines
+    from smpc_ehr.cli.config_check import check_config, report_lines
 
     print("\n".join(report_lines(check_config(args.file))))
+    return 0
+
+
+def health_check(args: argparse.Namespace) -> int:
+    """`smpc-ehr health --config X.toml`: exit 1 when a member does not answer."""
+    from smpc_ehr.cli.health import check_health, health_table
+
+    rows = check_health(args.config, timeout=args.timeout)
+    print(health_table(rows))
+    return 0 if all(r.reachable for r in rows) else 1
+
+
+def approved_templates(args: argparse.Namespace) -> int:
+    """`smpc-ehr templates --config analyst.toml`."""
+    from smpc_ehr.cli.health import approvals, approvals_table
+
+    print(approvals_table(approvals(args.config, timeout=args.timeout)))
     return 0

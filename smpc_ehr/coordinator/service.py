@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import grpc
 
-from smpc_ehr import __version__
 from smpc_ehr.config.coordinator import CoordinatorConfig
+from smpc_ehr.coordinator.approvals import collect_approvals
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
+from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.status import message_for
-from smpc_ehr.transport.tls import fail_call, refuse, require_caller
-from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
+from smpc_ehr.transport.tls import TlsIdentity, fail_call, refuse, require_caller
+from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
@@ -19,6 +20,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self._config = config
         self._coordinator = coordinator
         self._analysts = frozenset(a.id for a in config.roster.analysts)
+        self._tls: TlsIdentity | None = None
 
     async def _analyst(self, context: grpc.aio.ServicerContext, method: str) -> str:
         return await require_caller(
@@ -86,10 +88,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             lambda caller: f"{caller} is not in the roster",
         )
         current = self._coordinator.current
-        return party_pb2.HealthReply(
-            identity=self._config.id,
-            role="coordinator",
-            version=__version__,
-            state="busy" if current else "idle",
-            current_job=current.job_id if current else "",
+        return health_reply(
+            self._config.id,
+            "coordinator",
+            self._config.cert,
+            busy_with=current.job_id if current else None,
         )
+
+    async def Approvals(self, request, context):
+        await self._analyst(context, "Approvals")
+        if self._tls is None:  # read once: only analysts asking what will run need it
+            config = self._config
+            self._tls = TlsIdentity.from_files(
+                config.id, config.roster.ca_cert, config.cert, config.key, role="coordinator"
+            )
+        return await collect_approvals(self._tls, self._config.roster.parties)

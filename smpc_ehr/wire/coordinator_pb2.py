@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from smpc_ehr.wire import party_pb2 as smpc__ehr_dot_wire_dot_party__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsmpc_ehr/wire/coordinator.proto\x12\rsmpc_ehr.wire\x1a\x19smpc_ehr/wire/party.proto\"\xba\x01\n\rSubmitRequest\x12\x15\n\rprotocol_toml\x18\x01 \x01(\t\x12\x38\n\x06params\x18\x02 \x03(\x0b\x32(.smpc_ehr.wire.SubmitRequest.ParamsEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x04 \x01(\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1d\n\x0bSubmitReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xb2\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x15\n\rprotocol_hash\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0f\n\x07parties\x18\x06 \x03(\t\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\t \x01(\x01\"l\n\x08JobEvent\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.smpc_ehr.wire.ProgressH\x00\x12*\n\x06status\x18\x02 \x01(\x0b\x32\x18.smpc_ehr.wire.JobStatusH\x00\x42\x07\n\x05\x65vent2\x98\x02\n\x0b\x43oordinator\x12\x42\n\x06Submit\x12\x1c.smpc_ehr.wire.SubmitRequest\x1a\x1a.smpc_ehr.wire.SubmitReply\x12?\n\x05Watch\x12\x1b.smpc_ehr.wire.WatchRequest\x1a\x17.smpc_ehr.wire.JobEvent0\x01\x12@\n\x06Status\x12\x1c.smpc_ehr.wire.StatusRequest\x1a\x18.smpc_ehr.wire.JobStatus\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsmpc_ehr/wire/coordinator.proto\x12\rsmpc_ehr.wire\x1a\x19smpc_ehr/wire/party.proto\"\xba\x01\n\rSubmitRequest\x12\x15\n\rprotocol_toml\x18\x01 \x01(\t\x12\x38\n\x06params\x18\x02 \x03(\x0b\x32(.smpc_ehr.wire.SubmitRequest.ParamsEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x04 \x01(\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1d\n\x0bSubmitReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xb2\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x15\n\rprotocol_hash\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0f\n\x07parties\x18\x06 \x03(\t\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\t \x01(\x01\"l\n\x08JobEvent\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.smpc_ehr.wire.ProgressH\x00\x12*\n\x06status\x18\x02 \x01(\x0b\x32\x18.smpc_ehr.wire.JobStatusH\x00\x42\x07\n\x05\x65vent\"\x12\n\x10\x41pprovalsRequest\"t\n\x0ePartyApprovals\x12\r\n\x05party\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x31\n\x08\x61pproved\x18\x04 \x03(\x0b\x32\x1f.smpc_ehr.wire.ApprovedTemplate\"@\n\x0e\x41pprovalsReply\x12.\n\x07parties\x18\x01 \x03(\x0b\x32\x1d.smpc_ehr.wire.PartyApprovals2\xe5\x02\n\x0b\x43oordinator\x12\x42\n\x06Submit\x12\x1c.smpc_ehr.wire.SubmitRequest\x1a\x1a.smpc_ehr.wire.SubmitReply\x12?\n\x05Watch\x12\x1b.smpc_ehr.wire.WatchRequest\x1a\x17.smpc_ehr.wire.JobEvent0\x01\x12@\n\x06Status\x12\x1c.smpc_ehr.wire.StatusRequest\x1a\x18.smpc_ehr.wire.JobStatus\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReply\x12K\n\tApprovals\x12\x1f.smpc_ehr.wire.ApprovalsRequest\x1a\x1d.smpc_ehr.wire.ApprovalsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +48,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSTATUS']._serialized_end=541
   _globals['_JOBEVENT']._serialized_start=543
   _globals['_JOBEVENT']._serialized_end=651
-  _globals['_COORDINATOR']._serialized_start=654
-  _globals['_COORDINATOR']._serialized_end=934
+  _globals['_APPROVALSREQUEST']._serialized_start=653
+  _globals['_APPROVALSREQUEST']._serialized_end=671
+  _globals['_PARTYAPPROVALS']._serialized_start=673
+  _globals['_PARTYAPPROVALS']._serialized_end=789
+  _globals['_APPROVALSREPLY']._serialized_start=791
+  _globals['_APPROVALSREPLY']._serialized_end=855
+  _globals['_COORDINATOR']._serialized_start=858
+  _globals['_COORDINATOR']._serialized_end=1215
 # @@protoc_insertion_point(module_scope)

@@ -73,3 +73,25 @@ class JobEvent(_message.Message):
     progress: _party_pb2.Progress
     status: JobStatus
     def __init__(self, progress: _Optional[_Union[_party_pb2.Progress, _Mapping]] = ..., status: _Optional[_Union[JobStatus, _Mapping]] = ...) -> None: ...
+
+class ApprovalsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PartyApprovals(_message.Message):
+    __slots__ = ("party", "reachable", "error", "approved")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    reachable: bool
+    error: str
+    approved: _containers.RepeatedCompositeFieldContainer[_party_pb2.ApprovedTemplate]
+    def __init__(self, party: _Optional[str] = ..., reachable: _Optional[bool] = ..., error: _Optional[str] = ..., approved: _Optional[_Iterable[_Union[_party_pb2.ApprovedTemplate, _Mapping]]] = ...) -> None: ...
+
+class ApprovalsReply(_message.Message):
+    __slots__ = ("parties",)
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    parties: _containers.RepeatedCompositeFieldContainer[PartyApprovals]
+    def __init__(self, parties: _Optional[_Iterable[_Union[PartyApprovals, _Mapping]]] = ...) -> None: ...

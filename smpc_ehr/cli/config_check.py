@@ -13,6 +13,7 @@ import datetime as dt
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -28,6 +29,20 @@ from smpc_ehr.pki.certs import check_key_pair, dns_identity, load_pem
 
 CONFIG_ROLES = ("party", "coordinator", "dealer", "analyst")
 """The process config kinds, by their top-level table."""
+
+
+class MemberConfig(Protocol):
+    """What every process config has: who it is, its roster, its key and certificate."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def roster(self) -> Roster: ...
+    @property
+    def key(self) -> Path: ...
+    @property
+    def cert(self) -> Path: ...
+
 
 _LOADERS = {
     "party": load_party_config,
@@ -80,10 +95,10 @@ def config_role(path: Path | str) -> str:
     return roles[0]
 
 
-def load_any_config(path: Path | str, *, check_files: bool = True) -> tuple[str, object]:
+def load_any_config(path: Path | str, *, check_files: bool = True) -> tuple[str, MemberConfig]:
     """(role, loaded config) for a party, coordinator, dealer or analyst config."""
     role = config_role(path)
-    return role, _LOADERS[role](path, check_files=check_files)
+    return role, cast(MemberConfig, _LOADERS[role](path, check_files=check_files))
 
 
 def certificate_facts(
@@ -150,17 +165,9 @@ def _data_lines(config: PartyConfig) -> tuple[str, ...]:
 def check_config(path: Path | str, now: dt.datetime | None = None) -> CheckedConfig:
     """Every check `config check` makes; the first problem raises ConfigError."""
     role, config = load_any_config(path)
-    ident: str = config.id  # type: ignore[attr-defined]
-    roster: Roster = config.roster  # type: ignore[attr-defined]
-    facts = certificate_facts(
-        ident,
-        config.cert,  # type: ignore[attr-defined]
-        config.key,  # type: ignore[attr-defined]
-        roster.ca_cert,
-        now,
-    )
+    facts = certificate_facts(config.id, config.cert, config.key, config.roster.ca_cert, now)
     lines = _data_lines(config) if isinstance(config, PartyConfig) else ()
-    return CheckedConfig(role, ident, Path(path), roster, facts, lines)
+    return CheckedConfig(role, config.id, Path(path), config.roster, facts, lines)
 
 
 def report_lines(checked: CheckedConfig) -> list[str]:

@@ -1,1 +1,0 @@
-"""Operator tools: checking a config before starting, and health of a running federation."""
