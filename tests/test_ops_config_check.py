@@ -130,3 +130,39 @@ def test_not_a_process_config(site: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "config not found" in fails(site / "nothing.toml", capsys)
     (site / "bad.toml").write_text("[party\n")
     assert "not valid TOML" in fails(site / "bad.toml", capsys)
+
+
+def test_example_configs_load() -> None:
+    """Every config in parties/ (the dealer's of the README's step 5 included) loads
+    for the role its file is named after."""
+    from smpc_ehr.cli.config_check import load_any_config
+
+    roles = {"coordinator": "coordinator", "dealer": "dealer", "analyst": "analyst"}
+    for path in sorted((ROOT / "parties").glob("*.toml")):
+        if path.name == "roster.toml":
+            continue
+        role, config = load_any_config(path, check_files=False)
+        assert role == roles.get(path.stem, "party") and config.id == path.stem
+
+
+def test_a_site_without_the_checkout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """parties/site-hospital-a/ filled as its README says, in a folder of its own."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "parties/site-hospital-a", site)
+    shutil.copy(ROOT / "parties/roster.toml", site / "roster.toml")
+    operator = tmp_path / "operator"  # the federation operator's folder, not the site
+    assert main(["certs", "init", "--roster", str(site / "roster.toml"),
+                 "--out", str(operator)]) == 0  # fmt: skip
+    (site / "certs").mkdir()
+    for name in ("ca.pem", "hospital-a.pem", "hospital-a.key"):
+        shutil.copy(operator / name, site / "certs" / name)
+    (site / "templates").mkdir()
+    for template in (ROOT / "protocols").glob("*.toml"):
+        shutil.copy(template, site / "templates" / template.name)
+    generate_federation(["hospital-a"], 40, 2, tmp_path / "extract")
+    shutil.copytree(tmp_path / "extract/hospital-a", site / "data")
+    capsys.readouterr()
+    assert main(["config", "check", str(site / "hospital-a.toml")]) == 0
+    assert "party config for 'hospital-a': OK" in capsys.readouterr().out
+    (site / "templates/kmeans.toml").unlink()
+    assert "kmeans.toml" in fails(site / "hospital-a.toml", capsys)
