@@ -15,7 +15,7 @@ from smpc_ehr.cli.config_check import check_config
 from smpc_ehr.config.analyst import write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
-from smpc_ehr.config.party import write_party_config
+from smpc_ehr.config.party import load_party_config, write_party_config
 from smpc_ehr.data.synth import generate_federation
 from smpc_ehr.errors import ConfigError
 
@@ -75,6 +75,7 @@ def test_good_process_configs_pass(
 
 
 def test_party_config_loads_its_data(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert not load_party_config(site / "hospital-a.toml").preload_crypten  # the default
     import pyarrow.csv as pcsv
 
     assert main(["config", "check", str(site / "hospital-a.toml")]) == 0
@@ -143,6 +144,8 @@ def test_example_configs_load() -> None:
             continue
         role, config = load_any_config(path, check_files=False)
         assert role == roles.get(path.stem, "party") and config.id == path.stem
+        if role == "party":  # the roster has a dealer: torch loads at start-up
+            assert load_party_config(path, check_files=False).preload_crypten
 
 
 def test_a_site_without_the_checkout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
