@@ -97,7 +97,7 @@ def test_someone_elses_certificate_is_named(site: Path, capsys: pytest.CaptureFi
     shutil.copy(site / "certs/coordinator.pem", site / "certs/dealer.pem")
     shutil.copy(site / "certs/coordinator.key", site / "certs/dealer.key")
     err = fails(site / "dealer.toml", capsys)
-    assert "is for 'coordinator', but the config's id is 'dealer'" in err
+    assert "is for 'coordinator', but this dealer's id is 'dealer'" in err
 
 
 def test_key_not_matching_certificate(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,7 +25,7 @@ from smpc_ehr.config.dealer import load_dealer_config
 from smpc_ehr.config.party import PartyConfig, load_party_config
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.errors import ConfigError, DataError
-from smpc_ehr.pki.certs import check_key_pair, dns_identity, load_pem
+from smpc_ehr.transport.tls import TlsIdentity
 
 CONFIG_ROLES = ("party", "coordinator", "dealer", "analyst")
 """The process config kinds, by their top-level table."""
@@ -102,20 +102,19 @@ def load_any_config(path: Path | str, *, check_files: bool = True) -> tuple[str,
 
 
 def certificate_facts(
-    ident: str, cert_path: Path, key_path: Path, ca_path: Path, now: dt.datetime | None = None
+    role: str,
+    ident: str,
+    cert_path: Path,
+    key_path: Path,
+    ca_path: Path,
+    now: dt.datetime | None = None,
 ) -> CertificateFacts:
-    """Check a key/certificate pair against the config's id and the federation CA."""
-    cert = check_key_pair(cert_path, load_pem(cert_path), key_path, load_pem(key_path))
+    """Check a key/certificate pair against the config's id (as the process does when it
+    starts), then that the federation CA signed it and that it is valid now."""
+    tls = TlsIdentity.from_files(ident, ca_path, cert_path, key_path, role=role)
+    cert = x509.load_pem_x509_certificate(tls.cert_pem)
     try:
-        named = dns_identity(cert)
-    except ValueError as exc:
-        raise ConfigError(f"certificate {cert_path}: {exc}") from None
-    if named != ident:
-        raise ConfigError(
-            f"certificate {cert_path} is for {named!r}, but the config's id is {ident!r}"
-        )
-    try:
-        ca = x509.load_pem_x509_certificate(load_pem(ca_path))
+        ca = x509.load_pem_x509_certificate(tls.ca_pem)
     except ValueError:
         raise ConfigError(f"CA certificate {ca_path} is not a PEM certificate") from None
     try:
@@ -137,7 +136,7 @@ def certificate_facts(
         )
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     return CertificateFacts(
-        identity=named,
+        identity=ident,
         not_after=cert.not_valid_after_utc,
         days_left=(cert.not_valid_after_utc - now).days,
         fingerprint=fingerprint,
@@ -165,7 +164,7 @@ def _data_lines(config: PartyConfig) -> tuple[str, ...]:
 def check_config(path: Path | str, now: dt.datetime | None = None) -> CheckedConfig:
     """Every check `config check` makes; the first problem raises ConfigError."""
     role, config = load_any_config(path)
-    facts = certificate_facts(config.id, config.cert, config.key, config.roster.ca_cert, now)
+    facts = certificate_facts(role, config.id, config.cert, config.key, config.roster.ca_cert, now)
     lines = _data_lines(config) if isinstance(config, PartyConfig) else ()
     return CheckedConfig(role, config.id, Path(path), config.roster, facts, lines)
 
