@@ -20,7 +20,6 @@ ends quietly with 141.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -58,13 +57,7 @@ def _min_cell_count(text: str) -> int:
 
 def _epsilon_budget(text: str) -> float:
     """--epsilon-budget: a positive, finite epsilon (at the policy's delta)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    return ops.positive_number(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

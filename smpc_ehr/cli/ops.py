@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import math
 
 import smpc_ehr
 
@@ -15,6 +16,17 @@ def package_version() -> str:
         return importlib.metadata.version("smpc-ehr")
     except importlib.metadata.PackageNotFoundError:
         return smpc_ehr.__version__
+
+
+def positive_number(text: str) -> float:
+    """An option's value that must be a positive, finite number (--timeout, budgets)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     health.add_argument("--config", required=True, help="any role's config TOML")
     health.add_argument(
-        "--timeout", type=float, default=3.0, help="seconds to wait for each member (default 3)"
+        "--timeout",
+        type=positive_number,
+        default=3.0,
+        help="seconds to wait for each member (default 3)",
     )
     health.set_defaults(handler=health_check)
 
     templates = sub.add_parser("templates", help="which templates (by hash) each hospital approves")
     templates.add_argument("--config", required=True, help="analyst config TOML")
-    templates.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    templates.add_argument(
+        "--timeout", type=positive_number, default=5.0, help="seconds (default 5)"
+    )
     templates.set_defaults(handler=approved_templates)
 
 
