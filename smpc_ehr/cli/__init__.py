@@ -17,6 +17,7 @@
     smpc-ehr local down [--state DIR]
     smpc-ehr budget (--state DIR | --config PARTY.toml)   (privacy budget spent, remaining)
     smpc-ehr jobs list|show [ID] [--json] (--state DIR | --config FILE)  (your job history)
+    smpc-ehr config check FILE | health --config FILE | templates --config ANALYST.toml
 
 Errors a user can fix are printed as one line naming what is wrong (exit code 2);
 a job that ran and failed exits with 1; output whose reader went away (`| head -1`)
@@ -26,13 +27,12 @@ ends quietly with 141.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backends import BACKENDS
-from smpc_ehr.cli import commands, jobs, pki
+from smpc_ehr.cli import commands, jobs, ops, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -72,13 +72,7 @@ def _min_cell_count(text: str) -> int:
 
 def _epsilon_budget(text: str) -> float:
     """--epsilon-budget: a positive, finite epsilon (at the policy's delta)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    return ops.positive_number(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smpc-ehr",
         description="Secure multi-party computation over hospitals' health records.",
     )
+    ops.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     certs = sub.add_parser("certs", help="federation certificates")
@@ -209,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--config", help="one party's config TOML (its state folder)")
     budget.set_defaults(handler=commands.budget)
     jobs.register(sub)
+    ops.register(sub)
     return parser
 
 

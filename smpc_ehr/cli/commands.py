@@ -105,7 +105,16 @@ def serve(args: argparse.Namespace) -> int:
     loader, entry = _PROCESSES[args.command]
     config = _load(loader)(args.config)
     _setup_logging(config.log_level, config.id)
-    _load(entry)(config)
+    log = logging.getLogger(f"smpc_ehr.{args.command}")
+    try:
+        _load(entry)(config)
+    except KeyboardInterrupt:
+        log.info("%s %s: exiting: interrupted", args.command, config.id)
+        raise
+    except BaseException as exc:
+        log.error("%s %s: exiting on error: %s", args.command, config.id, exc or type(exc))
+        raise
+    log.info("%s %s: exited cleanly", args.command, config.id)
     return 0
 
 

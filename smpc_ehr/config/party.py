@@ -70,6 +70,8 @@ class PartyConfig:
     log_level: str
     source: Path
     state: Path
+    preload_crypten: bool = False
+    """Load torch and CrypTen when the party starts, not at its first CrypTen job."""
 
 
 def _read_policy(top: Table, base: Path) -> PartyPolicy:
@@ -135,6 +137,7 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
     data = resolve(s.base, s.table.get_str("data"))
     state_entry = s.table.get_str("state", None)
     state = default_state(s.base, s.id) if state_entry is None else resolve(s.base, state_entry)
+    preload_crypten = bool(s.table.get_bool("preload_crypten", False))
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -153,6 +156,7 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
         log_level=log_level,
         source=s.path,
         state=state,
+        preload_crypten=preload_crypten,
     )
 
 

@@ -8,14 +8,15 @@ from typing import Any
 
 import grpc
 
-from smpc_ehr import __version__
 from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
+from smpc_ehr.coordinator.approvals import collect_approvals
 from smpc_ehr.coordinator.history import StoredJob
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
 from smpc_ehr.pki.trust import active as active_trust
+from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.status import message_for
-from smpc_ehr.transport.tls import fail_call, refuse, require_caller
-from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
+from smpc_ehr.transport.tls import TlsIdentity, fail_call, refuse, require_caller
+from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc
 
 DEFAULT_LIST = 20
 """Jobs a ListJobs call returns when it names no limit."""
@@ -27,6 +28,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(self, config: CoordinatorConfig, coordinator: Coordinator) -> None:
         self._config = config
         self._coordinator = coordinator
+        self._tls: TlsIdentity | None = None
 
     def _analysts(self) -> frozenset[str]:
         """The analysts of the roster in force: a reload (SIGHUP) can add or remove one."""
@@ -142,13 +144,21 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             lambda caller: f"{caller} is not in the roster",
         )
         current = self._coordinator.current
-        return party_pb2.HealthReply(
-            identity=self._config.id,
-            role="coordinator",
-            version=__version__,
-            state="busy" if current else "idle",
-            current_job=current.job_id if current else "",
+        return health_reply(
+            self._config.id,
+            "coordinator",
+            self._config.cert,
+            busy_with=current.job_id if current else None,
         )
+
+    async def Approvals(self, request, context):
+        await self._analyst(context, "Approvals")
+        if self._tls is None:  # read once: only analysts asking what will run need it
+            config = self._config
+            self._tls = TlsIdentity.from_files(
+                config.id, config.roster.ca_cert, config.cert, config.key, role="coordinator"
+            )
+        return await collect_approvals(self._tls, self._config.roster.parties)
 
 
 def _shared(job: StoredJob, result: bool) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from smpc_ehr import __version__
 from smpc_ehr.config.dealer import DealerConfig
 from smpc_ehr.dealer.sessions import BadRequest, Dealer
 from smpc_ehr.dealer_protocol.messages import correction_chunks, request_from_wire
+from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.tls import fail_call, require_caller
-from smpc_ehr.wire import dealer_pb2, dealer_pb2_grpc, party_pb2
+from smpc_ehr.wire import dealer_pb2, dealer_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,9 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
         await require_caller(
             context, "Health", self._members, lambda caller: f"{caller} is not in the roster"
         )
-        return party_pb2.HealthReply(
-            identity=self._config.id,
-            role="dealer",
-            version=__version__,
-            state="busy" if self._dealer.open_jobs else "idle",
+        return health_reply(
+            self._config.id,
+            "dealer",
+            self._config.cert,
+            busy_with="" if self._dealer.open_jobs else None,
         )

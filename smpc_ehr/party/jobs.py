@@ -41,6 +41,9 @@ from smpc_ehr.wire import common_pb2
 
 log = logging.getLogger(__name__)
 
+LOADING_NOTE_SECONDS = 0.05
+"""A job's timing line says how long it waited for its backend's library beyond this."""
+
 
 @dataclass
 class PreparedJob:
@@ -162,12 +165,13 @@ class JobRunner:
         self._current = PreparedJob(spec, analysis, params, backend, channel, charged=bool(charge))
         asyncio.get_running_loop().call_later(spec.deadline_seconds, self._expire, spec.job_id)
         log.info(
-            "job %s accepted: %s %s (%s) from %s",
+            "job %s accepted: %s %s (%s) from %s, backend %s",
             spec.job_id,
             template.name,
             dict(spec.params),
             template.canonical_hash,
             spec.analyst,
+            spec.backend,
         )
         return policy.min_cell_count
 
@@ -240,6 +244,10 @@ class JobRunner:
         job.secure_started = True
         backend_job = job.backend.start(job.channel, context)
         loop = asyncio.get_running_loop()
+        # The worker first finishes what it has queued (a backend's library loading, from
+        # its preload at Prepare): the local step is timed from here, so that the first
+        # job after a start does not count loading torch as computing.
+        ready = await loop.run_in_executor(self._worker, time.perf_counter)
         problem: UnusableValues | None = None
         program: SecureProgram | None = None
         try:
@@ -260,12 +268,15 @@ class JobRunner:
             on_progress=on_progress,
         )
         log.info(
-            "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent",
+            "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent%s",
             job.spec.job_id,
-            1000 * (computed - started),
+            1000 * (computed - ready),
             1000 * (time.perf_counter() - computed),
             job.channel.messages_sent,
             job.channel.bytes_sent,
+            f" (waited {1000 * (ready - started):.0f} ms for the backend to load)"
+            if ready - started > LOADING_NOTE_SECONDS
+            else "",
         )
         shares.public_meta["threshold"] = str(threshold)
         return shares

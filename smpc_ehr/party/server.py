@@ -7,6 +7,7 @@ so that nothing half-loaded is ever used in a computation.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import threading
 import time
@@ -25,6 +26,9 @@ from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+CRYPTEN_JOB_MODULE = "smpc_ehr.backends.crypten.job"
+"""What the CrypTen backend's preload imports (CryptenBackend.preload)."""
 
 
 async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
@@ -49,11 +53,14 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
     )
     # What each backend loads cheaply (MPyC) now, off the loop, so the first job does
-    # not pay for it; CrypTen loads torch only when a CrypTen job arrives (its preload).
+    # not pay for it; CrypTen (torch: seconds and memory) too if the config asks for it,
+    # else only when a CrypTen job arrives (its preload at Prepare).
     for backend in BACKENDS.values():
         threading.Thread(
             target=backend.warm_up, name=f"warm-up-{backend.name}", daemon=True
         ).start()
+    if config.preload_crypten:
+        threading.Thread(target=_preload_crypten, name="preload-crypten", daemon=True).start()
     log.info("%s: serving on port %d (mutual TLS)", config.id, port)
     if on_ready is not None:
         on_ready(port)
@@ -62,6 +69,17 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     finally:
         await mesh.close()
         forget_roster()
+
+
+def _preload_crypten() -> None:
+    """Import the CrypTen backend's job module (torch, crypten) in the background."""
+    started = time.monotonic()
+    try:
+        importlib.import_module(CRYPTEN_JOB_MODULE)
+    except Exception as exc:  # e.g. not installed: the first CrypTen job fails, saying why
+        log.warning("CrypTen not preloaded (preload_crypten = true): %s", exc)
+        return
+    log.info("CrypTen backend loaded in %.1f s", time.monotonic() - started)
 
 
 def run(config: PartyConfig) -> None:

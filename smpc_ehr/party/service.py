@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from smpc_ehr import __version__
 from smpc_ehr.backends.output_wire import encode_output_shares
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.party.jobs import JobRunner
+from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.mesh import Mesh, receive_stream
 from smpc_ehr.transport.status import message_for, status_for
 from smpc_ehr.transport.tls import require_caller
@@ -98,12 +98,15 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
         roster = self._config.roster
         await self._require(context, "Health", frozenset(roster.identities()))
         job = self._runner.current_job
-        return party_pb2.HealthReply(
-            identity=self._config.id,
-            role="party",
-            version=__version__,
-            state="busy" if job else "idle",
-            current_job=job,
+        policy = self._config.policy
+        return health_reply(
+            self._config.id,
+            "party",
+            self._config.cert,
+            busy_with=job or None,
+            approved=policy.approved_hashes,
+            names=policy.approved_names,
+            backends=True,
         )
 
     async def Exchange(self, request_iterator, context):

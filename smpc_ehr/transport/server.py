@@ -41,14 +41,20 @@ async def serve_until_signalled(
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully (in-flight RPCs get `grace` s)."""
     stop = asyncio.Event()
+    received: list[str] = []
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     serving = asyncio.ensure_future(server.wait_for_termination())
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
-    log.info("shutting down")
+    log.info("shutting down: %s", f"received {received[0]}" if received else "server stopped")
     if on_stop is not None:
         on_stop()
     await server.stop(grace)

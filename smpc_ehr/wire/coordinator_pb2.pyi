@@ -136,3 +136,25 @@ class JobRecord(_message.Message):
     fetched: float
     result_expires: float
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., analysis: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., submitted: _Optional[float] = ..., started: _Optional[float] = ..., finished: _Optional[float] = ..., error: _Optional[str] = ..., result_json: _Optional[str] = ..., fetched: _Optional[float] = ..., result_expires: _Optional[float] = ...) -> None: ...
+
+class ApprovalsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PartyApprovals(_message.Message):
+    __slots__ = ("party", "reachable", "error", "approved")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    reachable: bool
+    error: str
+    approved: _containers.RepeatedCompositeFieldContainer[_party_pb2.ApprovedTemplate]
+    def __init__(self, party: _Optional[str] = ..., reachable: _Optional[bool] = ..., error: _Optional[str] = ..., approved: _Optional[_Iterable[_Union[_party_pb2.ApprovedTemplate, _Mapping]]] = ...) -> None: ...
+
+class ApprovalsReply(_message.Message):
+    __slots__ = ("parties",)
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    parties: _containers.RepeatedCompositeFieldContainer[PartyApprovals]
+    def __init__(self, parties: _Optional[_Iterable[_Union[PartyApprovals, _Mapping]]] = ...) -> None: ...

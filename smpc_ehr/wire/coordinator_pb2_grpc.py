@@ -65,6 +65,11 @@ class CoordinatorStub:
                 request_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.JobRecord.FromString,
                 _registered_method=True)
+        self.Approvals = channel.unary_unary(
+                '/smpc_ehr.wire.Coordinator/Approvals',
+                request_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ApprovalsRequest.SerializeToString,
+                response_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ApprovalsReply.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -109,6 +114,13 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Approvals(self, request, context):
+        """Which templates each hospital approves, asked of every party (analysts only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +153,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.GetJobRequest.FromString,
                     response_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.JobRecord.SerializeToString,
+            ),
+            'Approvals': grpc.unary_unary_rpc_method_handler(
+                    servicer.Approvals,
+                    request_deserializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ApprovalsRequest.FromString,
+                    response_serializer=smpc__ehr_dot_wire_dot_coordinator__pb2.ApprovalsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +322,33 @@ class Coordinator:
             '/smpc_ehr.wire.Coordinator/GetJob',
             smpc__ehr_dot_wire_dot_coordinator__pb2.GetJobRequest.SerializeToString,
             smpc__ehr_dot_wire_dot_coordinator__pb2.JobRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Approvals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smpc_ehr.wire.Coordinator/Approvals',
+            smpc__ehr_dot_wire_dot_coordinator__pb2.ApprovalsRequest.SerializeToString,
+            smpc__ehr_dot_wire_dot_coordinator__pb2.ApprovalsReply.FromString,
             options,
             channel_credentials,
             insecure,

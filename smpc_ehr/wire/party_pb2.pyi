@@ -1,7 +1,8 @@
 from smpc_ehr.wire import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -69,18 +70,32 @@ class HealthRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HealthReply(_message.Message):
-    __slots__ = ("identity", "role", "version", "state", "current_job")
+    __slots__ = ("identity", "role", "version", "state", "current_job", "backends_ready", "cert_not_after", "approved")
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     CURRENT_JOB_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_READY_FIELD_NUMBER: _ClassVar[int]
+    CERT_NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_FIELD_NUMBER: _ClassVar[int]
     identity: str
     role: str
     version: str
     state: str
     current_job: str
-    def __init__(self, identity: _Optional[str] = ..., role: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., current_job: _Optional[str] = ...) -> None: ...
+    backends_ready: _containers.RepeatedScalarFieldContainer[str]
+    cert_not_after: int
+    approved: _containers.RepeatedCompositeFieldContainer[ApprovedTemplate]
+    def __init__(self, identity: _Optional[str] = ..., role: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., current_job: _Optional[str] = ..., backends_ready: _Optional[_Iterable[str]] = ..., cert_not_after: _Optional[int] = ..., approved: _Optional[_Iterable[_Union[ApprovedTemplate, _Mapping]]] = ...) -> None: ...
+
+class ApprovedTemplate(_message.Message):
+    __slots__ = ("hash", "name")
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    hash: str
+    name: str
+    def __init__(self, hash: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ShareMessage(_message.Message):
     __slots__ = ("job_id", "tag", "sender", "chunk", "chunks", "payload", "abort")
