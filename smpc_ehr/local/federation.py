@@ -77,6 +77,11 @@ def party_config_path(state_dir: Path, party: str) -> Path:
     return Path(state_dir) / f"{party}.toml"
 
 
+def audit_log_path(state_dir: Path, party: str) -> Path:
+    """Where a local federation's party keeps its audit log: STATE/audit/<id>.jsonl."""
+    return Path(state_dir) / "audit" / f"{party}.jsonl"
+
+
 def party_configs(state_dir: Path) -> list[Path]:
     """The party configs of the local federation in `state_dir`, in roster order (also
     after `local down`: the configs and the parties' state folders stay)."""
@@ -199,6 +204,7 @@ def _start(
                 min_cell_count=min_cell_count,
                 approved_protocols=approved,
                 privacy=privacy,
+                audit_log=audit_log_path(state_dir, party.id),
             ),
         )
     configs[COORDINATOR_ID] = (

@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from smpc_ehr import __version__
+from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
@@ -52,11 +54,19 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
             target=backend.warm_up, name=f"warm-up-{backend.name}", daemon=True
         ).start()
     log.info("%s: serving on port %d (mutual TLS)", config.id, port)
+    audit = runner.audit
+    audit.must(PROCESS_START, {"version": __version__, "port": port})
+    log.info("%s: audit log %s", config.id, config.audit_log_path)
     if on_ready is not None:
         on_ready(port)
+    reason = "stopped by a signal"
     try:
         await serve_until_signalled(server, runner.shutdown)
+    except BaseException as exc:
+        reason = f"stopped by an error: {exc!r}"
+        raise
     finally:
+        audit.note(PROCESS_STOP, {"reason": reason})
         await mesh.close()
 
 

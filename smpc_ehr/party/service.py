@@ -42,6 +42,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             method,
             allowed,
             lambda caller: f"{caller} may not call {method} on party {self._config.id}",
+            self._runner.audit.rpc_refused,
         )
 
     async def Prepare(self, request, context):
@@ -112,5 +113,6 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             received = await receive_stream(self._mesh.registry, sender, request_iterator)
         except Exception as exc:
             log.warning("refused Exchange from %s: %s", sender, exc)
+            self._runner.audit.rpc_refused("Exchange", sender, message_for(exc))
             await context.abort(status_for(exc), message_for(exc))
         return party_pb2.ExchangeReply(received=received)
