@@ -11,12 +11,21 @@ from typing import Any
 
 import pytest
 
+from smpc_ehr.audit.heads import HeadStore
+from smpc_ehr.audit.trail import PartyAudit
 from smpc_ehr.audit.verify import read_chain
+from smpc_ehr.errors import BadRequest
+from smpc_ehr.party.gossip import HeadGossip, from_message, to_message
+from smpc_ehr.pki.certs import PkiPaths
 from smpc_ehr.policy.privacy import PrivacyPolicy
 from smpc_ehr.testing.federation import ANALYST, COORDINATOR, JobFailed
+from smpc_ehr.transport.mesh import Mesh
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import party_pb2
+from tests.test_audit_chain import pki
 from tests.test_privacy_jobs import HOSPITALS, TEMPLATE, _ones, federation
 
-__all__ = ["_ones"]  # the fixture that registers the test analysis
+__all__ = ["_ones", "pki"]  # fixtures: the test analysis, a federation's certificates
 
 
 def entries(state: Path, hospital: str) -> list[dict[str, Any]]:
@@ -53,3 +62,29 @@ def test_a_dp_job_and_a_refused_job_are_recorded(tmp_path: Path) -> None:
     assert refused["kind"] == "job_refused"
     assert "requires differential privacy" in refused["fields"]["reason"]
     assert entries(tmp_path, "hospital-1")[-1]["kind"] == "job_dropped"
+
+
+def test_gossip_keeps_a_valid_head_of_its_caller_only(tmp_path: Path, pki: PkiPaths) -> None:
+    def identity(ident: str) -> TlsIdentity:
+        return TlsIdentity.from_files(ident, pki.ca_cert, pki.cert_for(ident), pki.key_for(ident))
+
+    def gossip(ident: str) -> HeadGossip:
+        tls = identity(ident)
+        audit = PartyAudit(tmp_path / ident / "log.jsonl", ident)
+        audit.must("process_start", {})
+        store = HeadStore(tmp_path / ident / "heads")
+        return HeadGossip(tls, Mesh(tls, {}), audit, store, [], 600.0)
+
+    a, b = gossip("hospital-a"), gossip("hospital-b")
+    head = to_message(a.sign())
+    assert b.receive("hospital-a", head) is True
+    assert b.receive("hospital-a", head) is False  # already held: not stored twice
+    with pytest.raises(BadRequest, match="a party sends its own"):
+        b.receive("coordinator", head)
+    forged = party_pb2.AuditHead()
+    forged.CopyFrom(head)
+    forged.seq = 2
+    with pytest.raises(BadRequest, match="signature does not verify"):
+        b.receive("hospital-a", forged)
+    rows = b.store.held("hospital-b")["hospital-a"]
+    assert [r.head for r in rows] == [from_message(head)]

@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 
 from smpc_ehr import __version__
+from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
+from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
 from smpc_ehr.transport.mesh import Mesh
@@ -25,6 +27,9 @@ from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+STOP_GOSSIP_DEADLINE = 2.0
+"""Seconds the last audit head (after the stop entry) may take to reach a peer."""
 
 
 async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
@@ -43,7 +48,17 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     )
     mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
     runner = JobRunner(config, data, mesh, tls)
-    servicer = PartyServicer(config, runner, mesh)
+    peers = [p for p in roster.party_ids() if p != config.id]
+    gossip = HeadGossip(
+        tls,
+        mesh,
+        runner.audit,
+        HeadStore(config.audit_heads_folder),
+        peers,
+        config.audit_gossip_seconds,
+    )
+    runner.audit.on_job_end = gossip.send_soon
+    servicer = PartyServicer(config, runner, mesh, gossip)
     server, port = await start_server(
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
     )
@@ -57,16 +72,21 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     audit = runner.audit
     audit.must(PROCESS_START, {"version": __version__, "port": port})
     log.info("%s: audit log %s", config.id, config.audit_log_path)
+    gossip.send_soon()
     if on_ready is not None:
         on_ready(port)
     reason = "stopped by a signal"
+    periodic = asyncio.ensure_future(gossip.run_periodically())
     try:
         await serve_until_signalled(server, runner.shutdown)
     except BaseException as exc:
         reason = f"stopped by an error: {exc!r}"
         raise
     finally:
+        periodic.cancel()
+        await gossip.stop()
         audit.note(PROCESS_STOP, {"reason": reason})
+        await gossip.send(deadline=STOP_GOSSIP_DEADLINE)  # peers that are still up
         await mesh.close()
 
 
