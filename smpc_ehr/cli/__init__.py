@@ -10,6 +10,7 @@
     smpc-ehr local up --data DIR [--state DIR] [--require-dp] [--epsilon-budget E]
     smpc-ehr local down [--state DIR]
     smpc-ehr budget (--state DIR | --config PARTY.toml)   (privacy budget spent, remaining)
+    smpc-ehr audit verify|show (--state DIR | --config PARTY.toml)   (audit logs)
 
 Errors a user can fix are printed as one line naming what is wrong (exit code 2);
 a job that ran and failed exits with 1; output whose reader went away (`| head -1`)
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backends import BACKENDS
-from smpc_ehr.cli import commands
+from smpc_ehr.cli import audit, commands
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ledger.add_argument("--config", help="one party's config TOML (its state folder)")
     budget.set_defaults(handler=commands.budget)
+    audit.register(sub)
     return parser
 
 
