@@ -93,17 +93,12 @@ def verify_log(
     problems = [broken] if broken else []
     for kept in held:
         source = f"{kept.holder}'s head at {kept.path} line {kept.line}"
-        if kept.head is None:
-            problems.append(Problem(path, None, None, f"{source} is unreadable: {kept.problem}"))
+        invalid = head_problem(kept, party, ca_pem)
+        if invalid is not None:
+            problems.append(Problem(path, None, None, f"{source} is not valid: {invalid}"))
             continue
         head = kept.head
-        try:
-            if head.party != party:
-                raise ValueError(f"it is a head of {head.party!r}, filed as {party!r}'s")
-            check_head(head, ca_pem)
-        except ValueError as exc:
-            problems.append(Problem(path, None, None, f"{source} is not valid: {exc}"))
-            continue
+        assert head is not None
         if head.seq < 1:
             continue  # a head of an empty log pins nothing
         if head.seq > len(entries):
@@ -129,3 +124,17 @@ def verify_log(
             )
     problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return entries, problems
+
+
+def head_problem(kept: HeldHead, party: str, ca_pem: bytes) -> str | None:
+    """What is wrong with a held head of `party` (unreadable, filed under the wrong
+    party, not signed by the CA-issued certificate of its party); None if valid."""
+    if kept.head is None:
+        return f"unreadable: {kept.problem}"
+    if kept.head.party != party:
+        return f"it is a head of {kept.head.party!r}, filed as {party!r}'s"
+    try:
+        check_head(kept.head, ca_pem)
+    except ValueError as exc:
+        return str(exc)
+    return None

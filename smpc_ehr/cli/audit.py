@@ -20,8 +20,8 @@ from typing import Any
 
 from smpc_ehr.audit import trail
 from smpc_ehr.audit.chain import Entry
-from smpc_ehr.audit.heads import HeadStore, HeldHead, check_head, held_by_others
-from smpc_ehr.audit.verify import Problem, read_chain, verify_log
+from smpc_ehr.audit.heads import HeadStore, HeldHead, held_by_others
+from smpc_ehr.audit.verify import Problem, head_problem, read_chain, verify_log
 from smpc_ehr.cli.commands import DEFAULT_STATE
 from smpc_ehr.config.party import PartyConfig, load_party_config
 from smpc_ehr.errors import ConfigError
@@ -88,10 +88,9 @@ def verify_command(args: argparse.Namespace) -> int:
             found += _check_held(config, stores[config.id], ca)
         problems += found
         status = "BROKEN" if found else "ok"
-        print(
-            f"{config.id}: {status}: {len(entries)} valid entries in {config.audit_log_path}; "
-            f"{len(held)} heads held of it by others checked"
-        )
+        against = "" if args.config else f"; checked against {len(held)} heads others hold of it"
+        where = config.audit_log_path
+        print(f"{config.id}: {status}: {len(entries)} valid entries in {where}{against}")
     if problems:
         print(f"first broken entry: {problems[0]}", file=sys.stderr)
         for problem in problems[1:]:
@@ -107,15 +106,10 @@ def _check_held(config: PartyConfig, store: HeadStore, ca: bytes) -> list[Proble
     for party, rows in store.held(config.id).items():
         for row in rows:
             count += 1
-            try:
-                if row.head is None:
-                    raise ValueError(row.problem)
-                if row.head.party != party:
-                    raise ValueError(f"it is a head of {row.head.party!r}, filed as {party!r}'s")
-                check_head(row.head, ca)
-            except ValueError as exc:
-                problems.append(Problem(row.path, row.line, None, f"held head is not valid: {exc}"))
-    print(f"{config.id}: holds {count} heads of {len(store.held(config.id))} other parties")
+            invalid = head_problem(row, party, ca)
+            if invalid is not None:
+                problems.append(Problem(row.path, row.line, None, f"held head: {invalid}"))
+    print(f"{config.id}: holds {count} signed heads of other parties, checked")
     return problems
 
 
