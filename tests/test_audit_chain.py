@@ -11,6 +11,8 @@ import pytest
 from smpc_ehr.audit.chain import GENESIS, AuditError, AuditLog, canonical
 from smpc_ehr.audit.heads import HeadStore, HeldHead, SignedHead, check_head, sign_head
 from smpc_ehr.audit.verify import read_chain, verify_log
+from smpc_ehr.cli import main
+from smpc_ehr.config.party import write_party_config
 from smpc_ehr.pki.certs import PkiPaths, init_federation_pki
 from tests.test_pki import roster_at
 
@@ -188,3 +190,42 @@ def test_head_store_is_append_only_per_sender(tmp_path: Path, pki: PkiPaths) -> 
         store.path_for(PARTY).read_bytes()
         == canonical(first.__dict__) + b"\n" + canonical(second.__dict__) + b"\n"
     )
+
+
+def party_config(tmp_path: Path, pki: PkiPaths, party: str) -> Path:
+    """A party config over the module's federation (data need not exist: not checked)."""
+    roster = pki.ca_cert.parent.parent / "roster.toml"
+    return write_party_config(
+        tmp_path / f"{party}.toml",
+        id=party,
+        roster=roster,
+        key=pki.key_for(party),
+        cert=pki.cert_for(party),
+        data=tmp_path / "data",
+        state=tmp_path / "state" / party,
+    )
+
+
+def test_cli_verify_config_checks_the_chain_and_held_heads(
+    tmp_path: Path, pki: PkiPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = party_config(tmp_path, pki, PARTY)
+    log = write_log(tmp_path / "state" / PARTY / "audit" / f"{PARTY}.jsonl", 3)
+    store = HeadStore(tmp_path / "state" / PARTY / "audit" / "heads")
+    store.record(head_of(pki, "hospital-b", 4, "cd" * 32))
+    assert main(["audit", "verify", "--config", str(path)]) == 0
+    assert "hospital-a: ok: 3 valid entries" in capsys.readouterr().out
+    forged = head_of(pki, "hospital-b", 5, "cd" * 32)
+    store.record(SignedHead(**{**forged.__dict__, "seq": 6}))
+    assert main(["audit", "verify", "--config", str(path)]) == 1
+    assert "hospital-b.jsonl: line 2: held head: its signature does not verify" in (
+        capsys.readouterr().err
+    )
+    data = log.path.read_bytes()
+    log.path.write_bytes(data[:-1])  # the last line loses its end: a partial entry
+    assert main(["audit", "verify", "--config", str(path)]) == 1
+    assert "first broken entry: " in capsys.readouterr().err.splitlines()[0]
+    assert main(["audit", "show", "--config", str(path), "--json"]) == 0
+    shown = capsys.readouterr()
+    assert "line 3 seq 3: partial" in shown.err
+    assert [r["job"] for r in json.loads(shown.out)] == ["j0", "j1"]
