@@ -77,8 +77,9 @@ class HeadGossip:
         seq, hash = self._audit.log.head
         return sign_head(self._tls.identity, seq, hash, self._tls.key_pem, self._tls.cert_pem)
 
-    async def send(self, deadline: float = GOSSIP_DEADLINE) -> None:
-        """Send the current signed head to every peer; a peer that fails is logged."""
+    async def send(self, deadline: float = GOSSIP_DEADLINE, level: int = logging.WARNING) -> None:
+        """Send the current signed head to every peer; a peer that fails is logged at
+        `level` (at start and stop, peers that are not up are expected: INFO)."""
         head = self.sign()
         message = to_message(head)
 
@@ -86,7 +87,7 @@ class HeadGossip:
             try:
                 await self._mesh.stub(peer).Gossip(message, timeout=deadline)
             except Exception as exc:  # grpc.aio errors, a peer not in the roster
-                log.warning("audit head %d not sent to %s: %s", head.seq, peer, _short(exc))
+                log.log(level, "audit head %d not sent to %s: %s", head.seq, peer, _short(exc))
 
         await asyncio.gather(*(one(p) for p in self._peers))
         self._sent = (head.seq, head.hash)

@@ -7,6 +7,7 @@ so that nothing half-loaded is ever used in a computation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -72,7 +73,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     audit = runner.audit
     audit.must(PROCESS_START, {"version": __version__, "port": port})
     log.info("%s: audit log %s", config.id, config.audit_log_path)
-    gossip.send_soon()
+    starting = asyncio.ensure_future(gossip.send(level=logging.INFO))  # peers may be starting
     if on_ready is not None:
         on_ready(port)
     reason = "stopped by a signal"
@@ -84,9 +85,11 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         raise
     finally:
         periodic.cancel()
+        starting.cancel()
         await gossip.stop()
         audit.note(PROCESS_STOP, {"reason": reason})
-        await gossip.send(deadline=STOP_GOSSIP_DEADLINE)  # peers that are still up
+        with contextlib.suppress(Exception):  # to peers that are still up
+            await gossip.send(STOP_GOSSIP_DEADLINE, logging.INFO)
         await mesh.close()
 
 
