@@ -1,7 +1,7 @@
 """The audit trail on a real local federation (slow tier, the shared fed3): one job is
-in every party's log, the parties hold each other's signed heads, and `smpc-ehr audit
-verify --state` names a changed byte and a truncation (made while the federation is
-idle, and undone)."""
+in every party's log, as is a refused call, the parties hold each other's signed
+heads, and `smpc-ehr audit verify --state` names a changed byte and a truncation
+(made while the federation is idle, and undone)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import json
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
 from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.cli import main
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import LocalFederation, audit_log_path
+from smpc_ehr.transport.tls import TlsIdentity
+from smpc_ehr.wire import party_pb2
+from smpc_ehr.wire.party_pb2_grpc import PartyStub
 from tests._stats_jobs import template
 
 PARTIES = ("hospital-1", "hospital-2", "hospital-3")
@@ -36,6 +40,17 @@ def log_of(state: Path, party: str) -> list[dict]:
 def test_a_job_is_logged_heads_are_exchanged_and_tampering_is_named(
     fed3: LocalFederation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    certs = fed3.state_dir / "certs"
+    analyst = TlsIdentity.from_files(
+        "analyst", certs / "ca.pem", certs / "analyst.pem", certs / "analyst.key"
+    )
+    address = fed3.addresses["hospital-1"]
+    with (
+        analyst.blocking_channel(address, "hospital-1") as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        PartyStub(channel).Prepare(party_pb2.PrepareRequest(), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with Client.from_state(fed3.state_dir) as client:
         client.run(template("rare_disease_count"), {"codes": "E75.22"})
     logs = {p: log_of(fed3.state_dir, p) for p in PARTIES}
@@ -45,6 +60,8 @@ def test_a_job_is_logged_heads_are_exchanged_and_tampering_is_named(
         received = [e for e in log if e["kind"] == "job_received"][-1]
         assert received["fields"]["params"]["codes"] == "E75.22"
         assert received["fields"]["analyst"] == "analyst"
+    refusal = [e["fields"] for e in logs["hospital-1"] if e["kind"] == "rpc_refused"][-1]
+    assert (refusal["method"], refusal["caller"]) == ("Prepare", "analyst")
     # After the job each party sends its head; wait until each holds the others' last.
     end = time.monotonic() + 20
     while time.monotonic() < end:
