@@ -5,7 +5,8 @@ per identity, a config per process, mutual TLS on every connection. The dealer i
 started too (id "dealer"), so CrypTen jobs can run; MPyC jobs never call it. Only the
 convenience differs: ports are picked free on 127.0.0.1, every party approves the
 templates of a protocols folder, and the state folder records what `smpc-ehr run
---state` and `local down` need (state.json, configs, certificates, logs).
+--state` and `local down` need (state.json, configs, certificates, logs), and each
+party's audit log (audit/<id>.jsonl).
 """
 
 from __future__ import annotations
