@@ -229,3 +229,21 @@ def test_cli_verify_config_checks_the_chain_and_held_heads(
     shown = capsys.readouterr()
     assert "line 3 seq 3: partial" in shown.err
     assert [r["job"] for r in json.loads(shown.out)] == ["j0", "j1"]
+
+
+def test_after_a_failed_write_nothing_more_is_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = write_log(tmp_path / "a.jsonl", 1)
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("smpc_ehr.audit.chain.os.write", full)
+    with pytest.raises(AuditError, match="No space left"):
+        log.append("job_received")
+    monkeypatch.undo()
+    with pytest.raises(AuditError, match="not written any more"):
+        log.append("job_received")
+    entries, problem = read_chain(log.path)
+    assert problem is None and len(entries) == 1

@@ -127,6 +127,7 @@ class AuditLog:
         self._seq = last.seq if last else 0
         self._hash = last.hash if last else GENESIS
         self._lock = threading.Lock()
+        self._failed = ""
 
     @property
     def head(self) -> tuple[int, str]:
@@ -137,18 +138,30 @@ class AuditLog:
     def append(self, kind: str, fields: Mapping[str, Any] | None = None) -> Entry:
         """Write one entry and fsync it; AuditError if the disk refuses."""
         with self._lock:
+            if self._failed:
+                raise AuditError(
+                    f"audit log {self.path} is not written any more after a failed write "
+                    f"({self._failed}); check it with `smpc-ehr audit verify`, then restart"
+                )
             entry = make_entry(self._seq + 1, kind, fields or {}, self._hash, now_text())
             line = canonical(entry.as_dict()) + b"\n"
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-                try:
-                    written = 0
-                    while written < len(line):
-                        written += os.write(fd, line[written:])
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                append_line(self.path, line)
             except OSError as exc:
+                self._failed = exc.strerror or str(exc)  # a partial line may be there now
                 raise AuditError(f"cannot write audit log {self.path}: {exc.strerror}") from exc
             self._seq, self._hash = entry.seq, entry.hash
             return entry
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append `line` (ending in a newline) to `path` with O_APPEND, then fsync: a crash
+    leaves at most a partial last line."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        written = 0
+        while written < len(line):
+            written += os.write(fd, line[written:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)

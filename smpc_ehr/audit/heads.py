@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from smpc_ehr.audit.chain import AuditError, canonical, now_text
+from smpc_ehr.audit.chain import AuditError, append_line, canonical, now_text
 from smpc_ehr.pki.certs import dns_identity
 
 CONTEXT = "smpc-ehr audit head v1"
@@ -141,12 +140,7 @@ class HeadStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         line = head.to_json() + b"\n"
         try:
-            fd = os.open(self.path_for(head.party), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_line(self.path_for(head.party), line)
         except OSError as exc:
             raise AuditError(f"cannot write audit heads in {self.folder}: {exc.strerror}") from exc
 
