@@ -187,11 +187,12 @@ def test_every_share_enters_and_no_party_sees_another_partys_noise(
 
 def kept_text(state: Path) -> str:
     """Everything a party keeps in its state folder, as text: the rows of its privacy
-    ledger (SQLite, with its write-ahead log), the only thing there."""
-    files = {p.name for p in state.rglob("*") if p.is_file()}
-    assert files <= {LEDGER_FILE, f"{LEDGER_FILE}-wal", f"{LEDGER_FILE}-shm"}, files
+    ledger (SQLite, with its write-ahead log) and its audit log, the only things there."""
+    audit = f"audit/{state.name}.jsonl"
+    files = {p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file()}
+    assert files <= {LEDGER_FILE, f"{LEDGER_FILE}-wal", f"{LEDGER_FILE}-shm", audit}, files
     with closing(sqlite3.connect(state / LEDGER_FILE)) as db:
-        return "\n".join(db.iterdump())
+        return "\n".join([*db.iterdump(), (state / audit).read_text()])
 
 
 def as_text(value: int) -> re.Pattern[str]:

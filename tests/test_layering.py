@@ -29,10 +29,11 @@ LAYERS: dict[str, frozenset[str]] = {
     "cli": frozenset(
         {"client", "local", "party", "coordinator", "dealer"}
         # (not drawn) what the command line checks and writes itself
-        | {"backends", "config", "data", "pki", "policy", "study"}
+        | {"backends", "config", "data", "pki", "policy", "study", "audit"}
     ),
     "__main__": frozenset({"cli"}),  # `python -m smpc_ehr`
-    "party": frozenset({"analyses", "policy", "data", "config"}),  # config: (not drawn)
+    "party": frozenset({"analyses", "policy", "data", "config", "audit"}),  # config: (not drawn)
+    "audit": frozenset({"pki", "privacy"}),
     "coordinator": frozenset({"analyses", "study", "policy", "config"}),  # config: (not drawn)
     "dealer": frozenset({"dealer_protocol", "transport", "wire", "config"}),  # config: (not drawn)
     "client": frozenset({"config", "policy", "study", "transport", "wire"}),  # (not drawn)
@@ -47,7 +48,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "study": frozenset({"backend_names"}),
     "testing": frozenset(  # test support: anything below cli, used by no role
         {"analyses", "backends", "config", "data", "policy", "securemath", "study"}
-        | {"transport", "wire", "party", "coordinator"}
+        | {"transport", "wire", "party", "coordinator", "audit"}
     ),
     "securemath": frozenset(),
     "privacy": frozenset(),  # (not drawn) the accountant and the noise; used by policy

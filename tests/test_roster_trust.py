@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from smpc_ehr.audit.trail import PartyAudit
 from smpc_ehr.cli import main
 from smpc_ehr.config.analyst import load_analyst_config, write_analyst_config
 from smpc_ehr.config.roster import load_roster, write_roster
@@ -181,9 +182,11 @@ class _Channel:
         self.closed_with = reason
 
 
-def test_party_aborts_only_a_job_with_a_cut_off_member() -> None:
+def test_party_aborts_only_a_job_with_a_cut_off_member(tmp_path: Path) -> None:
+    audit = PartyAudit(tmp_path / "audit.jsonl", "hospital-a")
+
     async def go() -> _Channel:
-        runner = JobRunner(None, None, None, None)  # type: ignore[arg-type]
+        runner = JobRunner(None, None, None, None, audit=audit)  # type: ignore[arg-type]
         spec = common_pb2.JobSpec(job_id="j1", parties=["hospital-a", "hospital-b"], analyst="ann")
         channel = _Channel()
         runner._current = PreparedJob(spec, None, None, None, channel)  # type: ignore[arg-type]

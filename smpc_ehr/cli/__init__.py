@@ -18,6 +18,7 @@
     smpc-ehr budget (--state DIR | --config PARTY.toml)   (privacy budget spent, remaining)
     smpc-ehr jobs list|show [ID] [--json] (--state DIR | --config FILE)  (your job history)
     smpc-ehr config check FILE | health --config FILE | templates --config ANALYST.toml
+    smpc-ehr audit verify|show (--state DIR | --config PARTY.toml)   (audit logs)
 
 Errors a user can fix are printed as one line naming what is wrong (exit code 2);
 a job that ran and failed exits with 1; output whose reader went away (`| head -1`)
@@ -32,7 +33,7 @@ import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backends import BACKENDS
-from smpc_ehr.cli import commands, jobs, ops, pki
+from smpc_ehr.cli import audit, commands, jobs, ops, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.set_defaults(handler=commands.budget)
     jobs.register(sub)
     ops.register(sub)
+    audit.register(sub)
     return parser
 
 

@@ -51,6 +51,10 @@ PRIVACY_KEYS = (
 """The [policy] keys of PrivacyPolicy, in the order the writer puts them."""
 
 
+DEFAULT_GOSSIP_SECONDS = 600.0
+"""How often a party sends its signed audit head to the others, besides after each job."""
+
+
 def default_state(base: Path, party_id: str) -> Path:
     """A party's state folder when its config names none: state/<id> beside the config."""
     return base / "state" / party_id
@@ -72,6 +76,20 @@ class PartyConfig:
     state: Path
     preload_crypten: bool = False
     """Load torch and CrypTen when the party starts, not at its first CrypTen job."""
+    audit_log: Path | None = None
+    """This party's audit log; None: `<state>/audit/<id>.jsonl`."""
+    audit_heads: Path | None = None
+    """Where it keeps the other parties' signed heads; None: `<state>/audit/heads`."""
+    audit_gossip_seconds: float = DEFAULT_GOSSIP_SECONDS
+    """How often it sends its signed head to the other parties (also after each job)."""
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.audit_log or self.state / "audit" / f"{self.id}.jsonl"
+
+    @property
+    def audit_heads_folder(self) -> Path:
+        return self.audit_heads or self.state / "audit" / "heads"
 
 
 def _read_policy(top: Table, base: Path) -> PartyPolicy:
@@ -138,6 +156,9 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
     state_entry = s.table.get_str("state", None)
     state = default_state(s.base, s.id) if state_entry is None else resolve(s.base, state_entry)
     preload_crypten = bool(s.table.get_bool("preload_crypten", False))
+    audit_log = s.table.get_str("audit_log", None)
+    audit_heads = s.table.get_str("audit_heads", None)
+    gossip = s.table.get_number("audit_gossip_seconds", DEFAULT_GOSSIP_SECONDS, positive=True)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -157,6 +178,9 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
         source=s.path,
         state=state,
         preload_crypten=preload_crypten,
+        audit_log=None if audit_log is None else resolve(s.base, audit_log),
+        audit_heads=None if audit_heads is None else resolve(s.base, audit_heads),
+        audit_gossip_seconds=gossip,
     )
 
 
@@ -177,6 +201,7 @@ def write_party_config(
     state: Path | str | None = None,
     privacy: PrivacyPolicy | None = None,
     allow_partial_jobs: bool = False,
+    audit_log: Path | str | None = None,
 ) -> Path:
     """Write a party config (used by the local federation tool); returns its path.
 
@@ -196,6 +221,7 @@ def write_party_config(
         "cert": rel(cert, base),
         "data": rel(data, base),
         "state": None if state is None else rel(state, base),
+        "audit_log": None if audit_log is None else rel(audit_log, base),
     }
     policy = {
         "min_cell_count": min_cell_count,

@@ -5,7 +5,8 @@ per identity, a config per process, mutual TLS on every connection. The dealer i
 started too (id "dealer"), so CrypTen jobs can run; MPyC jobs never call it. Only the
 convenience differs: ports are picked free on 127.0.0.1, every party approves the
 templates of a protocols folder, and the state folder records what `smpc-ehr run
---state` and `local down` need (state.json, configs, certificates, logs).
+--state` and `local down` need (state.json, configs, certificates, logs), and each
+party's audit log (audit/<id>.jsonl).
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ class LocalFederation:
 def party_config_path(state_dir: Path, party: str) -> Path:
     """Where `local up` writes a party's config."""
     return Path(state_dir) / f"{party}.toml"
+
+
+def audit_log_path(state_dir: Path, party: str) -> Path:
+    """Where a local federation's party keeps its audit log: STATE/audit/<id>.jsonl."""
+    return Path(state_dir) / "audit" / f"{party}.jsonl"
 
 
 def party_configs(state_dir: Path) -> list[Path]:
@@ -228,6 +234,7 @@ def _start(
                 approved_protocols=approved,
                 privacy=privacy,
                 allow_partial_jobs=allow_partial,
+                audit_log=audit_log_path(state_dir, party.id),
             ),
         )
     configs[COORDINATOR_ID] = (

@@ -24,6 +24,7 @@ from typing import Any
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
+from smpc_ehr.audit.trail import PartyAudit
 from smpc_ehr.backends import get_backend
 from smpc_ehr.backends.backend import Backend, JobContext
 from smpc_ehr.config.party import PartyConfig
@@ -81,10 +82,13 @@ class JobRunner:
         mesh: Mesh,
         tls: TlsIdentity,
         backends: Callable[[str], Backend] = get_backend,
+        audit: PartyAudit | None = None,
     ) -> None:
         """`backends` finds a job's backend by name: the production registry; the
-        in-process test federation (smpc_ehr.testing) passes its plaintext stand-in."""
+        in-process test federation (smpc_ehr.testing) passes its plaintext stand-in.
+        `audit` is the party's audit log (default: the one its config names)."""
         self._config = config
+        self.audit = audit or PartyAudit(config.audit_log_path, config.id)
         self._backends = backends
         self._tls = tls
         self._data = data
@@ -108,10 +112,26 @@ class JobRunner:
         return self._ledger
 
     async def prepare(self, spec: common_pb2.JobSpec) -> int:
-        """Check the job against this party's policy and reserve it.
+        """Check the job against this party's policy and reserve it, recording both in
+        the audit log (the job is refused if the log cannot be written).
 
         Returns this party's small-cell threshold; raises Refusal with the reason.
         """
+        try:
+            self.audit.job_received(
+                spec.job_id,
+                spec.protocol_hash,
+                spec.params,
+                spec.analyst,
+                spec.backend,
+                spec.parties,
+            )
+            return await self._prepare(spec)
+        except Exception as exc:
+            self.audit.job_refused(spec.job_id, str(exc) or type(exc).__name__)
+            raise
+
+    async def _prepare(self, spec: common_pb2.JobSpec) -> int:
         policy = self._config.policy
         if self._current is not None:
             if self._current.running:
@@ -154,11 +174,23 @@ class JobRunner:
             # the busy check above and taking the job below (it is one short SQLite
             # transaction; only another writer of this ledger file can make it wait).
             self.ledger.reserve(spec.job_id, spec.analyst, charge)
+            try:
+                self.audit.budget_reserved(spec.job_id, spec.analyst, charge)
+            except BaseException:
+                await self._settle(spec.job_id, spent=False)
+                raise
         try:
             backend.preload(self._worker)  # e.g. torch, while the other parties prepare
             deadline = time.monotonic() + spec.deadline_seconds
             channel = self._mesh.open_job(spec.job_id, parties, deadline)
         except BaseException:
+            if charge is not None:
+                await self._settle(spec.job_id, spent=False)
+            raise
+        try:
+            self.audit.job_accepted(spec.job_id, template.name, template.canonical_hash)
+        except BaseException:
+            await channel.close("this party could not write its audit log")
             if charge is not None:
                 await self._settle(spec.job_id, spent=False)
             raise
@@ -202,9 +234,11 @@ class JobRunner:
             # failure: noise may have been revealed partially, so the charge is kept as
             # spent. Before that nothing left this party and the charge goes back.
             await self._finish(job, abort_reason=reason, spent=job.secure_started)
+            self.audit.job_failed(job_id, reason)
             raise
         await self._finish(job, spent=True)
         log.info("job %s done", job_id)
+        self.audit.outputs_sent(job_id, self._config.roster.coordinator.id, len(shares.values))
         return shares
 
     def abort_jobs_with(self, members: frozenset[str], reason: str) -> None:
@@ -303,11 +337,14 @@ class JobRunner:
                 await asyncio.to_thread(self.ledger.release, job_id)
         except Exception as exc:
             log.error("job %s: its privacy charge stays reserved: %s", job_id, exc)
+        else:
+            self.audit.budget_settled(job_id, spent=spent)
 
     async def _drop(self, job: PreparedJob, reason: str) -> None:
         """End a job whose secure step never started: nothing was revealed."""
         log.info("job %s dropped: %s", job.spec.job_id, reason)
         await self._finish(job, abort_reason=reason, spent=False)
+        self.audit.job_dropped(job.spec.job_id, reason)
 
     def _expire(self, job_id: str) -> None:
         job = self._current
@@ -328,4 +365,7 @@ class JobRunner:
                     self.ledger.release(job.spec.job_id)
                 except Exception as exc:
                     log.error("job %s: its privacy charge stays reserved: %s", job.spec.job_id, exc)
+                else:
+                    self.audit.budget_settled(job.spec.job_id, spent=False)
+            self.audit.job_failed(job.spec.job_id, "the party is shutting down")
         self._worker.shutdown(wait=False, cancel_futures=True)

@@ -7,15 +7,20 @@ so that nothing half-loaded is ever used in a computation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 
+from smpc_ehr import __version__
+from smpc_ehr.audit.heads import HeadStore
+from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
+from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
 from smpc_ehr.pki.trust import deactivate as forget_roster
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 CRYPTEN_JOB_MODULE = "smpc_ehr.backends.crypten.job"
 """What the CrypTen backend's preload imports (CryptenBackend.preload)."""
+STOP_GOSSIP_DEADLINE = 2.0
+"""Seconds the last audit head (after the stop entry) may take to reach a peer."""
 
 
 async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
@@ -48,7 +55,17 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
     runner = JobRunner(config, data, mesh, tls)
     watch_roster(config.roster).on_cut(runner.abort_jobs_with)
-    servicer = PartyServicer(config, runner, mesh)
+    peers = [p for p in roster.party_ids() if p != config.id]
+    gossip = HeadGossip(
+        tls,
+        mesh,
+        runner.audit,
+        HeadStore(config.audit_heads_folder),
+        peers,
+        config.audit_gossip_seconds,
+    )
+    runner.audit.on_job_end = gossip.send_soon
+    servicer = PartyServicer(config, runner, mesh, gossip)
     server, port = await start_server(
         tls, config.listen, lambda s: party_pb2_grpc.add_PartyServicer_to_server(servicer, s)
     )
@@ -62,11 +79,26 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     if config.preload_crypten:
         threading.Thread(target=_preload_crypten, name="preload-crypten", daemon=True).start()
     log.info("%s: serving on port %d (mutual TLS)", config.id, port)
+    audit = runner.audit
+    audit.must(PROCESS_START, {"version": __version__, "port": port})
+    log.info("%s: audit log %s", config.id, config.audit_log_path)
+    starting = asyncio.ensure_future(gossip.send(level=logging.INFO))  # peers may be starting
     if on_ready is not None:
         on_ready(port)
+    reason = "stopped by a signal"
+    periodic = asyncio.ensure_future(gossip.run_periodically())
     try:
         await serve_until_signalled(server, runner.shutdown)
+    except BaseException as exc:
+        reason = f"stopped by an error: {exc!r}"
+        raise
     finally:
+        periodic.cancel()
+        starting.cancel()
+        await gossip.stop()
+        audit.note(PROCESS_STOP, {"reason": reason})
+        with contextlib.suppress(Exception):  # to peers that are still up
+            await gossip.send(STOP_GOSSIP_DEADLINE, logging.INFO)
         await mesh.close()
         forget_roster()
 

@@ -1,7 +1,8 @@
 """The party's gRPC servicer: who may call what, and errors mapped to status codes.
 
 Coordinator-only RPCs (Prepare, Run, Cancel) check the caller's certificate identity
-against the roster's coordinator; Exchange accepts only the roster's parties.
+against the roster's coordinator; Exchange and Gossip accept only the roster's parties.
+Every refused call is written to the party's audit log.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import grpc
 
 from smpc_ehr.backends.output_wire import encode_output_shares
 from smpc_ehr.config.party import PartyConfig
+from smpc_ehr.errors import BadRequest
+from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.mesh import Mesh, receive_stream
@@ -27,8 +30,12 @@ log = logging.getLogger(__name__)
 class PartyServicer(party_pb2_grpc.PartyServicer):
     """Thin: checks the caller, calls the job runner or the mesh, maps errors."""
 
-    def __init__(self, config: PartyConfig, runner: JobRunner, mesh: Mesh) -> None:
+    def __init__(
+        self, config: PartyConfig, runner: JobRunner, mesh: Mesh, gossip: HeadGossip | None = None
+    ) -> None:
+        """`gossip` keeps the audit heads other parties send (None: Gossip is refused)."""
         self._config = config
+        self._gossip = gossip
         self._runner = runner
         self._mesh = mesh
         self._coordinator = config.roster.coordinator.id
@@ -42,6 +49,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             method,
             allowed,
             lambda caller: f"{caller} may not call {method} on party {self._config.id}",
+            self._runner.audit.rpc_refused,
         )
 
     async def Prepare(self, request, context):
@@ -115,5 +123,19 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             received = await receive_stream(self._mesh.registry, sender, request_iterator)
         except Exception as exc:
             log.warning("refused Exchange from %s: %s", sender, exc)
+            self._runner.audit.rpc_refused("Exchange", sender, message_for(exc))
             await context.abort(status_for(exc), message_for(exc))
         return party_pb2.ExchangeReply(received=received)
+
+    async def Gossip(self, request, context):
+        """Keep another party's signed audit head (docs/security.md, "Audit trail")."""
+        sender = await self._require(context, "Gossip", self._parties - {self._config.id})
+        try:
+            if self._gossip is None:
+                raise BadRequest(f"party {self._config.id} does not keep audit heads")
+            stored = await asyncio.to_thread(self._gossip.receive, sender, request)
+        except Exception as exc:
+            log.warning("refused Gossip from %s: %s", sender, exc)
+            self._runner.audit.rpc_refused("Gossip", sender, message_for(exc))
+            await context.abort(status_for(exc), message_for(exc))
+        return party_pb2.GossipReply(stored=stored)

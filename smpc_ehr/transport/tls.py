@@ -161,22 +161,29 @@ async def require_caller(
     method: str,
     allowed: Collection[str] | None = None,
     why_not: Callable[[str], str] = lambda caller: f"{caller} may not call this method",
+    on_refuse: Callable[[str, str, str], None] | None = None,
 ) -> str:
     """The caller's identity, if its certificate names one, the roster in force does not
     revoke that certificate (nor drop that member), and it is in `allowed` (any identity
-    when None); otherwise log the refusal and end the call PERMISSION_DENIED."""
+    when None); otherwise log the refusal (and pass method, caller and reason to
+    `on_refuse`, e.g. a party's audit log) and end the call PERMISSION_DENIED."""
     try:
         caller = peer_identity(context)
     except PermissionError as exc:
-        await refuse(context, UNAUTHENTICATED, method, str(exc))
-    trust = active_trust()
-    if trust is not None:
-        problem = trust.refusal(caller, context.auth_context()["x509_pem_cert"][0])
-        if problem is not None:
-            await refuse(context, caller, method, problem)
-    if allowed is not None and caller not in allowed:
-        await refuse(context, caller, method, why_not(caller))
-    return caller
+        caller, reason = UNAUTHENTICATED, str(exc)
+    else:
+        trust = active_trust()
+        problem = None
+        if trust is not None:
+            problem = trust.refusal(caller, context.auth_context()["x509_pem_cert"][0])
+        if problem is None and allowed is not None and caller not in allowed:
+            problem = why_not(caller)
+        if problem is None:
+            return caller
+        reason = problem
+    if on_refuse is not None:
+        on_refuse(method, caller, reason)
+    await refuse(context, caller, method, reason)
 
 
 async def refuse(

@@ -59,6 +59,11 @@ class PartyStub:
                 request_serializer=smpc__ehr_dot_wire_dot_party__pb2.ShareMessage.SerializeToString,
                 response_deserializer=smpc__ehr_dot_wire_dot_party__pb2.ExchangeReply.FromString,
                 _registered_method=True)
+        self.Gossip = channel.unary_unary(
+                '/smpc_ehr.wire.Party/Gossip',
+                request_serializer=smpc__ehr_dot_wire_dot_party__pb2.AuditHead.SerializeToString,
+                response_deserializer=smpc__ehr_dot_wire_dot_party__pb2.GossipReply.FromString,
+                _registered_method=True)
 
 
 class PartyServicer:
@@ -98,6 +103,13 @@ class PartyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Gossip(self, request, context):
+        """Party -> party: the caller's signed audit-log head, which the callee keeps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PartyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +137,11 @@ def add_PartyServicer_to_server(servicer, server):
                     servicer.Exchange,
                     request_deserializer=smpc__ehr_dot_wire_dot_party__pb2.ShareMessage.FromString,
                     response_serializer=smpc__ehr_dot_wire_dot_party__pb2.ExchangeReply.SerializeToString,
+            ),
+            'Gossip': grpc.unary_unary_rpc_method_handler(
+                    servicer.Gossip,
+                    request_deserializer=smpc__ehr_dot_wire_dot_party__pb2.AuditHead.FromString,
+                    response_serializer=smpc__ehr_dot_wire_dot_party__pb2.GossipReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +279,33 @@ class Party:
             '/smpc_ehr.wire.Party/Exchange',
             smpc__ehr_dot_wire_dot_party__pb2.ShareMessage.SerializeToString,
             smpc__ehr_dot_wire_dot_party__pb2.ExchangeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Gossip(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/smpc_ehr.wire.Party/Gossip',
+            smpc__ehr_dot_wire_dot_party__pb2.AuditHead.SerializeToString,
+            smpc__ehr_dot_wire_dot_party__pb2.GossipReply.FromString,
             options,
             channel_credentials,
             insecure,
