@@ -269,3 +269,31 @@ def test_jobs_show_of_an_unknown_job_is_an_error_to_fix(
     monkeypatch.setattr(jobs_cli, "_client", lambda args: Refusing())
     assert main(["jobs", "show", "abc", "--state", "nowhere"]) == 2
     assert capsys.readouterr().err == "error: no job abc\n"
+
+
+def test_a_stored_partial_job_still_names_the_hospitals_it_left_out() -> None:
+    from smpc_ehr.coordinator.history import StoredJob
+    from smpc_ehr.coordinator.service import stored_status
+
+    job = StoredJob(
+        job_id="j1",
+        analyst="ann",
+        protocol="rare_disease_count",
+        protocol_hash="ab" * 32,
+        analysis="count",
+        params={"codes": "E11", "epsilon": "1"},
+        backend="mpyc",
+        parties=("hospital-1", "hospital-2", "hospital-4"),
+        submitted=1.0,
+        started=2.0,
+        finished=3.0,
+        state="done",
+        error="",
+        result={"count": 40},
+        fetched=None,
+        result_expires=None,
+    )
+    roster = ("hospital-1", "hospital-2", "hospital-3", "hospital-4")
+    status = stored_status(job, roster)
+    assert list(status.parties) == ["hospital-1", "hospital-2", "hospital-4"]
+    assert list(status.absent) == ["hospital-3"]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
+from smpc_ehr.config.roster import Roster
 from smpc_ehr.coordinator.approvals import collect_approvals
 from smpc_ehr.coordinator.history import StoredJob
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
+from smpc_ehr.coordinator.participants import absent_parties
 from smpc_ehr.pki.trust import active as active_trust
 from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.status import message_for
@@ -30,11 +33,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self._coordinator = coordinator
         self._tls: TlsIdentity | None = None
 
-    def _analysts(self) -> frozenset[str]:
-        """The analysts of the roster in force: a reload (SIGHUP) can add or remove one."""
+    def _roster(self) -> Roster:
+        """The roster in force: a reload (SIGHUP) can add or remove a member."""
         trust = active_trust()
-        roster = trust.roster if trust is not None else self._config.roster
-        return frozenset(a.id for a in roster.analysts)
+        return trust.roster if trust is not None else self._config.roster
+
+    def _roster_parties(self) -> tuple[str, ...]:
+        return self._roster().party_ids()
+
+    def _analysts(self) -> frozenset[str]:
+        return frozenset(a.id for a in self._roster().analysts)
 
     async def _analyst(self, context: grpc.aio.ServicerContext, method: str) -> str:
         return await require_caller(
@@ -98,13 +106,13 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     async def Status(self, request, context):
         job = await self._own_job(context, "Status", request.job_id)
         self._coordinator.mark_fetched(job)
-        return job.status() if isinstance(job, Job) else stored_status(job)
+        return job.status() if isinstance(job, Job) else stored_status(job, self._roster_parties())
 
     async def Watch(self, request, context):
         job = await self._own_job(context, "Watch", request.job_id)
         if not isinstance(job, Job):  # ended before a restart: its final state only
             self._coordinator.mark_fetched(job)
-            yield coordinator_pb2.JobEvent(status=stored_status(job))
+            yield coordinator_pb2.JobEvent(status=stored_status(job, self._roster_parties()))
             return
         sent = 0
         while True:
@@ -175,9 +183,14 @@ def _shared(job: StoredJob, result: bool) -> dict[str, Any]:
     }
 
 
-def stored_status(job: StoredJob) -> coordinator_pb2.JobStatus:
-    """A job of the history as `Job.status` would say it."""
-    return coordinator_pb2.JobStatus(**_shared(job, True), elapsed_seconds=job.elapsed(time.time()))
+def stored_status(job: StoredJob, roster_parties: Sequence[str]) -> coordinator_pb2.JobStatus:
+    """A job of the history as `Job.status` would say it (the roster parties it left
+    out, as its result said, from the roster in force)."""
+    return coordinator_pb2.JobStatus(
+        **_shared(job, True),
+        elapsed_seconds=job.elapsed(time.time()),
+        absent=absent_parties(roster_parties, job.parties),
+    )
 
 
 def job_record(job: StoredJob, result: bool) -> coordinator_pb2.JobRecord:
