@@ -238,7 +238,13 @@ def test_coordinator_refuses_what_it_cannot_run_with_a_reason(
 def test_health_reveals_no_patient_numbers(fed3: LocalFederation) -> None:
     reply = party_stub(fed3, "analyst", "hospital-1").Health(party_pb2.HealthRequest(), timeout=5)
     assert reply.identity == "hospital-1" and reply.state in ("idle", "busy")
-    allowed = {"identity", "role", "version", "state", "current_job"}
+    # operational facts only: which backends are ready, the certificate's expiry and
+    # the templates this hospital approves (a policy fact, `smpc-ehr templates`)
+    allowed = {"identity", "role", "version", "state", "current_job"} | {
+        "backends_ready",
+        "cert_not_after",
+        "approved",
+    }
     assert {f.name for f in party_pb2.HealthReply.DESCRIPTOR.fields} == allowed
     assert {f.name for f, _ in reply.ListFields()} <= allowed
 
