@@ -1,6 +1,7 @@
 """The `smpc-ehr` command: one subcommand per role and task.
 
-    smpc-ehr certs init --roster ROSTER --out DIR
+    smpc-ehr certs init --roster ROSTER --out DIR          (local federations: every key)
+    smpc-ehr certs ca --roster ROSTER --out DIR            (the CA alone: members make their keys)
     smpc-ehr certs request --id ID --role ROLE --roster ROSTER --out DIR  (member's own key)
     smpc-ehr certs sign --ca CA --ca-key KEY --roster ROSTER CSR [--days N] [--out CERT]
     smpc-ehr certs show FILE
