@@ -33,7 +33,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from smpc_ehr.backends import BACKENDS
+from smpc_ehr.backend_names import BACKEND_NAMES
 from smpc_ehr.cli import audit, commands, jobs, ops, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--backend",
-        choices=BACKENDS,
+        choices=BACKEND_NAMES,
         help="MPC backend: mpyc (3+ hospitals, no dealer) or crypten (2+ hospitals, needs "
         "the roster's dealer); default: the template's",
     )
