@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from smpc_ehr.config.roster import load_roster
 from tests._truth import truth_counts
 from tests.federations import ROOT
 
 SECTION = "## Running one party per hospital for real"
 MEMBERS = ("hospital-a", "hospital-b", "hospital-c", "coordinator", "dealer", "analyst")
 HOSPITALS = MEMBERS[:3]
-BLOCK_SECONDS = 120
+BLOCK_SECONDS = 60
 
 
 def walkthrough_blocks(readme: str) -> list[str]:
@@ -118,6 +120,19 @@ def _run_blocks(blocks: list[str], pilot: Path, env: dict[str, str]) -> None:
         _stop(groups)
 
 
+def _ports_free() -> None:
+    """The example roster's fixed ports must be free, or the walk-through cannot start."""
+    for member in load_roster(ROOT / "parties" / "roster.toml").members():
+        if member.address is None:
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind((member.host, member.port))
+            except OSError as exc:
+                pytest.fail(f"{member.id}'s port {member.address} is taken: {exc}")
+
+
 def _keys(pilot: Path) -> set[tuple[str, str]]:
     """(top folder, file name) of every private key under the pilot folder."""
     return {(p.relative_to(pilot).parts[0], p.name) for p in pilot.rglob("*.key")}
@@ -130,6 +145,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     pilot = tmp_path / "pilot"
     pilot.mkdir()
     blocks = walkthrough_blocks((ROOT / "README.md").read_text())
+    _ports_free()
     _run_blocks(blocks, pilot, _shim(tmp_path / "bin"))
 
     # Each member holds its own key and no other; the operator only the CA's.
