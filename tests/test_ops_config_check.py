@@ -159,6 +159,8 @@ def test_a_site_without_the_checkout(tmp_path: Path, capsys: pytest.CaptureFixtu
     (site / "certs").mkdir()
     for name in ("ca.pem", "hospital-a.pem", "hospital-a.key"):
         shutil.copy(operator / name, site / "certs" / name)
+    assert main(["roster", "sign", "--ca-key", str(operator / "ca.key"),
+                 str(site / "roster.toml")]) == 0  # fmt: skip
     (site / "templates").mkdir()
     for template in (ROOT / "protocols").glob("*.toml"):
         shutil.copy(template, site / "templates" / template.name)

@@ -1,6 +1,7 @@
 """The `smpc-ehr` command: one subcommand per role and task.
 
-    smpc-ehr certs init --roster ROSTER --out DIR
+    smpc-ehr certs init --roster ROSTER --out DIR          (local federations: every key)
+    smpc-ehr certs ca --roster ROSTER --out DIR            (the CA alone: members make their keys)
     smpc-ehr certs request --id ID --role ROLE --roster ROSTER --out DIR  (member's own key)
     smpc-ehr certs sign --ca CA --ca-key KEY --roster ROSTER CSR [--days N] [--out CERT]
     smpc-ehr certs show FILE
@@ -32,7 +33,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from smpc_ehr.backends import BACKENDS
+from smpc_ehr.backend_names import BACKEND_NAMES
 from smpc_ehr.cli import audit, commands, jobs, ops, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--backend",
-        choices=BACKENDS,
+        choices=BACKEND_NAMES,
         help="MPC backend: mpyc (3+ hospitals, no dealer) or crypten (2+ hospitals, needs "
         "the roster's dealer); default: the template's",
     )

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG
 from smpc_ehr.errors import ConfigError
@@ -177,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
+        from smpc_ehr.cli.render import render_result  # loads every analysis: only here
+
         print(render_result(result, template.analysis))
     return 0
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from smpc_ehr.cli.commands import DEFAULT_STATE, _client
-from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import JobFailed, JobInfo, JobResult
 from smpc_ehr.client.jobs import utc_text
 from smpc_ehr.coordinator.history import MAX_LIST as MAX_LIMIT
@@ -108,6 +107,8 @@ def show_text(job: JobInfo) -> str:
         result=job.result,
         elapsed_seconds=job.duration or 0.0,
     )
+    from smpc_ehr.cli.render import render_result  # loads every analysis: only here
+
     return "\n".join(lines) + "\n\n" + render_result(result, job.analysis)
 
 

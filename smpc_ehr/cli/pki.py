@@ -1,4 +1,4 @@
-"""`smpc-ehr certs request|sign|show`: keys made by each member, certificates by the CA.
+"""`smpc-ehr certs ca|request|sign|show`: keys made by each member, certificates by the CA.
 
 Registered from `cli/__init__.build_parser` by one call, so the commands live here
 with their handlers.
@@ -24,8 +24,16 @@ def _days(text: str) -> int:
 
 
 def register_certs(certs_sub: Any) -> None:
-    """Add `request`, `sign` and `show` beside `certs init`."""
+    """Add `ca`, `request`, `sign` and `show` beside `certs init`."""
     from smpc_ehr.pki.requests import DEFAULT_DAYS
+
+    ca = certs_sub.add_parser(
+        "ca", help="make only the federation CA (ca.pem, ca.key): the operator's first step"
+    )
+    ca.add_argument("--roster", required=True, help="roster TOML (the federation's name)")
+    ca.add_argument("--out", required=True, help="folder for ca.pem and ca.key (0600)")
+    ca.add_argument("--force", action="store_true", help="overwrite an existing CA")
+    ca.set_defaults(handler=certs_ca)
 
     req = certs_sub.add_parser(
         "request", help="make this member's key and a certificate request (CSR) in DIR"
@@ -92,6 +100,19 @@ def _federation(args: argparse.Namespace) -> str | None:
     if args.roster:
         return load_roster(args.roster).federation
     return None
+
+
+def certs_ca(args: argparse.Namespace) -> int:
+    from smpc_ehr.config.roster import load_roster
+    from smpc_ehr.pki.certs import init_ca
+
+    roster = load_roster(args.roster)
+    cert, key = init_ca(roster.federation, Path(args.out), force=args.force)
+    print(f"CA certificate: {cert} (give it to every member; the roster's ca_cert)")
+    print(f"CA key:         {key} (mode 0600; keep it offline, it signs certificates and rosters)")
+    if cert.resolve() != roster.ca_cert.resolve():
+        print(f"note: the roster's ca_cert is {roster.ca_cert}, not {cert}")
+    return 0
 
 
 def certs_request(args: argparse.Namespace) -> int:

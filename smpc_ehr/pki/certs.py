@@ -8,7 +8,8 @@ carries its id as the DNS SAN (and as CN, for humans), plus a URI
 TLS server and client, hence extended key usage serverAuth and clientAuth.
 
 `init_federation_pki` puts every identity's key in one folder; that suits a demo on
-one machine. In a real federation each site should receive only its own key.
+one machine. In a real federation `init_ca` makes the CA alone and each member makes
+its own key (smpc_ehr.pki.requests).
 """
 
 from __future__ import annotations
@@ -385,6 +386,29 @@ def _issue_leaf(
     _write_cert(cert_path, cert)
 
 
+def _write_ca(
+    federation: str, out: Path, force: bool
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """Make the federation CA and write out/ca.pem and out/ca.key (0600)."""
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca_key, ca_cert = _make_ca(federation)
+    write_key(out / "ca.key", key_pem(ca_key), force=force)
+    _write_cert(out / "ca.pem", ca_cert)
+    return ca_key, ca_cert
+
+
+def init_ca(federation: str, out: Path | str, *, force: bool = False) -> tuple[Path, Path]:
+    """Make only the federation CA: out/ca.pem and out/ca.key (mode 0600); returns
+    (certificate path, key path). Members then make their own keys (`certs request`)
+    and the operator signs their requests. Refuses to overwrite either file unless
+    `force`."""
+    out = Path(out)
+    ca_cert_path, ca_key_path = out / "ca.pem", out / "ca.key"
+    _refuse_existing([ca_cert_path, ca_key_path], force)
+    _write_ca(federation, out, force)
+    return ca_cert_path, ca_key_path
+
+
 def init_federation_pki(roster: Roster, out: Path | str, *, force: bool = False) -> PkiPaths:
     """Make a new CA and a key + certificate for every identity in the roster.
 
@@ -397,11 +421,7 @@ def init_federation_pki(roster: Roster, out: Path | str, *, force: bool = False)
     certs = {m.id: out / f"{m.id}.pem" for m in members}
     keys = {m.id: out / f"{m.id}.key" for m in members}
     _refuse_existing([ca_cert_path, ca_key_path, *certs.values(), *keys.values()], force)
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    ca_key, ca_cert = _make_ca(roster.federation)
-    write_key(ca_key_path, key_pem(ca_key), force=force)
-    _write_cert(ca_cert_path, ca_cert)
+    ca_key, ca_cert = _write_ca(roster.federation, out, force)
     for m in members:
         _issue_leaf(
             ca_key, ca_cert, m.id, m.role, roster.federation, certs[m.id], keys[m.id], force

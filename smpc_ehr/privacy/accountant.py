@@ -32,13 +32,15 @@ def _zcdp_to_approx() -> Any:
     """OpenDP's zCDP -> approximate-DP cast of a Gaussian of scale 1, whose rho at
     sensitivity d is d^2 / 2: a privacy profile for any rho. Built on first use (OpenDP
     loads a native library, and its "contrib" feature flag is process-wide)."""
-    import opendp.prelude as dp
+    from opendp.combinators import make_zCDP_to_approxDP
+    from opendp.domains import atom_domain
+    from opendp.measurements import make_gaussian
+    from opendp.metrics import absolute_distance
+    from opendp.mod import enable_features
 
-    dp.enable_features("contrib")
-    gaussian = dp.m.make_gaussian(
-        dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float), scale=1.0
-    )
-    return dp.c.make_zCDP_to_approxDP(gaussian)
+    enable_features("contrib")
+    gaussian = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=1.0)
+    return make_zCDP_to_approxDP(gaussian)
 
 
 def check_delta(delta: float) -> float:

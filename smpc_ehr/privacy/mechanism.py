@@ -23,11 +23,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import opendp.prelude as dp
+from opendp.mod import enable_features  # not opendp.prelude: it imports sklearn and polars
 
 from smpc_ehr.privacy.accountant import rho_for
 
-dp.enable_features("contrib")
+enable_features("contrib")
 
 MIN_SHARE_SCALE = 0.5
 """Proposition 14 holds for shares of scale at least 1/2."""

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import opendp.prelude as dp
+from opendp.domains import atom_domain, vector_domain
+from opendp.measurements import make_gaussian
+from opendp.metrics import l2_distance
+from opendp.mod import enable_features  # not opendp.prelude: it imports sklearn and polars
 
-dp.enable_features("contrib")
+enable_features("contrib")
 
 
 def noise_share(scale: float, size: int) -> npt.NDArray[np.int64]:
@@ -19,6 +22,6 @@ def noise_share(scale: float, size: int) -> npt.NDArray[np.int64]:
         raise ValueError(f"size must be >= 0, not {size}")
     if size == 0:
         return np.zeros(0, dtype=np.int64)
-    space = dp.vector_domain(dp.atom_domain(T="i64"), size=size), dp.l2_distance(T="i64")
-    measurement = dp.m.make_gaussian(*space, scale=scale)
+    space = vector_domain(atom_domain(T="i64"), size=size), l2_distance(T="i64")
+    measurement = make_gaussian(*space, scale=scale)
     return np.asarray(measurement([0] * size), dtype=np.int64)
