@@ -5,6 +5,7 @@ heads, and `smpc-ehr audit verify --state` names a changed byte and a truncation
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.cli import main
 from smpc_ehr.client import Client
-from smpc_ehr.local.federation import LocalFederation, audit_log_path
+from smpc_ehr.local.federation import LocalFederation, audit_log_path, party_config_path
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2
 from smpc_ehr.wire.party_pb2_grpc import PartyStub
@@ -54,9 +55,11 @@ def test_a_job_is_logged_heads_are_exchanged_and_tampering_is_named(
     with Client.from_state(fed3.state_dir) as client:
         client.run(template("rare_disease_count"), {"codes": "E75.22"})
     logs = {p: log_of(fed3.state_dir, p) for p in PARTIES}
-    for log in logs.values():
+    for party, log in logs.items():
         kinds = [e["kind"] for e in log]
         assert kinds[0] == "process_start" and kinds[-2:] == ["job_accepted", "outputs_sent"]
+        config = party_config_path(fed3.state_dir, party).read_bytes()
+        assert log[0]["fields"]["config_sha256"] == hashlib.sha256(config).hexdigest()
         received = [e for e in log if e["kind"] == "job_received"][-1]
         assert received["fields"]["params"]["codes"] == "E75.22"
         assert received["fields"]["analyst"] == "analyst"

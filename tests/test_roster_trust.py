@@ -136,6 +136,8 @@ def test_revoked_certificate_is_refused_and_reload_rules(
     holder = trust.activate(load_roster(tmp_path / "roster.toml", signature_required=True))
     cut: list[tuple[frozenset[str], str]] = []
     holder.on_cut(lambda ids, why: cut.append((ids, why)))
+    reloads: list[dict[str, object]] = []  # what a party's audit log is told
+    holder.on_reload(reloads.append)
     try:
         assert call(analyst_pem) == "analyst"
         assert call(party_pem) == "hospital-a"
@@ -166,6 +168,14 @@ def test_revoked_certificate_is_refused_and_reload_rules(
         assert not holder.reload() and "does not match its signature" in caplog.text
         signature_path(tmp_path / "roster.toml").unlink()
         assert not holder.reload() and holder.roster.version == 4
+        assert [(r["accepted"], r["version"]) for r in reloads] == [
+            (True, 4),
+            (False, 4),
+            (False, 4),
+            (False, 4),
+        ]
+        assert reloads[0]["cut"] == ["analyst"] and reloads[0]["previous_version"] == 3
+        assert reloads[1]["reason"] == "version 3 is lower than the loaded 4"
     finally:
         trust.deactivate()
 

@@ -31,6 +31,7 @@ BUDGET_RESERVED = "budget_reserved"
 BUDGET_COMMITTED = "budget_committed"
 BUDGET_RELEASED = "budget_released"
 RPC_REFUSED = "rpc_refused"
+ROSTER_RELOAD = "roster_reload"
 
 
 class PartyAudit:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from smpc_ehr import __version__
 from smpc_ehr.audit.heads import HeadStore
-from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP
+from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP, ROSTER_RELOAD
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.loader import load_party_data
@@ -38,6 +41,22 @@ STOP_GOSSIP_DEADLINE = 2.0
 """Seconds the last audit head (after the stop entry) may take to reach a peer."""
 
 
+def start_fields(config: PartyConfig, port: int) -> dict[str, Any]:
+    """The process_start entry: the version, the port, and the SHA-256 of the config and
+    roster files in force, so that a change between two starts shows in the audit log."""
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    return {
+        "version": __version__,
+        "port": port,
+        "config_sha256": digest(config.source),
+        "roster_sha256": digest(config.roster.source),
+        "roster_version": config.roster.version,
+    }
+
+
 async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
     """Run one party until SIGTERM/SIGINT."""
     roster = config.roster
@@ -54,7 +73,9 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     )
     mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
     runner = JobRunner(config, data, mesh, tls)
-    watch_roster(config.roster).on_cut(runner.abort_jobs_with)
+    roster_watch = watch_roster(config.roster)
+    roster_watch.on_cut(runner.abort_jobs_with)
+    roster_watch.on_reload(lambda fields: runner.audit.note(ROSTER_RELOAD, fields))
     peers = [p for p in roster.party_ids() if p != config.id]
     gossip = HeadGossip(
         tls,
@@ -80,7 +101,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         threading.Thread(target=_preload_crypten, name="preload-crypten", daemon=True).start()
     log.info("%s: serving on port %d (mutual TLS)", config.id, port)
     audit = runner.audit
-    audit.must(PROCESS_START, {"version": __version__, "port": port})
+    audit.must(PROCESS_START, start_fields(config, port))
     log.info("%s: audit log %s", config.id, config.audit_log_path)
     starting = asyncio.ensure_future(gossip.send(level=logging.INFO))  # peers may be starting
     if on_ready is not None:

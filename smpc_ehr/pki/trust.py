@@ -17,6 +17,7 @@ import functools
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from cryptography import x509
 
@@ -44,6 +45,7 @@ class RosterTrust:
         self._started_with = frozenset(roster.identities())
         self._seen: dict[str, str] = {}  # fingerprint -> id of callers seen
         self._listeners: list[Callable[[frozenset[str], str], None]] = []
+        self._reload_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     @property
     def roster(self) -> Roster:
@@ -55,6 +57,15 @@ class RosterTrust:
         jobs in flight with them can be aborted (ids are those whose now-revoked
         certificate has called this process, and those dropped from the roster)."""
         self._listeners.append(listener)
+
+    def on_reload(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener(fields)` after every reload attempt, accepted or refused, with
+        what changed (for a party's audit log: a roster change is a policy event)."""
+        self._reload_listeners.append(listener)
+
+    def _tell(self, **fields: Any) -> None:
+        for listener in self._reload_listeners:
+            listener(fields)
 
     def refusal(self, caller: str, cert_pem: bytes) -> str | None:
         """Why this caller's certificate is not accepted now, or None if it is.
@@ -82,6 +93,7 @@ class RosterTrust:
             fresh = load_checked(old, self._ca_pem)
         except ConfigError as exc:
             log.error("roster reload refused, keeping version %d: %s", old.version, exc)
+            self._tell(accepted=False, version=old.version, reason=str(exc))
             return False
         if fresh.version < old.version:
             log.error(
@@ -91,6 +103,11 @@ class RosterTrust:
                 fresh.source,
                 fresh.version,
                 old.version,
+            )
+            self._tell(
+                accepted=False,
+                version=old.version,
+                reason=f"version {fresh.version} is lower than the loaded {old.version}",
             )
             return False
         self._roster = fresh
@@ -104,6 +121,13 @@ class RosterTrust:
             len(fresh.revoked),
             len(revoked),
             f"; cut off: {', '.join(sorted(cut))}" if cut else "",
+        )
+        self._tell(
+            accepted=True,
+            version=fresh.version,
+            previous_version=old.version,
+            revoked=len(fresh.revoked),
+            cut=sorted(cut),
         )
         if cut:
             reason = f"roster version {fresh.version} revoked or removed {', '.join(sorted(cut))}"
