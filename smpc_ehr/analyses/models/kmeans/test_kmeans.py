@@ -38,6 +38,12 @@ FEATURES = ["hba1c", "bmi", "sbp", "ldl", "egfr", "triglycerides"]
 RELATIVE = {"mpyc": 1e-6, "crypten": 1e-4}
 """Centroids in original units: MPyC's 32 fractional bits; CrypTen's 16 (2^-16 of a
 standard deviation is about 2e-5 of these features' values)."""
+ITERATION_SLACK = {"mpyc": 0, "crypten": 1}
+"""With tol = 0 the fit stops at the first step in which no patient changes cluster.
+CrypTen's truncations round at random (2^-16 of a standard deviation), so a patient
+within that of a tie between two centroids may settle one step earlier or later than
+in float64 (seen once in CI: 21 against scikit-learn's 22); MPyC rounds
+deterministically at 2^-32."""
 
 
 def run(
@@ -90,7 +96,7 @@ def test_given_initial_centroids_give_scikit_learns_clustering(
     got = np.asarray(result["centroids"])
     assert np.abs(got / want - 1).max() <= RELATIVE[backend], got / want - 1
     assert result["converged"]
-    assert result["iterations"] == reference.n_iter_
+    assert abs(result["iterations"] - reference.n_iter_) <= ITERATION_SLACK[backend]
     labels = reference.labels_
     assert result["sizes"] == np.bincount(labels, minlength=4).tolist()
     assert result["n"] == len(rows)
