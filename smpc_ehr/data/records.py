@@ -53,6 +53,12 @@ def _max_abs(values: np.ndarray) -> float:
     return float(max(np.fmax.reduce(values), -np.fmin.reduce(values)))
 
 
+def _is_binary(values: np.ndarray) -> bool:
+    """Whether every non-missing value is 0 or 1 (True when all are missing)."""
+    known = values[~np.isnan(values)]
+    return bool(np.all((known == 0) | (known == 1)))
+
+
 @dataclass(frozen=True, eq=False)
 class PartyData:
     """A party's validated patients and condition rows (one array per column).
@@ -81,6 +87,10 @@ class PartyData:
     max_abs: Mapping[str, float] = field(init=False, repr=False)
     """Per numeric column, the largest magnitude of its values (NaN if all missing),
     found once at load so that analyses can check their ranges without a pass."""
+    binary: Mapping[str, bool] = field(init=False, repr=False)
+    """Per numeric column, whether all its values are 0 or 1. Decided on the whole
+    column, never on a query's cohort: a refusal that depended on the cohort would
+    tell whether a patient with another value is in it."""
 
     def __post_init__(self) -> None:
         n, m = len(self.patient_ids), len(self.cond_patient)
@@ -120,6 +130,16 @@ class PartyData:
             MappingProxyType(
                 {
                     name: _max_abs(values)
+                    for name, values in (*self.features.items(), *self.outcomes.items())
+                }
+            ),
+        )
+        object.__setattr__(
+            self,
+            "binary",
+            MappingProxyType(
+                {
+                    name: _is_binary(values)
                     for name, values in (*self.features.items(), *self.outcomes.items())
                 }
             ),

@@ -115,10 +115,9 @@ def category_index(data: PartyData, name: str, cohort: Cohort, params: Params) -
         has = cohort_mask(data, CohortFilter(codes=codes, as_of=params["as_of"]))
         return has.take(cohort.members).astype(np.int64)
     values = numeric_values(data, name, cohort)
-    known = ~np.isnan(values)
-    if not np.all((values[known] == 0) | (values[known] == 1)):
+    if not data.binary[name]:  # the whole column's property, not the cohort's
         raise UnusableValues(f"column {name!r} is used as a 0/1 variable but has other values")
-    return np.where(known, values, -1).astype(np.int64)
+    return np.where(np.isnan(values), -1, values).astype(np.int64)
 
 
 def cross_table(data: PartyData, params: Params, row: str, col: str) -> tuple[np.ndarray, int]:
