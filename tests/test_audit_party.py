@@ -5,6 +5,7 @@ reason; and each log is a valid chain."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,12 @@ import pytest
 from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.audit.trail import PartyAudit
 from smpc_ehr.audit.verify import read_chain
+from smpc_ehr.config.roster import load_roster
 from smpc_ehr.errors import BadRequest
 from smpc_ehr.party.gossip import HeadGossip, from_message, to_message
+from smpc_ehr.pki import trust
 from smpc_ehr.pki.certs import PkiPaths
+from smpc_ehr.pki.trust import peer_fingerprint
 from smpc_ehr.policy.privacy import PrivacyPolicy
 from smpc_ehr.testing.federation import ANALYST, COORDINATOR, JobFailed
 from smpc_ehr.transport.mesh import Mesh
@@ -88,3 +92,28 @@ def test_gossip_keeps_a_valid_head_of_its_caller_only(tmp_path: Path, pki: PkiPa
         b.receive("hospital-a", forged)
     rows = b.store.held("hospital-b")["hospital-a"]
     assert [r.head for r in rows] == [from_message(head)]
+
+
+def test_gossip_refuses_a_head_signed_with_a_revoked_certificate(
+    tmp_path: Path, pki: PkiPaths
+) -> None:
+    """A head is evidence only if its signing certificate is not revoked by the roster in
+    force (a stolen, revoked key must not add heads)."""
+    tls = TlsIdentity.from_files("hospital-a", pki.ca_cert, pki.cert_for("hospital-a"),
+                                 pki.key_for("hospital-a"))  # fmt: skip
+    audit = PartyAudit(tmp_path / "a" / "log.jsonl", "hospital-a")
+    audit.must("process_start", {})
+    a = HeadGossip(tls, Mesh(tls, {}), audit, HeadStore(tmp_path / "a" / "heads"), [], 600.0)
+    other = TlsIdentity.from_files("hospital-b", pki.ca_cert, pki.cert_for("hospital-b"),
+                                   pki.key_for("hospital-b"))  # fmt: skip
+    b = HeadGossip(other, Mesh(other, {}), audit, HeadStore(tmp_path / "b" / "heads"), [], 600.0)
+    head = to_message(a.sign())
+    roster = load_roster(pki.ca_cert.parent.parent / "roster.toml")
+    revoked = peer_fingerprint(pki.cert_for("hospital-a").read_bytes())
+    trust.activate(dataclasses.replace(roster, revoked=frozenset({revoked})))
+    try:
+        with pytest.raises(BadRequest, match="signed with a revoked certificate"):
+            b.receive("hospital-a", head)
+    finally:
+        trust.deactivate()
+    assert b.receive("hospital-a", head) is True  # the same head, no longer revoked

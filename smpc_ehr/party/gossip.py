@@ -21,6 +21,8 @@ import grpc
 from smpc_ehr.audit.heads import HeadStore, SignedHead, check_head, sign_head
 from smpc_ehr.audit.trail import PartyAudit
 from smpc_ehr.errors import BadRequest
+from smpc_ehr.pki.trust import active as active_trust
+from smpc_ehr.pki.trust import peer_fingerprint
 from smpc_ehr.transport.mesh import Mesh
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2
@@ -130,6 +132,9 @@ class HeadGossip:
             check_head(head, self._tls.ca_pem)
         except ValueError as exc:
             raise BadRequest(f"the audit head of {caller} is not valid: {exc}") from None
+        trust = active_trust()
+        if trust is not None and peer_fingerprint(head.cert.encode()) in trust.roster.revoked:
+            raise BadRequest(f"the audit head of {caller} is signed with a revoked certificate")
         last = self._held.get(caller) or self._last_stored(caller)
         if last == (head.seq, head.hash):
             return False
