@@ -164,9 +164,10 @@ class Analysis(ABC):
         calibrated to, or None for an exact run."""
         charge = dp_noise.charge(params)
         if charge is not None:
-            if not self.noisy_releases(params):
+            releases = self.noisy_releases(params)
+            if not releases:
                 raise ValueError(f"analysis {self.name!r} has no differentially private variant")
-            dp_noise.check_shares(self.noisy_releases(params))
+            dp_noise.check_shares(releases)
         return charge
 
     def noise(self, params: Params, setting: JobSetting) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.common.noise import requested_epsilon
 from smpc_ehr.analyses.common.variables import (
     FULL_MODE_MAX_ABS,
     MAX_ABS_VALUE,
@@ -35,7 +36,7 @@ def local_rows(data: PartyData, params: Params) -> Rows:
     values of any size: it clips them into their public bounds before use (dp.py)."""
     cohort = select_cohort(data, params)
     limit = FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE
-    if params.get("epsilon") is not None:
+    if requested_epsilon(params) is not None:
         limit = math.inf
     x = np.column_stack([numeric_values(data, f, cohort, limit) for f in params["features"]])
     names = params.get("profile") or ()

@@ -35,7 +35,7 @@ from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.common.clipping import clip_bounds
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
-from smpc_ehr.analyses.common.noise import NoisyRelease
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.models.logistic.data import (
@@ -48,7 +48,6 @@ from smpc_ehr.analyses.models.logistic.data import (
 from smpc_ehr.analyses.models.logistic.dp import (
     dp_outputs,
     dp_program,
-    dp_requested,
     original_units,
     releases,
     validate_dp,
@@ -204,7 +203,7 @@ class LogisticRegressionAnalysis(Analysis):
             category_levels(variable, params)  # condition needs condition_codes
         if params["mode"] not in MODES:
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
-        if dp_requested(params):
+        if requested_epsilon(params) is not None:
             validate_dp(params)
 
     def validate_backend(self, params: Params, backend: str) -> None:
@@ -221,7 +220,7 @@ class LogisticRegressionAnalysis(Analysis):
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         d = len(feature_names(params))
-        if dp_requested(params):
+        if requested_epsilon(params) is not None:
             return dp_outputs(d)
         model = full_outputs(d) if params["mode"] == "full" else iterates_outputs(d)
         evaluated = float(params["test_fraction"]) > 0
@@ -231,7 +230,7 @@ class LogisticRegressionAnalysis(Analysis):
         return releases(params).all()
 
     def secure_program(self, local: Design, params: Params, threshold: int) -> NamedProgram:
-        if dp_requested(params):
+        if requested_epsilon(params) is not None:
             return dp_program(local, params, threshold)
         if params["mode"] == "full":
             return full_program(local, params, threshold)
@@ -240,7 +239,7 @@ class LogisticRegressionAnalysis(Analysis):
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
-        private, full = dp_requested(params), params["mode"] == "full"
+        private, full = requested_epsilon(params) is not None, params["mode"] == "full"
         evaluated = float(params["test_fraction"]) > 0  # never with epsilon (validate_dp)
         if private:
             fit, leakage = _dp_fit(opened, params), DP_LEAKAGE

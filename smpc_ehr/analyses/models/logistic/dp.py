@@ -98,10 +98,6 @@ BETA_BOUND = 15.0
 from a badly noisy Hessian cannot send the iterate where every p is 0 or 1."""
 
 
-def dp_requested(params: Params) -> bool:
-    return params.get("epsilon") is not None
-
-
 def validate_dp(params: Params) -> None:
     """TemplateError for a DP job this variant cannot run: no or ill-fitting bounds,
     mode "full", a test fraction."""
