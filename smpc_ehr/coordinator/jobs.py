@@ -33,6 +33,7 @@ from smpc_ehr.coordinator.history import LOST, JobHistory, StoredJob
 from smpc_ehr.coordinator.participants import absent_parties, choose_participants
 from smpc_ehr.coordinator.queue import JobBook
 from smpc_ehr.errors import TemplateError, TransportError
+from smpc_ehr.pki.trust import current as current_roster
 from smpc_ehr.policy.approval import combine_thresholds, job_deadline
 from smpc_ehr.securemath.ops import OutputShareSet
 from smpc_ehr.study.template import ProtocolTemplate
@@ -202,9 +203,10 @@ class Coordinator:
             min(config.job_retention_seconds, keep),
             min(config.fetched_retention_seconds, fetched_keep),
         )
-        self._stubs: dict[str, party_pb2_grpc.PartyStub] = {}
+        self._stubs: dict[tuple[str, str], party_pb2_grpc.PartyStub] = {}
         self._channels: list[grpc.aio.Channel] = []
         self.current: Job | None = None
+        self._cancelling: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -238,9 +240,10 @@ class Coordinator:
         ANALYSES[template.analysis].validate(params)
         backend = backend or template.backend
         ANALYSES[template.analysis].validate_backend(params, backend)
-        roster_parties = list(self._config.roster.party_ids())
+        roster = current_roster(self._config.roster)
+        roster_parties = list(roster.party_ids())
         participants = choose_participants(roster_parties, parties)
-        self._backends(backend).check(len(participants), self._config.roster.dealer is not None)
+        self._backends(backend).check(len(participants), roster.dealer is not None)
         limit = self._config.job_deadline_seconds
         # 0 is the wire's "not set" (the default); anything else must be a real deadline.
         deadline = job_deadline(deadline, limit, "this coordinator's") if deadline != 0 else limit
@@ -266,6 +269,28 @@ class Coordinator:
             ", ".join(participants),
         )
         return job
+
+    def cut_members(self, members: frozenset[str], reason: str) -> None:
+        """A roster reload revoked or removed `members`: their queued jobs (as analyst or
+        participant) end without running, and the job running now, if it involves one
+        of them, is cancelled at every participant (nothing is released). Other jobs are
+        not disturbed. Called on the server's event loop."""
+
+        def involves(job: Job) -> bool:
+            return job.analyst in members or not members.isdisjoint(job.parties)
+
+        for job in self._book.withdraw(involves):
+            job.error = f"cancelled before it ran: {reason}"
+            job.set_state("failed")
+            log.warning("job %s cancelled before it ran: %s", job.job_id, reason)
+        running = self.current
+        if running is not None and involves(running):
+            log.warning("job %s cancelled while running: %s", running.job_id, reason)
+            task = asyncio.get_running_loop().create_task(
+                self._cancel(running.job_id, running.parties, reason)
+            )
+            self._cancelling.add(task)
+            task.add_done_callback(self._cancelling.discard)
 
     def job(self, job_id: str) -> Job | StoredJob:
         """A booked job, else its row in the history (after a restart, or once memory let
@@ -302,19 +327,20 @@ class Coordinator:
     def _stub(self, party: str) -> PartyClient:
         if self._party_client is not None:
             return self._party_client(party)
-        stub = self._stubs.get(party)
+        # Keyed by address too: a reloaded roster may move a party.
+        address = str(current_roster(self._config.roster).member(party).address)
+        stub = self._stubs.get((party, address))
         if stub is None:
-            address = self._config.roster.member(party).address
-            channel = self._tls.secure_channel(str(address), party)
+            channel = self._tls.secure_channel(address, party)
             self._channels.append(channel)
-            stub = self._stubs[party] = party_pb2_grpc.PartyStub(channel)
+            stub = self._stubs[party, address] = party_pb2_grpc.PartyStub(channel)
         return stub
 
     async def _work(self) -> None:
         # A party may still run a job this coordinator lost in a restart; until told, it
         # would refuse every next job as busy.
         for job_id in self._lost:
-            await self._cancel(job_id, self._config.roster.party_ids(), LOST)
+            await self._cancel(job_id, current_roster(self._config.roster).party_ids(), LOST)
         self._lost = []
         while True:
             job = await self._book.next()

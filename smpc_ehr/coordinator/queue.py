@@ -108,6 +108,16 @@ class JobBook(Generic[J]):
         self._served[analyst] = next(self._turns)
         return job
 
+    def withdraw(self, drop: Callable[[J], bool]) -> list[J]:
+        """Take every queued job for which `drop(job)` holds out of the queues (they stay
+        booked, so their analysts can read why they ended); returns them."""
+        taken: list[J] = []
+        for analyst, queue in self._queues.items():
+            keep = deque(item for item in queue if not drop(item[1]))
+            taken += [job for _, job in queue if drop(job)]
+            self._queues[analyst] = keep
+        return taken
+
     async def next(self) -> J:
         """Wait for the next job to run (see `take`)."""
         while (job := self.take()) is None:

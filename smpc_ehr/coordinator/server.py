@@ -23,9 +23,10 @@ async def serve(config: CoordinatorConfig, on_ready: Callable[[int], None] | Non
     tls = TlsIdentity.from_files(
         config.id, config.roster.ca_cert, config.cert, config.key, role="coordinator"
     )
-    watch_roster(config.roster)
+    trust = watch_roster(config.roster)
     coordinator = Coordinator(config, tls)
-    servicer = CoordinatorServicer(config, coordinator)
+    trust.on_cut(coordinator.cut_members)
+    servicer = CoordinatorServicer(config, coordinator, tls)
     server, port = await start_server(
         tls,
         config.listen,

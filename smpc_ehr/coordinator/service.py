@@ -15,7 +15,7 @@ from smpc_ehr.coordinator.approvals import collect_approvals
 from smpc_ehr.coordinator.history import StoredJob
 from smpc_ehr.coordinator.jobs import FINAL_STATES, Coordinator, Job
 from smpc_ehr.coordinator.participants import absent_parties
-from smpc_ehr.pki.trust import active as active_trust
+from smpc_ehr.pki.trust import current as current_roster
 from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.status import message_for
 from smpc_ehr.transport.tls import TlsIdentity, fail_call, refuse, require_caller
@@ -28,15 +28,18 @@ DEFAULT_LIST = 20
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     """Only the roster's analysts may submit or read jobs."""
 
-    def __init__(self, config: CoordinatorConfig, coordinator: Coordinator) -> None:
+    def __init__(
+        self, config: CoordinatorConfig, coordinator: Coordinator, tls: TlsIdentity | None = None
+    ) -> None:
+        """`tls` is the coordinator's identity, for asking parties what they approve
+        (None: Approvals is refused, as in-process tests need no network)."""
         self._config = config
         self._coordinator = coordinator
-        self._tls: TlsIdentity | None = None
+        self._tls = tls
 
     def _roster(self) -> Roster:
         """The roster in force: a reload (SIGHUP) can add or remove a member."""
-        trust = active_trust()
-        return trust.roster if trust is not None else self._config.roster
+        return current_roster(self._config.roster)
 
     def _roster_parties(self) -> tuple[str, ...]:
         return self._roster().party_ids()
@@ -148,7 +151,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         await require_caller(
             context,
             "Health",
-            frozenset(self._config.roster.identities()),
+            frozenset(self._roster().identities()),
             lambda caller: f"{caller} is not in the roster",
         )
         current = self._coordinator.current
@@ -160,13 +163,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         )
 
     async def Approvals(self, request, context):
-        await self._analyst(context, "Approvals")
-        if self._tls is None:  # read once: only analysts asking what will run need it
-            config = self._config
-            self._tls = TlsIdentity.from_files(
-                config.id, config.roster.ca_cert, config.cert, config.key, role="coordinator"
+        analyst = await self._analyst(context, "Approvals")
+        if self._tls is None:
+            await refuse(
+                context,
+                analyst,
+                "Approvals",
+                "this coordinator does not ask parties for approvals",
+                grpc.StatusCode.UNIMPLEMENTED,
             )
-        return await collect_approvals(self._tls, self._config.roster.parties)
+        return await collect_approvals(self._tls, self._roster().parties)
 
 
 def _shared(job: StoredJob, result: bool) -> dict[str, Any]:

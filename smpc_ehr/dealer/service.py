@@ -10,6 +10,7 @@ import grpc
 from smpc_ehr.config.dealer import DealerConfig
 from smpc_ehr.dealer.sessions import BadRequest, Dealer
 from smpc_ehr.dealer_protocol.messages import correction_chunks, request_from_wire
+from smpc_ehr.pki.trust import current as current_roster
 from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.tls import fail_call, require_caller
 from smpc_ehr.wire import dealer_pb2, dealer_pb2_grpc
@@ -23,7 +24,6 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
     def __init__(self, config: DealerConfig, dealer: Dealer) -> None:
         self._config = config
         self._dealer = dealer
-        self._members = frozenset(config.roster.identities())
 
     async def Join(self, request, context):
         caller = await require_caller(context, "Join")
@@ -65,7 +65,10 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
 
     async def Health(self, request, context):
         await require_caller(
-            context, "Health", self._members, lambda caller: f"{caller} is not in the roster"
+            context,
+            "Health",
+            frozenset(current_roster(self._config.roster).identities()),
+            lambda caller: f"{caller} is not in the roster",
         )
         return health_reply(
             self._config.id,

@@ -31,6 +31,7 @@ from smpc_ehr.dealer_protocol.correlations import Request, correction
 from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream
 from smpc_ehr.dealer_protocol.torch_setup import single_threaded_torch
 from smpc_ehr.errors import BadRequest, Refusal
+from smpc_ehr.pki.trust import current as current_roster
 
 single_threaded_torch()  # see there: OpenMP threads spin against the parties
 
@@ -72,12 +73,17 @@ class Dealer:
         clock: Callable[[], float] = time.monotonic,
         max_jobs_per_party: int = MAX_JOBS_PER_PARTY,
     ) -> None:
-        self._parties = frozenset(roster.party_ids())
+        self._roster = roster
         self._clock = clock
         self._jobs: dict[str, DealerJob] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self.max_jobs_per_party = max_jobs_per_party
         self._held: dict[str, OrderedDict[str, None]] = {}  # party -> jobs joined, not left
+
+    @property
+    def _parties(self) -> frozenset[str]:
+        """The roster's parties now (a reload can add one)."""
+        return frozenset(current_roster(self._roster).party_ids())
 
     @property
     def open_jobs(self) -> int:

@@ -67,7 +67,8 @@ class HeadGossip:
         self._mesh = mesh
         self._audit = audit
         self.store = store
-        self._peers = peers
+        self.peers = peers
+        """Who gets this party's heads (the roster's other parties; a reload sets it)."""
         self._interval = interval
         self._sent: tuple[int, str] | None = None
         self._held: dict[str, tuple[int, str]] = {}
@@ -91,7 +92,7 @@ class HeadGossip:
             except Exception as exc:  # grpc.aio errors, a peer not in the roster
                 log.log(level, "audit head %d not sent to %s: %s", head.seq, peer, _short(exc))
 
-        await asyncio.gather(*(one(p) for p in self._peers))
+        await asyncio.gather(*(one(p) for p in self.peers))
         self._sent = (head.seq, head.hash)
 
     def send_soon(self) -> None:

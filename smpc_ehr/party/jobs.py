@@ -30,6 +30,7 @@ from smpc_ehr.backends.backend import Backend, JobContext
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JobAborted, Refusal
+from smpc_ehr.pki.trust import current as current_roster
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
 from smpc_ehr.policy.ledger import PrivacyLedger
 from smpc_ehr.policy.partial import check_partial_job
@@ -141,14 +142,15 @@ class JobRunner:
             raise Refusal(f"a job id has 1 to {MAX_JOB_ID_CHARS} characters")
         parties = list(spec.parties)
         me = self._config.id
-        roster_parties = set(self._config.roster.party_ids())
+        roster = current_roster(self._config.roster)
+        roster_parties = set(roster.party_ids())
         if me not in parties or len(set(parties)) != len(parties):
             raise Refusal("the job's party list is malformed or does not include this party")
         unknown = [p for p in parties if p not in roster_parties]
         if unknown:
             raise Refusal(f"the job names parties not in the roster: {', '.join(unknown)}")
         backend = self._backends(spec.backend)
-        backend.check(len(parties), self._config.roster.dealer is not None)
+        backend.check(len(parties), roster.dealer is not None)
         check_deadline(policy, spec.deadline_seconds)
         template, params = check_job(policy, spec.protocol_toml, dict(spec.params))
         analysis = ANALYSES.get(template.analysis)
@@ -162,7 +164,7 @@ class JobRunner:
             policy.allow_partial_jobs,
             me,
             parties,
-            self._config.roster.party_ids(),
+            roster.party_ids(),
             charge,
             analysis.reads_patient_data,
         )
@@ -238,7 +240,8 @@ class JobRunner:
             raise
         await self._finish(job, spent=True)
         log.info("job %s done", job_id)
-        self.audit.outputs_sent(job_id, self._config.roster.coordinator.id, len(shares.values))
+        coordinator = current_roster(self._config.roster).coordinator.id
+        self.audit.outputs_sent(job_id, coordinator, len(shares.values))
         return shares
 
     def abort_jobs_with(self, members: frozenset[str], reason: str) -> None:
@@ -269,7 +272,7 @@ class JobRunner:
         if job.channel.failure is not None:
             raise job.channel.failure
         started = time.perf_counter()
-        dealer = self._config.roster.dealer
+        dealer = current_roster(self._config.roster).dealer
         context = JobContext(
             self._worker, self._tls, (dealer.id, str(dealer.address)) if dealer else None
         )

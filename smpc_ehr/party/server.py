@@ -22,6 +22,7 @@ from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP, ROSTER_RELOAD
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
+from smpc_ehr.config.roster import Roster
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
@@ -57,6 +58,11 @@ def start_fields(config: PartyConfig, port: int) -> dict[str, Any]:
     }
 
 
+def peer_addresses(roster: Roster, me: str) -> dict[str, str]:
+    """The other parties of `roster` and their addresses (those this party calls)."""
+    return {p.id: str(p.address) for p in roster.parties if p.id != me and p.address}
+
+
 async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = None) -> None:
     """Run one party until SIGTERM/SIGINT."""
     roster = config.roster
@@ -71,20 +77,27 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         config.data,
         time.monotonic() - started,
     )
-    mesh = Mesh(tls, {p.id: p.address for p in roster.parties if p.id != config.id and p.address})
+    mesh = Mesh(tls, peer_addresses(roster, config.id))
     runner = JobRunner(config, data, mesh, tls)
-    roster_watch = watch_roster(config.roster)
-    roster_watch.on_cut(runner.abort_jobs_with)
-    roster_watch.on_reload(lambda fields: runner.audit.note(ROSTER_RELOAD, fields))
-    peers = [p for p in roster.party_ids() if p != config.id]
     gossip = HeadGossip(
         tls,
         mesh,
         runner.audit,
         HeadStore(config.audit_heads_folder),
-        peers,
+        list(peer_addresses(roster, config.id)),
         config.audit_gossip_seconds,
     )
+    roster_watch = watch_roster(config.roster)
+    roster_watch.on_cut(runner.abort_jobs_with)
+
+    def roster_reloaded(fields: dict[str, Any]) -> None:
+        runner.audit.note(ROSTER_RELOAD, fields)
+        if fields["accepted"]:  # a new party, a moved one: reachable without a restart
+            peers = peer_addresses(roster_watch.roster, config.id)
+            mesh.set_addresses(peers)
+            gossip.peers = list(peers)
+
+    roster_watch.on_reload(roster_reloaded)
     runner.audit.on_job_end = gossip.send_soon
     servicer = PartyServicer(config, runner, mesh, gossip)
     server, port = await start_server(

@@ -18,6 +18,7 @@ from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.errors import BadRequest
 from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
+from smpc_ehr.pki.trust import current as current_roster
 from smpc_ehr.transport.health import health_reply
 from smpc_ehr.transport.mesh import Mesh, receive_stream
 from smpc_ehr.transport.status import message_for, status_for
@@ -38,8 +39,15 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
         self._gossip = gossip
         self._runner = runner
         self._mesh = mesh
-        self._coordinator = config.roster.coordinator.id
-        self._parties = frozenset(config.roster.party_ids())
+
+    @property
+    def _coordinator(self) -> str:
+        return current_roster(self._config.roster).coordinator.id
+
+    @property
+    def _parties(self) -> frozenset[str]:
+        """The roster's parties now (a reload can add one)."""
+        return frozenset(current_roster(self._config.roster).party_ids())
 
     async def _require(
         self, context: grpc.aio.ServicerContext, method: str, allowed: frozenset[str]
@@ -103,7 +111,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
         return party_pb2.CancelReply(was_running=was)
 
     async def Health(self, request, context):
-        roster = self._config.roster
+        roster = current_roster(self._config.roster)
         await self._require(context, "Health", frozenset(roster.identities()))
         job = self._runner.current_job
         policy = self._config.policy

@@ -160,6 +160,17 @@ def active() -> RosterTrust | None:
     return _ACTIVE[0] if _ACTIVE else None
 
 
+def current(fallback: Roster) -> Roster:
+    """The roster in force in this process (the reloaded one after a SIGHUP), else
+    `fallback`, the roster the caller's config loaded (in-process tests activate none).
+
+    Read it at each use, never keep it: a reload can add a party, move an address or
+    name a new dealer, and every member must see that without a restart.
+    """
+    trust = active()
+    return trust.roster if trust is not None else fallback
+
+
 def load_checked(roster: Roster, ca_pem: bytes) -> Roster:
     """Read `roster`'s file again with its signature checked against the CA `ca_pem`."""
     fresh = load_roster(roster.source, signature_required=roster.signature_required)

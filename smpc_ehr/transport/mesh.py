@@ -58,6 +58,7 @@ class Mesh:
         self._tls = tls
         self._addresses = dict(peer_addresses)
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self.registry = MailboxRegistry()
 
     def stub(self, peer: str) -> party_pb2_grpc.PartyStub:
@@ -69,6 +70,17 @@ class Mesh:
             channel = self._tls.secure_channel(self._addresses[peer], peer)
             self._channels[peer] = channel
         return party_pb2_grpc.PartyStub(channel)
+
+    def set_addresses(self, peer_addresses: dict[str, str]) -> None:
+        """Put a reloaded roster's peers in force (call on the server's event loop): a
+        new party is reachable at once; a moved or removed one loses its cached channel
+        (closed in the background; a job still streaming on it fails, as a lost peer)."""
+        stale = [p for p in self._channels if peer_addresses.get(p) != self._addresses.get(p)]
+        self._addresses = dict(peer_addresses)
+        for peer in stale:
+            task = asyncio.get_running_loop().create_task(self._channels.pop(peer).close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def link(
         self, peer: str, timeout: float, on_error: Callable[[str, BaseException], None]
