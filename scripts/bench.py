@@ -11,6 +11,8 @@
                                    [--warmup W] [--backends mpyc,crypten] [--tol T]
     python scripts/bench.py dp [--quick] [--patients N] [--repeats R] [--real-check]
                                [--dp-steps S]
+    python scripts/bench.py wan [--quick] [--patients N] [--delays 0,10,50] [--rate MBIT]
+                                [--repeats R] [--backends mpyc,crypten]
 
 Each benchmark prints a readable table and ends with one line holding a JSON object of
 its figures (progress goes to stderr). Generated data is cached under .bench-data/.
@@ -26,7 +28,17 @@ import argparse
 import sys
 from types import ModuleType
 
-from benchsuite import counts, dp, kmeans, logreg, logreg_full, randomness, stats, transport
+from benchsuite import (
+    counts,
+    dp,
+    kmeans,
+    logreg,
+    logreg_full,
+    randomness,
+    stats,
+    transport,
+    wan,
+)
 from benchsuite.harness import log, terminate_as_interrupt
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -38,6 +50,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "kmeans": kmeans,
     "randomness": randomness,
     "dp": dp,
+    "wan": wan,
 }
 
 

@@ -85,11 +85,15 @@ class RunningFederation:
 
 @contextmanager
 def local_federation(
-    data: Path, tag: str, min_cell_count: int = MIN_CELL_COUNT, timeout: float = UP_TIMEOUT
+    data: Path,
+    tag: str,
+    min_cell_count: int = MIN_CELL_COUNT,
+    timeout: float = UP_TIMEOUT,
+    placement: Any = None,
 ) -> Iterator[RunningFederation]:
     """`local up` on `data` in a temporary state folder; `local down` on leaving, always
     (also on Ctrl-C or SIGTERM, which `terminate_as_interrupt` turns into an exception).
-    `tag` starts its progress lines."""
+    `tag` starts its progress lines; `placement` puts members elsewhere (netlab.py)."""
     from smpc_ehr.local.federation import down, up
 
     with tempfile.TemporaryDirectory(prefix="smpc-bench-") as tmp:
@@ -103,6 +107,7 @@ def local_federation(
                 protocols=PROTOCOLS,
                 min_cell_count=min_cell_count,
                 timeout=timeout,
+                placement=placement,
             )
             up_seconds = time.perf_counter() - start
             log(f"{tag} local up took {up_seconds:.1f} s")

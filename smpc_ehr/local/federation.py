@@ -49,13 +49,28 @@ PORT_ATTEMPTS = 3
 class Placement:
     """Where each member of a local federation runs: its host address (default
     127.0.0.1) and the command prefix that starts it there (default none), e.g.
-    `ip netns exec NS` for a network namespace of a multi-host test."""
+    `ip netns exec NS` for a network namespace of a multi-host test; optionally the
+    host the roster names instead (a relay in front of the member: the WAN benchmark)
+    and a fixed port (default: a free one)."""
 
     hosts: Mapping[str, str] = field(default_factory=dict)
     prefixes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    advertised: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)
 
     def host(self, ident: str) -> str:
         return self.hosts.get(ident, "127.0.0.1")
+
+    def listen(self, ident: str, port: int) -> str:
+        """The address `ident` listens on."""
+        return f"{self.host(ident)}:{port}"
+
+    def roster_address(self, ident: str, port: int) -> str:
+        """The address the others dial to reach `ident` (the roster's)."""
+        return f"{self.advertised.get(ident, self.host(ident))}:{port}"
+
+    def port(self, ident: str) -> int:
+        return self.ports.get(ident) or free_port()
 
     def prefix(self, ident: str) -> list[str]:
         return list(self.prefixes.get(ident, ()))
@@ -198,8 +213,14 @@ def _start(
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
 
+    ports: dict[str, int] = {}
+
     def member(role: str, ident: str, name: str) -> Member:
-        return Member(ident, role, name, f"{placement.host(ident)}:{free_port()}")
+        ports[ident] = placement.port(ident)
+        return Member(ident, role, name, placement.roster_address(ident, ports[ident]))
+
+    def listen(ident: str) -> str:
+        return placement.listen(ident, ports[ident])
 
     coordinator = member("coordinator", COORDINATOR_ID, "Coordinator")
     dealer = member("dealer", DEALER_ID, "Dealer")
@@ -229,7 +250,7 @@ def _start(
                 key=pki.key_for(party.id),
                 cert=pki.cert_for(party.id),
                 data=folder,
-                listen=party.address,
+                listen=listen(party.id),
                 min_cell_count=min_cell_count,
                 approved_protocols=approved,
                 privacy=privacy,
@@ -245,7 +266,7 @@ def _start(
             roster=roster.source,
             key=pki.key_for(COORDINATOR_ID),
             cert=pki.cert_for(COORDINATOR_ID),
-            listen=roster.coordinator.address,
+            listen=listen(COORDINATOR_ID),
             **coordinator_settings,
         ),
     )
@@ -257,7 +278,7 @@ def _start(
             roster=roster.source,
             key=pki.key_for(DEALER_ID),
             cert=pki.cert_for(DEALER_ID),
-            listen=dealer.address,
+            listen=listen(DEALER_ID),
         ),
     )
     write_analyst_config(
