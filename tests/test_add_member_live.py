@@ -22,7 +22,7 @@ from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, load_roster, write_roster
 from smpc_ehr.config.roster_sig import sign_roster
 from smpc_ehr.data.synth import generate_federation
-from smpc_ehr.local.federation import down, free_port, health
+from smpc_ehr.local.federation import down, free_port, health, is_running
 from smpc_ehr.pki.requests import make_request, sign_request
 from smpc_ehr.transport.tls import TlsIdentity
 from tests._truth import truth_counts
@@ -100,17 +100,9 @@ def test_a_hospital_joins_after_a_roster_reload_without_restarts(tmp_path: Path)
                 result = client.run(COUNT_TEMPLATE, {"codes": ["E11"]}, backend=backend)
                 assert result.parties == everyone_ids, backend
                 assert result.result["count"] == truth, backend
-        assert all(pid_alive(pid) for pid in fed.pids.values()), "nobody was restarted"
+        assert all(is_running(pid) for pid in fed.pids.values()), "nobody was restarted"
     finally:
         if newcomer is not None:
             newcomer.terminate()
             newcomer.wait(20)
         down(state)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -285,12 +285,7 @@ def print_report(cfg: Config, run: Run) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
-    parser.add_argument(
-        "--backends",
-        type=options.backend_list,
-        default=options.BACKENDS,
-        help=f"MPC backends, one table row each (default {','.join(options.BACKENDS)})",
-    )
+    options.add_backends_option(parser, ", one table row each")
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     parser.add_argument("--warmup", type=int, help="warm-up jobs (default 1; --quick: 0)")
     options.add_data_options(parser)

@@ -29,6 +29,16 @@ def add_quick_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--quick", action="store_true", help=f"small run: {what}")
 
 
+def add_backends_option(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """`--backends`: some of BACKENDS (default all), `what` says what each gives."""
+    parser.add_argument(
+        "--backends",
+        type=backend_list,
+        default=BACKENDS,
+        help=f"MPC backends{what} (default {','.join(BACKENDS)})",
+    )
+
+
 def size_list(text: str) -> tuple[int, ...]:
     """Patients per party, like 10000,100000: sorted, each once."""
     try:

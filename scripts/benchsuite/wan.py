@@ -202,12 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one-way delays in ms (default 0,10,50; 0 is needed for the model)",
     )
     parser.add_argument("--rate", type=float, default=RATE_MBIT, help="Mbit/s (default 100)")
-    parser.add_argument(
-        "--backends",
-        type=options.backend_list,
-        default=options.BACKENDS,
-        help=f"MPC backends (default {','.join(options.BACKENDS)})",
-    )
+    options.add_backends_option(parser)
     parser.add_argument("--repeats", type=int, help="timed repetitions (default 3)")
     options.add_data_options(parser)
 

@@ -398,15 +398,15 @@ def down(state_dir: Path, timeout: float = 10.0, quiet: bool = False) -> list[st
             pass
     end = time.monotonic() + timeout
     for pid in federation.pids.values():
-        while _alive(pid) and time.monotonic() < end:
+        while is_running(pid) and time.monotonic() < end:
             time.sleep(0.05)
-        if _alive(pid):
+        if is_running(pid):
             os.kill(pid, signal.SIGKILL)
     (federation.state_dir / STATE_FILE).unlink(missing_ok=True)
     return stopped
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """True while `pid` runs (a zombie child of ours is reaped and counts as gone)."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
@@ -433,7 +433,7 @@ def restart(state_dir: Path, ident: str, timeout: float = 60.0) -> LocalFederati
     if ident not in federation.addresses:
         raise ConfigError(f"{ident} is not a member of the local federation in {state}")
     pid = federation.pids.get(ident)
-    if pid is not None and _alive(pid):
+    if pid is not None and is_running(pid):
         raise ConfigError(f"{ident} is still running (pid {pid}); stop it first")
     if ident in (COORDINATOR_ID, DEALER_ID):
         role, config = ident, state / f"{ident}.toml"
