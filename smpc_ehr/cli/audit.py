@@ -4,9 +4,10 @@
     smpc-ehr audit show (--config PARTY.toml | --state DIR) [--party ID] [--json]
 
 `verify --config` checks one party's chain and the signatures of every head it holds
-of others; `verify --state` checks every party of a local federation and also each
-party's log against the heads the others hold of it (truncation, rewriting). Both
-print every problem, the first broken entry first, and exit 1 if there is one.
+of others, and that those of one party agree at each seq (else: a fork);
+`verify --state` checks every party of a local federation and also each party's log
+against the heads the others hold of it (truncation, rewriting, forks across
+holders). Both print every problem, the first broken entry first, and exit 1 if there is one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from smpc_ehr.audit import trail
 from smpc_ehr.audit.chain import Entry
 from smpc_ehr.audit.heads import HeadStore, HeldHead, held_by_others
-from smpc_ehr.audit.verify import Problem, head_problem, read_chain, verify_log
+from smpc_ehr.audit.verify import Problem, forks, head_problem, read_chain, verify_log
 from smpc_ehr.cli.commands import DEFAULT_STATE
 from smpc_ehr.config.party import PartyConfig, load_party_config
 from smpc_ehr.errors import ConfigError
@@ -104,11 +105,15 @@ def _check_held(config: PartyConfig, store: HeadStore, ca: bytes) -> list[Proble
     problems = []
     count = 0
     for party, rows in store.held(config.id).items():
+        valid = []
         for row in rows:
             count += 1
             invalid = head_problem(row, party, ca)
             if invalid is not None:
                 problems.append(Problem(row.path, row.line, None, f"held head: {invalid}"))
+            else:
+                valid.append(row)
+        problems += forks(party, valid)
     print(f"{config.id}: holds {count} signed heads of other parties, checked")
     return problems
 
