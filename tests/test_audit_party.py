@@ -5,16 +5,19 @@ reason; and each log is a valid chain."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import threading
 import time
+import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from smpc_ehr.audit.heads import (
@@ -41,11 +44,13 @@ from smpc_ehr.party.gossip import (
     from_message,
     to_message,
 )
+from smpc_ehr.party.service import PartyServicer
 from smpc_ehr.pki import trust
 from smpc_ehr.pki.certs import PkiPaths
 from smpc_ehr.pki.trust import peer_fingerprint
 from smpc_ehr.policy.privacy import PrivacyPolicy
 from smpc_ehr.testing.federation import ANALYST, COORDINATOR, JobFailed
+from smpc_ehr.testing.memory import _CallContext
 from smpc_ehr.transport.mesh import Mesh
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2
@@ -213,7 +218,7 @@ def test_heads_beyond_the_bounds_are_refused_and_disk_use_stays_bounded(
     back are kept, the next is refused; the certificate is stored once."""
     now = [1_000_000_000.0]
     b = party_gossip(pki, "hospital-b", tmp_path / "log.jsonl", tmp_path / "heads", lambda: now[0])
-    sent = 3 * KEEP_PER_DAY
+    sent = KEEP_PER_DAY + 20
     for seq in range(1000, 1000 + sent):
         now[0] += 1.0
         assert b.receive("hospital-a", to_message(a_head(pki, seq, f"{seq:064x}"))) is True
@@ -225,8 +230,22 @@ def test_heads_beyond_the_bounds_are_refused_and_disk_use_stays_bounded(
     assert b.receive("hospital-a", to_message(a_head(pki, 5000, f"{5000:064x}"))) is True
     for seq in range(1, MAX_EVIDENCE + 1):  # heads going back: evidence, up to the bound
         assert b.receive("hospital-a", to_message(a_head(pki, seq, f"{seq:064x}"))) is True
-    with pytest.raises(BadRequest, match=f"already holding {MAX_EVIDENCE} heads of hospital-a"):
-        b.receive("hospital-a", to_message(a_head(pki, 999, "99" * 32)))
+    # The next is refused, and the refusal is audited as any refused call (the servicer).
+    config = load_party_config(party_config(tmp_path, pki, "hospital-b"), check_files=False)
+    runner = types.SimpleNamespace(audit=b._audit)
+    servicer = PartyServicer(config, runner, Mesh(b._tls, {}), b)  # type: ignore[arg-type]
+    caller = _CallContext(pki.cert_for("hospital-a").read_bytes())
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        asyncio.run(servicer.Gossip(to_message(a_head(pki, 999, "99" * 32)), caller))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"already holding {MAX_EVIDENCE} heads of hospital-a" in str(refused.value.details())
+    last = read_chain(tmp_path / "log.jsonl")[0][-1]
+    assert (last.kind, last.fields["method"], last.fields["caller"]) == (
+        "rpc_refused",
+        "Gossip",
+        "hospital-a",
+    )
+    assert f"already holding {MAX_EVIDENCE} heads" in last.fields["reason"]
     lines = history.read_bytes().splitlines()
     assert len(lines) == KEEP_PER_DAY + 1 + MAX_EVIDENCE
     assert all(len(line) <= MAX_LINE_BYTES for line in lines)
