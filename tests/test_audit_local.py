@@ -18,7 +18,6 @@ from smpc_ehr.audit.chain import AuditLog
 from smpc_ehr.audit.heads import HeadStore, sign_head
 from smpc_ehr.cli import main
 from smpc_ehr.client import Client
-from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import load_roster
 from smpc_ehr.local.federation import LocalFederation, audit_log_path, party_config_path
 from smpc_ehr.pki.certs import init_federation_pki
@@ -26,6 +25,7 @@ from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2
 from smpc_ehr.wire.party_pb2_grpc import PartyStub
 from tests._stats_jobs import template
+from tests.test_audit_chain import party_config
 from tests.test_pki import ROSTER
 
 PARTIES = ("hospital-1", "hospital-2", "hospital-3")
@@ -124,17 +124,8 @@ def test_verify_state_names_a_fork_across_holders(
     roster_path.write_text(ROSTER.format(fed="forked") + third)
     pki = init_federation_pki(load_roster(roster_path), state / "certs")
     for party in ("hospital-a", "hospital-b", "hospital-c"):
-        write_party_config(
-            party_config_path(state, party),
-            id=party,
-            roster=roster_path,
-            key=pki.key_for(party),
-            cert=pki.cert_for(party),
-            data=state / "data",
-            state=state / "state" / party,
-            audit_log=audit_log_path(state, party),
-        )
-    log = AuditLog(audit_log_path(state, "hospital-a"))
+        assert party_config(state, pki, party) == party_config_path(state, party)
+    log = AuditLog(state / "state" / "hospital-a" / "audit" / "hospital-a.jsonl")
     for i in range(5):
         log.append("job_received", {"job": f"j{i}"})
     real = log.head[1]

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -56,12 +57,7 @@ class SignedHead:
     @classmethod
     def from_json(cls, data: bytes | str) -> SignedHead:
         """A head from its JSON; ValueError if it is not one."""
-        if len(data) > MAX_HEAD_BYTES:
-            raise ValueError(f"a signed head is at most {MAX_HEAD_BYTES} bytes")
-        try:
-            value = json.loads(data)
-        except ValueError:
-            raise ValueError("a signed head is not JSON") from None
+        value = _json(data, "a signed head")
         names = {"party", "seq", "hash", "time", "signature", "cert"}
         if not isinstance(value, dict) or set(value) != names:
             raise ValueError(f"a signed head has exactly the keys {', '.join(sorted(names))}")
@@ -70,6 +66,16 @@ class SignedHead:
         if not all(isinstance(value[k], str) for k in names - {"seq"}):
             raise ValueError("a signed head's fields other than seq are text")
         return cls(**value)
+
+
+def _json(data: bytes | str, what: str) -> Any:
+    """`data` parsed, if it is at most MAX_HEAD_BYTES of JSON; ValueError naming `what`."""
+    if len(data) > MAX_HEAD_BYTES:
+        raise ValueError(f"{what} is at most {MAX_HEAD_BYTES} bytes")
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ValueError(f"{what} is not JSON") from None
 
 
 def signed_bytes(party: str, seq: int, hash: str, time: str) -> bytes:
@@ -163,12 +169,7 @@ def parse_stored(line: bytes, certs: Mapping[str, str]) -> tuple[SignedHead, str
     """(head, kept, received) from a head file's line: a full signed head (the format
     before certificates were stored once) or a stored line whose certificate is in
     `certs` (digest -> PEM); ValueError says what is wrong."""
-    if len(line) > MAX_HEAD_BYTES:
-        raise ValueError(f"a stored head is at most {MAX_HEAD_BYTES} bytes")
-    try:
-        value = json.loads(line)
-    except ValueError:
-        raise ValueError("a stored head is not JSON") from None
+    value = _json(line, "a stored head")
     if isinstance(value, dict) and "cert" in value:
         return SignedHead.from_json(line), "", ""
     if not isinstance(value, dict) or set(value) != _STORED_KEYS:
