@@ -208,6 +208,12 @@ def test_a_fork_is_kept_logged_audited_and_named_by_verify(
     ) in err
     assert f"{history}: line 4: held head: its signature does not verify" in err
     assert "44" * 32 not in err and err.count("forked its log") == 1
+    assert main(["audit", "show", "--config", str(path), "--json"]) == 0
+    outcomes = [row["outcome"] for row in json.loads(capsys.readouterr().out)]
+    assert outcomes[-2:] == [
+        f"FORK: hospital-a signed two different audit heads for seq 5: {h1} and {h2}",
+        "audit head of hospital-a went back from seq 5 to 3",
+    ]
 
 
 def test_heads_beyond_the_bounds_are_refused_and_disk_use_stays_bounded(

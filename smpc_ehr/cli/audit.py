@@ -183,6 +183,14 @@ def _event(entry: Entry) -> str:
     f = entry.fields
     if entry.kind == trail.RPC_REFUSED:
         return f"refused {f.get('method')} from {f.get('caller')}: {f.get('reason')}"
+    if entry.kind == trail.AUDIT_FORK:
+        return (
+            f"FORK: {f.get('sender')} signed two different audit heads for seq {f.get('seq')}: "
+            f"{f.get('held_hash')} and {f.get('new_hash')}"
+        )
+    if entry.kind == trail.AUDIT_ROLLBACK:
+        back = f"from seq {f.get('last_seq')} to {f.get('seq')}"
+        return f"audit head of {f.get('sender')} went back {back}"
     details = ", ".join(f"{k}={v}" for k, v in sorted(f.items()))
     return f"{entry.kind.replace('_', ' ')}" + (f" ({details})" if details else "")
 
