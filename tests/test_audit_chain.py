@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from smpc_ehr.audit.chain import GENESIS, AuditError, AuditLog, canonical
-from smpc_ehr.audit.heads import HeadStore, HeldHead, SignedHead, check_head, sign_head
+from smpc_ehr.audit.heads import (
+    ADVANCE,
+    FORK,
+    HeadStore,
+    HeldHead,
+    SignedHead,
+    check_head,
+    sign_head,
+)
 from smpc_ehr.audit.verify import read_chain, verify_log
 from smpc_ehr.cli import main
 from smpc_ehr.config.party import write_party_config
@@ -178,18 +186,35 @@ def test_a_head_with_a_bad_signature_is_a_problem(tmp_path: Path, pki: PkiPaths)
     assert len(problems) == 1 and "signature does not verify" in problems[0].message
 
 
-def test_head_store_is_append_only_per_sender(tmp_path: Path, pki: PkiPaths) -> None:
+def test_head_store_is_append_only_per_sender_and_keeps_each_certificate_once(
+    tmp_path: Path, pki: PkiPaths
+) -> None:
     store = HeadStore(tmp_path / "heads")
     first = head_of(pki, PARTY, 1, "11" * 32)
     second = head_of(pki, PARTY, 2, "22" * 32)
     store.record(first)
-    store.record(second)
+    store.record(second, FORK, "2026-12-06T10:00:00.000Z")
     rows = store.held("hospital-b")[PARTY]
     assert [r.head for r in rows] == [first, second] and [r.line for r in rows] == [1, 2]
-    assert (
-        store.path_for(PARTY).read_bytes()
-        == canonical(first.__dict__) + b"\n" + canonical(second.__dict__) + b"\n"
-    )
+    assert [r.kept for r in rows] == [ADVANCE, FORK]
+    digest = hashlib.sha256(first.cert.encode()).hexdigest()
+    lines = store.path_for(PARTY).read_bytes().splitlines()
+    for line, head in zip(lines, [first, second], strict=True):
+        value = json.loads(line)
+        assert line == canonical(value) and value["cert_sha256"] == digest
+        assert {k: value[k] for k in ("party", "seq", "hash", "time", "signature")} == {
+            k: getattr(head, k) for k in ("party", "seq", "hash", "time", "signature")
+        }
+    assert store.certs_path(PARTY).read_bytes().count(b"BEGIN CERTIFICATE") == 1
+    # A file written before certificates were stored once (whole heads) is still read.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / f"{PARTY}.jsonl").write_bytes(canonical(first.__dict__) + b"\n")
+    assert [r.head for r in HeadStore(old).held("hospital-b")[PARTY]] == [first]
+    # A line naming a certificate that is not stored is unreadable, and says so.
+    store.certs_path(PARTY).unlink()
+    rows = HeadStore(store.folder).held("hospital-b")[PARTY]
+    assert rows[0].head is None and "is not stored" in rows[0].problem
 
 
 def party_config(tmp_path: Path, pki: PkiPaths, party: str) -> Path:

@@ -1,7 +1,8 @@
 """The audit trail on a real local federation (slow tier, the shared fed3): one job is
 in every party's log, as is a refused call, the parties hold each other's signed
 heads, and `smpc-ehr audit verify --state` names a changed byte and a truncation
-(made while the federation is idle, and undone)."""
+(made while the federation is idle, and undone). Fast tier: `verify --state` on a
+federation's files (no process) names a fork seen across two holders."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ from pathlib import Path
 import grpc
 import pytest
 
-from smpc_ehr.audit.heads import HeadStore
+from smpc_ehr.audit.chain import AuditLog
+from smpc_ehr.audit.heads import HeadStore, sign_head
 from smpc_ehr.cli import main
 from smpc_ehr.client import Client
+from smpc_ehr.config.roster import load_roster
 from smpc_ehr.local.federation import LocalFederation, audit_log_path, party_config_path
+from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import party_pb2
 from smpc_ehr.wire.party_pb2_grpc import PartyStub
 from tests._stats_jobs import template
+from tests.test_audit_chain import party_config
+from tests.test_pki import ROSTER
 
 PARTIES = ("hospital-1", "hospital-2", "hospital-3")
 
@@ -104,3 +110,36 @@ def test_a_job_is_logged_heads_are_exchanged_and_tampering_is_named(
     finally:
         path.write_bytes(original)
     assert main(["audit", "verify", "--state", str(fed3.state_dir)]) == 0
+
+
+def test_verify_state_names_a_fork_across_holders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hospital-a shows hospital-b one head for seq 5 and hospital-c another (each
+    holder alone sees nothing wrong): `verify --state` names both, where each is held."""
+    state = tmp_path / "fed"
+    state.mkdir()
+    roster_path = state / "roster.toml"
+    third = '[[parties]]\nid = "hospital-c"\naddress = "127.0.0.1:50053"\n'
+    roster_path.write_text(ROSTER.format(fed="forked") + third)
+    pki = init_federation_pki(load_roster(roster_path), state / "certs")
+    for party in ("hospital-a", "hospital-b", "hospital-c"):
+        assert party_config(state, pki, party) == party_config_path(state, party)
+    log = AuditLog(state / "state" / "hospital-a" / "audit" / "hospital-a.jsonl")
+    for i in range(5):
+        log.append("job_received", {"job": f"j{i}"})
+    real = log.head[1]
+    other = "ab" * 32
+    key, cert = pki.key_for("hospital-a").read_bytes(), pki.cert_for("hospital-a").read_bytes()
+    held_by = {}
+    for holder, hash in (("hospital-b", real), ("hospital-c", other)):
+        store = HeadStore(state / "state" / holder / "audit" / "heads")
+        store.record(sign_head("hospital-a", 5, hash, key, cert))
+        held_by[holder] = store.path_for("hospital-a")
+    assert main(["audit", "verify", "--state", str(state)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{held_by['hospital-b']}: line 1 seq 5: hospital-a signed two different heads for "
+        f"seq 5: {real} (held by hospital-b, this line) and {other} (held by hospital-c at "
+        f"{held_by['hospital-c']} line 1): hospital-a forked its log"
+    ) in err

@@ -32,6 +32,8 @@ BUDGET_COMMITTED = "budget_committed"
 BUDGET_RELEASED = "budget_released"
 RPC_REFUSED = "rpc_refused"
 ROSTER_RELOAD = "roster_reload"
+AUDIT_FORK = "audit_fork"
+AUDIT_ROLLBACK = "audit_rollback"
 
 
 class PartyAudit:
@@ -101,6 +103,16 @@ class PartyAudit:
 
     def rpc_refused(self, method: str, caller: str, reason: str) -> None:
         self.note(RPC_REFUSED, {"method": method, "caller": caller, "reason": reason})
+
+    def head_fork(self, sender: str, seq: int, held_hash: str, new_hash: str) -> None:
+        """`sender` signed two different heads for `seq`: it forked its log."""
+        fields = {"sender": sender, "seq": seq, "held_hash": held_hash, "new_hash": new_hash}
+        self.note(AUDIT_FORK, fields)
+
+    def head_rollback(self, sender: str, seq: int, hash: str, last: tuple[int, str]) -> None:
+        """`sender` sent a head with a lower seq than the latest held of it (`last`)."""
+        fields = {"sender": sender, "seq": seq, "hash": hash}
+        self.note(AUDIT_ROLLBACK, {**fields, "last_seq": last[0], "last_hash": last[1]})
 
     def _job_ended(self) -> None:
         if self.on_job_end is not None:

@@ -3,8 +3,9 @@
 A changed byte breaks that entry's canonical form or hash; a removed or reordered
 entry breaks `seq` or `prev` at the entry after it; a crash mid-write leaves a
 partial last line; a truncated log is shorter than a head someone holds; a log
-rewritten and re-chained differs from a held head at that head's entry. Each problem
-names the line and seq of the first entry it concerns.
+rewritten and re-chained differs from a held head at that head's entry; two signed
+heads of one party for the same seq with different hashes prove it forked its log.
+Each problem names the line and seq of the first entry it concerns.
 """
 
 from __future__ import annotations
@@ -91,12 +92,14 @@ def verify_log(
     others; returns the valid entries and every problem, the first broken entry first."""
     entries, broken = read_chain(path)
     problems = [broken] if broken else []
+    valid: list[HeldHead] = []
     for kept in held:
         source = f"{kept.holder}'s head at {kept.path} line {kept.line}"
         invalid = head_problem(kept, party, ca_pem)
         if invalid is not None:
             problems.append(Problem(path, None, None, f"{source} is not valid: {invalid}"))
             continue
+        valid.append(kept)
         head = kept.head
         assert head is not None
         if head.seq < 1:
@@ -122,8 +125,31 @@ def verify_log(
                     f"entry differs from {source} (the log was rewritten at or before it)",
                 )
             )
+    problems += forks(party, valid)
     problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return entries, problems
+
+
+def forks(party: str, valid: Iterable[HeldHead]) -> list[Problem]:
+    """Heads of `party` (each already checked: `head_problem` found nothing) that
+    disagree at the same seq. Both are signed by `party`, so this proves it forked its
+    log (showed one history to one holder and another to another), whatever its log
+    says now. Each problem names the seq, both hashes and where each head is held."""
+    by_seq: dict[int, dict[str, HeldHead]] = {}
+    for kept in valid:
+        assert kept.head is not None
+        by_seq.setdefault(kept.head.seq, {}).setdefault(kept.head.hash, kept)
+    problems = []
+    for seq, by_hash in sorted(by_seq.items()):
+        (first_hash, first), *others = by_hash.items()
+        for other_hash, other in others:
+            message = (
+                f"{party} signed two different heads for seq {seq}: {first_hash} (held by "
+                f"{first.holder}, this line) and {other_hash} (held by {other.holder} at "
+                f"{other.path} line {other.line}): {party} forked its log"
+            )
+            problems.append(Problem(first.path, first.line, seq, message))
+    return problems
 
 
 def head_problem(kept: HeldHead, party: str, ca_pem: bytes) -> str | None:

@@ -4,9 +4,10 @@
     smpc-ehr audit show (--config PARTY.toml | --state DIR) [--party ID] [--json]
 
 `verify --config` checks one party's chain and the signatures of every head it holds
-of others; `verify --state` checks every party of a local federation and also each
-party's log against the heads the others hold of it (truncation, rewriting). Both
-print every problem, the first broken entry first, and exit 1 if there is one.
+of others, and that those of one party agree at each seq (else: a fork);
+`verify --state` checks every party of a local federation and also each party's log
+against the heads the others hold of it (truncation, rewriting, forks across
+holders). Both print every problem, the first broken entry first, and exit 1 if there is one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from smpc_ehr.audit import trail
 from smpc_ehr.audit.chain import Entry
 from smpc_ehr.audit.heads import HeadStore, HeldHead, held_by_others
-from smpc_ehr.audit.verify import Problem, head_problem, read_chain, verify_log
+from smpc_ehr.audit.verify import Problem, forks, head_problem, read_chain, verify_log
 from smpc_ehr.cli.commands import DEFAULT_STATE
 from smpc_ehr.config.party import PartyConfig, load_party_config
 from smpc_ehr.errors import ConfigError
@@ -104,11 +105,15 @@ def _check_held(config: PartyConfig, store: HeadStore, ca: bytes) -> list[Proble
     problems = []
     count = 0
     for party, rows in store.held(config.id).items():
+        valid = []
         for row in rows:
             count += 1
             invalid = head_problem(row, party, ca)
             if invalid is not None:
                 problems.append(Problem(row.path, row.line, None, f"held head: {invalid}"))
+            else:
+                valid.append(row)
+        problems += forks(party, valid)
     print(f"{config.id}: holds {count} signed heads of other parties, checked")
     return problems
 
@@ -178,6 +183,14 @@ def _event(entry: Entry) -> str:
     f = entry.fields
     if entry.kind == trail.RPC_REFUSED:
         return f"refused {f.get('method')} from {f.get('caller')}: {f.get('reason')}"
+    if entry.kind == trail.AUDIT_FORK:
+        return (
+            f"FORK: {f.get('sender')} signed two different audit heads for seq {f.get('seq')}: "
+            f"{f.get('held_hash')} and {f.get('new_hash')}"
+        )
+    if entry.kind == trail.AUDIT_ROLLBACK:
+        back = f"from seq {f.get('last_seq')} to {f.get('seq')}"
+        return f"audit head of {f.get('sender')} went back {back}"
     details = ", ".join(f"{k}={v}" for k, v in sorted(f.items()))
     return f"{entry.kind.replace('_', ' ')}" + (f" ({details})" if details else "")
 
