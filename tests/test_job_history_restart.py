@@ -17,7 +17,7 @@ import pytest
 from smpc_ehr.cli import main
 from smpc_ehr.client import Client
 from smpc_ehr.coordinator.history import DATABASE
-from smpc_ehr.local.federation import COORDINATOR_ID, LocalFederation, _alive, _spawn, health
+from smpc_ehr.local.federation import COORDINATOR_ID, LocalFederation, _spawn, health, is_running
 from smpc_ehr.transport.tls import TlsIdentity
 from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE
@@ -29,9 +29,9 @@ def restart_coordinator(fed: LocalFederation) -> None:
     pid = fed.pids[COORDINATOR_ID]
     os.kill(pid, signal.SIGKILL)
     end = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < end:
+    while is_running(pid) and time.monotonic() < end:
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert not is_running(pid)
     process = _spawn(COORDINATOR_ID, state / "coordinator.toml", state / "logs" / "coordinator.log")
     fed.pids[COORDINATOR_ID] = process.pid
     fed.save()  # so that the fixture's `local down` stops the new one

@@ -42,7 +42,10 @@ def test_accepted_line_names_backend_and_loading_is_not_local_step(
         match = re.search(r"local step ([0-9.]+) ms, .* \(waited (\d+) ms for the backend", line)
         assert match, line
         assert float(match.group(1)) < 1000 * LOADING_SECONDS / 2
-        assert int(match.group(2)) >= 1000 * LOADING_SECONDS * 0.9
+        # The wait is the loading left when the job's step starts: the loading began at
+        # Prepare, so on a loaded machine less of it is left (the note shows only above
+        # LOADING_NOTE_SECONDS); never more than the loading itself.
+        assert 0 < int(match.group(2)) <= 1000 * LOADING_SECONDS * 1.1
 
 
 class _Idle:
