@@ -38,7 +38,7 @@ from smpc_ehr.analyses.common.clipping import clip, clip_bounds
 from smpc_ehr.analyses.common.moment_release import CellSummary, stratum_masks
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_fixed_noise
-from smpc_ehr.analyses.common.variables import numeric_values, select_cohort
+from smpc_ehr.analyses.common.variables import numeric_values, select_cohort, value_limit
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
@@ -94,7 +94,7 @@ def stratified_sums(
     cohort = select_cohort(data, params)
     groups = stratum_masks(data, params, cohort, by, levels)
     units = [
-        s.units(numeric_values(data, name, cohort))
+        s.units(numeric_values(data, name, cohort, value_limit(params)))
         for s, name in zip(scales(params, variables), variables, strict=True)
     ]
     out = np.zeros((4, len(groups), len(units)))

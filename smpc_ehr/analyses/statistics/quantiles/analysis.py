@@ -64,7 +64,12 @@ import numpy as np
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import NoisyCellsAnalysis, cell_release, exact_int
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise, requested_epsilon
-from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.analyses.common.variables import (
+    cohort_filter,
+    numeric_values,
+    select_cohort,
+    value_limit,
+)
 from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -299,7 +304,8 @@ class QuantilesAnalysis(NoisyCellsAnalysis):
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         g = grid(params)
-        values = numeric_values(data, params["variable"], select_cohort(data, params))
+        cohort = select_cohort(data, params)
+        values = numeric_values(data, params["variable"], cohort, value_limit(params))
         known = values[~np.isnan(values)]
         per_bin = np.bincount(g.bin_numbers(known), minlength=g.bins + 2)
         cum = np.cumsum(per_bin)[: g.bins + 1]
