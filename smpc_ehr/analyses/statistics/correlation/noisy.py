@@ -62,7 +62,7 @@ def complete_case_sums(data: PartyData, params: Params) -> np.ndarray:
     names = params["variables"]
     cohort = select_cohort(data, params)
     columns = [
-        s.units(numeric_values(data, v, cohort, value_limit(params)))
+        s.to_unit(numeric_values(data, v, cohort, value_limit(params)))
         for s, v in zip(scales(params, names), names, strict=True)
     ]
     missing = [np.isnan(c) for c in columns]
