@@ -124,7 +124,9 @@ class PrivacyLedger:
     """The ledger of one hospital (`party`) under its `policy`, stored at `path`.
 
     Each call opens its own connection, so one ledger may be used from any thread and
-    several ledgers (or processes) on one file see one another's reservations.
+    several ledgers (or processes) on one file see one another's reservations. (One
+    kept connection would need a lock: the party reserves on its event loop but
+    commits and releases in worker threads, `asyncio.to_thread`.)
     """
 
     def __init__(
