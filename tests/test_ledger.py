@@ -191,6 +191,15 @@ def test_two_analysts_cannot_together_exceed_the_total(tmp_path: Path) -> None:
     assert max(runs.values()) < total
 
 
+def refused(book: PrivacyLedger, job: str, analyst: str, epsilon: float) -> str:
+    """The text of the budget refusal of the analyst's job of `epsilon`."""
+    with pytest.raises(Refusal) as info:
+        book.reserve(job, analyst, Charge.of_epsilon(epsilon, DELTA))
+    message = str(info.value)
+    assert message.startswith("the privacy budget of hospital-a does not allow this job:")
+    return message
+
+
 def test_refusal_texts_name_hospital_budget_and_reason(tmp_path: Path) -> None:
     book = ledger(
         tmp_path,
@@ -199,10 +208,7 @@ def test_refusal_texts_name_hospital_budget_and_reason(tmp_path: Path) -> None:
         budget_period="month",
     )
     book.reserve("j1", "alice", Charge.of_epsilon(1.0, DELTA))
-    with pytest.raises(Refusal) as info:
-        book.reserve("j2", "alice", Charge.of_epsilon(1.0, DELTA))
-    message = str(info.value)
-    assert message.startswith("the privacy budget of hospital-a does not allow this job:")
+    message = refused(book, "j2", "alice", 1.0)
     assert "analyst 'alice' has spent epsilon = 1 of its per-analyst budget of 1.2" in message
     assert "(delta = 1e-06, budget period: calendar month since 2026-12-01 UTC);" in message
     assert "this job's epsilon = 1 at delta = 1e-06 (rho = 0.02436)" in message
@@ -226,10 +232,7 @@ def test_a_total_budget_refusal_shows_only_the_analysts_own_spending(
     for job in ("a1", "a2"):
         book.reserve(job, "alice", Charge.of_epsilon(0.6, DELTA))
     everyone = epsilon_for(2 * rho_for(0.6, DELTA), DELTA)
-    with pytest.raises(Refusal) as info:
-        book.reserve("b1", "bob", Charge.of_epsilon(0.9, DELTA))
-    message = str(info.value)
-    assert message.startswith("the privacy budget of hospital-a does not allow this job:")
+    message = refused(book, "b1", "bob", 0.9)
     assert "its total budget for all analysts together, epsilon = 1.2 (delta = 1e-06" in message
     assert "this job's epsilon = 0.9 at delta = 1e-06" in message
     assert "analyst 'bob' has spent epsilon = 0 of it" in message
