@@ -272,3 +272,30 @@ def test_after_a_failed_write_nothing_more_is_appended(
         log.append("job_received")
     entries, problem = read_chain(log.path)
     assert problem is None and len(entries) == 1
+
+
+def test_cli_show_prints_an_aligned_table(
+    tmp_path: Path, pki: PkiPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = party_config(tmp_path, pki, PARTY)
+    log = AuditLog(tmp_path / "state" / PARTY / "audit" / f"{PARTY}.jsonl")
+    log.append("job_received", {"job": "j0", "analyst": "ann", "params": {"age": "40"}})
+    log.append("job_refused", {"job": "j0", "reason": "not approved"})
+    log.append("job_received", {"job": "j10", "analyst": "bo", "params": {}})
+    assert main(["audit", "show", "--config", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "party",
+        "time",
+        "job",
+        "analyst",
+        "template",
+        "parameters",
+        "outcome",
+    ]
+    assert set(lines[1]) == {"-", " "} and len(lines) == 4
+    first, second = lines[2], lines[3]
+    assert first.split()[2:4] == ["j0", "ann"] and first.endswith("refused: not approved")
+    assert second.split()[2:4] == ["j10", "bo"]
+    # aligned: the analyst column starts where its header does, whatever the job id
+    assert first.index(" ann ") + 1 == second.index(" bo ") + 1 == lines[0].index("analyst")

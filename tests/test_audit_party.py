@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
 import logging
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
+from smpc_ehr.audit import chain
 from smpc_ehr.audit.heads import (
     ADVANCE,
     FORK,
@@ -292,3 +294,52 @@ def test_concurrent_receives_keep_every_head(tmp_path: Path, pki: PkiPaths) -> N
         (h.seq, h.hash) for h in heads
     ]
     assert json.loads(b.store.latest_path("hospital-a").read_bytes())["seq"] == 40
+
+
+@pytest.mark.parametrize(
+    ("fails_on", "error", "policies", "reason"),
+    [
+        # the disk is full from the start: the refusal is job_received's failure
+        (b"", OSError(errno.ENOSPC, "No space left on device"), (), "No space left on device"),
+        # it fills after job_received: the policy's reason is kept
+        (
+            b"job_refused",
+            OSError(errno.ENOSPC, "No space left on device"),
+            (PrivacyPolicy(), PrivacyPolicy(require_dp=True)),
+            "hospital-2 requires differential privacy",
+        ),
+        # an unexpected error writing job_refused does not replace the reason either
+        (
+            b"job_refused",
+            ValueError("unexpected"),
+            (PrivacyPolicy(), PrivacyPolicy(require_dp=True)),
+            "hospital-2 requires differential privacy",
+        ),
+    ],
+)
+def test_a_refusal_whose_entry_cannot_be_written_keeps_its_reason(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fails_on: bytes,
+    error: Exception,
+    policies: tuple[PrivacyPolicy, ...],
+    reason: str,
+) -> None:
+    """Hospital-2's log cannot be written (every write, or job_refused's): the analyst
+    reads the refusal's own reason, and hospital-2's log says its entry was lost."""
+    real = chain.append_line
+    log_path = tmp_path / "hospital-2" / "audit" / "hospital-2.jsonl"
+
+    def append_line(path: Path, line: bytes) -> None:
+        if Path(path) == log_path and fails_on in line:
+            raise error
+        real(path, line)
+
+    monkeypatch.setattr(chain, "append_line", append_line)
+    with pytest.raises(JobFailed) as failed:
+        federation(tmp_path, *policies).run(TEMPLATE)
+    message = str(failed.value)
+    assert message.startswith("hospital-2 refused: ") and reason in message, message
+    assert "not written any more" not in message and "unexpected" not in message
+    assert "hospital-2: could not write audit entry job_refused" in caplog.text

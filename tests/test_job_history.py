@@ -8,6 +8,7 @@ tests/test_job_history_restart.py.
 from __future__ import annotations
 
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,12 @@ def test_a_second_coordinator_on_the_same_state_folder_is_refused(tmp_path: Path
         JobHistory.in_state_folder(tmp_path / "state", DAY, DAY)
     first.close()
     JobHistory.in_state_folder(tmp_path / "state", DAY, DAY).close()
+
+
+def test_the_state_folder_is_created_for_its_owner_only(tmp_path: Path) -> None:
+    state = tmp_path / "coordinator" / "state"
+    JobHistory.in_state_folder(state, DAY, DAY).close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
 
 
 def test_config_state_folder_and_retention_keys(tmp_path: Path) -> None:

@@ -211,10 +211,12 @@ def test_jobs_show_prints_the_details_and_the_result_as_run_does() -> None:
     assert "rare_disease_count on 3 parties (h1, h2, h3), backend mpyc, 2.50 s" in text
     assert text.splitlines()[-2:] == ["patients: 1234", "small-cell threshold: 11"]
     table = list_table([job, dataclasses.replace(job, job_id="j2", state="running", finished=None)])
-    assert table.splitlines()[1].split() == [
+    assert table.splitlines()[0].split()[:3] == ["ID", "SUBMITTED", "(UTC)"]
+    assert set(table.splitlines()[1]) == {"-", " "}
+    assert table.splitlines()[2].split() == [
         "j1", "2026-05-28", "20:26:40", "rare_disease_count", "done", "2.5", "s"
     ]  # fmt: skip
-    assert table.splitlines()[2].split()[-2:] == ["running", "-"]
+    assert table.splitlines()[3].split()[-2:] == ["running", "-"]
     assert job.as_dict()["finished"] == "2026-05-28T20:26:42Z"
 
 

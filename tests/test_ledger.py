@@ -5,6 +5,7 @@ reservations, restarts, periods and the refusal texts."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,12 +183,21 @@ def test_two_analysts_cannot_together_exceed_the_total(tmp_path: Path) -> None:
             book.reserve(f"job-{i}", name, per_query)
             runs[name] += 1
         except Refusal as exc:
-            assert "all analysts together have spent" in str(exc)
+            assert "has no room left for this job's" in str(exc)
     total = sum(runs.values())
     assert total == math.floor(rho_for(2.0, DELTA) / per_query.rho)
     assert book.report().total.epsilon_spent <= 2.0
     # alone, either analyst's own budget would have allowed all of these
     assert max(runs.values()) < total
+
+
+def refused(book: PrivacyLedger, job: str, analyst: str, epsilon: float) -> str:
+    """The text of the budget refusal of the analyst's job of `epsilon`."""
+    with pytest.raises(Refusal) as info:
+        book.reserve(job, analyst, Charge.of_epsilon(epsilon, DELTA))
+    message = str(info.value)
+    assert message.startswith("the privacy budget of hospital-a does not allow this job:")
+    return message
 
 
 def test_refusal_texts_name_hospital_budget_and_reason(tmp_path: Path) -> None:
@@ -198,10 +208,7 @@ def test_refusal_texts_name_hospital_budget_and_reason(tmp_path: Path) -> None:
         budget_period="month",
     )
     book.reserve("j1", "alice", Charge.of_epsilon(1.0, DELTA))
-    with pytest.raises(Refusal) as info:
-        book.reserve("j2", "alice", Charge.of_epsilon(1.0, DELTA))
-    message = str(info.value)
-    assert message.startswith("the privacy budget of hospital-a does not allow this job:")
+    message = refused(book, "j2", "alice", 1.0)
     assert "analyst 'alice' has spent epsilon = 1 of its per-analyst budget of 1.2" in message
     assert "(delta = 1e-06, budget period: calendar month since 2026-12-01 UTC);" in message
     assert "this job's epsilon = 1 at delta = 1e-06 (rho = 0.02436)" in message
@@ -213,6 +220,26 @@ def test_refusal_texts_name_hospital_budget_and_reason(tmp_path: Path) -> None:
     check_exact_run(PrivacyPolicy(), "hospital-a", None)  # the default allows exact runs
     # the backend self-test computes on public numbers: it runs where DP is required
     check_exact_run(PrivacyPolicy(require_dp=True), "hospital-a", None, reads_patient_data=False)
+
+
+def test_a_total_budget_refusal_shows_only_the_analysts_own_spending(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alice spends 2 x epsilon 0.6 (0.868 composed) of a total of 1.2; Bob's first
+    query (epsilon 0.9) is refused on the total: he reads his own spending (0) and the
+    budget, never what Alice or everyone spent; the hospital's log keeps the total."""
+    book = ledger(tmp_path, epsilon_budget_total=1.2, budget_period="month")
+    for job in ("a1", "a2"):
+        book.reserve(job, "alice", Charge.of_epsilon(0.6, DELTA))
+    everyone = epsilon_for(2 * rho_for(0.6, DELTA), DELTA)
+    message = refused(book, "b1", "bob", 0.9)
+    assert "its total budget for all analysts together, epsilon = 1.2 (delta = 1e-06" in message
+    assert "this job's epsilon = 0.9 at delta = 1e-06" in message
+    assert "analyst 'bob' has spent epsilon = 0 of it" in message
+    assert "alice" not in message and "0.6" not in message
+    figures = [float(x) for x in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", message)]
+    assert not any(x == pytest.approx(everyone, rel=1e-3) for x in figures), message
+    assert f"{everyone:.4g}" in caplog.text and "'bob'" in caplog.text
 
 
 def test_a_new_period_starts_a_new_budget(tmp_path: Path) -> None:

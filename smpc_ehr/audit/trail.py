@@ -49,11 +49,14 @@ class PartyAudit:
         self.log.append(kind, fields)
 
     def note(self, kind: str, fields: Mapping[str, Any]) -> None:
-        """Write an entry after the fact; a failure is logged, not raised."""
+        """Write an entry after the fact; a failure is logged, never raised: it must not
+        replace what the caller is reporting (a refusal's reason, a failure)."""
         try:
             self.log.append(kind, fields)
-        except AuditError as exc:
+        except AuditError as exc:  # the disk refused (full, read-only): logged plainly
             log.error("%s: could not write audit entry %s %s: %s", self.party, kind, fields, exc)
+        except Exception:  # anything else too, with its traceback
+            log.exception("%s: could not write audit entry %s %s", self.party, kind, fields)
 
     def job_received(
         self,
@@ -81,6 +84,8 @@ class PartyAudit:
         self.must(JOB_ACCEPTED, fields)
 
     def job_refused(self, job_id: str, reason: str) -> None:
+        """Best effort: a refusal whose entry cannot be written is still reported with
+        its own reason (the failure to write it is logged)."""
         self.note(JOB_REFUSED, {"job": job_id, "reason": reason})
 
     def budget_reserved(self, job_id: str, analyst: str, charge: Charge) -> None:

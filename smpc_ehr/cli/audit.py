@@ -13,6 +13,7 @@ holders). Both print every problem, the first broken entry first, and exit 1 if 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -209,11 +210,8 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([row.__dict__ for row in rows], indent=2))
         return 0
-    header = Row("party", "time", "job", "analyst", "template", "parameters", "outcome")
-    table = [header, *rows]
-    names = list(header.__dict__)
-    widths = {n: max(len(getattr(r, n)) for r in table) for n in names[:-1]}
-    for row in table:
-        cells = [getattr(row, n).ljust(widths[n]) for n in names[:-1]]
-        print("  ".join([*cells, row.outcome]).rstrip())
+    from smpc_ehr.analyses.common.text import table  # loads every analysis: only here
+
+    names = [f.name for f in dataclasses.fields(Row)]
+    print(table(names, [[getattr(row, n) for n in names] for row in rows]))
     return 0

@@ -66,13 +66,11 @@ def _duration(job: JobInfo) -> str:
 
 def list_table(jobs: list[JobInfo]) -> str:
     """The `jobs list` table: id, submitted (UTC), template, state, duration."""
-    rows = [("ID", "SUBMITTED (UTC)", "TEMPLATE", "STATE", "DURATION")]
-    rows += [(j.job_id, utc_text(j.submitted), j.protocol, j.state, _duration(j)) for j in jobs]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    from smpc_ehr.analyses.common.text import table  # loads every analysis: only here
+
+    header = ["ID", "SUBMITTED (UTC)", "TEMPLATE", "STATE", "DURATION"]
+    rows = [[j.job_id, utc_text(j.submitted), j.protocol, j.state, _duration(j)] for j in jobs]
+    return table(header, rows)
 
 
 def show_text(job: JobInfo) -> str:

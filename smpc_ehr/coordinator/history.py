@@ -152,9 +152,11 @@ class JobHistory:
 
     @classmethod
     def in_state_folder(cls, state: Path, result_keep: float, fetched_keep: float) -> JobHistory:
-        """Open (or create) the history in the coordinator's state folder."""
+        """Open (or create) the history in the coordinator's state folder, created
+        readable by its owner only (0700, as the parties' state folders): the history
+        holds analysts' results and parameters."""
         try:
-            state.mkdir(parents=True, exist_ok=True)
+            state.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"cannot create the coordinator's state folder {state}: {exc}"

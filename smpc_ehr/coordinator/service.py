@@ -154,7 +154,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             frozenset(self._roster().identities()),
             lambda caller: f"{caller} is not in the roster",
         )
-        current = self._coordinator.current
+        current = self._coordinator.current  # its id is for the coordinator alone
         return health_reply(
             self._config.id,
             "coordinator",

@@ -129,6 +129,8 @@ class JobRunner:
             )
             return await self._prepare(spec)
         except Exception as exc:
+            # Never raises (`PartyAudit.note`): the coordinator and the analyst get this
+            # refusal's reason even when its audit entry cannot be written.
             self.audit.job_refused(spec.job_id, str(exc) or type(exc).__name__)
             raise
 

@@ -112,7 +112,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
 
     async def Health(self, request, context):
         roster = current_roster(self._config.roster)
-        await self._require(context, "Health", frozenset(roster.identities()))
+        caller = await self._require(context, "Health", frozenset(roster.identities()))
         job = self._runner.current_job
         policy = self._config.policy
         return health_reply(
@@ -120,6 +120,7 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             "party",
             self._config.cert,
             busy_with=job or None,
+            show_job=caller == roster.coordinator.id,
             approved=policy.approved_hashes,
             names=policy.approved_names,
             backends=True,

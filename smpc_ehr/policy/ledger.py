@@ -27,6 +27,7 @@ A charge counts in the budget period holding its `reserved_at`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,8 @@ from smpc_ehr.policy.privacy import (
     period_start,
 )
 from smpc_ehr.privacy.accountant import Charge, epsilon_for, rho_for
+
+log = logging.getLogger(__name__)
 
 LEDGER_FILE = "privacy-ledger.sqlite3"
 """The ledger's file name in a party's state folder."""
@@ -121,7 +124,9 @@ class PrivacyLedger:
     """The ledger of one hospital (`party`) under its `policy`, stored at `path`.
 
     Each call opens its own connection, so one ledger may be used from any thread and
-    several ledgers (or processes) on one file see one another's reservations.
+    several ledgers (or processes) on one file see one another's reservations. (One
+    kept connection would need a lock: the party reserves on its event loop but
+    commits and releases in worker threads, `asyncio.to_thread`.)
     """
 
     def __init__(
@@ -190,22 +195,8 @@ class PrivacyLedger:
                     raise BadRequest(f"job {job_id} already has a privacy charge at {self.party}")
                 mine = db.execute(_SPENT + " AND analyst = ?", (start, analyst)).fetchone()[0]
                 everyone = db.execute(_SPENT, (start,)).fetchone()[0]
-                self._check(
-                    self.policy.epsilon_budget_per_analyst,
-                    mine,
-                    charge,
-                    f"analyst '{analyst}' has spent",
-                    "per-analyst budget",
-                    period,
-                )
-                self._check(
-                    self.policy.epsilon_budget_total,
-                    everyone,
-                    charge,
-                    "all analysts together have spent",
-                    "total budget",
-                    period,
-                )
+                self._check_own(analyst, mine, charge, period)
+                self._check_total(job_id, analyst, mine, everyone, charge, period)
                 db.execute(
                     "INSERT INTO charges (job_id, analyst, rho, epsilon, delta, state, "
                     "reserved_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)",
@@ -214,23 +205,45 @@ class PrivacyLedger:
         except sqlite3.Error as exc:
             raise Refusal(f"{self.party} could not record the privacy charge: {exc}") from None
 
-    def _check(
-        self,
-        budget: float | None,
-        spent: float,
-        charge: Charge,
-        who: str,
-        which: str,
-        period: str,
-    ) -> None:
-        if budget is None or spent + charge.rho <= rho_for(budget, self.policy.delta):
+    def _check_own(self, analyst: str, mine: float, charge: Charge, period: str) -> None:
+        """Refusal if the analyst's own spending plus `charge` exceeds its budget."""
+        budget, delta = self.policy.epsilon_budget_per_analyst, self.policy.delta
+        if budget is None or mine + charge.rho <= rho_for(budget, delta):
             return
-        delta = self.policy.delta
         raise Refusal(
-            f"the privacy budget of {self.party} does not allow this job: {who} epsilon = "
-            f"{epsilon_for(spent, delta):.4g} of its {which} of {budget:g} "
-            f"(delta = {delta:g}, {period}); this job's {charge.describe()} would bring it "
-            f"to epsilon = {epsilon_for(spent + charge.rho, delta):.4g}"
+            f"the privacy budget of {self.party} does not allow this job: analyst "
+            f"'{analyst}' has spent epsilon = {epsilon_for(mine, delta):.4g} of its "
+            f"per-analyst budget of {budget:g} (delta = {delta:g}, {period}); this job's "
+            f"{charge.describe()} would bring it to epsilon = "
+            f"{epsilon_for(mine + charge.rho, delta):.4g}"
+        )
+
+    def _check_total(
+        self, job_id: str, analyst: str, mine: float, everyone: float, charge: Charge, period: str
+    ) -> None:
+        """Refusal if all analysts' spending plus `charge` exceeds the hospital's total.
+        The analyst is told its own spending and the total budget, never what other
+        analysts spent (the hospital's log and `smpc-ehr budget` show that)."""
+        budget, delta = self.policy.epsilon_budget_total, self.policy.delta
+        if budget is None or everyone + charge.rho <= rho_for(budget, delta):
+            return
+        log.warning(
+            "job %s of analyst %r refused: all analysts together have spent epsilon = %.4g "
+            "of %s's total budget of %g (delta = %g, %s); the job's %s would exceed it",
+            job_id,
+            analyst,
+            epsilon_for(everyone, delta),
+            self.party,
+            budget,
+            delta,
+            period,
+            charge.describe(),
+        )
+        raise Refusal(
+            f"the privacy budget of {self.party} does not allow this job: its total budget "
+            f"for all analysts together, epsilon = {budget:g} (delta = {delta:g}, {period}), "
+            f"has no room left for this job's {charge.describe()}; analyst '{analyst}' has "
+            f"spent epsilon = {epsilon_for(mine, delta):.4g} of it"
         )
 
     def _settle(self, job_id: str, to: str) -> str | None:

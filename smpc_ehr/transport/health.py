@@ -42,11 +42,15 @@ def health_reply(
     cert: Path,
     *,
     busy_with: str | None,
+    show_job: bool = False,
     approved: Set[str] = frozenset(),
     names: Mapping[str, str] | None = None,
     backends: bool = False,
 ) -> party_pb2.HealthReply:
-    """A Health reply; `busy_with` is the current job id ("" when busy without one).
+    """A Health reply; `busy_with` is the current job id ("" when busy without one),
+    sent as `current_job` only with `show_job`: the coordinator, which runs the jobs,
+    may read it; any other roster member learns only `idle` or `busy` (a job id would
+    tell another hospital or an analyst which job, whose, runs now).
 
     `approved` (with `names` by hash) is a party's approved template hashes and
     `backends` whether to report loaded backends (parties run them, others do not)."""
@@ -56,7 +60,7 @@ def health_reply(
         role=role,
         version=__version__,
         state="idle" if busy_with is None else "busy",
-        current_job=busy_with or "",
+        current_job=(busy_with or "") if show_job else "",
         backends_ready=ready_backends() if backends else [],
         cert_not_after=cert_not_after(cert),
         approved=[

@@ -66,16 +66,22 @@ def cell_release(cells: int) -> NoisyRelease:
     return NoisyRelease("counts", cells, CELL_SENSITIVITY)
 
 
+def cell_noise(params: Params, release: NoisyRelease, bits: int = COUNT_INPUT_BITS) -> Perturb:
+    """Secret cell totals (`bits`-bit integers) plus `release`'s integer noise (none for
+    an exact run)."""
+
+    def noisy(ops: SecureOps, totals: Secret) -> Secret:
+        return add_int_noise(ops, totals, params, release, bits)
+
+    return noisy
+
+
 def noisy_counts_program(
     local: Sequence[int], params: Params, threshold: int, release: NoisyRelease
 ) -> NamedProgram:
     """`released_counts_program` with `release`'s noise added to the totals inside MPC
     before the threshold test (none for an exact run: the program is the exact one)."""
-
-    def noisy(ops: SecureOps, totals: Secret) -> Secret:
-        return add_int_noise(ops, totals, params, release, COUNT_INPUT_BITS)
-
-    return released_counts_program(local, threshold, noisy)
+    return released_counts_program(local, threshold, cell_noise(params, release))
 
 
 def noise_variance(result: dict[str, Any]) -> float:

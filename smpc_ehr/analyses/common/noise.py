@@ -114,6 +114,15 @@ def plan(params: Params, release: NoisyRelease, backend: str, parties: int) -> N
     return plan_noise(sensitivity, parties, colluders, rho=rho, dim=release.dim)
 
 
+def noise_sd(params: Params, release: NoisyRelease, backend: str, parties: int) -> float:
+    """The standard deviation of the released noise per unit of sensitivity (a value's
+    is this times its scale), from the plan; a DP run's only (ValueError if exact)."""
+    noise = plan(params, release, backend, parties)
+    if noise is None:
+        raise ValueError(f"release {release.name!r} has no noise in an exact run")
+    return math.sqrt(noise.released_variance)
+
+
 def report(
     params: Params, releases: Sequence[NoisyRelease], setting: JobSetting
 ) -> dict[str, Any] | None:
@@ -130,9 +139,7 @@ def report(
     sds: dict[str, float | list[float]] = {}
     colluders = tolerated_colluders(setting.backend, setting.parties)
     for release in releases:
-        noise = plan(params, release, setting.backend, setting.parties)
-        assert noise is not None
-        sd = math.sqrt(noise.released_variance) * release.scale_vector()
+        sd = noise_sd(params, release, setting.backend, setting.parties) * release.scale_vector()
         sds[release.name] = float(sd[0]) if np.all(sd == sd[0]) else [float(v) for v in sd]
     return {
         "mechanism": MECHANISM,

@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import exact_int
-from smpc_ehr.analyses.common.clipping import clip, clip_bounds
+from smpc_ehr.analyses.common.clipping import UnitMap, clip_bounds
 from smpc_ehr.analyses.common.moment_release import CellSummary, stratum_masks
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_fixed_noise
-from smpc_ehr.analyses.common.variables import numeric_values, select_cohort
+from smpc_ehr.analyses.common.variables import numeric_values, select_cohort, value_limit
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
@@ -53,30 +52,13 @@ NOISE_NOTE = (
 )
 
 
-@dataclass(frozen=True)
-class Scale:
-    """A variable's public midpoint c and half-width a: u = (clip(x) - c) / a."""
-
-    low: float
-    high: float
-
-    @property
-    def centre(self) -> float:
-        return (self.low + self.high) / 2
-
-    @property
-    def half(self) -> float:
-        return (self.high - self.low) / 2
-
-    def units(self, values: np.ndarray) -> np.ndarray:
-        """Clipped values in units of the half-width about the midpoint, within
-        [-1, 1] (clipped again after the division, against its rounding); NaN stays."""
-        return np.clip((clip(values, (self.low, self.high)) - self.centre) / self.half, -1, 1)
+Scale = UnitMap[float]
+"""A variable's public midpoint c and half-width a: u = (clip(x) - c) / a."""
 
 
 def scales(params: Params, names: Sequence[str]) -> list[Scale]:
-    """Each variable's Scale from `bounds` (TemplateError if they are missing or wrong)."""
-    return [Scale(*bounds) for bounds in clip_bounds(params, names).values()]
+    """Each variable's map from `bounds` (TemplateError if they are missing or wrong)."""
+    return [UnitMap(low, high) for low, high in clip_bounds(params, names).values()]
 
 
 # ----------------------------------------------------------------- summary and t-test
@@ -90,11 +72,11 @@ def stratified_sums(
     levels: Sequence[str] | None = None,
 ) -> np.ndarray:
     """This party's local inputs, shape (4, strata x variables): per cell the count n,
-    sum u, sum u^2 of the clipped values (`Scale.units`) and the missing count."""
+    sum u, sum u^2 of the clipped values (`UnitMap.to_unit`) and the missing count."""
     cohort = select_cohort(data, params)
     groups = stratum_masks(data, params, cohort, by, levels)
     units = [
-        s.units(numeric_values(data, name, cohort))
+        s.to_unit(numeric_values(data, name, cohort, value_limit(params)))
         for s, name in zip(scales(params, variables), variables, strict=True)
     ]
     out = np.zeros((4, len(groups), len(units)))

@@ -14,12 +14,14 @@ Categorical variables: `sex` (F, M, U), `age_band` (0-9 ... 90+, at `as_of`),
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.common.local_checks import UnusableValues
+from smpc_ehr.analyses.common.noise import requested_epsilon
 from smpc_ehr.data.cohort import AGE_BANDS, CohortFilter, cohort_mask, cohort_members
 from smpc_ehr.data.records import SEXES, PartyData
 from smpc_ehr.errors import DataError, TemplateError
@@ -71,6 +73,15 @@ def select_cohort(data: PartyData, params: Params) -> Cohort:
     """The patients of this party the analysis covers."""
     members, ages = cohort_members(data, cohort_filter(params))
     return Cohort(members, ages, everyone=len(members) == data.n_patients)
+
+
+def value_limit(params: Params, exact: float = MAX_ABS_VALUE) -> float:
+    """The largest magnitude a run takes: `exact` in an exact run, none with `epsilon`.
+    Why: a DP run clips every value into public bounds (or counts it in a public bin or
+    grid cell) before anything is shared, so no value can leave the fixed-point range,
+    and a refusal for an extreme value would release an exact bit about the data (is
+    there such a value in the column?) outside the DP guarantee."""
+    return math.inf if requested_epsilon(params) is not None else exact
 
 
 def numeric_values(

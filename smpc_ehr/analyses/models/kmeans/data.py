@@ -4,18 +4,17 @@ by both modes and the DP variant (analysis.py, full.py, dp.py)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
-from smpc_ehr.analyses.common.noise import requested_epsilon
 from smpc_ehr.analyses.common.variables import (
     FULL_MODE_MAX_ABS,
     MAX_ABS_VALUE,
     numeric_values,
     select_cohort,
+    value_limit,
 )
 from smpc_ehr.data.records import PartyData
 
@@ -35,9 +34,7 @@ def local_rows(data: PartyData, params: Params) -> Rows:
     """This party's rows with every feature present (complete-case). A DP run takes
     values of any size: it clips them into their public bounds before use (dp.py)."""
     cohort = select_cohort(data, params)
-    limit = FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE
-    if requested_epsilon(params) is not None:
-        limit = math.inf
+    limit = value_limit(params, FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE)
     x = np.column_stack([numeric_values(data, f, cohort, limit) for f in params["features"]])
     names = params.get("profile") or ()
     profile = (

@@ -44,13 +44,12 @@ Leakage: see the package docstring (the template's text, verbatim).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Params
-from smpc_ehr.analyses.common.clipping import clip_bounds
+from smpc_ehr.analyses.common.clipping import UnitMap, clip_bounds
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_fixed_noise
 from smpc_ehr.analyses.common.public import public_outputs
@@ -103,37 +102,25 @@ def validate_dp(params: Params) -> None:
     clip_bounds(params, list(params["features"]))
 
 
-@dataclass(frozen=True)
-class BoundsMap:
-    """The public affine map of each feature's [low, high] onto [-1, 1]."""
-
-    middle: np.ndarray
-    half: np.ndarray
-
-    @classmethod
-    def of(cls, params: Params) -> BoundsMap:
-        bounds = clip_bounds(params, list(params["features"]))
-        low, high = (np.array(side, dtype=float) for side in zip(*bounds.values(), strict=True))
-        return cls((low + high) / 2, (high - low) / 2)
-
-    def to_unit(self, x: np.ndarray) -> np.ndarray:
-        """Rows (n x d, own units) clipped into the bounds, mapped onto [-1, 1] and
-        rounded to multiples of QUANTUM (still in [-1, 1])."""
-        z = np.clip((x - self.middle) / self.half, -1.0, 1.0)
-        return np.round(z / QUANTUM) * QUANTUM
-
-    def to_original(self, z: np.ndarray) -> np.ndarray:
-        return z * self.half + self.middle
+def feature_map(params: Params) -> UnitMap[np.ndarray]:
+    """The public map of each feature's bounds onto [-1, 1]."""
+    return UnitMap.of(clip_bounds(params, list(params["features"])).values())
 
 
-def start(params: Params, box: BoundsMap) -> np.ndarray:
+def quantised(box: UnitMap[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Rows (n x d, own units) clipped into the bounds, mapped onto [-1, 1] and
+    rounded to multiples of QUANTUM (still in [-1, 1])."""
+    return np.round(box.to_unit(x) / QUANTUM) * QUANTUM
+
+
+def start(params: Params, box: UnitMap[np.ndarray]) -> np.ndarray:
     """The initial centroids in mapped units (k x d): `init` mapped (not clipped), or
     drawn uniformly in [-1, 1]^d, the bounds box, from the public seed (the same at every
     party; public randomness, not noise)."""
     k, d = int(params["k"]), len(params["features"])
     explicit = initial_centroids(params, d)
     if explicit is not None:
-        return (explicit - box.middle) / box.half
+        return (explicit - box.centre) / box.half
     return np.random.default_rng([int(params["seed"]), k, d]).uniform(-1.0, 1.0, (k, d))
 
 
@@ -163,9 +150,9 @@ def kmeans_dp_program(rows: Rows, params: Params, threshold: int) -> NamedProgra
     outputs as an exact run without profiles, with N, the inertia and the left-out
     count withheld."""
     k, d, t = int(params["k"]), len(params["features"]), steps(params)
-    box = BoundsMap.of(params)
+    box = feature_map(params)
     metric = np.ones(d) if params["standardize"] == "yes" else box.half
-    z = box.to_unit(rows.x)
+    z = quantised(box, rows.x)
     release = lloyd_release(params)
     width = k * (1 + d)
     floor = float(max(threshold, 1))

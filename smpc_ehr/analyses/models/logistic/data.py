@@ -18,6 +18,7 @@ from smpc_ehr.analyses.common.variables import (
     category_levels,
     numeric_values,
     select_cohort,
+    value_limit,
 )
 from smpc_ehr.data.records import PartyData
 
@@ -44,8 +45,9 @@ def feature_names(params: Params) -> list[str]:
 
 
 def _columns(data: PartyData, params: Params, cohort: Cohort) -> np.ndarray:
-    """The cohort's feature matrix in `feature_names` order (NaN = missing)."""
-    limit = FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE
+    """The cohort's feature matrix in `feature_names` order (NaN = missing). A DP run
+    takes numeric features of any size: it clips them into their bounds (dp.py)."""
+    limit = value_limit(params, FULL_MODE_MAX_ABS if params["mode"] == "full" else MAX_ABS_VALUE)
     columns = [numeric_values(data, f, cohort, limit) for f in params["features"]]
     for variable in params.get("categorical") or ():
         index = category_index(data, variable, cohort, params)

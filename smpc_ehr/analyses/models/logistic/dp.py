@@ -69,9 +69,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
-from smpc_ehr.analyses.common.clipping import clip, clip_bounds
+from smpc_ehr.analyses.common.clipping import UnitMap, clip_bounds
 from smpc_ehr.analyses.common.moments import party_arrays
-from smpc_ehr.analyses.common.noise import NoisyRelease, add_fixed_noise, plan
+from smpc_ehr.analyses.common.noise import NoisyRelease, add_fixed_noise, noise_sd
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.models.logistic.data import Design, feature_names
 from smpc_ehr.errors import JointRefusal, TemplateError
@@ -155,21 +155,17 @@ def releases(params: Params) -> Releases:
     )
 
 
-def affine_map(params: Params) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
-    """Per feature column: the public (scale a, shift c) with z = a x + c mapping its
-    bounds onto [-1, 1], and the bounds (categorical 0/1 columns: (0, 1))."""
+def design_map(params: Params) -> UnitMap[np.ndarray]:
+    """The public map of each feature column's bounds onto [-1, 1] (categorical 0/1
+    columns: (0, 1)); as z = a x + c, a = 1 / half and c = -centre / half."""
     numeric = clip_bounds(params, list(params["features"]))
-    names = feature_names(params)
-    bounds = [numeric.get(name, (0.0, 1.0)) for name in names]
-    low, high = np.array(bounds).T
-    return 2.0 / (high - low), -(high + low) / (high - low), bounds
+    return UnitMap.of(numeric.get(name, (0.0, 1.0)) for name in feature_names(params))
 
 
 def mapped_design(design: Design, params: Params) -> np.ndarray:
     """[1 | z]: this party's training rows clipped to the bounds and mapped to [-1, 1]."""
-    scale, shift, bounds = affine_map(params)
-    columns = [clip(design.x[:, j], b) * scale[j] + shift[j] for j, b in enumerate(bounds)]
-    return np.column_stack([np.ones(len(design.y)), *columns])
+    z = design_map(params).to_unit(design.x)
+    return np.column_stack([np.ones(len(design.y)), z])
 
 
 def local_terms(z: np.ndarray, y: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -196,7 +192,7 @@ def floored(matrix: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
 def penalty(params: Params) -> np.ndarray:
     """The public L2 term's diagonal on the mapped scale: lambda/2 |b|^2 on the original
     slopes b_j = a_j beta_j is lambda a_j^2 on beta_j (intercept not penalised)."""
-    scale, _, _ = affine_map(params)
+    scale = 1.0 / design_map(params).half
     return np.r_[0.0, float(params["l2"]) * scale**2]
 
 
@@ -214,12 +210,6 @@ def dp_outputs(d: int) -> tuple[Output, ...]:
     )
 
 
-def _noise_sd(params: Params, release: NoisyRelease, ops: SecureOps) -> float:
-    noise = plan(params, release, ops.backend, ops.n_parties)
-    assert noise is not None
-    return math.sqrt(noise.released_variance)
-
-
 def dp_program(design: Design, params: Params, threshold: int) -> NamedProgram:
     """The noisy-Newton fit (module docstring), opening `dp_outputs`."""
     k = _columns(params)
@@ -235,7 +225,8 @@ def dp_program(design: Design, params: Params, threshold: int) -> NamedProgram:
                 f"fewer than {threshold} patients have the outcome and every feature "
                 "(by the differentially private count)"
             )
-        floor = FLOOR_SDS * math.sqrt(k) * _noise_sd(params, plan_.hessian, ops)
+        setting = (ops.backend, ops.n_parties)
+        floor = FLOOR_SDS * math.sqrt(k) * noise_sd(params, plan_.hessian, *setting)
         beta = np.zeros(k)
         values, vectors = np.ones(k), np.eye(k)
         for step in range(plan_.steps):
@@ -249,7 +240,7 @@ def dp_program(design: Design, params: Params, threshold: int) -> NamedProgram:
             beta = np.clip(beta + vectors @ (direction / values), -BETA_BOUND, BETA_BOUND)
             ops.progress("newton", step + 1, plan_.steps, "differentially private")
         # Cov = H^-1 + sigma_g^2 H^-2: the last step's gradient noise, to first order.
-        sigma_g = _noise_sd(params, plan_.gradient, ops)
+        sigma_g = noise_sd(params, plan_.gradient, *setting)
         covariance = vectors @ np.diag(1.0 / values + sigma_g**2 / values**2) @ vectors.T
         public = {
             "n": np.array([n]),
@@ -268,7 +259,8 @@ def original_units(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and covariance from the mapped scale to the features' units:
     b_0 = beta_0 + sum c_j beta_j, b_j = a_j beta_j."""
-    scale, shift, _ = affine_map(params)
+    box = design_map(params)
+    scale, shift = 1.0 / box.half, -box.centre / box.half
     k = len(beta)
     transform = np.zeros((k, k))
     transform[0, 0] = 1.0

@@ -45,7 +45,7 @@ from smpc_ehr.analyses.common.noisy_moments import (
     released_count,
     scales,
 )
-from smpc_ehr.analyses.common.variables import numeric_values, select_cohort
+from smpc_ehr.analyses.common.variables import numeric_values, select_cohort, value_limit
 from smpc_ehr.analyses.statistics.correlation.nearest import nearest_correlation
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.securemath.ops import SecureOps
@@ -62,7 +62,7 @@ def complete_case_sums(data: PartyData, params: Params) -> np.ndarray:
     names = params["variables"]
     cohort = select_cohort(data, params)
     columns = [
-        s.units(numeric_values(data, v, cohort))
+        s.to_unit(numeric_values(data, v, cohort, value_limit(params)))
         for s, v in zip(scales(params, names), names, strict=True)
     ]
     missing = [np.isnan(c) for c in columns]

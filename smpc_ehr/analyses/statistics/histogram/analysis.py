@@ -47,6 +47,7 @@ from smpc_ehr.analyses.common.variables import (
     cohort_filter,
     numeric_values,
     select_cohort,
+    value_limit,
 )
 from smpc_ehr.analyses.statistics.histogram.render import render_histogram
 from smpc_ehr.data.records import PartyData
@@ -96,7 +97,8 @@ class HistogramAnalysis(Analysis):
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         edges = np.asarray(bin_edges(params))
-        values = numeric_values(data, params["variable"], select_cohort(data, params))
+        cohort = select_cohort(data, params)
+        values = numeric_values(data, params["variable"], cohort, value_limit(params))
         known = values[~np.isnan(values)]
         inside = (known >= edges[0]) & (known <= edges[-1])
         bins, _ = np.histogram(known[inside], bins=edges)

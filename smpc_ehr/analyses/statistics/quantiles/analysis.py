@@ -54,7 +54,7 @@ Leakage: see the package docstring (the template's text, verbatim).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -62,9 +62,20 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
-from smpc_ehr.analyses.common.cells import NoisyCellsAnalysis, cell_release, exact_int
-from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise, requested_epsilon
-from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
+from smpc_ehr.analyses.common.cells import (
+    NoisyCellsAnalysis,
+    Perturb,
+    cell_noise,
+    cell_release,
+    exact_int,
+)
+from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
+from smpc_ehr.analyses.common.variables import (
+    cohort_filter,
+    numeric_values,
+    select_cohort,
+    value_limit,
+)
 from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
@@ -257,7 +268,7 @@ def noisy_quantiles_program(
     local: Sequence[int],
     scaled: Sequence[int],
     threshold: int,
-    perturb: Callable[[SecureOps, Secret], Secret],
+    perturb: Perturb,
 ) -> NamedProgram:
     """The differentially private program: this party's [n, missing, cum_0..cum_B] in
     (as `grid_cells`), `quantiles_outputs` out, everything computed from the noisy
@@ -299,7 +310,8 @@ class QuantilesAnalysis(NoisyCellsAnalysis):
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         g = grid(params)
-        values = numeric_values(data, params["variable"], select_cohort(data, params))
+        cohort = select_cohort(data, params)
+        values = numeric_values(data, params["variable"], cohort, value_limit(params))
         known = values[~np.isnan(values)]
         per_bin = np.bincount(g.bin_numbers(known), minlength=g.bins + 2)
         cum = np.cumsum(per_bin)[: g.bins + 1]
@@ -318,10 +330,7 @@ class QuantilesAnalysis(NoisyCellsAnalysis):
         if requested_epsilon(params) is None:
             return quantiles_program(local, scaled, threshold)
         (release,) = self.noisy_releases(params)
-
-        def noisy(ops: SecureOps, cells: Secret) -> Secret:
-            return add_int_noise(ops, cells, params, release, QUANTILE_BITS)
-
+        noisy = cell_noise(params, release, QUANTILE_BITS)
         return noisy_quantiles_program(local, scaled, threshold, noisy)
 
     def with_cell_noise(self, result: dict[str, Any], params: Params, variance: float) -> None:
