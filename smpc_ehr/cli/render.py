@@ -10,6 +10,7 @@ from __future__ import annotations
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.client import JobResult
+from smpc_ehr.coordinator.cost import cost_line
 
 
 def render_result(result: JobResult, analysis: str | None = None, strict: bool = False) -> str:
@@ -24,6 +25,8 @@ def render_result(result: JobResult, analysis: str | None = None, strict: bool =
         f"({', '.join(result.parties)}), backend {result.backend}, "
         f"{result.elapsed_seconds:.2f} s"
     )
+    if result.cost:
+        head += f"\n{cost_line(result.cost)}"
     if result.absent:
         head += (
             f"\ncovers only these {len(result.parties)} hospitals: "

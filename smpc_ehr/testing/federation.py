@@ -77,6 +77,9 @@ class Outcome:
     parties: tuple[str, ...] = ()
     """The hospitals the result covers, as the analyst's JobResult names them."""
     absent: tuple[str, ...] = ()
+    cost: dict[str, Any] | None = None
+    """The released cost (hops, and messages and bytes per party where released), as
+    the coordinator gives it beside the result; counted by the real mesh code."""
 
 
 class InProcessFederation:
@@ -199,7 +202,7 @@ class InProcessFederation:
             for e in job.events
             if e.HasField("progress")
         ]
-        return Outcome(job.result, progress, tuple(job.parties), tuple(job.absent))
+        return Outcome(job.result, progress, tuple(job.parties), tuple(job.absent), job.cost)
 
     def _roster(self) -> Roster:
         address = "127.0.0.1:1"  # never dialled
