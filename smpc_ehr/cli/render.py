@@ -25,21 +25,20 @@ def render_result(result: JobResult, analysis: str | None = None, strict: bool =
         f"({', '.join(result.parties)}), backend {result.backend}, "
         f"{result.elapsed_seconds:.2f} s"
     )
-    if result.cost:
-        head += f"\n{cost_line(result.cost)}"
     if result.absent:
         head += (
             f"\ncovers only these {len(result.parties)} hospitals: "
             f"{', '.join(result.absent)} did not take part"
         )
     body = result.result
+    foot = f"\n{cost_line(result.cost)}" if result.cost else ""
     registered = ANALYSES.get(analysis or "")
     if registered is None:
-        return f"{head}\n{render_generic(body)}"
+        return f"{head}\n{render_generic(body)}{foot}"
     try:
         text = registered.render(body)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         if strict:
             raise
         text = render_generic(body)  # never lose a computed result to its layout
-    return f"{head}\n{text}"
+    return f"{head}\n{text}{foot}"

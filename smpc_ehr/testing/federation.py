@@ -206,9 +206,7 @@ class InProcessFederation:
             if e.HasField("progress")
         ]
         sent = {p: (c.hops, c.messages, c.bytes_sent) for p, c in job.party_costs.items()}
-        return Outcome(
-            job.result, progress, tuple(job.parties), tuple(job.absent), job.cost, sent
-        )
+        return Outcome(job.result, progress, tuple(job.parties), tuple(job.absent), job.cost, sent)
 
     def _roster(self) -> Roster:
         address = "127.0.0.1:1"  # never dialled
