@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import tests._stats_jobs as stats
 from smpc_ehr.analyses.common.cost import ALL, RESTARTS, ROWS_SHARED
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import JobResult
@@ -70,7 +71,11 @@ def half(data3: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_count_one_patient_apart_releases_the_same_cost(data3: Path, one_fewer: Path) -> None:
-    for params in ({"codes": "E11"}, {"codes": "E11", "by": "sex,age_band"}):
+    for params in (
+        {"codes": "E11"},
+        {"codes": "E11", "by": "sex,age_band"},
+        {"codes": "E11", "epsilon": "1.0"},  # differentially private: the same path
+    ):
         a, b = both(data3, one_fewer, COUNT_TEMPLATE, params)
         assert a.result != b.result  # the patient is in the cohort
         assert a.cost == b.cost and set(a.cost or ()) == {"hops", "messages", "bytes_sent"}
@@ -159,3 +164,11 @@ def test_a_message_counts_once_read_not_when_it_arrived() -> None:
     assert box.read_depth == 2
     assert box.expect("a", "early").result() == b"x"
     assert box.read_depth == 5
+
+
+@pytest.mark.parametrize("key", sorted(stats.JOBS))
+def test_no_statistic_shows_hospital_sizes_in_its_cost(key: str, data3: Path, half: Path) -> None:
+    name, params = stats.JOBS[key]
+    a, b = both(data3, half, stats.template(name), params)
+    assert a.result != b.result
+    assert a.cost == b.cost and "bytes_sent" in (a.cost or {}), key
