@@ -173,6 +173,8 @@ class PartyRun:
     setup: dict[str, Any]
     samples: dict[str, h.Samples]
     problems: list[str]
+    steps: dict[str, timings.PartySteps]
+    """The parties' logged steps (hops, messages, bytes) of every job, by job id."""
 
 
 def measure(cfg: Config, k: int) -> PartyRun:
@@ -194,7 +196,8 @@ def measure(cfg: Config, k: int) -> PartyRun:
             pairs = [_pair(client, q, pooled, samples[q.name], problems) for q in QUERIES]
             h.alternate(pairs, cfg.warmup, cfg.repeats, tag, settle_seconds=0.0)
         setup["rss_mb_after_queries"] = fed.rss_mb()
-    return PartyRun(k, setup, samples, problems)
+        steps = timings.party_steps(fed)
+    return PartyRun(k, setup, samples, problems, steps)
 
 
 def _pair(client: Any, q: Query, pooled: Pooled, s: h.Samples, problems: list[str]) -> h.Pair:
@@ -234,6 +237,7 @@ def rows_of(cfg: Config, runs: Sequence[PartyRun]) -> list[dict[str, Any]]:
                     "mpc_coordinator": server.as_dict(),
                     "pandas": plain.as_dict(),
                     "ratio": round(mpc.median_ms / plain.median_ms, 3),
+                    **timings.step_figures(s.jobs.job_ids, run.steps, count_digits=0),
                 }
             )
     return rows
@@ -256,7 +260,7 @@ def headline(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
     rows = rows_of(cfg, runs)
     headers = ["parties", "patients/party", "query", "MPC median ms", "MPC p90 ms"]
-    headers += ["pandas median ms", "ratio"]
+    headers += ["pandas median ms", "ratio", "hops", "messages", "KiB sent"]
     body = [
         [
             r["parties"],
@@ -266,6 +270,9 @@ def print_report(cfg: Config, runs: Sequence[PartyRun]) -> int:
             r["mpc"]["p90_ms"],
             r["pandas"]["median_ms"],
             r["ratio"],
+            r["hops"],
+            r["messages_per_party"],
+            report.per(r["bytes_sent_per_party"], 1024),
         ]
         for r in rows
     ]

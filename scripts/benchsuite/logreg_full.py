@@ -170,6 +170,7 @@ def timing_figures(run: Run) -> dict[str, Any]:
         **timings.note_figures(m.mpc),
         "party_local_step_ms": timings.median([p.local_ms for p in jobs]),
         "party_mpc_step_ms": timings.median([p.mpc_ms for p in jobs]),
+        "hops": timings.median([p.hops for p in jobs]),
         "messages_per_party": timings.median([p.messages for p in jobs]),
         "bytes_sent_per_party": timings.median([p.bytes_sent for p in jobs]),
         "jobs_with_steps": len(jobs),
@@ -215,6 +216,7 @@ BREAKDOWN_COLUMNS = [
     report.Column("after last step s", report.key("after_last_step_s"), 2),
     report.Column("party local step s", lambda f: report.per(f["party_local_step_ms"], 1000), 2),
     report.Column("party MPC step s", lambda f: report.per(f["party_mpc_step_ms"], 1000), 2),
+    report.Column("hops", report.key("hops"), 0),
     report.Column("messages", report.key("messages_per_party"), 0),
     report.Column("MiB sent", lambda f: report.per(f["bytes_sent_per_party"], 2**20), 1),
 ]

@@ -102,12 +102,13 @@ def ratio_of(numerator: dict[str, Any] | None, denominator: dict[str, Any]) -> f
 
 def step_columns(sent_unit: str, local: bool = True) -> list[Column]:
     """The parties' logged steps of a row with `step_figures`: local step, MPC step,
-    messages and bytes sent (in KiB or MiB)."""
+    hops (sequential message rounds), messages and bytes sent (in KiB or MiB)."""
     columns = [Column("local step ms", key("local_step_ms"), 1)] if local else []
     divisor = {"KiB": 1024, "MiB": 2**20}[sent_unit]
     return [
         *columns,
         Column("MPC step ms", key("mpc_step_ms"), 1),
+        Column("hops", key("hops"), 0),
         Column("messages", key("messages_per_party"), 0),
         Column(f"{sent_unit} sent", lambda r: per(r["bytes_sent_per_party"], divisor), 1),
     ]

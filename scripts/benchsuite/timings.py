@@ -145,33 +145,36 @@ def party_load_seconds(fed: RunningFederation) -> float | None:
 
 
 _JOB_LINE = re.compile(
-    r"job (\S+): local step ([0-9.]+) ms, MPC ([0-9.]+) ms, (\d+) messages, (\d+) bytes sent"
+    r"job (\S+): local step ([0-9.]+) ms, MPC ([0-9.]+) ms, (?:(\d+) hops, )?(\d+) messages, "
+    r"(\d+) bytes sent"
 )
 
 
 @dataclass(frozen=True)
 class PartySteps:
     """One job as its parties logged it (smpc_ehr/party/jobs.py): the slowest party's
-    steps, the most any party sent."""
+    steps, the most any party sent; hops: the job's sequential message rounds (the
+    deepest message any party sent; 0 in logs from before hops were counted)."""
 
     local_ms: float
     mpc_ms: float
     messages: int
     bytes_sent: int
     parties: int
+    hops: int = 0
 
 
 def party_steps(fed: RunningFederation) -> dict[str, PartySteps]:
     """Every job the parties logged, by job id (max over the parties that logged it)."""
-    per_job: dict[str, list[tuple[float, float, int, int]]] = {}
+    per_job: dict[str, list[tuple[float, float, int, int, int]]] = {}
     for ident in fed.pids:
         log_file = fed.state_dir / "logs" / f"{ident}.log"
         if not log_file.exists():
             continue
         for match in _JOB_LINE.finditer(log_file.read_text(errors="replace")):
-            job_id, local_ms, mpc_ms, messages, sent = match.groups()
+            job_id, local_ms, mpc_ms, hops, messages, sent = match.groups()
             per_job.setdefault(job_id, []).append(
-                (float(local_ms), float(mpc_ms), int(messages), int(sent))
+                (float(local_ms), float(mpc_ms), int(messages), int(sent), int(hops or 0))
             )
     return {
         job: PartySteps(
@@ -180,6 +183,7 @@ def party_steps(fed: RunningFederation) -> dict[str, PartySteps]:
             max(e[2] for e in entries),
             max(e[3] for e in entries),
             len(entries),
+            max(e[4] for e in entries),
         )
         for job, entries in per_job.items()
     }
@@ -194,6 +198,7 @@ def step_figures(
     return {
         "local_step_ms": rounded(median([p.local_ms for p in logged])),
         "mpc_step_ms": rounded(median([p.mpc_ms for p in logged])),
+        "hops": rounded(median([p.hops for p in logged]), 0),
         "messages_per_party": rounded(median([p.messages for p in logged]), count_digits),
         "bytes_sent_per_party": rounded(median([p.bytes_sent for p in logged]), count_digits),
         "jobs_with_steps": len(logged),

@@ -171,7 +171,7 @@ def load_averages(runs: Runs) -> dict[str, dict[str, list[float]]]:
 
 
 def traffic(runs: Runs) -> dict[str, Any]:
-    """What party 0 sent over the mesh per run (messages, payload bytes)."""
+    """What party 0 sent over the mesh per run (hops, messages, payload bytes)."""
     return {
         backend: [run.traffic for run in sides["mesh"] if run.traffic is not None]
         for backend, sides in runs.items()
@@ -212,6 +212,13 @@ def print_report(cfg: Config, runs: Runs) -> int:
         "(CPU s: CPU time of the 3 party processes within the span, summed, median; "
         "the dealer's or TTP's is not included)"
     )
+    for backend, sent in traffic(runs).items():
+        if sent:
+            print(
+                f"{NAMES[backend]} over the mesh, all programs of one run (party 0): "
+                f"{sent[0].get('hops', 0)} hops, {sent[0]['messages']:,} messages, "
+                f"{sent[0]['bytes'] / 2**20:.1f} MiB sent"
+            )
     if cfg.mpyc_own_args:
         print(f"MPyC's own transport ran with {' '.join(cfg.mpyc_own_args)} (diagnosis)")
     if "crypten" in checks:

@@ -121,7 +121,11 @@ async def _mesh_party(
             outcome = await run(channel, spec, tls)
         finally:
             await channel.close(None if channel.failure is None else str(channel.failure))
-        outcome["mesh"] = {"messages": channel.messages_sent, "bytes": channel.bytes_sent}
+        outcome["mesh"] = {
+            "hops": channel.hops,
+            "messages": channel.messages_sent,
+            "bytes": channel.bytes_sent,
+        }
         await mesh.close()
         return outcome
     finally:

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from smpc_ehr.analyses.common import cost
 from smpc_ehr.analyses.common import noise as dp_noise
+from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.privacy.accountant import Charge
@@ -197,6 +199,14 @@ class Analysis(ABC):
         result = {**result, "dp": report}
         self.with_noise(result, params)
         return result
+
+    def cost_release(self, params: Params) -> CostRelease:
+        """Which of the job's cost figures (hops; messages and bytes per party) the
+        analyst may see: only those fixed by the parameters and by what the result
+        releases (common/cost.py). Default: all, which holds while every party's input
+        has a public shape and nothing is opened mid-way but a joint refusal."""
+        del params
+        return cost.ALL
 
     def with_noise(self, result: dict[str, Any], params: Params) -> None:
         """Complete a differentially private result in place once its "dp" report is

@@ -10,6 +10,7 @@ from __future__ import annotations
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.client import JobResult
+from smpc_ehr.coordinator.cost import cost_line
 
 
 def render_result(result: JobResult, analysis: str | None = None, strict: bool = False) -> str:
@@ -30,13 +31,14 @@ def render_result(result: JobResult, analysis: str | None = None, strict: bool =
             f"{', '.join(result.absent)} did not take part"
         )
     body = result.result
+    foot = f"\n{cost_line(result.cost)}" if result.cost else ""
     registered = ANALYSES.get(analysis or "")
     if registered is None:
-        return f"{head}\n{render_generic(body)}"
+        return f"{head}\n{render_generic(body)}{foot}"
     try:
         text = registered.render(body)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         if strict:
             raise
         text = render_generic(body)  # never lose a computed result to its layout
-    return f"{head}\n{text}"
+    return f"{head}\n{text}{foot}"

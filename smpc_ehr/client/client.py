@@ -60,6 +60,9 @@ class JobResult:
     elapsed_seconds: float
     absent: tuple[str, ...] = ()
     """Roster parties that did not take part: the result does not cover their patients."""
+    cost: dict[str, Any] | None = None
+    """What the job cost in message rounds ("hops") and, where the analysis releases
+    them, messages and bytes sent per party; "withheld" says what is not released."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape `smpc-ehr run --json` prints."""
@@ -72,6 +75,7 @@ class JobResult:
             "absent": list(self.absent),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "result": self.result,
+            "cost": self.cost,
         }
 
 
@@ -170,6 +174,7 @@ class Client:
             result=json.loads(final.result_json),
             elapsed_seconds=final.elapsed_seconds,
             absent=tuple(final.absent),
+            cost=json.loads(final.cost_json) if final.cost_json else None,
         )
 
     def run(

@@ -29,6 +29,7 @@ from smpc_ehr.backends.backend import Backend
 from smpc_ehr.backends.opening import open_outputs
 from smpc_ehr.backends.output_wire import decode_output_shares
 from smpc_ehr.config.coordinator import DAY, CoordinatorConfig
+from smpc_ehr.coordinator.cost import released_cost
 from smpc_ehr.coordinator.history import LOST, JobHistory, StoredJob
 from smpc_ehr.coordinator.participants import absent_parties, choose_participants
 from smpc_ehr.coordinator.queue import JobBook
@@ -78,6 +79,10 @@ class Job:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     on_change: Callable[[Job], None] | None = None
     """Called on every state change and when first read (the coordinator's history)."""
+    party_costs: dict[str, party_pb2.JobCost] = field(default_factory=dict)
+    """What each party reports it sent (never released as such: see `cost`)."""
+    cost: dict[str, Any] | None = None
+    """The released cost (coordinator/cost.py), beside the result."""
 
     def status(self) -> coordinator_pb2.JobStatus:
         end = self.finished if self.finished is not None else time.monotonic()
@@ -92,6 +97,7 @@ class Job:
             error=self.error,
             elapsed_seconds=end - self.submitted,
             absent=self.absent,
+            cost_json=json.dumps(self.cost) if self.cost is not None else "",
         )
 
     def _publish(self, event: coordinator_pb2.JobEvent) -> None:
@@ -379,6 +385,8 @@ class Coordinator:
         job.set_state("running")
         outputs = await self._execute(job, threshold)
         job.result = self._release(job, outputs, threshold)
+        release = ANALYSES[job.template.analysis].cost_release(job.params)
+        job.cost = released_cost(release, job.parties, job.party_costs)
         log.info(
             "job %s: prepare %.1f ms, run and release %.1f ms",
             job.job_id,
@@ -424,6 +432,8 @@ class Coordinator:
                 async for event in call:
                     if event.HasField("progress"):
                         job.progress(party, event.progress)
+                    elif event.HasField("cost"):
+                        job.party_costs[party] = event.cost
                     elif event.HasField("output"):
                         outputs[party] = event.output
             except BaseException as exc:

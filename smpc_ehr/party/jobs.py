@@ -39,7 +39,7 @@ from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import MAX_JOB_ID_CHARS, JobChannel, Mesh
 from smpc_ehr.transport.tls import TlsIdentity
-from smpc_ehr.wire import common_pb2
+from smpc_ehr.wire import common_pb2, party_pb2
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,14 @@ def job_charge(analysis: Analysis, params: Mapping[str, Any]) -> Charge | None:
         raise Refusal(f"unusable privacy parameters: {exc}") from None
 
 
+def channel_cost(channel: JobChannel) -> party_pb2.JobCost:
+    """What this party has sent on a job's channel: the deepest message's depth (hops),
+    the messages and their payload bytes."""
+    return party_pb2.JobCost(
+        hops=channel.hops, messages=channel.messages_sent, bytes_sent=channel.bytes_sent
+    )
+
+
 class JobRunner:
     """Owns the party's current job and runs it; all methods run on the server loop."""
 
@@ -98,6 +106,11 @@ class JobRunner:
         self._ledger: PrivacyLedger | None = None
         self._dropping: asyncio.Future[None] | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpc-job")
+        self._costs: dict[str, party_pb2.JobCost] = {}
+
+    def take_cost(self, job_id: str) -> party_pb2.JobCost | None:
+        """What this party sent in a finished job (once; None if it did not finish)."""
+        return self._costs.pop(job_id, None)
 
     @property
     def current_job(self) -> str:
@@ -226,6 +239,7 @@ class JobRunner:
             threshold = effective_threshold(self._config.policy, threshold)
             shares = await self._compute(job, threshold, on_progress)
         except BaseException as exc:
+            self._costs.pop(job_id, None)
             cause = job.channel.failure or exc
             if isinstance(cause, asyncio.CancelledError):
                 reason = "the coordinator withdrew the job"
@@ -306,11 +320,13 @@ class JobRunner:
             round_seconds=round_seconds,
             on_progress=on_progress,
         )
+        self._costs[job.spec.job_id] = channel_cost(job.channel)
         log.info(
-            "job %s: local step %.1f ms, MPC %.1f ms, %d messages, %d bytes sent%s",
+            "job %s: local step %.1f ms, MPC %.1f ms, %d hops, %d messages, %d bytes sent%s",
             job.spec.job_id,
             1000 * (computed - ready),
             1000 * (time.perf_counter() - computed),
+            job.channel.hops,
             job.channel.messages_sent,
             job.channel.bytes_sent,
             f" (waited {1000 * (ready - started):.0f} ms for the backend to load)"

@@ -100,6 +100,9 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
                 shares = job.result()
             except Exception as exc:
                 await context.abort(status_for(exc), message_for(exc))
+            cost = self._runner.take_cost(request.job_id)
+            if cost is not None:
+                yield party_pb2.RunEvent(cost=cost)
             yield party_pb2.RunEvent(output=encode_output_shares(shares))
         finally:
             if not job.done():  # the coordinator went away: stop the computation

@@ -77,6 +77,12 @@ class Outcome:
     parties: tuple[str, ...] = ()
     """The hospitals the result covers, as the analyst's JobResult names them."""
     absent: tuple[str, ...] = ()
+    cost: dict[str, Any] | None = None
+    """The released cost (hops, and messages and bytes per party where released), as
+    the coordinator gives it beside the result; counted by the real mesh code."""
+    sent: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """What each party reported it sent, (hops, messages, bytes), before the release
+    cut it down: for tests showing what a withheld figure would tell."""
 
 
 class InProcessFederation:
@@ -199,7 +205,8 @@ class InProcessFederation:
             for e in job.events
             if e.HasField("progress")
         ]
-        return Outcome(job.result, progress, tuple(job.parties), tuple(job.absent))
+        sent = {p: (c.hops, c.messages, c.bytes_sent) for p, c in job.party_costs.items()}
+        return Outcome(job.result, progress, tuple(job.parties), tuple(job.absent), job.cost, sent)
 
     def _roster(self) -> Roster:
         address = "127.0.0.1:1"  # never dialled

@@ -14,6 +14,11 @@ with MESSAGE_OVERHEAD for its bookkeeping) stays within JOB_BUFFER_BYTES. Crossi
 bound fails the job with the reason and raises TransportError, which the receiving
 servicer logs and returns to the sender. A sender may also hold at most
 MAX_STREAMS_PER_SENDER incoming streams at once (one per job is what a party uses).
+
+Each message carries its depth (hops, transport/mesh.py); a mailbox remembers the
+largest depth among the messages this party has read, a message counting as read when
+it has both arrived and been asked for (whichever comes last), so that a message that
+arrived early but is needed only later does not deepen what is sent before it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ class JobMailbox:
         """Bytes held for unread chunks and messages (with MESSAGE_OVERHEAD each)."""
         self._failure: BaseException | None = None
         self._on_fail: list[Callable[[BaseException], None]] = []
+        self._depths: dict[Key, int] = {}  # arrived, not yet asked for: its depth
+        self.read_depth = 0
+        """The largest depth among the messages read so far (0: none)."""
 
     def on_fail(self, callback: Callable[[BaseException], None]) -> None:
         """Call `callback(reason)` once when the job fails (at once if it already has)."""
@@ -84,8 +92,11 @@ class JobMailbox:
         """Why this job was aborted, or None while it is healthy."""
         return self._failure
 
-    def deliver(self, sender: str, tag: str, chunk: int, chunks: int, payload: bytes) -> None:
+    def deliver(
+        self, sender: str, tag: str, chunk: int, chunks: int, payload: bytes, depth: int = 0
+    ) -> None:
         """Store one chunk; when a message is complete, hand it to its reader.
+        `depth` is the message's (hops; each chunk carries it).
 
         Raises TransportError for a message this job cannot have: an unknown sender,
         bad chunk numbering, or a second copy of a message already delivered; and,
@@ -119,7 +130,9 @@ class JobMailbox:
                 slot = self._slots.setdefault(key, Future())
                 if key in self._taken:
                     del self._slots[key]
+                    self.read_depth = max(self.read_depth, depth)  # before its reader wakes
                 else:  # held until read
+                    self._depths[key] = depth
                     self._unread[key] = len(data) + len(tag) + MESSAGE_OVERHEAD
                     self.held += self._unread[key]
         if not fits:
@@ -173,6 +186,7 @@ class JobMailbox:
             if key in self._delivered:
                 del self._slots[key]
                 self.held -= self._unread.pop(key, 0)
+                self.read_depth = max(self.read_depth, self._depths.pop(key, 0))
             return slot
 
     def fail(self, exc: BaseException) -> None:

@@ -128,9 +128,16 @@ class JobChannel:
         self._links: dict[str, PeerLink] = {}
         self.bytes_sent = 0
         self.messages_sent = 0
+        self.hops = 0
+        """The largest depth among the messages sent so far (see `send`)."""
 
     def send(self, to: str, tag: str, payload: bytes) -> None:
-        """Queue `payload` for party `to` under `tag` (chunked); never blocks."""
+        """Queue `payload` for party `to` under `tag` (chunked); never blocks.
+
+        The message's depth (a Lamport-style clock of message rounds) is one more than
+        the largest depth among the messages of this job this party has read so far
+        (`JobMailbox.read_depth`): the job's hops, the largest depth of any of its
+        messages, count the sequential rounds a network's delay multiplies."""
         if self.mailbox.failure is not None:
             return
         if len(payload) > MAX_MESSAGE_BYTES:  # the peer would refuse it
@@ -143,6 +150,7 @@ class JobChannel:
             return
         chunks = max(1, -(-len(payload) // CHUNK_BYTES))
         view = memoryview(payload)
+        depth = self.mailbox.read_depth + 1
         messages = [
             party_pb2.ShareMessage(
                 job_id=self.job_id,
@@ -151,11 +159,13 @@ class JobChannel:
                 chunk=i,
                 chunks=chunks,
                 payload=bytes(view[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES]),
+                depth=depth,
             )
             for i in range(chunks)
         ]
         self.bytes_sent += len(payload)
         self.messages_sent += 1
+        self.hops = max(self.hops, depth)
         if threading.get_ident() == self._loop_thread:  # MPyC: already on the loop
             self._enqueue(to, messages)
         else:  # CrypTen's worker thread
@@ -321,7 +331,9 @@ async def _receive(
             if message.abort:
                 box.fail(JobAborted(f"{sender}{PEER_ABORT}{message.abort}"))
                 continue
-            box.deliver(sender, message.tag, message.chunk, message.chunks, message.payload)
+            box.deliver(
+                sender, message.tag, message.chunk, message.chunks, message.payload, message.depth
+            )
             received += 1
     except (asyncio.CancelledError, grpc.aio.AioRpcError):
         if mailbox is not None:

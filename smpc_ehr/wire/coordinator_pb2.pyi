@@ -47,7 +47,7 @@ class StatusRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "backend", "parties", "result_json", "error", "elapsed_seconds", "absent")
+    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "backend", "parties", "result_json", "error", "elapsed_seconds", "absent", "cost_json")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class JobStatus(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ABSENT_FIELD_NUMBER: _ClassVar[int]
+    COST_JSON_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     protocol: str
@@ -68,7 +69,8 @@ class JobStatus(_message.Message):
     error: str
     elapsed_seconds: float
     absent: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., result_json: _Optional[str] = ..., error: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., absent: _Optional[_Iterable[str]] = ...) -> None: ...
+    cost_json: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., result_json: _Optional[str] = ..., error: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., absent: _Optional[_Iterable[str]] = ..., cost_json: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("progress", "status")

@@ -44,12 +44,24 @@ class Progress(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., step: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("progress", "output")
+    __slots__ = ("progress", "output", "cost")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     progress: Progress
     output: _common_pb2.OutputShares
-    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.OutputShares, _Mapping]] = ...) -> None: ...
+    cost: JobCost
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.OutputShares, _Mapping]] = ..., cost: _Optional[_Union[JobCost, _Mapping]] = ...) -> None: ...
+
+class JobCost(_message.Message):
+    __slots__ = ("hops", "messages", "bytes_sent")
+    HOPS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
+    hops: int
+    messages: int
+    bytes_sent: int
+    def __init__(self, hops: _Optional[int] = ..., messages: _Optional[int] = ..., bytes_sent: _Optional[int] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("job_id", "reason")
@@ -98,7 +110,7 @@ class ApprovedTemplate(_message.Message):
     def __init__(self, hash: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ShareMessage(_message.Message):
-    __slots__ = ("job_id", "tag", "sender", "chunk", "chunks", "payload", "abort")
+    __slots__ = ("job_id", "tag", "sender", "chunk", "chunks", "payload", "abort", "depth")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +118,7 @@ class ShareMessage(_message.Message):
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     ABORT_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     tag: str
     sender: str
@@ -113,7 +126,8 @@ class ShareMessage(_message.Message):
     chunks: int
     payload: bytes
     abort: str
-    def __init__(self, job_id: _Optional[str] = ..., tag: _Optional[str] = ..., sender: _Optional[str] = ..., chunk: _Optional[int] = ..., chunks: _Optional[int] = ..., payload: _Optional[bytes] = ..., abort: _Optional[str] = ...) -> None: ...
+    depth: int
+    def __init__(self, job_id: _Optional[str] = ..., tag: _Optional[str] = ..., sender: _Optional[str] = ..., chunk: _Optional[int] = ..., chunks: _Optional[int] = ..., payload: _Optional[bytes] = ..., abort: _Optional[str] = ..., depth: _Optional[int] = ...) -> None: ...
 
 class ExchangeReply(_message.Message):
     __slots__ = ("received",)

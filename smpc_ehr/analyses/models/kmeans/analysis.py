@@ -38,7 +38,9 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common import cost
 from smpc_ehr.analyses.common.cells import first_smallest
+from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import (
     binary_rule,
@@ -333,6 +335,13 @@ class KMeansAnalysis(Analysis):
 
     def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
         return (lloyd_release(params),)
+
+    def cost_release(self, params: Params) -> CostRelease:
+        """Several starts run iterations the result does not count; mode 'full' shares
+        rows, whose number the traffic would tell."""
+        if initial_centroids(params, len(params["features"])) is None and int(params["n_init"]) > 1:
+            return cost.RESTARTS
+        return cost.ROWS_SHARED if params["mode"] == "full" else cost.ALL
 
     def secure_program(self, local: Rows, params: Params, threshold: int) -> NamedProgram:
         if requested_epsilon(params) is not None:

@@ -31,8 +31,9 @@ import numpy as np
 from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
-from smpc_ehr.analyses.common import evaluation
+from smpc_ehr.analyses.common import cost, evaluation
 from smpc_ehr.analyses.common.clipping import clip_bounds
+from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
@@ -228,6 +229,10 @@ class LogisticRegressionAnalysis(Analysis):
 
     def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
         return releases(params).all()
+
+    def cost_release(self, params: Params) -> CostRelease:
+        """Mode 'full' shares rows, whose number the traffic would tell."""
+        return cost.ROWS_SHARED if params["mode"] == "full" else cost.ALL
 
     def secure_program(self, local: Design, params: Params, threshold: int) -> NamedProgram:
         if requested_epsilon(params) is not None:
