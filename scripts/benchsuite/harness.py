@@ -159,6 +159,8 @@ class Job:
     started: float
     ended: float
     notes: tuple[float, ...]
+    cost: dict[str, Any] | None = None
+    """The result's `cost` (hops; messages and bytes per party where released)."""
 
     @property
     def gaps(self) -> list[float]:
@@ -238,6 +240,7 @@ def run_job(
         start,
         end,
         tuple(notes),
+        job.cost,
     )
 
 

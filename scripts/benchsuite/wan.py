@@ -9,9 +9,9 @@ median time next to the model
 
     local time (the same job at 0 ms, through the relay) + hops x delay + bytes / rate
 
-where hops are the job's sequential message rounds among the parties (the result's
-`cost`, when the tree reports it; else the model is not printed) and bytes the most any
-party sent. The jobs' own RPCs to the coordinator add about two round trips more.
+where hops are the job's sequential message rounds among the parties (the job's
+`cost`) and bytes the most any party sent (where the analysis releases them). The
+jobs' own RPCs to the coordinator add about two round trips more.
 Where namespaces cannot be made (not root, no iproute2) it says why and exits 1.
 
 Method and previous figures: docs/benchmarks.md.
@@ -94,9 +94,9 @@ class Measured:
         return timings.median(self.seconds)
 
 
-def cost_of(result: dict[str, Any]) -> tuple[int | None, int | None]:
-    """Hops and the most bytes any party sent, from a result's `cost` (None if absent)."""
-    cost = result.get("cost") or {}
+def cost_of(cost: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    """Hops and the most bytes any party sent, from a job's `cost` (None if absent)."""
+    cost = cost or {}
     hops = cost.get("hops")
     sent = cost.get("bytes_sent")
     most = max(sent.values()) if isinstance(sent, dict) and sent else sent
@@ -131,7 +131,7 @@ def measure(cfg: Config) -> list[Measured]:
                         h.settle()
                         job = h.run_job(client, spec.protocol, spec.params, backend)
                         seconds.append(job.seconds)
-                        hops, sent = cost_of(job.result)
+                        hops, sent = cost_of(job.cost)
                     rows.append(Measured(spec.name, backend, delay, seconds, hops, sent))
                     log(f"{tag} {backend} {spec.name}: {timings.median(seconds):.3f} s")
     return rows
