@@ -1,5 +1,7 @@
-"""Logistic regression, mode "iterates": Newton-Raphson where the parties see each
-iterate of the coefficients (mode "full" is in full.py).
+"""Logistic regression, modes "iterates" and "pooled": Newton-Raphson where the parties
+see each iterate of the coefficients (mode "full" is in full.py). Mode "pooled" differs
+only in step 3: the summed gradient and Hessian are opened to the parties, who solve
+the step in the clear (`newton.OpenNewton`: fewer secure products, more revealed).
 
 How it runs (each party on its own complete cases, in plaintext where it says "locally"):
 1. Group size, inside MPC (`group_size.require_others_reach`): the job runs only if, for
@@ -11,7 +13,8 @@ How it runs (each party on its own complete cases, in plaintext where it says "l
 3. Newton steps from beta = 0. Locally: the gradient and Hessian of the log-likelihood
    (party 0 adds the public L2 term, on the coefficients in original units). Inside
    MPC: their sums, the Hessian's inverse (`securemath.linalg`: Newton-Schulz, carried
-   over from the last step) and the step, which alone is opened to the parties. Stop
+   over from the last step) and the step, which alone is opened to the parties
+   (`newton.SecretNewton`); in mode "pooled" the sums are opened instead. Stop
    when the largest step is below `tol`; progress notes carry only the counter.
 4. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
    the `outputs` (iterates mode), from which `finalize` undoes the standardisation and
@@ -53,18 +56,12 @@ from smpc_ehr.analyses.models.logistic.dp import (
     validate_dp,
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
+from smpc_ehr.analyses.models.logistic.newton import OpenNewton, SecretNewton
 from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
-from smpc_ehr.securemath.constants import (
-    FIRST_INVERSE_STEPS,
-    NEW_HESSIAN_INVERSE_STEPS,
-    REFINEMENT_STEPS,
-    UPDATE_STEPS,
-)
-from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
 INTERCEPT = "(intercept)"
@@ -134,28 +131,20 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
         penalty = np.r_[0.0, l2 / sds**2] if first and l2 > 0 else None
 
-        def pooled_derivatives(beta: np.ndarray) -> tuple[Secret, Secret]:
+        def pooled_derivatives(beta: np.ndarray) -> Secret:
+            """The summed gradient (k) and Hessian (k x k, row by row), secret."""
             mine = _derivatives(design, z, beta, n_total, penalty)
-            summed = ops.sum(party_arrays(ops, mine), axis=0)
-            return summed[:k], ops.reshape(summed[k:], (k, k))
+            return ops.sum(party_arrays(ops, mine), axis=0)
 
+        solver = OpenNewton(ops, k) if params["mode"] == "pooled" else SecretNewton(ops, k)
         tolerance = max(tol, STEP_FLOOR_ULPS * 2.0**-ops.frac_bits / GRADIENT_SCALE)
         beta = np.zeros(k)
-        inverse: Secret | None = None
         iterations = 0
         while iterations < max_iter:
             iterations += 1
-            gradient, hessian = pooled_derivatives(beta)
-            g = ops.reshape(gradient, (k, 1))
-            if inverse is None:  # the first Hessian is inverted in full, once
-                inverse = inverse_spd(ops, hessian, k, FIRST_INVERSE_STEPS, None, 4.0 / k)
-                step = ops.matmul(inverse, g)
-            else:  # later ones: the last inverse, updated, then one refinement
-                inverse = inverse_spd(ops, hessian, k, UPDATE_STEPS, inverse, 4.0 / k)
-                step = solve_refined(ops, hessian, inverse, g, REFINEMENT_STEPS)
-            delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
+            delta = await solver.step(pooled_derivatives(beta)) / GRADIENT_SCALE
             beta = beta + delta
-            ops.progress("newton", iterations, max_iter, "iterates")  # the counter, no step size
+            ops.progress("newton", iterations, max_iter, params["mode"])  # the counter only
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
                 raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "
@@ -168,11 +157,10 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
                 f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
                 "for collinear features"
             )
-        _, hessian = pooled_derivatives(beta)
-        covariance = inverse_spd(ops, hessian, k, NEW_HESSIAN_INVERSE_STEPS, inverse, scale=4.0 / k)
+        covariance = await solver.covariance(pooled_derivatives(beta))
         public = {"n": np.array([n_total]), "iterations": np.array([iterations]), "beta": beta}
         opened = public_outputs(ops, {**public, "means": means, "sds": sds})
-        opened["inverse_hessian"] = covariance  # secret: of the joint Hessian
+        opened["inverse_hessian"] = covariance  # of the joint Hessian (mode iterates: secret)
         if float(params["test_fraction"]) == 0:
             return opened
         z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])
@@ -183,7 +171,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
     return program
 
 
-MODES = ("iterates", "full")
+MODES = ("iterates", "pooled", "full")
 
 
 class LogisticRegressionAnalysis(Analysis):
@@ -245,7 +233,7 @@ class LogisticRegressionAnalysis(Analysis):
             fit, leakage = _dp_fit(opened, params), DP_LEAKAGE
         else:
             fit = _full_fit(opened) if full else _iterates_fit(opened)
-            leakage = FULL_LEAKAGE if full else ITERATES_LEAKAGE
+            leakage = MODE_LEAKAGE[params["mode"]]
         result = _report(fit, feature_names(params))
         result.update(
             {
@@ -288,6 +276,15 @@ FULL_LEAKAGE = (
     "iteration only whether it was the last and whether the fit diverges; no iterate."
 )
 """What the parties learned in mode "full": a passage of the template's leakage."""
+POOLED_LEAKAGE = (
+    "each hospital learns N, the joint means and standard deviations of the features, "
+    "and in each Newton step the joint gradient and Hessian of the log-likelihood (summed "
+    "over all hospitals, never one hospital's) and the next iterate computed from them; "
+    "at the start the joint Hessian is X'X/4, which gives N and the joint sums and "
+    "cross-products of the (standardised) features"
+)
+"""What the parties learned in mode "pooled": a passage of the template's leakage."""
+MODE_LEAKAGE = {"iterates": ITERATES_LEAKAGE, "pooled": POOLED_LEAKAGE, "full": FULL_LEAKAGE}
 DP_LEAKAGE = (
     "each hospital clips every numeric feature to its public bounds and maps it onto "
     "[-1, 1] (a categorical feature's 0/1 columns likewise), and learns only a noisy N "

@@ -1,0 +1,128 @@
+"""How a Newton step is solved from the pooled derivatives, per mode: inside MPC with a
+carried-over inverse (`SecretNewton`, mode "iterates": only the step is opened), or in
+the clear from the opened sums (`OpenNewton`, mode "pooled": the joint gradient and
+Hessian are opened to the parties, who all compute the same step).
+
+`OpenNewton` solves by a Cholesky factorisation written in plain Python floats, in a
+fixed order of operations: IEEE 754 rounds each +, -, x, / and sqrt correctly, so every
+party computes bit-for-bit the same step from the same opened sums, whatever its BLAS
+(a LAPACK solve may differ in the last bits between machines, and the parties would
+then evaluate their derivatives at slightly different coefficients).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.constants import (
+    FIRST_INVERSE_STEPS,
+    NEW_HESSIAN_INVERSE_STEPS,
+    REFINEMENT_STEPS,
+    UPDATE_STEPS,
+)
+from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
+from smpc_ehr.securemath.ops import Secret, SecureOps
+
+NOT_DEFINITE = (
+    "the joint Hessian is not positive definite: the features are (almost) collinear; "
+    "remove or combine them"
+)
+
+
+class SecretNewton:
+    """Mode "iterates": the Hessian's inverse by Newton-Schulz inside MPC, carried over
+    from one step to the next; only the step is opened (to the parties), and the
+    covariance stays secret until the coordinator opens it."""
+
+    def __init__(self, ops: SecureOps, k: int) -> None:
+        self.ops, self.k = ops, k
+        self.inverse: Secret | None = None
+
+    async def step(self, derivatives: Secret) -> np.ndarray:
+        """The opened step H^-1 g from the summed derivatives (g, then H row by row)."""
+        ops, k = self.ops, self.k
+        g = ops.reshape(derivatives[:k], (k, 1))
+        hessian = ops.reshape(derivatives[k:], (k, k))
+        if self.inverse is None:  # the first Hessian is inverted in full, once
+            self.inverse = inverse_spd(ops, hessian, k, FIRST_INVERSE_STEPS, None, 4.0 / k)
+            step = ops.matmul(self.inverse, g)
+        else:  # later ones: the last inverse, updated, then one refinement
+            self.inverse = inverse_spd(ops, hessian, k, UPDATE_STEPS, self.inverse, 4.0 / k)
+            step = solve_refined(ops, hessian, self.inverse, g, REFINEMENT_STEPS)
+        return (await ops.reveal(step)).reshape(k)
+
+    async def covariance(self, derivatives: Secret) -> Secret:
+        """The secret inverse of the Hessian at the optimum, from the last inverse."""
+        ops, k = self.ops, self.k
+        hessian = ops.reshape(derivatives[k:], (k, k))
+        return inverse_spd(ops, hessian, k, NEW_HESSIAN_INVERSE_STEPS, self.inverse, 4.0 / k)
+
+
+class OpenNewton:
+    """Mode "pooled": the summed gradient and Hessian are opened to the parties (only
+    the sums), and each party solves the step in the clear, identically."""
+
+    def __init__(self, ops: SecureOps, k: int) -> None:
+        self.ops, self.k = ops, k
+
+    async def _opened(self, derivatives: Secret) -> tuple[np.ndarray, list[list[float]]]:
+        k = self.k
+        opened = await self.ops.reveal(derivatives)
+        hessian = opened[k:].reshape(k, k)
+        return opened[:k], cholesky([[float(v) for v in row] for row in hessian])
+
+    async def step(self, derivatives: Secret) -> np.ndarray:
+        """H^-1 g from the opened sums, by `cholesky_solve`."""
+        gradient, factor = await self._opened(derivatives)
+        return np.array(cholesky_solve(factor, [float(v) for v in gradient]))
+
+    async def covariance(self, derivatives: Secret) -> Secret:
+        """The inverse of the opened Hessian at the optimum (public to the parties; a
+        secret input by party 0 so that it is opened with the other outputs)."""
+        _, factor = await self._opened(derivatives)
+        k = self.k
+        columns = [cholesky_solve(factor, [float(i == j) for i in range(k)]) for j in range(k)]
+        inverse = np.array(columns).T
+        return self.ops.input_values(0, inverse if self.ops.my_index == 0 else None, (k, k))
+
+
+def cholesky(a: list[list[float]]) -> list[list[float]]:
+    """The lower Cholesky factor of a symmetric positive definite matrix (its lower
+    triangle is read), in plain Python floats (deterministic: see the module docstring);
+    JointRefusal if it is not positive definite."""
+    k = len(a)
+    factor = [[0.0] * k for _ in range(k)]
+    for j in range(k):
+        pivot = a[j][j]
+        for m in range(j):
+            pivot -= factor[j][m] * factor[j][m]
+        if not pivot > 1e-12 * max(1.0, abs(a[j][j])):
+            raise JointRefusal(NOT_DEFINITE)
+        factor[j][j] = math.sqrt(pivot)
+        for i in range(j + 1, k):
+            value = a[i][j]
+            for m in range(j):
+                value -= factor[i][m] * factor[j][m]
+            factor[i][j] = value / factor[j][j]
+    return factor
+
+
+def cholesky_solve(factor: list[list[float]], b: list[float]) -> list[float]:
+    """x with L L' x = b for the lower Cholesky factor L, in plain Python floats."""
+    k = len(b)
+    y = [0.0] * k
+    for i in range(k):
+        value = b[i]
+        for m in range(i):
+            value -= factor[i][m] * y[m]
+        y[i] = value / factor[i][i]
+    x = [0.0] * k
+    for i in reversed(range(k)):
+        value = y[i]
+        for m in range(i + 1, k):
+            value -= factor[m][i] * x[m]
+        x[i] = value / factor[i][i]
+    return x
