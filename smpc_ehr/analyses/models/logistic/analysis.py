@@ -123,9 +123,9 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
         counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
         await require_others_reach(ops, counts, threshold, SHORTFALL)
-        n_total, means, sds = await reveal_standardisation(
-            ops, design.x, features, threshold, SHORTFALL
-        )
+        # N >= threshold follows (the first group is all rows, and N - n_S >= threshold):
+        # no comparison is spent on it again.
+        n_total, means, sds = await reveal_standardisation(ops, design.x, features, None, SHORTFALL)
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
@@ -136,7 +136,8 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
             mine = _derivatives(design, z, beta, n_total, penalty)
             return ops.sum(party_arrays(ops, mine), axis=0)
 
-        solver = OpenNewton(ops, k) if params["mode"] == "pooled" else SecretNewton(ops, k)
+        pooled = params["mode"] == "pooled"
+        solver = OpenNewton(ops, k) if pooled else SecretNewton(ops, k, GRADIENT_SCALE)
         tolerance = max(tol, STEP_FLOOR_ULPS * 2.0**-ops.frac_bits / GRADIENT_SCALE)
         beta = np.zeros(k)
         iterations = 0
