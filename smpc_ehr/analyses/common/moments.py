@@ -150,7 +150,12 @@ async def reveal_standardisation(
     the caller has already made sure of N (e.g. `group_size.require_others_reach` on
     all rows, which implies N >= threshold), so no comparison is spent on it."""
     shared = party_arrays(ops, column_moments(x))  # P x 3 x d
-    total, weights = pooled_weights(ops, shared[:, 0])
+    # The rows are complete, so every column has the party's one count: one division
+    # (its comparisons scale with the columns divided), its weights shared by all.
+    d = x.shape[1]
+    one_total, one_weight = pooled_weights(ops, shared[:, 0, 0:1])
+    total = ops.concatenate([one_total] * d)
+    weights = ops.concatenate([one_weight] * d, axis=1)
     pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
     if min_total is not None and not (await ops.reveal(ops.ge_public(total[0:1], min_total)))[0]:
         raise JointRefusal(f"{shortfall}: nothing is released")

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from smpc_ehr.testing.federation import InProcessFederation
 from smpc_ehr.testing.reference import ReferenceOps, RefSecret
@@ -116,6 +115,7 @@ def counted_run(fed: InProcessFederation, **params: Any) -> tuple[dict[str, Any]
 
 def describe(phases: Phases) -> str:
     keys = ("inputs", "reveals", "products", "products elements", "comparisons")
+    keys += ("comparisons elements",)
     return "\n".join(
         f"phase {i}: " + ", ".join(f"{k} {phase[k]}" for k in keys)
         for i, phase in enumerate(phases.phases)
