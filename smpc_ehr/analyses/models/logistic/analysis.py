@@ -56,7 +56,7 @@ from smpc_ehr.analyses.models.logistic.dp import (
     validate_dp,
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
-from smpc_ehr.analyses.models.logistic.newton import OpenNewton, SecretNewton
+from smpc_ehr.analyses.models.logistic.newton import solver_for
 from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
@@ -131,21 +131,22 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
         penalty = np.r_[0.0, l2 / sds**2] if first and l2 > 0 else None
 
-        def pooled_derivatives(beta: np.ndarray) -> Secret:
-            """The summed gradient (k) and Hessian (k x k, row by row), secret."""
+        def pooled_derivatives(beta: np.ndarray, with_hessian: bool) -> Secret:
+            """The summed gradient (k) and, if asked, Hessian (k x k, row by row), secret."""
             mine = _derivatives(design, z, beta, n_total, penalty)
-            return ops.sum(party_arrays(ops, mine), axis=0)
+            return ops.sum(party_arrays(ops, mine if with_hessian else mine[:k]), axis=0)
 
-        pooled = params["mode"] == "pooled"
-        solver = OpenNewton(ops, k) if pooled else SecretNewton(ops, k, GRADIENT_SCALE)
+        solver = solver_for(params["mode"], ops, k, GRADIENT_SCALE)
+        most = max_iter * solver.steps_per_iteration
         tolerance = max(tol, STEP_FLOOR_ULPS * 2.0**-ops.frac_bits / GRADIENT_SCALE)
         beta = np.zeros(k)
         iterations = 0
-        while iterations < max_iter:
+        while iterations < most:
             iterations += 1
-            delta = await solver.step(pooled_derivatives(beta)) / GRADIENT_SCALE
+            derivatives = pooled_derivatives(beta, solver.wants_hessian)
+            delta = await solver.step(derivatives) / GRADIENT_SCALE
             beta = beta + delta
-            ops.progress("newton", iterations, max_iter, params["mode"])  # the counter only
+            ops.progress("newton", iterations, most, params["mode"])  # the counter only
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
                 raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "
@@ -155,10 +156,10 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
                 break
         if np.max(np.abs(delta)) >= tolerance:
             raise JointRefusal(
-                f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
+                f"no convergence in {most} iterations; raise max_iter or tol, or check "
                 "for collinear features"
             )
-        covariance = await solver.covariance(pooled_derivatives(beta))
+        covariance = await solver.covariance(pooled_derivatives(beta, True))
         public = {"n": np.array([n_total]), "iterations": np.array([iterations]), "beta": beta}
         opened = public_outputs(ops, {**public, "means": means, "sds": sds})
         opened["inverse_hessian"] = covariance  # of the joint Hessian (mode iterates: secret)
@@ -172,7 +173,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
     return program
 
 
-MODES = ("iterates", "pooled", "full")
+MODES = ("iterates", "pooled", "bohning", "full")
 
 
 class LogisticRegressionAnalysis(Analysis):
@@ -285,7 +286,19 @@ POOLED_LEAKAGE = (
     "cross-products of the (standardised) features"
 )
 """What the parties learned in mode "pooled": a passage of the template's leakage."""
-MODE_LEAKAGE = {"iterates": ITERATES_LEAKAGE, "pooled": POOLED_LEAKAGE, "full": FULL_LEAKAGE}
+BOHNING_LEAKAGE = (
+    "each hospital learns N, the joint means and standard deviations of the features, "
+    "and every iterate of the (standardised) coefficients, typically ten times as many "
+    'as in mode "iterates" (convergence is linear): each step is the inverse of the '
+    "joint Hessian at the start (X'X/4) times the joint gradient at the last iterate"
+)
+"""What the parties learned in mode "bohning": a passage of the template's leakage."""
+MODE_LEAKAGE = {
+    "iterates": ITERATES_LEAKAGE,
+    "pooled": POOLED_LEAKAGE,
+    "bohning": BOHNING_LEAKAGE,
+    "full": FULL_LEAKAGE,
+}
 DP_LEAKAGE = (
     "each hospital clips every numeric feature to its public bounds and maps it onto "
     "[-1, 1] (a categorical feature's 0/1 columns likewise), and learns only a noisy N "

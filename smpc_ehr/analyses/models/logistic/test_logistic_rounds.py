@@ -154,3 +154,15 @@ def test_a_newton_step_of_mode_pooled_costs_no_product(inprocess: InProcessFeder
     assert phases[-1]["products"] == 0 and phases[-1]["reveals"] == 1  # the last Hessian
     # Up to the first step: the group-size check and the standardisation only.
     assert phases[0]["products"] <= 21, describe(counted)
+
+
+def test_a_step_of_mode_bohning_is_one_matrix_vector_product(
+    inprocess: InProcessFederation,
+) -> None:
+    result, counted = counted_run(inprocess, mode="bohning")
+    phases, k = counted.phases, len(FEATURES.split(",")) + 1
+    assert len(phases) == result["iterations"] + 1
+    for step in phases[1:-1]:  # the gradient alone is pooled (k values per party)
+        assert step["products"] == 1 and step["products elements"] == k, describe(counted)
+        assert step["inputs elements"] == 3 * k and step["reveals"] == 1, describe(counted)
+    assert phases[-1]["products"] <= 20  # the covariance: 10 Newton-Schulz steps from B^-1
