@@ -36,8 +36,9 @@ from benchsuite.timings import Summary
 
 PATIENTS = 100_000
 QUICK_PATIENTS = 5_000
-GOAL_RATIOS = {"iterates": 5.0, "pooled": 2.0}
-"""The issue's goals: the mode with today's leakage within 5x, mode pooled within 2x."""
+GOAL_RATIOS = {"iterates": 5.0, "pooled": 2.0, "bohning": 5.0}
+"""The issue's goals: the mode with today's leakage within 5x, mode pooled within 2x
+(bohning has none of its own: held to iterates' 5x)."""
 PROTOCOL = PROTOCOLS / "logistic_regression.toml"
 
 
@@ -297,7 +298,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=sorted(GOAL_RATIOS),
         default="iterates",
-        help="the template's mode (default iterates; pooled opens the joint gradient and Hessian)",
+        help="the template's mode (default iterates; pooled opens the joint gradient and "
+        "Hessian; bohning reveals more iterates)",
     )
 
 
