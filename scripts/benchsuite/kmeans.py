@@ -390,7 +390,7 @@ def print_report(cfg: Config, m: Measured) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`bench.py logreg`'s options (the same defaults: 100,000 patients per party, --quick
     5,000, 1 repeat, no warm-up) and the full mode's size."""
-    logreg.add_arguments(parser)
+    logreg.shared_arguments(parser)
     parser.add_argument(
         "--full-patients",
         type=int,

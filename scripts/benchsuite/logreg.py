@@ -1,4 +1,5 @@
-"""`bench.py logreg`: a joint logistic regression ("iterates" mode) under MPC next to scikit-learn.
+"""`bench.py logreg`: a joint logistic regression ("iterates" mode, or `--mode pooled`) under
+MPC next to scikit-learn.
 
 Method and previous figures: docs/benchmarks.md."""
 
@@ -35,7 +36,9 @@ from benchsuite.timings import Summary
 
 PATIENTS = 100_000
 QUICK_PATIENTS = 5_000
-GOAL_RATIO = 5.0
+GOAL_RATIOS = {"iterates": 5.0, "pooled": 2.0, "bohning": 5.0}
+"""The issue's goals: the mode with today's leakage within 5x, mode pooled within 2x
+(bohning has none of its own: held to iterates' 5x)."""
 PROTOCOL = PROTOCOLS / "logistic_regression.toml"
 
 
@@ -48,6 +51,12 @@ class Config:
     seed: int
     data_root: Path
     quick: bool
+    mode: str
+    """The template's mode: "iterates" (default) or "pooled"."""
+
+    @property
+    def goal_ratio(self) -> float:
+        return GOAL_RATIOS[self.mode]
 
     @property
     def data_name(self) -> str:
@@ -60,6 +69,7 @@ class Config:
             "features": ",".join(FEATURES),
             "test_fraction": str(TEST_FRACTION),
             "seed": str(SPLIT_SEED),
+            "mode": self.mode,
         }
 
 
@@ -179,7 +189,7 @@ def figures_of(run: Run, backend: str) -> dict[str, Any]:
     }
 
 
-def timing_table(rows: Sequence[dict[str, Any]]) -> str:
+def timing_table(rows: Sequence[dict[str, Any]], goal_ratio: float) -> str:
     columns = [
         report.Column("backend", report.key("backend")),
         *report.time_columns("mpc"),
@@ -188,7 +198,7 @@ def timing_table(rows: Sequence[dict[str, Any]]) -> str:
         report.Column("sklearn fit s", report.seconds_of("sklearn_fit"), 3),
         report.Column("fit+predict s", report.seconds_of("sklearn_fit_predict"), 3),
         report.Column("ratio", report.key("ratio")),
-        report.goal_column(GOAL_RATIO, lambda r: r["ratio"] <= GOAL_RATIO),
+        report.goal_column(goal_ratio, lambda r: r["ratio"] <= goal_ratio),
     ]
     return report.columns_table(columns, rows)
 
@@ -210,12 +220,12 @@ def print_report(cfg: Config, run: Run) -> int:
     checks = run.checks
     print(
         f"\nlogreg: {PARTIES} parties x {cfg.patients:,} patients, {len(FEATURES)} features, "
-        f"iterates mode, test fraction {TEST_FRACTION:g}; median of {cfg.repeats} "
+        f"{cfg.mode} mode, test fraction {TEST_FRACTION:g}; median of {cfg.repeats} "
         f"repetitions end to end (analyst), scikit-learn on the pooled "
         f"{run.setup['train_rows']:,} complete-case training rows in one process "
         f"({run.sklearn})"
     )
-    print(timing_table(rows))
+    print(timing_table(rows, cfg.goal_ratio))
     print(report.load_line(run.setup))
     print("\nlogreg: where the MPC time goes (analyst's clock at each Newton step's progress note)")
     print(breakdown_table(rows))
@@ -233,15 +243,15 @@ def print_report(cfg: Config, run: Run) -> int:
         {
             "backend": f["backend"],
             "ratio": f["ratio"],
-            "goal_ratio": GOAL_RATIO,
-            "goal_met": f["ratio"] <= GOAL_RATIO,
+            "goal_ratio": cfg.goal_ratio,
+            "goal_met": f["ratio"] <= cfg.goal_ratio,
         }
         for f in rows
     ]
     met = all(g["goal_met"] for g in goal)
     print(
-        f"\ngoal (MPC median <= {GOAL_RATIO:g} x scikit-learn fit median at {cfg.patients:,} "
-        f"per party): {'met' if met else 'NOT met'} "
+        f"\ngoal ({cfg.mode} mode: MPC median <= {cfg.goal_ratio:g} x scikit-learn fit median "
+        f"at {cfg.patients:,} per party): {'met' if met else 'NOT met'} "
         + ", ".join(
             f"{f['backend']} {f['ratio']:.2f} (against fit+predict {f['ratio_fit_predict']:.2f})"
             for f in rows
@@ -283,6 +293,18 @@ def print_report(cfg: Config, run: Run) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    shared_arguments(parser)
+    parser.add_argument(
+        "--mode",
+        choices=sorted(GOAL_RATIOS),
+        default="iterates",
+        help="the template's mode (default iterates; pooled opens the joint gradient and "
+        "Hessian; bohning reveals more iterates)",
+    )
+
+
+def shared_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `bench.py kmeans` shares."""
     options.add_quick_option(parser, f"{QUICK_PATIENTS:,} patients per party, 1 repeat, no warm-up")
     parser.add_argument("--patients", type=int, help=f"patients per party (default {PATIENTS:,})")
     options.add_backends_option(parser, ", one table row each")
@@ -299,6 +321,7 @@ def config(args: argparse.Namespace) -> Config:
         repeats=args.repeats or (1 if quick else 3),
         warmup=max(0, args.warmup if args.warmup is not None else (0 if quick else 1)),
         **options.data_settings(args),
+        mode=getattr(args, "mode", "iterates"),
     )
     if cfg.repeats < 1:
         raise SystemExit("--repeats must be positive")

@@ -140,17 +140,24 @@ def column_moments(x: np.ndarray) -> np.ndarray:
 
 
 async def reveal_standardisation(
-    ops: SecureOps, x: np.ndarray, names: Sequence[str], min_total: int, shortfall: str
+    ops: SecureOps, x: np.ndarray, names: Sequence[str], min_total: int | None, shortfall: str
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """N and the joint means and standard deviations of the columns of every party's
     complete rows x, pooled inside MPC and revealed to the parties (for analyses whose
     leakage allows it: the iterates modes). JointRefusal (decided on joint values: alike
     at every party, naming none), with nothing else opened, if N is
-    below `min_total` (`shortfall` says what is short) or a column is constant."""
+    below `min_total` (`shortfall` says what is short) or a column is constant. None:
+    the caller has already made sure of N (e.g. `group_size.require_others_reach` on
+    all rows, which implies N >= threshold), so no comparison is spent on it."""
     shared = party_arrays(ops, column_moments(x))  # P x 3 x d
-    total, weights = pooled_weights(ops, shared[:, 0])
+    # The rows are complete, so every column has the party's one count: one division
+    # (its comparisons scale with the columns divided), its weights shared by all.
+    d = x.shape[1]
+    one_total, one_weight = pooled_weights(ops, shared[:, 0, 0:1])
+    total = ops.concatenate([one_total] * d)
+    weights = ops.concatenate([one_weight] * d, axis=1)
     pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
-    if not (await ops.reveal(ops.ge_public(total[0:1], min_total)))[0]:
+    if min_total is not None and not (await ops.reveal(ops.ge_public(total[0:1], min_total)))[0]:
         raise JointRefusal(f"{shortfall}: nothing is released")
     opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
     means, sds = opened[1], np.sqrt(np.clip(opened[2], 0.0, None))

@@ -1,5 +1,6 @@
 """Joint logistic regression by Newton-Raphson, in mode "iterates" (the parties see the
-iterates) or "full" (the whole fit inside MPC), and with `epsilon` differentially private
+iterates), "pooled" (they also see the joint gradient and Hessian of each step) or "full"
+(the whole fit inside MPC), and with `epsilon` differentially private
 (noisy Newton-Raphson, dp.py). Template: protocols/logistic_regression.toml.
 
 Leakage (the template's `leakage` text, verbatim):
@@ -10,15 +11,32 @@ learns only that this holds, and a refusal names no hospital); a hospital with f
 patients in the cohort takes part like any other. Each hospital then learns the number
 of patients used (N), the joint means and standard deviations of the features, and every
 iterate of the (standardised) coefficients; it never sees another hospital's gradient,
-Hessian, counts or rows, nor the joint gradient or Hessian. Mode "full": each hospital
-learns the other hospitals' numbers of rows rounded up to a multiple of 100, whether N
+Hessian, counts or rows, nor the joint gradient or Hessian.
+Mode "pooled" (never the default) makes the same check first; then each hospital learns
+N, the joint means and standard deviations of the features, and in each Newton step the
+joint gradient and Hessian of the log-likelihood (summed over all hospitals, never one
+hospital's) and the next iterate computed from them; at the start the joint Hessian is
+X'X/4, which gives N and the joint sums and cross-products of the (standardised)
+features, hence with the means and standard deviations those of the features themselves,
+and the joint gradient at the start gives the number of patients with the outcome and the
+joint sums of the features among them. This is more than mode "iterates" reveals, and
+less than GLORE or DataSHIELD's ds.glm, which reveal each hospital's own gradient and
+Hessian; it never sees another hospital's gradient, Hessian, counts or rows.
+Mode "bohning" (never the default) makes the same check; then each hospital learns N, the
+joint means and standard deviations of the features, and every iterate of the
+(standardised) coefficients, typically ten times as many as in mode "iterates"
+(convergence is linear): each step is the inverse of the joint Hessian at the start
+(X'X/4) times the joint gradient at the last iterate, so over the steps each hospital
+sees that one fixed linear map of the joint gradient at every iterate; it never sees
+another hospital's gradient, Hessian, counts or rows. Mode "full": each
+hospital learns the other hospitals' numbers of rows rounded up to a multiple of 100, whether N
 reaches the threshold, whether a feature is constant, for each feature the power of two
 just above the largest absolute value of any patient and the power of two within a
 factor of two of its joint standard deviation, and per iteration only whether it was the
 last and whether the fit diverges; no iterate. The coordinator (and the analyst) learns
 the final coefficients, their covariance matrix, N and the number of iterations
-(progress notes carry only the iteration counter), in mode "iterates" also the features'
-joint means and standard deviations, in mode "full" each feature's standard deviation
+(progress notes carry only the iteration counter), in modes "iterates", "pooled" and "bohning" also
+the features' joint means and standard deviations, in mode "full" each feature's standard deviation
 within a factor of two; with a test fraction the evaluation aggregates (each count, and
 each tenth's mean predicted probability, only from at least the small-cell threshold of
 patients; the confusion matrix is released whole or not at all, and beside a hidden

@@ -1,5 +1,7 @@
-"""Logistic regression, mode "iterates": Newton-Raphson where the parties see each
-iterate of the coefficients (mode "full" is in full.py).
+"""Logistic regression, modes "iterates" and "pooled": Newton-Raphson where the parties
+see each iterate of the coefficients (mode "full" is in full.py). Mode "pooled" differs
+only in step 3: the summed gradient and Hessian are opened to the parties, who solve
+the step in the clear (`newton.OpenNewton`: fewer secure products, more revealed).
 
 How it runs (each party on its own complete cases, in plaintext where it says "locally"):
 1. Group size, inside MPC (`group_size.require_others_reach`): the job runs only if, for
@@ -11,7 +13,8 @@ How it runs (each party on its own complete cases, in plaintext where it says "l
 3. Newton steps from beta = 0. Locally: the gradient and Hessian of the log-likelihood
    (party 0 adds the public L2 term, on the coefficients in original units). Inside
    MPC: their sums, the Hessian's inverse (`securemath.linalg`: Newton-Schulz, carried
-   over from the last step) and the step, which alone is opened to the parties. Stop
+   over from the last step) and the step, which alone is opened to the parties
+   (`newton.SecretNewton`); in mode "pooled" the sums are opened instead. Stop
    when the largest step is below `tol`; progress notes carry only the counter.
 4. At the optimum the Hessian is pooled and inverted once more; the coordinator gets
    the `outputs` (iterates mode), from which `finalize` undoes the standardisation and
@@ -54,18 +57,12 @@ from smpc_ehr.analyses.models.logistic.dp import (
     validate_dp,
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
+from smpc_ehr.analyses.models.logistic.newton import solver_for
 from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
-from smpc_ehr.securemath.constants import (
-    FIRST_INVERSE_STEPS,
-    NEW_HESSIAN_INVERSE_STEPS,
-    REFINEMENT_STEPS,
-    UPDATE_STEPS,
-)
-from smpc_ehr.securemath.linalg import inverse_spd, solve_refined
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
 INTERCEPT = "(intercept)"
@@ -127,36 +124,30 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
         counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
         await require_others_reach(ops, counts, threshold, SHORTFALL)
-        n_total, means, sds = await reveal_standardisation(
-            ops, design.x, features, threshold, SHORTFALL
-        )
+        # N >= threshold follows (the first group is all rows, and N - n_S >= threshold):
+        # no comparison is spent on it again.
+        n_total, means, sds = await reveal_standardisation(ops, design.x, features, None, SHORTFALL)
         z = np.column_stack([np.ones(len(design.y)), (design.x - means) / sds])
         # lambda/2 |b|^2 on the original coefficients b_j = beta_j / sd_j (not the
         # intercept) is lambda/2 sum (beta_j / sd_j)^2: public, added once, by party 0.
         penalty = np.r_[0.0, l2 / sds**2] if first and l2 > 0 else None
 
-        def pooled_derivatives(beta: np.ndarray) -> tuple[Secret, Secret]:
+        def pooled_derivatives(beta: np.ndarray, with_hessian: bool) -> Secret:
+            """The summed gradient (k) and, if asked, Hessian (k x k, row by row), secret."""
             mine = _derivatives(design, z, beta, n_total, penalty)
-            summed = ops.sum(party_arrays(ops, mine), axis=0)
-            return summed[:k], ops.reshape(summed[k:], (k, k))
+            return ops.sum(party_arrays(ops, mine if with_hessian else mine[:k]), axis=0)
 
+        solver = solver_for(params["mode"], ops, k, GRADIENT_SCALE)
+        most = max_iter * solver.steps_per_iteration
         tolerance = max(tol, STEP_FLOOR_ULPS * 2.0**-ops.frac_bits / GRADIENT_SCALE)
         beta = np.zeros(k)
-        inverse: Secret | None = None
         iterations = 0
-        while iterations < max_iter:
+        while iterations < most:
             iterations += 1
-            gradient, hessian = pooled_derivatives(beta)
-            g = ops.reshape(gradient, (k, 1))
-            if inverse is None:  # the first Hessian is inverted in full, once
-                inverse = inverse_spd(ops, hessian, k, FIRST_INVERSE_STEPS, None, 4.0 / k)
-                step = ops.matmul(inverse, g)
-            else:  # later ones: the last inverse, updated, then one refinement
-                inverse = inverse_spd(ops, hessian, k, UPDATE_STEPS, inverse, 4.0 / k)
-                step = solve_refined(ops, hessian, inverse, g, REFINEMENT_STEPS)
-            delta = (await ops.reveal(step)).reshape(k) / GRADIENT_SCALE
+            derivatives = pooled_derivatives(beta, solver.wants_hessian)
+            delta = await solver.step(derivatives) / GRADIENT_SCALE
             beta = beta + delta
-            ops.progress("newton", iterations, max_iter, "iterates")  # the counter, no step size
+            ops.progress("newton", iterations, most, params["mode"])  # the counter only
             if np.max(np.abs(beta[1:])) > SEPARATION_BOUND:
                 raise JointRefusal(
                     "the coefficients diverge: the outcome is (almost) perfectly separated "
@@ -166,14 +157,13 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
                 break
         if np.max(np.abs(delta)) >= tolerance:
             raise JointRefusal(
-                f"no convergence in {max_iter} iterations; raise max_iter or tol, or check "
+                f"no convergence in {most} iterations; raise max_iter or tol, or check "
                 "for collinear features"
             )
-        _, hessian = pooled_derivatives(beta)
-        covariance = inverse_spd(ops, hessian, k, NEW_HESSIAN_INVERSE_STEPS, inverse, scale=4.0 / k)
+        covariance = await solver.covariance(pooled_derivatives(beta, True))
         public = {"n": np.array([n_total]), "iterations": np.array([iterations]), "beta": beta}
         opened = public_outputs(ops, {**public, "means": means, "sds": sds})
-        opened["inverse_hessian"] = covariance  # secret: of the joint Hessian
+        opened["inverse_hessian"] = covariance  # of the joint Hessian (mode iterates: secret)
         if float(params["test_fraction"]) == 0:
             return opened
         z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])
@@ -184,7 +174,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
     return program
 
 
-MODES = ("iterates", "full")
+MODES = ("iterates", "pooled", "bohning", "full")
 
 
 class LogisticRegressionAnalysis(Analysis):
@@ -250,7 +240,7 @@ class LogisticRegressionAnalysis(Analysis):
             fit, leakage = _dp_fit(opened, params), DP_LEAKAGE
         else:
             fit = _full_fit(opened) if full else _iterates_fit(opened)
-            leakage = FULL_LEAKAGE if full else ITERATES_LEAKAGE
+            leakage = MODE_LEAKAGE[params["mode"]]
         result = _report(fit, feature_names(params))
         result.update(
             {
@@ -293,6 +283,27 @@ FULL_LEAKAGE = (
     "iteration only whether it was the last and whether the fit diverges; no iterate."
 )
 """What the parties learned in mode "full": a passage of the template's leakage."""
+POOLED_LEAKAGE = (
+    "each hospital learns N, the joint means and standard deviations of the features, "
+    "and in each Newton step the joint gradient and Hessian of the log-likelihood (summed "
+    "over all hospitals, never one hospital's) and the next iterate computed from them; "
+    "at the start the joint Hessian is X'X/4, which gives N and the joint sums and "
+    "cross-products of the (standardised) features"
+)
+"""What the parties learned in mode "pooled": a passage of the template's leakage."""
+BOHNING_LEAKAGE = (
+    "each hospital learns N, the joint means and standard deviations of the features, "
+    "and every iterate of the (standardised) coefficients, typically ten times as many "
+    'as in mode "iterates" (convergence is linear): each step is the inverse of the '
+    "joint Hessian at the start (X'X/4) times the joint gradient at the last iterate"
+)
+"""What the parties learned in mode "bohning": a passage of the template's leakage."""
+MODE_LEAKAGE = {
+    "iterates": ITERATES_LEAKAGE,
+    "pooled": POOLED_LEAKAGE,
+    "bohning": BOHNING_LEAKAGE,
+    "full": FULL_LEAKAGE,
+}
 DP_LEAKAGE = (
     "each hospital clips every numeric feature to its public bounds and maps it onto "
     "[-1, 1] (a categorical feature's 0/1 columns likewise), and learns only a noisy N "

@@ -339,3 +339,108 @@ def test_progress_notes_reach_the_analyst_once_per_step_in_process(
 ) -> None:
     outcome = inprocess.run(TEMPLATE, {"outcome": "readmit_30d", "features": "bmi,hba1c"})
     assert outcome.progress and len(outcome.progress) == outcome.result["iterations"]
+
+
+# --- mode "pooled": the summed gradient and Hessian opened, the step in the clear -------
+
+
+def pooled_tolerances(frame: pd.DataFrame, features: list[str], bits: int) -> tuple[float, float]:
+    """What the fixed-point precision (f = `bits`) implies for mode "pooled": bounds on
+    the coefficients' absolute error (original units) and the standard errors' relative one.
+
+    The opened gradient (times 2^14 / N) is each of the P = 3 parties' input rounded
+    to 2^-f, summed: off by at most P 2^-(f+1) per entry, so by P 2^-(f+15) unscaled.
+    The fit stops where the opened gradient is (nearly) zero, so the standardised
+    coefficients are off by at most |H^-1| sqrt(k) P 2^-(f+15) (H: the Hessian / N);
+    the Hessian's roundings only slow the convergence. Plus 1e-10 for stopping at a
+    step below tol = 1e-6 (Newton's next error is of order tol^2). Back to original
+    units through b = T beta: times |T| (the infinity norm). And the coefficients are
+    opened to the coordinator on the grid of 2^-f: plus |T| 2^-(f+1). The covariance is
+    the inverse of the opened Hessian, off by at most k P 2^-(f+1) in norm: relatively
+    |H^-1| times that, plus 1e-8 for the reference's Hessian, taken one step early; and
+    opened on the grid: each variance (T H^-1 T')_jj off by |T|^2 k 2^-(f+1), relatively
+    half that for a standard error."""
+    rows = frame[["readmit_30d", *features]].dropna()[features].to_numpy(float)
+    means, sds = rows.mean(axis=0), rows.std(axis=0)
+    k, parties = len(features) + 1, 3
+    b = pooled_fit(frame, "readmit_30d", features, 0.0)["beta"]
+    p = 1 / (1 + np.exp(-(b[0] + rows @ b[1:])))
+    z = np.column_stack([np.ones(len(rows)), (rows - means) / sds])
+    hessian = (z * (p * (1 - p))[:, None]).T @ z / len(rows)
+    inverse = np.linalg.norm(np.linalg.inv(hessian), 2)
+    standardised = inverse * np.sqrt(k) * parties * 2.0 ** -(bits + 15)
+    transform = np.zeros((k, k))
+    transform[0, 0] = 1.0
+    transform[0, 1:] = -means / sds
+    transform[1:, 1:] = np.diag(1.0 / sds)
+    norm, ulp = np.abs(transform).sum(axis=1).max(), 2.0 ** -(bits + 1)
+    coefficients = float(norm * (standardised + 1e-10 + ulp))
+    variances = np.diag(transform @ np.linalg.inv(hessian) @ transform.T)
+    grid = norm**2 * k * ulp / variances.min() / 2
+    return coefficients, float(inverse * k * parties * ulp + 1e-8 + grid)
+
+
+def sklearn_pooled(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """scikit-learn's unpenalised fit on the pooled complete cases (intercept first)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = frame[["readmit_30d", *features]].dropna()
+    model = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12, max_iter=100)
+    model.fit(rows[features].to_numpy(float), rows["readmit_30d"].to_numpy(float))
+    return np.r_[model.intercept_, model.coef_[0]]
+
+
+def check_pooled_mode(result: dict, frame: pd.DataFrame, features: list[str], bits: int) -> None:
+    """Mode "pooled" against the pooled truth (numpy Newton, and scikit-learn) within
+    `pooled_tolerance`, and the covariance as tight as the opened Hessian allows."""
+    want = pooled_fit(frame, "readmit_30d", features, 0.0)
+    check_against_pooled(result, want, features)
+    names = ["(intercept)", *features]
+    got = np.array([result["coefficients"][n] for n in names])
+    tolerance, se_tolerance = pooled_tolerances(frame, features, bits)
+    assert tolerance < 1e-3, tolerance  # the derived bound is within the issue's 1e-3
+    assert np.abs(got - want["beta"]).max() <= tolerance, (got - want["beta"], tolerance)
+    # scikit-learn stops at its own tolerance: within 1e-6 of the exact optimum here.
+    assert np.abs(got - sklearn_pooled(frame, features)).max() <= tolerance + 1e-6
+    got_se = np.array([result["std_errors"][n] for n in names])
+    assert np.abs(got_se / want["se"] - 1).max() <= se_tolerance, got_se / want["se"] - 1
+    assert result["mode"] == "pooled" and "joint gradient and Hessian" in result["leakage"]
+
+
+@pytest.mark.parametrize("backend", ["mpyc", "crypten"])
+def test_pooled_mode_matches_the_pooled_fit_in_process(
+    inprocess: InProcessFederation, data3: Path, backend: str
+) -> None:
+    params = {"outcome": "readmit_30d", "features": ",".join(FEATURES), "mode": "pooled"}
+    outcome = inprocess.run(TEMPLATE, params, backend=backend)
+    # The in-process reference keeps MPyC's precision (2^-32) whichever backend it stands for.
+    check_pooled_mode(outcome.result, truth.cohort_frame(data3), FEATURES, 32)
+    assert len(outcome.progress) == outcome.result["iterations"]
+
+
+def test_pooled_mode_over_a_real_federation(fed3: LocalFederation, data3: Path) -> None:
+    """CrypTen, the coarser backend (2^-16): the derived tolerance holds there too."""
+    result = run(fed3, "crypten", outcome="readmit_30d", features=",".join(FEATURES), mode="pooled")
+    check_pooled_mode(result, truth.cohort_frame(data3), FEATURES, 16)
+
+
+# --- mode "bohning": the fixed bound X'X/4 inverted once, one product a step ------------
+
+
+@pytest.mark.parametrize("backend", ["mpyc", "crypten"])
+def test_bohning_mode_matches_the_pooled_fit_in_process(
+    inprocess: InProcessFederation, data3: Path, backend: str
+) -> None:
+    """Linear convergence stops at a step below tol = 1e-6 with the error about
+    tol r / (1 - r) for the rate r (below 0.9 here: 9e-6 standardised), times |T|
+    (about 25 here) in original units: within 1e-3 (the issue's criterion) with room."""
+    params = {"outcome": "readmit_30d", "features": ",".join(FEATURES), "mode": "bohning"}
+    outcome = inprocess.run(TEMPLATE, params, backend=backend)
+    result = outcome.result
+    want = pooled_fit(truth.cohort_frame(data3), "readmit_30d", FEATURES, 0.0)
+    check_against_pooled(result, want, FEATURES)
+    got = np.array([result["coefficients"][n] for n in ["(intercept)", *FEATURES]])
+    assert np.abs(got - want["beta"]).max() <= 2.5e-4, got - want["beta"]
+    assert 25 < result["iterations"] <= 250 and result["mode"] == "bohning"
+    assert "ten times as many" in result["leakage"]
+    assert len(outcome.progress) == result["iterations"]

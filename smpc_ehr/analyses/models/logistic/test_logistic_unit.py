@@ -12,10 +12,16 @@ import pytest
 
 from smpc_ehr.analyses.common import evaluation
 from smpc_ehr.analyses.models import logistic
-from smpc_ehr.analyses.models.logistic.analysis import FULL_LEAKAGE, ITERATES_LEAKAGE
+from smpc_ehr.analyses.models.logistic.analysis import (
+    FULL_LEAKAGE,
+    ITERATES_LEAKAGE,
+    POOLED_LEAKAGE,
+)
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE
+from smpc_ehr.analyses.models.logistic.newton import cholesky, cholesky_solve
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import JobResult
+from smpc_ehr.errors import JointRefusal
 from smpc_ehr.study.template import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[4] / "protocols" / "logistic_regression.toml"
@@ -34,7 +40,7 @@ def words(text: str) -> str:
 def test_leakage_statements_are_the_templates() -> None:
     leakage = words(load_template(TEMPLATE).leakage)
     assert leakage in words(logistic.__doc__ or "")
-    for statement in (ITERATES_LEAKAGE, FULL_LEAKAGE):
+    for statement in (ITERATES_LEAKAGE, POOLED_LEAKAGE, FULL_LEAKAGE):
         assert words(statement) in leakage
 
 
@@ -83,7 +89,7 @@ def model_values(mode: str, d: int, rng: np.random.Generator) -> dict[str, np.nd
     k = d + 1
     a = rng.normal(size=(k, k))
     inverse = a @ a.T + k * np.eye(k)  # SPD, as the inverted Hessian
-    if mode == "iterates":
+    if mode in ("iterates", "pooled"):
         return {
             "n": np.array([900.0]),
             "iterations": np.array([6.0]),
@@ -106,7 +112,7 @@ def model_values(mode: str, d: int, rng: np.random.Generator) -> dict[str, np.nd
     }
 
 
-@pytest.mark.parametrize("mode", ["iterates", "full"])
+@pytest.mark.parametrize("mode", ["iterates", "pooled", "full"])
 @pytest.mark.parametrize("test_fraction", ["0", "0.3"])
 def test_a_real_finalised_result_renders(mode: str, test_fraction: str) -> None:
     params = load_template(TEMPLATE).bind(
@@ -130,3 +136,26 @@ def test_a_real_finalised_result_renders(mode: str, test_fraction: str) -> None:
     assert "(intercept)" in text and "hba1c" in text and "n = 900" in text
     assert words(result["leakage"]) in words(text)
     assert ("held-out evaluation" in text) == (float(test_fraction) > 0)
+
+
+def test_the_pooled_step_is_numpys_solve_in_plain_floats() -> None:
+    rng = np.random.default_rng(5)
+    for k in (1, 5, 26):
+        a = rng.normal(size=(k, k))
+        spd = a @ a.T / k + 0.01 * np.eye(k)
+        b = rng.normal(size=k)
+        factor = cholesky(spd.tolist())
+        assert np.allclose(np.array(factor) @ np.array(factor).T, spd, atol=1e-12)
+        want = np.linalg.solve(spd, b)
+        got = np.array(cholesky_solve(factor, b.tolist()))
+        assert np.abs(got - want).max() <= 1e-9 * np.abs(want).max()
+        # Plain Python floats: the same bits on every run (and every machine).
+        assert cholesky_solve(cholesky(spd.tolist()), b.tolist()) == got.tolist()
+
+
+def test_a_singular_pooled_hessian_is_refused() -> None:
+    collinear = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(JointRefusal, match="collinear"):
+        cholesky(collinear.tolist())
+    with pytest.raises(JointRefusal, match="collinear"):
+        cholesky([[1.0, 0.0], [0.0, -0.5]])
