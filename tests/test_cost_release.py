@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import tests._stats_jobs as stats
-from smpc_ehr.analyses.common.cost import ALL, RESTARTS, ROWS_SHARED
+from smpc_ehr.analyses.common.cost import ADAPTIVE_STEPS, ALL, RESTARTS, ROWS_SHARED
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import JobResult
 from smpc_ehr.coordinator.cost import UNREPORTED, cost_line, released_cost
@@ -90,11 +90,24 @@ def test_a_suppressed_cell_takes_the_path_of_a_released_one(data3: Path) -> None
     assert rare.cost == common.cost
 
 
-def test_hospital_sizes_do_not_show_in_an_iterates_fit(data3: Path, half: Path) -> None:
+def test_hospital_sizes_do_not_show_in_a_logistic_fit(data3: Path, half: Path) -> None:
     params = {"outcome": "readmit_30d", "features": "bmi,hba1c", "tol": 0.1}
-    a, b = both(data3, half, LOGISTIC, params)
-    assert a.result["n"] != b.result["n"] and a.result["iterations"] == b.result["iterations"]
-    assert a.cost == b.cost and "bytes_sent" in (a.cost or {})
+    for mode in ("pooled", "bohning"):  # a fixed number of products per step
+        a, b = both(data3, half, LOGISTIC, {**params, "mode": mode})
+        assert a.result["n"] != b.result["n"]
+        assert a.result["iterations"] == b.result["iterations"]
+        assert a.cost == b.cost and "bytes_sent" in (a.cost or {}), mode
+
+
+def test_an_iterates_fit_withholds_cost_that_follows_its_step_sizes(data3: Path) -> None:
+    """Mode iterates spends 1-3 products per Newton step by the size of the last step,
+    which the hospitals see and the analyst does not, so no figure is released."""
+    fed = InProcessFederation.from_folder(data3, THRESHOLD)
+    params = {"outcome": "readmit_30d", "tol": 0.1}
+    a = fed.run(LOGISTIC, {**params, "features": "bmi,hba1c"})
+    b = fed.run(LOGISTIC, {**params, "features": "bmi,sbp"})
+    assert a.cost == b.cost == {"withheld": ADAPTIVE_STEPS.why}
+    assert min(h for h, _, _ in a.sent.values()) > 0  # counted, kept in the parties' logs
 
 
 def test_full_mode_withholds_traffic_that_tells_row_counts(data3: Path, half: Path) -> None:

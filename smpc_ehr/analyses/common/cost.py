@@ -36,6 +36,16 @@ ROWS_SHARED = CostRelease(
     ),
 )
 
+ADAPTIVE_STEPS = CostRelease(
+    hops=False,
+    traffic=False,
+    why=(
+        "hops, messages and bytes are withheld: the secure products of each Newton step "
+        "follow the size of the last step, which the hospitals see but the result does "
+        "not release"
+    ),
+)
+
 RESTARTS = CostRelease(
     hops=False,
     traffic=False,

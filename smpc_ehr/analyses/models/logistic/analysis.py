@@ -221,8 +221,13 @@ class LogisticRegressionAnalysis(Analysis):
         return releases(params).all()
 
     def cost_release(self, params: Params) -> CostRelease:
-        """Mode 'full' shares rows, whose number the traffic would tell."""
-        return cost.ROWS_SHARED if params["mode"] == "full" else cost.ALL
+        """Mode 'full' shares rows, whose number the traffic would tell; an exact
+        'iterates' fit spends 1-3 products a step by the last step's size (newton.py)."""
+        if params["mode"] == "full":
+            return cost.ROWS_SHARED
+        if params["mode"] == "iterates" and requested_epsilon(params) is None:
+            return cost.ADAPTIVE_STEPS
+        return cost.ALL
 
     def secure_program(self, local: Design, params: Params, threshold: int) -> NamedProgram:
         if requested_epsilon(params) is not None:
