@@ -1,5 +1,5 @@
-"""k-means clustering, mode "iterates": Lloyd's algorithm where the parties see each
-iterate of the centroids (mode "full" is in full.py).
+"""k-means clustering, modes "iterates" and "pooled": Lloyd's algorithm where the parties
+see each iterate of the centroids (mode "full" is in full.py; one step: steps.py).
 
 How it runs (each party on its own complete cases of the features, in plaintext where
 it says "locally"):
@@ -15,8 +15,9 @@ it says "locally"):
    mean. Inside MPC: every cluster must hold the threshold of the other hospitals'
    patients (else a refusal naming no cluster; an empty cluster fails too, there is no
    re-seeding); then the joint cluster means are opened to the parties, with one bit:
-   whether no patient anywhere changed cluster. Stop on that bit, when the centroids
-   move by at most `tol`, or after `max_iter` steps.
+   whether no patient anywhere changed cluster (mode "pooled": the joint per-cluster
+   counts and sums instead, each party divides; `steps.PooledStep`). Stop on that
+   bit, when the centroids move by at most `tol`, or after `max_iter` steps.
 5. With restarts, the joint inertias are compared inside MPC and only the winner's
    index is opened (`_argmin`).
 6. Released to the coordinator (`release.released_clustering`, rule in release.py):
@@ -36,13 +37,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import first_smallest
 from smpc_ehr.analyses.common.group_size import (
-    others_remaining,
-    require_all,
     require_others_reach,
 )
 from smpc_ehr.analyses.common.moments import (
@@ -73,71 +71,14 @@ from smpc_ehr.analyses.models.kmeans.dp import (
 from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
 from smpc_ehr.analyses.models.kmeans.render import render_kmeans
+from smpc_ehr.analyses.models.kmeans.steps import PooledStep, Step, nearest_labels
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
-from smpc_ehr.securemath.boolean import all_of
-from smpc_ehr.securemath.division import bounded_comparands, divide_by_bounded_counts
 from smpc_ehr.securemath.ops import Secret, SecureOps, public_values
 
-MODES = ("iterates", "full")
-
-
-def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster: this party's count (k) and the mean of its rows (k x d; a mean of no
-    rows is 0)."""
-    counts, sums = cluster_sums(z, labels, k)
-    return counts, sums / np.maximum(counts, 1.0)[:, None]
-
-
-def cluster_sums(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster: this party's count (k) and the sum of its rows (k x d), by one
-    sparse one-hot product (numpy's `add.at` is some 20 times slower)."""
-    counts = np.bincount(labels, minlength=k).astype(float)
-    one_hot = sparse.csr_matrix(
-        (np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(k, len(labels))
-    )
-    return counts, np.asarray(one_hot @ z)
-
-
-def nearest_labels(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Each row's nearest centroid (ties to the lower index), by scikit-learn's Lloyd
-    kernel's arithmetic: argmin of |c|^2 - 2 z.c, the row's own |z|^2 left out (it
-    does not change the order); some 8 times faster than `data.nearest`, which also
-    gives the distances."""
-    return np.argmin((centroids * centroids).sum(axis=1) - 2.0 * (z @ centroids.T), axis=1)
-
-
-def checked_weights(
-    ops: SecureOps, counts: Secret, threshold: int, n_total: int
-) -> tuple[Secret, Secret]:
-    """The step's group-size rule as secret bits (coalitions x k: the other hospitals'
-    patients in the cluster reach the threshold, `group_size.others_remaining`) and
-    each party's share n_jc / N_c of each cluster (P x k), their comparisons in ONE batch.
-
-    Why the division may assume N_c in [threshold, N] (N public): a cluster's weights
-    are opened (in its centroid) only once the rule's bit has shown that it holds at
-    least the threshold of other hospitals' patients, and no cluster exceeds N; so
-    `divide_by_bounded_counts` compares with public powers of two in those bounds only
-    and runs fewer Newton steps. Outside them its result is garbage that is never
-    opened."""
-    remaining = others_remaining(ops, counts)  # coalitions x k
-    if threshold < 1:  # an empty cluster would pass the rule: the general division
-        return ops.ge_public(remaining, threshold), pooled_weights(ops, counts)[1]
-    totals = ops.sum(counts, axis=0)
-    low = min(threshold, max(n_total, 1))
-    high = max(n_total, low)
-    comparands = bounded_comparands(ops, totals, low, high)
-    cells = int(np.prod(remaining.shape))
-    parts = [ops.reshape(ops.add_public(remaining, -float(threshold)), (cells,))]
-    if comparands is not None:
-        parts.append(ops.reshape(comparands, (int(np.prod(comparands.shape)),)))
-    bits = ops.ge_public(ops.concatenate(parts), -0.5)  # whole numbers: [x >= 0]
-    rule = ops.reshape(bits[:cells], tuple(remaining.shape))
-    pieces = None if comparands is None else ops.reshape(bits[cells:], tuple(comparands.shape))
-    weights = divide_by_bounded_counts(ops, counts, totals, ops.n_parties, low, high, pieces)
-    return rule, weights
+MODES = ("iterates", "pooled", "full")
 
 
 class _Fit:
@@ -177,34 +118,15 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
             means, sds = np.zeros(d), np.ones(d)
         z = (rows.x - means) / sds
 
-        async def joint_means(
-            labels: np.ndarray, previous: np.ndarray | None
-        ) -> tuple[np.ndarray, bool]:
-            """The joint mean of each cluster's rows, opened to the parties only if every
-            cluster holds at least the threshold of patients of the other hospitals
-            (else `JointRefusal`), and whether no patient anywhere has a label other
-            than `previous` (None: there were none)."""
-            counts, local_means = cluster_moments(z, labels, k)
-            shared = party_arrays(ops, counts)  # P x k
-            rule, weights = checked_weights(ops, shared, threshold, n_total)
-            stacked = ops.stack([weights] * d, axis=2)  # P x k x d
-            pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
-            parts = [ops.reshape(pooled, (k * d,))]
-            if previous is not None:  # the AND of every party's "my labels stayed"
-                same = float(np.array_equal(labels, previous))
-                parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
-            # The rule's comparisons are in the division's batch; its bit is opened
-            # first, and the means only if it is 1.
-            await require_all(ops, rule, threshold, refusal(k, threshold, False))
-            opened = await ops.reveal(ops.concatenate(parts))
-            stable = previous is not None and bool(opened[-1] > 0.5)
-            return opened[: k * d].reshape(k, d), stable
+        step = Step(ops, z, k, threshold, n_total)
+        if params["mode"] == "pooled":
+            step = PooledStep(ops, z, k, threshold, n_total, standardize)
 
         async def run(fit: _Fit) -> _Fit:
             while fit.iterations < max_iter:
                 fit.iterations += 1
                 labels = nearest_labels(z, fit.centroids)
-                centroids, stable = await joint_means(labels, fit.labels)
+                centroids, stable = await step.centroids(labels, fit.labels)
                 fit.labels = labels
                 shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
@@ -221,7 +143,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
             else:
                 draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
                 partition = draw.integers(0, k, len(z))
-                fit = _Fit((await joint_means(partition, None))[0])
+                fit = _Fit((await step.centroids(partition, None))[0])
                 fit.labels = partition
             fits.append(await run(fit))
         winner = 0
@@ -345,6 +267,15 @@ FULL_LEAKAGE = (
     "coordinator learns too) and, per step, whether it was the last"
 )
 """What the parties learned in mode "full": a passage of the template's leakage."""
+POOLED_LEAKAGE = (
+    "With mode = pooled (chosen explicitly, never the default), they learn besides, "
+    "at every step of every restart, each cluster's joint size (its number of "
+    "patients at all hospitals together) and the joint sums of its patients' "
+    "clustered features (the size times the centroid, which they see anyway); every "
+    "hospital divides them itself."
+)
+"""What the parties learned in mode "pooled" besides ITERATES_LEAKAGE: the passage of the
+template's leakage that follows it."""
 
 
 class KMeansAnalysis(Analysis):
@@ -362,6 +293,11 @@ class KMeansAnalysis(Analysis):
                 f"centroid), not {len(init)}"
             )
         if requested_epsilon(params) is not None:
+            if params["mode"] == "pooled":
+                raise TemplateError(
+                    "mode 'pooled' has no differentially private variant: with epsilon, "
+                    "leave mode at 'iterates' (its noisy counts and sums are opened anyway)"
+                )
             validate_dp(params)
         if params["mode"] not in MODES:
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
@@ -448,7 +384,10 @@ class KMeansAnalysis(Analysis):
             "reseeded": out.emptied,
             "notes": notes,
             "mode": params["mode"],
-            "leakage": FULL_LEAKAGE if params["mode"] == "full" else ITERATES_LEAKAGE,
+            "leakage": {
+                "full": FULL_LEAKAGE,
+                "pooled": f"{ITERATES_LEAKAGE} {POOLED_LEAKAGE}",
+            }.get(params["mode"], ITERATES_LEAKAGE),
             "missing_values": "complete-case: patients missing any feature are left out "
             "(their number is `missing`, suppressed below the threshold)",
             "threshold": threshold,
