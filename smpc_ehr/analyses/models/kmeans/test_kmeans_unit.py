@@ -84,7 +84,7 @@ def test_clusters_with_a_suppressed_one() -> None:
 
 
 def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:
-    """What a clustering of k = 3 on 2 features (profile: 1 variable in mode iterates)
+    """What a clustering of k = 3 on 2 features (profile: 1 variable but in mode full)
     could open; with `hidden`, clusters 1 and 2 suppressed and N withheld."""
     shown = np.array([1.0, 0.0, 0.0]) if hidden else np.ones(3)
     whole = 0.0 if hidden else 1.0
@@ -105,7 +105,7 @@ def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:
         "missing": np.array([40.0]),
         "centroids": shown[:, None] * centroids,
     }
-    if mode == "iterates":
+    if mode != "full":
         named["profile_shown"] = shown[:, None]
         named["profile_means"] = shown[:, None] * np.array([[0.125], [0.5], [0.25]])
     else:
@@ -113,11 +113,11 @@ def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:
     return named
 
 
-@pytest.mark.parametrize("mode", ["iterates", "full"])
+@pytest.mark.parametrize("mode", ["iterates", "pooled", "full"])
 @pytest.mark.parametrize("hidden", [False, True])
 def test_a_real_finalised_result_renders(mode: str, hidden: bool) -> None:
     raw = {"features": "bmi,sbp", "k": "3", "mode": mode}
-    if mode == "iterates":
+    if mode != "full":
         raw["profile"] = "readmit_30d"
     params = load_template(TEMPLATE).bind(raw)
     named = opened_values(mode, hidden)
