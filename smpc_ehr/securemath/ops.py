@@ -106,6 +106,12 @@ class SecureOps(ABC):
     in for): what a secret-shared input tolerates in colluders, so what noise added for
     differential privacy is calibrated against (`privacy.mechanism.tolerated_colluders`)."""
     precision: Precision
+    comparisons_per_octave: int = 1
+    """How finely `securemath.division.divide_by_bounded_counts` may split each power of
+    two of a count by comparisons (all in one batch) to start its Newton iteration
+    closer and run fewer steps: more where a wider batch of comparisons costs less than
+    the rounds of products it saves (CrypTen), 1 where comparisons cost computation
+    (MPyC: bit by bit)."""
     progress_sink: Callable[[str, int, int, str], None] | None = None
     """Where `progress` notes go (set by the party for the job; None: nowhere)."""
 

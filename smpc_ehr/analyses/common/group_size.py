@@ -44,15 +44,21 @@ def coalitions(n_parties: int) -> list[tuple[int, ...]]:
     return list(itertools.combinations(range(n_parties), coalition_size(n_parties)))
 
 
+def others_remaining(ops: SecureOps, counts: Secret) -> Secret:
+    """Per coalition S and group g, N_g - sum_S n_ig (coalitions x g, whole numbers),
+    from every party's counts (P x g): what the rule compares with the threshold (a
+    caller may put these comparisons in a batch of its own, `require_all`)."""
+    total = ops.sum(counts, axis=0)
+    groups = coalitions(ops.n_parties)
+    known = ops.stack([ops.sum_vectors([counts[i] for i in group]) for group in groups])
+    return ops.sub(ops.stack([total] * len(groups)), known)
+
+
 def others_reach(ops: SecureOps, counts: Secret, threshold: int) -> Secret:
     """Per group, the secret bit [for every coalition S: N_g - sum_S n_ig >= threshold],
     from every party's counts (P x g, whole numbers): one batch of comparisons and
     ceil(log2 #coalitions) rounds of products."""
-    total = ops.sum(counts, axis=0)
-    groups = coalitions(ops.n_parties)
-    known = ops.stack([ops.sum_vectors([counts[i] for i in group]) for group in groups])
-    remaining = ops.sub(ops.stack([total] * len(groups)), known)  # coalitions x g
-    return all_of(ops, ops.ge_public(remaining, threshold))
+    return all_of(ops, ops.ge_public(others_remaining(ops, counts), threshold))
 
 
 async def require_others_reach(ops: SecureOps, counts: Secret, threshold: int, what: str) -> None:
@@ -61,9 +67,14 @@ async def require_others_reach(ops: SecureOps, counts: Secret, threshold: int, w
     `counts` is P x g (or P x ... : it is flattened per party)."""
     parties, groups = counts.shape[0], int(np.prod(counts.shape[1:]))
     flat = ops.reshape(counts, (parties, groups))
-    bits = others_reach(ops, flat, threshold)
-    passed = all_of(ops, ops.reshape(bits, (bits.shape[0], 1)))
-    if not (await ops.reveal(passed))[0] > 0.5:
+    await require_all(ops, others_reach(ops, flat, threshold), threshold, what)
+
+
+async def require_all(ops: SecureOps, bits: Secret, threshold: int, what: str) -> None:
+    """Open to the parties only the AND of the rule's secret bits (any shape: per
+    group, or per coalition and group); `JointRefusal` ("`what`: ...") if it is 0."""
+    flat = ops.reshape(bits, (int(np.prod(bits.shape)), 1))
+    if not (await ops.reveal(all_of(ops, flat)))[0] > 0.5:
         raise JointRefusal(
             f"{what}: some group would hold fewer than {threshold} patients of the other "
             "hospitals; nothing is released"

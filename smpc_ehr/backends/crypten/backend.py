@@ -124,6 +124,10 @@ class CryptenOps(SecureOps):
     comparison results: they could not be told from integers.
     """
 
+    comparisons_per_octave = 4
+    """A CrypTen comparison batch costs its rounds whatever its width; each Newton step
+    two rounds of products with truncation (`divide_by_bounded_counts`)."""
+
     def __init__(self, comm: Any) -> None:
         self._comm = comm
         self.backend = "crypten"

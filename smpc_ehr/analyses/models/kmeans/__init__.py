@@ -1,5 +1,7 @@
 """Joint k-means clustering of patients by Lloyd's algorithm, in mode "iterates" (the
-parties see the centroid iterates) or "full" (all inside MPC, CrypTen); with `epsilon`,
+parties see the centroid iterates), "pooled" (they also see each step's joint cluster
+sizes and sums: faster, explicit, never the default) or "full" (all inside MPC,
+CrypTen); with `epsilon`,
 differentially private Lloyd steps with noisy counts and sums (dp.py).
 Template: protocols/kmeans.toml.
 
@@ -7,19 +9,25 @@ Leakage (the template's `leakage` text, verbatim):
 Each hospital learns whether the other hospitals' patients could fill k clusters of the
 small-cell threshold, the number of patients used (N), the features' joint means and
 standard deviations (with standardize = yes), every iterate of the centroids of every
-restart, after each step whether any patient changed cluster, and which restart won. A
-centroid iterate is shown to the hospitals only if, decided inside secure computation,
-every cluster holds at least the threshold of patients of the other hospitals (for every
-hospital); otherwise the job is refused at that step, naming no hospital and no cluster,
-and nothing is released (an empty cluster is refused too; it is not re-seeded). A
-hospital never sees another hospital's counts, sums or rows, nor a cluster's joint size
-or inertia; it may keep its own patients' cluster labels, which are never sent. The
-coordinator (and the analyst) learns, per cluster of at least the threshold of patients,
-its size, centroid and profile means (a profile mean only if at least the threshold of
-the cluster's patients have the variable and, for a 0/1 variable, only if its ones and
-its zeros in the cluster each reach the threshold); in mode "iterates" a cluster in
-which a 0/1 feature has fewer than the threshold of ones or of zeros is hidden like a
-small one (its centroid times its size would give them). If a cluster is smaller, it is
+restart, after each step whether any patient changed cluster, and which restart won.
+With mode = pooled (chosen explicitly, never the default), they learn besides, at every
+step of every restart, each cluster's joint size (its number of patients at all
+hospitals together) and the joint sums of its patients' clustered features (the size
+times the centroid, which they see anyway); every hospital divides them itself. A
+centroid iterate (in mode pooled, a step's sizes and sums) is shown to the hospitals
+only if, decided inside secure computation, every cluster holds at least the threshold
+of patients of the other hospitals (for every hospital); otherwise the job is refused at
+that step, naming no hospital and no cluster, and nothing is released (an empty cluster
+is refused too; it is not re-seeded). A hospital never sees another hospital's counts,
+sums or rows, nor (except in mode pooled) a cluster's joint size, nor its inertia; it
+may keep its own patients' cluster labels, which are never sent. The coordinator (and
+the analyst) learns, per cluster of at least the threshold of patients, its size,
+centroid and profile means (a profile mean only if at least the threshold of the
+cluster's patients have the variable and, for a 0/1 variable, only if its ones and its
+zeros in the cluster each reach the threshold); in modes "iterates" and "pooled" a
+cluster in which a 0/1 feature has fewer than the threshold of ones or of zeros is
+hidden like a small one (its centroid times its size would give them). If a cluster is
+smaller, it is
 hidden, the smallest other cluster is hidden too, and N and the joint inertia are
 withheld, so that no hidden size follows from the released ones; the analyst sees which
 clusters are hidden, not which is the small one. Also released: the number of patients

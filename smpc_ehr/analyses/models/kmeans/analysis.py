@@ -1,5 +1,5 @@
-"""k-means clustering, mode "iterates": Lloyd's algorithm where the parties see each
-iterate of the centroids (mode "full" is in full.py).
+"""k-means clustering, modes "iterates" and "pooled": Lloyd's algorithm where the parties
+see each iterate of the centroids (mode "full" is in full.py; one step: steps.py).
 
 How it runs (each party on its own complete cases of the features, in plaintext where
 it says "locally"):
@@ -15,8 +15,9 @@ it says "locally"):
    mean. Inside MPC: every cluster must hold the threshold of the other hospitals'
    patients (else a refusal naming no cluster; an empty cluster fails too, there is no
    re-seeding); then the joint cluster means are opened to the parties, with one bit:
-   whether no patient anywhere changed cluster. Stop on that bit, when the centroids
-   move by at most `tol`, or after `max_iter` steps.
+   whether no patient anywhere changed cluster (mode "pooled": the joint per-cluster
+   counts and sums instead, each party divides; `steps.PooledStep`). Stop on that
+   bit, when the centroids move by at most `tol`, or after `max_iter` steps.
 5. With restarts, the joint inertias are compared inside MPC and only the winner's
    index is opened (`_argmin`).
 6. Released to the coordinator (`release.released_clustering`, rule in release.py):
@@ -41,7 +42,9 @@ from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output,
 from smpc_ehr.analyses.common import cost
 from smpc_ehr.analyses.common.cells import first_smallest
 from smpc_ehr.analyses.common.cost import CostRelease
-from smpc_ehr.analyses.common.group_size import require_others_reach
+from smpc_ehr.analyses.common.group_size import (
+    require_others_reach,
+)
 from smpc_ehr.analyses.common.moments import (
     binary_rule,
     local_binary,
@@ -70,23 +73,14 @@ from smpc_ehr.analyses.models.kmeans.dp import (
 from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
 from smpc_ehr.analyses.models.kmeans.render import render_kmeans
+from smpc_ehr.analyses.models.kmeans.steps import PooledStep, Step, nearest_labels
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
-from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.ops import Secret, SecureOps, public_values
 
-MODES = ("iterates", "full")
-
-
-def cluster_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster: this party's count (k) and the mean of its rows (k x d; a mean of no
-    rows is 0)."""
-    counts = np.bincount(labels, minlength=k).astype(float)
-    sums = np.zeros((k, z.shape[1]))
-    np.add.at(sums, labels, z)
-    return counts, sums / np.maximum(counts, 1.0)[:, None]
+MODES = ("iterates", "pooled", "full")
 
 
 class _Fit:
@@ -126,34 +120,15 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
             means, sds = np.zeros(d), np.ones(d)
         z = (rows.x - means) / sds
 
-        async def joint_means(
-            labels: np.ndarray, previous: np.ndarray | None
-        ) -> tuple[np.ndarray, bool]:
-            """The joint mean of each cluster's rows, opened to the parties only if every
-            cluster holds at least the threshold of patients of the other hospitals
-            (else `JointRefusal`), and whether no patient anywhere has a label other
-            than `previous` (None: there were none)."""
-            counts, local_means = cluster_moments(z, labels, k)
-            shared = party_arrays(ops, counts)  # P x k
-            _, weights = pooled_weights(ops, shared)  # P x k
-            stacked = ops.stack([weights] * d, axis=2)  # P x k x d
-            pooled = pool_means(ops, stacked, party_arrays(ops, local_means))
-            parts = [ops.reshape(pooled, (k * d,))]
-            if previous is not None:  # the AND of every party's "my labels stayed"
-                same = float(np.array_equal(labels, previous))
-                parts.append(all_of(ops, party_arrays(ops, np.array([same]))))
-            # The rule's comparisons run beside the division's (MPyC schedules both at
-            # once); its bit is opened first, and the means only if it is 1.
-            await require_others_reach(ops, shared, threshold, refusal(k, threshold, False))
-            opened = await ops.reveal(ops.concatenate(parts))
-            stable = previous is not None and bool(opened[-1] > 0.5)
-            return opened[: k * d].reshape(k, d), stable
+        step = Step(ops, z, k, threshold, n_total)
+        if params["mode"] == "pooled":
+            step = PooledStep(ops, z, k, threshold, n_total, standardize)
 
         async def run(fit: _Fit) -> _Fit:
             while fit.iterations < max_iter:
                 fit.iterations += 1
-                labels, _ = nearest(z, fit.centroids)
-                centroids, stable = await joint_means(labels, fit.labels)
+                labels = nearest_labels(z, fit.centroids)
+                centroids, stable = await step.centroids(labels, fit.labels)
                 fit.labels = labels
                 shift = float(np.sqrt(((centroids - fit.centroids) ** 2).sum()))
                 fit.centroids = centroids
@@ -170,7 +145,7 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
             else:
                 draw = np.random.default_rng([int(params["seed"]), restart, ops.my_index])
                 partition = draw.integers(0, k, len(z))
-                fit = _Fit((await joint_means(partition, None))[0])
+                fit = _Fit((await step.centroids(partition, None))[0])
                 fit.labels = partition
             fits.append(await run(fit))
         winner = 0
@@ -294,6 +269,15 @@ FULL_LEAKAGE = (
     "coordinator learns too) and, per step, whether it was the last"
 )
 """What the parties learned in mode "full": a passage of the template's leakage."""
+POOLED_LEAKAGE = (
+    "With mode = pooled (chosen explicitly, never the default), they learn besides, "
+    "at every step of every restart, each cluster's joint size (its number of "
+    "patients at all hospitals together) and the joint sums of its patients' "
+    "clustered features (the size times the centroid, which they see anyway); every "
+    "hospital divides them itself."
+)
+"""What the parties learned in mode "pooled" besides ITERATES_LEAKAGE: the passage of the
+template's leakage that follows it."""
 
 
 class KMeansAnalysis(Analysis):
@@ -311,6 +295,11 @@ class KMeansAnalysis(Analysis):
                 f"centroid), not {len(init)}"
             )
         if requested_epsilon(params) is not None:
+            if params["mode"] == "pooled":
+                raise TemplateError(
+                    "mode 'pooled' has no differentially private variant: with epsilon, "
+                    "leave mode at 'iterates' (its noisy counts and sums are opened anyway)"
+                )
             validate_dp(params)
         if params["mode"] not in MODES:
             raise TemplateError(f"mode {params['mode']!r} is not available: {', '.join(MODES)}")
@@ -404,7 +393,10 @@ class KMeansAnalysis(Analysis):
             "reseeded": out.emptied,
             "notes": notes,
             "mode": params["mode"],
-            "leakage": FULL_LEAKAGE if params["mode"] == "full" else ITERATES_LEAKAGE,
+            "leakage": {
+                "full": FULL_LEAKAGE,
+                "pooled": f"{ITERATES_LEAKAGE} {POOLED_LEAKAGE}",
+            }.get(params["mode"], ITERATES_LEAKAGE),
             "missing_values": "complete-case: patients missing any feature are left out "
             "(their number is `missing`, suppressed below the threshold)",
             "threshold": threshold,

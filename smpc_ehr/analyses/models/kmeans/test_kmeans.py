@@ -433,3 +433,44 @@ def test_too_many_clusters_for_the_threshold_are_refused_jointly_in_process(
     with pytest.raises(InProcessJobFailed, match=r"k x 11 = 33 patients") as refused:
         inprocess.run(TEMPLATE, {"features": "bmi,hba1c", "k": 3, "codes": "E75.22"})
     assert "hospital-" not in str(refused.value)
+
+
+def test_pooled_mode_gives_scikit_learns_clustering_in_process(
+    inprocess: InProcessFederation, data3: Path
+) -> None:
+    """Mode pooled opens each step's joint sizes and sums and divides in plaintext: the
+    same clustering as scikit-learn's on the pooled rows, and its leakage says so."""
+    rows, z, means, sds = pooled_rows(data3)
+    init = np.round(rows[FEATURES].to_numpy(float)[[0, 50, 100, 150]], 6)
+    params = dict(features=",".join(FEATURES), k=4, init=as_numbers(init), n_init=1, tol=0.0)
+    result = inprocess.run(TEMPLATE, {**params, "mode": "pooled"}).result
+    reference = KMeans(4, init=(init - means) / sds, n_init=1, tol=0, max_iter=100).fit(z)
+    want = reference.cluster_centers_ * sds + means
+    assert np.abs(np.asarray(result["centroids"]) / want - 1).max() <= RELATIVE["mpyc"]
+    assert result["converged"] and result["iterations"] == reference.n_iter_
+    assert result["sizes"] == np.bincount(reference.labels_, minlength=4).tolist()
+    assert result["inertia"] == pytest.approx(reference.inertia_, rel=1e-6)
+    assert result["mode"] == "pooled" and "joint size" in result["leakage"]
+
+
+def test_pooled_mode_keeps_the_small_cluster_refusal_in_process(
+    inprocess: InProcessFederation,
+) -> None:
+    """A centroid of fewer than the threshold of other hospitals' patients is refused
+    before any size or sum of the step is opened, as in mode iterates."""
+    with pytest.raises(InProcessJobFailed, match=r"fewer than 11 patients of the other hosp"):
+        inprocess.run(
+            TEMPLATE,
+            {"features": "bmi,sbp", "k": 3, "init": "25,120,30,140,500,500", "mode": "pooled"},
+        )
+
+
+def test_pooled_mode_refuses_epsilon() -> None:
+    from smpc_ehr.analyses.models import kmeans
+    from smpc_ehr.study.template import load_template
+
+    params = load_template(TEMPLATE).bind(
+        {"features": "bmi", "k": "2", "mode": "pooled", "epsilon": "1", "bounds": "10,60"}
+    )
+    with pytest.raises(TemplateError, match="no differentially private variant"):
+        kmeans.ANALYSIS.validate(params)

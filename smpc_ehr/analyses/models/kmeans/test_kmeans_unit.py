@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from smpc_ehr.analyses.models import kmeans
-from smpc_ehr.analyses.models.kmeans.analysis import FULL_LEAKAGE, ITERATES_LEAKAGE
+from smpc_ehr.analyses.models.kmeans.analysis import (
+    FULL_LEAKAGE,
+    ITERATES_LEAKAGE,
+    POOLED_LEAKAGE,
+)
+from smpc_ehr.analyses.models.kmeans.steps import sums_shift
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import JobResult
 from smpc_ehr.study.template import load_template
@@ -40,7 +45,7 @@ def words(text: str) -> str:
 def test_leakage_statements_are_the_templates() -> None:
     leakage = words(load_template(TEMPLATE).leakage)
     assert leakage in words(kmeans.__doc__ or "")
-    for statement in (ITERATES_LEAKAGE, FULL_LEAKAGE):
+    for statement in (ITERATES_LEAKAGE, FULL_LEAKAGE, POOLED_LEAKAGE):
         assert words(statement) in leakage
 
 
@@ -79,7 +84,7 @@ def test_clusters_with_a_suppressed_one() -> None:
 
 
 def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:
-    """What a clustering of k = 3 on 2 features (profile: 1 variable in mode iterates)
+    """What a clustering of k = 3 on 2 features (profile: 1 variable but in mode full)
     could open; with `hidden`, clusters 1 and 2 suppressed and N withheld."""
     shown = np.array([1.0, 0.0, 0.0]) if hidden else np.ones(3)
     whole = 0.0 if hidden else 1.0
@@ -100,7 +105,7 @@ def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:
         "missing": np.array([40.0]),
         "centroids": shown[:, None] * centroids,
     }
-    if mode == "iterates":
+    if mode != "full":
         named["profile_shown"] = shown[:, None]
         named["profile_means"] = shown[:, None] * np.array([[0.125], [0.5], [0.25]])
     else:
@@ -108,11 +113,11 @@ def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:
     return named
 
 
-@pytest.mark.parametrize("mode", ["iterates", "full"])
+@pytest.mark.parametrize("mode", ["iterates", "pooled", "full"])
 @pytest.mark.parametrize("hidden", [False, True])
 def test_a_real_finalised_result_renders(mode: str, hidden: bool) -> None:
     raw = {"features": "bmi,sbp", "k": "3", "mode": mode}
-    if mode == "iterates":
+    if mode != "full":
         raw["profile"] = "readmit_30d"
     params = load_template(TEMPLATE).bind(raw)
     named = opened_values(mode, hidden)
@@ -126,3 +131,15 @@ def test_a_real_finalised_result_renders(mode: str, hidden: bool) -> None:
     assert text.splitlines()[2].split()[:4] == ["0", "812", "24.50", "121.0"]
     assert ("n = withheld" in text) == hidden and ("n = 1,117" in text) != hidden
     assert words(result["leakage"]) in words(text)
+
+
+def test_pooled_sums_stay_in_fixed_point_range() -> None:
+    """|S_c| <= N max|z|, max|z| <= sqrt(N) after standardising: the shifted sums of the
+    worst case (one outlier among equal values) stay below 2^30."""
+    for n in (33, 166_613, 10**6, 2**29):
+        z = np.zeros(n)
+        z[0] = 1.0
+        worst = np.abs((z - z.mean()) / z.std()).max() * n  # all of N in one cluster
+        assert worst < 2.0**30 * 2.0 ** sums_shift(n, True)
+        assert n * 2.0**14 <= 2.0**30 * 2.0 ** sums_shift(n, False)  # |x| < 2^14
+    assert sums_shift(166_613, True) == 0  # no shift, no precision lost, up to ~1M
