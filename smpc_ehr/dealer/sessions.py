@@ -29,11 +29,11 @@ from smpc_ehr.config.dealer import MAX_JOBS_PER_PARTY, MAX_OPEN_JOBS
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.dealer_protocol.correlations import Request, correction
 from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream
-from smpc_ehr.dealer_protocol.torch_setup import single_threaded_torch
+from smpc_ehr.dealer_protocol.torch_setup import limit_torch_threads
 from smpc_ehr.errors import BadRequest, Refusal
 from smpc_ehr.pki.trust import current as current_roster
 
-single_threaded_torch()  # see there: OpenMP threads spin against the parties
+limit_torch_threads()  # see there: OpenMP threads spin against the parties
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from smpc_ehr.dealer_protocol.torch_setup import single_threaded_torch
+from smpc_ehr.dealer_protocol.torch_setup import limit_torch_threads
 
 _OLD_REGISTRY = "torch.onnx._internal.registration"
 _NEW_REGISTRY = "torch.onnx._internal.torchscript_exporter.registration"
@@ -27,12 +27,12 @@ _lock = threading.Lock()
 
 
 def import_crypten() -> ModuleType:
-    """Import crypten (and torch, single-threaded), aliasing the moved ONNX registry
-    module if needed."""
+    """Import crypten (and torch, with the process's compute threads), aliasing the
+    moved ONNX registry module if needed."""
     with _lock:
         if "crypten" in sys.modules:
             return sys.modules["crypten"]
-        single_threaded_torch()
+        limit_torch_threads()
         try:
             importlib.import_module(_OLD_REGISTRY)
         except ModuleNotFoundError:
