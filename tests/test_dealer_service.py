@@ -197,25 +197,92 @@ def test_deferred_corrections_fill_rank_0s_shares_in_place(
     certs: Path, server: DealerThread
 ) -> None:
     """The installed provider's way: rank 0 gets a placeholder while its dealer round
-    trip is in flight; `resolve_pending` (the communicator's, after an exchange) fills
-    that very tensor, and a new request resolves the one before it first."""
+    trip is in flight, a new request goes out without waiting for it (one stream,
+    answered in order), and `resolve_pending` (the communicator's, after an exchange)
+    fills those very tensors."""
     _, sessions = joined_job(certs, server)
     providers = [DealerProvider(s, defer=True) for s in sessions]
     try:
         first = [p.generate_additive_triple((3,), (3,), "mul") for p in providers]
         placeholder = first[0][2].share
-        assert not placeholder.any()  # rank 0's c: not here yet
-        second = [p.square((4,)) for p in providers]  # resolves the triple first
+        second = [p.square((4,)) for p in providers]  # sent with the triple in flight
+        assert not placeholder.any() and not second[0][1].share.any()  # not here yet
+        provider_module.resolve_pending()
         a, b, c = (arith_open(shares_of(first, i)) for i in range(3))
         assert first[0][2].share is placeholder
         assert c == [x * y % 2**64 for x, y in zip(a, b, strict=True)]
-        provider_module.resolve_pending()
         r, r2 = (arith_open(shares_of(second, i)) for i in range(2))
         assert r2 == [v * v % 2**64 for v in r]
     finally:
         provider_module.uninstall()  # drops anything still pending
         for session in sessions:
             session.close()
+
+
+def stream_error(
+    certs: Path, server: DealerThread, ident: str, requests: list[dealer_pb2.CorrelatedRequest]
+) -> tuple[list[int], grpc.RpcError]:
+    """The request numbers a CorrelatedStream answered before it failed, and its error."""
+    answered: list[int] = []
+    with pytest.raises(grpc.RpcError) as err:
+        for reply in stub(certs, server, ident).CorrelatedStream(iter(requests), timeout=10):
+            answered.append(reply.sequence)
+    return answered, err.value
+
+
+def test_one_stream_answers_pipelined_requests_in_order(certs: Path, server: DealerThread) -> None:
+    job, sessions = joined_job(certs, server)
+    requests = [correlated(job, 0), correlated(job, 1, kind="wraps"), correlated(job, 2)]
+    replies = list(stub(certs, server, "hospital-1").CorrelatedStream(iter(requests), timeout=10))
+    assert [(r.sequence, list(r.shape), r.offset) for r in replies] == [
+        (0, [4], 0),
+        (1, [4], 0),
+        (2, [4], 0),
+    ]
+    assert server.dealer is not None and server.dealer._jobs[job].sequence == 3
+    # Refused mid-stream: what came before is answered, the gap ends the stream.
+    answered, err = stream_error(
+        certs, server, "hospital-1", [correlated(job, 3), correlated(job, 5), correlated(job, 6)]
+    )
+    assert answered == [3] and err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "expected request number 4, got 5" in err.details()
+    for session in sessions:
+        session.close()
+
+
+def test_a_stream_is_rank_0s_for_one_job_and_one_at_a_time(
+    certs: Path, server: DealerThread
+) -> None:
+    job, sessions = joined_job(certs, server)
+    _, err = stream_error(certs, server, "hospital-2", [correlated(job, 0)])
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "only rank 0 (hospital-1)" in err.details()
+    sessions[0].correction(make_request("square", (2,)))  # the session's stream stays open
+    _, err = stream_error(certs, server, "hospital-1", [correlated(job, 1)])
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already has a request stream open" in err.details()
+    assert len(sessions[0].correction(make_request("square", (2,)))) == 2
+    other, others = joined_job(certs, server)
+    answered, err = stream_error(
+        certs, server, "hospital-1", [correlated(other, 0), correlated(job, 2)]
+    )
+    assert answered == [0] and err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "carries one job's requests" in err.details()
+    for session in sessions + others:
+        session.close()
+
+
+def test_each_answer_on_the_stream_keeps_its_deadline(certs: Path, server: DealerThread) -> None:
+    """A dealer that does not answer within a call's time (here: it waits for joins
+    until the job's 30 s deadline) is reported after rpc_seconds, naming the request."""
+    session = open_session(certs, server, new_job(), rank=0, rpc_seconds=0.5)
+    start = time.monotonic()
+    with pytest.raises(TransportError, match=r"dealer \(dealer\) did not answer square request 0"):
+        session.correction(make_request("square", (3,)))
+    assert 0.4 < time.monotonic() - start < 5
+    with pytest.raises(TransportError, match="did not answer square request 0"):  # stays failed
+        session.correction(make_request("square", (3,)))
+    session.close()
 
 
 def test_only_rank_0_may_ask_for_corrections(certs: Path, server: DealerThread) -> None:

@@ -17,9 +17,9 @@ PACKAGE = ROOT / "smpc_ehr"
 ENTRY_POINT = re.compile(r"smpc_ehr(\.\w+)+:\w+")
 """A module loaded by name, as `cli/commands.py` loads the roles' servers."""
 
-EVERYONE = frozenset({"errors", ""})
-"""What any part may import: the errors every layer raises, and the package root
-(`smpc_ehr.__version__`)."""
+EVERYONE = frozenset({"errors", "compute_threads", ""})
+"""What any part may import: the errors every layer raises, the process's compute
+threads (numpy's and torch's thread pools), and the package root (`smpc_ehr.__version__`)."""
 
 LAYERS: dict[str, frozenset[str]] = {
     # The one table of allowed imports: docs/architecture.md, "Layers", with what its
@@ -56,6 +56,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "data": frozenset(),
     "wire": frozenset(),
     "errors": frozenset(),
+    "compute_threads": frozenset(),
 }
 
 KNOWN: dict[tuple[str, str], str] = {

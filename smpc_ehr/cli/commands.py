@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smpc_ehr.client import Client, JobFailed, Progress
+from smpc_ehr.compute_threads import limit_compute_threads
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG
 from smpc_ehr.errors import ConfigError
 from smpc_ehr.study.params import parse_set_options
@@ -104,6 +105,9 @@ def serve(args: argparse.Namespace) -> int:
     loader, entry = _PROCESSES[args.command]
     config = _load(loader)(args.config)
     _setup_logging(config.log_level, config.id)
+    threads = getattr(config, "compute_threads", None)  # parties and the dealer
+    if threads is not None:  # before the server's modules load numpy and torch
+        limit_compute_threads(threads)
     log = logging.getLogger(f"smpc_ehr.{args.command}")
     try:
         _load(entry)(config)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from smpc_ehr.compute_threads import DEFAULT_COMPUTE_THREADS
 from smpc_ehr.config._common import (
     check_identity_files,
     check_log_level,
@@ -48,6 +49,8 @@ class DealerConfig:
     log_level: str
     source: Path
     max_jobs_per_party: int = MAX_JOBS_PER_PARTY
+    compute_threads: int = DEFAULT_COMPUTE_THREADS
+    """Threads of torch (and numpy's BLAS) in the dealer process (smpc_ehr.compute_threads)."""
 
 
 def load_dealer_config(path: Path | str, *, check_files: bool = True) -> DealerConfig:
@@ -62,6 +65,7 @@ def load_dealer_config(path: Path | str, *, check_files: bool = True) -> DealerC
             f"{max_jobs} x {parties} parties exceeds the dealer's {MAX_OPEN_JOBS} open jobs; "
             f"at most {MAX_OPEN_JOBS // parties}",
         )
+    threads = s.table.get_int("compute_threads", DEFAULT_COMPUTE_THREADS, minimum=1)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -76,6 +80,7 @@ def load_dealer_config(path: Path | str, *, check_files: bool = True) -> DealerC
         log_level=log_level,
         source=s.path,
         max_jobs_per_party=max_jobs,
+        compute_threads=threads,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from smpc_ehr.compute_threads import DEFAULT_COMPUTE_THREADS
 from smpc_ehr.config._common import (
     check_identity_files,
     check_log_level,
@@ -82,6 +83,8 @@ class PartyConfig:
     """Where it keeps the other parties' signed heads; None: `<state>/audit/heads`."""
     audit_gossip_seconds: float = DEFAULT_GOSSIP_SECONDS
     """How often it sends its signed head to the other parties (also after each job)."""
+    compute_threads: int = DEFAULT_COMPUTE_THREADS
+    """Threads of numpy's BLAS and of torch in the party process (smpc_ehr.compute_threads)."""
 
     @property
     def audit_log_path(self) -> Path:
@@ -159,6 +162,7 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
     audit_log = s.table.get_str("audit_log", None)
     audit_heads = s.table.get_str("audit_heads", None)
     gossip = s.table.get_number("audit_gossip_seconds", DEFAULT_GOSSIP_SECONDS, positive=True)
+    threads = s.table.get_int("compute_threads", DEFAULT_COMPUTE_THREADS, minimum=1)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
@@ -181,6 +185,7 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
         audit_log=None if audit_log is None else resolve(s.base, audit_log),
         audit_heads=None if audit_heads is None else resolve(s.base, audit_heads),
         audit_gossip_seconds=gossip,
+        compute_threads=threads,
     )
 
 

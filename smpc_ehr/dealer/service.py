@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -45,15 +46,47 @@ class DealerServicer(dealer_pb2_grpc.DealerServicer):
     ) -> AsyncIterator[dealer_pb2.CorrelatedReply]:
         caller = await require_caller(context, "Correlated")
         try:
-            try:
-                wanted = request_from_wire(request)
-            except ValueError as exc:
-                raise BadRequest(f"job {request.job_id}: {exc}") from None
-            result = await self._dealer.correlated(caller, request.job_id, request.sequence, wanted)
+            result = await self._correction(caller, request)
         except Exception as exc:
             await fail_call(context, caller, "Correlated", exc)
         for chunk in correction_chunks(result):
             yield chunk
+
+    async def CorrelatedStream(
+        self,
+        requests: AsyncIterator[dealer_pb2.CorrelatedRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[dealer_pb2.CorrelatedReply]:
+        """Rank 0's requests of one job, answered in order as they arrive (one stream
+        per job at a time: `Dealer.streaming`)."""
+        caller = await require_caller(context, "CorrelatedStream")
+        job_id: str | None = None
+        try:
+            async for request in requests:
+                if job_id is None:
+                    job_id = request.job_id
+                    self._dealer.open_stream(caller, job_id)
+                elif request.job_id != job_id:
+                    raise BadRequest(
+                        f"a request stream carries one job's requests: job {job_id}, "
+                        f"then {request.job_id}"
+                    )
+                result = await self._correction(caller, request)
+                for chunk in correction_chunks(result, request.sequence):
+                    yield chunk
+        except Exception as exc:
+            await fail_call(context, caller, "CorrelatedStream", exc)
+        finally:
+            if job_id is not None:
+                self._dealer.close_stream(job_id)
+
+    async def _correction(self, caller: str, request: dealer_pb2.CorrelatedRequest) -> Any:
+        """The correction `request` asks for (Dealer.correlated checks the caller)."""
+        try:
+            wanted = request_from_wire(request)
+        except ValueError as exc:
+            raise BadRequest(f"job {request.job_id}: {exc}") from None
+        return await self._dealer.correlated(caller, request.job_id, request.sequence, wanted)
 
     async def Leave(self, request, context):
         caller = await require_caller(context, "Leave")

@@ -29,11 +29,11 @@ from smpc_ehr.config.dealer import MAX_JOBS_PER_PARTY, MAX_OPEN_JOBS
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.dealer_protocol.correlations import Request, correction
 from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream
-from smpc_ehr.dealer_protocol.torch_setup import single_threaded_torch
+from smpc_ehr.dealer_protocol.torch_setup import limit_torch_threads
 from smpc_ehr.errors import BadRequest, Refusal
 from smpc_ehr.pki.trust import current as current_roster
 
-single_threaded_torch()  # see there: OpenMP threads spin against the parties
+limit_torch_threads()  # see there: OpenMP threads spin against the parties
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class DealerJob:
     joined: set[int] = field(default_factory=set)
     left: set[int] = field(default_factory=set)
     sequence: int = 0
+    streaming: bool = False
+    """Rank 0 has the job's request stream open (one at a time)."""
     broken: str | None = None
     all_joined: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -193,11 +195,7 @@ class Dealer:
     ) -> torch.Tensor:
         """Rank 0's correction for the job's next request, once every party has joined."""
         job = self._job(job_id, caller)
-        if caller != job.parties[0]:
-            raise PermissionError(
-                f"only rank 0 ({job.parties[0]}) asks the dealer for corrections of job "
-                f"{job_id}, not {caller}"
-            )
+        _check_rank_0(job, caller)
         await _wait_for_joins(job, job.expires - self._clock())
         async with job.lock:
             if job.broken:
@@ -215,6 +213,20 @@ class Dealer:
             except BaseException as exc:
                 job.broken = f"request {sequence} failed: {exc}"
                 raise
+
+    def open_stream(self, caller: str, job_id: str) -> None:
+        """`caller` opens the job's request stream: rank 0 only, one at a time."""
+        job = self._job(job_id, caller)
+        _check_rank_0(job, caller)
+        if job.streaming:
+            raise Refusal(f"job {job_id} already has a request stream open at the dealer")
+        job.streaming = True
+
+    def close_stream(self, job_id: str) -> None:
+        """The job's request stream ended (the job may be gone already)."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.streaming = False
 
     def leave(self, caller: str, job_id: str) -> bool:
         """`caller` is done with the job; True once the dealer has forgotten it."""
@@ -238,6 +250,14 @@ class Dealer:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             self.sweep()
+
+
+def _check_rank_0(job: DealerJob, caller: str) -> None:
+    if caller != job.parties[0]:
+        raise PermissionError(
+            f"only rank 0 ({job.parties[0]}) asks the dealer for corrections of job "
+            f"{job.job_id}, not {caller}"
+        )
 
 
 def _check_job(

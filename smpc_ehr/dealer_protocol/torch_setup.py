@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 
+from smpc_ehr.compute_threads import compute_threads
 
-def single_threaded_torch() -> None:
-    """One intra-op thread for torch in this process.
+
+def limit_torch_threads() -> None:
+    """The process's compute threads (`smpc_ehr.compute_threads`, default 1) for torch.
 
     Torch splits any operation on more than 32,768 elements over its OpenMP threads
     (one per core by default). MPC alternates short computations with waits for peers,
@@ -15,4 +17,4 @@ def single_threaded_torch() -> None:
     1-2 ms instead of 15 us; CrypTen comparisons of 20,000 elements took 1.6 s instead
     of 0.2 s. MPC's own tensors are small; one thread is the fast choice.
     """
-    importlib.import_module("torch").set_num_threads(1)
+    importlib.import_module("torch").set_num_threads(compute_threads())

@@ -1,16 +1,20 @@
-"""A party's blocking gRPC client of the dealer for one job (Join, Correlated, Leave).
+"""A party's blocking gRPC client of the dealer for one job (Join, CorrelatedStream, Leave).
 
 CrypTen calls its tuple provider synchronously from the computation thread, so these
-calls block, each with its own deadline. Every failure becomes a TransportError that
-names the dealer and the call, so a silent or refusing dealer is reported as such.
-Messages are built and read by `smpc_ehr.dealer_protocol.messages`; this module only
-carries them.
+calls block, each with its own deadline. Rank 0's requests go on one stream per job
+(`RequestStream`): sent as CrypTen asks, without waiting for earlier answers, each
+answer awaited by its own deadline. Every failure becomes a TransportError that names
+the dealer and the call, so a silent or refusing dealer is reported as such. Messages
+are built and read by `smpc_ehr.dealer_protocol.messages`; this module only carries
+them.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import grpc
 
@@ -90,24 +94,11 @@ class DealerClient:
             return self._rpc_seconds
         return max(0.1, min(self._rpc_seconds, self._answer_by - time.monotonic()))
 
-    def correlated(
-        self, message: dealer_pb2.CorrelatedRequest, what: str
-    ) -> Iterable[dealer_pb2.CorrelatedReply]:
-        """Send one request now; the replies stream in as they are read (a failure
-        while reading raises a TransportError naming `what`)."""
-        try:
-            replies = self._stub.Correlated(message, timeout=self.call_seconds())
-        except grpc.RpcError as exc:
-            raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
-        return self._read(replies, what)
-
-    def _read(
-        self, replies: Iterable[dealer_pb2.CorrelatedReply], what: str
-    ) -> Iterator[dealer_pb2.CorrelatedReply]:
-        try:
-            yield from replies
-        except grpc.RpcError as exc:
-            raise _dealer_failure(self.dealer_id, self.address, what, exc) from None
+    def open_stream(self, seconds: float) -> RequestStream:
+        """Open the job's request stream; it ends after `seconds` (and by `answer_by`)."""
+        if self._answer_by is not None:
+            seconds = min(seconds, self._answer_by - time.monotonic())
+        return RequestStream(self._stub, self.dealer_id, self.address, max(seconds, 0.1))
 
     def leave(self, job_id: str) -> None:
         """Tell the dealer the job is done (best effort) and close the channel."""
@@ -118,3 +109,82 @@ class DealerClient:
             pass  # the dealer forgets the job at its deadline anyway
         finally:
             self._channel.close()
+
+
+_END = object()
+"""What the reader queues when the dealer ends the stream."""
+
+
+class RequestStream:
+    """Rank 0's requests of one job on one CorrelatedStream call, replies in order.
+
+    `send` queues a request for gRPC's sending thread and returns at once; a reader
+    thread queues the replies as they arrive; `reply` takes the next one, waiting at
+    most the seconds given, and cancels the stream if none comes in time. The call
+    itself ends at the deadline given when opening it.
+    """
+
+    def __init__(
+        self, stub: dealer_pb2_grpc.DealerStub, dealer_id: str, address: str, seconds: float
+    ) -> None:
+        self._dealer_id = dealer_id
+        self._address = address
+        self._requests: queue.Queue[dealer_pb2.CorrelatedRequest | None] = queue.Queue()
+        self._replies: queue.Queue[object] = queue.Queue()
+        self._failure: TransportError | None = None
+        self._closed = False
+        self._call = stub.CorrelatedStream(self._outgoing(), timeout=seconds)
+        self._reader = threading.Thread(target=self._read, name="dealer-replies", daemon=True)
+        self._reader.start()
+
+    def _outgoing(self) -> Iterator[dealer_pb2.CorrelatedRequest]:
+        while (request := self._requests.get()) is not None:
+            yield request
+
+    def _read(self) -> None:
+        try:
+            for reply in self._call:
+                self._replies.put(reply)
+            self._replies.put(_END)
+        except grpc.RpcError as exc:
+            self._replies.put(exc)
+
+    def send(self, request: dealer_pb2.CorrelatedRequest, what: str) -> None:
+        """Queue `request` on the stream; a stream that already failed says so."""
+        if self._failure is not None:
+            raise self._failure
+        if self._closed:
+            raise TransportError(f"the request stream to the dealer is closed ({what})")
+        self._requests.put(request)
+
+    def reply(self, seconds: float, what: str) -> dealer_pb2.CorrelatedReply:
+        """The next reply, which answers `what`, within `seconds`; a TransportError naming
+        the dealer and `what` if it fails, ends or is late (the stream is then cancelled)."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            item = self._replies.get(timeout=max(seconds, 0.0))
+        except queue.Empty:
+            text = f"the dealer ({self._dealer_id}) did not answer {what} in time"
+            raise self.fail(TransportError(f"{text} ({seconds:.1f} s)")) from None
+        if isinstance(item, dealer_pb2.CorrelatedReply):
+            return item
+        if isinstance(item, grpc.RpcError):
+            raise self.fail(_dealer_failure(self._dealer_id, self._address, what, item))
+        text = f"the dealer ({self._dealer_id}) ended the request stream before {what}"
+        raise self.fail(TransportError(text))
+
+    def fail(self, error: TransportError) -> TransportError:
+        """End the stream (late, failed or wrong replies); returns the first failure,
+        which every later call raises."""
+        if self._failure is None:
+            self._failure = error
+        self.close()
+        self._call.cancel()
+        return self._failure
+
+    def close(self) -> None:
+        """No more requests: the dealer ends the stream once it has answered them."""
+        if not self._closed:
+            self._closed = True
+            self._requests.put(None)

@@ -26,7 +26,7 @@ from smpc_ehr.wire import common_pb2 as smpc__ehr_dot_wire_dot_common__pb2
 from smpc_ehr.wire import party_pb2 as smpc__ehr_dot_wire_dot_party__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asmpc_ehr/wire/dealer.proto\x12\rsmpc_ehr.wire\x1a\x1asmpc_ehr/wire/common.proto\x1a\x19smpc_ehr/wire/party.proto\"d\n\x0bJoinRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07parties\x18\x02 \x03(\t\x12\x0c\n\x04rank\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x0c\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x05 \x01(\x01\"\x1b\n\tJoinReply\x12\x0e\n\x06joined\x18\x01 \x01(\x05\"\x82\x01\n\x11\x43orrelatedRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05size0\x18\x04 \x03(\x03\x12\r\n\x05size1\x18\x05 \x03(\x03\x12\n\n\x02op\x18\x06 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x07 \x01(\t\"\\\n\x0f\x43orrelatedReply\x12*\n\ncorrection\x18\x01 \x01(\x0b\x32\x16.smpc_ehr.wire.NDArray\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"\x1e\n\x0cLeaveRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\nLeaveReply\x12\x11\n\tforgotten\x18\x01 \x01(\x08\x32\x9d\x02\n\x06\x44\x65\x61ler\x12<\n\x04Join\x12\x1a.smpc_ehr.wire.JoinRequest\x1a\x18.smpc_ehr.wire.JoinReply\x12P\n\nCorrelated\x12 .smpc_ehr.wire.CorrelatedRequest\x1a\x1e.smpc_ehr.wire.CorrelatedReply0\x01\x12?\n\x05Leave\x12\x1b.smpc_ehr.wire.LeaveRequest\x1a\x19.smpc_ehr.wire.LeaveReply\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asmpc_ehr/wire/dealer.proto\x12\rsmpc_ehr.wire\x1a\x1asmpc_ehr/wire/common.proto\x1a\x19smpc_ehr/wire/party.proto\"d\n\x0bJoinRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07parties\x18\x02 \x03(\t\x12\x0c\n\x04rank\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x0c\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x05 \x01(\x01\"\x1b\n\tJoinReply\x12\x0e\n\x06joined\x18\x01 \x01(\x05\"\x82\x01\n\x11\x43orrelatedRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05size0\x18\x04 \x03(\x03\x12\r\n\x05size1\x18\x05 \x03(\x03\x12\n\n\x02op\x18\x06 \x01(\t\x12\x13\n\x0bkwargs_json\x18\x07 \x01(\t\"n\n\x0f\x43orrelatedReply\x12*\n\ncorrection\x18\x01 \x01(\x0b\x32\x16.smpc_ehr.wire.NDArray\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x10\n\x08sequence\x18\x04 \x01(\x04\"\x1e\n\x0cLeaveRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\nLeaveReply\x12\x11\n\tforgotten\x18\x01 \x01(\x08\x32\xf7\x02\n\x06\x44\x65\x61ler\x12<\n\x04Join\x12\x1a.smpc_ehr.wire.JoinRequest\x1a\x18.smpc_ehr.wire.JoinReply\x12P\n\nCorrelated\x12 .smpc_ehr.wire.CorrelatedRequest\x1a\x1e.smpc_ehr.wire.CorrelatedReply0\x01\x12?\n\x05Leave\x12\x1b.smpc_ehr.wire.LeaveRequest\x1a\x19.smpc_ehr.wire.LeaveReply\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReply\x12X\n\x10\x43orrelatedStream\x12 .smpc_ehr.wire.CorrelatedRequest\x1a\x1e.smpc_ehr.wire.CorrelatedReply(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,11 +40,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CORRELATEDREQUEST']._serialized_start=232
   _globals['_CORRELATEDREQUEST']._serialized_end=362
   _globals['_CORRELATEDREPLY']._serialized_start=364
-  _globals['_CORRELATEDREPLY']._serialized_end=456
-  _globals['_LEAVEREQUEST']._serialized_start=458
-  _globals['_LEAVEREQUEST']._serialized_end=488
-  _globals['_LEAVEREPLY']._serialized_start=490
-  _globals['_LEAVEREPLY']._serialized_end=521
-  _globals['_DEALER']._serialized_start=524
-  _globals['_DEALER']._serialized_end=809
+  _globals['_CORRELATEDREPLY']._serialized_end=474
+  _globals['_LEAVEREQUEST']._serialized_start=476
+  _globals['_LEAVEREQUEST']._serialized_end=506
+  _globals['_LEAVEREPLY']._serialized_start=508
+  _globals['_LEAVEREPLY']._serialized_end=539
+  _globals['_DEALER']._serialized_start=542
+  _globals['_DEALER']._serialized_end=917
 # @@protoc_insertion_point(module_scope)

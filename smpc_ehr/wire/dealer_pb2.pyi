@@ -47,14 +47,16 @@ class CorrelatedRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., kind: _Optional[str] = ..., size0: _Optional[_Iterable[int]] = ..., size1: _Optional[_Iterable[int]] = ..., op: _Optional[str] = ..., kwargs_json: _Optional[str] = ...) -> None: ...
 
 class CorrelatedReply(_message.Message):
-    __slots__ = ("correction", "shape", "offset")
+    __slots__ = ("correction", "shape", "offset", "sequence")
     CORRECTION_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     correction: _common_pb2.NDArray
     shape: _containers.RepeatedScalarFieldContainer[int]
     offset: int
-    def __init__(self, correction: _Optional[_Union[_common_pb2.NDArray, _Mapping]] = ..., shape: _Optional[_Iterable[int]] = ..., offset: _Optional[int] = ...) -> None: ...
+    sequence: int
+    def __init__(self, correction: _Optional[_Union[_common_pb2.NDArray, _Mapping]] = ..., shape: _Optional[_Iterable[int]] = ..., offset: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class LeaveRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -55,6 +55,11 @@ class DealerStub:
                 request_serializer=smpc__ehr_dot_wire_dot_party__pb2.HealthRequest.SerializeToString,
                 response_deserializer=smpc__ehr_dot_wire_dot_party__pb2.HealthReply.FromString,
                 _registered_method=True)
+        self.CorrelatedStream = channel.stream_stream(
+                '/smpc_ehr.wire.Dealer/CorrelatedStream',
+                request_serializer=smpc__ehr_dot_wire_dot_dealer__pb2.CorrelatedRequest.SerializeToString,
+                response_deserializer=smpc__ehr_dot_wire_dot_dealer__pb2.CorrelatedReply.FromString,
+                _registered_method=True)
 
 
 class DealerServicer:
@@ -88,6 +93,15 @@ class DealerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CorrelatedStream(self, request_iterator, context):
+        """Rank 0's requests of one job on one stream (one per job), sent as CrypTen asks
+        without waiting for earlier answers; the corrections come back in request order,
+        each in chunks that carry its sequence number.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DealerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_DealerServicer_to_server(servicer, server):
                     servicer.Health,
                     request_deserializer=smpc__ehr_dot_wire_dot_party__pb2.HealthRequest.FromString,
                     response_serializer=smpc__ehr_dot_wire_dot_party__pb2.HealthReply.SerializeToString,
+            ),
+            'CorrelatedStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.CorrelatedStream,
+                    request_deserializer=smpc__ehr_dot_wire_dot_dealer__pb2.CorrelatedRequest.FromString,
+                    response_serializer=smpc__ehr_dot_wire_dot_dealer__pb2.CorrelatedReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +239,33 @@ class Dealer:
             '/smpc_ehr.wire.Dealer/Health',
             smpc__ehr_dot_wire_dot_party__pb2.HealthRequest.SerializeToString,
             smpc__ehr_dot_wire_dot_party__pb2.HealthReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrelatedStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/smpc_ehr.wire.Dealer/CorrelatedStream',
+            smpc__ehr_dot_wire_dot_dealer__pb2.CorrelatedRequest.SerializeToString,
+            smpc__ehr_dot_wire_dot_dealer__pb2.CorrelatedReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,11 +3,12 @@
 Each party opens a `DealerSession` per job: it makes a fresh 32-byte seed, gives it
 to the dealer (Join) and draws all its shares of triples, square pairs, wrap counts
 and random bits from a `SeedStream` on that seed. Rank 0 does not draw its output
-shares; it asks the dealer for its correction term instead, one numbered request at
-a time, sent when CrypTen asks and awaited only after the parties' next exchange
-(`resolve_pending`), so that the round trip to the dealer overlaps it. No party ever
-sends the dealer data or an opened value: only its seed and, for rank 0, the shapes
-of the computation.
+shares; it asks the dealer for its correction term instead: numbered requests on one
+stream per job, each sent when CrypTen asks, without waiting for earlier answers, and
+awaited only after the parties' next exchange (`resolve_pending`), so that the round
+trips to the dealer overlap it (before, each request was its own RPC, one in flight:
+289 per logistic regression). No party ever sends the dealer data or an opened
+value: only its seed and, for rank 0, the shapes of the computation.
 
 `install(session)` selects this provider in CrypTen (`cfg.mpc.provider = "DEALER"`)
 for the job; CrypTen calls providers synchronously from the computation thread, so
@@ -18,17 +19,20 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
 from smpc_ehr.backends.crypten.compat import import_crypten, register_provider
 from smpc_ehr.dealer_protocol.correlations import Request, make_request, party_shares
-from smpc_ehr.dealer_protocol.messages import correction_from_chunks, request_to_wire
+from smpc_ehr.dealer_protocol.messages import CorrectionAssembly, request_to_wire
 from smpc_ehr.dealer_protocol.streams import SEED_BYTES, SeedStream
 from smpc_ehr.errors import TransportError
-from smpc_ehr.transport.dealer_client import DealerClient
+from smpc_ehr.transport.dealer_client import DealerClient, RequestStream
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import dealer_pb2
 
@@ -52,6 +56,16 @@ class ShareSource(Protocol):
     def correction(self, request: Request) -> torch.Tensor: ...
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A request on the stream whose answer rank 0 has not read yet."""
+
+    sequence: int
+    shape: tuple[int, ...]
+    answer_by: float  # time.monotonic() instant
+    what: str
+
+
 class DealerSession:
     """One party's session with the dealer for one job: its seed stream and the client."""
 
@@ -63,12 +77,17 @@ class DealerSession:
         rank: int,
         stream: SeedStream,
         client: DealerClient,
+        deadline_seconds: float = 3600.0,
     ) -> None:
         self.job_id = job_id
         self.parties = parties
         self._rank = rank
         self._stream = stream
         self._client = client
+        self._ends = time.monotonic() + deadline_seconds
+        self._requests: RequestStream | None = None
+        self._asked: deque[_Asked] = deque()
+        self._answers: dict[int, torch.Tensor] = {}
         self._sequence = 0
         self._closed = False
 
@@ -109,6 +128,7 @@ class DealerSession:
             rank=rank,
             stream=SeedStream(seed),
             client=client,
+            deadline_seconds=deadline_seconds,
         )
 
     @property
@@ -124,23 +144,50 @@ class DealerSession:
         return self.start_correction(request)()
 
     def start_correction(self, request: Request) -> Callable[[], torch.Tensor]:
-        """Send the job's next request to the dealer now; the returned function waits
-        for rank 0's output share (so the round trip can overlap the parties' exchange)."""
+        """Send the job's next request to the dealer now, on the job's request stream;
+        the returned function waits for rank 0's output share (so the round trip can
+        overlap the parties' exchange). Each answer must come within a dealer call's
+        time from its sending (`DealerClient.call_seconds`)."""
         if self._rank != 0:
             raise RuntimeError("only rank 0 asks the dealer for corrections")
         if self._closed:
             raise TransportError(f"the dealer session of job {self.job_id} is closed")
+        if self._requests is None:
+            self._requests = self._client.open_stream(self._ends - time.monotonic())
         sequence = self._sequence
         self._sequence += 1
         what = f"{request.kind} request {sequence}"
-        replies = self._client.correlated(request_to_wire(self.job_id, sequence, request), what)
-        return lambda: correction_from_chunks(replies, request.out_size)
+        self._requests.send(request_to_wire(self.job_id, sequence, request), what)
+        answer_by = time.monotonic() + self._client.call_seconds()
+        self._asked.append(_Asked(sequence, request.out_size, answer_by, what))
+        return lambda: self._answer(sequence)
+
+    def _answer(self, sequence: int) -> torch.Tensor:
+        """Request `sequence`'s correction, reading the stream's replies in order."""
+        requests = self._requests
+        assert requests is not None
+        while sequence not in self._answers:
+            if not self._asked:
+                raise RuntimeError(f"request {sequence} was not asked or was read already")
+            asked = self._asked.popleft()
+            assembly = CorrectionAssembly(asked.shape, asked.sequence)
+            try:
+                while not assembly.complete:
+                    remaining = asked.answer_by - time.monotonic()
+                    assembly.add(requests.reply(remaining, asked.what))
+            except TransportError as exc:
+                raise requests.fail(exc) from None
+            self._answers[asked.sequence] = assembly.result()
+        return self._answers.pop(sequence)
 
     def close(self) -> None:
-        """Tell the dealer we are done (best effort) and close the channel. Idempotent."""
+        """End the request stream, tell the dealer we are done (best effort) and close
+        the channel. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._requests is not None:
+            self._requests.close()
         self._client.leave(self.job_id)
 
     def __enter__(self) -> DealerSession:
@@ -181,11 +228,12 @@ _pending: list[tuple[torch.Tensor, Callable[[], torch.Tensor]]] = []
 def resolve_pending() -> None:
     """Fill every deferred output share with the dealer's answer (rank 0; no-op else).
 
-    Called by the communicator after each message it receives, and before each new
-    request. Why this is safe: in CrypTen every use of a provider's output share (c of
-    a triple, r^2, theta_r, rA) comes after the protocol's own exchange, in which rank
-    0 receives (beaver.py: reveal_batch, reveal, gather to rank 0); the placeholder is
-    the very tensor CrypTen holds (`from_shares` keeps it), filled in place.
+    Called by the communicator after each message it receives; the requests before it
+    may all be in flight at once (one stream, answered in order). Why this is safe: in
+    CrypTen every use of a provider's output share (c of a triple, r^2, theta_r, rA)
+    comes after the protocol's own exchange, in which rank 0 receives (beaver.py:
+    reveal_batch, reveal, gather to rank 0); the placeholder is the very tensor CrypTen
+    holds (`from_shares` keeps it), filled in place.
     """
     while _pending:
         placeholder, wait = _pending.pop(0)
@@ -222,7 +270,6 @@ class DealerProvider(_TupleProvider):
             return party_shares(
                 session.stream, request, session.rank, lambda: session.correction(request)
             )
-        resolve_pending()  # at most one request in flight, answered in order
         placeholder = torch.zeros(request.out_size, dtype=torch.int64)
         _pending.append((placeholder, session.start_correction(request)))
         return party_shares(session.stream, request, session.rank, lambda: placeholder)
