@@ -44,6 +44,11 @@ _BinarySharedTensor = _crypten.mpc.primitives.BinarySharedTensor
 _TupleProvider: Any = _crypten.mpc.provider.provider.TupleProvider
 
 
+STREAM_GRACE_SECONDS = 1.0
+"""How long the request stream outlives the job's deadline at the dealer (the answers
+themselves are each due by their own time: `DealerClient.call_seconds`)."""
+
+
 class ShareSource(Protocol):
     """What the provider needs from a session (a test can stand in for the dealer)."""
 
@@ -153,7 +158,11 @@ class DealerSession:
         if self._closed:
             raise TransportError(f"the dealer session of job {self.job_id} is closed")
         if self._requests is None:
-            self._requests = self._client.open_stream(self._ends - time.monotonic())
+            # A little past the job's end: at its deadline the dealer refuses what is
+            # still open saying why (who did not join); the stream must not time out
+            # on this side at the same instant and hide that reason.
+            seconds = self._ends - time.monotonic() + STREAM_GRACE_SECONDS
+            self._requests = self._client.open_stream(seconds)
         sequence = self._sequence
         self._sequence += 1
         what = f"{request.kind} request {sequence}"
