@@ -32,10 +32,11 @@ PARTIES = ("hospital-1", "hospital-2", "hospital-3")
 
 
 def heads_of(state: Path, holder: str) -> dict[str, int]:
-    """The highest seq `holder` holds of each other party."""
+    """The highest seq `holder` holds of each other party (0 for a file still empty:
+    the holder may be writing its first head as the test reads)."""
     store = HeadStore(state / "state" / holder / "audit" / "heads")
     return {
-        party: max(r.head.seq for r in rows if r.head is not None)
+        party: max((r.head.seq for r in rows if r.head is not None), default=0)
         for party, rows in store.held(holder).items()
     }
 
