@@ -12,8 +12,9 @@ fixed phases cancel). Each bound is what was measured on this tree (2026-12-06, 
 4,000 patients, 2 cores) plus a little slack: CrypTen runs its rounds in lock-step
 and measured the same every time, while MPyC schedules asynchronously, so a message
 may be sent after reading one it does not depend on, and its hops wander by a few
-per job (a Newton step measured 17.5 to 27, from jobs of 4 and 6 iterations; a Lloyd
-step, from jobs of 1 and 2, 65 to 78).
+per job (before the round reductions a Newton step measured 17.5 to 27, from jobs of
+4 and 6 iterations, and a Lloyd step, from jobs of 1 and 2, 65 to 78; after them 11.5
+and 37 in one run).
 Lower a bound when a change removes rounds. Nothing here is timed.
 """
 
@@ -33,8 +34,8 @@ NEWTON = {"outcome": "readmit_30d", "features": "bmi,hba1c"}
 LLOYD = {"features": "bmi,sbp", "k": 2, "init": "22,120,32,150", "tol": 0}
 
 BOUNDS = {  # backend: (count, one Newton step, one Lloyd step); measured in the comments
-    "mpyc": (24, 32, 90),  # 18-20; 17.5-27; 65-78 (over 8 runs each)
-    "crypten": (24, 17, 62),  # 22; 15; 58
+    "mpyc": (24, 20, 50),  # 17-20; 11.5; 37 (after the round reductions; before: 17.5-27; 65-78)
+    "crypten": (24, 10, 42),  # 22; 7; 36 (before: 15; 58)
 }
 
 
