@@ -118,7 +118,7 @@ def test_integer_comparisons_at_the_edge_of_the_range_are_exact(restore_mpyc_glo
 
 
 def test_fixed_point_comparisons_near_the_stated_range_are_exact(restore_mpyc_globals) -> None:
-    edge = mops.PRECISION.max_abs - 1.0
+    edge = mops.precision(1).max_abs - 1.0
     ulp = 2.0**-mops.FXP_FRAC_BITS
     values = np.array([edge, -edge, ulp, -ulp, 0.0, 0.5, 0.5 - ulp, -(edge - 0.5)])
     bounds = [0.0, 0.5, -0.5]

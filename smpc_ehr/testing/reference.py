@@ -13,8 +13,8 @@ values on the grid of 2^-`frac_bits`. The precision is MPyC's (`REFERENCE_PRECIS
 - inputs and public constants are rounded to the nearest grid point;
 - additions, sums, stacking, comparisons with 0/1 results and selections are exact;
 - each product (`mul`, `mul_public` by a non-integer, `mul_pow2`, one per element of
-  a `matmul`) is rounded once, probabilistically to one of the two grid points around
-  it, as MPyC does (the parties share one seed, so they round alike);
+  a `matmul`) is rounded once, probabilistically, within `product_error` and unbiased,
+  as MPyC does (the parties share one seed, so they round alike);
 - `reciprocal` and `sqrt` are the exact results moved by a random half of their
   stated `ApproxError`, then rounded to the grid; outside the stated domain they give
   0 (garbage a program must not use, as on a real backend);
@@ -34,6 +34,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from smpc_ehr.backends.mpyc.ops import FXP_FRAC_BITS as MPYC_FRAC_BITS
+from smpc_ehr.backends.mpyc.ops import precision as mpyc_precision
 from smpc_ehr.securemath.ops import (
     ApproxError,
     Precision,
@@ -44,19 +46,12 @@ from smpc_ehr.securemath.ops import (
 )
 from smpc_ehr.transport.mesh import JobChannel
 
-FRAC_BITS = 32
+FRAC_BITS = MPYC_FRAC_BITS
 """MPyC's fractional bits (SecFxp(64, 32))."""
-_ULP = 2.0**-FRAC_BITS
 
-REFERENCE_PRECISION = Precision(
-    frac_bits=FRAC_BITS,
-    max_abs=2.0**31,
-    product_error=_ULP,
-    reciprocal=ApproxError(low=2.0**-14, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
-    sqrt=ApproxError(low=0.0, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
-)
-"""The reference's promise: MPyC's stated precision (backends/mpyc/ops.py PRECISION,
-docs/backends.md), so a test's tolerance is one a real backend meets too."""
+REFERENCE_PRECISION = mpyc_precision(3)
+"""The reference's promise: MPyC's stated precision with 3 parties (backends/mpyc/ops.py
+`precision`, docs/backends.md), so a test's tolerance is one a real backend meets too."""
 
 
 class ReferenceFailure(RuntimeError):
@@ -291,10 +286,16 @@ class ReferenceOps(SecureOps):
         return np.round(np.asarray(values, dtype=float) * scale) / scale
 
     def rounded(self, exact: np.ndarray) -> np.ndarray:
-        """One product's rounding: to one of the two grid points around each value, the
-        nearer one the likelier (exact grid values stay)."""
+        """One product's rounding, as MPyC's truncation rounds: floor(x + u) with u the
+        sum of d uniforms on [0, 1) less (d - 1) / 2, where the stated product error
+        is (d + 1) / 2 units (d = 1: to one of the two grid points around x, the
+        nearer one the likelier). Grid values stay, as products with a whole-number
+        or 0/1 factor do on MPyC, which needs no truncation for them."""
         scaled = np.asarray(exact, dtype=float) * 2.0**self.frac_bits
-        return np.floor(scaled + self._rng.random(scaled.shape)) / 2.0**self.frac_bits
+        d = max(1, round(2 * self.precision.product_error * 2.0**self.frac_bits - 1))
+        spread = self._rng.random((d, *scaled.shape)).sum(axis=0) - (d - 1) / 2
+        on_grid = scaled == np.round(scaled)  # MPyC skips the truncation of whole factors
+        return np.where(on_grid, scaled, np.floor(scaled + spread)) / 2.0**self.frac_bits
 
     def _fixed(self, value: np.ndarray) -> RefSecret:
         return RefSecret(self, value, self.frac_bits)

@@ -44,6 +44,11 @@ _active: JobChannel | None = None
 """The job MPyC is running in this process (one at a time: MPyC's state is global)."""
 
 
+def threshold(n: int) -> int:
+    """MPyC's Shamir threshold t for n parties: any t of them learn nothing."""
+    return (n - 1) // 2
+
+
 def set_active(channel: JobChannel | None) -> None:
     """Name the job whose channel a failed MPyC step fails (None: no job runs)."""
     global _active

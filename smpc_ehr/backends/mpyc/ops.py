@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.backends.mpyc.library import check_field
+from smpc_ehr.backends.mpyc.truncation import exact_np_trunc, truncation_error_units
 from smpc_ehr.securemath.constants import COUNT_BITS
 from smpc_ehr.securemath.ops import (
     ApproxError,
@@ -38,18 +39,26 @@ _ULP = 2.0**-FXP_FRAC_BITS
 COMPARE_COLUMNS = 4
 """`pow2_normalize` uses comparisons up to this many columns, a bit decomposition above."""
 
-PRECISION = Precision(
-    frac_bits=FXP_FRAC_BITS,
-    max_abs=2.0 ** (FXP_BITS - FXP_FRAC_BITS - 1),
-    product_error=_ULP,
-    # Both work on a value normalised into [1/4, 1) by a secret power of two, with a few
-    # roundings of 2^-32 there, then scale back: a few units of 2^-32 absolute plus a few
-    # relative (docs/backends.md: measured at most 2 and 5 units, 3 and 5 parties).
-    reciprocal=ApproxError(low=2.0**-14, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
-    sqrt=ApproxError(low=0.0, high=2.0**30, abs_error=4 * _ULP, rel_error=16 * _ULP),
-)
-"""MPyC's fixed-point precision (the same for any number of parties): MPyC rounds each
-product probabilistically, to one of the two grid points around it."""
+
+def precision(n_parties: int) -> Precision:
+    """MPyC's fixed-point precision with `n_parties` parties.
+
+    Each product is truncated once, off by at most e = (C(n, t) + 1) / 2 units of 2^-32
+    (`truncation.truncation_error_units`: 2 for 3 parties, 5.5 for 5) and unbiased.
+    Reciprocal and sqrt work on a value normalised into [1/4, 1) by a secret power of
+    two, with a few such roundings there, then scale back: a few e units of 2^-32
+    absolute plus a few relative (docs/backends.md has the measured errors).
+    """
+    units = truncation_error_units(n_parties) * _ULP
+    return Precision(
+        frac_bits=FXP_FRAC_BITS,
+        max_abs=2.0 ** (FXP_BITS - FXP_FRAC_BITS - 1),
+        product_error=units,
+        reciprocal=ApproxError(
+            low=2.0**-14, high=2.0**30, abs_error=4 * units, rel_error=16 * units
+        ),
+        sqrt=ApproxError(low=0.0, high=2.0**30, abs_error=4 * units, rel_error=16 * units),
+    )
 
 
 class MpycOps(SecureOps):
@@ -71,7 +80,7 @@ class MpycOps(SecureOps):
         self._secfxp = runtime.SecFxp(FXP_BITS, FXP_FRAC_BITS)
         for sectype in (self._secint, self._secfxp):
             check_field(sectype, runtime.options.sec_param)
-        self.precision = PRECISION
+        self.precision = precision(self.n_parties)
 
     def input_ints(self, values: Sequence[int], bits: int) -> list[Secret]:
         if bits > self._bits:
@@ -187,7 +196,7 @@ class MpycOps(SecureOps):
         arrays in `np_to_bits` declares the wrong result shape in 0.11.)"""
         rt = self._rt
         top = COUNT_BITS - 1
-        whole = rt.np_trunc(rows[0], f=FXP_FRAC_BITS)  # raw value = rows[0]
+        whole = exact_np_trunc(rt, rows[0], FXP_FRAC_BITS)  # raw value = rows[0]
         integer_bits = rt.np_to_bits(whole, l=COUNT_BITS)  # lowest first
         magnitude = np.flip(integer_bits, axis=-1)  # highest first: bit `top` .. bit 0
 

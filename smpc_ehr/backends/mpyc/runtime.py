@@ -20,8 +20,15 @@ from typing import Any
 
 from smpc_ehr.backends.mpyc.entry import check_party_count
 from smpc_ehr.backends.mpyc.exchange import MeshExchange
-from smpc_ehr.backends.mpyc.library import GLOBAL_MODULES, SEC_PARAM, import_mpyc, set_active
+from smpc_ehr.backends.mpyc.library import (
+    GLOBAL_MODULES,
+    SEC_PARAM,
+    import_mpyc,
+    set_active,
+    threshold,
+)
 from smpc_ehr.backends.mpyc.ops import MpycOps
+from smpc_ehr.backends.mpyc.truncation import runtime_class
 from smpc_ehr.errors import JobAborted, SmpcEhrError, TransportError
 from smpc_ehr.securemath.ops import OutputShareSet, ProgressSink, SecureProgram
 from smpc_ehr.transport.mesh import JobChannel
@@ -29,11 +36,6 @@ from smpc_ehr.transport.mesh import JobChannel
 log = logging.getLogger(__name__)
 
 _job_lock = asyncio.Lock()
-
-
-def threshold(n: int) -> int:
-    """MPyC's Shamir threshold t for n parties: any t of them learn nothing."""
-    return (n - 1) // 2
 
 
 def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float) -> Any:
@@ -47,7 +49,7 @@ def _build_runtime(mpyc_runtime: Any, channel: JobChannel, round_seconds: float)
     options.sec_param = SEC_PARAM
     pid = channel.my_index
     parties = [mpyc_runtime.Party(i) for i in range(n)]
-    rt = mpyc_runtime.Runtime(pid, parties, options)
+    rt = runtime_class(mpyc_runtime)(pid, parties, options)
     for i, party_id in enumerate(channel.parties):
         if i != pid:
             rt.parties[i].protocol = MeshExchange(channel, party_id, round_seconds)

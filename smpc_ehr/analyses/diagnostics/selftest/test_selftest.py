@@ -20,6 +20,7 @@ tier) over the plaintext reference ops, at the reference's stated precision.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,9 +84,9 @@ def federation(request: pytest.FixtureRequest, backend: str, n: int) -> LocalFed
 def precision(backend: str, n: int) -> Precision:
     """The backend's stated precision with n parties."""
     if backend == "mpyc":
-        from smpc_ehr.backends.mpyc.ops import PRECISION
+        from smpc_ehr.backends.mpyc.ops import precision as mpyc_precision
 
-        return PRECISION
+        return mpyc_precision(n)
     from smpc_ehr.backends.crypten.backend import precision as crypten_precision
 
     return crypten_precision(n)
@@ -98,9 +99,19 @@ DOCUMENTED = {
     "mpyc": lambda n: Precision(
         frac_bits=32,
         max_abs=2.0**31,
-        product_error=ULP32,
-        reciprocal=ApproxError(2.0**-14, 2.0**30, 4 * ULP32, 16 * ULP32),
-        sqrt=ApproxError(0.0, 2.0**30, 4 * ULP32, 16 * ULP32),
+        product_error=(math.comb(n, (n - 1) // 2) + 1) / 2 * ULP32,
+        reciprocal=ApproxError(
+            2.0**-14,
+            2.0**30,
+            2 * (math.comb(n, (n - 1) // 2) + 1) * ULP32,
+            8 * (math.comb(n, (n - 1) // 2) + 1) * ULP32,
+        ),
+        sqrt=ApproxError(
+            0.0,
+            2.0**30,
+            2 * (math.comb(n, (n - 1) // 2) + 1) * ULP32,
+            8 * (math.comb(n, (n - 1) // 2) + 1) * ULP32,
+        ),
     ),
     "crypten": lambda n: Precision(
         frac_bits=16,
