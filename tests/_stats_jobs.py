@@ -4,7 +4,8 @@ and module, with the tolerances of the stated precision.
 
 Tolerances follow from the precision stated in smpc_ehr/analyses/common/moments.py
 (and docs/statistics.md), written out here as literal constants, not imported: with
-eps = 8 * n_parties * 2**-f (f = 32 fractional bits for MPyC, 16 for CrypTen),
+eps = 8 * n_parties * e * 2**-f (f = 32 fractional bits for MPyC, 16 for CrypTen; e the
+units a product's rounding may be off: MPyC (C(n, t) + 1) / 2, CrypTen 1),
 a mean is within eps (|mean| + sd), a (co)variance within eps (|mean_a| + sd_a)
 (|mean_b| + sd_b), a correlation within 2 eps (1 + max |mean| / sd)^2; counts are
 exact. sd and mean here are the population ones of the pooled data: the pooled
@@ -38,7 +39,8 @@ IDENTITY = 1e-12
 
 
 def eps(backend: str, parties: int) -> float:
-    return 8 * parties * 2.0 ** -FRACTION_BITS[backend]
+    units = (math.comb(parties, (parties - 1) // 2) + 1) / 2 if backend == "mpyc" else 1.0
+    return 8 * parties * units * 2.0 ** -FRACTION_BITS[backend]
 
 
 def rel_close(got: float, expected: float, rel: float) -> bool:

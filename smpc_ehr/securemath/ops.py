@@ -182,6 +182,14 @@ class SecureOps(ABC):
     def ge_public(self, a: Secret, bound: float) -> Secret:
         """Elementwise secret bit [a >= bound] for a public bound."""
 
+    def exact_bits(self, a: Secret) -> Secret:
+        """`a`, values that are 0 or 1 up to product roundings (sums and products of
+        comparison results), made exactly 0 or 1 before they mask anything: a mask of
+        one unit of the last place would open a hidden value times that unit. By
+        default one batch of comparisons with 1/2; a backend whose products of bits
+        are exact returns `a` (MPyC)."""
+        return self.ge_public(a, 0.5)
+
     @abstractmethod
     def reciprocal(self, a: Secret) -> Secret:
         """Elementwise 1 / a for nonzero a (approximate: see `precision.reciprocal`)."""

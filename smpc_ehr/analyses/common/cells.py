@@ -160,7 +160,7 @@ def complementary(ops: SecureOps, shown: Secret, values: Secret) -> tuple[Secret
     may know): if any cell is hidden (`shown` bit 0), the smallest shown one is hidden
     too, so the hidden cells together hold at least the threshold and none of them is
     the total minus the shown ones. Returns the new bits (exact only up to CrypTen's
-    product rounding: callers re-compare with 0.5 before masking) and the secret bit
+    product rounding: callers pass them through `ops.exact_bits` before masking) and the secret bit
     [no cell was hidden]."""
     g = values.shape[0]
     whole = all_of(ops, ops.reshape(shown, (g, 1)))  # (1,)

@@ -140,8 +140,8 @@ def joint_outputs(ops: SecureOps, joint: Secret, threshold: int) -> NamedSecrets
 def _complementary_bits(ops: SecureOps, reach: Secret, counts: Secret) -> Secret:
     """The release bits of the counts (module docstring): the confusion matrix whole or
     not at all, the tenths' rows and events each with complementary suppression; made
-    exactly 0/1 by one comparison batch (CrypTen's products of bits are off by units
-    of 2^-16, which would open a hidden count times 2^-16)."""
+    exactly 0/1 (`ops.exact_bits`: CrypTen's products of bits are off by units of
+    2^-16, which would open a hidden count times 2^-16)."""
     confusion = all_of(ops, ops.reshape(reach[0:4], (4, 1)))  # (1,)
     whole = ops.reshape(ops.stack([confusion] * 4), (4,))
     halves = []  # tenths 0-4 (scores below the cutoff) and 5-9: each half's rows add up
@@ -151,7 +151,7 @@ def _complementary_bits(ops: SecureOps, reach: Secret, counts: Secret) -> Secret
                 ops, reach[start + lo : start + hi], counts[start + lo : start + hi]
             )
             halves.append(shown)
-    return ops.ge_public(ops.concatenate([whole, *halves]), 0.5)
+    return ops.exact_bits(ops.concatenate([whole, *halves]))
 
 
 def _calibration_bin(k: int, rows: int | None, events: int | None, total: float) -> dict:

@@ -17,8 +17,10 @@ Why this shape, for fixed-point arithmetic (|values| < 2^31; CrypTen 2^-16 resol
 - the error of the weights multiplies only differences from party 0's values (the
   anchor m_0, c_0), which are small, not the values themselves.
 
-Stated precision (docs/statistics.md), with eps = 8 n 2^-f for n parties and f
-fractional bits (MPyC f = 32, CrypTen f = 16): a pooled mean is within
+Stated precision (docs/statistics.md), with eps = 8 n e 2^-f for n parties, f
+fractional bits (MPyC f = 32, CrypTen f = 16) and e the units a product's rounding
+may be off (MPyC (C(n, t) + 1) / 2: 2 for 3 parties, 5.5 for 5; CrypTen's n is in
+the 8 n already, e = 1): a pooled mean is within
 eps (|mean| + sd) of the exact one, a (co)variance within eps (|mean_a| + sd_a)
 (|mean_b| + sd_b), and a correlation within 2 eps (1 + max |mean| / sd)^2. Counts are
 exact. Measured errors are far smaller (about 1e-11 and 1e-5 relative).

@@ -133,6 +133,12 @@ class MpycOps(SecureOps):
     def ge_public(self, a: Secret, bound: float) -> Secret:
         return a >= bound
 
+    def exact_bits(self, a: Secret) -> Secret:
+        """MPyC marks comparison results, and their sums and products with whole numbers
+        and with each other, `integral`, and multiplies those without truncating: they
+        are exact already (anything else gets the comparison)."""
+        return a if getattr(a, "integral", False) else super().exact_bits(a)
+
     def reciprocal(self, a: Secret) -> Secret:
         return 1 / a  # MPyC: normalise by a secret power of two, then Newton (runtime._rec)
 

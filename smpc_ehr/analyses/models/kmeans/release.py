@@ -96,9 +96,8 @@ def released_clustering(
             each = ops.mul(each, ops.reshape(profile_binary, (k, q)))
         flags.append(ops.reshape(each, (k * q,)))
     # Products of bits are off by a few units of the last place on CrypTen: a mask of
-    # 2^-16 instead of 0 would open a hidden value times 2^-16, readable. One batch of
-    # comparisons makes every mask exactly 0 or 1.
-    exact = ops.ge_public(ops.concatenate(flags), 0.5)
+    # 2^-16 instead of 0 would open a hidden value times 2^-16, readable.
+    exact = ops.exact_bits(ops.concatenate(flags))
     shown, whole = exact[:k], exact[k : k + 1]
     missing_bit = reach[k : k + 1]  # straight from a comparison: exact
     masked = ops.mul(ops.reshape(ops.stack([whole] * len(OVERALL)), (len(OVERALL),)), overall)
