@@ -24,6 +24,19 @@ def fractions_of_total(ops: SecureOps, counts: Secret) -> Secret:
     return divide_by_counts(ops, counts, ops.sum(counts, axis=0), parts)
 
 
+def fractions_of_public_total(ops: SecureOps, counts: Secret, total: int) -> Secret:
+    """counts / total for secret whole numbers counts (any shape) at most `total`, a
+    public whole number below 2^COUNT_BITS (one the parties already know): two rounded
+    products, no comparison. counts x (2^k / total) with 2^k / total in [1, 2), whose
+    encoding on the grid is relatively exact to half a unit of the last place, then
+    x 2^-k: within 2 x `product_error` plus half a unit relative."""
+    if not 0 < total < 2**COUNT_BITS:
+        raise ValueError(f"the public total must be in 1..2^{COUNT_BITS - 1}, not {total}")
+    k = (total - 1).bit_length()  # 2^(k-1) < total <= 2^k
+    scaled = ops.mul_public(counts, 2.0**k / total)  # at most 2^k <= 2^COUNT_BITS
+    return ops.mul_pow2(scaled, np.full(counts.shape, k))
+
+
 def divide_by_counts(ops: SecureOps, values: Secret, counts: Secret, rows: int) -> Secret:
     """values / counts column by column, for values R x g (R = `rows`) and whole
     numbers counts (g) below 2^COUNT_BITS, each value at most its count in magnitude

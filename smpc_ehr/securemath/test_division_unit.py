@@ -14,6 +14,7 @@ from smpc_ehr.securemath.division import (
     _octave_pieces,
     bounded_start_error,
     divide_by_bounded_counts,
+    fractions_of_public_total,
     newton_steps,
 )
 from smpc_ehr.testing.reference import REFERENCE_PRECISION, ReferenceOps
@@ -89,3 +90,27 @@ def test_bounds_out_of_range_are_refused() -> None:
         _octave_pieces(0, 10, 1)
     with pytest.raises(ValueError, match="count bounds"):
         _octave_pieces(10, 9, 1)
+
+
+@pytest.mark.parametrize("crypten", [False, True])
+@pytest.mark.parametrize("total", [1, 11, 2**16, 166_613, 2**29 + 7])
+def test_fractions_of_a_public_total_within_the_stated_error(total: int, crypten: bool) -> None:
+    precision = CRYPTEN_LIKE if crypten else REFERENCE_PRECISION
+    ops = ReferenceOps(Alone(), 0, seed=5, precision=precision)
+    draw = np.random.default_rng(total)
+    counts = np.unique(np.r_[0, total, draw.integers(0, total + 1, 50)]).astype(float)
+
+    async def run() -> np.ndarray:
+        c = ops.input_values(0, counts, counts.shape)
+        return await ops.reveal(fractions_of_public_total(ops, c, total))
+
+    got = asyncio.run(run())
+    # two roundings, plus the constant's encoding: half a unit relative to it
+    stated = 2 * precision.product_error + 2.0 ** -(precision.frac_bits + 1)
+    assert np.abs(got - counts / total).max() <= stated
+
+
+def test_a_public_total_out_of_range_is_refused() -> None:
+    ops = ReferenceOps(Alone(), 0)
+    with pytest.raises(ValueError, match="public total"):
+        fractions_of_public_total(ops, ops.input_values(0, np.ones(1), (1,)), 0)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.errors import JointRefusal
-from smpc_ehr.securemath.division import fractions_of_total
+from smpc_ehr.securemath.division import fractions_of_public_total, fractions_of_total
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
@@ -152,21 +152,32 @@ async def reveal_standardisation(
     the caller has already made sure of N (e.g. `group_size.require_others_reach` on
     all rows, which implies N >= threshold), so no comparison is spent on it."""
     shared = party_arrays(ops, column_moments(x))  # P x 3 x d
-    # The rows are complete, so every column has the party's one count: one division
-    # (its comparisons scale with the columns divided), its weights shared by all.
+    # The rows are complete, so every column has the party's one count. N is the
+    # parties' to know: opened first, it makes the weights n_j / N two products by
+    # public numbers instead of a secret division (its comparisons and Newton steps).
     d = x.shape[1]
-    one_total, one_weight = pooled_weights(ops, shared[:, 0, 0:1])
-    total = ops.concatenate([one_total] * d)
-    weights = ops.concatenate([one_weight] * d, axis=1)
-    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
-    if min_total is not None and not (await ops.reveal(ops.ge_public(total[0:1], min_total)))[0]:
+    counts = shared[:, 0, 0:1]  # P x 1
+    total = ops.sum(counts, axis=0)
+    if min_total is not None and not (await ops.reveal(ops.ge_public(total, min_total)))[0]:
         raise JointRefusal(f"{shortfall}: nothing is released")
-    opened = await ops.reveal(ops.stack([total, pooled.mean_a, pooled.comoment]))
-    means, sds = opened[1], np.sqrt(np.clip(opened[2], 0.0, None))
-    constant = [f for f, s, m in zip(names, sds, means, strict=True) if s <= 1e-9 * (1 + abs(m))]
+    n_total = round(float((await ops.reveal(total))[0]))
+    if n_total < 1:
+        raise JointRefusal(f"{shortfall}: there are no complete rows")
+    weights = ops.concatenate([fractions_of_public_total(ops, counts, n_total)] * d, axis=1)
+    pooled = pool_moments(ops, weights, shared[:, 1], None, shared[:, 2])
+    opened = await ops.reveal(ops.stack([pooled.mean_a, pooled.comoment]))
+    means, variances = opened[0], opened[1]
+    # A constant column's pooled variance is 0 up to the roundings of the few products
+    # per party that pool it (a product of exact zeros may round to a unit either way).
+    resolved = 16 * ops.n_parties * ops.precision.product_error
+    floor = resolved + (1e-9 * (1 + np.abs(means))) ** 2
+    constant = [f for f, v, low in zip(names, variances, floor, strict=True) if v <= low]
     if constant:
-        raise JointRefusal(f"feature(s) {', '.join(constant)} are constant over all patients")
-    return round(float(opened[0][0])), means, sds
+        raise JointRefusal(
+            f"feature(s) {', '.join(constant)} are constant over all patients (their pooled "
+            f"variance is below {resolved:.1e}, what this backend's rounding can tell from 0)"
+        )
+    return n_total, means, np.sqrt(variances)
 
 
 def local_moments(values: np.ndarray) -> tuple[int, float, float]:

@@ -109,12 +109,10 @@ def kmeans_program(rows: Rows, params: Params, threshold: int) -> NamedProgram:
         # hospitals could fill every cluster (a necessary condition of every step's check).
         own = party_arrays(ops, np.array([float(len(rows.x))]))
         await require_others_reach(ops, own, k * threshold, refusal(k, threshold, True))
+        # N >= k threshold follows (every coalition's others reach it): no comparison
+        # is spent on it again.
         n_total, means, sds = await reveal_standardisation(
-            ops,
-            rows.x,
-            features,
-            k * threshold,
-            shortfall(k, threshold),
+            ops, rows.x, features, None, shortfall(k, threshold)
         )
         if not standardize:
             means, sds = np.zeros(d), np.ones(d)
