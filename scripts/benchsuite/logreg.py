@@ -36,9 +36,16 @@ from benchsuite.timings import Summary
 
 PATIENTS = 100_000
 QUICK_PATIENTS = 5_000
-GOAL_RATIOS = {"iterates": 5.0, "pooled": 2.0, "bohning": 5.0}
-"""The issue's goals: the mode with today's leakage within 5x, mode pooled within 2x
-(bohning has none of its own: held to iterates' 5x)."""
+GOAL_RATIOS = {
+    ("iterates", "crypten"): 3.0,
+    ("iterates", "mpyc"): 5.0,
+    ("pooled", "crypten"): 2.0,
+    ("pooled", "mpyc"): 2.0,
+    ("bohning", "crypten"): 3.0,
+    ("bohning", "mpyc"): 5.0,
+}
+"""The issue's goals: the mode with today's leakage within 3x on CrypTen and 5x on MPyC,
+mode pooled within 2x (bohning has none of its own: held to iterates')."""
 PROTOCOL = PROTOCOLS / "logistic_regression.toml"
 
 
@@ -54,9 +61,8 @@ class Config:
     mode: str
     """The template's mode: "iterates" (default) or "pooled"."""
 
-    @property
-    def goal_ratio(self) -> float:
-        return GOAL_RATIOS[self.mode]
+    def goal_ratio(self, backend: str) -> float:
+        return GOAL_RATIOS[(self.mode, backend)]
 
     @property
     def data_name(self) -> str:
@@ -189,7 +195,7 @@ def figures_of(run: Run, backend: str) -> dict[str, Any]:
     }
 
 
-def timing_table(rows: Sequence[dict[str, Any]], goal_ratio: float) -> str:
+def timing_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = [
         report.Column("backend", report.key("backend")),
         *report.time_columns("mpc"),
@@ -198,7 +204,8 @@ def timing_table(rows: Sequence[dict[str, Any]], goal_ratio: float) -> str:
         report.Column("sklearn fit s", report.seconds_of("sklearn_fit"), 3),
         report.Column("fit+predict s", report.seconds_of("sklearn_fit_predict"), 3),
         report.Column("ratio", report.key("ratio")),
-        report.goal_column(goal_ratio, lambda r: r["ratio"] <= goal_ratio),
+        report.Column("goal", lambda r: f"<= {r['goal_ratio']:g}"),
+        report.Column("met", lambda r: report.verdict(r["ratio"] <= r["goal_ratio"])),
     ]
     return report.columns_table(columns, rows)
 
@@ -216,7 +223,10 @@ def breakdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def print_report(cfg: Config, run: Run) -> int:
-    rows = [figures_of(run, backend) for backend in cfg.backends]
+    rows = [
+        {**figures_of(run, backend), "goal_ratio": cfg.goal_ratio(backend)}
+        for backend in cfg.backends
+    ]
     checks = run.checks
     print(
         f"\nlogreg: {PARTIES} parties x {cfg.patients:,} patients, {len(FEATURES)} features, "
@@ -225,7 +235,7 @@ def print_report(cfg: Config, run: Run) -> int:
         f"{run.setup['train_rows']:,} complete-case training rows in one process "
         f"({run.sklearn})"
     )
-    print(timing_table(rows, cfg.goal_ratio))
+    print(timing_table(rows))
     print(report.load_line(run.setup))
     print("\nlogreg: where the MPC time goes (analyst's clock at each Newton step's progress note)")
     print(breakdown_table(rows))
@@ -243,17 +253,18 @@ def print_report(cfg: Config, run: Run) -> int:
         {
             "backend": f["backend"],
             "ratio": f["ratio"],
-            "goal_ratio": cfg.goal_ratio,
-            "goal_met": f["ratio"] <= cfg.goal_ratio,
+            "goal_ratio": f["goal_ratio"],
+            "goal_met": f["ratio"] <= f["goal_ratio"],
         }
         for f in rows
     ]
     met = all(g["goal_met"] for g in goal)
     print(
-        f"\ngoal ({cfg.mode} mode: MPC median <= {cfg.goal_ratio:g} x scikit-learn fit median "
+        f"\ngoal ({cfg.mode} mode: MPC median <= the goal x scikit-learn fit median "
         f"at {cfg.patients:,} per party): {'met' if met else 'NOT met'} "
         + ", ".join(
-            f"{f['backend']} {f['ratio']:.2f} (against fit+predict {f['ratio_fit_predict']:.2f})"
+            f"{f['backend']} {f['ratio']:.2f} (goal {f['goal_ratio']:g}; against fit+predict "
+            f"{f['ratio_fit_predict']:.2f})"
             for f in rows
         )
     )
