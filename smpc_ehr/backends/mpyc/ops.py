@@ -65,7 +65,8 @@ class MpycOps(SecureOps):
     """`SecureOps` on MPyC secure arrays: integers (`SecInt`, exact arithmetic mod a prime)
     and fixed point (`SecFxp(64, 32)`: |values| < 2^31, resolution 2^-32).
 
-    Fixed-point products are rounded once (error < 2^-32); reciprocal and division use
+    Fixed-point products are rounded once, in the same round (`truncation`: within
+    `precision(n).product_error`, unbiased); reciprocal and division use
     MPyC's Newton iteration after normalising by a secret power of two (error a few
     units of 2^-32 relative to the result); sqrt is our Newton iteration (`sqrt`).
     """
