@@ -290,7 +290,11 @@ class ReferenceOps(SecureOps):
         sum of d uniforms on [0, 1) less (d - 1) / 2, where the stated product error
         is (d + 1) / 2 units (d = 1: to one of the two grid points around x, the
         nearer one the likelier). Grid values stay, as products with a whole-number
-        or 0/1 factor do on MPyC, which needs no truncation for them."""
+        or 0/1 factor do on MPyC, which needs no truncation for them. (MPyC keeps a
+        product exact only when a factor is marked whole, a comparison result or a
+        whole constant; a product of two other fixed-point secrets that lands on the
+        grid, 0 included, may still round a unit either way there: the reference is
+        optimistic in that one case.)"""
         scaled = np.asarray(exact, dtype=float) * 2.0**self.frac_bits
         d = max(1, round(2 * self.precision.product_error * 2.0**self.frac_bits - 1))
         spread = self._rng.random((d, *scaled.shape)).sum(axis=0) - (d - 1) / 2
