@@ -31,7 +31,7 @@ def fractions_of_public_total(ops: SecureOps, counts: Secret, total: int) -> Sec
     encoding on the grid is relatively exact to half a unit of the last place, then
     x 2^-k: within 2 x `product_error` plus half a unit relative."""
     if not 0 < total < 2**COUNT_BITS:
-        raise ValueError(f"the public total must be in 1..2^{COUNT_BITS - 1}, not {total}")
+        raise ValueError(f"the public total must be from 1 to 2^{COUNT_BITS} - 1, not {total}")
     k = (total - 1).bit_length()  # 2^(k-1) < total <= 2^k
     scaled = ops.mul_public(counts, 2.0**k / total)  # at most 2^k <= 2^COUNT_BITS
     return ops.mul_pow2(scaled, np.full(counts.shape, k))
