@@ -37,7 +37,8 @@ LAYERS: dict[str, frozenset[str]] = {
     "coordinator": frozenset({"analyses", "study", "policy", "config"}),  # config: (not drawn)
     "dealer": frozenset({"dealer_protocol", "transport", "wire", "config"}),  # config: (not drawn)
     "client": frozenset({"config", "policy", "study", "transport", "wire"}),  # (not drawn)
-    "local": frozenset({"config", "pki", "policy", "transport", "wire"}),  # (not drawn)
+    # (not drawn) data.sources: what a party folder may hold instead of files
+    "local": frozenset({"config", "pki", "policy", "transport", "wire", "data.sources"}),
     "analyses": frozenset({"backends", "securemath", "data"}),
     "backends": frozenset({"transport", "securemath", "dealer_protocol", "backend_names"}),
     "dealer_protocol": frozenset({"transport.arrays", "wire"}),

@@ -102,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--patients", type=int, required=True, help="mean patients per party")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", required=True)
-    synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    synth.add_argument(
+        "--format",
+        choices=("csv", "parquet", "omop"),
+        default="csv",
+        help="omop: an OMOP CDM SQLite file with a source.toml (persons and conditions only)",
+    )
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
     synth.set_defaults(handler=commands.synth)
 

@@ -1,7 +1,8 @@
 """Load and validate one party's data folder into a PartyData, all or nothing.
 
 A folder holds ``patients.csv`` (or ``.parquet``) and ``conditions.csv`` (or
-``.parquet``); the format is described in docs/data.md. Any problem raises DataError
+``.parquet``), or a ``source.toml`` naming a database (`sources`); the format is described
+in docs/data.md. Any problem raises DataError
 naming file, line (or Parquet row) and column; no partially loaded data is returned.
 """
 
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 
 from smpc_ehr.data.codes import CODE_REGEX
 from smpc_ehr.data.records import SEXES, PartyData
+from smpc_ehr.data.sources import load_source
 from smpc_ehr.data.tabular import (
     Source,
     categories,
@@ -47,6 +49,9 @@ def load_party_data(folder: Path) -> PartyData:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: data folder does not exist")
+    elsewhere = load_source(folder)
+    if elsewhere is not None:
+        return elsewhere
     patients_path = _find(folder, "patients")
     conditions_path = _find(folder, "conditions")
     patients = _load_patients(patients_path)

@@ -23,9 +23,15 @@ import pyarrow.parquet as pq
 
 from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
+from smpc_ehr.data.omop import write_omop
 from smpc_ehr.data.records import SEXES
+from smpc_ehr.data.sources import SOURCE_FILE
 
 _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FORMATS = ("csv", "parquet", "omop")
+"""What `generate_federation` writes per party: the CSV or Parquet files, or an OMOP CDM
+5.4 SQLite file (`OMOP_FILE`, persons and conditions only) with a `source.toml`."""
+OMOP_FILE = "cdm.sqlite"
 _AS_OF = np.datetime64(DEFAULT_AS_OF, "D")
 
 
@@ -109,8 +115,8 @@ def _check_args(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if sizes is not None and (len(sizes) != len(ids) or any(int(s) < 0 for s in sizes)):
         raise ValueError(f"sizes must give one non-negative size per party, got {sizes!r}")
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
     return ids
 
 
@@ -234,12 +240,21 @@ def _add_duplicates(
 
 def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for stem in ("patients", "conditions"):
-        stale = folder / f"{stem}.{'parquet' if fmt == 'csv' else 'csv'}"
-        stale.unlink(missing_ok=True)
+    for stale in ("patients.csv", "patients.parquet", "conditions.csv", "conditions.parquet"):
+        if not stale.endswith(fmt):
+            (folder / stale).unlink(missing_ok=True)
+    for stale in (SOURCE_FILE, OMOP_FILE):
+        if fmt != "omop":
+            (folder / stale).unlink(missing_ok=True)
+    if fmt == "omop":  # persons and conditions only: features are not mapped yet
+        write_omop(folder / OMOP_FILE, tables["patients"], tables["conditions"])
+        (folder / SOURCE_FILE).write_text(
+            f'kind = "omop"\nurl = "sqlite:///{OMOP_FILE}"\n', encoding="utf-8"
+        )
     for stem, table in tables.items():
-        as_parquet = fmt == "parquet" and stem != "truth_phenotypes"
-        if as_parquet:
+        if fmt == "omop" and stem != "truth_phenotypes":
+            continue
+        if fmt == "parquet" and stem != "truth_phenotypes":
             pq.write_table(table, folder / f"{stem}.parquet")
         else:
             _write_csv(table, folder / f"{stem}.csv")

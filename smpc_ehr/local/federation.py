@@ -31,6 +31,7 @@ from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, Roster, load_roster, write_roster
 from smpc_ehr.config.roster_sig import sign_roster
+from smpc_ehr.data.sources import SOURCE_FILE
 from smpc_ehr.errors import ConfigError, SmpcEhrError
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
@@ -133,14 +134,16 @@ def free_port() -> int:
 
 
 def data_folders(data: Path) -> list[Path]:
-    """One folder per party: every subfolder of `data` holding a patients file."""
+    """One folder per party: every subfolder of `data` holding a patients file or a
+    `source.toml` (data/sources.py)."""
+    held = ("patients.csv", "patients.parquet", SOURCE_FILE)
     folders = sorted(
-        p
-        for p in Path(data).iterdir()
-        if p.is_dir() and any((p / f"patients.{ext}").exists() for ext in ("csv", "parquet"))
+        p for p in Path(data).iterdir() if p.is_dir() and any((p / f).exists() for f in held)
     )
     if not folders:
-        raise ConfigError(f"{data} has no party folders (subfolders with patients.csv)")
+        raise ConfigError(
+            f"{data} has no party folders (subfolders with patients.csv or source.toml)"
+        )
     return folders
 
 

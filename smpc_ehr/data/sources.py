@@ -1,0 +1,54 @@
+"""A party's data folder may name where its data live instead of holding them:
+`source.toml` with a `kind` (docs/data.md, "Sources").
+
+    kind = "omop"
+    url = "sqlite:///cdm.sqlite"      # or "postgresql+psycopg2://reader@host/cdm"
+    schema = "cdm"                    # optional
+
+A relative SQLite path is taken from the folder holding `source.toml`. Today's CSV or
+Parquet files need no `source.toml`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import DataError
+
+SOURCE_FILE = "source.toml"
+KINDS = ("omop",)
+
+
+def load_source(folder: Path) -> PartyData | None:
+    """The party's data from `folder/source.toml`, or None if the folder has none."""
+    path = folder / SOURCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: {exc}") from None
+    kind = table.get("kind")
+    if kind not in KINDS:
+        raise DataError(f"{path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    unknown = sorted(set(table) - {"kind", "url", "schema"})
+    if unknown:
+        raise DataError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    url, schema = table.get("url"), table.get("schema")
+    if not isinstance(url, str) or not url:
+        raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")
+    if schema is not None and not isinstance(schema, str):
+        raise DataError(f"{path}: schema must be a string")
+    from smpc_ehr.data.omop import load_omop
+
+    return load_omop(_anchored(url, folder), schema)
+
+
+def _anchored(url: str, folder: Path) -> str:
+    """A relative SQLite file path read from `folder`, any other URL as given."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+        return prefix + str((folder / url[len(prefix) :]).resolve())
+    return url
