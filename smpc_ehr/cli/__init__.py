@@ -104,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True)
     synth.add_argument(
         "--format",
-        choices=("csv", "parquet", "omop"),
+        choices=("csv", "parquet", "omop", "fhir"),
         default="csv",
-        help="omop: an OMOP CDM SQLite file with a source.toml (persons and conditions only)",
+        help="omop: an OMOP CDM SQLite file, fhir: FHIR R4 NDJSON, each with a source.toml "
+        "(persons and conditions only)",
     )
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
     synth.set_defaults(handler=commands.synth)

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from smpc_ehr.data.codes import CODE_REGEX
-from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.records import PartyData, persons_and_conditions
 from smpc_ehr.errors import DataError
 
 FEMALE_CONCEPT = 8532
@@ -121,18 +121,7 @@ def _party_data(persons: Sequence[Any], conditions: Sequence[Any]) -> PartyData:
         codes[i] = code
         if row.condition_start_date is not None:
             onset[i] = _day(row.condition_start_date, "condition_start_date", where)
-    code_table, code_index = np.unique(codes.astype(str), return_inverse=True)
-    return PartyData(
-        patient_ids=ids,
-        sex=sex,
-        birth_date=birth,
-        features={},
-        outcomes={},
-        cond_patient=cond_patient,
-        code_table=code_table,
-        cond_code_index=code_index.astype(np.intp),
-        cond_onset=onset,
-    )
+    return persons_and_conditions(ids, sex, birth, cond_patient, codes, onset)
 
 
 def _birth(row: Any) -> np.datetime64:

@@ -184,3 +184,27 @@ class PartyData:
         if name in self.outcomes:
             return self.outcomes[name]
         raise KeyError(f"no numeric column {name!r}")  # not the others: the party's schema
+
+
+def persons_and_conditions(
+    patient_ids: np.ndarray,
+    sex: np.ndarray,
+    birth_date: np.ndarray,
+    cond_patient: np.ndarray,
+    codes: np.ndarray,
+    cond_onset: np.ndarray,
+) -> PartyData:
+    """PartyData without features or outcomes, from one code per condition row (the
+    distinct-code table is made here): what the database and FHIR sources read."""
+    code_table, code_index = np.unique(np.asarray(codes).astype(str), return_inverse=True)
+    return PartyData(
+        patient_ids=patient_ids,
+        sex=sex,
+        birth_date=birth_date,
+        features={},
+        outcomes={},
+        cond_patient=cond_patient,
+        code_table=code_table,
+        cond_code_index=code_index.astype(np.intp),
+        cond_onset=cond_onset,
+    )

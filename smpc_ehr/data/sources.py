@@ -5,8 +5,11 @@
     url = "sqlite:///cdm.sqlite"      # or "postgresql+psycopg2://reader@host/cdm"
     schema = "cdm"                    # optional
 
-A relative SQLite path is taken from the folder holding `source.toml`. Today's CSV or
-Parquet files need no `source.toml`.
+    kind = "fhir"                     # a FHIR R4 bulk export: Patient and Condition NDJSON
+    path = "export"                   # optional, default the folder itself
+
+A relative SQLite or export path is taken from the folder holding `source.toml`.
+Today's CSV or Parquet files need no `source.toml`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError
 
 SOURCE_FILE = "source.toml"
-KINDS = ("omop",)
+KEYS = {"omop": ("url", "schema"), "fhir": ("path",)}
+"""Each kind of source and the keys it takes besides `kind`."""
+KINDS = tuple(KEYS)
 
 
 def load_source(folder: Path) -> PartyData | None:
@@ -33,9 +38,16 @@ def load_source(folder: Path) -> PartyData | None:
     kind = table.get("kind")
     if kind not in KINDS:
         raise DataError(f"{path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    unknown = sorted(set(table) - {"kind", "url", "schema"})
+    unknown = sorted(set(table) - {"kind", *KEYS[kind]})
     if unknown:
-        raise DataError(f"{path}: unknown key(s) {', '.join(unknown)}")
+        raise DataError(f"{path}: unknown key(s) for kind {kind}: {', '.join(unknown)}")
+    if kind == "fhir":
+        from smpc_ehr.data.fhir import load_fhir
+
+        export = table.get("path", ".")
+        if not isinstance(export, str):
+            raise DataError(f"{path}: path must be a folder name")
+        return load_fhir((folder / export).resolve())
     url, schema = table.get("url"), table.get("schema")
     if not isinstance(url, str) or not url:
         raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")

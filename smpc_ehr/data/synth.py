@@ -23,14 +23,16 @@ import pyarrow.parquet as pq
 
 from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
+from smpc_ehr.data.fhir import CONDITION_FILE, PATIENT_FILE, write_fhir
 from smpc_ehr.data.omop import write_omop
 from smpc_ehr.data.records import SEXES
 from smpc_ehr.data.sources import SOURCE_FILE
 
 _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FORMATS = ("csv", "parquet", "omop")
-"""What `generate_federation` writes per party: the CSV or Parquet files, or an OMOP CDM
-5.4 SQLite file (`OMOP_FILE`, persons and conditions only) with a `source.toml`."""
+FORMATS = ("csv", "parquet", "omop", "fhir")
+"""What `generate_federation` writes per party: the CSV or Parquet files, an OMOP CDM
+5.4 SQLite file (`OMOP_FILE`), or FHIR R4 NDJSON (Patient, Condition), the last two
+with a `source.toml` and persons and conditions only."""
 OMOP_FILE = "cdm.sqlite"
 _AS_OF = np.datetime64(DEFAULT_AS_OF, "D")
 
@@ -243,16 +245,18 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     for stale in ("patients.csv", "patients.parquet", "conditions.csv", "conditions.parquet"):
         if not stale.endswith(fmt):
             (folder / stale).unlink(missing_ok=True)
-    for stale in (SOURCE_FILE, OMOP_FILE):
-        if fmt != "omop":
-            (folder / stale).unlink(missing_ok=True)
-    if fmt == "omop":  # persons and conditions only: features are not mapped yet
+    for stale in (SOURCE_FILE, OMOP_FILE, PATIENT_FILE, CONDITION_FILE):
+        (folder / stale).unlink(missing_ok=True)
+    # persons and conditions only: features are not mapped to OMOP or FHIR yet
+    if fmt == "omop":
         write_omop(folder / OMOP_FILE, tables["patients"], tables["conditions"])
-        (folder / SOURCE_FILE).write_text(
-            f'kind = "omop"\nurl = "sqlite:///{OMOP_FILE}"\n', encoding="utf-8"
-        )
+        source = f'kind = "omop"\nurl = "sqlite:///{OMOP_FILE}"\n'
+        (folder / SOURCE_FILE).write_text(source, encoding="utf-8")
+    if fmt == "fhir":
+        write_fhir(folder, tables["patients"], tables["conditions"])
+        (folder / SOURCE_FILE).write_text('kind = "fhir"\n', encoding="utf-8")
     for stem, table in tables.items():
-        if fmt == "omop" and stem != "truth_phenotypes":
+        if fmt in ("omop", "fhir") and stem != "truth_phenotypes":
             continue
         if fmt == "parquet" and stem != "truth_phenotypes":
             pq.write_table(table, folder / f"{stem}.parquet")

@@ -1,6 +1,7 @@
-"""An OMOP CDM source gives the party the same data as the CSV files of the same
-synthetic population: in process (SQLite and a real PostgreSQL server started here),
-and through a real federation whose parties read OMOP SQLite files."""
+"""An OMOP CDM source and a FHIR bulk export give the party the same data as the CSV
+files of the same synthetic population: in process (OMOP from SQLite and from a real
+PostgreSQL server started here; FHIR NDJSON), and through a real federation whose
+parties read OMOP SQLite files, and one whose parties read FHIR exports."""
 
 from __future__ import annotations
 
@@ -28,13 +29,19 @@ SEED = 17
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The same population as CSV files and as OMOP SQLite files."""
-    csv = tmp_path_factory.mktemp("csv")
-    omop = tmp_path_factory.mktemp("omop")
-    generate_federation(PARTIES, 1500, SEED, csv)
-    generate_federation(PARTIES, 1500, SEED, omop, fmt="omop")
-    return csv, omop
+def formats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same population as CSV files, OMOP SQLite files and FHIR NDJSON exports."""
+    out = {}
+    for fmt in ("csv", "omop", "fhir"):
+        out[fmt] = tmp_path_factory.mktemp(fmt)
+        generate_federation(PARTIES, 1500, SEED, out[fmt], fmt=fmt)
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(formats: dict[str, Path]) -> tuple[Path, Path]:
+    """The CSV and the OMOP folders of the population."""
+    return formats["csv"], formats["omop"]
 
 
 def assert_same_records(got: PartyData, want: PartyData) -> None:
@@ -59,11 +66,15 @@ def test_undotted_and_lower_case_codes_read_as_the_csv_writes_them() -> None:
     ]
 
 
-def test_an_omop_sqlite_folder_loads_the_same_records_and_counts(both: tuple[Path, Path]) -> None:
-    csv, omop = both
+@pytest.mark.parametrize("fmt", ["omop", "fhir"])
+def test_a_source_folder_loads_the_same_records_and_counts(
+    formats: dict[str, Path], fmt: str
+) -> None:
+    csv, other = formats["csv"], formats[fmt]
     for party in PARTIES:
-        assert (omop / party / OMOP_FILE).is_file() and (omop / party / "source.toml").is_file()
-        want, got = load_party_data(csv / party), load_party_data(omop / party)
+        assert (other / party / "source.toml").is_file()
+        assert not (other / party / "patients.csv").exists()
+        want, got = load_party_data(csv / party), load_party_data(other / party)
         assert_same_records(got, want)
         for codes in (("E11",), ("E75.22",), ("E75",)):
             cohort = CohortFilter(codes=codes)
@@ -109,9 +120,29 @@ def test_a_broken_row_is_named_by_table_column_and_id(
         load_omop(f"sqlite:///{db}")
 
 
-def test_a_source_file_with_an_unknown_kind_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "source.toml").write_text('kind = "fhir"\npath = "x"\n', encoding="utf-8")
-    with pytest.raises(DataError, match="kind must be one of omop, not 'fhir'"):
+def test_a_source_file_with_an_unknown_kind_or_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "source.toml").write_text('kind = "csv"\n', encoding="utf-8")
+    with pytest.raises(DataError, match="kind must be one of omop, fhir, not 'csv'"):
+        load_party_data(tmp_path)
+    (tmp_path / "source.toml").write_text('kind = "fhir"\nurl = "x"\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"unknown key\(s\) for kind fhir: url"):
+        load_party_data(tmp_path)
+
+
+def test_a_broken_fhir_resource_is_named_by_file_line_and_field(
+    tmp_path: Path, formats: dict[str, Path]
+) -> None:
+    export = formats["fhir"] / PARTIES[0]
+    (tmp_path / "source.toml").write_text('kind = "fhir"\n', encoding="utf-8")
+    (tmp_path / "Patient.ndjson").write_bytes((export / "Patient.ndjson").read_bytes())
+    lines = (export / "Condition.ndjson").read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace("icd-10", "snomed")
+    (tmp_path / "Condition.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"Condition.ndjson: line 3, code.coding: no ICD-10"):
+        load_party_data(tmp_path)
+    lines[2] = "{not json"
+    (tmp_path / "Condition.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"Condition.ndjson: line 3: not JSON"):
         load_party_data(tmp_path)
 
 
@@ -172,11 +203,12 @@ def test_a_postgresql_cdm_loads_the_same_records(both: tuple[Path, Path], postgr
     assert_same_records(load_omop(postgres, schema="cdm"), load_party_data(csv / PARTIES[1]))
 
 
-def test_a_federation_of_omop_sources_counts_as_the_csv_population(
-    both: tuple[Path, Path], tmp_path: Path
+@pytest.mark.parametrize("fmt", ["omop", "fhir"])
+def test_a_federation_of_source_folders_counts_as_the_csv_population(
+    formats: dict[str, Path], tmp_path: Path, fmt: str
 ) -> None:
-    csv, omop = both
-    fed = start_federation(omop, tmp_path / "state")
+    csv = formats["csv"]
+    fed = start_federation(formats[fmt], tmp_path / "state")
     try:
         with Client.from_state(fed.state_dir) as client:
             result = client.run(COUNT_TEMPLATE, {"codes": "E11", "by": "sex"})

@@ -1,0 +1,151 @@
+"""A FHIR R4 bulk export (NDJSON) as a party's data: patients and ICD-10 conditions.
+
+What is read (docs/data.md, "FHIR bulk export"), from `Patient.ndjson` and
+`Condition.ndjson` in the export folder (one JSON resource per line, parsed as JSON
+only):
+- `Patient`: the id (`Patient.id`); sex from `gender` ("female" F, "male" M, anything
+  else or none U); `birthDate`, where a missing month is taken as July and a missing day
+  as the 15th, as for OMOP.
+- `Condition`: the patient from `subject.reference` ("Patient/<id>"); the first coding
+  of `code` whose system is ICD-10 (`ICD10_SYSTEMS`), dotted or undotted; the onset
+  from `onsetDateTime` (none: unknown).
+
+Features and outcomes (Observations, Encounters) are not mapped yet. A resource that
+breaks a rule raises DataError naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from smpc_ehr.data.omop import MISSING_DAY, MISSING_MONTH, icd10
+from smpc_ehr.data.records import PartyData, persons_and_conditions
+from smpc_ehr.errors import DataError
+
+PATIENT_FILE = "Patient.ndjson"
+CONDITION_FILE = "Condition.ndjson"
+ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
+_SEXES = {"female": "F", "male": "M"}
+
+
+def _resources(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, resource) of every non-empty line of an NDJSON file of `kind`."""
+    if not path.is_file():
+        raise DataError(f"{path}: FHIR export file does not exist")
+    found = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                resource = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(resource, dict) or resource.get("resourceType") != kind:
+                raise DataError(f"{path}: line {number}: resourceType is not {kind}")
+            found.append((number, resource))
+    return found
+
+
+def _day(text: Any, where: str, field: str) -> np.datetime64:
+    """A FHIR date (YYYY, YYYY-MM or YYYY-MM-DD, or a dateTime) as a day."""
+    try:
+        parts = str(text)[:10].split("-")
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else MISSING_MONTH
+        day = int(parts[2]) if len(parts) > 2 else MISSING_DAY
+        return np.datetime64(date(year, month, day), "D")
+    except (ValueError, IndexError):
+        raise DataError(f"{where}, {field}: {text!r} is not a FHIR date") from None
+
+
+def load_fhir(folder: Path) -> PartyData:
+    """Read the Patient and Condition resources of a bulk-export folder."""
+    patient_path, condition_path = folder / PATIENT_FILE, folder / CONDITION_FILE
+    patients = _resources(patient_path, "Patient")
+    if not patients:
+        raise DataError(f"{patient_path}: no Patient resources")
+    index: dict[str, int] = {}
+    sex, birth = [], []
+    for number, resource in patients:
+        where = f"{patient_path}: line {number}"
+        pid = resource.get("id")
+        if not isinstance(pid, str) or not pid or pid in index:
+            raise DataError(f"{where}, id: {pid!r} is missing or repeated")
+        index[pid] = len(index)
+        sex.append(_SEXES.get(resource.get("gender", ""), "U"))
+        if "birthDate" not in resource:
+            raise DataError(f"{where}, birthDate: missing")
+        birth.append(_day(resource["birthDate"], where, "birthDate"))
+    conditions = _resources(condition_path, "Condition")
+    cond_patient = np.empty(len(conditions), dtype=np.int64)
+    codes = np.empty(len(conditions), dtype=object)
+    onset = np.full(len(conditions), np.datetime64("NaT"), dtype="datetime64[D]")
+    for i, (number, resource) in enumerate(conditions):
+        where = f"{condition_path}: line {number}"
+        reference = str((resource.get("subject") or {}).get("reference", ""))
+        pid = reference.removeprefix("Patient/")
+        if not reference.startswith("Patient/") or pid not in index:
+            raise DataError(f"{where}, subject.reference: {reference!r} is not a Patient here")
+        cond_patient[i] = index[pid]
+        codings = (resource.get("code") or {}).get("coding") or []
+        icd = [c.get("code") for c in codings if c.get("system") in ICD10_SYSTEMS]
+        if not icd or not isinstance(icd[0], str):
+            raise DataError(f"{where}, code.coding: no ICD-10 coding")
+        codes[i] = icd10(icd[0])
+        if "onsetDateTime" in resource:
+            onset[i] = _day(resource["onsetDateTime"], where, "onsetDateTime")
+    return persons_and_conditions(
+        np.array(list(index), dtype=object),
+        np.array(sex, dtype=object),
+        np.array(birth, dtype="datetime64[D]"),
+        cond_patient,
+        codes,
+        onset,
+    )
+
+
+def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
+    """Write `patients` and `conditions` (the CSV format's tables) as FHIR R4 NDJSON:
+    the synthetic data's bulk-export form (no Observations yet)."""
+    genders = {"F": "female", "M": "male", "U": "unknown"}
+    with (folder / PATIENT_FILE).open("w", encoding="utf-8") as out:
+        for pid, sex, born in zip(
+            patients.column("patient_id").to_pylist(),
+            patients.column("sex").to_pylist(),
+            patients.column("birth_date").to_pylist(),
+            strict=True,
+        ):
+            patient = {
+                "resourceType": "Patient",
+                "id": pid,
+                "gender": genders[sex],
+                "birthDate": born.isoformat(),
+            }
+            out.write(json.dumps(patient) + "\n")
+    onsets = (
+        conditions.column("onset_date").to_pylist()
+        if "onset_date" in conditions.column_names
+        else [None] * conditions.num_rows
+    )
+    with (folder / CONDITION_FILE).open("w", encoding="utf-8") as out:
+        for pid, code, started in zip(
+            conditions.column("patient_id").to_pylist(),
+            conditions.column("code").to_pylist(),
+            onsets,
+            strict=True,
+        ):
+            resource: dict[str, Any] = {
+                "resourceType": "Condition",
+                "subject": {"reference": f"Patient/{pid}"},
+                "code": {"coding": [{"system": ICD10_SYSTEMS[0], "code": code}]},
+            }
+            if started is not None:
+                resource["onsetDateTime"] = started.isoformat()
+            out.write(json.dumps(resource) + "\n")
