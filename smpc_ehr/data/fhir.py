@@ -129,11 +129,7 @@ def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
                 "birthDate": born.isoformat(),
             }
             out.write(json.dumps(patient) + "\n")
-    onsets = (
-        conditions.column("onset_date").to_pylist()
-        if "onset_date" in conditions.column_names
-        else [None] * conditions.num_rows
-    )
+    onsets = conditions.column("onset_date").to_pylist()  # synth always writes it
     with (folder / CONDITION_FILE).open("w", encoding="utf-8") as out:
         for pid, code, started in zip(
             conditions.column("patient_id").to_pylist(),

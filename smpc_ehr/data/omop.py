@@ -170,11 +170,7 @@ def write_omop(path: Path, patients: pa.Table, conditions: pa.Table) -> None:
         (number[pid], concepts.get(sex, 0), b.year, b.month, b.day, b.isoformat(), pid)
         for pid, sex, b in zip(ids, sexes, births, strict=True)
     ]
-    onsets = (
-        conditions.column("onset_date").to_pylist()
-        if "onset_date" in conditions.column_names
-        else [None] * conditions.num_rows
-    )
+    onsets = conditions.column("onset_date").to_pylist()  # synth always writes it
     condition_rows = [
         (i + 1, number[pid], 0, None if onset is None else onset.isoformat(), code)
         for i, (pid, code, onset) in enumerate(
