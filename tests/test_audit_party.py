@@ -77,10 +77,12 @@ def test_a_dp_job_and_a_refused_job_are_recorded(tmp_path: Path) -> None:
             "job_received",
             "budget_reserved",
             "job_accepted",
+            "data_read",
             "budget_committed",
             "outputs_sent",
         ]
-        received, reserved, accepted, _, sent = log
+        received, reserved, accepted, read, _, sent = log
+        assert read["fields"] == {"job": received["fields"]["job"], "data_version": "in memory"}
         job = received["fields"]["job"]
         assert received["fields"]["analyst"] == ANALYST
         assert received["fields"]["params"] == {"epsilon": "0.5"}

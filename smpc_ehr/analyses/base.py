@@ -27,6 +27,7 @@ from smpc_ehr.analyses.common import noise as dp_noise
 from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
 
@@ -121,6 +122,12 @@ class Analysis(ABC):
     @abstractmethod
     def local_input(self, data: PartyData, params: Params) -> LocalInput:
         """This party's private input (of the same public shape at every party)."""
+
+    def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> LocalInput | None:
+        """The same input computed inside a database source (`data.pushdown`), or None
+        if this analysis is not pushed down: the party then reads the rows."""
+        del snapshot, params
+        return None
 
     @abstractmethod
     def outputs(self, params: Params) -> tuple[Output, ...]:

@@ -27,6 +27,7 @@ JOB_REFUSED = "job_refused"
 JOB_DROPPED = "job_dropped"
 JOB_FAILED = "job_failed"
 OUTPUTS_SENT = "outputs_sent"
+DATA_READ = "data_read"
 BUDGET_RESERVED = "budget_reserved"
 BUDGET_COMMITTED = "budget_committed"
 BUDGET_RELEASED = "budget_released"
@@ -93,6 +94,10 @@ class PartyAudit:
 
     def budget_settled(self, job_id: str, *, spent: bool) -> None:
         self.note(BUDGET_COMMITTED if spent else BUDGET_RELEASED, {"job": job_id})
+
+    def data_read(self, job_id: str, version: str) -> None:
+        """Which version of the hospital's data a job read (docs/data.md)."""
+        self.note(DATA_READ, {"job": job_id, "data_version": version})
 
     def outputs_sent(self, job_id: str, to: str, count: int) -> None:
         self.note(OUTPUTS_SENT, {"job": job_id, "to": to, "outputs": count})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,9 @@ class JobResult:
     cost: dict[str, Any] | None = None
     """What the job cost in message rounds ("hops") and, where the analysis releases
     them, messages and bytes sent per party; "withheld" says what is not released."""
+    data_versions: dict[str, str] = field(default_factory=dict)
+    """Per party, the version of its data the job read (a file digest or a database
+    snapshot and its time: docs/data.md, "Data version")."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape `smpc-ehr run --json` prints."""
@@ -76,6 +79,7 @@ class JobResult:
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "result": self.result,
             "cost": self.cost,
+            "data_versions": self.data_versions,
         }
 
 
@@ -175,6 +179,7 @@ class Client:
             elapsed_seconds=final.elapsed_seconds,
             absent=tuple(final.absent),
             cost=json.loads(final.cost_json) if final.cost_json else None,
+            data_versions=dict(final.data_versions),
         )
 
     def run(

@@ -48,6 +48,8 @@ FINAL_STATES = frozenset({"done", "failed"})
 PREPARE_SECONDS = 10.0
 """How long a party may take to accept or refuse (it may be reconnecting)."""
 CANCEL_SECONDS = 5.0
+MAX_VERSION_CHARS = 200
+"""A party's data version is cut to this length before it is kept and passed on."""
 JOINT_GRACE_SECONDS = 2.0
 """How long the coordinator waits, after parties failed only by another's abort, for
 the others' own failures: a refusal decided jointly inside MPC is raised by every
@@ -83,6 +85,8 @@ class Job:
     """What each party reports it sent (never released as such: see `cost`)."""
     cost: dict[str, Any] | None = None
     """The released cost (coordinator/cost.py), beside the result."""
+    data_versions: dict[str, str] = field(default_factory=dict)
+    """The version of the data each party read (docs/data.md), beside the result."""
 
     def status(self) -> coordinator_pb2.JobStatus:
         end = self.finished if self.finished is not None else time.monotonic()
@@ -98,6 +102,7 @@ class Job:
             elapsed_seconds=end - self.submitted,
             absent=self.absent,
             cost_json=json.dumps(self.cost) if self.cost is not None else "",
+            data_versions=self.data_versions if self.state == "done" else {},
         )
 
     def _publish(self, event: coordinator_pb2.JobEvent) -> None:
@@ -434,6 +439,8 @@ class Coordinator:
                         job.progress(party, event.progress)
                     elif event.HasField("cost"):
                         job.party_costs[party] = event.cost
+                    elif event.HasField("data_version"):
+                        job.data_versions[party] = event.data_version[:MAX_VERSION_CHARS]
                     elif event.HasField("output"):
                         outputs[party] = event.output
             except BaseException as exc:

@@ -65,6 +65,11 @@ def _day(text: Any, where: str, field: str) -> np.datetime64:
         raise DataError(f"{where}, {field}: {text!r} is not a FHIR date") from None
 
 
+def export_files(folder: Path) -> list[Path]:
+    """The NDJSON files of an export folder (what a change of is a new data version)."""
+    return sorted(folder.glob("*.ndjson"))
+
+
 def load_fhir(folder: Path) -> PartyData:
     """Read the Patient and Condition resources of a bulk-export folder."""
     patient_path, condition_path = folder / PATIENT_FILE, folder / CONDITION_FILE

@@ -1,7 +1,7 @@
 """Load and validate one party's data folder into a PartyData, all or nothing.
 
 A folder holds ``patients.csv`` (or ``.parquet``) and ``conditions.csv`` (or
-``.parquet``), or a ``source.toml`` naming a database (`sources`); the format is described
+``.parquet``), or a ``source.toml`` naming another source (`sources`); the format is described
 in docs/data.md. Any problem raises DataError
 naming file, line (or Parquet row) and column; no partially loaded data is returned.
 """
@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from smpc_ehr.data.codes import CODE_REGEX
 from smpc_ehr.data.records import SEXES, PartyData
-from smpc_ehr.data.sources import load_source
 from smpc_ehr.data.tabular import (
     Source,
     categories,
@@ -45,13 +44,28 @@ class _Patients:
 
 
 def load_party_data(folder: Path) -> PartyData:
-    """Read, validate and index a party's patients and conditions."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: data folder does not exist")
-    elsewhere = load_source(folder)
-    if elsewhere is not None:
-        return elsewhere
+    """Read, validate and index a party's patients and conditions, wherever the folder
+    says they are (`sources`): the rows a job would see now."""
+    from smpc_ehr.data.sources import open_store  # which loads files through this module
+
+    store = open_store(folder)
+    try:
+        job = store.open_job()
+        try:
+            return job.rows()
+        finally:
+            job.close()
+    finally:
+        store.close()
+
+
+def data_files(folder: Path) -> list[Path]:
+    """The patients and conditions files of a folder of today's format."""
+    return [_find(folder, "patients"), _find(folder, "conditions")]
+
+
+def load_files(folder: Path) -> PartyData:
+    """Read, validate and index the patients and conditions files of `folder`."""
     patients_path = _find(folder, "patients")
     conditions_path = _find(folder, "conditions")
     patients = _load_patients(patients_path)

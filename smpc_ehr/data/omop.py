@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,9 @@ import pyarrow as pa
 from smpc_ehr.data.codes import CODE_REGEX
 from smpc_ehr.data.records import PartyData, persons_and_conditions
 from smpc_ehr.errors import DataError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 FEMALE_CONCEPT = 8532
 MALE_CONCEPT = 8507
@@ -52,6 +55,22 @@ def load_omop(url: str, schema: str | None = None) -> PartyData:
     """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`."""
     import sqlalchemy as sa
 
+    from smpc_ehr.data.engines import read_only_engine
+
+    engine, _ = read_only_engine(url)
+    try:
+        with engine.connect() as connection, connection.begin():  # one snapshot
+            return read_omop(connection, schema)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DataError(f"OMOP source {engine.url!r}: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        engine.dispose()
+
+
+def read_omop(connection: sa.Connection, schema: str | None = None) -> PartyData:
+    """Persons and conditions as `connection` (inside the job's transaction) sees them."""
+    import sqlalchemy as sa
+
     person = sa.table(
         "person",
         *(sa.column(c) for c in PERSON_COLUMNS),
@@ -62,17 +81,14 @@ def load_omop(url: str, schema: str | None = None) -> PartyData:
         *(sa.column(c) for c in CONDITION_COLUMNS),
         schema=schema,
     )
-    engine = sa.create_engine(url)
     try:
-        with engine.connect() as connection, connection.begin():  # one snapshot
-            persons = connection.execute(sa.select(person).order_by(person.c.person_id)).all()
-            conditions = connection.execute(
-                sa.select(condition).order_by(condition.c.condition_occurrence_id)
-            ).all()
+        persons = connection.execute(sa.select(person).order_by(person.c.person_id)).all()
+        conditions = connection.execute(
+            sa.select(condition).order_by(condition.c.condition_occurrence_id)
+        ).all()
     except sa.exc.SQLAlchemyError as exc:
-        raise DataError(f"OMOP source {engine.url!r}: {exc.__class__.__name__}: {exc}") from None
-    finally:
-        engine.dispose()
+        where = connection.engine.url
+        raise DataError(f"OMOP source {where!r}: {exc.__class__.__name__}: {exc}") from None
     return _party_data(persons, conditions)
 
 

@@ -1,5 +1,7 @@
-"""A party's data folder may name where its data live instead of holding them:
-`source.toml` with a `kind` (docs/data.md, "Sources").
+"""Where a party's data live, and the store that reads them per job (`store`).
+
+A data folder holds today's CSV or Parquet files, or a `source.toml` with a `kind`
+(docs/data.md, "Sources"):
 
     kind = "omop"
     url = "sqlite:///cdm.sqlite"      # or "postgresql+psycopg2://reader@host/cdm"
@@ -9,15 +11,15 @@
     path = "export"                   # optional, default the folder itself
 
 A relative SQLite or export path is taken from the folder holding `source.toml`.
-Today's CSV or Parquet files need no `source.toml`.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.store import DatabaseStore, DataStore, FileStore
 from smpc_ehr.errors import DataError
 
 SOURCE_FILE = "source.toml"
@@ -26,11 +28,39 @@ KEYS = {"omop": ("url", "schema"), "fhir": ("path",)}
 KINDS = tuple(KEYS)
 
 
-def load_source(folder: Path) -> PartyData | None:
-    """The party's data from `folder/source.toml`, or None if the folder has none."""
+def open_store(folder: Path) -> DataStore:
+    """The store of the party data in `folder` (files, or what its source.toml names)."""
+    from smpc_ehr.data import loader
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data folder does not exist")
     path = folder / SOURCE_FILE
     if not path.is_file():
-        return None
+        return FileStore(lambda: loader.data_files(folder), lambda: loader.load_files(folder))
+    table = read_source_file(path)
+    if table["kind"] == "fhir":
+        from smpc_ehr.data.fhir import export_files, load_fhir
+
+        export = table.get("path", ".")
+        if not isinstance(export, str):
+            raise DataError(f"{path}: path must be a folder name")
+        where = (folder / export).resolve()
+        return FileStore(lambda: [path, *export_files(where)], lambda: load_fhir(where))
+    url, schema = table.get("url"), table.get("schema")
+    if not isinstance(url, str) or not url:
+        raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")
+    if schema is not None and not isinstance(schema, str):
+        raise DataError(f"{path}: schema must be a string")
+    from smpc_ehr.data.engines import read_only_engine
+    from smpc_ehr.data.omop import read_omop
+
+    engine, file = read_only_engine(_anchored(url, folder))
+    return DatabaseStore(engine, lambda connection: read_omop(connection, schema), file=file)
+
+
+def read_source_file(path: Path) -> dict[str, Any]:
+    """The table of a source.toml, its kind and keys checked."""
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -41,21 +71,7 @@ def load_source(folder: Path) -> PartyData | None:
     unknown = sorted(set(table) - {"kind", *KEYS[kind]})
     if unknown:
         raise DataError(f"{path}: unknown key(s) for kind {kind}: {', '.join(unknown)}")
-    if kind == "fhir":
-        from smpc_ehr.data.fhir import load_fhir
-
-        export = table.get("path", ".")
-        if not isinstance(export, str):
-            raise DataError(f"{path}: path must be a folder name")
-        return load_fhir((folder / export).resolve())
-    url, schema = table.get("url"), table.get("schema")
-    if not isinstance(url, str) or not url:
-        raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")
-    if schema is not None and not isinstance(schema, str):
-        raise DataError(f"{path}: schema must be a string")
-    from smpc_ehr.data.omop import load_omop
-
-    return load_omop(_anchored(url, folder), schema)
+    return table
 
 
 def _anchored(url: str, folder: Path) -> str:

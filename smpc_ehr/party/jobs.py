@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.common.local_checks import UnusableValues, guarded
@@ -29,7 +31,8 @@ from smpc_ehr.backends import get_backend
 from smpc_ehr.backends.backend import Backend, JobContext
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.errors import JobAborted, Refusal
+from smpc_ehr.data.store import DataStore, MemoryStore
+from smpc_ehr.errors import DataError, JobAborted, Refusal
 from smpc_ehr.pki.trust import current as current_roster
 from smpc_ehr.policy.approval import check_deadline, check_job, effective_threshold
 from smpc_ehr.policy.ledger import PrivacyLedger
@@ -87,7 +90,7 @@ class JobRunner:
     def __init__(
         self,
         config: PartyConfig,
-        data: PartyData,
+        data: DataStore | PartyData,
         mesh: Mesh,
         tls: TlsIdentity,
         backends: Callable[[str], Backend] = get_backend,
@@ -95,22 +98,28 @@ class JobRunner:
     ) -> None:
         """`backends` finds a job's backend by name: the production registry; the
         in-process test federation (smpc_ehr.testing) passes its plaintext stand-in.
-        `audit` is the party's audit log (default: the one its config names)."""
+        `audit` is the party's audit log (default: the one its config names). `data` is
+        read once per job (a PartyData stands for data that never change)."""
         self._config = config
         self.audit = audit or PartyAudit(config.audit_log_path, config.id)
         self._backends = backends
         self._tls = tls
-        self._data = data
+        self._store = data if isinstance(data, DataStore) else MemoryStore(data)
         self._mesh = mesh
         self._current: PreparedJob | None = None
         self._ledger: PrivacyLedger | None = None
         self._dropping: asyncio.Future[None] | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpc-job")
         self._costs: dict[str, party_pb2.JobCost] = {}
+        self._versions: dict[str, str] = {}
 
     def take_cost(self, job_id: str) -> party_pb2.JobCost | None:
         """What this party sent in a finished job (once; None if it did not finish)."""
         return self._costs.pop(job_id, None)
+
+    def take_data_version(self, job_id: str) -> str | None:
+        """The version of the data a finished job read (once; None if it did not finish)."""
+        return self._versions.pop(job_id, None)
 
     @property
     def current_job(self) -> str:
@@ -240,6 +249,7 @@ class JobRunner:
             shares = await self._compute(job, threshold, on_progress)
         except BaseException as exc:
             self._costs.pop(job_id, None)
+            self._versions.pop(job_id, None)
             cause = job.channel.failure or exc
             if isinstance(cause, asyncio.CancelledError):
                 reason = "the coordinator withdrew the job"
@@ -304,9 +314,7 @@ class JobRunner:
         problem: UnusableValues | None = None
         program: SecureProgram | None = None
         try:
-            local = await loop.run_in_executor(
-                self._worker, job.analysis.local_input, self._data, job.params
-            )
+            local = await loop.run_in_executor(self._worker, self._local_step, job)
             program = job.analysis.flat_program(local, job.params, threshold)
         except UnusableValues as exc:  # decided jointly: stopping alone would name us
             log.warning("job %s: %s (the job is refused jointly)", job.spec.job_id, exc)
@@ -335,6 +343,41 @@ class JobRunner:
         )
         shares.public_meta["threshold"] = str(threshold)
         return shares
+
+    def _local_step(self, job: PreparedJob) -> Any:
+        """The job's local input from the data as they are now (on the worker thread):
+        pushed down into the database where the analysis can, else from the rows.
+
+        A data source that cannot be read fails the job with a message naming no row:
+        the details (table, column, row id) go to this party's log, not to the analyst.
+        """
+        job_id = job.spec.job_id
+        try:
+            data = self._store.open_job()
+        except DataError as exc:
+            log.error("job %s: the data source cannot be read: %s", job_id, exc)
+            raise DataError("this party's data source cannot be read (see its log)") from None
+        try:
+            self.audit.data_read(job_id, data.version)
+            self._versions[job_id] = data.version
+            if data.sql is not None:
+                try:
+                    local = job.analysis.local_input_sql(data.sql, job.params)
+                except SQLAlchemyError as exc:
+                    log.error("job %s: a query failed: %s", job_id, exc)
+                    raise DataError("this party's database query failed (see its log)") from None
+                if local is not None:
+                    return local
+            try:
+                rows = data.rows()
+            except DataError as exc:
+                log.error("job %s: the data break a rule: %s", job_id, exc)
+                raise DataError(
+                    "this party's data break a rule of its format (see its log)"
+                ) from None
+            return job.analysis.local_input(rows, job.params)
+        finally:
+            data.close()
 
     async def _finish(
         self, job: PreparedJob, abort_reason: str | None = None, *, spent: bool

@@ -23,7 +23,8 @@ from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP, ROSTER_RELOAD
 from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.config.roster import Roster
-from smpc_ehr.data.loader import load_party_data
+from smpc_ehr.data.sources import open_store
+from smpc_ehr.data.store import FileStore
 from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
@@ -69,16 +70,22 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     # Certificate and key first (id, key pair): a wrong file is reported before data loads.
     tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key, role="party")
     started = time.monotonic()
-    data = load_party_data(config.data)
-    log.info(
-        "%s: loaded %d patients from %s in %.1f s",
-        config.id,
-        data.n_patients,
-        config.data,
-        time.monotonic() - started,
-    )
+    store = open_store(config.data)
+    first = store.open_job()  # a source that cannot be read stops the start, not a job
+    try:  # files are loaded now anyway; a database is only connected to
+        what = f"{first.rows().n_patients} patients" if isinstance(store, FileStore) else "data"
+        log.info(
+            "%s: %s at %s read in %.1f s (version %s); read again for each job",
+            config.id,
+            what,
+            config.data,
+            time.monotonic() - started,
+            first.version,
+        )
+    finally:
+        first.close()
     mesh = Mesh(tls, peer_addresses(roster, config.id))
-    runner = JobRunner(config, data, mesh, tls)
+    runner = JobRunner(config, store, mesh, tls)
     gossip = HeadGossip(
         tls,
         mesh,
@@ -130,6 +137,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
         periodic.cancel()
         starting.cancel()
         await gossip.stop()
+        store.close()
         audit.note(PROCESS_STOP, {"reason": reason})
         with contextlib.suppress(Exception):  # to peers that are still up
             await gossip.send(STOP_GOSSIP_DEADLINE, logging.INFO)

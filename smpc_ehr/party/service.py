@@ -103,6 +103,9 @@ class PartyServicer(party_pb2_grpc.PartyServicer):
             cost = self._runner.take_cost(request.job_id)
             if cost is not None:
                 yield party_pb2.RunEvent(cost=cost)
+            version = self._runner.take_data_version(request.job_id)
+            if version is not None:
+                yield party_pb2.RunEvent(data_version=version)
             yield party_pb2.RunEvent(output=encode_output_shares(shares))
         finally:
             if not job.done():  # the coordinator went away: stop the computation

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from smpc_ehr.wire import party_pb2 as smpc__ehr_dot_wire_dot_party__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsmpc_ehr/wire/coordinator.proto\x12\rsmpc_ehr.wire\x1a\x19smpc_ehr/wire/party.proto\"\xcb\x01\n\rSubmitRequest\x12\x15\n\rprotocol_toml\x18\x01 \x01(\t\x12\x38\n\x06params\x18\x02 \x03(\x0b\x32(.smpc_ehr.wire.SubmitRequest.ParamsEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x04 \x01(\x01\x12\x0f\n\x07parties\x18\x05 \x03(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1d\n\x0bSubmitReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xd5\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x15\n\rprotocol_hash\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0f\n\x07parties\x18\x06 \x03(\t\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\t \x01(\x01\x12\x0e\n\x06\x61\x62sent\x18\n \x03(\t\x12\x11\n\tcost_json\x18\x0b \x01(\t\"l\n\x08JobEvent\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.smpc_ehr.wire.ProgressH\x00\x12*\n\x06status\x18\x02 \x01(\x0b\x32\x18.smpc_ehr.wire.JobStatusH\x00\x42\x07\n\x05\x65vent\" \n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"7\n\rListJobsReply\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.smpc_ehr.wire.JobRecord\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xef\x02\n\tJobRecord\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x15\n\rprotocol_hash\x18\x04 \x01(\t\x12\x10\n\x08\x61nalysis\x18\x05 \x01(\t\x12\x34\n\x06params\x18\x06 \x03(\x0b\x32$.smpc_ehr.wire.JobRecord.ParamsEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12\x0f\n\x07parties\x18\x08 \x03(\t\x12\x11\n\tsubmitted\x18\t \x01(\x01\x12\x0f\n\x07started\x18\n \x01(\x01\x12\x10\n\x08\x66inished\x18\x0b \x01(\x01\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x13\n\x0bresult_json\x18\r \x01(\t\x12\x0f\n\x07\x66\x65tched\x18\x0e \x01(\x01\x12\x16\n\x0eresult_expires\x18\x0f \x01(\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10\x41pprovalsRequest\"t\n\x0ePartyApprovals\x12\r\n\x05party\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x31\n\x08\x61pproved\x18\x04 \x03(\x0b\x32\x1f.smpc_ehr.wire.ApprovedTemplate\"@\n\x0e\x41pprovalsReply\x12.\n\x07parties\x18\x01 \x03(\x0b\x32\x1d.smpc_ehr.wire.PartyApprovals2\xf1\x03\n\x0b\x43oordinator\x12\x42\n\x06Submit\x12\x1c.smpc_ehr.wire.SubmitRequest\x1a\x1a.smpc_ehr.wire.SubmitReply\x12?\n\x05Watch\x12\x1b.smpc_ehr.wire.WatchRequest\x1a\x17.smpc_ehr.wire.JobEvent0\x01\x12@\n\x06Status\x12\x1c.smpc_ehr.wire.StatusRequest\x1a\x18.smpc_ehr.wire.JobStatus\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReply\x12H\n\x08ListJobs\x12\x1e.smpc_ehr.wire.ListJobsRequest\x1a\x1c.smpc_ehr.wire.ListJobsReply\x12@\n\x06GetJob\x12\x1c.smpc_ehr.wire.GetJobRequest\x1a\x18.smpc_ehr.wire.JobRecord\x12K\n\tApprovals\x12\x1f.smpc_ehr.wire.ApprovalsRequest\x1a\x1d.smpc_ehr.wire.ApprovalsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsmpc_ehr/wire/coordinator.proto\x12\rsmpc_ehr.wire\x1a\x19smpc_ehr/wire/party.proto\"\xcb\x01\n\rSubmitRequest\x12\x15\n\rprotocol_toml\x18\x01 \x01(\t\x12\x38\n\x06params\x18\x02 \x03(\x0b\x32(.smpc_ehr.wire.SubmitRequest.ParamsEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x04 \x01(\x01\x12\x0f\n\x07parties\x18\x05 \x03(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1d\n\x0bSubmitReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1e\n\x0cWatchRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xcd\x02\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x15\n\rprotocol_hash\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x0f\n\x07parties\x18\x06 \x03(\t\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\t \x01(\x01\x12\x0e\n\x06\x61\x62sent\x18\n \x03(\t\x12\x11\n\tcost_json\x18\x0b \x01(\t\x12\x41\n\rdata_versions\x18\x0c \x03(\x0b\x32*.smpc_ehr.wire.JobStatus.DataVersionsEntry\x1a\x33\n\x11\x44\x61taVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x08JobEvent\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.smpc_ehr.wire.ProgressH\x00\x12*\n\x06status\x18\x02 \x01(\x0b\x32\x18.smpc_ehr.wire.JobStatusH\x00\x42\x07\n\x05\x65vent\" \n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"7\n\rListJobsReply\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.smpc_ehr.wire.JobRecord\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xef\x02\n\tJobRecord\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x15\n\rprotocol_hash\x18\x04 \x01(\t\x12\x10\n\x08\x61nalysis\x18\x05 \x01(\t\x12\x34\n\x06params\x18\x06 \x03(\x0b\x32$.smpc_ehr.wire.JobRecord.ParamsEntry\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12\x0f\n\x07parties\x18\x08 \x03(\t\x12\x11\n\tsubmitted\x18\t \x01(\x01\x12\x0f\n\x07started\x18\n \x01(\x01\x12\x10\n\x08\x66inished\x18\x0b \x01(\x01\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x13\n\x0bresult_json\x18\r \x01(\t\x12\x0f\n\x07\x66\x65tched\x18\x0e \x01(\x01\x12\x16\n\x0eresult_expires\x18\x0f \x01(\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x12\n\x10\x41pprovalsRequest\"t\n\x0ePartyApprovals\x12\r\n\x05party\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x31\n\x08\x61pproved\x18\x04 \x03(\x0b\x32\x1f.smpc_ehr.wire.ApprovedTemplate\"@\n\x0e\x41pprovalsReply\x12.\n\x07parties\x18\x01 \x03(\x0b\x32\x1d.smpc_ehr.wire.PartyApprovals2\xf1\x03\n\x0b\x43oordinator\x12\x42\n\x06Submit\x12\x1c.smpc_ehr.wire.SubmitRequest\x1a\x1a.smpc_ehr.wire.SubmitReply\x12?\n\x05Watch\x12\x1b.smpc_ehr.wire.WatchRequest\x1a\x17.smpc_ehr.wire.JobEvent0\x01\x12@\n\x06Status\x12\x1c.smpc_ehr.wire.StatusRequest\x1a\x18.smpc_ehr.wire.JobStatus\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReply\x12H\n\x08ListJobs\x12\x1e.smpc_ehr.wire.ListJobsRequest\x1a\x1c.smpc_ehr.wire.ListJobsReply\x12@\n\x06GetJob\x12\x1c.smpc_ehr.wire.GetJobRequest\x1a\x18.smpc_ehr.wire.JobRecord\x12K\n\tApprovals\x12\x1f.smpc_ehr.wire.ApprovalsRequest\x1a\x1d.smpc_ehr.wire.ApprovalsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMITREQUEST_PARAMSENTRY']._loaded_options = None
   _globals['_SUBMITREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
+  _globals['_JOBSTATUS_DATAVERSIONSENTRY']._loaded_options = None
+  _globals['_JOBSTATUS_DATAVERSIONSENTRY']._serialized_options = b'8\001'
   _globals['_JOBRECORD_PARAMSENTRY']._loaded_options = None
   _globals['_JOBRECORD_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITREQUEST']._serialized_start=78
@@ -47,25 +49,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSREQUEST']._serialized_start=346
   _globals['_STATUSREQUEST']._serialized_end=377
   _globals['_JOBSTATUS']._serialized_start=380
-  _globals['_JOBSTATUS']._serialized_end=593
-  _globals['_JOBEVENT']._serialized_start=595
-  _globals['_JOBEVENT']._serialized_end=703
-  _globals['_LISTJOBSREQUEST']._serialized_start=705
-  _globals['_LISTJOBSREQUEST']._serialized_end=737
-  _globals['_LISTJOBSREPLY']._serialized_start=739
-  _globals['_LISTJOBSREPLY']._serialized_end=794
-  _globals['_GETJOBREQUEST']._serialized_start=796
-  _globals['_GETJOBREQUEST']._serialized_end=827
-  _globals['_JOBRECORD']._serialized_start=830
-  _globals['_JOBRECORD']._serialized_end=1197
+  _globals['_JOBSTATUS']._serialized_end=713
+  _globals['_JOBSTATUS_DATAVERSIONSENTRY']._serialized_start=662
+  _globals['_JOBSTATUS_DATAVERSIONSENTRY']._serialized_end=713
+  _globals['_JOBEVENT']._serialized_start=715
+  _globals['_JOBEVENT']._serialized_end=823
+  _globals['_LISTJOBSREQUEST']._serialized_start=825
+  _globals['_LISTJOBSREQUEST']._serialized_end=857
+  _globals['_LISTJOBSREPLY']._serialized_start=859
+  _globals['_LISTJOBSREPLY']._serialized_end=914
+  _globals['_GETJOBREQUEST']._serialized_start=916
+  _globals['_GETJOBREQUEST']._serialized_end=947
+  _globals['_JOBRECORD']._serialized_start=950
+  _globals['_JOBRECORD']._serialized_end=1317
   _globals['_JOBRECORD_PARAMSENTRY']._serialized_start=236
   _globals['_JOBRECORD_PARAMSENTRY']._serialized_end=281
-  _globals['_APPROVALSREQUEST']._serialized_start=1199
-  _globals['_APPROVALSREQUEST']._serialized_end=1217
-  _globals['_PARTYAPPROVALS']._serialized_start=1219
-  _globals['_PARTYAPPROVALS']._serialized_end=1335
-  _globals['_APPROVALSREPLY']._serialized_start=1337
-  _globals['_APPROVALSREPLY']._serialized_end=1401
-  _globals['_COORDINATOR']._serialized_start=1404
-  _globals['_COORDINATOR']._serialized_end=1901
+  _globals['_APPROVALSREQUEST']._serialized_start=1319
+  _globals['_APPROVALSREQUEST']._serialized_end=1337
+  _globals['_PARTYAPPROVALS']._serialized_start=1339
+  _globals['_PARTYAPPROVALS']._serialized_end=1455
+  _globals['_APPROVALSREPLY']._serialized_start=1457
+  _globals['_APPROVALSREPLY']._serialized_end=1521
+  _globals['_COORDINATOR']._serialized_start=1524
+  _globals['_COORDINATOR']._serialized_end=2021
 # @@protoc_insertion_point(module_scope)

@@ -47,7 +47,14 @@ class StatusRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "backend", "parties", "result_json", "error", "elapsed_seconds", "absent", "cost_json")
+    __slots__ = ("job_id", "state", "protocol", "protocol_hash", "backend", "parties", "result_json", "error", "elapsed_seconds", "absent", "cost_json", "data_versions")
+    class DataVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +66,7 @@ class JobStatus(_message.Message):
     ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ABSENT_FIELD_NUMBER: _ClassVar[int]
     COST_JSON_FIELD_NUMBER: _ClassVar[int]
+    DATA_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     protocol: str
@@ -70,7 +78,8 @@ class JobStatus(_message.Message):
     elapsed_seconds: float
     absent: _containers.RepeatedScalarFieldContainer[str]
     cost_json: str
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., result_json: _Optional[str] = ..., error: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., absent: _Optional[_Iterable[str]] = ..., cost_json: _Optional[str] = ...) -> None: ...
+    data_versions: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., protocol: _Optional[str] = ..., protocol_hash: _Optional[str] = ..., backend: _Optional[str] = ..., parties: _Optional[_Iterable[str]] = ..., result_json: _Optional[str] = ..., error: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., absent: _Optional[_Iterable[str]] = ..., cost_json: _Optional[str] = ..., data_versions: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("progress", "status")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from smpc_ehr.wire import common_pb2 as smpc__ehr_dot_wire_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19smpc_ehr/wire/party.proto\x12\rsmpc_ehr.wire\x1a\x1asmpc_ehr/wire/common.proto\"5\n\x0ePrepareRequest\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.smpc_ehr.wire.JobSpec\"H\n\x0cPrepareReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x16\n\x0emin_cell_count\x18\x03 \x01(\x05\"/\n\nRunRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x05\"G\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x97\x01\n\x08RunEvent\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.smpc_ehr.wire.ProgressH\x00\x12-\n\x06output\x18\x02 \x01(\x0b\x32\x1b.smpc_ehr.wire.OutputSharesH\x00\x12&\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x16.smpc_ehr.wire.JobCostH\x00\x42\x07\n\x05\x65vent\"=\n\x07JobCost\x12\x0c\n\x04hops\x18\x01 \x01(\r\x12\x10\n\x08messages\x18\x02 \x01(\x04\x12\x12\n\nbytes_sent\x18\x03 \x01(\x04\"/\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\"\n\x0b\x43\x61ncelReply\x12\x13\n\x0bwas_running\x18\x01 \x01(\x08\"\x0f\n\rHealthRequest\"\xcb\x01\n\x0bHealthReply\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x13\n\x0b\x63urrent_job\x18\x05 \x01(\t\x12\x16\n\x0e\x62\x61\x63kends_ready\x18\x07 \x03(\t\x12\x16\n\x0e\x63\x65rt_not_after\x18\x08 \x01(\x03\x12\x31\n\x08\x61pproved\x18\t \x03(\x0b\x32\x1f.smpc_ehr.wire.ApprovedTemplateJ\x04\x08\x06\x10\x07\".\n\x10\x41pprovedTemplate\x12\x0c\n\x04hash\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x89\x01\n\x0cShareMessage\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\r\n\x05\x63hunk\x18\x04 \x01(\r\x12\x0e\n\x06\x63hunks\x18\x05 \x01(\r\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12\r\n\x05\x61\x62ort\x18\x07 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x08 \x01(\r\"!\n\rExchangeReply\x12\x10\n\x08received\x18\x01 \x01(\x04\"d\n\tAuditHead\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0c\n\x04hash\x18\x03 \x01(\t\x12\x0c\n\x04time\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\t\x12\x0c\n\x04\x63\x65rt\x18\x06 \x01(\t\"\x1d\n\x0bGossipReply\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x32\x9c\x03\n\x05Party\x12\x45\n\x07Prepare\x12\x1d.smpc_ehr.wire.PrepareRequest\x1a\x1b.smpc_ehr.wire.PrepareReply\x12;\n\x03Run\x12\x19.smpc_ehr.wire.RunRequest\x1a\x17.smpc_ehr.wire.RunEvent0\x01\x12\x42\n\x06\x43\x61ncel\x12\x1c.smpc_ehr.wire.CancelRequest\x1a\x1a.smpc_ehr.wire.CancelReply\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReply\x12G\n\x08\x45xchange\x12\x1b.smpc_ehr.wire.ShareMessage\x1a\x1c.smpc_ehr.wire.ExchangeReply(\x01\x12>\n\x06Gossip\x12\x18.smpc_ehr.wire.AuditHead\x1a\x1a.smpc_ehr.wire.GossipReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19smpc_ehr/wire/party.proto\x12\rsmpc_ehr.wire\x1a\x1asmpc_ehr/wire/common.proto\"5\n\x0ePrepareRequest\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.smpc_ehr.wire.JobSpec\"H\n\x0cPrepareReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x16\n\x0emin_cell_count\x18\x03 \x01(\x05\"/\n\nRunRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x05\"G\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xaf\x01\n\x08RunEvent\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.smpc_ehr.wire.ProgressH\x00\x12-\n\x06output\x18\x02 \x01(\x0b\x32\x1b.smpc_ehr.wire.OutputSharesH\x00\x12&\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x16.smpc_ehr.wire.JobCostH\x00\x12\x16\n\x0c\x64\x61ta_version\x18\x04 \x01(\tH\x00\x42\x07\n\x05\x65vent\"=\n\x07JobCost\x12\x0c\n\x04hops\x18\x01 \x01(\r\x12\x10\n\x08messages\x18\x02 \x01(\x04\x12\x12\n\nbytes_sent\x18\x03 \x01(\x04\"/\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\"\n\x0b\x43\x61ncelReply\x12\x13\n\x0bwas_running\x18\x01 \x01(\x08\"\x0f\n\rHealthRequest\"\xcb\x01\n\x0bHealthReply\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x13\n\x0b\x63urrent_job\x18\x05 \x01(\t\x12\x16\n\x0e\x62\x61\x63kends_ready\x18\x07 \x03(\t\x12\x16\n\x0e\x63\x65rt_not_after\x18\x08 \x01(\x03\x12\x31\n\x08\x61pproved\x18\t \x03(\x0b\x32\x1f.smpc_ehr.wire.ApprovedTemplateJ\x04\x08\x06\x10\x07\".\n\x10\x41pprovedTemplate\x12\x0c\n\x04hash\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x89\x01\n\x0cShareMessage\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\r\n\x05\x63hunk\x18\x04 \x01(\r\x12\x0e\n\x06\x63hunks\x18\x05 \x01(\r\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12\r\n\x05\x61\x62ort\x18\x07 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x08 \x01(\r\"!\n\rExchangeReply\x12\x10\n\x08received\x18\x01 \x01(\x04\"d\n\tAuditHead\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0c\n\x04hash\x18\x03 \x01(\t\x12\x0c\n\x04time\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\t\x12\x0c\n\x04\x63\x65rt\x18\x06 \x01(\t\"\x1d\n\x0bGossipReply\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x32\x9c\x03\n\x05Party\x12\x45\n\x07Prepare\x12\x1d.smpc_ehr.wire.PrepareRequest\x1a\x1b.smpc_ehr.wire.PrepareReply\x12;\n\x03Run\x12\x19.smpc_ehr.wire.RunRequest\x1a\x17.smpc_ehr.wire.RunEvent0\x01\x12\x42\n\x06\x43\x61ncel\x12\x1c.smpc_ehr.wire.CancelRequest\x1a\x1a.smpc_ehr.wire.CancelReply\x12\x42\n\x06Health\x12\x1c.smpc_ehr.wire.HealthRequest\x1a\x1a.smpc_ehr.wire.HealthReply\x12G\n\x08\x45xchange\x12\x1b.smpc_ehr.wire.ShareMessage\x1a\x1c.smpc_ehr.wire.ExchangeReply(\x01\x12>\n\x06Gossip\x12\x18.smpc_ehr.wire.AuditHead\x1a\x1a.smpc_ehr.wire.GossipReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,27 +41,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRESS']._serialized_start=250
   _globals['_PROGRESS']._serialized_end=321
   _globals['_RUNEVENT']._serialized_start=324
-  _globals['_RUNEVENT']._serialized_end=475
-  _globals['_JOBCOST']._serialized_start=477
-  _globals['_JOBCOST']._serialized_end=538
-  _globals['_CANCELREQUEST']._serialized_start=540
-  _globals['_CANCELREQUEST']._serialized_end=587
-  _globals['_CANCELREPLY']._serialized_start=589
-  _globals['_CANCELREPLY']._serialized_end=623
-  _globals['_HEALTHREQUEST']._serialized_start=625
-  _globals['_HEALTHREQUEST']._serialized_end=640
-  _globals['_HEALTHREPLY']._serialized_start=643
-  _globals['_HEALTHREPLY']._serialized_end=846
-  _globals['_APPROVEDTEMPLATE']._serialized_start=848
-  _globals['_APPROVEDTEMPLATE']._serialized_end=894
-  _globals['_SHAREMESSAGE']._serialized_start=897
-  _globals['_SHAREMESSAGE']._serialized_end=1034
-  _globals['_EXCHANGEREPLY']._serialized_start=1036
-  _globals['_EXCHANGEREPLY']._serialized_end=1069
-  _globals['_AUDITHEAD']._serialized_start=1071
-  _globals['_AUDITHEAD']._serialized_end=1171
-  _globals['_GOSSIPREPLY']._serialized_start=1173
-  _globals['_GOSSIPREPLY']._serialized_end=1202
-  _globals['_PARTY']._serialized_start=1205
-  _globals['_PARTY']._serialized_end=1617
+  _globals['_RUNEVENT']._serialized_end=499
+  _globals['_JOBCOST']._serialized_start=501
+  _globals['_JOBCOST']._serialized_end=562
+  _globals['_CANCELREQUEST']._serialized_start=564
+  _globals['_CANCELREQUEST']._serialized_end=611
+  _globals['_CANCELREPLY']._serialized_start=613
+  _globals['_CANCELREPLY']._serialized_end=647
+  _globals['_HEALTHREQUEST']._serialized_start=649
+  _globals['_HEALTHREQUEST']._serialized_end=664
+  _globals['_HEALTHREPLY']._serialized_start=667
+  _globals['_HEALTHREPLY']._serialized_end=870
+  _globals['_APPROVEDTEMPLATE']._serialized_start=872
+  _globals['_APPROVEDTEMPLATE']._serialized_end=918
+  _globals['_SHAREMESSAGE']._serialized_start=921
+  _globals['_SHAREMESSAGE']._serialized_end=1058
+  _globals['_EXCHANGEREPLY']._serialized_start=1060
+  _globals['_EXCHANGEREPLY']._serialized_end=1093
+  _globals['_AUDITHEAD']._serialized_start=1095
+  _globals['_AUDITHEAD']._serialized_end=1195
+  _globals['_GOSSIPREPLY']._serialized_start=1197
+  _globals['_GOSSIPREPLY']._serialized_end=1226
+  _globals['_PARTY']._serialized_start=1229
+  _globals['_PARTY']._serialized_end=1641
 # @@protoc_insertion_point(module_scope)

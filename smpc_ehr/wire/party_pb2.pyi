@@ -44,14 +44,16 @@ class Progress(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., step: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("progress", "output", "cost")
+    __slots__ = ("progress", "output", "cost", "data_version")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
+    DATA_VERSION_FIELD_NUMBER: _ClassVar[int]
     progress: Progress
     output: _common_pb2.OutputShares
     cost: JobCost
-    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.OutputShares, _Mapping]] = ..., cost: _Optional[_Union[JobCost, _Mapping]] = ...) -> None: ...
+    data_version: str
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.OutputShares, _Mapping]] = ..., cost: _Optional[_Union[JobCost, _Mapping]] = ..., data_version: _Optional[str] = ...) -> None: ...
 
 class JobCost(_message.Message):
     __slots__ = ("hops", "messages", "bytes_sent")
