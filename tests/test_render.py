@@ -4,6 +4,7 @@ analysis's own render tests sit beside its package (test_<name>_render.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -94,3 +95,12 @@ def test_the_suppression_note_says_when_the_decision_was_on_a_noisy_count() -> N
     assert exact.endswith("<11 = suppressed (fewer than 11 patients, not released)")
     noisy = footer({"threshold": 11, "dp": {"epsilon": 1.0}}, suppressed=True)
     assert "(a noisy count below 11 patients, not released)" in noisy
+
+
+def test_the_data_each_party_read_is_named_under_the_table() -> None:
+    result = dataclasses.replace(
+        job({"count": 42, "suppressed": False, "threshold": T}),
+        data_versions={"h2": "sha256:00ff", "h1": "postgresql snapshot 5:5: at 2026-12-06"},
+    )
+    last = render_result(result, "rare_disease_count").splitlines()[-1]
+    assert last == "data read: h1 postgresql snapshot 5:5: at 2026-12-06, h2 sha256:00ff"

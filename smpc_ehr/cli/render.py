@@ -32,6 +32,9 @@ def render_result(result: JobResult, analysis: str | None = None, strict: bool =
         )
     body = result.result
     foot = f"\n{cost_line(result.cost)}" if result.cost else ""
+    if result.data_versions:
+        versions = ", ".join(f"{p} {v}" for p, v in sorted(result.data_versions.items()))
+        foot += f"\ndata read: {versions}"
     registered = ANALYSES.get(analysis or "")
     if registered is None:
         return f"{head}\n{render_generic(body)}{foot}"
