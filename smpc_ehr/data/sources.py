@@ -8,6 +8,9 @@
     kind = "fhir"                     # a FHIR R4 bulk export: Patient and Condition NDJSON
     path = "export"                   # optional, default the folder itself
 
+    kind = "duckdb"                   # today's patients and conditions tables in DuckDB
+    database = "ehr.duckdb"           # a DuckDB file, or: parquet = "." (Parquet in place)
+
 A relative SQLite or export path is taken from the folder holding `source.toml`.
 Today's CSV or Parquet files need no `source.toml`.
 """
@@ -16,12 +19,20 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError
 
+if TYPE_CHECKING:
+    from smpc_ehr.data.duckdb_source import DuckDbSource
+
 SOURCE_FILE = "source.toml"
-KEYS = {"omop": ("url", "schema"), "fhir": ("path",)}
+KEYS = {
+    "omop": ("url", "schema"),
+    "fhir": ("path",),
+    "duckdb": ("database", "parquet", "memory_limit", "threads"),
+}
 """Each kind of source and the keys it takes besides `kind`."""
 KINDS = tuple(KEYS)
 
@@ -31,16 +42,10 @@ def load_source(folder: Path) -> PartyData | None:
     path = folder / SOURCE_FILE
     if not path.is_file():
         return None
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: {exc}") from None
-    kind = table.get("kind")
-    if kind not in KINDS:
-        raise DataError(f"{path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    unknown = sorted(set(table) - {"kind", *KEYS[kind]})
-    if unknown:
-        raise DataError(f"{path}: unknown key(s) for kind {kind}: {', '.join(unknown)}")
+    table = _source_table(path)
+    kind = table["kind"]
+    if kind == "duckdb":
+        return _duckdb(table, path).load()
     if kind == "fhir":
         from smpc_ehr.data.fhir import load_fhir
 
@@ -56,6 +61,40 @@ def load_source(folder: Path) -> PartyData | None:
     from smpc_ehr.data.omop import load_omop
 
     return load_omop(_anchored(url, folder), schema)
+
+
+def _source_table(path: Path) -> dict[str, Any]:
+    """`source.toml`, read and checked: a known kind and only its keys."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: {exc}") from None
+    kind = table.get("kind")
+    if kind not in KINDS:
+        raise DataError(f"{path}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    unknown = sorted(set(table) - {"kind", *KEYS[kind]})
+    if unknown:
+        raise DataError(f"{path}: unknown key(s) for kind {kind}: {', '.join(unknown)}")
+    return table
+
+
+def sql_source(folder: Path) -> DuckDbSource | None:
+    """The source whose local steps run as SQL (`SqlSnapshot` per job), when
+    `folder/source.toml` names one (kind duckdb); None otherwise."""
+    path = folder / SOURCE_FILE
+    if not path.is_file():
+        return None
+    table = _source_table(path)
+    return _duckdb(table, path) if table["kind"] == "duckdb" else None
+
+
+def _duckdb(table: dict[str, Any], path: Path) -> DuckDbSource:
+    from smpc_ehr.data.duckdb_source import open_duckdb
+
+    try:
+        return open_duckdb(table, path.parent)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def _anchored(url: str, folder: Path) -> str:
