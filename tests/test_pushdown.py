@@ -1,12 +1,12 @@
 """The local step pushed down into the database (`data.pushdown`, `common.pushdown`)
 gives what the in-memory code gives on the same data: one synthetic hospital written
-as CSV (plus hand-made edge cases) and loaded into SQLite tables, a DuckDB file and
-Parquet files read in place, compared with `load_party_data` of the CSV folder over
-many cohorts, strata and variables; every value reaches SQL as a bound parameter."""
+as CSV (plus hand-made edge cases) and loaded into SQLite tables, tables of a real
+PostgreSQL server, a DuckDB file and Parquet files read in place, compared with
+`load_party_data` of the CSV folder over many cohorts, strata and variables; every
+value reaches SQL as a bound parameter."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -35,6 +35,7 @@ from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.data.sources import sql_source
 from smpc_ehr.data.synth import generate_federation
 from smpc_ehr.errors import DataError, TemplateError
+from tests.test_data_sources import postgres as postgres  # a real server: the fixture
 
 AS_OF = date(2026, 1, 1)
 EDGES = [  # born on as_of (age 0), a day later (excluded), band edges, 29 February
@@ -72,43 +73,41 @@ def memory(folder: Path) -> PartyData:
     return load_party_data(folder)
 
 
-def _sqlite(folder: Path, data: PartyData, path: Path) -> Callable[[], Any]:
-    """The CSV files as SQLite tables (ISO text dates, REAL numbers, NULL = missing)."""
-    patients = pacsv.read_csv(folder / "patients.csv").to_pylist()
-    conditions = pacsv.read_csv(folder / "conditions.csv").to_pylist()
+def _sql(folder: Path, data: PartyData, url: str) -> Callable[[], Any]:
+    """The CSV files as tables of the database at `url` (DATE and DOUBLE columns, NULL =
+    missing; SQLite keeps dates as ISO text), presented by `file_relations`."""
     numeric = list(data.columns())
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "CREATE TABLE patients (patient_id TEXT, sex TEXT, birth_date TEXT, "
-            + ", ".join(f"{n} REAL" for n in numeric)
-            + ")"
-        )
-        db.execute("CREATE TABLE conditions (patient_id TEXT, code TEXT, onset_date TEXT)")
-        db.executemany(
-            f"INSERT INTO patients VALUES ({', '.join('?' * (3 + len(numeric)))})",
-            [
-                (r["patient_id"], r["sex"], r["birth_date"].isoformat(), *(r[n] for n in numeric))
-                for r in patients
-            ],
-        )
-        db.executemany(
-            "INSERT INTO conditions VALUES (?, ?, ?)",
-            [
-                (r["patient_id"], r["code"], r["onset_date"] and r["onset_date"].isoformat())
-                for r in conditions
-            ],
-        )
-    db.close()
-    tables = [
-        sa.table("patients", *(sa.column(c) for c in ("patient_id", "sex", "birth_date"))),
-        sa.table("conditions", *(sa.column(c) for c in ("patient_id", "code", "onset_date"))),
-    ]
-    for name in numeric:
-        tables[0].append_column(sa.column(name))
-    relations = file_relations(
-        *tables, data.columns("feature"), data.columns("outcome"), dialect="sqlite", where="t"
+    meta = sa.MetaData()
+    patients = sa.Table(
+        "patients",
+        meta,
+        sa.Column("patient_id", sa.String),
+        sa.Column("sex", sa.String),
+        sa.Column("birth_date", sa.Date),
+        *(sa.Column(name, sa.Double) for name in numeric),
     )
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.NullPool)
+    conditions = sa.Table(
+        "conditions",
+        meta,
+        sa.Column("patient_id", sa.String),
+        sa.Column("code", sa.String),
+        sa.Column("onset_date", sa.Date),
+    )
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        meta.drop_all(connection)
+        meta.create_all(connection)
+        for table in (patients, conditions):
+            rows = pacsv.read_csv(folder / f"{table.name}.csv").to_pylist()
+            connection.execute(table.insert(), rows)
+    relations = file_relations(
+        patients,
+        conditions,
+        data.columns("feature"),
+        data.columns("outcome"),
+        dialect=engine.dialect.name,
+        where="test",
+    )
 
     @contextmanager
     def snapshot() -> Iterator[SqlSnapshot]:
@@ -132,17 +131,20 @@ def _parquet(folder: Path, out: Path) -> DuckDbSource:
     return DuckDbSource(parquet=out)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "duckdb", "parquet"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "duckdb", "parquet"])
 def source(
     request: pytest.FixtureRequest,
     folder: Path,
     memory: PartyData,
     tmp_path_factory: pytest.TempPathFactory,
+    postgres: str,
 ) -> Callable[[], Any]:
     """A function opening a snapshot of the folder's data in one kind of database."""
     tmp = tmp_path_factory.mktemp(request.param)
     if request.param == "sqlite":
-        return _sqlite(folder, memory, tmp / "ehr.sqlite")
+        return _sql(folder, memory, f"sqlite:///{tmp / 'ehr.sqlite'}")
+    if request.param == "postgresql":
+        return _sql(folder, memory, postgres)
     if request.param == "duckdb":
         return _duckdb_file(folder, tmp / "ehr.duckdb").snapshot
     return _parquet(folder, tmp / "parquet").snapshot
