@@ -339,3 +339,23 @@ def test_a_duckdb_source_folder_loads_and_validates(folder: Path, tmp_path: Path
     (tmp_path / "source.toml").write_text('kind = "duckdb"\n')
     with pytest.raises(DataError, match="exactly one of database"):
         load_party_data(tmp_path)
+
+
+def test_a_parquet_source_loads_in_place_and_bad_keys_are_named(
+    folder: Path, memory: PartyData, tmp_path: Path
+) -> None:
+    _parquet(folder, tmp_path / "data")
+    (tmp_path / "data" / "source.toml").write_text('kind = "duckdb"\nparquet = "."\n')
+    loaded = load_party_data(tmp_path / "data")
+    assert list(loaded.patient_ids) == list(memory.patient_ids)
+    assert list(loaded.cond_code) == list(memory.cond_code)
+    found = sql_source(tmp_path / "data")
+    assert found is not None and found.parquet == tmp_path / "data"
+    for extra, problem in [
+        ('memory_limit = "lots"', "memory_limit must be like '256MB'"),
+        ("threads = 0", "threads must be a positive whole number"),
+        ('database = "x.duckdb"', "kind duckdb needs exactly one of database"),
+    ]:
+        (tmp_path / "data" / "source.toml").write_text(f'kind = "duckdb"\nparquet = "."\n{extra}\n')
+        with pytest.raises(DataError, match=f"source.toml: {problem}"):
+            sql_source(tmp_path / "data")

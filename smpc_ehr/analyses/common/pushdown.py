@@ -7,8 +7,8 @@ mirror, so a party holding 10 million patients needs no copy of them.
 - `complete_case_moments` = `correlation.analysis.complete_case_moments`.
 
 Counts are exact. Means, variances and covariances are equal up to the order of
-summation (the database adds in its own order): relative differences of about 1e-12,
-never more than 1e-9 (tests/test_pushdown.py). Variances are two-pass, as in memory:
+summation (the database adds in its own order): relative differences of at most 5e-14
+observed, 1e-9 allowed by tests/test_pushdown.py. Variances are two-pass, as in memory:
 the first query gives counts and sums, the second sums squared deviations from the
 means found by the first (bound as parameters), so no cancellation of large squares.
 
