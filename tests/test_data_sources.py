@@ -122,7 +122,7 @@ def test_a_broken_row_is_named_by_table_column_and_id(
 
 def test_a_source_file_with_an_unknown_kind_or_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "source.toml").write_text('kind = "csv"\n', encoding="utf-8")
-    with pytest.raises(DataError, match="kind must be one of omop, fhir, not 'csv'"):
+    with pytest.raises(DataError, match="kind must be one of omop, fhir, duckdb, not 'csv'"):
         load_party_data(tmp_path)
     (tmp_path / "source.toml").write_text('kind = "fhir"\nurl = "x"\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"unknown key\(s\) for kind fhir: url"):

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,9 +27,11 @@ from smpc_ehr.analyses.common import noise as dp_noise
 from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.text import render_generic
 from smpc_ehr.data.records import PartyData
-from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
+
+if TYPE_CHECKING:
+    from smpc_ehr.data.relations import SqlSnapshot
 
 Params = Mapping[str, Any]
 """Bound (validated, typed) parameters of a job."""
@@ -124,8 +126,10 @@ class Analysis(ABC):
         """This party's private input (of the same public shape at every party)."""
 
     def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> LocalInput | None:
-        """The same input computed inside a database source (`data.pushdown`), or None
-        if this analysis is not pushed down: the party then reads the rows."""
+        """`local_input` computed as SQL in a database source (`data.pushdown`): the
+        same value, without the party holding the rows. None (the default): this
+        analysis, with these parameters, is not pushed down, and the party materialises
+        the rows and calls `local_input`."""
         del snapshot, params
         return None
 

@@ -68,12 +68,23 @@ def load_files(folder: Path) -> PartyData:
     """Read, validate and index the patients and conditions files of `folder`."""
     patients_path = _find(folder, "patients")
     conditions_path = _find(folder, "conditions")
-    patients = _load_patients(patients_path)
-    cond = read_table(conditions_path, CONDITION_COLUMNS, OPTIONAL_CONDITION_COLUMNS)
-    csrc = Source(conditions_path)
+    return party_data_from_tables(
+        Source(patients_path),
+        read_table(patients_path, PATIENT_COLUMNS, optional=None),
+        Source(conditions_path),
+        read_table(conditions_path, CONDITION_COLUMNS, OPTIONAL_CONDITION_COLUMNS),
+    )
+
+
+def party_data_from_tables(
+    psrc: Source, patient_table: pa.Table, csrc: Source, cond: pa.Table
+) -> PartyData:
+    """Validate and index the two tables of today's format, read from `psrc` and
+    `csrc` (whose positions the errors name): also what a DuckDB source loads."""
+    patients = _load_patients(psrc, patient_table)
     cond_ids = text(csrc, cond, "patient_id")
     require_nonempty(csrc, cond_ids, "patient_id")
-    cond_patient = _link(Source(patients_path), patients.ids, csrc, cond_ids)
+    cond_patient = _link(psrc, patients.ids, csrc, cond_ids)
     code_table, code_index = categories(
         csrc,
         text(csrc, cond, "code"),
@@ -107,9 +118,7 @@ def _find(folder: Path, stem: str) -> Path:
     return found[0]
 
 
-def _load_patients(path: Path) -> _Patients:
-    src = Source(path)
-    table = read_table(path, PATIENT_COLUMNS, optional=None)
+def _load_patients(src: Source, table: pa.Table) -> _Patients:
     ids = text(src, table, "patient_id")
     require_nonempty(src, ids, "patient_id")
     sex_table, sex_index = categories(

@@ -10,20 +10,31 @@ A data folder holds today's CSV or Parquet files, or a `source.toml` with a `kin
     kind = "fhir"                     # a FHIR R4 bulk export: Patient and Condition NDJSON
     path = "export"                   # optional, default the folder itself
 
+    kind = "duckdb"                   # today's patients and conditions tables in DuckDB
+    database = "ehr.duckdb"           # a DuckDB file, or: parquet = "." (Parquet in place)
+
 A relative SQLite or export path is taken from the folder holding `source.toml`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smpc_ehr.data.store import DatabaseStore, DataStore, FileStore
+from smpc_ehr.data.store import DatabaseStore, DataStore, FileStore, JobData
 from smpc_ehr.errors import DataError
 
+if TYPE_CHECKING:
+    from smpc_ehr.data.duckdb_source import DuckDbSource
+
 SOURCE_FILE = "source.toml"
-KEYS = {"omop": ("url", "schema"), "fhir": ("path",)}
+KEYS = {
+    "omop": ("url", "schema"),
+    "fhir": ("path",),
+    "duckdb": ("database", "parquet", "memory_limit", "threads"),
+}
 """Each kind of source and the keys it takes besides `kind`."""
 KINDS = tuple(KEYS)
 
@@ -39,6 +50,8 @@ def open_store(folder: Path) -> DataStore:
     if not path.is_file():
         return FileStore(lambda: loader.data_files(folder), lambda: loader.load_files(folder))
     table = read_source_file(path)
+    if table["kind"] == "duckdb":
+        return DuckDbStore(duckdb_source(table, path))
     if table["kind"] == "fhir":
         from smpc_ehr.data.fhir import export_files, load_fhir
 
@@ -57,6 +70,44 @@ def open_store(folder: Path) -> DataStore:
 
     engine, file = read_only_engine(_anchored(url, folder))
     return DatabaseStore(engine, lambda connection: read_omop(connection, schema), file=file)
+
+
+def sql_source(folder: Path) -> DuckDbSource | None:
+    """The source whose local steps run as SQL when `folder/source.toml` names one
+    (kind duckdb); None otherwise."""
+    path = Path(folder) / SOURCE_FILE
+    if not path.is_file():
+        return None
+    table = read_source_file(path)
+    return duckdb_source(table, path) if table["kind"] == "duckdb" else None
+
+
+def duckdb_source(table: dict[str, Any], path: Path) -> DuckDbSource:
+    """The DuckDB source a source.toml's `table` describes (errors name the file)."""
+    from smpc_ehr.data.duckdb_source import open_duckdb
+
+    try:
+        return open_duckdb(table, path.parent)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+class DuckDbStore(DataStore):
+    """A DuckDB source read per job: one read-only connection and transaction, which
+    push-down queries and, for analyses that need rows, the rows are read through."""
+
+    def __init__(self, source: DuckDbSource) -> None:
+        self._source = source
+
+    def open_job(self) -> JobData:
+        job = contextlib.ExitStack()
+        snapshot = job.enter_context(self._source.snapshot())
+        return JobData(
+            snapshot.version,
+            lambda: self._source.load(snapshot.connection),
+            snapshot,
+            job.close,
+        )
 
 
 def read_source_file(path: Path) -> dict[str, Any]:

@@ -367,6 +367,7 @@ class JobRunner:
                     log.error("job %s: a query failed: %s", job_id, exc)
                     raise DataError("this party's database query failed (see its log)") from None
                 if local is not None:
+                    log.info("job %s: local step pushed down into the database", job_id)
                     return local
             try:
                 rows = data.rows()

@@ -15,6 +15,7 @@ Categorical variables: `sex` (F, M, U), `age_band` (0-9 ... 90+, at `as_of`),
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,16 +92,31 @@ def numeric_values(
     column this party lacks (that column only: the party's other columns are its own
     business); values beyond `limit`, too large for fixed point, are `UnusableValues`
     (decided jointly, naming no hospital: `local_checks`)."""
-    if name not in data.columns():
-        raise DataError(f"this party has no numeric column {name!r}")
+    check_column(name, data.columns(), lambda: data.max_abs[name], limit)
     column = data.column(name)
-    if data.max_abs[name] > limit:  # checked on the whole column, found at load
+    return column if cohort.everyone else column.take(cohort.members)
+
+
+def check_column(
+    name: str, columns: tuple[str, ...], max_abs: Callable[[], float], limit: float
+) -> None:
+    """The checks of `numeric_values`, shared with the push-down (`common.pushdown`):
+    the column exists (DataError), and the largest magnitude of the whole column,
+    `max_abs()` (NaN if all missing), is within `limit` (UnusableValues)."""
+    if name not in columns:
+        raise DataError(f"this party has no numeric column {name!r}")
+    if max_abs() > limit:  # checked on the whole column, never on the cohort
         raise UnusableValues(
             f"column {name!r} has values beyond +-{limit:g}, too large for the secure "
             "fixed-point arithmetic; store it in larger units"
             + (" or use mode 'full'" if limit < FULL_MODE_MAX_ABS else "")
         )
-    return column if cohort.everyone else column.take(cohort.members)
+
+
+def check_binary(name: str, binary: bool) -> None:
+    """A numeric column used as a 0/1 variable must be 0/1 on the whole column."""
+    if not binary:  # the whole column's property, not the cohort's
+        raise UnusableValues(f"column {name!r} is used as a 0/1 variable but has other values")
 
 
 def category_levels(name: str, params: Params) -> tuple[str, ...]:
@@ -126,8 +142,7 @@ def category_index(data: PartyData, name: str, cohort: Cohort, params: Params) -
         has = cohort_mask(data, CohortFilter(codes=codes, as_of=params["as_of"]))
         return has.take(cohort.members).astype(np.int64)
     values = numeric_values(data, name, cohort)
-    if not data.binary[name]:  # the whole column's property, not the cohort's
-        raise UnusableValues(f"column {name!r} is used as a 0/1 variable but has other values")
+    check_binary(name, data.binary[name])
     return np.where(np.isnan(values), -1, values).astype(np.int64)
 
 

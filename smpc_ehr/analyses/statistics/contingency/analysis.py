@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, Output, Params
+from smpc_ehr.analyses.common import pushdown
 from smpc_ehr.analyses.common.cells import (
     NoisyCellsAnalysis,
     cell_release,
@@ -69,6 +70,7 @@ from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter, cross_table
 from smpc_ehr.analyses.statistics.contingency.render import render_contingency
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
@@ -145,6 +147,11 @@ class ContingencyAnalysis(NoisyCellsAnalysis):
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         table_levels(params)
         table, missing = cross_table(data, params, params["row"], params["col"])
+        return [*(int(n) for n in table.ravel()), missing]
+
+    def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> list[int]:
+        table_levels(params)
+        table, missing = pushdown.cross_table(snapshot, params, params["row"], params["col"])
         return [*(int(n) for n in table.ravel()), missing]
 
     def outputs(self, params: Params) -> tuple[Output, ...]:

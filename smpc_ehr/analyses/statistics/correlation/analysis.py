@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common import pushdown
 from smpc_ehr.analyses.common.cells import exact_int
 from smpc_ehr.analyses.common.moments import (
     binary_rule,
@@ -46,6 +47,7 @@ from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, se
 from smpc_ehr.analyses.statistics.correlation import noisy
 from smpc_ehr.analyses.statistics.correlation.render import render_correlation
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
@@ -208,6 +210,11 @@ class CorrelationAnalysis(Analysis):
         if requested_epsilon(params) is not None:
             return noisy.complete_case_sums(data, params)
         return complete_case_moments(data, params)
+
+    def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> np.ndarray | None:
+        if requested_epsilon(params) is not None:  # clipped sums: not pushed down
+            return None
+        return pushdown.complete_case_moments(snapshot, params)
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         d = len(params["variables"])

@@ -33,8 +33,10 @@ from smpc_ehr.analyses.common.cells import (
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease
 from smpc_ehr.analyses.common.variables import cohort_filter
+from smpc_ehr.data import pushdown
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 
 
@@ -55,6 +57,12 @@ class CountAnalysis(Analysis):
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         _, counts = count_cells(data, cohort_filter(params), strata(params))
+        return [int(c) for c in counts]
+
+    def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> list[int] | None:
+        if params.get("dedup"):  # the deduplicated count's input is not pushed down
+            return None
+        _, counts = pushdown.count_cells(snapshot, cohort_filter(params), strata(params))
         return [int(c) for c in counts]
 
     def outputs(self, params: Params) -> tuple[Output, ...]:

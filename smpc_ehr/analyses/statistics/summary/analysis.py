@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.common import pushdown
 from smpc_ehr.analyses.common.moment_release import (
     BINARY_RULE,
     MISSING_RULE,
@@ -64,6 +65,7 @@ from smpc_ehr.analyses.common.noisy_moments import (
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.summary.render import render_summary
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import SqlSnapshot
 
 
 class SummaryAnalysis(Analysis):
@@ -81,6 +83,11 @@ class SummaryAnalysis(Analysis):
     def local_input(self, data: PartyData, params: Params) -> np.ndarray:
         local = stratified_moments if requested_epsilon(params) is None else stratified_sums
         return local(data, params, params["variables"], params.get("by"))
+
+    def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> np.ndarray | None:
+        if requested_epsilon(params) is not None:  # clipped sums: not pushed down
+            return None
+        return pushdown.stratified_moments(snapshot, params, params["variables"], params.get("by"))
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         cells = _strata(params) * len(params["variables"])

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
+from smpc_ehr.analyses.common import pushdown
 from smpc_ehr.analyses.common.moment_release import (
     BINARY_RULE,
     MISSING_RULE,
@@ -56,6 +57,7 @@ from smpc_ehr.analyses.common.noisy_moments import (
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.ttest.render import render_ttest
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
 
 METHOD = "Welch two-sample t-test (unequal variances), two-sided"
@@ -115,6 +117,14 @@ class TTestAnalysis(Analysis):
         levels = group_levels(params["group"], params)
         local = stratified_moments if requested_epsilon(params) is None else stratified_sums
         return local(data, params, [params["variable"]], params["group"], levels)
+
+    def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> np.ndarray | None:
+        if requested_epsilon(params) is not None:  # clipped sums: not pushed down
+            return None
+        levels = group_levels(params["group"], params)
+        return pushdown.stratified_moments(
+            snapshot, params, [params["variable"]], params["group"], levels
+        )
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         dp = requested_epsilon(params) is not None
