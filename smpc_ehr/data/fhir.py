@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from smpc_ehr.data.mapping import NO_MAPPING, SourceMapping, with_columns
 from smpc_ehr.data.omop import MISSING_DAY, MISSING_MONTH, icd10
 from smpc_ehr.data.records import PartyData, persons_and_conditions
 from smpc_ehr.errors import DataError
@@ -65,8 +66,11 @@ def _day(text: Any, where: str, field: str) -> np.datetime64:
         raise DataError(f"{where}, {field}: {text!r} is not a FHIR date") from None
 
 
-def load_fhir(folder: Path) -> PartyData:
-    """Read the Patient and Condition resources of a bulk-export folder."""
+def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
+    """Read the Patient and Condition resources of a bulk-export folder, and the
+    Observations and Encounters that `mapping` names (`fhir_features`)."""
+    from smpc_ehr.data.fhir_features import read_columns
+
     patient_path, condition_path = folder / PATIENT_FILE, folder / CONDITION_FILE
     patients = _resources(patient_path, "Patient")
     if not patients:
@@ -101,7 +105,7 @@ def load_fhir(folder: Path) -> PartyData:
         codes[i] = icd10(icd[0])
         if "onsetDateTime" in resource:
             onset[i] = _day(resource["onsetDateTime"], where, "onsetDateTime")
-    return persons_and_conditions(
+    data = persons_and_conditions(
         np.array(list(index), dtype=object),
         np.array(sex, dtype=object),
         np.array(birth, dtype="datetime64[D]"),
@@ -109,6 +113,7 @@ def load_fhir(folder: Path) -> PartyData:
         codes,
         onset,
     )
+    return with_columns(data, *read_columns(folder, mapping, index))
 
 
 def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from smpc_ehr.data.codes import CODE_REGEX
+from smpc_ehr.data.mapping import NO_MAPPING, SourceMapping, with_columns
 from smpc_ehr.data.records import PartyData, persons_and_conditions
 from smpc_ehr.errors import DataError
 
@@ -48,9 +49,14 @@ def icd10(value: str) -> str:
     return code
 
 
-def load_omop(url: str, schema: str | None = None) -> PartyData:
-    """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`."""
+def load_omop(
+    url: str, schema: str | None = None, mapping: SourceMapping = NO_MAPPING
+) -> PartyData:
+    """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`,
+    and the features and outcomes `mapping` names (`omop_features`)."""
     import sqlalchemy as sa
+
+    from smpc_ehr.data.omop_features import read_columns
 
     person = sa.table(
         "person",
@@ -69,11 +75,13 @@ def load_omop(url: str, schema: str | None = None) -> PartyData:
             conditions = connection.execute(
                 sa.select(condition).order_by(condition.c.condition_occurrence_id)
             ).all()
+            ids = [row.person_id for row in persons]
+            features, outcomes = read_columns(connection, mapping, schema, ids)
     except sa.exc.SQLAlchemyError as exc:
         raise DataError(f"OMOP source {engine.url!r}: {exc.__class__.__name__}: {exc}") from None
     finally:
         engine.dispose()
-    return _party_data(persons, conditions)
+    return with_columns(_party_data(persons, conditions), features, outcomes)
 
 
 PERSON_COLUMNS = (  # what is read of each CDM table

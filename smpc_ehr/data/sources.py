@@ -9,6 +9,7 @@
     path = "export"                   # optional, default the folder itself
 
 A relative SQLite or export path is taken from the folder holding `source.toml`.
+Both kinds take the feature mapping, `outcomes` and `as_of` of `mapping`.
 Today's CSV or Parquet files need no `source.toml`.
 """
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from smpc_ehr.data.mapping import MAPPING_KEYS, parse_mapping
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError
 
 SOURCE_FILE = "source.toml"
-KEYS = {"omop": ("url", "schema"), "fhir": ("path",)}
+KEYS = {"omop": ("url", "schema", *MAPPING_KEYS), "fhir": ("path", *MAPPING_KEYS)}
 """Each kind of source and the keys it takes besides `kind`."""
 KINDS = tuple(KEYS)
 
@@ -41,13 +43,14 @@ def load_source(folder: Path) -> PartyData | None:
     unknown = sorted(set(table) - {"kind", *KEYS[kind]})
     if unknown:
         raise DataError(f"{path}: unknown key(s) for kind {kind}: {', '.join(unknown)}")
+    mapping = parse_mapping(table, path)
     if kind == "fhir":
         from smpc_ehr.data.fhir import load_fhir
 
         export = table.get("path", ".")
         if not isinstance(export, str):
             raise DataError(f"{path}: path must be a folder name")
-        return load_fhir((folder / export).resolve())
+        return load_fhir((folder / export).resolve(), mapping)
     url, schema = table.get("url"), table.get("schema")
     if not isinstance(url, str) or not url:
         raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")
@@ -55,7 +58,7 @@ def load_source(folder: Path) -> PartyData | None:
         raise DataError(f"{path}: schema must be a string")
     from smpc_ehr.data.omop import load_omop
 
-    return load_omop(_anchored(url, folder), schema)
+    return load_omop(_anchored(url, folder), schema, mapping)
 
 
 def _anchored(url: str, folder: Path) -> str:
