@@ -92,11 +92,12 @@ def _features(path: Path, mapping: SourceMapping, index: dict[str, int]) -> dict
             continue
         for position, field, element, code in found:
             feature = by_loinc[code]
+            value = _value(feature, code, element, where, field)  # every one is checked
             key = (day, number, position)
             if best.get((feature.name, patient), key) > key:
                 continue
             best[(feature.name, patient)] = key
-            values[feature.name][patient] = _value(feature, code, element, where, field)
+            values[feature.name][patient] = value
     return values
 
 
