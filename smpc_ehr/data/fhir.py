@@ -10,7 +10,8 @@ only):
   of `code` whose system is ICD-10 (`ICD10_SYSTEMS`), dotted or undotted; the onset
   from `onsetDateTime` (none: unknown).
 
-Features and outcomes (Observations, Encounters) are not mapped yet. A resource that
+Features and outcomes (Observations, Encounters) are read as the source's mapping says
+(`fhir_features`). A resource that
 breaks a rule raises DataError naming the file, the line and the field.
 """
 
@@ -118,7 +119,7 @@ def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
 
 def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
     """Write `patients` and `conditions` (the CSV format's tables) as FHIR R4 NDJSON:
-    the synthetic data's bulk-export form (no Observations yet)."""
+    the synthetic data's bulk-export form (Observations and Encounters: synth_events)."""
     genders = {"F": "female", "M": "male", "U": "unknown"}
     with (folder / PATIENT_FILE).open("w", encoding="utf-8") as out:
         for pid, sex, born in zip(

@@ -8,8 +8,8 @@ What is read (docs/data.md, "OMOP CDM source"), in one transaction:
 - `condition_occurrence`: the ICD-10 code from `condition_source_value`, dotted or
   undotted ("E7522" is E75.22); the onset from `condition_start_date` (empty: unknown).
 
-Features and outcomes (measurements, visits) are not mapped yet, so an OMOP source serves
-the count-type analyses only. Tables are named through SQLAlchemy's constructs with the
+Features and outcomes (measurement, observation, visit_occurrence) are read as the
+source's mapping says (`omop_features`). Tables are named through SQLAlchemy's constructs with the
 configured schema and every value is a bound parameter: nothing is formatted into SQL.
 A row that breaks a rule raises DataError naming the table, the column and the row's id.
 """
