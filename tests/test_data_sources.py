@@ -21,9 +21,9 @@ from smpc_ehr.analyses.statistics.count.test_count import check_against_truth
 from smpc_ehr.client import Client
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, CohortFilter, count_cells
 from smpc_ehr.data.loader import load_party_data
-from smpc_ehr.data.mapping import parse_mapping
+from smpc_ehr.data.mapping import SourceMapping, parse_mapping
 from smpc_ehr.data.omop import icd10, load_omop
-from smpc_ehr.data.omop_features import feature_select
+from smpc_ehr.data.omop_features import mapped_columns, outcome_select
 from smpc_ehr.data.readmission import readmit_30d
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.synth import OMOP_FILE, generate_federation
@@ -91,6 +91,7 @@ def test_a_source_folder_loads_the_same_records_and_counts(
         assert (other / party / "source.toml").is_file()
         assert not (other / party / "patients.csv").exists()
         want, got = load_party_data(csv / party), load_party_data(other / party)
+        assert list(want.features) == list(CODES) and list(want.outcomes) == ["readmit_30d"]
         assert_same_records(got, want)
         for codes in (("E11",), ("E75.22",), ("E75",)):
             cohort = CohortFilter(codes=codes)
@@ -232,33 +233,33 @@ def test_a_postgresql_cdm_loads_the_same_records(
     folder = postgres_folder(omop / PARTIES[1], postgres, "cdm", tmp_path / "pg")
     want = load_party_data(csv / PARTIES[1])
     assert_same_records(load_party_data(folder), want)
-    assert_feature_select_gives(postgres, "cdm", omop / PARTIES[1], want)
+    assert_mapped_columns_give(postgres, "cdm", omop / PARTIES[1], want)
 
 
-def assert_feature_select_gives(url: str, schema: str | None, omop: Path, want: PartyData) -> None:
-    """Push-down's `feature_select`, run in the database, gives the loaded features."""
+def assert_mapped_columns_give(url: str, schema: str | None, omop: Path, want: PartyData) -> None:
+    """Push-down's `mapped_columns`, run in the database, gives the loaded features and
+    outcome of every person."""
     import sqlalchemy as sa
 
     mapping = parse_mapping(tomllib.loads((omop / "source.toml").read_text()), omop)
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        rows = connection.execute(feature_select(mapping, schema)).all()
+        rows = connection.execute(mapped_columns(mapping, schema)).all()
     engine.dispose()
-    got = {name: np.full(want.n_patients, np.nan) for name in want.features}
-    for row in rows:  # person_id is the patient's position + 1 in the synthetic CDM
-        for name in got:
+    assert sorted(row.person_id for row in rows) == list(range(1, want.n_patients + 1))
+    for name in want.columns():  # person_id is the patient's position + 1 in the synthetic CDM
+        got = np.full(want.n_patients, np.nan)
+        for row in rows:
             value = getattr(row, name)
-            got[name][row.person_id - 1] = np.nan if value is None else float(value)
-    for name, values in got.items():
-        assert np.array_equal(values, want.features[name], equal_nan=True), name
+            got[row.person_id - 1] = np.nan if value is None else float(value)
+        assert np.array_equal(got, want.column(name), equal_nan=True), name
 
 
-def test_feature_select_in_sqlite_gives_the_loaded_features(both: tuple[Path, Path]) -> None:
+def test_mapped_columns_in_sqlite_give_the_loaded_features(both: tuple[Path, Path]) -> None:
     csv, omop = both
     db = omop / PARTIES[0] / OMOP_FILE
-    assert_feature_select_gives(
-        f"sqlite:///{db}", None, omop / PARTIES[0], load_party_data(csv / PARTIES[0])
-    )
+    want = load_party_data(csv / PARTIES[0])
+    assert_mapped_columns_give(f"sqlite:///{db}", None, omop / PARTIES[0], want)
 
 
 @pytest.mark.parametrize("fmt", ["omop", "fhir"])
@@ -438,7 +439,7 @@ def test_a_broken_mapping_is_refused_naming_file_and_key(
         load_party_data(tmp_path)
 
 
-def test_readmission_follows_the_index_stay_rule() -> None:
+def test_readmission_follows_the_index_stay_rule(tmp_path: Path) -> None:
     """Hand-made stays against the stated rule (as_of 2026-01-01, cutoff 2025-12-02)."""
     d = np.datetime64
     stays = [  # (patient, admitted, discharged or None)
@@ -453,5 +454,25 @@ def test_readmission_follows_the_index_stay_rule() -> None:
     patient = np.array([s[0] for s in stays])
     start = np.array([d(s[1]) for s in stays], dtype="datetime64[D]")
     end = np.array([d(s[2]) if s[2] else d("NaT") for s in stays], dtype="datetime64[D]")
+    want = [1.0, 0.0, np.nan, 0.0, 1.0, np.nan, 0.0]
     got = readmit_30d(7, patient, start, end, DEFAULT_AS_OF)
-    assert np.array_equal(got, [1.0, 0.0, np.nan, 0.0, 1.0, np.nan, 0.0], equal_nan=True)
+    assert np.array_equal(got, want, equal_nan=True)
+    # the same rule in SQL (push-down's outcome_select), with an outpatient visit between
+    import sqlalchemy as sa
+
+    db = tmp_path / "visits.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE visit_occurrence (visit_occurrence_id INTEGER, person_id "
+                    "INTEGER, visit_concept_id INTEGER, visit_start_date TEXT, "
+                    "visit_end_date TEXT)")  # fmt: skip
+        rows = [(i, p, 9201, a, b) for i, (p, a, b) in enumerate(stays)]
+        con.executemany("INSERT INTO visit_occurrence VALUES (?, ?, ?, ?, ?)", rows)
+        con.execute("INSERT INTO visit_occurrence VALUES (99, 1, 9202, '2025-06-10', NULL)")
+    con.close()
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        mapping = SourceMapping(DEFAULT_AS_OF, (), ("readmit_30d",))
+        found = {p: v for p, v in connection.execute(outcome_select(mapping))}
+    engine.dispose()
+    sql = [found.get(p, np.nan) for p in range(7)]
+    assert np.array_equal(sql, want, equal_nan=True)

@@ -13,14 +13,18 @@ a bound parameter; tables and columns are SQLAlchemy constructs.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from smpc_ehr.data.mapping import Feature, SourceMapping
-from smpc_ehr.data.readmission import readmit_30d
+from smpc_ehr.data.readmission import WINDOW_DAYS, readmit_30d
 from smpc_ehr.errors import DataError
 
 EVENT_TABLES = ("measurement", "observation")
@@ -172,6 +176,69 @@ def read_features(
             )
         features[feature.name][index[row.person_id]] = float(row.value)
     return features
+
+
+class days_between(FunctionElement[int]):  # lower case: used like a SQL function
+    """`later - earlier` in whole days, for DATE columns (SQLite: ISO date text)."""
+
+    type = sa.Integer()
+    name = "days_between"
+    inherit_cache = True
+
+
+@compiles(days_between)
+def _days_between(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    """PostgreSQL and DuckDB: date - date is a number of days."""
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({later} - {earlier})"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def outcome_select(mapping: SourceMapping, schema: str | None = None) -> sa.Select:
+    """(person_id, readmit_30d) of the persons with an index stay (`readmission`'s rule
+    in SQL, for push-down); a person without one has no row (missing)."""
+    v = visit_table(schema)
+    cutoff = mapping.as_of - timedelta(days=WINDOW_DAYS)
+    inpatient = sa.bindparam("inpatient", INPATIENT_VISIT, type_=sa.Integer)
+    index = (
+        sa.select(v.c.person_id, sa.func.max(v.c.visit_end_date).label("discharged"))
+        .where(
+            v.c.visit_concept_id == inpatient,
+            v.c.visit_end_date.is_not(None),
+            v.c.visit_end_date <= sa.bindparam("cutoff", cutoff, type_=sa.Date),
+        )
+        .group_by(v.c.person_id)
+        .subquery("index_stay")
+    )
+    again = visit_table(schema).alias("readmission")
+    readmitted = sa.exists().where(
+        again.c.person_id == index.c.person_id,
+        again.c.visit_concept_id == inpatient,
+        days_between(again.c.visit_start_date, index.c.discharged).between(1, WINDOW_DAYS),
+    )
+    return sa.select(index.c.person_id, sa.case((readmitted, 1.0), else_=0.0).label("readmit_30d"))
+
+
+def mapped_columns(mapping: SourceMapping, schema: str | None = None) -> sa.Select:
+    """(person_id, one column per feature and outcome) of every person, NULL where
+    missing: the mapped part of push-down's `patients` relation."""
+    person = sa.table("person", sa.column("person_id"), schema=schema)
+    joined: sa.FromClause = person
+    columns: list[sa.ColumnElement[Any]] = [person.c.person_id]
+    if mapping.features:
+        f = feature_select(mapping, schema).subquery("features")
+        joined = joined.outerjoin(f, f.c.person_id == person.c.person_id)
+        columns += [f.c[feature.name] for feature in mapping.features]
+    if "readmit_30d" in mapping.outcomes:
+        o = outcome_select(mapping, schema).subquery("outcomes")
+        joined = joined.outerjoin(o, o.c.person_id == person.c.person_id)
+        columns.append(o.c.readmit_30d)
+    return sa.select(*columns).select_from(joined)
 
 
 def visit_table(schema: str | None) -> sa.TableClause:
