@@ -348,62 +348,61 @@ def test_every_analysis_gets_the_same_local_input_from_every_source(
             assert_same_input(analysis.local_input(loaded[fmt], params), want, f"{name} {fmt}")
 
 
-def test_a_value_breaking_a_mapping_rule_is_named(tmp_path: Path, formats: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        (
+            "UPDATE measurement SET unit_source_value = 'mg/dL' "
+            "WHERE measurement_source_value = '4548-4'",
+            r"OMOP table measurement, column unit_source_value, measurement_id \d+: "
+            r"unit 'mg/dL' is not '%' \(feature hba1c, code 4548-4\)",
+        ),
+        (
+            "UPDATE measurement SET value_as_number = 'high' "
+            "WHERE measurement_source_value = '8867-4'",
+            r"OMOP table measurement, column value_as_number, measurement_id \d+: "
+            r"'high' is not a finite number",
+        ),
+    ],
+)
+def test_an_omop_value_breaking_a_mapping_rule_is_named(
+    tmp_path: Path, formats: dict[str, Path], update: str, message: str
+) -> None:
     omop = formats["omop"] / PARTIES[0]
-    folder = tmp_path / "omop"
-    folder.mkdir()
-    (folder / "source.toml").write_bytes((omop / "source.toml").read_bytes())
-    db = folder / OMOP_FILE
+    (tmp_path / "source.toml").write_bytes((omop / "source.toml").read_bytes())
+    db = tmp_path / OMOP_FILE
     db.write_bytes((omop / OMOP_FILE).read_bytes())
     with sqlite3.connect(db) as con:
-        con.execute("UPDATE measurement SET unit_source_value = 'mg/dL' WHERE "
-                    "measurement_source_value = '4548-4'")  # fmt: skip
+        con.execute(update)
     con.close()
-    with pytest.raises(
-        DataError,
-        match=r"OMOP table measurement, column unit_source_value, measurement_id \d+: "
-        r"unit 'mg/dL' is not '%' \(feature hba1c, code 4548-4\)",
-    ):
-        load_party_data(folder)
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE measurement SET unit_source_value = '%' WHERE "
-                    "measurement_source_value = '4548-4'")  # fmt: skip
-        con.execute("UPDATE measurement SET value_as_number = 'high' WHERE "
-                    "measurement_source_value = '8867-4'")  # fmt: skip
-    con.close()
-    with pytest.raises(
-        DataError,
-        match=r"OMOP table measurement, column value_as_number, measurement_id \d+: "
-        r"'high' is not a finite number",
-    ):
-        load_party_data(folder)
+    with pytest.raises(DataError, match=message):
+        load_party_data(tmp_path)
 
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            r'"code": "mm\[Hg\]"',
+            '"code": "kPa"',
+            r"valueQuantity: unit 'kPa' is not 'mm\[Hg\]' \(feature sbp, code 8480-6\)",
+        ),
+        (r'"value": [0-9.]+', '"value": "120"', r"valueQuantity.value: '120' is not a number"),
+    ],
+)
+def test_a_fhir_value_breaking_a_mapping_rule_is_named(
+    tmp_path: Path, formats: dict[str, Path], old: str, new: str, message: str
+) -> None:
     fhir = formats["fhir"] / PARTIES[0]
-    folder = tmp_path / "fhir"
-    folder.mkdir()
     for name in ("source.toml", "Patient.ndjson", "Condition.ndjson", "Encounter.ndjson"):
-        (folder / name).write_bytes((fhir / name).read_bytes())
+        (tmp_path / name).write_bytes((fhir / name).read_bytes())
     lines = (fhir / "Observation.ndjson").read_text(encoding="utf-8").splitlines()
     number = next(i for i, line in enumerate(lines) if '"8480-6"' in line and "2025-" in line)
-    broken = lines[number].replace('"code": "mm[Hg]"', '"code": "kPa"', 1)
-    (folder / "Observation.ndjson").write_text(
-        "\n".join([*lines[:number], broken, *lines[number + 1 :]]) + "\n", encoding="utf-8"
-    )
-    with pytest.raises(
-        DataError,
-        match=rf"Observation.ndjson: line {number + 1}, (component\[0\]\.)?valueQuantity: "
-        r"unit 'kPa' is not 'mm\[Hg\]' \(feature sbp, code 8480-6\)",
-    ):
-        load_party_data(folder)
-    broken = re.sub(r'"value": [0-9.]+', '"value": "120"', lines[number], count=1)
-    (folder / "Observation.ndjson").write_text(
-        "\n".join([*lines[:number], broken, *lines[number + 1 :]]) + "\n", encoding="utf-8"
-    )
-    with pytest.raises(
-        DataError,
-        match=rf"line {number + 1}, (component\[0\]\.)?valueQuantity.value: '120' is not a number",
-    ):
-        load_party_data(folder)
+    lines[number] = re.sub(old, new, lines[number], count=1)  # the systolic pressure's
+    (tmp_path / "Observation.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    where = rf"Observation.ndjson: line {number + 1}, (component\[0\]\.)?"
+    with pytest.raises(DataError, match=where + message):
+        load_party_data(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -156,11 +156,7 @@ def read_features(
     for row in connection.execute(latest_values(mapping, schema)):
         table = EVENT_TABLES[row.rank]
         where = f"{table}_id {row.row_id}"
-        if row.person_id not in index:
-            raise DataError(
-                f"OMOP table {table}, column person_id, {where}: "
-                f"person {row.person_id} is not in table person"
-            )
+        position = _position(index, row.person_id, table, where)
         if not isinstance(row.raw, int | float | Decimal) or not math.isfinite(row.raw):
             raise DataError(
                 f"OMOP table {table}, column value_as_number, {where}: "
@@ -174,7 +170,7 @@ def read_features(
                 f"is not {expected!r} (feature {feature.name}, code "
                 f"{row.loinc or row.concept_id})"
             )
-        features[feature.name][index[row.person_id]] = float(row.value)
+        features[feature.name][position] = float(row.value)
     return features
 
 
@@ -241,6 +237,16 @@ def mapped_columns(mapping: SourceMapping, schema: str | None = None) -> sa.Sele
     return sa.select(*columns).select_from(joined)
 
 
+def _position(index: dict[Any, int], person_id: Any, table: str, where: str) -> int:
+    """The person's position, or an error naming the row that refers to no person."""
+    if person_id not in index:
+        raise DataError(
+            f"OMOP table {table}, column person_id, {where}: "
+            f"person {person_id} is not in table person"
+        )
+    return index[person_id]
+
+
 def visit_table(schema: str | None) -> sa.TableClause:
     """The columns of `visit_occurrence` that the readmission outcome reads."""
     return sa.table(
@@ -276,12 +282,7 @@ def read_outcomes(
     end = np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[D]")
     for i, row in enumerate(rows):
         where = f"visit_occurrence_id {row.visit_occurrence_id}"
-        if row.person_id not in index:
-            raise DataError(
-                f"OMOP table visit_occurrence, column person_id, {where}: "
-                f"person {row.person_id} is not in table person"
-            )
-        patient[i] = index[row.person_id]
+        patient[i] = _position(index, row.person_id, "visit_occurrence", where)
         if row.visit_start_date is None:
             raise DataError(f"OMOP table visit_occurrence, column visit_start_date, {where}: empty")
         start[i] = _day(row.visit_start_date, "visit_start_date", where, table="visit_occurrence")
