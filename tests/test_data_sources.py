@@ -195,23 +195,50 @@ CDM_TABLES = {  # the CDM 5.4 columns the sources read, with PostgreSQL types
 }
 
 
+def cdm_tables(sqlite_file: Path) -> Iterator[tuple[str, str, list[str], list[tuple]]]:
+    """Each CDM table of the SQLite file: name, column definitions, names, rows."""
+    with sqlite3.connect(sqlite_file) as src:
+        for table, columns in CDM_TABLES.items():
+            names = [c.split()[0] for c in columns.split(", ")]
+            yield (
+                table,
+                columns,
+                names,
+                src.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall(),
+            )
+    src.close()
+
+
 def copy_to_postgres(sqlite_file: Path, url: str, schema: str) -> None:
     """The SQLite CDM's tables into `schema` of the PostgreSQL database at `url`."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
-    with sqlite3.connect(sqlite_file) as src, engine.begin() as dst:
+    with engine.begin() as dst:
         dst.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        for table, columns in CDM_TABLES.items():
+        for table, columns, names, rows in cdm_tables(sqlite_file):
             dst.execute(sa.text(f"CREATE TABLE {schema}.{table} ({columns})"))
-            names = [c.split()[0] for c in columns.split(", ")]
-            rows = src.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall()
             insert = sa.text(
                 f"INSERT INTO {schema}.{table} VALUES ({', '.join(':' + c for c in names)})"
             )
             dst.execute(insert, [dict(zip(names, row, strict=True)) for row in rows])
-    src.close()
     engine.dispose()
+
+
+def copy_to_duckdb(sqlite_file: Path, path: Path, schema: str) -> None:
+    """The same into a DuckDB file (through Arrow: row-wise inserts are slow there)."""
+    import duckdb
+    import pyarrow as pa
+
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE SCHEMA {schema}")
+    for table, columns, names, rows in cdm_tables(sqlite_file):
+        con.execute(f"CREATE TABLE {schema}.{table} ({columns})")
+        data = pa.table({n: [row[i] for row in rows] for i, n in enumerate(names)})
+        con.register("data", data)
+        con.execute(f"INSERT INTO {schema}.{table} SELECT * FROM data")
+        con.unregister("data")
+    con.close()
 
 
 def postgres_folder(omop: Path, url: str, schema: str, folder: Path) -> Path:
@@ -255,11 +282,17 @@ def assert_mapped_columns_give(url: str, schema: str | None, omop: Path, want: P
         assert np.array_equal(got, want.column(name), equal_nan=True), name
 
 
-def test_mapped_columns_in_sqlite_give_the_loaded_features(both: tuple[Path, Path]) -> None:
+def test_mapped_columns_in_sqlite_and_duckdb_give_the_loaded_features(
+    both: tuple[Path, Path], tmp_path: Path
+) -> None:
     csv, omop = both
     db = omop / PARTIES[0] / OMOP_FILE
     want = load_party_data(csv / PARTIES[0])
     assert_mapped_columns_give(f"sqlite:///{db}", None, omop / PARTIES[0], want)
+    copy_to_duckdb(db, tmp_path / "ehr.duckdb", "cdm")  # a schema named unlike the file
+    assert_mapped_columns_give(
+        f"duckdb:///{tmp_path / 'ehr.duckdb'}", "cdm", omop / PARTIES[0], want
+    )
 
 
 @pytest.mark.parametrize("fmt", ["omop", "fhir"])

@@ -89,8 +89,9 @@ def _value(f: Feature, rows: sa.Subquery) -> sa.ColumnElement[Any]:
             else_=raw,
         )
     if f.decimals is None:
-        return sa.cast(converted, sa.Float)
-    return sa.func.round(sa.cast(converted, sa.Numeric), sa.literal(f.decimals))
+        return sa.cast(converted, sa.Double)
+    rounded = sa.func.round(sa.cast(converted, sa.Numeric(38, 12)), sa.literal(f.decimals))
+    return sa.cast(rounded, sa.Double)  # one type for every feature (DuckDB's CASE unifies)
 
 
 def latest_values(mapping: SourceMapping, schema: str | None = None) -> sa.Select:
