@@ -97,10 +97,8 @@ class SourceMapping:
     outcomes: tuple[str, ...]
 
     def by_loinc(self) -> dict[str, Feature]:
+        """Each mapped LOINC code's feature."""
         return {code: f for f in self.features for code in f.loinc}
-
-    def by_concept(self) -> dict[int, Feature]:
-        return {concept: f for f in self.features for concept in f.concept_ids}
 
 
 NO_MAPPING = SourceMapping(DEFAULT_AS_OF, (), ())
@@ -186,18 +184,17 @@ def _conversion(conv: Any, where: str) -> Conversion:
     unknown = sorted(set(conv) - set(_CONVERT_KEYS))
     if unknown:
         raise DataError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    scale, offset, unit = conv.get("scale"), conv.get("offset", 0.0), conv.get("unit")
-    for key, value in (("scale", scale), ("offset", offset)):
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-        ):
-            raise DataError(f"{where}: {key} must be a number")
+    unit = conv.get("unit")
     if unit is not None and (not isinstance(unit, str) or not unit):
         raise DataError(f"{where}: unit must be a text")
-    assert isinstance(scale, int | float) and isinstance(offset, int | float)
-    return Conversion(unit, float(scale), float(offset))
+    return Conversion(unit, _number(conv, "scale", where), _number(conv, "offset", where, 0.0))
+
+
+def _number(table: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    value = table.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise DataError(f"{where}: {key} must be a number")
+    return float(value)
 
 
 def _is_int(value: Any) -> bool:
