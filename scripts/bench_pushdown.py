@@ -173,7 +173,8 @@ def federation(folder: Path, patients: int) -> dict[str, Any]:
             runs = [h.run_job(client, protocol, params) for _ in range(3)]
             out[f"{name}_s"] = sorted(r.seconds for r in runs)[1]
             out[f"{name}_result"] = runs[0].result
-        out["party_rss_mb"] = {k: v for k, v in fed.rss_mb().items() if k.startswith("hosp")}
+        peaks = fed.rss_mb("VmHWM")
+        out["party_rss_mb"] = {k: v for k, v in peaks.items() if k.startswith("hosp")}
     return out
 
 
@@ -198,6 +199,20 @@ def check(parties: list[dict[str, Any]], pool: dict[str, Any]) -> bool:
     return bool(ok)
 
 
+def fed_agrees(fed: dict[str, Any], pool: dict[str, Any], args: argparse.Namespace) -> bool:
+    """The federation's released count and summary equal the pooled DuckDB answers (same
+    files only): counts exactly, means to the fixed point's precision."""
+    if args.federation != args.patients:
+        return True
+    pooled_counts = dict(pool["count"])
+    cells = {c["sex"]: c["count"] for c in fed["count_result"]["cells"]}
+    ok = all(cells[sex] == pooled_counts.get(sex, 0) for sex in ("F", "M", "U"))
+    for sex, n, mean, _variance, _missing in pool["summary"]:
+        got = fed["summary_result"]["strata"][sex]["variables"]["bmi"]
+        ok &= got["n"] == n and abs(got["mean"] - mean) < 1e-6 * abs(mean)
+    return bool(ok)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000_000, help="per hospital")
@@ -206,12 +221,14 @@ def main() -> int:
     parser.add_argument(
         "--federation",
         type=int,
-        default=100_000,
+        default=None,
         metavar="N",
         help="also time the jobs in a real 3-party MPyC federation on DuckDB folders of N "
-        "patients each (0: skip)",
+        "patients each (default: --patients, the same files; 0: skip)",
     )
     args = parser.parse_args()
+    if args.federation is None:
+        args.federation = args.patients
     folder = args.out / str(args.patients)
     paths = [build(folder, p, args.patients, args.rebuild) for p in range(1, PARTIES + 1)]
     sizes = [p.stat().st_size / 2**20 for p in paths]
@@ -255,20 +272,29 @@ def main() -> int:
     fed: dict[str, Any] = {}
     if args.federation:
         fed = federation(args.out / str(args.federation), args.federation)
+        agree &= fed_agrees(fed, pool_result, args)
         print(
             f"\nReal federation (MPyC, 3 parties on DuckDB folders of {args.federation:,} "
             f"patients; local up {fed['up_s']:.1f} s): job time count {fed['count_s']:.2f} s, "
-            f"summary {fed['summary_s']:.2f} s (median of 3, analyst's clock); party RSS "
+            f"summary {fed['summary_s']:.2f} s (median of 3, analyst's clock); party peak RSS "
             + ", ".join(f"{v:.0f}" for v in fed["party_rss_mb"].values())
             + " MB"
         )
         for k in ("count", "summary"):
-            print(
-                f"{k} at {args.patients:,} per hospital, estimated: job at "
-                f"{args.federation:,} + slowest local step at {args.patients:,} = "
-                f"{fed[f'{k}_s'] + slowest[k]:.2f} s vs pooled DuckDB "
-                f"{pool_result[f'{k}_s']:.2f} s"
-            )
+            at = f"{args.federation:,} per hospital"
+            if args.federation == args.patients:
+                job, pooled_s = fed[f"{k}_s"], pool_result[f"{k}_s"]
+                print(
+                    f"{k} at {at}: federation job {job:.2f} s (MPC and push-down in each "
+                    f"party) vs pooled DuckDB {pooled_s:.2f} s: ratio {job / pooled_s:.2f}"
+                )
+            else:
+                print(
+                    f"{k} at {args.patients:,} per hospital, estimated: job at {at} + "
+                    f"slowest local step at {args.patients:,} = "
+                    f"{fed[f'{k}_s'] + slowest[k]:.2f} s vs pooled DuckDB "
+                    f"{pool_result[f'{k}_s']:.2f} s"
+                )
     print(
         json.dumps(
             {

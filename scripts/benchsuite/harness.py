@@ -69,8 +69,9 @@ class RunningFederation:
     pids: dict[str, int]
     up_seconds: float
 
-    def rss_mb(self) -> dict[str, float]:
-        """Resident memory of each process right now, in MiB (Linux /proc)."""
+    def rss_mb(self, field: str = "VmRSS") -> dict[str, float]:
+        """Resident memory of each process right now (`VmRSS`), or its peak since it
+        started (`VmHWM`), in MiB (Linux /proc)."""
         out: dict[str, float] = {}
         for ident, pid in self.pids.items():
             try:
@@ -78,7 +79,7 @@ class RunningFederation:
             except OSError:
                 continue
             for line in status.splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     out[ident] = round(int(line.split()[1]) / 1024.0, 1)
         return out
 

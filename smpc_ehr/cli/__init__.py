@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("csv", "parquet", "omop", "fhir"),
         default="csv",
         help="omop: an OMOP CDM SQLite file, fhir: FHIR R4 NDJSON, each with a source.toml "
-        "(persons and conditions only)",
+        "mapping the features and readmit_30d",
     )
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
     synth.set_defaults(handler=commands.synth)

@@ -10,7 +10,8 @@ only):
   of `code` whose system is ICD-10 (`ICD10_SYSTEMS`), dotted or undotted; the onset
   from `onsetDateTime` (none: unknown).
 
-Features and outcomes (Observations, Encounters) are not mapped yet. A resource that
+Features and outcomes (Observations, Encounters) are read as the source's mapping says
+(`fhir_features`). A resource that
 breaks a rule raises DataError naming the file, the line and the field.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from smpc_ehr.data.mapping import NO_MAPPING, SourceMapping, with_columns
 from smpc_ehr.data.omop import MISSING_DAY, MISSING_MONTH, icd10
 from smpc_ehr.data.records import PartyData, persons_and_conditions
 from smpc_ehr.errors import DataError
@@ -70,8 +72,11 @@ def export_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.ndjson"))
 
 
-def load_fhir(folder: Path) -> PartyData:
-    """Read the Patient and Condition resources of a bulk-export folder."""
+def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
+    """Read the Patient and Condition resources of a bulk-export folder, and the
+    Observations and Encounters that `mapping` names (`fhir_features`)."""
+    from smpc_ehr.data.fhir_features import read_columns
+
     patient_path, condition_path = folder / PATIENT_FILE, folder / CONDITION_FILE
     patients = _resources(patient_path, "Patient")
     if not patients:
@@ -106,7 +111,7 @@ def load_fhir(folder: Path) -> PartyData:
         codes[i] = icd10(icd[0])
         if "onsetDateTime" in resource:
             onset[i] = _day(resource["onsetDateTime"], where, "onsetDateTime")
-    return persons_and_conditions(
+    data = persons_and_conditions(
         np.array(list(index), dtype=object),
         np.array(sex, dtype=object),
         np.array(birth, dtype="datetime64[D]"),
@@ -114,11 +119,12 @@ def load_fhir(folder: Path) -> PartyData:
         codes,
         onset,
     )
+    return with_columns(data, *read_columns(folder, mapping, index))
 
 
 def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
     """Write `patients` and `conditions` (the CSV format's tables) as FHIR R4 NDJSON:
-    the synthetic data's bulk-export form (no Observations yet)."""
+    the synthetic data's bulk-export form (Observations and Encounters: synth_events)."""
     genders = {"F": "female", "M": "male", "U": "unknown"}
     with (folder / PATIENT_FILE).open("w", encoding="utf-8") as out:
         for pid, sex, born in zip(

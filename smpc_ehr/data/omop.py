@@ -8,8 +8,8 @@ What is read (docs/data.md, "OMOP CDM source"), in one transaction:
 - `condition_occurrence`: the ICD-10 code from `condition_source_value`, dotted or
   undotted ("E7522" is E75.22); the onset from `condition_start_date` (empty: unknown).
 
-Features and outcomes (measurements, visits) are not mapped yet, so an OMOP source serves
-the count-type analyses only. Tables are named through SQLAlchemy's constructs with the
+Features and outcomes (measurement, observation, visit_occurrence) are read as the
+source's mapping says (`omop_features`). Tables are named through SQLAlchemy's constructs with the
 configured schema and every value is a bound parameter: nothing is formatted into SQL.
 A row that breaks a rule raises DataError naming the table, the column and the row's id.
 """
@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from smpc_ehr.data.codes import CODE_REGEX
+from smpc_ehr.data.mapping import NO_MAPPING, SourceMapping, with_columns
 from smpc_ehr.data.records import PartyData, persons_and_conditions
 from smpc_ehr.errors import DataError
 
@@ -51,8 +52,11 @@ def icd10(value: str) -> str:
     return code
 
 
-def load_omop(url: str, schema: str | None = None) -> PartyData:
-    """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`."""
+def load_omop(
+    url: str, schema: str | None = None, mapping: SourceMapping = NO_MAPPING
+) -> PartyData:
+    """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`,
+    and the features and outcomes `mapping` names (`omop_features`)."""
     import sqlalchemy as sa
 
     from smpc_ehr.data.engines import read_only_engine
@@ -60,16 +64,21 @@ def load_omop(url: str, schema: str | None = None) -> PartyData:
     engine, _ = read_only_engine(url)
     try:
         with engine.connect() as connection, connection.begin():  # one snapshot
-            return read_omop(connection, schema)
+            return read_omop(connection, schema, mapping)
     except sa.exc.SQLAlchemyError as exc:
         raise DataError(f"OMOP source {engine.url!r}: {exc.__class__.__name__}: {exc}") from None
     finally:
         engine.dispose()
 
 
-def read_omop(connection: sa.Connection, schema: str | None = None) -> PartyData:
-    """Persons and conditions as `connection` (inside the job's transaction) sees them."""
+def read_omop(
+    connection: sa.Connection, schema: str | None = None, mapping: SourceMapping = NO_MAPPING
+) -> PartyData:
+    """Persons, conditions and the mapped features and outcomes as `connection` (inside
+    the job's transaction) sees them."""
     import sqlalchemy as sa
+
+    from smpc_ehr.data.omop_features import read_columns
 
     person = sa.table(
         "person",
@@ -86,10 +95,12 @@ def read_omop(connection: sa.Connection, schema: str | None = None) -> PartyData
         conditions = connection.execute(
             sa.select(condition).order_by(condition.c.condition_occurrence_id)
         ).all()
+        ids = [row.person_id for row in persons]
+        features, outcomes = read_columns(connection, mapping, schema, ids)
     except sa.exc.SQLAlchemyError as exc:
         where = connection.engine.url
         raise DataError(f"OMOP source {where!r}: {exc.__class__.__name__}: {exc}") from None
-    return _party_data(persons, conditions)
+    return with_columns(_party_data(persons, conditions), features, outcomes)
 
 
 PERSON_COLUMNS = (  # what is read of each CDM table

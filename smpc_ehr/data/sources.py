@@ -14,6 +14,8 @@ A data folder holds today's CSV or Parquet files, or a `source.toml` with a `kin
     database = "ehr.duckdb"           # a DuckDB file, or: parquet = "." (Parquet in place)
 
 A relative SQLite or export path is taken from the folder holding `source.toml`.
+Both database kinds and fhir take the feature mapping, `outcomes` and `as_of` of `mapping`.
+Today's CSV or Parquet files need no `source.toml`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smpc_ehr.data.mapping import MAPPING_KEYS, parse_mapping
 from smpc_ehr.data.store import DatabaseStore, DataStore, FileStore, JobData
 from smpc_ehr.errors import DataError
 
@@ -31,8 +34,8 @@ if TYPE_CHECKING:
 
 SOURCE_FILE = "source.toml"
 KEYS = {
-    "omop": ("url", "schema"),
-    "fhir": ("path",),
+    "omop": ("url", "schema", *MAPPING_KEYS),
+    "fhir": ("path", *MAPPING_KEYS),
     "duckdb": ("database", "parquet", "memory_limit", "threads"),
 }
 """Each kind of source and the keys it takes besides `kind`."""
@@ -59,7 +62,8 @@ def open_store(folder: Path) -> DataStore:
         if not isinstance(export, str):
             raise DataError(f"{path}: path must be a folder name")
         where = (folder / export).resolve()
-        return FileStore(lambda: [path, *export_files(where)], lambda: load_fhir(where))
+        mapping = parse_mapping(table, path)
+        return FileStore(lambda: [path, *export_files(where)], lambda: load_fhir(where, mapping))
     url, schema = table.get("url"), table.get("schema")
     if not isinstance(url, str) or not url:
         raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")
@@ -68,8 +72,11 @@ def open_store(folder: Path) -> DataStore:
     from smpc_ehr.data.engines import read_only_engine
     from smpc_ehr.data.omop import read_omop
 
+    mapping = parse_mapping(table, path)
     engine, file = read_only_engine(_anchored(url, folder))
-    return DatabaseStore(engine, lambda connection: read_omop(connection, schema), file=file)
+    return DatabaseStore(
+        engine, lambda connection: read_omop(connection, schema, mapping), file=file
+    )
 
 
 def sql_source(folder: Path) -> DuckDbSource | None:

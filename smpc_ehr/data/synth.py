@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from smpc_ehr.data import synth_events
 from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
 from smpc_ehr.data.fhir import CONDITION_FILE, PATIENT_FILE, write_fhir
@@ -31,8 +32,8 @@ from smpc_ehr.data.sources import SOURCE_FILE
 _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMATS = ("csv", "parquet", "omop", "fhir")
 """What `generate_federation` writes per party: the CSV or Parquet files, an OMOP CDM
-5.4 SQLite file (`OMOP_FILE`), or FHIR R4 NDJSON (Patient, Condition), the last two
-with a `source.toml` and persons and conditions only."""
+5.4 SQLite file (`OMOP_FILE`), or FHIR R4 NDJSON (Patient, Condition, Observation,
+Encounter), the last two with a `source.toml` mapping the features and the outcome."""
 OMOP_FILE = "cdm.sqlite"
 _AS_OF = np.datetime64(DEFAULT_AS_OF, "D")
 
@@ -95,6 +96,8 @@ def generate_federation(
         factor = enrichment if role == "referral" else 1.0
         tables = _generate_party(rng, pid, int(n), role, mix, factor)
         _write_party(out / pid, tables, fmt)
+        if fmt in ("omop", "fhir"):  # drawn last: the CSV values stay those of the seed
+            _write_events(out / pid, tables["patients"], fmt, rng)
     truth = _truth(seed, fmt, ids, counts, roles, enrichment, mixes)
     (out / "truth.json").write_text(truth.to_json(), encoding="utf-8")
     return truth
@@ -245,9 +248,9 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     for stale in ("patients.csv", "patients.parquet", "conditions.csv", "conditions.parquet"):
         if not stale.endswith(fmt):
             (folder / stale).unlink(missing_ok=True)
-    for stale in (SOURCE_FILE, OMOP_FILE, PATIENT_FILE, CONDITION_FILE):
+    for stale in (SOURCE_FILE, OMOP_FILE, PATIENT_FILE, CONDITION_FILE, *synth_events.FILES):
         (folder / stale).unlink(missing_ok=True)
-    # persons and conditions only: features are not mapped to OMOP or FHIR yet
+    # persons and conditions here; features and the outcome in _write_events
     if fmt == "omop":
         write_omop(folder / OMOP_FILE, tables["patients"], tables["conditions"])
         source = f'kind = "omop"\nurl = "sqlite:///{OMOP_FILE}"\n'
@@ -262,6 +265,18 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
             pq.write_table(table, folder / f"{stem}.parquet")
         else:
             _write_csv(table, folder / f"{stem}.csv")
+
+
+def _write_events(folder: Path, patients: pa.Table, fmt: str, rng: np.random.Generator) -> None:
+    """The features and the outcome as OMOP or FHIR events, their mapping in source.toml."""
+    events = synth_events.draw(rng, patients)
+    if fmt == "omop":
+        synth_events.write_omop_events(folder / OMOP_FILE, events)
+    else:
+        ids = patients.column("patient_id").to_pylist()
+        synth_events.write_fhir_events(folder, events, ids)
+    with (folder / SOURCE_FILE).open("a", encoding="utf-8") as out:
+        out.write(synth_events.mapping_toml(patients))
 
 
 def _write_csv(table: pa.Table, path: Path) -> None:
