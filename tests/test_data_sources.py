@@ -26,6 +26,7 @@ from smpc_ehr.data.omop import icd10, load_omop
 from smpc_ehr.data.omop_features import mapped_columns, outcome_select
 from smpc_ehr.data.readmission import readmit_30d
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.sources import open_store
 from smpc_ehr.data.synth import OMOP_FILE, generate_federation
 from smpc_ehr.data.synth_events import CODES
 from smpc_ehr.errors import DataError
@@ -42,9 +43,10 @@ SEED = 17
 
 @pytest.fixture(scope="module")
 def formats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The same population as CSV files, OMOP SQLite files and FHIR NDJSON exports."""
+    """The same population as CSV files, OMOP SQLite files, FHIR NDJSON exports and
+    DuckDB files."""
     out = {}
-    for fmt in ("csv", "omop", "fhir"):
+    for fmt in ("csv", "omop", "fhir", "duckdb"):
         out[fmt] = tmp_path_factory.mktemp(fmt)
         generate_federation(PARTIES, 1500, SEED, out[fmt], fmt=fmt)
     return out
@@ -295,7 +297,7 @@ def test_mapped_columns_in_sqlite_and_duckdb_give_the_loaded_features(
     )
 
 
-@pytest.mark.parametrize("fmt", ["omop", "fhir"])
+@pytest.mark.parametrize("fmt", ["omop", "fhir", "duckdb"])
 def test_a_federation_of_source_folders_counts_as_the_csv_population(
     formats: dict[str, Path], tmp_path: Path, fmt: str
 ) -> None:
@@ -307,6 +309,9 @@ def test_a_federation_of_source_folders_counts_as_the_csv_population(
             summary = client.run(PROTOCOLS / "summary.toml", {"variables": "bmi,readmit_30d"})
     finally:
         down(fed.state_dir)
+    logs = [(fed.state_dir / "logs" / f"{p}.log").read_text() for p in PARTIES]
+    pushed = [log.count("local step pushed down into the database") for log in logs]
+    assert pushed == ([0] * len(PARTIES) if fmt == "fhir" else [2] * len(PARTIES))
     shown, _ = check_against_truth(result.result, truth_counts(csv, ["E11"], ("sex",)))
     assert shown >= 2
     expected = stats_truth.summary(stats_truth.cohort_frame(csv), ["bmi", "readmit_30d"])[""]
@@ -377,8 +382,48 @@ def test_every_analysis_gets_the_same_local_input_from_every_source(
         analysis = ANALYSES[template.analysis]
         analysis.validate(params)
         want = analysis.local_input(loaded["csv"], params)
-        for fmt in ("omop", "fhir"):
+        for fmt in ("omop", "fhir", "duckdb"):
             assert_same_input(analysis.local_input(loaded[fmt], params), want, f"{name} {fmt}")
+
+
+PUSHED_DOWN = {"contingency", "correlation", "rare_disease_count", "summary", "ttest"}
+
+
+@pytest.mark.parametrize("database", ["omop-sqlite", "omop-postgresql", "duckdb"])
+def test_every_pushed_down_analysis_computes_the_csv_input_in_the_database(
+    formats: dict[str, Path],
+    loaded: dict[str, PartyData],
+    database: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    folder = formats["duckdb" if database == "duckdb" else "omop"] / PARTIES[0]
+    if database == "omop-postgresql":
+        url = request.getfixturevalue("postgres")
+        copy_to_postgres(folder / OMOP_FILE, url, "pushed")
+        folder = postgres_folder(folder, url, "pushed", tmp_path / "pg")
+    templates = {p.stem: load_template(p) for p in sorted(PROTOCOLS.glob("*.toml"))}
+    store = open_store(folder)
+    job = store.open_job()
+    try:
+        assert job.sql is not None
+        pushed = set()
+        for name, template in templates.items():
+            params = template.bind(LOCAL_PARAMS[name])
+            analysis = ANALYSES[template.analysis]
+            got = analysis.local_input_sql(job.sql, params)
+            if got is None:
+                continue
+            pushed.add(name)
+            want = analysis.local_input(loaded["csv"], params)
+            # counts exactly; means and variances up to the order of summation
+            np.testing.assert_allclose(
+                np.asarray(got, float), np.asarray(want, float), rtol=1e-12, atol=1e-12
+            )
+        assert pushed == PUSHED_DOWN
+    finally:
+        job.close()
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -104,10 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True)
     synth.add_argument(
         "--format",
-        choices=("csv", "parquet", "omop", "fhir"),
+        choices=("csv", "parquet", "omop", "fhir", "duckdb"),
         default="csv",
         help="omop: an OMOP CDM SQLite file, fhir: FHIR R4 NDJSON, each with a source.toml "
-        "mapping the features and readmit_30d",
+        "mapping the features and readmit_30d; duckdb: the CSV tables in a DuckDB file",
     )
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
     synth.set_defaults(handler=commands.synth)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from smpc_ehr.data.codes import CODE_REGEX
@@ -276,6 +277,19 @@ class _TableSource(Source):
     @property
     def is_csv(self) -> bool:
         return False
+
+
+def write_duckdb(path: Path, patients: pa.Table, conditions: pa.Table) -> None:
+    """`patients` and `conditions` (the CSV format's tables) as the two tables of a new
+    DuckDB file: the synthetic data's DuckDB form."""
+    import duckdb
+
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as db:
+        for name, table in zip(TABLES, (patients, conditions), strict=True):
+            db.register("incoming", table)
+            db.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")  # name: a constant
+            db.unregister("incoming")
 
 
 def open_duckdb(table: Mapping[str, Any], folder: Path) -> DuckDbSource:

@@ -71,11 +71,15 @@ def open_store(folder: Path) -> DataStore:
         raise DataError(f"{path}: schema must be a string")
     from smpc_ehr.data.engines import read_only_engine
     from smpc_ehr.data.omop import read_omop
+    from smpc_ehr.data.omop_relations import omop_relations
 
     mapping = parse_mapping(table, path)
     engine, file = read_only_engine(_anchored(url, folder))
     return DatabaseStore(
-        engine, lambda connection: read_omop(connection, schema, mapping), file=file
+        engine,
+        lambda connection: read_omop(connection, schema, mapping),
+        omop_relations(mapping, schema),
+        file,
     )
 
 

@@ -24,17 +24,19 @@ import pyarrow.parquet as pq
 from smpc_ehr.data import synth_events
 from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
+from smpc_ehr.data.duckdb_source import write_duckdb
 from smpc_ehr.data.fhir import CONDITION_FILE, PATIENT_FILE, write_fhir
 from smpc_ehr.data.omop import write_omop
 from smpc_ehr.data.records import SEXES
 from smpc_ehr.data.sources import SOURCE_FILE
 
 _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FORMATS = ("csv", "parquet", "omop", "fhir")
+FORMATS = ("csv", "parquet", "omop", "fhir", "duckdb")
 """What `generate_federation` writes per party: the CSV or Parquet files, an OMOP CDM
 5.4 SQLite file (`OMOP_FILE`), or FHIR R4 NDJSON (Patient, Condition, Observation,
 Encounter), the last two with a `source.toml` mapping the features and the outcome."""
 OMOP_FILE = "cdm.sqlite"
+DUCKDB_FILE = "ehr.duckdb"
 _AS_OF = np.datetime64(DEFAULT_AS_OF, "D")
 
 
@@ -248,7 +250,8 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     for stale in ("patients.csv", "patients.parquet", "conditions.csv", "conditions.parquet"):
         if not stale.endswith(fmt):
             (folder / stale).unlink(missing_ok=True)
-    for stale in (SOURCE_FILE, OMOP_FILE, PATIENT_FILE, CONDITION_FILE, *synth_events.FILES):
+    stale_sources = (SOURCE_FILE, OMOP_FILE, DUCKDB_FILE, PATIENT_FILE, CONDITION_FILE)
+    for stale in (*stale_sources, *synth_events.FILES):
         (folder / stale).unlink(missing_ok=True)
     # persons and conditions here; features and the outcome in _write_events
     if fmt == "omop":
@@ -258,8 +261,12 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     if fmt == "fhir":
         write_fhir(folder, tables["patients"], tables["conditions"])
         (folder / SOURCE_FILE).write_text('kind = "fhir"\n', encoding="utf-8")
+    if fmt == "duckdb":
+        write_duckdb(folder / DUCKDB_FILE, tables["patients"], tables["conditions"])
+        source = f'kind = "duckdb"\ndatabase = "{DUCKDB_FILE}"\n'
+        (folder / SOURCE_FILE).write_text(source, encoding="utf-8")
     for stem, table in tables.items():
-        if fmt in ("omop", "fhir") and stem != "truth_phenotypes":
+        if fmt in ("omop", "fhir", "duckdb") and stem != "truth_phenotypes":
             continue
         if fmt == "parquet" and stem != "truth_phenotypes":
             pq.write_table(table, folder / f"{stem}.parquet")
