@@ -321,6 +321,44 @@ def test_a_federation_of_source_folders_counts_as_the_csv_population(
         check_moments(cell, expected[name], eps("mpyc", len(PARTIES)), (fmt, name))
 
 
+@pytest.mark.slow
+def test_a_federation_reading_postgresql_gives_the_csv_results_on_both_backends(
+    formats: dict[str, Path], postgres: str, tmp_path: Path
+) -> None:
+    """Three hospitals, each with its CDM in its own schema of a real PostgreSQL server:
+    the count and the summary (pushed down) equal the pooled CSV answers on MPyC and on
+    CrypTen."""
+    csv, data = formats["csv"], tmp_path / "data"
+    data.mkdir()
+    for i, party in enumerate(PARTIES):
+        omop = formats["omop"] / party
+        copy_to_postgres(omop / OMOP_FILE, postgres, f"fed{i}")
+        postgres_folder(omop, postgres, f"fed{i}", data / party)
+    fed = start_federation(data, tmp_path / "state")
+    try:
+        with Client.from_state(fed.state_dir) as client:
+            runs = {
+                backend: (
+                    client.run(COUNT_TEMPLATE, {"codes": "E11", "by": "sex"}, backend=backend),
+                    client.run(
+                        PROTOCOLS / "summary.toml", {"variables": "bmi,hba1c"}, backend=backend
+                    ),
+                )
+                for backend in ("mpyc", "crypten")
+            }
+    finally:
+        down(fed.state_dir)
+    truth = truth_counts(csv, ["E11"], ("sex",))
+    expected = stats_truth.summary(stats_truth.cohort_frame(csv), ["bmi", "hba1c"])[""]
+    for backend, (count, summary) in runs.items():
+        check_against_truth(count.result, truth)
+        assert all(v.startswith("postgresql snapshot ") for v in count.data_versions.values())
+        for name in ("bmi", "hba1c"):
+            cell = summary.result["variables"][name]
+            assert cell["n"] == expected[name]["n"] > 0, (backend, name)
+            check_moments(cell, expected[name], eps(backend, len(PARTIES)), (backend, name))
+
+
 LOCAL_PARAMS = {  # one parameter set per protocol, reading features and the outcome
     "backend_selftest": {"seed": "7", "size": "4"},
     "contingency": {"row": "sex", "col": "readmit_30d"},
