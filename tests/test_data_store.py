@@ -19,7 +19,9 @@ from smpc_ehr.client import Client
 from smpc_ehr.client.client import JobFailed
 from smpc_ehr.data.cohort import CohortFilter, count_cells
 from smpc_ehr.data.engines import read_only_engine
+from smpc_ehr.data.loader import data_files
 from smpc_ehr.data.sources import open_store
+from smpc_ehr.data.store import VERSION_KEY_FILE, files_version
 from smpc_ehr.data.synth import OMOP_FILE, generate_federation
 from smpc_ehr.local.federation import down
 from tests._truth import truth_counts
@@ -81,7 +83,7 @@ def test_a_sqlite_source_is_read_only_in_one_snapshot_per_job(tmp_path: Path) ->
     store = open_store(tmp_path / "h")
     job = store.open_job()
     assert job.version.startswith(f"{OMOP_FILE} modified ")
-    assert job.sql is None  # no push-down relations for this source: rows are read
+    assert job.sql is not None and job.sql.version == job.version  # push-down queries it
     before = e11_total(job.rows())
     job.close()
     engine, _ = read_only_engine(f"sqlite:///{tmp_path / 'h' / OMOP_FILE}")
@@ -155,8 +157,14 @@ def test_a_running_federation_follows_its_files_and_names_their_versions(
         truth = truth_counts(data, ["E11"])[()]
         assert first.result["count"] == truth
         assert set(first.data_versions) == set(PARTIES)
-        assert all(v.startswith("sha256:") for v in first.data_versions.values())
         assert first.as_dict()["data_versions"] == first.data_versions
+        for party in PARTIES:  # an analyst holding the exact files cannot confirm them;
+            files = data_files(data / party)  # the hospital, holding its key, can
+            released = first.data_versions[party]
+            assert released.startswith("hmac-sha256:")
+            assert released.split(":")[1] != files_version(files).split(":")[1]
+            key = (state / "state" / party / VERSION_KEY_FILE).read_bytes()
+            assert released == files_version(files, key)
 
         time.sleep(0.01)
         add_copies(data / PARTIES[1], "E11", 3)

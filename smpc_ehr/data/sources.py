@@ -42,8 +42,9 @@ KEYS = {
 KINDS = tuple(KEYS)
 
 
-def open_store(folder: Path) -> DataStore:
-    """The store of the party data in `folder` (files, or what its source.toml names)."""
+def open_store(folder: Path, version_key: bytes | None = None) -> DataStore:
+    """The store of the party data in `folder` (files, or what its source.toml names);
+    `version_key` keys the versions of data files (`store.version_key`)."""
     from smpc_ehr.data import loader
 
     folder = Path(folder)
@@ -51,7 +52,9 @@ def open_store(folder: Path) -> DataStore:
         raise DataError(f"{folder}: data folder does not exist")
     path = folder / SOURCE_FILE
     if not path.is_file():
-        return FileStore(lambda: loader.data_files(folder), lambda: loader.load_files(folder))
+        return FileStore(
+            lambda: loader.data_files(folder), lambda: loader.load_files(folder), version_key
+        )
     table = read_source_file(path)
     if table["kind"] == "duckdb":
         return DuckDbStore(duckdb_source(table, path))

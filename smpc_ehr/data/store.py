@@ -2,18 +2,22 @@
 
 Each job opens a `JobData`: the data as they are when the job starts, and the version
 that names them (docs/data.md, "Data version"). Files (CSV, Parquet, a FHIR export) are
-re-read when one of them changed since the last job (size or modification time) and
-their version is a SHA-256 of their bytes. A database is read inside one read-only
-transaction per job (PostgreSQL: REPEATABLE READ, one snapshot for every query of the
-job); its version is the snapshot and its time. A job that the analysis can push down
-(`Analysis.local_input_sql`) gets the open transaction as a `SqlSnapshot` and never
-holds a row-level table; any other job materialises the rows through the same
-transaction.
+re-read when one of them changed since the last job (size or modification time); their
+version is an HMAC-SHA256 of their bytes under a key of the party's own, so that no one
+without it can test a guess of the files against a released version. A database is
+read inside one read-only transaction per job (PostgreSQL: REPEATABLE READ, one
+snapshot for every query of the job); its version is the snapshot and its time. A job
+that the analysis can push down (`Analysis.local_input_sql`) gets the open transaction
+as a `SqlSnapshot` and never holds a row-level table; any other job materialises the
+rows through the same transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -23,13 +27,37 @@ from typing import TYPE_CHECKING
 
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.relations import Relations, SqlSnapshot
+from smpc_ehr.errors import DataError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
 VERSION_HEX = 16
-"""Hex digits of a file source's SHA-256 kept in its version (64 bits: ample to tell
+"""Hex digits of a file source's digest kept in its version (64 bits: ample to tell
 two versions of one hospital's files apart)."""
+VERSION_KEY_FILE = "data_version.key"
+"""In the party's state folder: the key of its file sources' versions."""
+VERSION_KEY_BYTES = 32
+
+
+def version_key(state: Path) -> bytes:
+    """The party's key for the versions of its data files, made on first use (32 random
+    bytes, mode 0600, in its state folder). Keyed, a version tells apart two states of
+    the files but lets no one who guesses the files' content confirm the guess; the
+    hospital, holding the key, can recompute it (`files_version`)."""
+    path = state / VERSION_KEY_FILE
+    state.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes()
+        if len(key) != VERSION_KEY_BYTES:
+            raise DataError(f"{path}: not a data version key ({VERSION_KEY_BYTES} bytes)") from None
+        return key
+    key = secrets.token_bytes(VERSION_KEY_BYTES)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+    return key
 
 
 class JobData:
@@ -87,9 +115,15 @@ class MemoryStore(DataStore):
 class FileStore(DataStore):
     """Data files in a folder, loaded again only when one of them changed."""
 
-    def __init__(self, files: Callable[[], Sequence[Path]], load: Callable[[], PartyData]):
+    def __init__(
+        self,
+        files: Callable[[], Sequence[Path]],
+        load: Callable[[], PartyData],
+        key: bytes | None = None,
+    ):
         self._files = files
         self._load = load
+        self._key = key
         self._lock = threading.Lock()
         self._seen: tuple[tuple[str, int, int], ...] | None = None
         self._data: PartyData | None = None
@@ -104,7 +138,7 @@ class FileStore(DataStore):
             seen = self._signature()
             if seen != self._seen or self._data is None:
                 data = self._load()
-                version = files_version([Path(name) for name, _, _ in seen])
+                version = files_version([Path(name) for name, _, _ in seen], self._key)
                 if self._signature() != seen:  # written while we read: read it next job
                     seen = ()
                 self._seen, self._data, self._version = seen, data, version
@@ -112,16 +146,18 @@ class FileStore(DataStore):
             return JobData(self._version, lambda: data)
 
 
-def files_version(paths: Sequence[Path]) -> str:
-    """ "sha256:" and the first hex digits of a digest of the files' names and bytes."""
-    digest = hashlib.sha256()
+def files_version(paths: Sequence[Path], key: bytes | None = None) -> str:
+    """The first hex digits of a digest of the files' names and bytes: "hmac-sha256:"
+    under `key` (a party's `version_key`), else "sha256:" (tools and tests)."""
+    digest = hmac.new(key, digestmod=hashlib.sha256) if key else hashlib.sha256()
     for path in sorted(paths):
         digest.update(path.name.encode() + b"\0")
         with path.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         digest.update(b"\0")
-    return "sha256:" + digest.hexdigest()[:VERSION_HEX]
+    prefix = "hmac-sha256:" if key else "sha256:"
+    return prefix + digest.hexdigest()[:VERSION_HEX]
 
 
 class DatabaseStore(DataStore):
@@ -141,8 +177,6 @@ class DatabaseStore(DataStore):
 
     def open_job(self) -> JobData:
         import sqlalchemy as sa
-
-        from smpc_ehr.errors import DataError
 
         try:
             connection = self._engine.connect()

@@ -24,7 +24,7 @@ from smpc_ehr.backends import BACKENDS
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.config.roster import Roster
 from smpc_ehr.data.sources import open_store
-from smpc_ehr.data.store import FileStore
+from smpc_ehr.data.store import FileStore, version_key
 from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
 from smpc_ehr.party.service import PartyServicer
@@ -70,7 +70,7 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     # Certificate and key first (id, key pair): a wrong file is reported before data loads.
     tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key, role="party")
     started = time.monotonic()
-    store = open_store(config.data)
+    store = open_store(config.data, version_key(config.state))
     first = store.open_job()  # a source that cannot be read stops the start, not a job
     try:  # files are loaded now anyway; a database is only connected to
         what = f"{first.rows().n_patients} patients" if isinstance(store, FileStore) else "data"
