@@ -16,6 +16,7 @@ from smpc_ehr.config.analyst import write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
 from smpc_ehr.config.party import load_party_config, write_party_config
+from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.data.synth import generate_federation
 from smpc_ehr.errors import ConfigError
 
@@ -83,6 +84,24 @@ def test_party_config_loads_its_data(site: Path, capsys: pytest.CaptureFixture[s
     patients = pcsv.read_csv(site / "data/hospital-a/patients.csv")
     assert f"{patients.num_rows} patients" in out
     assert "bmi" in out  # a numeric column of the synthetic data
+
+
+def test_a_database_source_is_counted_in_the_database(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DuckDB source: `config check` counts patients, condition rows and codes with
+    SQL (the rows are not loaded) and they are the CSV files' of the same population."""
+    generate_federation(["hospital-a"], 50, 1, site / "duck", fmt="duckdb")
+    config = (site / "hospital-a.toml").read_text()
+    (site / "duck.toml").write_text(config.replace("data/hospital-a", "duck/hospital-a"))
+    assert main(["config", "check", str(site / "duck.toml")]) == 0
+    out = capsys.readouterr().out
+    csv = load_party_data(site / "data/hospital-a")
+    assert (
+        f"{csv.n_patients} patients, {csv.n_conditions} condition rows "
+        f"({len(csv.code_table)} distinct codes), version files:"
+    ) in out
+    assert "outcome columns: readmit_30d" in out
 
 
 def test_days_left_counts_to_expiry(site: Path) -> None:

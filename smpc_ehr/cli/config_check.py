@@ -144,18 +144,35 @@ def certificate_facts(
 
 
 def _data_lines(config: PartyConfig) -> tuple[str, ...]:
-    """Load the party's data as the party would, and describe it."""
-    from smpc_ehr.data.loader import load_party_data
+    """Read the party's data as the party would, and describe them: a database is
+    counted in the database (its rows are not loaded), files are loaded and checked."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smpc_ehr.data.pushdown import source_totals
+    from smpc_ehr.data.sources import open_store
 
     try:
-        data = load_party_data(config.data)
-    except DataError as exc:
+        store = open_store(config.data)
+        try:
+            job = store.open_job()
+            try:
+                if job.sql is not None:
+                    patients, rows, codes = source_totals(job.sql)
+                    numeric = sorted(job.sql.relations.features)
+                    outcomes = sorted(job.sql.relations.outcomes)
+                else:
+                    data = job.rows()
+                    patients, rows, codes = data.n_patients, data.n_conditions, len(data.code_table)
+                    numeric, outcomes = sorted(data.features), sorted(data.outcomes)
+            finally:
+                job.close()
+        finally:
+            store.close()
+    except (DataError, SQLAlchemyError) as exc:
         raise ConfigError(f"{config.source}: [party] data: {exc}") from None
-    numeric = sorted(data.features)
-    outcomes = sorted(data.outcomes)
     return (
-        f"data: {config.data}: {data.n_patients} patients, "
-        f"{len(data.cond_patient)} condition rows ({len(data.code_table)} distinct codes)",
+        f"data: {config.data}: {patients} patients, "
+        f"{rows} condition rows ({codes} distinct codes), version {job.version}",
         f"  numeric columns: {', '.join(numeric) or '(none)'}",
         f"  outcome columns: {', '.join(outcomes) or '(none)'}",
     )

@@ -126,3 +126,18 @@ def count_cells(
             cell = cell * len(STRATA[var]) + level(value, len(STRATA[var]), var)
         counts[cell] += int(n)
     return labels, counts
+
+
+def source_totals(snapshot: SqlSnapshot) -> tuple[int, int, int]:
+    """Patients, condition rows and distinct stored codes of a database source, counted
+    in the database (what `config check` prints without loading the rows)."""
+    rel = snapshot.relations
+    patients = sa.select(sa.func.count()).select_from(rel.patients)
+    rows = sa.select(sa.func.count()).select_from(rel.conditions)
+    codes = sa.select(sa.func.count(sa.distinct(rel.conditions.c.code)))
+    run = snapshot.connection.execute
+    return (
+        int(run(patients).scalar_one()),
+        int(run(rows).scalar_one()),
+        int(run(codes).scalar_one()),
+    )
