@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(persons and conditions only)",
     )
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
+    synth.add_argument(
+        "--overlap",
+        type=float,
+        default=None,
+        help="give patients link ids and show this share (0-1) of rare-disease patients "
+        "at one or two other hospitals too",
+    )
     synth.set_defaults(handler=commands.synth)
 
     for role in ("party", "coordinator", "dealer"):

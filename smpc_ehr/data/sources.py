@@ -5,8 +5,11 @@
     url = "sqlite:///cdm.sqlite"      # or "postgresql+psycopg2://reader@host/cdm"
     schema = "cdm"                    # optional
 
+    link_column = "person_source_value"   # optional: the person column of link ids
+
     kind = "fhir"                     # a FHIR R4 bulk export: Patient and Condition NDJSON
     path = "export"                   # optional, default the folder itself
+    link_system = "urn:oid:..."       # optional: the Patient.identifier system of link ids
 
 A relative SQLite or export path is taken from the folder holding `source.toml`.
 Today's CSV or Parquet files need no `source.toml`.
@@ -21,7 +24,7 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError
 
 SOURCE_FILE = "source.toml"
-KEYS = {"omop": ("url", "schema"), "fhir": ("path",)}
+KEYS = {"omop": ("url", "schema", "link_column"), "fhir": ("path", "link_system")}
 """Each kind of source and the keys it takes besides `kind`."""
 KINDS = tuple(KEYS)
 
@@ -47,7 +50,7 @@ def load_source(folder: Path) -> PartyData | None:
         export = table.get("path", ".")
         if not isinstance(export, str):
             raise DataError(f"{path}: path must be a folder name")
-        return load_fhir((folder / export).resolve())
+        return load_fhir((folder / export).resolve(), _link_key(table, "link_system", path))
     url, schema = table.get("url"), table.get("schema")
     if not isinstance(url, str) or not url:
         raise DataError(f"{path}: url must be a database URL (e.g. sqlite:///cdm.sqlite)")
@@ -55,7 +58,15 @@ def load_source(folder: Path) -> PartyData | None:
         raise DataError(f"{path}: schema must be a string")
     from smpc_ehr.data.omop import load_omop
 
-    return load_omop(_anchored(url, folder), schema)
+    return load_omop(_anchored(url, folder), schema, _link_key(table, "link_column", path))
+
+
+def _link_key(table: dict[str, object], key: str, path: Path) -> str | None:
+    """The optional key naming where link ids are (a column, an identifier system)."""
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise DataError(f"{path}: {key} must be a non-empty string")
+    return value
 
 
 def _anchored(url: str, folder: Path) -> str:
