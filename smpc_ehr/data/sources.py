@@ -75,3 +75,26 @@ def _anchored(url: str, folder: Path) -> str:
     if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
         return prefix + str((folder / url[len(prefix) :]).resolve())
     return url
+
+
+def has_link_ids(folder: Path) -> bool:
+    """Whether a party folder's data carry link ids: a `link_id` column in its patients
+    file, or a `link_column`/`link_system` in its `source.toml` (`smpc-ehr local up`
+    then makes a linkage key for the federation)."""
+    source = folder / SOURCE_FILE
+    if source.is_file():
+        try:
+            table = tomllib.loads(source.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return False  # the party reports the broken file when it loads it
+        return bool(table.get("link_column") or table.get("link_system"))
+    csv_file, parquet_file = folder / "patients.csv", folder / "patients.parquet"
+    if csv_file.is_file():
+        with csv_file.open(encoding="utf-8", errors="replace") as lines:
+            header = lines.readline().strip().split(",")
+        return "link_id" in (name.strip().strip('"') for name in header)
+    if parquet_file.is_file():
+        import pyarrow.parquet as pq
+
+        return "link_id" in pq.read_schema(parquet_file).names
+    return False

@@ -21,8 +21,10 @@ from smpc_ehr import __version__
 from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP, ROSTER_RELOAD
 from smpc_ehr.backends import BACKENDS
+from smpc_ehr.config.linkage_key import read_linkage_key
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.config.roster import Roster
+from smpc_ehr.data.linkage import with_link_tokens
 from smpc_ehr.data.loader import load_party_data
 from smpc_ehr.party.gossip import HeadGossip
 from smpc_ehr.party.jobs import JobRunner
@@ -70,6 +72,8 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key, role="party")
     started = time.monotonic()
     data = load_party_data(config.data)
+    if config.linkage_key is not None:  # link ids become keyed tokens, once, here
+        data = with_link_tokens(data, read_linkage_key(config.linkage_key))
     log.info(
         "%s: loaded %d patients from %s in %.1f s",
         config.id,
