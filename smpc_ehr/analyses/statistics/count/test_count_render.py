@@ -24,3 +24,17 @@ def test_a_real_finalised_single_count_renders() -> None:
     suppressed = render_finalised("count", released_counts([3]), params)
     assert suppressed.startswith("patients: suppressed (< 11)")
     assert render({"count": None, "suppressed": True, "threshold": 11}, "count") == suppressed
+
+
+def test_a_deduplicated_count_renders_both_numbers() -> None:
+    shown = {"count": 54, "suppressed": False, "shared": 30, "dedup": True, "threshold": 11}
+    assert render(shown, "count").splitlines() == [
+        "distinct patients: 54",
+        "seen at more than one hospital: 30",
+        "small-cell threshold: 11",
+    ]
+    hidden = {**shown, "shared": None}
+    assert (
+        render(hidden, "count").splitlines()[1]
+        == "seen at more than one hospital: suppressed (< 11)"
+    )
