@@ -8,12 +8,10 @@ BOUND (a copy, approved by the parties like any template), so the jobs take seco
 
 from __future__ import annotations
 
-import asyncio
 import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,6 +33,7 @@ from smpc_ehr.local.federation import LocalFederation, down, up
 from smpc_ehr.securemath.distinct import distinct_and_shared
 from smpc_ehr.study.template import load_template
 from tests.federations import COUNT_TEMPLATE
+from tests.test_mpyc_sec_param import restore_mpyc_globals, run_alone  # noqa: F401 (a fixture)
 
 HOSPITALS = ("hospital-1", "hospital-2", "hospital-3")
 BOUND = 40
@@ -107,40 +106,8 @@ def test_synth_overlap_shares_link_ids_and_leaves_link_ids_out_of_features(
     assert not has_link_ids(plain / HOSPITALS[0])
 
 
-def run_alone(program: Any) -> Any:
-    """`program(ops)` on a one-party MPyC runtime as a job builds it (tests/
-    test_mpyc_sec_param.py): MPyC's own field arithmetic, without the network."""
-    from smpc_ehr.backends.mpyc import library
-    from smpc_ehr.backends.mpyc import ops as mops
-    from smpc_ehr.backends.mpyc import runtime as mruntime
-
-    async def main() -> Any:
-        channel = SimpleNamespace(parties=("solo",), my_index=0)
-        rt = mruntime._build_runtime(library.import_mpyc(), channel, round_seconds=10.0)
-        rt._prss_keys = mruntime.send_prss_keys(channel)
-        try:
-            return await program(mops.MpycOps(rt, bits=32))
-        finally:
-            rt.prfs.cache_clear()
-
-    return asyncio.run(main())
-
-
-@pytest.fixture
-def restore_mpyc_globals() -> Iterator[None]:
-    import importlib
-
-    from smpc_ehr.backends.mpyc import library
-
-    library.import_mpyc()
-    modules = [importlib.import_module(f"mpyc.{name}") for name in library.GLOBAL_MODULES]
-    saved = [module.runtime for module in modules]
-    yield
-    for module, runtime in zip(modules, saved, strict=True):
-        module.runtime = runtime
-
-
-def test_the_secure_distinct_count_on_mpyc_arithmetic(restore_mpyc_globals) -> None:
+@pytest.mark.usefixtures("restore_mpyc_globals")
+def test_the_secure_distinct_count_on_mpyc_arithmetic() -> None:
     # Three simulated parties' tokens (one runtime inputs them all): large tokens near
     # 2^63, overlaps of two and three parties, unlinked patients, the padding rule.
     rng = np.random.default_rng(5)

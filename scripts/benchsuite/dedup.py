@@ -33,18 +33,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def pooled(data: Path, parties: list[str]) -> tuple[list[int], int, int]:
-    """Per hospital its linked cohort size; pooled distinct link ids and shared ones."""
-    import pandas as pd
+    """Per hospital its linked cohort size; pooled distinct link ids and shared ones
+    (the loader's plaintext cohorts and link ids, outside MPC)."""
+    from collections import Counter
 
-    per = []
+    from smpc_ehr.data.cohort import CohortFilter, cohort_members
+    from smpc_ehr.data.loader import load_party_data
+
+    links = []
     for party in parties:
-        patients = pd.read_csv(data / party / "patients.csv", dtype=str)
-        conditions = pd.read_csv(data / party / "conditions.csv", dtype=str)
-        ids = set(conditions[conditions["code"].str.startswith(CODES)]["patient_id"])
-        per.append(set(patients[patients["patient_id"].isin(ids)]["link_id"]))
-    everyone = set().union(*per)
-    shared = sum(1 for link in everyone if sum(link in s for s in per) > 1)
-    return [len(s) for s in per], len(everyone), shared
+        data_of = load_party_data(data / party)
+        members, _ = cohort_members(data_of, CohortFilter(codes=(CODES,)))
+        links.append(set(data_of.link_id[members]))  # type: ignore[index]
+    seen = Counter(link for mine in links for link in mine)
+    return [len(mine) for mine in links], len(seen), sum(1 for n in seen.values() if n > 1)
 
 
 def run(args: argparse.Namespace) -> int:
