@@ -23,6 +23,7 @@ from smpc_ehr.analyses.statistics.count import ANALYSIS
 from smpc_ehr.client import Client
 from smpc_ehr.client.client import JobFailed
 from smpc_ehr.config.linkage_key import new_linkage_key, read_linkage_key
+from smpc_ehr.config.party import load_party_config
 from smpc_ehr.data.cohort import CohortFilter, cohort_members
 from smpc_ehr.data.linkage import TOKEN_BITS, link_token, with_link_tokens
 from smpc_ehr.data.loader import load_party_data
@@ -33,6 +34,7 @@ from smpc_ehr.local.federation import LocalFederation, down, up
 from smpc_ehr.securemath.distinct import distinct_and_shared
 from smpc_ehr.study.template import load_template
 from tests.federations import COUNT_TEMPLATE
+from tests.test_config import PARTY, federation, write
 from tests.test_mpyc_sec_param import restore_mpyc_globals, run_alone  # noqa: F401 (a fixture)
 
 HOSPITALS = ("hospital-1", "hospital-2", "hospital-3")
@@ -79,6 +81,24 @@ def test_the_linkage_key_file(tmp_path: Path) -> None:
     (tmp_path / "bad.key").write_text("abc\n")
     with pytest.raises(ConfigError, match=r"bad\.key"):
         read_linkage_key(tmp_path / "bad.key")
+
+
+def test_the_party_config_names_the_linkage_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    federation(tmp_path)
+    text = PARTY.replace(
+        'data = "data/hospital-a"\n', 'data = "data/hospital-a"\nlinkage_key = "linkage.key"\n'
+    )
+    path = write(tmp_path / "hospital-a.toml", text)
+    with pytest.raises(ConfigError, match="linkage key not found"):
+        load_party_config(path)
+    key = new_linkage_key(tmp_path / "linkage.key")
+    assert load_party_config(path).linkage_key == key
+    assert "chmod 600" not in caplog.text
+    key.chmod(0o644)  # readable by others: a warning, as for a private key
+    load_party_config(path)
+    assert "chmod 600" in caplog.text
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "omop", "fhir"])
