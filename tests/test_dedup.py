@@ -61,6 +61,19 @@ def pooled(data: Path, codes: tuple[str, ...]) -> tuple[int, int]:
     return len(everyone), sum(1 for link in everyone if sum(link in s for s in per) > 1)
 
 
+def pooled_by_sex(data: Path, codes: tuple[str, ...]) -> dict[str, int]:
+    """Distinct link ids of the cohort per sex, each with the sex recorded at the first
+    hospital (in roster order: the folders' sorted names) that has the patient."""
+    first: dict[str, str] = {}
+    for hospital in HOSPITALS:
+        patients = pd.read_csv(data / hospital / "patients.csv", dtype=str)
+        conditions = pd.read_csv(data / hospital / "conditions.csv", dtype=str)
+        ids = set(conditions[conditions["code"].str.startswith(codes)]["patient_id"])
+        for _, row in patients[patients["patient_id"].isin(ids)].iterrows():
+            first.setdefault(row["link_id"], row["sex"])
+    return {sex: sum(v == sex for v in first.values()) for sex in ("F", "M", "U")}
+
+
 # ------------------------------------------------------------------ fast tier
 
 
@@ -128,44 +141,53 @@ def test_synth_overlap_shares_link_ids_and_leaves_link_ids_out_of_features(
 
 @pytest.mark.usefixtures("restore_mpyc_globals")
 def test_the_secure_distinct_count_on_mpyc_arithmetic() -> None:
-    # Three simulated parties' tokens (one runtime inputs them all): large tokens near
-    # 2^63, overlaps of two and three parties, unlinked patients, the padding rule.
+    # Three simulated parties (one runtime inputs them all): large tokens near 2^63,
+    # overlaps of two and three parties, unlinked patients, the padding rule, and a
+    # shared patient whose cell differs between hospitals (the first hospital's counts).
     rng = np.random.default_rng(5)
     pool = [int(t) for t in rng.integers(2**62, 2**63, size=30)]
-    sets = [set(pool[:12]), set(pool[8:20]), {*pool[0:3], *pool[18:25]}]
-    unlinked = [2, 0, 5]
-    every = set().union(*sets)
-    truth = (
-        len(every) + sum(unlinked),
-        sum(1 for t in every if sum(t in s for s in sets) > 1),
-    )
+    sets = [pool[:12], pool[8:20], [*pool[0:3], *pool[18:25]]]
+    cell_of = [{t: t % 3 for t in mine} for mine in sets]  # 3 cells
+    cell_of[1] = {t: (t + 1) % 3 for t in sets[1]}  # hospital 2 records other cells
+    unlinked = [[2, 0, 1], [0, 0, 0], [1, 3, 1]]
+    first: dict[int, int] = {}
+    for mine, cells in zip(sets, cell_of, strict=True):
+        for token in mine:
+            first.setdefault(token, cells[token])
+    truth = [sum(u[c] for u in unlinked) + sum(v == c for v in first.values()) for c in range(3)]
+    shared = sum(1 for t in first if sum(t in s for s in sets) > 1)
     bound, pad = 16, 2**TOKEN_BITS + 1
 
-    async def program(ops: Any) -> tuple[int, int]:
-        tokens = []
+    async def program(ops: Any) -> tuple[list[int], int]:
+        tokens, rows, counts = [], [], []
         for p, mine in enumerate(sets):
             start = pad + p * bound
-            padded = [*sorted(mine), *range(start + len(mine), start + bound)]
+            padded = [*mine, *range(start + len(mine), start + bound)]
             (secret,) = ops.input_field_elements(padded, pad + 3 * bound)
             tokens.append(secret)
-        counts = [ops.input_ints([len(s) + u], 32)[0] for s, u in zip(sets, unlinked, strict=True)]
-        distinct, shared = distinct_and_shared(ops, counts, tokens)
-        opened = [await ops.reveal(v) for v in (distinct, shared)]
-        return int(opened[0][0]), int(opened[1][0])
+            onehot = np.zeros((bound, 3), dtype=np.int64)
+            onehot[np.arange(len(mine)), [cell_of[p][t] for t in mine]] = 1
+            (flat,) = ops.input_ints([int(v) for v in onehot.reshape(-1)], 32)
+            rows.append(ops.reshape(flat, (bound, 3)))
+            counts.append(ops.input_ints(unlinked[p], 32)[0])
+        distinct, together = distinct_and_shared(ops, counts, tokens, rows)
+        opened = [await ops.reveal(v) for v in (distinct, together)]
+        return [int(v) for v in opened[0]], int(opened[1][0])
 
-    assert run_alone(program) == truth
+    assert run_alone(program) == (truth, shared)
+    assert shared > 0 and len(set(truth)) > 1
 
 
-def test_dedup_refuses_by_epsilon_and_crypten() -> None:
+def test_dedup_refuses_epsilon_and_crypten() -> None:
     template = load_template(COUNT_TEMPLATE)
     params = template.bind({"codes": "E84", "dedup": "yes"})
     ANALYSIS.validate(params)
     with pytest.raises(TemplateError, match="mpyc backend only"):
         ANALYSIS.validate_backend(params, "crypten")
-    for extra in ({"by": "sex"}, {"epsilon": "1"}):
-        bad = template.bind({"codes": "E84", "dedup": "yes", **extra})
-        with pytest.raises(TemplateError, match="dedup"):
-            ANALYSIS.validate(bad)
+    ANALYSIS.validate(template.bind({"codes": "E84", "dedup": "yes", "by": "sex"}))
+    bad = template.bind({"codes": "E84", "dedup": "yes", "epsilon": "1"})
+    with pytest.raises(TemplateError, match="dedup"):
+        ANALYSIS.validate(bad)
 
 
 # ------------------------------------------------------------------ a real federation
@@ -215,6 +237,7 @@ def test_dedup_count_equals_the_pooled_distinct_count(
         # a code whose shared patients are fewer than the threshold: that number suppressed
         few = client.run(small_template, {"codes": "E78", "dedup": "yes"}).result
         none = client.run(small_template, {"codes": "Q99.9", "dedup": "yes"}).result
+        table = client.run(small_template, {"codes": "E11", "dedup": "yes", "by": "sex"}).result
     assert job.result == {
         "count": distinct,
         "suppressed": False,
@@ -234,6 +257,13 @@ def test_dedup_count_equals_the_pooled_distinct_count(
         "threshold": THRESHOLD,
     }
     assert job.cost is not None and 0 < job.cost["hops"] <= HOPS_BOUND, job.cost
+    by_sex = pooled_by_sex(dedup_data, ("E11",))
+    assert sum(by_sex.values()) == distinct
+    assert by_sex["U"] < THRESHOLD <= min(by_sex["F"], by_sex["M"])  # both kinds of cell
+    assert table["shared"] == shared and table["by"] == ["sex"]
+    for cell in table["cells"]:
+        expected = by_sex[cell["sex"]]
+        assert cell["count"] == (expected if expected >= THRESHOLD else None), cell
 
 
 def test_a_cohort_above_the_bound_is_refused_without_a_hospital_name(

@@ -1,28 +1,30 @@
-"""The number of distinct patients over hospitals from their keyed link tokens, and the
-number seen at more than one, inside MPC, without any equality ever being opened.
+"""The number of distinct patients over hospitals from their keyed link tokens (per cell
+of a public layout), and the number seen at more than one, inside MPC, without any
+equality ever being opened.
 
-Each party p inputs its count c_p of cohort patients (each of its patients once) and a
-vector x_p of `bound` field elements: the distinct tokens of those of them with a link
-id, padded with values no token and no other party's padding takes. For a slot j of
-party p and an earlier party q < p,
+Each party p inputs its counts u_p (per cell) of cohort patients without a link id, a
+vector x_p of `bound` field elements: the distinct tokens of its linked cohort patients,
+padded with values no token and no other party's padding takes, and per slot a 0/1 row
+h_pj of the cells (the patient's cell at this hospital; all zero for padding). For a
+slot j of party p and an earlier party q < p,
 
     m_pqj = [ prod_i (x_pj - x_qi) == 0 ],
 
 one zero test per slot and earlier party, since in a prime field a product is 0 only
 when a factor is: x_pj is among party q's tokens. The products cost bound^2
 multiplications per pair of parties (log2(bound) rounds, all pairs in one batch) and
-the zero tests one batch of `SecureOps.is_zero`. Then, with k_pj = sum_q m_pqj the
-number of earlier parties holding the slot's token (0 for padding),
+the zero tests one batch of `SecureOps.is_zero`. With k_pj = sum_q m_pqj the number of
+earlier parties holding the slot's token (0 for padding):
 
-    distinct = sum_p c_p - #{(p, j): k_pj >= 1}    (each later occurrence removed once)
-    shared   = #{(p, j): k_pj == 1}                (a token at M >= 2 hospitals has
-                                                    exactly one slot with one earlier)
+    distinct (per cell) = sum_p u_p + sum_(p, j) [k_pj == 0] h_pj
+    shared              = #{(p, j): k_pj == 1}
 
-[k == 0] and [k == 1] come from the m bits by products (an "at most one so far"
-recursion over q), not comparisons. A patient without a link id is in c_p with no
-slot: counted once, never matched.
+A patient is counted once, in the cell her record has at the first hospital (in party
+order) that has her; a token at M >= 2 hospitals has exactly one slot with one earlier
+holder. [k == 0] and [k == 1] come from the m bits by products (a "none / exactly one so
+far" recursion over q), not comparisons.
 
-Cost against the alternatives (docs/statistics.md, "Deduplicated count"): all pairwise
+Cost against the alternatives (docs/analyses.md, "Deduplicated count"): all pairwise
 equality tests would cost n(n-1)/2 bound^2 comparisons of ~70-bit values, each dozens
 of products; a secure sort of the n bound tokens costs O(N log^2 N) comparisons. The
 products here are single multiplications.
@@ -69,25 +71,30 @@ def earlier_membership(ops: SecureOps, tokens: Sequence[Secret]) -> list[list[Se
 
 
 def distinct_and_shared(
-    ops: SecureOps, counts: Sequence[Secret], tokens: Sequence[Secret]
+    ops: SecureOps,
+    unlinked: Sequence[Secret],
+    tokens: Sequence[Secret],
+    cells: Sequence[Secret],
 ) -> tuple[Secret, Secret]:
-    """(distinct patients, patients at more than one hospital), as secret integers of
-    shape (1,), from every party's count (shape (1,)) and padded tokens (module doc)."""
+    """(distinct patients per cell, shape (k,); patients at more than one hospital,
+    shape (1,)), as secret integers, from every party's unlinked counts (k,), padded
+    tokens (bound,) and cell rows (bound, k) (module doc)."""
     members = earlier_membership(ops, tokens)
-    later = []  # per party p >= 1: (none of the earlier parties, exactly one of them)
+    width = cells[0].shape[1]
+    distinct = ops.add(ops.sum_vectors(list(unlinked)), ops.sum(cells[0], axis=0))
+    shared = None
     for p in range(1, len(tokens)):
-        none_yet = ops.sub(ops.add_public(ops.mul_public(members[p][0], 0), 1), members[p][0])
-        one_yet = members[p][0]
+        ones = ops.add_public(ops.mul_public(members[p][0], 0), 1)
+        none_yet, one_yet = ops.sub(ones, members[p][0]), members[p][0]
         for bit in members[p][1:]:
-            not_bit = ops.sub(ops.add_public(ops.mul_public(bit, 0), 1), bit)
+            not_bit = ops.sub(ones, bit)
             one_yet = ops.add(ops.mul(one_yet, not_bit), ops.mul(none_yet, bit))
             none_yet = ops.mul(none_yet, not_bit)
-        later.append((none_yet, one_yet))
-    total = ops.sum_vectors(list(counts))
-    if not later:
-        return total, ops.mul_public(total, 0)
-    slots = sum(none.shape[0] for none, _ in later)
-    none_all = ops.reshape(ops.concatenate([none for none, _ in later]), (slots, 1))
-    one_all = ops.reshape(ops.concatenate([one for _, one in later]), (slots, 1))
-    repeated = ops.sub(ops.add_public(ops.mul_public(total, 0), slots), ops.sum(none_all, axis=0))
-    return ops.sub(total, repeated), ops.sum(one_all, axis=0)
+        first = ops.stack([none_yet] * width, axis=1)  # (bound, k)
+        distinct = ops.add(distinct, ops.sum(ops.mul(first, cells[p]), axis=0))
+        column = ops.reshape(one_yet, (one_yet.shape[0], 1))
+        here = ops.sum(column, axis=0)
+        shared = here if shared is None else ops.add(shared, here)
+    if shared is None:  # one party: nobody is shared
+        shared = ops.mul_public(ops.sum(ops.reshape(unlinked[0], (width, 1)), axis=0), 0)
+    return distinct, shared

@@ -60,13 +60,13 @@ class CountAnalysis(Analysis):
 
     def local_input(self, data: PartyData, params: Params) -> Any:
         if dedup.wanted(params):
-            return dedup.local_input(data, params)
+            return dedup.local_input(data, params, strata(params))
         _, counts = count_cells(data, cohort_filter(params), strata(params))
         return [int(c) for c in counts]
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
         if dedup.wanted(params):
-            return released_counts_outputs(len(dedup.CELLS))
+            return released_counts_outputs(len(cell_labels(strata(params))) + 1)
         return released_counts_outputs(len(cell_labels(strata(params))))
 
     def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
@@ -83,7 +83,7 @@ class CountAnalysis(Analysis):
     ) -> dict[str, Any]:
         totals = decode_released(opened)
         if dedup.wanted(params):
-            return dedup.finalize(totals, threshold)
+            return dedup.finalize(totals, strata(params), threshold)
         by = strata(params)
         labels = cell_labels(by)
         cells = [

@@ -1,21 +1,24 @@
 """The deduplicated count (`dedup = yes`): distinct patients over hospitals by their
-keyed link tokens, and the patients seen at more than one, each released only at or
-above the small-cell threshold, decided inside MPC.
+keyed link tokens, optionally per cell of `by`, and the patients seen at more than one
+hospital, each released only at or above the small-cell threshold, decided inside MPC.
 
-Local step: the party's cohort (the same filter as the plain count), its count c of
-cohort patients with each link token once (two records of one patient at one hospital
-are one patient: a party knows its own duplicates), and the distinct nonzero tokens
-of the cohort. More tokens than `dedup_bound` (a constant of the template, never
-derived from the data) is a problem decided jointly (`UnusableValues`): the job is
-refused without naming the hospital. A patient without a link id is counted once and
-never matched.
+Local step: the party's cohort (the same filter as the plain count); for the cohort
+patients with a link id, their distinct tokens, each with its cell of `by` (two records
+of one patient at one hospital are one patient: a party knows its own duplicates; the
+cell is that of the first record, in the party's patient order); for those without, the
+counts per cell (counted once, never matched). More tokens than `dedup_bound` (a
+constant of the template, never derived from the data) is a problem decided jointly
+(`UnusableValues`): the job is refused without naming the hospital.
 
-Secure step (`securemath.distinct`): every party inputs c and its tokens padded to
-`dedup_bound` with values above every token (PAD_BASE + party * bound + slot, so no
-two paddings are equal either); the distinct count and the shared count are compared
-with the threshold; only the bits and the masked totals are opened. MPyC only: the
-zero test of a product of differences needs a prime field (CrypTen's Z_2^64 has zero
-divisors), and a job on CrypTen is refused before it starts.
+Secure step (`securemath.distinct`): every party inputs its unlinked counts, its
+tokens padded to `dedup_bound` with values above every token (PAD_BASE + party x bound
++ slot, so no two paddings are equal either) and per slot its cell (a 0/1 row, zero
+for padding). A patient seen at several hospitals is counted in the cell she has at
+the first of them in party order (the roster's order of the job's hospitals). The
+distinct counts per cell and the shared count are compared with the threshold; only
+the bits and the masked totals are opened. MPyC only: the zero test of a product of
+differences needs a prime field (CrypTen's Z_2^64 has zero divisors), and a job on
+CrypTen is refused before it starts.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Params
 from smpc_ehr.analyses.common.local_checks import UnusableValues
-from smpc_ehr.analyses.common.text import count_text
+from smpc_ehr.analyses.common.text import count_text, render_generic
 from smpc_ehr.analyses.common.variables import cohort_filter
-from smpc_ehr.data.cohort import cohort_members
+from smpc_ehr.data.cohort import cell_labels, member_cells
 from smpc_ehr.data.linkage import TOKEN_BITS
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError, TemplateError
@@ -39,8 +42,6 @@ from smpc_ehr.securemath.ops import SecureOps
 
 PAD_BASE = 2**TOKEN_BITS + 1
 """The first padding value: above every token (tokens are 1..2^TOKEN_BITS)."""
-CELLS = ("count", "shared")
-"""What a deduplicated count releases, in the order of its two cells."""
 
 
 def wanted(params: Params) -> bool:
@@ -52,11 +53,6 @@ def validate(params: Params) -> None:
     """Refuse what a deduplicated count does not take in this version."""
     if not wanted(params):
         return
-    if params.get("by"):
-        raise TemplateError(
-            "dedup = yes does not take 'by' in this version (one hospital's sex and age band "
-            "per shared patient is not chosen yet): ask for the total"
-        )
     if params.get("epsilon") is not None:
         raise TemplateError("dedup = yes is exact only in this version: leave epsilon out")
     if int(params.get("dedup_bound") or 0) < 1:
@@ -74,44 +70,62 @@ def validate_backend(params: Params, backend: str) -> None:
 
 @dataclass(frozen=True)
 class DedupInput:
-    """A party's private input: its cohort count and its distinct link tokens."""
+    """A party's private input: its distinct link tokens with each one's cell, and its
+    unlinked cohort patients per cell (`cells` cells in all)."""
 
-    count: int
     tokens: tuple[int, ...]
+    token_cells: tuple[int, ...]
+    unlinked: tuple[int, ...]
+    cells: int
     bound: int
 
 
-def local_input(data: PartyData, params: Params) -> DedupInput:
-    """The cohort's count (each linked patient once) and its distinct tokens."""
+def local_input(data: PartyData, params: Params, by: tuple[str, ...]) -> DedupInput:
+    """The cohort's distinct tokens and their cells, and its unlinked patients per cell."""
     if data.link_token is None:
         raise DataError(
             "this hospital has no keyed link ids (a link_id column or link_column/"
             "link_system, and [party] linkage_key): it cannot take part in a "
             "deduplicated count"
         )
-    members, _ = cohort_members(data, cohort_filter(params))
+    cells = len(cell_labels(by))
+    members, member_cell = member_cells(data, cohort_filter(params), by)
     tokens = np.asarray(data.link_token)[members]
-    linked = np.unique(tokens[tokens != 0])
-    unlinked = int(np.count_nonzero(tokens == 0))
+    linked = tokens != 0
+    unique, first = np.unique(tokens[linked], return_index=True)  # first record of each
     bound = int(params["dedup_bound"])
-    if len(linked) > bound:
+    if len(unique) > bound:
         raise UnusableValues(
-            f"the cohort has {len(linked)} linked patients here, more than the template's "
+            f"the cohort has {len(unique)} linked patients here, more than the template's "
             f"dedup_bound of {bound}: the deduplicated count is refused jointly"
         )
-    return DedupInput(unlinked + len(linked), tuple(int(t) for t in linked), bound)
+    unlinked = np.bincount(member_cell[~linked], minlength=cells)
+    return DedupInput(
+        tuple(int(t) for t in unique),
+        tuple(int(c) for c in member_cell[linked][first]),
+        tuple(int(u) for u in unlinked),
+        cells,
+        bound,
+    )
 
 
 def secure_program(local: DedupInput, threshold: int) -> NamedProgram:
-    """Distinct and shared totals, each with its bit [total >= threshold]."""
+    """Distinct totals per cell, then the shared total, each with its bit
+    [total >= threshold]."""
 
     async def program(ops: SecureOps) -> NamedSecrets:
-        bound = local.bound
+        bound, width = local.bound, local.cells
         start = PAD_BASE + ops.my_index * bound
         padded = [*local.tokens, *range(start + len(local.tokens), start + bound)]
-        counts = ops.input_ints([local.count], COUNT_INPUT_BITS)
+        rows = np.zeros((bound, width), dtype=np.int64)
+        rows[np.arange(len(local.token_cells)), list(local.token_cells)] = 1
+        unlinked = ops.input_ints(list(local.unlinked), COUNT_INPUT_BITS)
+        cells = [
+            ops.reshape(flat, (bound, width))
+            for flat in ops.input_ints([int(v) for v in rows.reshape(-1)], COUNT_INPUT_BITS)
+        ]
         tokens = ops.input_field_elements(padded, PAD_BASE + ops.n_parties * bound)
-        distinct, shared = distinct_and_shared(ops, counts, tokens)
+        distinct, shared = distinct_and_shared(ops, unlinked, tokens, cells)
         totals = ops.concatenate([distinct, shared])
         released = ops.ge_public(totals, threshold)
         return {"released": released, "counts": ops.mul(released, totals)}
@@ -119,25 +133,28 @@ def secure_program(local: DedupInput, threshold: int) -> NamedProgram:
     return program
 
 
-def finalize(totals: list[int | None], threshold: int) -> dict[str, Any]:
-    """`result.count` the distinct patients and `result.shared` those at more than one
-    hospital, each None when suppressed."""
-    count, shared = totals
-    return {
-        "count": count,
-        "suppressed": count is None,
-        "shared": shared,
-        "dedup": True,
-        "threshold": threshold,
-    }
+def finalize(totals: list[int | None], by: tuple[str, ...], threshold: int) -> dict[str, Any]:
+    """`result.count` the distinct patients (or, with `by`, `result.cells` of them) and
+    `result.shared` those at more than one hospital, each None when suppressed."""
+    *distinct, shared = totals
+    common = {"shared": shared, "dedup": True, "threshold": threshold}
+    if not by:
+        return {"count": distinct[0], "suppressed": distinct[0] is None, **common}
+    cells = [
+        {**label, "count": count, "suppressed": count is None}
+        for label, count in zip(cell_labels(by), distinct, strict=True)
+    ]
+    return {"by": list(by), "cells": cells, **common}
 
 
 def render(result: dict[str, Any]) -> str:
-    """The plain count's lines with the shared patients added under the distinct ones."""
+    """The plain count's table (or line) of distinct patients, with the shared patients
+    added under it."""
     threshold = result.get("threshold", 0)
     shared = {"count": result["shared"], "suppressed": result["shared"] is None}
-    return (
-        f"distinct patients: {count_text(result, threshold)}\n"
-        f"seen at more than one hospital: {count_text(shared, threshold)}\n"
-        f"small-cell threshold: {threshold}"
-    )
+    plain = {k: v for k, v in result.items() if k not in ("shared", "dedup")}
+    lines = render_generic(plain).splitlines()
+    if "cells" not in result:
+        lines[0] = lines[0].replace("patients:", "distinct patients:", 1)
+    lines.insert(-1, f"seen at more than one hospital: {count_text(shared, threshold)}")
+    return "\n".join(lines)
