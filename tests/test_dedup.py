@@ -31,7 +31,7 @@ from smpc_ehr.data.sources import has_link_ids
 from smpc_ehr.data.synth import generate_federation
 from smpc_ehr.errors import ConfigError, TemplateError
 from smpc_ehr.local.federation import LocalFederation, down, up
-from smpc_ehr.securemath.distinct import distinct_and_shared
+from smpc_ehr.securemath.distinct import distinct_and_shared, power_rows, token_polynomial
 from smpc_ehr.study.template import load_template
 from tests.federations import COUNT_TEMPLATE
 from tests.test_config import PARTY, federation, write
@@ -94,6 +94,21 @@ def test_the_linkage_key_file(tmp_path: Path) -> None:
     (tmp_path / "bad.key").write_text("abc\n")
     with pytest.raises(ConfigError, match=r"bad\.key"):
         read_linkage_key(tmp_path / "bad.key")
+
+
+def test_a_token_polynomial_is_zero_exactly_at_the_tokens() -> None:
+    modulus = 2**89 - 1  # a Mersenne prime
+    tokens = [5, 2**63, 12345678901234567]
+    coefficients = token_polynomial(tokens, modulus, 6)
+    assert len(coefficients) == 7 and coefficients[4:] == [0, 0, 0]
+    values = [*tokens, 6, 2**63 + 1, 0]
+    powers = power_rows(values, modulus, 6)
+    at = [
+        sum(c * x for c, x in zip(coefficients, powers[7 * j : 7 * j + 7], strict=True)) % modulus
+        for j in range(len(values))
+    ]
+    assert [v == 0 for v in at] == [True, True, True, False, False, False]
+    assert token_polynomial([], modulus, 2) == [1, 0, 0]  # no tokens: never zero
 
 
 def test_the_party_config_names_the_linkage_key(
@@ -159,18 +174,21 @@ def test_the_secure_distinct_count_on_mpyc_arithmetic() -> None:
     bound, pad = 16, 2**TOKEN_BITS + 1
 
     async def program(ops: Any) -> tuple[list[int], int]:
-        tokens, rows, counts = [], [], []
+        powers, polynomials, rows, counts = [], [], [], []
+        modulus = ops.field_modulus
         for p, mine in enumerate(sets):
             start = pad + p * bound
             padded = [*mine, *range(start + len(mine), start + bound)]
-            (secret,) = ops.input_field_elements(padded, pad + 3 * bound)
-            tokens.append(secret)
+            (secret,) = ops.input_field_elements(power_rows(padded, modulus, bound), modulus)
+            powers.append(ops.reshape(secret, (bound, bound + 1)))
+            (secret,) = ops.input_field_elements(token_polynomial(mine, modulus, bound), modulus)
+            polynomials.append(secret)
             onehot = np.zeros((bound, 3), dtype=np.int64)
             onehot[np.arange(len(mine)), [cell_of[p][t] for t in mine]] = 1
             (flat,) = ops.input_ints([int(v) for v in onehot.reshape(-1)], 32)
             rows.append(ops.reshape(flat, (bound, 3)))
             counts.append(ops.input_ints(unlinked[p], 32)[0])
-        distinct, together = distinct_and_shared(ops, counts, tokens, rows)
+        distinct, together = distinct_and_shared(ops, counts, powers, polynomials, rows)
         opened = [await ops.reveal(v) for v in (distinct, together)]
         return [int(v) for v in opened[0]], int(opened[1][0])
 

@@ -212,10 +212,15 @@ class SecureOps(ABC):
     """Whether this backend has `input_field_elements` and `is_zero`: its secret
     integers live in a prime field, where a product is 0 only if a factor is."""
 
+    @property
+    def field_modulus(self) -> int:
+        """The prime of the secret integers' field (`field_equality` backends only)."""
+        raise NotImplementedError(f"backend {self.backend!r} has no field equality")
+
     def input_field_elements(self, values: Sequence[int], below: int) -> list[Secret]:
         """Secret-share this party's vector of integers in 0..below-1 as elements of the
         secret integers' field (every party's vector, in party order; one public length).
-        They are compared only for equality, by products of differences and `is_zero`,
+        They are compared only for equality, by polynomials and `is_zero`,
         never by size, so they may be as large as the field allows: the backend refuses
         a `below` its field cannot hold distinct."""
         del values, below

@@ -92,8 +92,12 @@ class MpycOps(SecureOps):
 
     field_equality = True
 
+    @property
+    def field_modulus(self) -> int:
+        return int(self._secint.field.modulus)
+
     def input_field_elements(self, values: Sequence[int], below: int) -> list[Secret]:
-        modulus = int(self._secint.field.modulus)
+        modulus = self.field_modulus
         if below > modulus:
             raise ValueError(f"values below {below} do not fit this job's field (< {modulus})")
         mine = np.array([int(v) for v in values], dtype=object)
@@ -109,7 +113,7 @@ class MpycOps(SecureOps):
         squaring and multiplying: one product per bit of p - 1, the square and the
         running product of a bit in the same round (about 74 rounds for the count's
         32-bit integers), for any a, where MPyC's own zero test needs |a| < 2^l."""
-        exponent = int(self._secint.field.modulus) - 1
+        exponent = self.field_modulus - 1
         result, power = None, a
         while exponent:
             if exponent & 1:

@@ -10,15 +10,16 @@ counts per cell (counted once, never matched). More tokens than `dedup_bound` (a
 constant of the template, never derived from the data) is a problem decided jointly
 (`UnusableValues`): the job is refused without naming the hospital.
 
-Secure step (`securemath.distinct`): every party inputs its unlinked counts, its
-tokens padded to `dedup_bound` with values above every token (PAD_BASE + party x bound
-+ slot, so no two paddings are equal either) and per slot its cell (a 0/1 row, zero
-for padding). A patient seen at several hospitals is counted in the cell she has at
-the first of them in party order (the roster's order of the job's hospitals). The
-distinct counts per cell and the shared count are compared with the threshold; only
-the bits and the masked totals are opened. MPyC only: the zero test of a product of
-differences needs a prime field (CrypTen's Z_2^64 has zero divisors), and a job on
-CrypTen is refused before it starts.
+Secure step (`securemath.distinct`): every party inputs its unlinked counts, per slot
+its cell (a 0/1 row, zero for padding), the coefficients of its token polynomial
+prod (x - t) (padded to degree `dedup_bound`) and the powers of its tokens padded to
+`dedup_bound` slots with values above every token (PAD_BASE + party x bound + slot, so
+no two paddings are equal either). A patient seen at several hospitals is counted in
+the cell she has at the first of them in party order (the roster's order of the job's
+hospitals). The distinct counts per cell and the shared count are compared with the
+threshold; only the bits and the masked totals are opened. MPyC only: a token
+polynomial is 0 only at its tokens in a prime field (CrypTen's Z_2^64 has zero
+divisors), and a job on CrypTen is refused before it starts.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from smpc_ehr.data.linkage import TOKEN_BITS
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError, TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
-from smpc_ehr.securemath.distinct import distinct_and_shared
+from smpc_ehr.securemath.distinct import distinct_and_shared, power_rows, token_polynomial
 from smpc_ehr.securemath.ops import SecureOps
 
 PAD_BASE = 2**TOKEN_BITS + 1
@@ -124,8 +125,15 @@ def secure_program(local: DedupInput, threshold: int) -> NamedProgram:
             ops.reshape(flat, (bound, width))
             for flat in ops.input_ints([int(v) for v in rows.reshape(-1)], COUNT_INPUT_BITS)
         ]
-        tokens = ops.input_field_elements(padded, PAD_BASE + ops.n_parties * bound)
-        distinct, shared = distinct_and_shared(ops, unlinked, tokens, cells)
+        modulus = ops.field_modulus
+        if PAD_BASE + ops.n_parties * bound >= modulus:
+            raise ValueError("the tokens and their padding do not fit this job's field")
+        mine = power_rows(padded, modulus, bound) + token_polynomial(local.tokens, modulus, bound)
+        powers, polynomials = [], []
+        for flat in ops.input_field_elements(mine, modulus):
+            powers.append(ops.reshape(flat[: bound * (bound + 1)], (bound, bound + 1)))
+            polynomials.append(flat[bound * (bound + 1) :])
+        distinct, shared = distinct_and_shared(ops, unlinked, powers, polynomials, cells)
         totals = ops.concatenate([distinct, shared])
         released = ops.ge_public(totals, threshold)
         return {"released": released, "counts": ops.mul(released, totals)}
