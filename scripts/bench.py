@@ -11,6 +11,7 @@
                                    [--warmup W] [--backends mpyc,crypten] [--tol T]
     python scripts/bench.py dp [--quick] [--patients N] [--repeats R] [--real-check]
                                [--dp-steps S]
+    python scripts/bench.py dedup [--quick] [--patients N] [--overlap S] [--repeats R]
     python scripts/bench.py wan [--quick] [--patients N] [--delays 0,10,50] [--rate MBIT]
                                 [--repeats R] [--backends mpyc,crypten]
 
@@ -30,6 +31,7 @@ from types import ModuleType
 
 from benchsuite import (
     counts,
+    dedup,
     dp,
     kmeans,
     logreg,
@@ -43,6 +45,7 @@ from benchsuite.harness import log, terminate_as_interrupt
 
 BENCHMARKS: dict[str, ModuleType] = {
     "counts": counts,
+    "dedup": dedup,
     "transport": transport,
     "stats": stats,
     "logreg": logreg,

@@ -143,6 +143,8 @@ def test_shipped_protocol_parses() -> None:
         "by",
         "epsilon",
         "max_sites",
+        "dedup",
+        "dedup_bound",
     ]
     bound = t.bind({"codes": "E75.22"})
     assert bound["codes"] == ("E75.22",)

@@ -6,7 +6,8 @@
     smpc-ehr certs sign --ca CA --ca-key KEY --roster ROSTER CSR [--days N] [--out CERT]
     smpc-ehr certs show FILE
     smpc-ehr roster sign --ca-key KEY ROSTER   (ROSTER.sig; members reload on SIGHUP)
-    smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR
+    smpc-ehr synth --roster ROSTER --patients N --seed S --out DIR [--overlap SHARE]
+    smpc-ehr linkage-key new --out FILE      (the hospitals' key for deduplicated counts)
     smpc-ehr party --config FILE            (one per hospital)
     smpc-ehr coordinator --config FILE
     smpc-ehr dealer --config FILE           (CrypTen backend: correlated randomness)
@@ -34,7 +35,7 @@ import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backend_names import BACKEND_NAMES
-from smpc_ehr.cli import audit, commands, jobs, ops, pki
+from smpc_ehr.cli import audit, commands, jobs, linkage, ops, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -110,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "mapping the features and readmit_30d; duckdb: the CSV tables in a DuckDB file",
     )
     synth.add_argument("--equal-sizes", action="store_true", help="every party gets N patients")
+    synth.add_argument(
+        "--overlap",
+        type=float,
+        default=None,
+        help="give patients link ids and show this share (0-1) of rare-disease patients "
+        "at one or two other hospitals too",
+    )
     synth.set_defaults(handler=commands.synth)
 
     for role in ("party", "coordinator", "dealer"):
@@ -214,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(sub)
     ops.register(sub)
     audit.register(sub)
+    linkage.register(sub)
     return parser
 
 

@@ -55,7 +55,13 @@ def synth(args: argparse.Namespace) -> int:
         party_ids = [p.strip() for p in args.parties.split(",") if p.strip()]
     sizes = [args.patients] * len(party_ids) if args.equal_sizes else None
     truth = generate_federation(
-        party_ids, args.patients, args.seed, Path(args.out), sizes=sizes, fmt=args.format
+        party_ids,
+        args.patients,
+        args.seed,
+        Path(args.out),
+        sizes=sizes,
+        fmt=args.format,
+        overlap=args.overlap,
     )
     for party in party_ids:
         print(f"{party}: {truth.sizes[party]} patients -> {Path(args.out) / party}")

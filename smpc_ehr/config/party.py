@@ -18,9 +18,11 @@ from smpc_ehr.config._common import (
     check_identity_files,
     check_log_level,
     existing_dir,
+    existing_file,
     read_identity_section,
     read_listen,
     read_log_level,
+    warn_if_key_readable,
 )
 from smpc_ehr.config._toml import (
     Table,
@@ -85,6 +87,9 @@ class PartyConfig:
     """How often it sends its signed head to the other parties (also after each job)."""
     compute_threads: int = DEFAULT_COMPUTE_THREADS
     """Threads of numpy's BLAS and of torch in the party process (smpc_ehr.compute_threads)."""
+    linkage_key: Path | None = None
+    """The federation's linkage key file (config/linkage_key.py), with which the party
+    keys its patients' link ids for deduplicated counts; None: no deduplication."""
 
     @property
     def audit_log_path(self) -> Path:
@@ -163,10 +168,15 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
     audit_heads = s.table.get_str("audit_heads", None)
     gossip = s.table.get_number("audit_gossip_seconds", DEFAULT_GOSSIP_SECONDS, positive=True)
     threads = s.table.get_int("compute_threads", DEFAULT_COMPUTE_THREADS, minimum=1)
+    linkage_entry = s.table.get_str("linkage_key", None)
+    linkage_key = None if linkage_entry is None else resolve(s.base, linkage_entry)
     s.table.done()
     if check_files:
         check_identity_files(s.table, s.roster, s.key, s.cert)
         existing_dir(s.table, "data", data, "data")
+        if linkage_key is not None:
+            existing_file(s.table, "linkage_key", linkage_key, "linkage key")
+            warn_if_key_readable(linkage_key)
     policy = _read_policy(s.top, s.base)
     log_level = read_log_level(s.top)
     s.top.done()
@@ -186,6 +196,7 @@ def load_party_config(path: Path | str, *, check_files: bool = True) -> PartyCon
         audit_heads=None if audit_heads is None else resolve(s.base, audit_heads),
         audit_gossip_seconds=gossip,
         compute_threads=threads,
+        linkage_key=linkage_key,
     )
 
 
@@ -207,6 +218,7 @@ def write_party_config(
     privacy: PrivacyPolicy | None = None,
     allow_partial_jobs: bool = False,
     audit_log: Path | str | None = None,
+    linkage_key: Path | str | None = None,
 ) -> Path:
     """Write a party config (used by the local federation tool); returns its path.
 
@@ -227,6 +239,7 @@ def write_party_config(
         "data": rel(data, base),
         "state": None if state is None else rel(state, base),
         "audit_log": None if audit_log is None else rel(audit_log, base),
+        "linkage_key": None if linkage_key is None else rel(linkage_key, base),
     }
     policy = {
         "min_cell_count": min_cell_count,

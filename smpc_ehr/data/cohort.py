@@ -180,6 +180,15 @@ def count_cells(
 ) -> tuple[list[dict[str, str]], np.ndarray]:
     """Distinct cohort patients per cell of ``by`` (labels, int64 counts in label order)."""
     labels = cell_labels(by)
+    _, cell = member_cells(data, f, by)
+    return labels, np.bincount(cell, minlength=len(labels)).astype(np.int64)
+
+
+def member_cells(
+    data: PartyData, f: CohortFilter, by: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cohort's patient numbers (ascending) and each one's cell of ``by`` (its
+    position in `cell_labels(by)`; 0 for all without ``by``)."""
     selected, age = _select(data, f)
     cell = np.zeros(len(selected), dtype=np.int64)
     for var in by:
@@ -188,4 +197,4 @@ def count_cells(
         else:
             index = np.minimum(age // 10, len(AGE_BANDS) - 1)
         cell = cell * len(STRATA[var]) + index
-    return labels, np.bincount(cell, minlength=len(labels)).astype(np.int64)
+    return selected, cell

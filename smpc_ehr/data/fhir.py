@@ -5,7 +5,8 @@ What is read (docs/data.md, "FHIR bulk export"), from `Patient.ndjson` and
 only):
 - `Patient`: the id (`Patient.id`); sex from `gender` ("female" F, "male" M, anything
   else or none U); `birthDate`, where a missing month is taken as July and a missing day
-  as the 15th, as for OMOP.
+  as the 15th, as for OMOP; with `link_system` set, the link id from the `value` of
+  the first `identifier` of that system (none: the patient has no link id).
 - `Condition`: the patient from `subject.reference` ("Patient/<id>"); the first coding
   of `code` whose system is ICD-10 (`ICD10_SYSTEMS`), dotted or undotted; the onset
   from `onsetDateTime` (none: unknown).
@@ -34,6 +35,8 @@ PATIENT_FILE = "Patient.ndjson"
 CONDITION_FILE = "Condition.ndjson"
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
 _SEXES = {"female": "F", "male": "M"}
+SYNTHETIC_LINK_SYSTEM = "urn:smpc-ehr:synthetic-link-id"
+"""The Patient.identifier system `write_fhir` gives synthetic link ids."""
 
 
 def _resources(path: Path, kind: str) -> list[tuple[int, dict[str, Any]]]:
@@ -72,9 +75,12 @@ def export_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.ndjson"))
 
 
-def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
-    """Read the Patient and Condition resources of a bulk-export folder, and the
-    Observations and Encounters that `mapping` names (`fhir_features`)."""
+def load_fhir(
+    folder: Path, mapping: SourceMapping = NO_MAPPING, link_system: str | None = None
+) -> PartyData:
+    """Read the Patient and Condition resources of a bulk-export folder (with link ids
+    from the Patient identifiers of `link_system`, if given), and the Observations and
+    Encounters that `mapping` names (`fhir_features`)."""
     from smpc_ehr.data.fhir_features import read_columns
 
     patient_path, condition_path = folder / PATIENT_FILE, folder / CONDITION_FILE
@@ -82,7 +88,7 @@ def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
     if not patients:
         raise DataError(f"{patient_path}: no Patient resources")
     index: dict[str, int] = {}
-    sex, birth = [], []
+    sex, birth, links = [], [], []
     for number, resource in patients:
         where = f"{patient_path}: line {number}"
         pid = resource.get("id")
@@ -93,6 +99,7 @@ def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
         if "birthDate" not in resource:
             raise DataError(f"{where}, birthDate: missing")
         birth.append(_day(resource["birthDate"], where, "birthDate"))
+        links.append(_link_id(resource, link_system))
     conditions = _resources(condition_path, "Condition")
     cond_patient = np.empty(len(conditions), dtype=np.int64)
     codes = np.empty(len(conditions), dtype=object)
@@ -118,14 +125,24 @@ def load_fhir(folder: Path, mapping: SourceMapping = NO_MAPPING) -> PartyData:
         cond_patient,
         codes,
         onset,
+        None if link_system is None else np.array(links, dtype=object),
     )
     return with_columns(data, *read_columns(folder, mapping, index))
+
+
+def _link_id(patient: dict[str, Any], system: str | None) -> str:
+    """The value of the patient's first identifier of `system` ("" if none)."""
+    for identifier in patient.get("identifier") or []:
+        if isinstance(identifier, dict) and identifier.get("system") == system:
+            return str(identifier.get("value") or "").strip()
+    return ""
 
 
 def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
     """Write `patients` and `conditions` (the CSV format's tables) as FHIR R4 NDJSON:
     the synthetic data's bulk-export form (Observations and Encounters: synth_events)."""
     genders = {"F": "female", "M": "male", "U": "unknown"}
+    links = _links(patients)
     with (folder / PATIENT_FILE).open("w", encoding="utf-8") as out:
         for pid, sex, born in zip(
             patients.column("patient_id").to_pylist(),
@@ -138,6 +155,7 @@ def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
                 "id": pid,
                 "gender": genders[sex],
                 "birthDate": born.isoformat(),
+                **_identifiers(links.get(pid)),
             }
             out.write(json.dumps(patient) + "\n")
     onsets = conditions.column("onset_date").to_pylist()  # synth always writes it
@@ -156,3 +174,18 @@ def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
             if started is not None:
                 resource["onsetDateTime"] = started.isoformat()
             out.write(json.dumps(resource) + "\n")
+
+
+def _links(patients: pa.Table) -> dict[str, str]:
+    """Each patient's link id, where the table has a `link_id` column."""
+    if "link_id" not in patients.column_names:
+        return {}
+    ids = patients.column("patient_id").to_pylist()
+    return dict(zip(ids, patients.column("link_id").to_pylist(), strict=True))
+
+
+def _identifiers(link: str | None) -> dict[str, Any]:
+    """The `identifier` of a written Patient: its link id, if it has one."""
+    if not link:
+        return {}
+    return {"identifier": [{"system": SYNTHETIC_LINK_SYSTEM, "value": link}]}

@@ -32,6 +32,9 @@ from smpc_ehr.errors import DataError
 PATIENT_COLUMNS = ("patient_id", "sex", "birth_date")
 CONDITION_COLUMNS = ("patient_id", "code")
 OPTIONAL_CONDITION_COLUMNS = ("onset_date",)
+LINK_COLUMN = "link_id"
+"""The optional text column of patients holding each patient's linkage identifier
+(docs/data.md, "Linkage"); never a numeric feature."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class _Patients:
     birth: np.ndarray
     features: dict[str, np.ndarray]
     outcomes: dict[str, np.ndarray]
+    link_id: np.ndarray | None = None
 
 
 def load_party_data(folder: Path) -> PartyData:
@@ -106,6 +110,7 @@ def party_data_from_tables(
         code_table=code_table,
         cond_code_index=code_index,
         cond_onset=onset,
+        link_id=patients.link_id,
     )
 
 
@@ -132,11 +137,15 @@ def _load_patients(src: Source, table: pa.Table) -> _Patients:
     birth = dates(src, table, "birth_date", allow_empty=False)
     features: dict[str, np.ndarray] = {}
     outcomes: dict[str, np.ndarray] = {}
+    link_id = None
+    if LINK_COLUMN in table.column_names:
+        links = text(src, table, LINK_COLUMN)
+        link_id = np.asarray(links.to_numpy(zero_copy_only=False), dtype=object)
     for name in table.column_names:
-        if name not in PATIENT_COLUMNS:
+        if name not in (*PATIENT_COLUMNS, LINK_COLUMN):
             values, is_outcome = numbers(src, table, name)
             (outcomes if is_outcome else features)[name] = values
-    return _Patients(ids, sex, birth, features, outcomes)
+    return _Patients(ids, sex, birth, features, outcomes, link_id)
 
 
 def _link(psrc: Source, ids: pa.Array, csrc: Source, cond_ids: pa.Array) -> np.ndarray:

@@ -4,7 +4,9 @@ What is read (docs/data.md, "OMOP CDM source"), in one transaction:
 - `person`: sex from `gender_concept_id` (8532 female, 8507 male, anything else
   unknown); birth date from `birth_datetime`, else `year_of_birth` with a missing
   `month_of_birth` taken as July and a missing `day_of_birth` as the 15th; the
-  hospital's own id from `person_source_value` (else the `person_id`).
+  hospital's own id from `person_source_value` (else the `person_id`); with
+  `link_column` set, each person's link id from that column (empty: none), and the
+  id from `person_id` when the link column is `person_source_value`.
 - `condition_occurrence`: the ICD-10 code from `condition_source_value`, dotted or
   undotted ("E7522" is E75.22); the onset from `condition_start_date` (empty: unknown).
 
@@ -53,10 +55,14 @@ def icd10(value: str) -> str:
 
 
 def load_omop(
-    url: str, schema: str | None = None, mapping: SourceMapping = NO_MAPPING
+    url: str,
+    schema: str | None = None,
+    mapping: SourceMapping = NO_MAPPING,
+    link_column: str | None = None,
 ) -> PartyData:
-    """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`,
-    and the features and outcomes `mapping` names (`omop_features`)."""
+    """Read persons and conditions from the OMOP CDM database at the SQLAlchemy `url`
+    (with each person's link id from the person column `link_column`, if given), and the
+    features and outcomes `mapping` names (`omop_features`)."""
     import sqlalchemy as sa
 
     from smpc_ehr.data.engines import read_only_engine
@@ -64,7 +70,7 @@ def load_omop(
     engine, _ = read_only_engine(url)
     try:
         with engine.connect() as connection, connection.begin():  # one snapshot
-            return read_omop(connection, schema, mapping)
+            return read_omop(connection, schema, mapping, link_column)
     except sa.exc.SQLAlchemyError as exc:
         raise DataError(f"OMOP source {engine.url!r}: {exc.__class__.__name__}: {exc}") from None
     finally:
@@ -72,7 +78,10 @@ def load_omop(
 
 
 def read_omop(
-    connection: sa.Connection, schema: str | None = None, mapping: SourceMapping = NO_MAPPING
+    connection: sa.Connection,
+    schema: str | None = None,
+    mapping: SourceMapping = NO_MAPPING,
+    link_column: str | None = None,
 ) -> PartyData:
     """Persons, conditions and the mapped features and outcomes as `connection` (inside
     the job's transaction) sees them."""
@@ -80,9 +89,10 @@ def read_omop(
 
     from smpc_ehr.data.omop_features import read_columns
 
+    extra = () if link_column is None or link_column in PERSON_COLUMNS else (link_column,)
     person = sa.table(
         "person",
-        *(sa.column(c) for c in PERSON_COLUMNS),
+        *(sa.column(c) for c in (*PERSON_COLUMNS, *extra)),
         schema=schema,
     )
     condition = sa.table(
@@ -100,7 +110,7 @@ def read_omop(
     except sa.exc.SQLAlchemyError as exc:
         where = connection.engine.url
         raise DataError(f"OMOP source {where!r}: {exc.__class__.__name__}: {exc}") from None
-    return with_columns(_party_data(persons, conditions), features, outcomes)
+    return with_columns(_party_data(persons, conditions, link_column), features, outcomes)
 
 
 PERSON_COLUMNS = (  # what is read of each CDM table
@@ -120,7 +130,9 @@ CONDITION_COLUMNS = (
 )
 
 
-def _party_data(persons: Sequence[Any], conditions: Sequence[Any]) -> PartyData:
+def _party_data(
+    persons: Sequence[Any], conditions: Sequence[Any], link_column: str | None = None
+) -> PartyData:
     if not persons:
         raise DataError("OMOP table person is empty")
     index = {row.person_id: i for i, row in enumerate(persons)}
@@ -128,6 +140,9 @@ def _party_data(persons: Sequence[Any], conditions: Sequence[Any]) -> PartyData:
     sex = np.array([sexes.get(row.gender_concept_id, "U") for row in persons], dtype=object)
     birth = np.array([_birth(row) for row in persons], dtype="datetime64[D]")
     ids = np.array([str(row.person_source_value or row.person_id) for row in persons], dtype=object)
+    links = None if link_column is None else _link_ids(persons, link_column)
+    if link_column == "person_source_value":
+        ids = np.array([str(row.person_id) for row in persons], dtype=object)
     cond_patient = np.empty(len(conditions), dtype=np.int64)
     codes = np.empty(len(conditions), dtype=object)
     onset = np.full(len(conditions), np.datetime64("NaT"), dtype="datetime64[D]")
@@ -148,7 +163,13 @@ def _party_data(persons: Sequence[Any], conditions: Sequence[Any]) -> PartyData:
         codes[i] = code
         if row.condition_start_date is not None:
             onset[i] = _day(row.condition_start_date, "condition_start_date", where)
-    return persons_and_conditions(ids, sex, birth, cond_patient, codes, onset)
+    return persons_and_conditions(ids, sex, birth, cond_patient, codes, onset, links)
+
+
+def _link_ids(persons: Sequence[Any], column: str) -> np.ndarray:
+    """Each person's link id from `column` as trimmed text ("" where empty)."""
+    values = [row._mapping[column] for row in persons]
+    return np.array(["" if v is None else str(v).strip() for v in values], dtype=object)
 
 
 def _birth(row: Any) -> np.datetime64:
@@ -193,9 +214,10 @@ def write_omop(path: Path, patients: pa.Table, conditions: pa.Table) -> None:
     concepts = {"F": FEMALE_CONCEPT, "M": MALE_CONCEPT}
     births = patients.column("birth_date").to_pylist()
     sexes = patients.column("sex").to_pylist()
+    source_values = _source_values(patients)
     person_rows = [
-        (number[pid], concepts.get(sex, 0), b.year, b.month, b.day, b.isoformat(), pid)
-        for pid, sex, b in zip(ids, sexes, births, strict=True)
+        (number[pid], concepts.get(sex, 0), b.year, b.month, b.day, b.isoformat(), value)
+        for pid, sex, b, value in zip(ids, sexes, births, source_values, strict=True)
     ]
     onsets = conditions.column("onset_date").to_pylist()  # synth always writes it
     condition_rows = [
@@ -223,3 +245,11 @@ def write_omop(path: Path, patients: pa.Table, conditions: pa.Table) -> None:
         db.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?, ?, ?)", person_rows)
         db.executemany("INSERT INTO condition_occurrence VALUES (?, ?, ?, ?, ?)", condition_rows)
     db.close()
+
+
+def _source_values(patients: pa.Table) -> list[str]:
+    """What `write_omop` puts in person_source_value: the link id where the table has a
+    `link_id` column (read back with link_column = "person_source_value"), else the
+    hospital's own patient id."""
+    column = "link_id" if "link_id" in patients.column_names else "patient_id"
+    return [str(v or "") for v in patients.column(column).to_pylist()]

@@ -77,6 +77,13 @@ class PartyData:
     code_table: np.ndarray
     cond_code_index: np.ndarray
     cond_onset: np.ndarray
+    link_id: np.ndarray | None = None
+    """Each patient's linkage identifier as the source holds it (text, "" where the
+    patient has none; docs/data.md, "Linkage"), or None when the source has none. The
+    party replaces it by `link_token` at start (`linkage.with_link_tokens`)."""
+    link_token: np.ndarray | None = None
+    """Each patient's keyed link token (uint64, 0 where the patient has no link id), or
+    None: what a deduplicated count inputs, never the identifier itself."""
     birth_key: np.ndarray = field(init=False, repr=False)
     sex_code: np.ndarray = field(init=False, repr=False)
     rows_by_code: np.ndarray = field(init=False, repr=False)
@@ -97,6 +104,9 @@ class PartyData:
         per_patient = {"sex": self.sex, "birth_date": self.birth_date}
         per_patient.update(self.features)
         per_patient.update(self.outcomes)
+        for name, links in (("link_id", self.link_id), ("link_token", self.link_token)):
+            if links is not None:
+                per_patient[name] = links
         for name, arr in per_patient.items():
             if len(arr) != n:
                 raise ValueError(f"column {name!r} has {len(arr)} values for {n} patients")
@@ -149,6 +159,7 @@ class PartyData:
         arrays = [self.patient_ids, self.sex, self.birth_date, self.cond_patient, self.sex_code]
         arrays += [self.code_table, self.cond_code_index, self.cond_onset, self.birth_key]
         arrays += [self.rows_by_code, self.code_starts]
+        arrays += [links for links in (self.link_id, self.link_token) if links is not None]
         for arr in [*arrays, *self.features.values(), *self.outcomes.values()]:
             arr.flags.writeable = False
 
@@ -193,6 +204,7 @@ def persons_and_conditions(
     cond_patient: np.ndarray,
     codes: np.ndarray,
     cond_onset: np.ndarray,
+    link_id: np.ndarray | None = None,
 ) -> PartyData:
     """PartyData without features or outcomes, from one code per condition row (the
     distinct-code table is made here): what the database and FHIR sources read."""
@@ -207,4 +219,5 @@ def persons_and_conditions(
         code_table=code_table,
         cond_code_index=code_index.astype(np.intp),
         cond_onset=cond_onset,
+        link_id=link_id,
     )

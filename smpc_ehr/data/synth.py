@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ from smpc_ehr.data import synth_events
 from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
 from smpc_ehr.data.duckdb_source import write_duckdb
-from smpc_ehr.data.fhir import CONDITION_FILE, PATIENT_FILE, write_fhir
+from smpc_ehr.data.fhir import CONDITION_FILE, PATIENT_FILE, SYNTHETIC_LINK_SYSTEM, write_fhir
 from smpc_ehr.data.omop import write_omop
 from smpc_ehr.data.records import SEXES
 from smpc_ehr.data.sources import SOURCE_FILE
+from smpc_ehr.data.synth_overlap import RARE_CODES, add_overlap
 
 _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMATS = ("csv", "parquet", "omop", "fhir", "duckdb")
@@ -56,6 +57,9 @@ class FederationTruth:
     readmit_model: dict[str, Any]
     prevalence: dict[str, Any]
     missing_rates: dict[str, float]
+    overlap: dict[str, Any] | None = None
+    """With `--overlap`: the share and number of rare-disease patients copied to other
+    hospitals (synth_overlap.py); None without."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -76,11 +80,16 @@ def generate_federation(
     *,
     sizes: Sequence[int] | None = None,
     fmt: str = "csv",
+    overlap: float | None = None,
+    overlap_codes: Sequence[str] = RARE_CODES,
 ) -> FederationTruth:
     """Write a synthetic federation to ``out`` and return its ground truth.
 
     ``patients`` is the mean party size; sizes vary 0.5x-1.5x (from the seed) and sum
-    to ``len(party_ids) * patients`` unless ``sizes`` gives them explicitly.
+    to ``len(party_ids) * patients`` unless ``sizes`` gives them explicitly. With
+    ``overlap`` (a share, 0 included), patients get link ids and that share of the
+    rare-disease patients is also seen at other hospitals (synth_overlap.py); the
+    sizes then count each hospital's own patients, before the copies.
     """
     ids = _check_args(party_ids, patients, seed, sizes, fmt)
     fed_seq, *party_seqs = np.random.SeedSequence(seed).spawn(1 + len(ids))
@@ -93,14 +102,19 @@ def generate_federation(
     roles = [m.ROLE_ORDER[i] if i < len(m.ROLE_ORDER) else "general" for i in range(len(ids))]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    parties, rngs = {}, {}
     for pid, n, role, mix, seq in zip(ids, counts, roles, mixes, party_seqs, strict=True):
-        rng = np.random.Generator(np.random.PCG64(seq))
+        rngs[pid] = np.random.Generator(np.random.PCG64(seq))
         factor = enrichment if role == "referral" else 1.0
-        tables = _generate_party(rng, pid, int(n), role, mix, factor)
+        parties[pid] = _generate_party(rngs[pid], pid, int(n), role, mix, factor)
+    shared = None if overlap is None else add_overlap(parties, overlap, seed, overlap_codes)
+    for pid, tables in parties.items():
         _write_party(out / pid, tables, fmt)
         if fmt in ("omop", "fhir"):  # drawn last: the CSV values stay those of the seed
-            _write_events(out / pid, tables["patients"], fmt, rng)
+            _write_events(out / pid, tables["patients"], fmt, rngs[pid])
     truth = _truth(seed, fmt, ids, counts, roles, enrichment, mixes)
+    if shared is not None:
+        truth = replace(truth, overlap=shared)
     (out / "truth.json").write_text(truth.to_json(), encoding="utf-8")
     return truth
 
@@ -254,13 +268,17 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     for stale in (*stale_sources, *synth_events.FILES):
         (folder / stale).unlink(missing_ok=True)
     # persons and conditions here; features and the outcome in _write_events
+    linked = "link_id" in tables["patients"].column_names
     if fmt == "omop":
         write_omop(folder / OMOP_FILE, tables["patients"], tables["conditions"])
         source = f'kind = "omop"\nurl = "sqlite:///{OMOP_FILE}"\n'
+        source += 'link_column = "person_source_value"\n' if linked else ""
         (folder / SOURCE_FILE).write_text(source, encoding="utf-8")
     if fmt == "fhir":
         write_fhir(folder, tables["patients"], tables["conditions"])
-        (folder / SOURCE_FILE).write_text('kind = "fhir"\n', encoding="utf-8")
+        source = 'kind = "fhir"\n'
+        source += f'link_system = "{SYNTHETIC_LINK_SYSTEM}"\n' if linked else ""
+        (folder / SOURCE_FILE).write_text(source, encoding="utf-8")
     if fmt == "duckdb":
         write_duckdb(folder / DUCKDB_FILE, tables["patients"], tables["conditions"])
         source = f'kind = "duckdb"\ndatabase = "{DUCKDB_FILE}"\n'

@@ -28,10 +28,11 @@ import grpc
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, write_analyst_config
 from smpc_ehr.config.coordinator import write_coordinator_config
 from smpc_ehr.config.dealer import write_dealer_config
+from smpc_ehr.config.linkage_key import new_linkage_key
 from smpc_ehr.config.party import write_party_config
 from smpc_ehr.config.roster import Member, Roster, load_roster, write_roster
 from smpc_ehr.config.roster_sig import sign_roster
-from smpc_ehr.data.sources import SOURCE_FILE
+from smpc_ehr.data.sources import SOURCE_FILE, has_link_ids
 from smpc_ehr.errors import ConfigError, SmpcEhrError
 from smpc_ehr.pki.certs import init_federation_pki
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT
@@ -201,6 +202,15 @@ def up(
     raise SmpcEhrError(f"could not bind free ports on 127.0.0.1 in {PORT_ATTEMPTS} attempts")
 
 
+def local_linkage_key(state_dir: Path, folders: list[Path]) -> Path | None:
+    """A fresh linkage key for the parties (config/linkage_key.py) when any data folder
+    has link ids, in the state folder beside the certificates; None if none has. (One
+    file all local parties read: in a real federation each hospital keeps its copy.)"""
+    if not any(has_link_ids(folder) for folder in folders):
+        return None
+    return new_linkage_key(state_dir / "certs" / "linkage.key", force=True)
+
+
 def _start(
     folders: list[Path],
     state_dir: Path,
@@ -243,6 +253,7 @@ def _start(
     pki = init_federation_pki(roster, state_dir / "certs", force=True)
     sign_roster(roster.source, pki.ca_key)  # roster.toml.sig: members refuse an altered roster
     configs: dict[str, tuple[str, Path]] = {}
+    linkage = local_linkage_key(state_dir, folders)
     for party, folder in zip(roster.parties, folders, strict=True):
         configs[party.id] = (
             "party",
@@ -259,6 +270,7 @@ def _start(
                 privacy=privacy,
                 allow_partial_jobs=allow_partial,
                 audit_log=audit_log_path(state_dir, party.id),
+                linkage_key=linkage,
             ),
         )
     configs[COORDINATOR_ID] = (

@@ -21,8 +21,10 @@ from smpc_ehr import __version__
 from smpc_ehr.audit.heads import HeadStore
 from smpc_ehr.audit.trail import PROCESS_START, PROCESS_STOP, ROSTER_RELOAD
 from smpc_ehr.backends import BACKENDS
+from smpc_ehr.config.linkage_key import read_linkage_key
 from smpc_ehr.config.party import PartyConfig
 from smpc_ehr.config.roster import Roster
+from smpc_ehr.data.linkage import with_link_tokens
 from smpc_ehr.data.sources import open_store
 from smpc_ehr.data.store import FileStore, version_key
 from smpc_ehr.party.gossip import HeadGossip
@@ -70,7 +72,12 @@ async def serve(config: PartyConfig, on_ready: Callable[[int], None] | None = No
     # Certificate and key first (id, key pair): a wrong file is reported before data loads.
     tls = TlsIdentity.from_files(config.id, roster.ca_cert, config.cert, config.key, role="party")
     started = time.monotonic()
-    store = open_store(config.data, version_key(config.state))
+    key = None if config.linkage_key is None else read_linkage_key(config.linkage_key)
+    store = open_store(  # link ids become keyed tokens as the rows are read
+        config.data,
+        version_key(config.state),
+        prepare=None if key is None else lambda rows: with_link_tokens(rows, key),
+    )
     first = store.open_job()  # a source that cannot be read stops the start, not a job
     try:  # files are loaded now anyway; a database is only connected to
         what = f"{first.rows().n_patients} patients" if isinstance(store, FileStore) else "data"

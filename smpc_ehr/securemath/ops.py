@@ -206,6 +206,32 @@ class SecureOps(ABC):
         iterates of a model, for example); results for the coordinator go through
         `output_shares`."""
 
+    # -- field elements: only for equality (deduplicated counts, `securemath.distinct`) --
+
+    field_equality: bool = False
+    """Whether this backend has `input_field_elements` and `is_zero`: its secret
+    integers live in a prime field, where a product is 0 only if a factor is."""
+
+    @property
+    def field_modulus(self) -> int:
+        """The prime of the secret integers' field (`field_equality` backends only)."""
+        raise NotImplementedError(f"backend {self.backend!r} has no field equality")
+
+    def input_field_elements(self, values: Sequence[int], below: int) -> list[Secret]:
+        """Secret-share this party's vector of integers in 0..below-1 as elements of the
+        secret integers' field (every party's vector, in party order; one public length).
+        They are compared only for equality, by polynomials and `is_zero`,
+        never by size, so they may be as large as the field allows: the backend refuses
+        a `below` its field cannot hold distinct."""
+        del values, below
+        raise NotImplementedError(f"backend {self.backend!r} has no field equality")
+
+    def is_zero(self, a: Secret) -> Secret:
+        """Elementwise secret bit [a == 0] for any element of the field (not only for
+        bounded integers, as comparisons need)."""
+        del a
+        raise NotImplementedError(f"backend {self.backend!r} has no field equality")
+
     # -- hooks for `smpc_ehr.securemath` (a backend may override them) -----------------
 
     def pow2_normalize(self, rows: Secret) -> Secret | None:

@@ -20,9 +20,10 @@ from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
 
 JOINT_MESSAGE = (
     "the values of at least one hospital cannot be used for this analysis (a value beyond "
-    "the fixed-point range, or a 0/1 variable with other values); the hospitals' own logs "
-    "name the column; nothing is released (values beyond +-16384 are taken by mode "
-    "'full' of logistic regression and k-means)"
+    "the fixed-point range, a 0/1 variable with other values, or more linked patients than "
+    "a deduplicated count's dedup_bound); the hospitals' own logs name the column or "
+    "bound; nothing is released (values beyond +-16384 are taken by mode 'full' of "
+    "logistic regression and k-means)"
 )
 
 

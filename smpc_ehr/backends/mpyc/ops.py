@@ -90,6 +90,40 @@ class MpycOps(SecureOps):
         shared: list[Secret] = self._rt.input(mine, senders=list(range(self.n_parties)))
         return shared
 
+    field_equality = True
+
+    @property
+    def field_modulus(self) -> int:
+        return int(self._secint.field.modulus)
+
+    def input_field_elements(self, values: Sequence[int], below: int) -> list[Secret]:
+        modulus = self.field_modulus
+        if below > modulus:
+            raise ValueError(f"values below {below} do not fit this job's field (< {modulus})")
+        mine = np.array([int(v) for v in values], dtype=object)
+        if mine.size and (min(mine) < 0 or max(mine) >= below):
+            raise ValueError(f"field elements must be in 0..{below - 1}")
+        shared: list[Secret] = self._rt.input(
+            self._secint.array(mine), senders=list(range(self.n_parties))
+        )
+        return shared
+
+    def is_zero(self, a: Secret) -> Secret:
+        """1 - a^(p-1) (Fermat: a^(p-1) = 1 for every a != 0 in the field of prime p), by
+        squaring and multiplying: one product per bit of p - 1, the square and the
+        running product of a bit in the same round (about 74 rounds for the count's
+        32-bit integers), for any a, where MPyC's own zero test needs |a| < 2^l."""
+        exponent = self.field_modulus - 1
+        result, power = None, a
+        while exponent:
+            if exponent & 1:
+                result = power if result is None else result * power
+            exponent >>= 1
+            if exponent:
+                power = power * power
+        assert result is not None  # p - 1 > 0 has a bit set
+        return 1 - result
+
     def input_values(self, src: int, values: np.ndarray | None, shape: tuple[int, ...]) -> Secret:
         mine = own_values(self, src, values, shape)
         # MPyC would mark an all-integer array (the others' zero placeholders) `integral`

@@ -29,6 +29,19 @@ up the rho of the queries it runs exactly and converts the total to epsilon at i
 policy's delta for its budget, which covers what the released results say about its
 patients. The released result states the noise's standard deviation, t, epsilon, delta
 and rho.
+With dedup = yes, each hospital inputs, secret-shared, values computed from the keyed
+link tokens of its cohort's patients (HMAC-SHA256 of each link id with the linkage key
+the hospitals share and the coordinator, dealer and analysts never hold: the
+coefficients of a polynomial whose roots are its tokens and the powers of its tokens),
+padded to dedup_bound, a constant of this template, and its count of cohort patients
+without a link id: the only size the traffic shows is each hospital's padded bound.
+Which tokens are equal is computed inside the secure computation and never opened: the
+coordinator learns whether the number of distinct patients (in each cell, with by)
+reaches the small-cell threshold and the number only if it does, and the same for the
+number of patients seen at more than one hospital; no one learns which patients are
+shared, or where. A hospital whose cohort has more linked patients than the bound makes
+the job refused jointly, without its name: the refusal tells that some hospital's cohort
+exceeds the bound, nothing more.
 
 Not covered: in an exact run, what released totals reveal in combination (differences
 between overlapping queries, or a released total minus the counts n-1 colluding

@@ -33,6 +33,7 @@ from smpc_ehr.analyses.common.cells import (
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease
 from smpc_ehr.analyses.common.variables import cohort_filter
+from smpc_ehr.analyses.statistics.count import dedup
 from smpc_ehr.data import pushdown
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
@@ -54,33 +55,45 @@ class CountAnalysis(Analysis):
 
     def validate(self, params: Params) -> None:
         cohort_filter(params)
+        dedup.validate(params)
 
-    def local_input(self, data: PartyData, params: Params) -> list[int]:
+    def validate_backend(self, params: Params, backend: str) -> None:
+        dedup.validate_backend(params, backend)
+
+    def local_input(self, data: PartyData, params: Params) -> Any:
+        if dedup.wanted(params):
+            return dedup.local_input(data, params, strata(params))
         _, counts = count_cells(data, cohort_filter(params), strata(params))
         return [int(c) for c in counts]
 
     def local_input_sql(self, snapshot: SqlSnapshot, params: Params) -> list[int] | None:
-        if params.get("dedup"):  # the deduplicated count's input is not pushed down
+        if dedup.wanted(params):  # the deduplicated count's input is not pushed down
             return None
         _, counts = pushdown.count_cells(snapshot, cohort_filter(params), strata(params))
         return [int(c) for c in counts]
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
+        if dedup.wanted(params):
+            return released_counts_outputs(len(cell_labels(strata(params))) + 1)
         return released_counts_outputs(len(cell_labels(strata(params))))
 
     def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
         return (cell_release(len(cell_labels(strata(params)))),)
 
-    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
+    def secure_program(self, local: Any, params: Params, threshold: int) -> NamedProgram:
+        if dedup.wanted(params):
+            return dedup.secure_program(local, threshold)
         (release,) = self.noisy_releases(params)
         return noisy_counts_program(local, params, threshold, release)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
+        totals = decode_released(opened)
+        if dedup.wanted(params):
+            return dedup.finalize(totals, strata(params), threshold)
         by = strata(params)
         labels = cell_labels(by)
-        totals = decode_released(opened)
         cells = [
             {**label, "count": count, "suppressed": count is None}
             for label, count in zip(labels, totals, strict=True)
@@ -88,3 +101,8 @@ class CountAnalysis(Analysis):
         if not by:
             return {**cells[0], "threshold": threshold}
         return {"by": list(by), "cells": cells, "threshold": threshold}
+
+    def render(self, result: dict[str, Any]) -> str:
+        if result.get("dedup"):
+            return dedup.render(result)
+        return super().render(result)

@@ -24,3 +24,29 @@ def test_a_real_finalised_single_count_renders() -> None:
     suppressed = render_finalised("count", released_counts([3]), params)
     assert suppressed.startswith("patients: suppressed (< 11)")
     assert render({"count": None, "suppressed": True, "threshold": 11}, "count") == suppressed
+
+
+def test_a_deduplicated_count_renders_both_numbers() -> None:
+    shown = {"count": 54, "suppressed": False, "shared": 30, "dedup": True, "threshold": 11}
+    assert render(shown, "count").splitlines() == [
+        "distinct patients: 54",
+        "seen at more than one hospital: 30",
+        "small-cell threshold: 11",
+    ]
+    hidden = {**shown, "shared": None}
+    assert (
+        render(hidden, "count").splitlines()[1]
+        == "seen at more than one hospital: suppressed (< 11)"
+    )
+
+
+def test_a_deduplicated_table_renders_its_cells_and_the_shared_line() -> None:
+    cells = [
+        {"sex": "F", "count": 30, "suppressed": False},
+        {"sex": "M", "count": 24, "suppressed": False},
+        {"sex": "U", "count": None, "suppressed": True},
+    ]
+    result = {"by": ["sex"], "cells": cells, "shared": 30, "dedup": True, "threshold": 11}
+    lines = render(result, "count").splitlines()
+    assert lines[0].split() == ["sex", "patients"]
+    assert lines[-2:] == ["seen at more than one hospital: 30", "small-cell threshold: 11"]
