@@ -2,4 +2,10 @@
 in-process one, synthetic data) serve tests/ and the tests that sit beside each analysis
 package alike."""
 
-pytest_plugins = ["tests.federations", "tests._stats_jobs", "tests._cells", "tests._inprocess"]
+pytest_plugins = [
+    "tests.federations",
+    "tests._stats_jobs",
+    "tests._cells",
+    "tests._inprocess",
+    "tests._postgres",
+]

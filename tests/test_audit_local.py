@@ -64,7 +64,8 @@ def test_a_job_is_logged_heads_are_exchanged_and_tampering_is_named(
     logs = {p: log_of(fed3.state_dir, p) for p in PARTIES}
     for party, log in logs.items():
         kinds = [e["kind"] for e in log]
-        assert kinds[0] == "process_start" and kinds[-2:] == ["job_accepted", "outputs_sent"]
+        assert kinds[0] == "process_start"
+        assert kinds[-3:] == ["job_accepted", "data_read", "outputs_sent"]
         config = party_config_path(fed3.state_dir, party).read_bytes()
         assert log[0]["fields"]["config_sha256"] == hashlib.sha256(config).hexdigest()
         received = [e for e in log if e["kind"] == "job_received"][-1]

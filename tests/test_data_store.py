@@ -26,9 +26,7 @@ from smpc_ehr.data.synth import OMOP_FILE, generate_federation
 from smpc_ehr.local.federation import down
 from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE, start_federation
-from tests.test_data_sources import copy_to_postgres, postgres
-
-__all__ = ["postgres"]  # the fixture: a real PostgreSQL server
+from tests.test_data_sources import copy_to_postgres
 
 PARTIES = ["hospital-1", "hospital-2", "hospital-3"]
 E11 = CohortFilter(codes=("E11",))

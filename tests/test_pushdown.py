@@ -35,7 +35,6 @@ from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.data.sources import sql_source
 from smpc_ehr.data.synth import generate_federation
 from smpc_ehr.errors import DataError, TemplateError
-from tests.test_data_sources import postgres as postgres  # a real server: the fixture
 
 AS_OF = date(2026, 1, 1)
 EDGES = [  # born on as_of (age 0), a day later (excluded), band edges, 29 February

@@ -148,8 +148,10 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     _ports_free()
     _run_blocks(blocks, pilot, _shim(tmp_path / "bin"))
 
-    # Each member holds its own key and no other; the operator only the CA's.
+    # Each member holds its own key and no other; the operator only the CA's. A hospital's
+    # party also made the key of its data versions (docs/data.md), in its state folder.
     expected = {(member, f"{member}.key") for member in MEMBERS} | {("operator", "ca.key")}
+    expected |= {(hospital, "data_version.key") for hospital in HOSPITALS}
     assert _keys(pilot) == expected
     for member in MEMBERS:
         assert (pilot / member / "certs" / f"{member}.key").stat().st_mode & 0o077 == 0
