@@ -32,7 +32,7 @@ from smpc_ehr.client import Client, JobFailed, Progress
 from smpc_ehr.local.federation import LocalFederation, down
 from tests import _stats_truth as truth
 from tests._model_truth import check_against_pooled, pooled_fit, pooled_test_rows
-from tests._stats_jobs import assert_not_disclosed, eps, numbers_in, template
+from tests._stats_jobs import assert_not_disclosed, check_moments, eps, numbers_in, template
 from tests._truth import released_tenths
 from tests.federations import make_data, start_federation
 
@@ -322,9 +322,12 @@ def test_summary_withholds_a_0_1_mean_of_few_ones_or_zeros(
         assert got["n"] == want[name]["n"] and got["mean_suppressed"] is True
     released = variables["readmit_30d"]  # many ones and zeros: released as before
     assert released["mean_suppressed"] is False and released["n"] == want["readmit_30d"]["n"]
-    tolerance = PROPORTION_ERROR if backend == "mpyc" else 1e-4
-    assert released["mean"] == pytest.approx(want["readmit_30d"]["mean"], abs=tolerance)
-    assert released["variance"] == pytest.approx(want["readmit_30d"]["variance"], abs=tolerance)
+    if backend == "mpyc":
+        tolerance = PROPORTION_ERROR
+        assert released["mean"] == pytest.approx(want["readmit_30d"]["mean"], abs=tolerance)
+        assert released["variance"] == pytest.approx(want["readmit_30d"]["variance"], abs=tolerance)
+    else:  # CrypTen's stated precision (docs/statistics.md), as every statistics test
+        check_moments(released, want["readmit_30d"], eps(backend, 3), backend)
     assert_absent(result, binary_secrets(frame["rare"]))
 
 
