@@ -396,8 +396,16 @@ def loaded(formats: dict[str, Path]) -> dict[str, PartyData]:
 
 
 def test_every_analysis_gets_the_same_local_input_from_every_source(
-    loaded: dict[str, PartyData],
+    loaded: dict[str, PartyData], formats: dict[str, Path], postgres: str, tmp_path: Path
 ) -> None:
+    """CSV, OMOP in SQLite and in a real PostgreSQL server, FHIR and DuckDB: the rows
+    each analysis reads are the same, so is its local input."""
+    omop = formats["omop"] / PARTIES[0]
+    copy_to_postgres(omop / OMOP_FILE, postgres, "every")
+    loaded = {
+        **loaded,
+        "postgresql": load_party_data(postgres_folder(omop, postgres, "every", tmp_path / "pg")),
+    }
     templates = {p.stem: load_template(p) for p in sorted(PROTOCOLS.glob("*.toml"))}
     assert set(templates) == set(LOCAL_PARAMS)
     assert {t.analysis for t in templates.values()} == set(ANALYSES)
@@ -406,7 +414,7 @@ def test_every_analysis_gets_the_same_local_input_from_every_source(
         analysis = ANALYSES[template.analysis]
         analysis.validate(params)
         want = analysis.local_input(loaded["csv"], params)
-        for fmt in ("omop", "fhir", "duckdb"):
+        for fmt in ("omop", "postgresql", "fhir", "duckdb"):
             assert_same_input(analysis.local_input(loaded[fmt], params), want, f"{name} {fmt}")
 
 
