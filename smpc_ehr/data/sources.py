@@ -83,7 +83,7 @@ def open_store(
         where = (folder / export).resolve()
         system = _link_key(table, "link_system", path)
         return FileStore(
-            lambda: [path, *export_files(where)],
+            lambda: export_files(where),
             lambda: prepared(load_fhir(where, mapping, system)),
             version_key,
         )
