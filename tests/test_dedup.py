@@ -20,6 +20,7 @@ import pytest
 
 from smpc_ehr.analyses.common.local_checks import JOINT_MESSAGE
 from smpc_ehr.analyses.statistics.count import ANALYSIS
+from smpc_ehr.analyses.statistics.count.dedup import releasable
 from smpc_ehr.cli import main
 from smpc_ehr.client import Client
 from smpc_ehr.client.client import JobFailed
@@ -65,14 +66,42 @@ def pooled(data: Path, codes: tuple[str, ...]) -> tuple[int, int]:
 def pooled_by_sex(data: Path, codes: tuple[str, ...]) -> dict[str, int]:
     """Distinct link ids of the cohort per sex, each with the sex recorded at the first
     hospital (in roster order: the folders' sorted names) that has the patient."""
+    return pooled_release(data, codes, by_sex=True)["distinct"]
+
+
+def pooled_release(data: Path, codes: tuple[str, ...], by_sex: bool = False) -> dict[str, Any]:
+    """From the plaintext files: per cell (one cell "", or F/M/U) the plain count (each
+    hospital's cohort patients in its own cell), the distinct link ids (in the cell of
+    the first hospital that has them), the records beyond one per patient (D = plain -
+    distinct); the shared link ids and E = D - shared (the patients at three hospitals);
+    and what the release rule shows: a distinct count at or above the threshold whose
+    |D| is 0 or at least the threshold, the shared count likewise with E."""
+    cells = ("F", "M", "U") if by_sex else ("",)
+    plain = dict.fromkeys(cells, 0)
     first: dict[str, str] = {}
+    seen: dict[str, int] = {}
     for hospital in HOSPITALS:
         patients = pd.read_csv(data / hospital / "patients.csv", dtype=str)
         conditions = pd.read_csv(data / hospital / "conditions.csv", dtype=str)
         ids = set(conditions[conditions["code"].str.startswith(codes)]["patient_id"])
         for _, row in patients[patients["patient_id"].isin(ids)].iterrows():
-            first.setdefault(row["link_id"], row["sex"])
-    return {sex: sum(v == sex for v in first.values()) for sex in ("F", "M", "U")}
+            cell = row["sex"] if by_sex else ""
+            plain[cell] += 1
+            first.setdefault(row["link_id"], cell)
+            seen[row["link_id"]] = seen.get(row["link_id"], 0) + 1
+    distinct = {c: sum(v == c for v in first.values()) for c in cells}
+    extra = {c: plain[c] - distinct[c] for c in cells}
+    shared = sum(k > 1 for k in seen.values())
+    beyond = sum(extra.values()) - shared
+
+    def small(x: int) -> bool:
+        return 1 <= abs(x) < THRESHOLD
+
+    shown = {c: distinct[c] if distinct[c] >= THRESHOLD and not small(extra[c]) else None
+             for c in cells}  # fmt: skip
+    shown_shared = shared if shared >= THRESHOLD and not small(beyond) else None
+    return {"plain": plain, "distinct": distinct, "extra": extra, "shared": shared,
+            "beyond": beyond, "shown": shown, "shown_shared": shown_shared}  # fmt: skip
 
 
 # ------------------------------------------------------------------ fast tier
@@ -209,6 +238,37 @@ def test_the_secure_distinct_count_on_mpyc_arithmetic() -> None:
     assert shared > 0 and len(set(truth)) > 1
 
 
+@pytest.mark.usefixtures("restore_mpyc_globals")
+def test_the_release_rule_closes_each_subtraction_on_mpyc_arithmetic() -> None:
+    """`releasable` on crafted totals (threshold 11), against the rule written out: a
+    distinct cell is shown at >= 11 unless |plain - distinct| is 1..10; the shared count
+    at >= 11 unless E = sum(plain - distinct) - shared is 1..10."""
+    cases = [  # (distinct per cell, shared, plain per cell)
+        ([40, 30, 12], 20, [40, 55, 30]),  # D 0, 25, 18; E 43 - 20 = 23: all shown
+        ([40, 30, 12], 5, [45, 30, 12]),  # D 5 (hides cell 0); shared under 11 anyway
+        ([40, 30, 5], 12, [40, 42, 11]),  # D 0, 12, 6: cell 2 under 11 anyway; E 6
+        ([40, 30, 12], 11, [40, 52, 3]),  # D 0, 22, -9 (a cell that differs): hides cell 2;
+        # E = 13 - 11 = 2 hides the shared count
+    ]
+
+    def rule(distinct: list[int], shared: int, plain: list[int]) -> list[bool]:
+        extra = [p - d for p, d in zip(plain, distinct, strict=True)]
+        beyond = sum(extra) - shared
+        cells = [d >= 11 and not 1 <= abs(x) < 11 for d, x in zip(distinct, extra, strict=True)]
+        return [*cells, shared >= 11 and not 1 <= beyond < 11]  # E >= 0: sum(k - 1) >= shared
+
+    async def program(ops: Any) -> list[list[int]]:
+        out = []
+        for distinct, shared, plain in cases:
+            d, s, p = (ops.input_ints(v, 32)[0] for v in (distinct, [shared], plain))
+            out.append([int(b) for b in await ops.reveal(releasable(ops, d, s, p, 11))])
+        return out
+
+    got = run_alone(program)
+    assert got == [[int(b) for b in rule(*case)] for case in cases]
+    assert got[0] == [1, 1, 1, 1] and got[1][0] == 0 and got[2][3] == 0 and got[3] == [1, 1, 0, 0]
+
+
 def test_dedup_refuses_epsilon_and_crypten() -> None:
     template = load_template(COUNT_TEMPLATE)
     params = template.bind({"codes": "E84", "dedup": "yes"})
@@ -266,21 +326,19 @@ def test_dedup_count_equals_the_pooled_distinct_count(
     with Client.from_state(fed_dedup.state_dir) as client:
         plain = client.run(small_template, {"codes": "E11"}).result
         job = client.run(small_template, {"codes": "E11", "dedup": "yes"})
-        # a code whose shared patients are fewer than the threshold: that number suppressed
-        few = client.run(small_template, {"codes": "E78", "dedup": "yes"}).result
         none = client.run(small_template, {"codes": "Q99.9", "dedup": "yes"}).result
         table = client.run(small_template, {"codes": "E11", "dedup": "yes", "by": "sex"}).result
+    want = pooled_release(dedup_data, ("E11",))
+    assert want["distinct"][""] == distinct and want["shared"] == shared
     assert job.result == {
-        "count": distinct,
-        "suppressed": False,
-        "shared": shared,
+        "count": want["shown"][""],
+        "suppressed": want["shown"][""] is None,
+        "shared": want["shown_shared"],
         "dedup": True,
         "threshold": THRESHOLD,
     }
-    assert plain["count"] > distinct  # the plain count counts shared patients again
-    few_distinct, few_shared = pooled(dedup_data, ("E78",))
-    assert few_distinct >= THRESHOLD and 0 < few_shared < THRESHOLD
-    assert few["count"] == few_distinct and few["shared"] is None
+    assert want["shown"][""] == distinct  # this cohort's numbers are released
+    assert plain["count"] == want["plain"][""] > distinct  # shared patients counted again
     assert none == {
         "count": None,
         "suppressed": True,
@@ -289,13 +347,35 @@ def test_dedup_count_equals_the_pooled_distinct_count(
         "threshold": THRESHOLD,
     }
     assert job.cost is not None and 0 < job.cost["hops"] <= HOPS_BOUND, job.cost
-    by_sex = pooled_by_sex(dedup_data, ("E11",))
-    assert sum(by_sex.values()) == distinct
-    assert by_sex["U"] < THRESHOLD <= min(by_sex["F"], by_sex["M"])  # both kinds of cell
-    assert table["shared"] == shared and table["by"] == ["sex"]
+    by_sex = pooled_release(dedup_data, ("E11",), by_sex=True)
+    assert sum(by_sex["distinct"].values()) == distinct
+    assert (
+        by_sex["distinct"]["U"] < THRESHOLD <= min(by_sex["distinct"]["F"], by_sex["distinct"]["M"])
+    )
+    assert table["shared"] == by_sex["shown_shared"] and table["by"] == ["sex"]
     for cell in table["cells"]:
-        expected = by_sex[cell["sex"]]
-        assert cell["count"] == (expected if expected >= THRESHOLD else None), cell
+        assert cell["count"] == by_sex["shown"][cell["sex"]], cell
+
+
+def test_the_plain_count_minus_the_dedup_count_never_gives_a_small_number(
+    fed_dedup: LocalFederation, dedup_data: Path, small_template: Path
+) -> None:
+    """The attack: plain count - deduplicated count = the records beyond one per patient,
+    and that minus the shared count = the patients at three hospitals. For a cohort
+    whose shared patients are few (E78), each such difference that the released numbers
+    allow is 0 or at least the threshold; what would give a small one is suppressed."""
+    want = pooled_release(dedup_data, ("E78",))
+    assert want["distinct"][""] >= THRESHOLD and 1 <= want["extra"][""] < THRESHOLD
+    with Client.from_state(fed_dedup.state_dir) as client:
+        plain = client.run(small_template, {"codes": "E78"}).result
+        dedup = client.run(small_template, {"codes": "E78", "dedup": "yes"}).result
+    assert plain["count"] == want["plain"][""] >= THRESHOLD  # the plain count is released
+    assert dedup["count"] is None and dedup["suppressed"] is True  # so this one is not
+    assert dedup["shared"] == want["shown_shared"] is None
+    released = [n for n in (plain["count"], dedup["count"], dedup["shared"]) if n is not None]
+    for a in released:
+        for b in released:
+            assert not 1 <= abs(a - b) < THRESHOLD, (a, b)
 
 
 def test_a_cohort_above_the_bound_is_refused_without_a_hospital_name(

@@ -39,9 +39,14 @@ Which tokens are equal is computed inside the secure computation and never opene
 coordinator learns whether the number of distinct patients (in each cell, with by)
 reaches the small-cell threshold and the number only if it does, and the same for the
 number of patients seen at more than one hospital; no one learns which patients are
-shared, or where. A hospital whose cohort has more linked patients than the bound makes
-the job refused jointly, without its name: the refusal tells that some hospital's cohort
-exceeds the bound, nothing more.
+shared, or where. Because the plain count of the same cohort is another allowed query,
+a distinct count is also suppressed when the plain count minus it (the records beyond
+one per patient) is between 1 and the threshold less 1 in size, and the shared count
+when that difference minus the shared count (the patients at three or more hospitals)
+is: no subtraction of released numbers gives a small count; the suppression tells only
+that such a difference is small. A hospital whose cohort has more linked patients than
+the bound makes the job refused jointly, without its name: the refusal tells that some
+hospital's cohort exceeds the bound, nothing more.
 
 Not covered: in an exact run, what released totals reveal in combination (differences
 between overlapping queries, or a released total minus the counts n-1 colluding

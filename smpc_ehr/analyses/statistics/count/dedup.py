@@ -17,7 +17,17 @@ prod (x - t) (padded to degree `dedup_bound`) and the powers of its tokens padde
 no two paddings are equal either). A patient seen at several hospitals is counted in
 the cell she has at the first of them in party order (the roster's order of the job's
 hospitals). The distinct counts per cell and the shared count are compared with the
-threshold; only the bits and the masked totals are opened. MPyC only: a token
+threshold; only the bits and the masked totals are opened.
+
+Differences with the plain count (`releasable`): the analyst may also run the plain
+count of the same cohort, and plain - distinct = the records beyond one per patient
+(D, per cell), and D - shared = the patients at three or more hospitals counted k - 2
+times (E). Both are computed inside MPC too: a cell's distinct count is released only if
+its D is 0 or at least the threshold (or at most minus it: a patient whose cell differs
+between hospitals), and the shared count only if E is 0 or at least the threshold, so
+that no subtraction of released numbers gives a count between 1 and threshold - 1.
+
+MPyC only: a token
 polynomial is 0 only at its tokens in a prime field (CrypTen's Z_2^64 has zero
 divisors), and a job on CrypTen is refused before it starts.
 """
@@ -39,7 +49,7 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import DataError, TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 from smpc_ehr.securemath.distinct import distinct_and_shared, power_rows, token_polynomial
-from smpc_ehr.securemath.ops import SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 PAD_BASE = 2**TOKEN_BITS + 1
 """The first padding value: above every token (tokens are 1..2^TOKEN_BITS)."""
@@ -71,12 +81,14 @@ def validate_backend(params: Params, backend: str) -> None:
 
 @dataclass(frozen=True)
 class DedupInput:
-    """A party's private input: its distinct link tokens with each one's cell, and its
-    unlinked cohort patients per cell (`cells` cells in all)."""
+    """A party's private input: its distinct link tokens with each one's cell, its
+    unlinked cohort patients per cell and all its cohort patients per cell (the plain
+    count's input; `cells` cells in all)."""
 
     tokens: tuple[int, ...]
     token_cells: tuple[int, ...]
     unlinked: tuple[int, ...]
+    plain: tuple[int, ...]
     cells: int
     bound: int
 
@@ -101,10 +113,12 @@ def local_input(data: PartyData, params: Params, by: tuple[str, ...]) -> DedupIn
             f"dedup_bound of {bound}: the deduplicated count is refused jointly"
         )
     unlinked = np.bincount(member_cell[~linked], minlength=cells)
+    plain = np.bincount(member_cell, minlength=cells)
     return DedupInput(
         tuple(int(t) for t in unique),
         tuple(int(c) for c in member_cell[linked][first]),
         tuple(int(u) for u in unlinked),
+        tuple(int(n) for n in plain),
         cells,
         bound,
     )
@@ -134,11 +148,38 @@ def secure_program(local: DedupInput, threshold: int) -> NamedProgram:
             powers.append(ops.reshape(flat[: bound * (bound + 1)], (bound, bound + 1)))
             polynomials.append(flat[bound * (bound + 1) :])
         distinct, shared = distinct_and_shared(ops, unlinked, powers, polynomials, cells)
+        plain = ops.sum_vectors(ops.input_ints(list(local.plain), COUNT_INPUT_BITS))
         totals = ops.concatenate([distinct, shared])
-        released = ops.ge_public(totals, threshold)
+        released = releasable(ops, distinct, shared, plain, threshold)
         return {"released": released, "counts": ops.mul(released, totals)}
 
     return program
+
+
+def releasable(
+    ops: SecureOps, distinct: Secret, shared: Secret, plain: Secret, threshold: int
+) -> Secret:
+    """The bits [distinct cell may be shown] per cell, then [shared may be shown]: at
+    least the threshold, and no difference with the plain count (module doc) between 1
+    and threshold - 1 in size. One batch of comparisons."""
+    k = distinct.shape[0]
+    extra = ops.sub(plain, distinct)  # D per cell
+    beyond = ops.sub(ops.sum(ops.reshape(extra, (k, 1)), axis=0), shared)  # E
+    less = ops.mul_public(extra, -1)
+
+    def at_least_one(x: Secret) -> Secret:  # [x >= 1] as [x + t - 1 >= t]
+        return ops.add_public(x, threshold - 1)
+
+    parts = [distinct, shared, at_least_one(extra), extra, at_least_one(less), less]
+    checks = ops.ge_public(ops.concatenate([*parts, at_least_one(beyond), beyond]), threshold)
+    start = k + 1  # then [D >= 1], [D >= t], [-D >= 1], [-D >= t] (k each), [E >= 1], [E >= t]
+    pos_one, pos_t = checks[start : start + k], checks[start + k : start + 2 * k]
+    neg_one, neg_t = checks[start + 2 * k : start + 3 * k], checks[start + 3 * k : start + 4 * k]
+    e_one, e_t = checks[start + 4 * k : start + 4 * k + 1], checks[start + 4 * k + 1 :]
+    small = ops.add(ops.sub(pos_one, pos_t), ops.sub(neg_one, neg_t))
+    small_beyond = ops.sub(e_one, e_t)
+    allowed = ops.add_public(ops.mul_public(ops.concatenate([small, small_beyond]), -1), 1)
+    return ops.mul(checks[:start], allowed)  # [total >= t] and no small difference
 
 
 def finalize(totals: list[int | None], by: tuple[str, ...], threshold: int) -> dict[str, Any]:
