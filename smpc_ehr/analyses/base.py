@@ -26,6 +26,7 @@ from smpc_ehr.analyses.common import cost
 from smpc_ehr.analyses.common import noise as dp_noise
 from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.text import render_generic
+from smpc_ehr.analyses.common.tidy import Row, generic_rows
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.privacy.accountant import Charge
 from smpc_ehr.securemath.ops import Secret, SecureOps, SecureProgram
@@ -152,6 +153,12 @@ class Analysis(ABC):
         """The released result as a terminal table (default: counts, else `key: value`
         lines); analyses with a layout of their own override it in their render.py."""
         return render_generic(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        """The released result as tidy rows, one per estimate (common/tidy.py, what
+        `smpc-ehr run --csv` writes); default: a row per number of the result, which
+        analyses with rows of their own override in their tidy.py."""
+        return generic_rows(result)
 
     def flat_program(self, local: LocalInput, params: Params, threshold: int) -> SecureProgram:
         """`secure_program` as the backends run it: its outputs checked against

@@ -13,6 +13,7 @@
     smpc-ehr dealer --config FILE           (CrypTen backend: correlated randomness)
     smpc-ehr protocol show PROTOCOL.toml     (canonical hash, parameters, leakage)
     smpc-ehr run PROTOCOL.toml [--set name=value ...] [--parties A,B,C] [--json]
+                 [--csv FILE] [--quiet]
                  (--state DIR | --config FILE)
     smpc-ehr local up --data DIR [--state DIR] [--require-dp] [--epsilon-budget E]
                       [--allow-partial]
@@ -35,7 +36,7 @@ import sys
 from collections.abc import Sequence
 
 from smpc_ehr.backend_names import BACKEND_NAMES
-from smpc_ehr.cli import audit, commands, jobs, linkage, ops, pki
+from smpc_ehr.cli import audit, commands, export_options, jobs, linkage, ops, pki
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import DEFAULT_MIN_CELL_COUNT, job_deadline, min_cell_count_problem
 from smpc_ehr.policy.privacy import DEFAULT_DELTA
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(allow_partial_jobs)",
     )
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    export_options.register(run)
     where = run.add_mutually_exclusive_group()
     where.add_argument(
         "--state", help=f"local federation state folder (default {commands.DEFAULT_STATE})"

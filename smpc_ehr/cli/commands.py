@@ -7,17 +7,17 @@ import importlib
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from smpc_ehr.client import Client, JobFailed, Progress
+from smpc_ehr.cli.progress import ProgressPrinter, progress_line
+from smpc_ehr.client import Client, JobFailed
 from smpc_ehr.compute_threads import limit_compute_threads
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG
 from smpc_ehr.errors import ConfigError
 from smpc_ehr.study.params import parse_set_options
 
-__all__ = ["JobFailed"]
+__all__ = ["JobFailed", "progress_line"]
 
 DEFAULT_STATE = ".smpc-ehr"
 """The local federation's state folder when --state is not given."""
@@ -139,28 +139,6 @@ def _client(args: argparse.Namespace) -> Client:
     return Client.from_state(state)
 
 
-BAR_WIDTH = 24
-
-
-def progress_line(p: Progress) -> str:
-    """One terminal line for a progress note: a bar when the total is known."""
-    if p.total > 0:
-        filled = round(BAR_WIDTH * min(p.step, p.total) / p.total)
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        return f"{p.stage} [{bar}] {p.step}/{p.total} {p.message}"
-    return f"{p.stage}: {p.message}"
-
-
-def _progress_printer(enabled: bool) -> Callable[[Progress], None]:
-    """Redraw one line on stderr per note (a terminal only; never with --json)."""
-
-    def show(p: Progress) -> None:
-        if enabled:
-            print(f"\r\033[K{progress_line(p)}", end="", file=sys.stderr, flush=True)
-
-    return show
-
-
 def run(args: argparse.Namespace) -> int:
     from smpc_ehr.study.template import load_template, parse_template
 
@@ -172,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
         template = load_template(path)
     else:
         template = parse_template(args.protocol)
+    terminal = sys.stderr.isatty()
+    # A terminal gets the redrawn bar (not with --json), anything else a line per phase.
+    printer = ProgressPrinter(terminal, quiet=args.quiet or (terminal and args.json))
     with _client(args) as client:
         result = client.run(
             template,
@@ -179,11 +160,17 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             deadline_seconds=args.deadline,
             parties=args.parties,
-            on_progress=_progress_printer(sys.stderr.isatty() and not args.json),
+            on_progress=printer.progress,
+            on_submitted=printer.submitted,
         )
-    if sys.stderr.isatty() and not args.json:
-        print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the progress line
-    if args.json:
+    printer.done(result.job_id, result.elapsed_seconds)
+    if args.csv:
+        from smpc_ehr.cli.export import tidy_rows, write_csv  # loads every analysis: only here
+
+        write_csv(tidy_rows(result, template.analysis), args.csv)
+    if args.csv == "-":
+        pass  # the CSV is the output
+    elif args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
         from smpc_ehr.cli.render import render_result  # loads every analysis: only here

@@ -11,7 +11,10 @@ once, locally), then again by the coordinator and by every party.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +22,12 @@ from typing import Any
 
 import grpc
 
-from smpc_ehr.client.jobs import JobInfo
+from smpc_ehr import __version__
+from smpc_ehr.client.jobs import JobInfo, utc_text
 from smpc_ehr.config.analyst import LOCAL_ANALYST_CONFIG, AnalystConfig, load_analyst_config
 from smpc_ehr.errors import SmpcEhrError
 from smpc_ehr.policy.approval import job_deadline
+from smpc_ehr.study.params import BoundParameters
 from smpc_ehr.study.template import ProtocolTemplate, load_template, parse_template
 from smpc_ehr.transport.tls import TlsIdentity
 from smpc_ehr.wire import coordinator_pb2, coordinator_pb2_grpc, party_pb2
@@ -66,12 +71,26 @@ class JobResult:
     data_versions: dict[str, str] = field(default_factory=dict)
     """Per party, the version of its data the job read (a file digest or a database
     snapshot and its time: docs/data.md, "Data version")."""
+    analysis: str = ""
+    """The template's `analysis` (which tidy rows and table the result gets); "" when
+    the result was fetched by job id alone."""
+    parameters: dict[str, Any] | None = None
+    """The parameters as run: the template's bound values (defaults filled in), in
+    JSON types (dates as ISO text, lists as lists); None when not known here."""
+    finished: float | None = None
+    """When the client received the final result (Unix seconds)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape `smpc-ehr run --json` prints."""
+        """The JSON shape `smpc-ehr run --json` prints (docs/analyst.md, "JSON output").
+        `template_hash` repeats `protocol_hash` under the name a methods section uses."""
         return {
             "protocol": self.protocol,
             "protocol_hash": self.protocol_hash,
+            "template_hash": self.protocol_hash,
+            "analysis": self.analysis or None,
+            "parameters": self.parameters,
+            "software_version": __version__,
+            "timestamp": utc_text(self.finished, iso=True) or None,
             "job_id": self.job_id,
             "backend": self.backend,
             "parties": list(self.parties),
@@ -81,6 +100,20 @@ class JobResult:
             "cost": self.cost,
             "data_versions": self.data_versions,
         }
+
+
+def _json_value(value: Any) -> Any:
+    """A bound parameter value in JSON types: dates as ISO text, tuples as lists."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def parameters_as_run(bound: BoundParameters) -> dict[str, Any]:
+    """The bound parameters (every one of the template's, None where left out) as JSON."""
+    return {name: _json_value(value) for name, value in bound.items()}
 
 
 def _template_of(protocol: str | Path | ProtocolTemplate) -> ProtocolTemplate:
@@ -132,10 +165,20 @@ class Client:
         """Queue a job; returns its id. Invalid values raise TemplateError (a bad deadline
         BadRequest) before sending; None leaves the deadline to the coordinator. `parties`
         names the hospitals taking part (empty: every roster party)."""
-        if deadline_seconds is not None:
-            deadline_seconds = job_deadline(deadline_seconds)
         template = _template_of(protocol)
         bound = template.bind(dict(params or {}))
+        return self._submit_bound(template, bound, backend, deadline_seconds, parties)
+
+    def _submit_bound(
+        self,
+        template: ProtocolTemplate,
+        bound: BoundParameters,
+        backend: str | None,
+        deadline_seconds: float | None,
+        parties: Sequence[str],
+    ) -> str:
+        if deadline_seconds is not None:
+            deadline_seconds = job_deadline(deadline_seconds)
         request = coordinator_pb2.SubmitRequest(
             protocol_toml=template.source_text,
             params=bound.encode(),
@@ -180,6 +223,7 @@ class Client:
             absent=tuple(final.absent),
             cost=json.loads(final.cost_json) if final.cost_json else None,
             data_versions=dict(final.data_versions),
+            finished=time.time(),
         )
 
     def run(
@@ -191,14 +235,23 @@ class Client:
         deadline_seconds: float | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         parties: Sequence[str] = (),
+        on_submitted: Callable[[str], None] | None = None,
     ) -> JobResult:
-        """Submit and wait: the one call most analyses need."""
-        job_id = self.submit(
-            protocol, params, backend=backend, deadline_seconds=deadline_seconds, parties=parties
-        )
+        """Submit and wait: the one call most analyses need. The result carries the
+        parameters as run (bound here from the same template and values the coordinator
+        and every party bind again) and the template's analysis. `on_submitted` gets the
+        job id once the coordinator queued it."""
+        template = _template_of(protocol)
+        bound = template.bind(dict(params or {}))
+        job_id = self._submit_bound(template, bound, backend, deadline_seconds, parties)
+        if on_submitted is not None:
+            on_submitted(job_id)
         # The coordinator ends the job by its deadline; waiting longer only covers queueing.
         wait = WAIT_SECONDS if deadline_seconds is None else deadline_seconds + WAIT_SECONDS
-        return self.wait(job_id, on_progress, timeout=wait)
+        result = self.wait(job_id, on_progress, timeout=wait)
+        return dataclasses.replace(
+            result, analysis=template.analysis, parameters=parameters_as_run(bound)
+        )
 
     def status(self, job_id: str) -> dict[str, Any]:
         """The job's current state (and its error or result once it ended)."""

@@ -55,6 +55,7 @@ from smpc_ehr.analyses.common.moments import (
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.public import public_outputs
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.analyses.models.kmeans.data import (
     Rows,
@@ -74,6 +75,7 @@ from smpc_ehr.analyses.models.kmeans.full import kmeans_full_program
 from smpc_ehr.analyses.models.kmeans.release import Released, release_outputs, released_clustering
 from smpc_ehr.analyses.models.kmeans.render import render_kmeans
 from smpc_ehr.analyses.models.kmeans.steps import PooledStep, Step, nearest_labels
+from smpc_ehr.analyses.models.kmeans.tidy import tidy_kmeans
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
@@ -405,3 +407,6 @@ class KMeansAnalysis(Analysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_kmeans(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_kmeans(result)

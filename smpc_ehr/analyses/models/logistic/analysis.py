@@ -41,6 +41,7 @@ from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.public import public_outputs
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.models.logistic.data import (
     SHORTFALL,
@@ -59,6 +60,7 @@ from smpc_ehr.analyses.models.logistic.dp import (
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
 from smpc_ehr.analyses.models.logistic.newton import solver_for
 from smpc_ehr.analyses.models.logistic.render import render_logistic
+from smpc_ehr.analyses.models.logistic.tidy import tidy_logistic
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
 from smpc_ehr.data.records import PartyData
@@ -271,6 +273,9 @@ class LogisticRegressionAnalysis(Analysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_logistic(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_logistic(result)
 
 
 ITERATES_LEAKAGE = (

@@ -67,8 +67,10 @@ from smpc_ehr.analyses.common.cells import (
     released_counts_outputs,
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter, cross_table
 from smpc_ehr.analyses.statistics.contingency.render import render_contingency
+from smpc_ehr.analyses.statistics.contingency.tidy import tidy_contingency
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
@@ -175,6 +177,9 @@ class ContingencyAnalysis(NoisyCellsAnalysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_contingency(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_contingency(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

@@ -43,9 +43,11 @@ from smpc_ehr.analyses.common.moments import (
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.noisy_moments import NOISE_NOTE, scales
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
 from smpc_ehr.analyses.statistics.correlation import noisy
 from smpc_ehr.analyses.statistics.correlation.render import render_correlation
+from smpc_ehr.analyses.statistics.correlation.tidy import tidy_correlation
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
@@ -230,6 +232,9 @@ class CorrelationAnalysis(Analysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_correlation(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_correlation(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

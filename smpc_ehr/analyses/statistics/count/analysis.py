@@ -32,8 +32,10 @@ from smpc_ehr.analyses.common.cells import (
     released_counts_outputs,
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import cohort_filter
 from smpc_ehr.analyses.statistics.count import dedup
+from smpc_ehr.analyses.statistics.count.tidy import tidy_count
 from smpc_ehr.data import pushdown
 from smpc_ehr.data.cohort import STRATA, cell_labels, count_cells
 from smpc_ehr.data.records import PartyData
@@ -106,3 +108,6 @@ class CountAnalysis(Analysis):
         if result.get("dedup"):
             return dedup.render(result)
         return super().render(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_count(result)

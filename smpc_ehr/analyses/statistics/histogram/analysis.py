@@ -42,6 +42,7 @@ from smpc_ehr.analyses.common.cells import (
     released_counts_outputs,
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import (
     CONDITION,
     cohort_filter,
@@ -50,6 +51,7 @@ from smpc_ehr.analyses.common.variables import (
     value_limit,
 )
 from smpc_ehr.analyses.statistics.histogram.render import render_histogram
+from smpc_ehr.analyses.statistics.histogram.tidy import tidy_histogram
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
@@ -118,6 +120,9 @@ class HistogramAnalysis(Analysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_histogram(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_histogram(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

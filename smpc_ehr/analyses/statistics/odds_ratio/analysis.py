@@ -59,6 +59,7 @@ from smpc_ehr.analyses.common.cells import (
     released_counts_outputs,
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import (
     BINARY_LEVELS,
     category_levels,
@@ -66,6 +67,7 @@ from smpc_ehr.analyses.common.variables import (
     cross_table,
 )
 from smpc_ehr.analyses.statistics.odds_ratio.render import render_odds_ratio
+from smpc_ehr.analyses.statistics.odds_ratio.tidy import tidy_odds_ratio
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
@@ -166,6 +168,9 @@ class OddsRatioAnalysis(NoisyCellsAnalysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_odds_ratio(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_odds_ratio(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

@@ -70,6 +70,7 @@ from smpc_ehr.analyses.common.cells import (
     exact_int,
 )
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import (
     cohort_filter,
     numeric_values,
@@ -77,6 +78,7 @@ from smpc_ehr.analyses.common.variables import (
     value_limit,
 )
 from smpc_ehr.analyses.statistics.quantiles.render import render_quantiles
+from smpc_ehr.analyses.statistics.quantiles.tidy import tidy_quantiles
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.ops import Secret, SecureOps
@@ -340,6 +342,9 @@ class QuantilesAnalysis(NoisyCellsAnalysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_quantiles(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_quantiles(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

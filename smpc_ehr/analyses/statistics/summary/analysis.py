@@ -62,8 +62,10 @@ from smpc_ehr.analyses.common.noisy_moments import (
     sums_program,
     sums_release,
 )
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.summary.render import render_summary
+from smpc_ehr.analyses.statistics.summary.tidy import tidy_summary
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.relations import SqlSnapshot
 
@@ -105,6 +107,9 @@ class SummaryAnalysis(Analysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_summary(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_summary(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int

@@ -54,8 +54,10 @@ from smpc_ehr.analyses.common.noisy_moments import (
     sums_program,
     sums_release,
 )
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.ttest.render import render_ttest
+from smpc_ehr.analyses.statistics.ttest.tidy import tidy_ttest
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
@@ -141,6 +143,9 @@ class TTestAnalysis(Analysis):
 
     def render(self, result: dict[str, Any]) -> str:
         return render_ttest(result)
+
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_ttest(result)
 
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
