@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import socket
 import subprocess
@@ -46,13 +47,34 @@ def test_local_up_run_and_down_through_the_cli(data3: Path, tmp_path: Path) -> N
             "suppressed": False,
             "threshold": 11,
         }
+        assert output["parameters"]["codes"] == ["E11"] and output["parameters"]["by"] is None
+        assert output["template_hash"] == output["protocol_hash"]
+        assert output["software_version"] and output["timestamp"].endswith("Z")
+        assert sorted(output["data_versions"]) == output["parties"]
+        # stderr is a pipe here, not a terminal: one line per phase, no bar
+        progress = total.stderr.splitlines()
+        assert f"smpc-ehr run: job {output['job_id']} queued" in progress[0]
+        assert f"smpc-ehr run: job {output['job_id']} done in " in progress[-1]
+        assert "\r" not in total.stderr and "\033" not in total.stderr
 
+        csv_file = tmp_path / "by_sex.csv"
         table = smpc(
-            "run", str(COUNT_TEMPLATE), "--set", "codes=E11", "--set", "by=sex", "--state", state
-        )
+            "run", str(COUNT_TEMPLATE), "--set", "codes=E11", "--set", "by=sex", "--state", state,
+            "--csv", str(csv_file), "--quiet",
+        )  # fmt: skip
+        assert table.stderr == ""
         truth = truth_counts(data3, ["E11"], by=("sex",))
         lines = {line.split()[0]: line.split()[1] for line in table.stdout.splitlines()[3:6]}
         assert lines == {sex: str(n) if n >= 11 else "suppressed" for (sex,), n in truth.items()}
+        rows = list(csv.DictReader(csv_file.open()))
+        cells = {
+            r["group"]: (r["value"], r["suppressed"]) for r in rows if r["statistic"] == "count"
+        }
+        assert cells == {
+            f"sex={sex}": (str(n), "false") if n >= 11 else ("", "true")
+            for (sex,), n in truth.items()
+        }
+        assert {r["analysis"] for r in rows} == {"count"}
 
         bad = smpc(
             "run",

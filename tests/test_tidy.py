@@ -23,6 +23,8 @@ from smpc_ehr.analyses.diagnostics.selftest.analysis import layout
 from smpc_ehr.analyses.models.kmeans import test_kmeans_unit as kmeans_case
 from smpc_ehr.analyses.models.logistic import test_logistic_unit as logistic_case
 from smpc_ehr.cli.export import csv_text, tidy_rows
+from smpc_ehr.cli.progress import ProgressPrinter
+from smpc_ehr.client import Progress
 from smpc_ehr.client.client import parameters_as_run
 from smpc_ehr.study.template import load_template
 from tests._render import T, bind, finalised, job, released_counts
@@ -249,3 +251,25 @@ def test_json_carries_parameters_version_hash_and_time() -> None:
     assert out["timestamp"] == expected
     assert out["data_versions"] == {"a": "sha256:00"}
     assert out["analysis"] == "summary"
+
+
+def test_progress_off_a_terminal_is_one_line_per_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    printer = ProgressPrinter(terminal=False, quiet=False)
+    printer.submitted("j1")
+    for step in (1, 2):
+        for party in ("hospital-1", "hospital-2", "hospital-3"):  # every party reports it
+            printer.progress(Progress("lloyd", step, 50, f"{party}: iterates"))
+    printer.done("j1", 26.04)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "smpc-ehr run: job j1 queued",
+        "smpc-ehr run: lloyd 1/50 (hospital-1: iterates)",
+        "smpc-ehr run: lloyd 2/50 (hospital-1: iterates)",
+        "smpc-ehr run: job j1 done in 26.0 s",
+    ]
+    assert all(line[8] == "Z" for line in lines)  # HH:MM:SSZ stamps
+    quiet = ProgressPrinter(terminal=False, quiet=True)
+    quiet.submitted("j2")
+    quiet.progress(Progress("newton", 1, 0, ""))
+    quiet.done("j2", 1.0)
+    assert capsys.readouterr().err == ""
