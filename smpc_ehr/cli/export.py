@@ -5,8 +5,8 @@ Python users.
     rows = tidy_rows(result)          # result: a JobResult from Client.run
     write_csv(rows, "result.csv")
 
-One row per estimate, the columns of `analyses/common/tidy.COLUMNS` (docs/analyst.md,
-"CSV export"); each analysis gives its rows (`Analysis.tidy`), an unknown one the
+One row per estimate, the columns of `analyses/common/tidy.COLUMNS` (docs/analyses.md,
+"Exports"); each analysis gives its rows (`Analysis.tidy`), an unknown one the
 generic rows (a row per number of the result).
 """
 

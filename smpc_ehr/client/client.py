@@ -81,7 +81,7 @@ class JobResult:
     """When the client received the final result (Unix seconds)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape `smpc-ehr run --json` prints (docs/analyst.md, "JSON output").
+        """The JSON shape `smpc-ehr run --json` prints (docs/analyses.md, "Exports").
         `template_hash` repeats `protocol_hash` under the name a methods section uses."""
         return {
             "protocol": self.protocol,

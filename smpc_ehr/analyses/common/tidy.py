@@ -11,7 +11,7 @@ value is withheld by the release rules (then `value` is empty), empty when a nul
 reason is not known (the generic rows); `note`.
 
 Each analysis gives its rows in its package's tidy.py (`Analysis.tidy`); one without
-gets `generic_rows`, a row per number of the result (docs/analyst.md, "CSV export").
+gets `generic_rows`, a row per number of the result (docs/analyses.md, "Exports").
 """
 
 from __future__ import annotations
