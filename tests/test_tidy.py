@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from smpc_ehr.analyses.common.tidy import COLUMNS, Row, generic_rows
 from smpc_ehr.analyses.diagnostics.selftest.analysis import layout
 from smpc_ehr.analyses.models.kmeans import test_kmeans_unit as kmeans_case
 from smpc_ehr.analyses.models.logistic import test_logistic_unit as logistic_case
+from smpc_ehr.cli import build_parser
 from smpc_ehr.cli.export import csv_text, tidy_rows
 from smpc_ehr.cli.progress import ProgressPrinter
 from smpc_ehr.client import Progress
@@ -273,3 +275,12 @@ def test_progress_off_a_terminal_is_one_line_per_phase(capsys: pytest.CaptureFix
     quiet.progress(Progress("newton", 1, 0, ""))
     quiet.done("j2", 1.0)
     assert capsys.readouterr().err == ""
+
+
+def test_a_csv_into_a_missing_folder_is_refused_before_the_job(tmp_path: Path) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["run", "p.toml", "--csv", str(tmp_path / "out.csv")])
+    assert args.csv == str(tmp_path / "out.csv") and not args.quiet
+    for bad in (str(tmp_path / "nowhere" / "out.csv"), str(tmp_path)):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "p.toml", "--csv", bad])
