@@ -165,6 +165,8 @@ class Client:
         """Queue a job; returns its id. Invalid values raise TemplateError (a bad deadline
         BadRequest) before sending; None leaves the deadline to the coordinator. `parties`
         names the hospitals taking part (empty: every roster party)."""
+        if deadline_seconds is not None:
+            deadline_seconds = job_deadline(deadline_seconds)
         template = _template_of(protocol)
         bound = template.bind(dict(params or {}))
         return self._submit_bound(template, bound, backend, deadline_seconds, parties)
@@ -177,8 +179,7 @@ class Client:
         deadline_seconds: float | None,
         parties: Sequence[str],
     ) -> str:
-        if deadline_seconds is not None:
-            deadline_seconds = job_deadline(deadline_seconds)
+        """Send a job whose values are bound and deadline checked already."""
         request = coordinator_pb2.SubmitRequest(
             protocol_toml=template.source_text,
             params=bound.encode(),
@@ -241,6 +242,8 @@ class Client:
         parameters as run (bound here from the same template and values the coordinator
         and every party bind again) and the template's analysis. `on_submitted` gets the
         job id once the coordinator queued it."""
+        if deadline_seconds is not None:
+            deadline_seconds = job_deadline(deadline_seconds)
         template = _template_of(protocol)
         bound = template.bind(dict(params or {}))
         job_id = self._submit_bound(template, bound, backend, deadline_seconds, parties)
