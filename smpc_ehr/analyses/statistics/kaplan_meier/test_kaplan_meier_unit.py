@@ -68,6 +68,14 @@ def _opened(at: np.ndarray, ev: np.ndarray, left: int, t: int) -> list[float]:
     return [*bits, *(bits * counts), *(bits[:-1] * ev.ravel())]
 
 
+def _counts(times: list[tuple[np.ndarray, np.ndarray]], h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers at risk and events at 0..h, one row per (times, event flags)."""
+    points = np.arange(h + 1)
+    at = np.array([[(t >= i).sum() for i in points] for t, _ in times])
+    ev = np.array([[((t == i) & e).sum() for i in points] for t, e in times])
+    return at, ev
+
+
 def _synthetic(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Grouped rounded times (months) with ties and censoring; U too small to show."""
     out = {}
@@ -80,9 +88,7 @@ def _synthetic(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarr
 
 
 def _release(times: dict[str, tuple[np.ndarray, np.ndarray]], h: int) -> dict[str, Any]:
-    points = np.arange(h + 1)
-    at = np.array([[(t >= i).sum() for i in points] for t, _ in times.values()])
-    ev = np.array([[((t == i) & e).sum() for i in points] for t, e in times.values()])
+    at, ev = _counts(list(times.values()), h)
     params = bind("kaplan_meier", codes="E11", group="sex", horizon=str(h))
     return KM.release(_opened(at, ev, 4, T), params, T)
 
@@ -131,9 +137,7 @@ def test_finalize_agrees_with_lifelines() -> None:
 def test_without_group_one_curve_and_no_test() -> None:
     t = np.array([0, 1, 1, 2, 3, 3, 3, 5, 8, 8, 9, 12, 12, 15])
     e = np.array([1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1], dtype=bool)
-    points = np.arange(21)
-    at = np.array([[(t >= i).sum() for i in points]])
-    ev = np.array([[((t == i) & e).sum() for i in points]])
+    at, ev = _counts([(t, e)], 20)
     result = KM.release(_opened(at, ev, 12, 5), bind("kaplan_meier", codes="E11", horizon="20"), 5)
     (g,) = result["groups"]
     assert g["group"] is None and result["logrank"] is None and result["left_out"] == 12
@@ -157,9 +161,7 @@ def test_no_released_number_comes_from_a_small_risk_set() -> None:
     extra = {"F": (np.append(t, 4), np.append(e, True))}
     results = []
     for times in (base, extra):
-        points = np.arange(31)
-        at = np.array([[(tt >= i).sum() for i in points] for tt, _ in times.values()])
-        ev = np.array([[((tt == i) & ee).sum() for i in points] for tt, ee in times.values()])
+        at, ev = _counts(list(times.values()), 30)
         params = bind("kaplan_meier", codes="E11", horizon="30")
         g = KM.release(_opened(at, ev, 0, T), params, T)["groups"][0]
         shown = [i for i, n in enumerate(g["at_risk"]) if n is not None]
