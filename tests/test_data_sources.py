@@ -350,6 +350,7 @@ LOCAL_PARAMS = {  # one parameter set per protocol, reading features and the out
     "contingency": {"row": "sex", "col": "readmit_30d"},
     "correlation": {"variables": "bmi,sbp,hdl,egfr"},
     "histogram": {"variable": "hba1c", "edges": "4,5.7,6.5,8,15"},
+    "kaplan_meier": {"codes": "E11", "group": "sex", "horizon": "24"},
     "kmeans": {"features": "bmi,sbp,ldl", "k": "3", "profile": "readmit_30d"},
     "logistic_regression": {
         "outcome": "readmit_30d",
@@ -362,6 +363,10 @@ LOCAL_PARAMS = {  # one parameter set per protocol, reading features and the out
     "summary": {"variables": ",".join(CODES), "by": "sex"},
     "ttest": {"variable": "hba1c", "group": "readmit_30d"},
 }
+DATES_FROM_FILES_ONLY = {"kaplan_meier"}
+"""Analyses reading the patients file's date columns (death_date, last_contact_date),
+which the synthetic CSV and Parquet files carry and its OMOP, FHIR and DuckDB sources
+do not (no mapping of death yet): there they are refused, naming the column."""
 
 
 def assert_same_input(got: object, want: object, where: str) -> None:
@@ -415,6 +420,10 @@ def test_every_analysis_gets_the_same_local_input_from_every_source(
         analysis.validate(params)
         want = analysis.local_input(loaded["csv"], params)
         for fmt in ("omop", "postgresql", "fhir", "duckdb"):
+            if name in DATES_FROM_FILES_ONLY:  # those sources carry no date columns
+                with pytest.raises(DataError, match="death_date"):
+                    analysis.local_input(loaded[fmt], params)
+                continue
             assert_same_input(analysis.local_input(loaded[fmt], params), want, f"{name} {fmt}")
 
 

@@ -141,6 +141,14 @@ def _select(data: PartyData, f: CohortFilter) -> tuple[np.ndarray, np.ndarray]:
 
 def _with_condition(data: PartyData, f: CohortFilter) -> np.ndarray:
     """Patients (ascending numbers) with a condition row matching codes and onset window."""
+    has = np.zeros(data.n_patients, dtype=bool)
+    has[data.cond_patient.take(matching_rows(data, f))] = True
+    return np.flatnonzero(has)
+
+
+def matching_rows(data: PartyData, f: CohortFilter) -> np.ndarray:
+    """The condition rows matching the codes and onset window (what puts a patient in
+    the cohort; survival analyses take time zero from their onsets)."""
     codes = np.flatnonzero(match_table(data.code_table, f.codes))
     starts = data.code_starts
     rows = np.concatenate(
@@ -154,9 +162,7 @@ def _with_condition(data: PartyData, f: CohortFilter) -> np.ndarray:
         if f.onset_to is not None:
             inside &= onset <= np.datetime64(f.onset_to, "D")
         rows = rows[inside]
-    has = np.zeros(data.n_patients, dtype=bool)
-    has[data.cond_patient.take(rows)] = True
-    return np.flatnonzero(has)
+    return rows
 
 
 def cell_labels(by: tuple[str, ...]) -> list[dict[str, str]]:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from smpc_ehr.data.codes import CODE_REGEX
-from smpc_ehr.data.loader import LINK_COLUMN
+from smpc_ehr.data.loader import DATE_COLUMNS, LINK_COLUMN
 from smpc_ehr.data.records import SEXES, PartyData
 from smpc_ehr.data.relations import Relations, SqlSnapshot
 from smpc_ehr.data.tabular import Source
@@ -186,7 +186,8 @@ class DuckDbSource:
                         f"{self.label}, table {name}: required column {column!r} missing"
                     )
         patients, types = tables["patients"]
-        extra = [n for n in types if n not in (*PATIENT_COLUMNS, LINK_COLUMN)]  # link ids: text
+        not_numeric = (*PATIENT_COLUMNS, LINK_COLUMN, *DATE_COLUMNS)  # text ids, dates
+        extra = [n for n in types if n not in not_numeric]
         for name in extra:
             if not _NUMERIC.match(types[name]):
                 raise DataError(

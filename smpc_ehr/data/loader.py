@@ -35,6 +35,9 @@ OPTIONAL_CONDITION_COLUMNS = ("onset_date",)
 LINK_COLUMN = "link_id"
 """The optional text column of patients holding each patient's linkage identifier
 (docs/data.md, "Linkage"); never a numeric feature."""
+DATE_COLUMNS = ("death_date", "last_contact_date")
+"""Optional date columns of patients (YYYY-MM-DD, empty = unknown), read as dates for
+survival analyses (`PartyData.dates`); never numeric features."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class _Patients:
     features: dict[str, np.ndarray]
     outcomes: dict[str, np.ndarray]
     link_id: np.ndarray | None = None
+    dates: dict[str, np.ndarray] | None = None
 
 
 def load_party_data(folder: Path) -> PartyData:
@@ -111,6 +115,7 @@ def party_data_from_tables(
         cond_code_index=code_index,
         cond_onset=onset,
         link_id=patients.link_id,
+        dates=patients.dates or {},
     )
 
 
@@ -141,11 +146,16 @@ def _load_patients(src: Source, table: pa.Table) -> _Patients:
     if LINK_COLUMN in table.column_names:
         links = text(src, table, LINK_COLUMN)
         link_id = np.asarray(links.to_numpy(zero_copy_only=False), dtype=object)
+    event_dates = {
+        name: dates(src, table, name, allow_empty=True)
+        for name in table.column_names
+        if name in DATE_COLUMNS
+    }
     for name in table.column_names:
-        if name not in (*PATIENT_COLUMNS, LINK_COLUMN):
+        if name not in (*PATIENT_COLUMNS, LINK_COLUMN, *DATE_COLUMNS):
             values, is_outcome = numbers(src, table, name)
             (outcomes if is_outcome else features)[name] = values
-    return _Patients(ids, sex, birth, features, outcomes, link_id)
+    return _Patients(ids, sex, birth, features, outcomes, link_id, event_dates)
 
 
 def _link(psrc: Source, ids: pa.Array, csrc: Source, cond_ids: pa.Array) -> np.ndarray:

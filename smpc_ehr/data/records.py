@@ -84,6 +84,10 @@ class PartyData:
     link_token: np.ndarray | None = None
     """Each patient's keyed link token (uint64, 0 where the patient has no link id), or
     None: what a deduplicated count inputs, never the identifier itself."""
+    dates: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Optional per-patient date columns of the patients file (`loader.DATE_COLUMNS`:
+    death_date, last_contact_date) as datetime64[D], NaT where unknown. Kept as dates,
+    never numeric features: survival analyses measure times between them."""
     birth_key: np.ndarray = field(init=False, repr=False)
     sex_code: np.ndarray = field(init=False, repr=False)
     rows_by_code: np.ndarray = field(init=False, repr=False)
@@ -104,6 +108,7 @@ class PartyData:
         per_patient = {"sex": self.sex, "birth_date": self.birth_date}
         per_patient.update(self.features)
         per_patient.update(self.outcomes)
+        per_patient.update(self.dates)
         for name, links in (("link_id", self.link_id), ("link_token", self.link_token)):
             if links is not None:
                 per_patient[name] = links
@@ -125,6 +130,10 @@ class PartyData:
         # Read-only views: the data is shared by every query and must not drift.
         object.__setattr__(self, "features", MappingProxyType(dict(self.features)))
         object.__setattr__(self, "outcomes", MappingProxyType(dict(self.outcomes)))
+        for name, arr in self.dates.items():
+            if arr.dtype != np.dtype("datetime64[D]"):
+                raise ValueError(f"date column {name!r} must be datetime64[D], got {arr.dtype}")
+        object.__setattr__(self, "dates", MappingProxyType(dict(self.dates)))
         object.__setattr__(self, "birth_key", date_key(self.birth_date))
         sex_code = np.searchsorted(np.asarray(SEXES), self.sex).astype(np.int8)
         if len(self.sex) and not np.array_equal(np.asarray(SEXES)[sex_code], self.sex):
@@ -160,7 +169,12 @@ class PartyData:
         arrays += [self.code_table, self.cond_code_index, self.cond_onset, self.birth_key]
         arrays += [self.rows_by_code, self.code_starts]
         arrays += [links for links in (self.link_id, self.link_token) if links is not None]
-        for arr in [*arrays, *self.features.values(), *self.outcomes.values()]:
+        for arr in [
+            *arrays,
+            *self.features.values(),
+            *self.outcomes.values(),
+            *self.dates.values(),
+        ]:
             arr.flags.writeable = False
 
     @property

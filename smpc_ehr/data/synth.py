@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from smpc_ehr.data import synth_events
+from smpc_ehr.data import synth_events, synth_survival
 from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
 from smpc_ehr.data.duckdb_source import write_duckdb
@@ -108,7 +108,12 @@ def generate_federation(
         factor = enrichment if role == "referral" else 1.0
         parties[pid] = _generate_party(rngs[pid], pid, int(n), role, mix, factor)
     shared = None if overlap is None else add_overlap(parties, overlap, seed, overlap_codes)
-    for pid, tables in parties.items():
+    for index, (pid, tables) in enumerate(parties.items()):
+        if fmt in ("csv", "parquet"):  # own stream: every other value stays the seed's
+            rng = synth_survival.survival_rng(seed, index)
+            tables["patients"] = synth_survival.with_event_dates(
+                tables["patients"], tables["conditions"], rng, _AS_OF
+            )
         _write_party(out / pid, tables, fmt)
         if fmt in ("omop", "fhir"):  # drawn last: the CSV values stay those of the seed
             _write_events(out / pid, tables["patients"], fmt, rngs[pid])

@@ -1,0 +1,161 @@
+"""Joint Kaplan-Meier survival curves on a public time grid and the log-rank test
+between groups.
+
+How it runs: each party selects its cohort (the codes are required: time zero is each
+patient's earliest onset of them) and, in plaintext on its own data (local.py), rounds
+each patient's follow-up up to the grid 0, 1, ..., horizon in `time_unit` and counts,
+per group level g and grid point i, its patients at risk (rounded time >= i) and its
+events at i. It secret-shares the vector
+
+    [at_risk (groups x grid), events (groups x grid), left_out]
+
+(the shape depends on the parameters only: horizon <= 120 and the group's public
+levels). Inside MPC the vectors are summed; one batch of comparisons gives, per group
+and point, the bit [joint at risk >= threshold] and for the left-out count its bit;
+only the bits, bit * at_risk, bit * events and bit * left_out are opened. The number at
+risk never grows along the grid, so the released points of a group form a prefix
+(finalize also cuts at the first suppressed point, whatever a party input).
+
+finalize (estimate.py, plain floats) builds from the released prefix of each group the
+Kaplan-Meier survival, Greenwood variance and log(-log) 95% intervals, the median and
+its interval, as lifelines computes them; the log-rank test between the groups that
+have released points uses only the grid points released for all of them (the result
+says which), equivalent to censoring everyone at the last such point.
+
+Leakage: see the package docstring (the template's text, verbatim).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
+from smpc_ehr.analyses.common.cells import decode_released, exact_int
+from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
+from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, logrank
+from smpc_ehr.analyses.statistics.kaplan_meier.local import group_levels, local_counts
+from smpc_ehr.analyses.statistics.kaplan_meier.render import render_kaplan_meier
+from smpc_ehr.data.records import PartyData
+from smpc_ehr.errors import TemplateError
+from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
+from smpc_ehr.securemath.ops import SecureOps
+
+MAX_HORIZON = 120
+"""At most 121 grid points: the shapes, hence the work inside MPC, stay bounded."""
+
+
+def grid_size(params: Params) -> int:
+    return int(params["horizon"]) + 1
+
+
+class KaplanMeierAnalysis(Analysis):
+    """Survival per group from joint numbers at risk and events on a public grid,
+    released while the joint number at risk reaches the threshold."""
+
+    name = "kaplan_meier"
+    bits = COUNT_INPUT_BITS
+
+    def validate(self, params: Params) -> None:
+        if not params.get("codes"):
+            raise TemplateError("parameter 'codes' is required: time zero is their onset")
+        cohort_filter(params)
+        if not 1 <= int(params["horizon"]) <= MAX_HORIZON:
+            raise TemplateError(f"parameter 'horizon' must be 1 to {MAX_HORIZON}")
+        group = params.get("group")
+        if group:
+            category_levels(group, params)
+
+    def local_input(self, data: PartyData, params: Params) -> list[int]:
+        return local_counts(data, params)
+
+    def outputs(self, params: Params) -> tuple[Output, ...]:
+        cells = len(group_levels(params)) * grid_size(params)
+        return (
+            Output("released", (cells + 1,)),
+            Output("counts", (cells + 1,)),
+            Output("events", (cells,)),
+        )
+
+    def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
+        cells = len(group_levels(params)) * grid_size(params)
+
+        async def program(ops: SecureOps) -> NamedSecrets:
+            totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
+            at_risk_and_left = ops.concatenate([totals[:cells], totals[2 * cells :]])
+            released = ops.ge_public(at_risk_and_left, threshold)
+            return {
+                "released": released,
+                "counts": ops.mul(released, at_risk_and_left),
+                "events": ops.mul(released[:cells], totals[cells : 2 * cells]),
+            }
+
+        return program
+
+    def render(self, result: dict[str, Any]) -> str:
+        return render_kaplan_meier(result)
+
+    def finalize(
+        self, opened: dict[str, np.ndarray], params: Params, threshold: int
+    ) -> dict[str, Any]:
+        levels = group_levels(params)
+        grid = grid_size(params)
+        cells = decode_released(opened)
+        events_all = [exact_int(v) for v in opened["events"]]
+        groups, pooled = [], []
+        for g, level in enumerate(levels):
+            at_risk = cells[g * grid : (g + 1) * grid]
+            shown = next((i for i, n in enumerate(at_risk) if n is None), grid)
+            n = [int(x) for x in at_risk[:shown] if x is not None]
+            d = events_all[g * grid : g * grid + shown]
+            if any(e < 0 or e > m for e, m in zip(d, n, strict=True)):
+                raise ValueError("opened event counts are inconsistent with the numbers at risk")
+            curve = kaplan_meier(n, d)
+            hidden: list[None] = [None] * (grid - shown)
+            groups.append(
+                {
+                    "group": level,
+                    "time": list(range(grid)),
+                    "at_risk": [*n, *hidden],
+                    "events": [*d, *hidden],
+                    "survival": [*curve.survival, *hidden],
+                    "ci_low": [*curve.ci_low, *hidden],
+                    "ci_high": [*curve.ci_high, *hidden],
+                    "median": curve.median,
+                    "median_ci": list(curve.median_ci),
+                }
+            )
+            if shown:
+                pooled.append((level, n, d))
+        return {
+            "event": params.get("event") or "death_date",
+            "time_unit": params["time_unit"],
+            "groups": groups,
+            "logrank": _logrank(pooled) if params.get("group") else None,
+            "left_out": cells[-1],
+            "threshold": threshold,
+            "missing_values": "left out (no time zero, end before it, or no group value); "
+            "their count is left_out",
+        }
+
+
+def _logrank(pooled: list[tuple[str | None, list[int], list[int]]]) -> dict[str, Any] | None:
+    """The log-rank test over the grid points released for every group that has any."""
+    if len(pooled) < 2:
+        return None
+    last = min(len(n) for _, n, _ in pooled)
+    at_risk = np.array([n[:last] for _, n, _ in pooled])
+    events = np.array([d[:last] for _, _, d in pooled])
+    test = logrank(at_risk, events)
+    if test is None:
+        return None
+    return {
+        "chi2": test.chi2,
+        "df": test.df,
+        "p": test.p,
+        "groups": [level for level, _, _ in pooled],
+        "last_time": last - 1,
+        "note": "computed from the released grid points only (0 to last_time), where "
+        "every group listed is released",
+    }

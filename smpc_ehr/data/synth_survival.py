@@ -1,0 +1,79 @@
+"""Synthetic death and last-contact dates with a known hazard, for survival analyses.
+
+Each patient with a dated diagnosis is followed from the earliest onset of any of their
+diagnoses (time zero): death comes after an exponential time with the hazard
+`BASE_HAZARD_PER_YEAR` (times `MALE_HAZARD_RATIO` for men), follow-up ends after a
+uniform time up to `MAX_FOLLOW_UP_YEARS` (loss to follow-up) or at the as-of date,
+whichever is first. A death before the end of follow-up is recorded as `death_date`
+(and is the last contact); otherwise `death_date` is empty and `last_contact_date` is
+the end of follow-up. A few last contacts are unknown (empty). Patients without a dated
+diagnosis get neither date.
+
+Why a separate random stream (seeded from the federation's seed and the party's
+position): every other column keeps the values it had for the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+BASE_HAZARD_PER_YEAR = 0.04
+MALE_HAZARD_RATIO = 1.8
+MAX_FOLLOW_UP_YEARS = 20.0
+LAST_CONTACT_MISSING_RATE = 0.02
+DAYS_PER_YEAR = 365.25
+STREAM = 18
+"""Mixed into the seed of the survival stream (any constant distinct from the others)."""
+
+
+def survival_rng(seed: int, party_index: int) -> np.random.Generator:
+    """The party's own stream for the survival dates, independent of all others."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, STREAM, party_index])))
+
+
+def first_onsets(n: int, cond_index: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """Each patient's earliest known onset date (NaT if none)."""
+    days = onset.astype("datetime64[D]").astype(np.int64)
+    known = ~np.isnat(onset)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, cond_index[known], days[known])
+    out = first.astype("datetime64[D]")
+    out[first == np.iinfo(np.int64).max] = np.datetime64("NaT")
+    return out
+
+
+def event_dates(
+    rng: np.random.Generator, start: np.ndarray, male: np.ndarray, as_of: np.datetime64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(death_date, last_contact_date) as datetime64[D] with NaT where empty."""
+    n = len(start)
+    rate = BASE_HAZARD_PER_YEAR * np.where(male, MALE_HAZARD_RATIO, 1.0)
+    death_years = rng.exponential(1.0, n) / rate
+    follow_years = rng.uniform(0.0, MAX_FOLLOW_UP_YEARS, n)
+    unknown_contact = rng.random(n) < LAST_CONTACT_MISSING_RATE
+    death = start + np.floor(death_years * DAYS_PER_YEAR).astype("timedelta64[D]")
+    end = np.minimum(start + np.floor(follow_years * DAYS_PER_YEAR).astype("timedelta64[D]"), as_of)
+    died = ~np.isnat(start) & (death <= end)
+    death_date = np.where(died, death, np.datetime64("NaT"))
+    last_contact = np.where(died, death, end)
+    last_contact[unknown_contact | np.isnat(start)] = np.datetime64("NaT")
+    return death_date.astype("datetime64[D]"), last_contact.astype("datetime64[D]")
+
+
+def with_event_dates(
+    patients: pa.Table, conditions: pa.Table, rng: np.random.Generator, as_of: np.datetime64
+) -> pa.Table:
+    """`patients` with the columns death_date and last_contact_date appended."""
+    ids = patients.column("patient_id").to_pylist()
+    position = {pid: i for i, pid in enumerate(ids)}
+    cond_index = np.asarray([position[p] for p in conditions.column("patient_id").to_pylist()])
+    onset = np.asarray(
+        conditions.column("onset_date").to_numpy(zero_copy_only=False), dtype="datetime64[D]"
+    )
+    start = first_onsets(len(ids), cond_index.astype(np.int64), onset)
+    male = np.asarray(patients.column("sex").to_pylist()) == "M"
+    death, contact = event_dates(rng, start, male, as_of)
+    for name, values in (("death_date", death), ("last_contact_date", contact)):
+        patients = patients.append_column(name, pa.array(values, mask=np.isnat(values)))
+    return patients
