@@ -150,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
         template = load_template(path)
     else:
         template = parse_template(args.protocol)
+    if args.plot:
+        from smpc_ehr.cli.plot import check_plot  # before the job: no result lost to a typo
+
+        check_plot(template.analysis)
     terminal = sys.stderr.isatty()
     # A terminal gets the redrawn bar (not with --json), anything else a line per phase.
     printer = ProgressPrinter(terminal, quiet=args.quiet or (terminal and args.json))
@@ -168,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
         from smpc_ehr.cli.export import tidy_rows, write_csv  # loads every analysis: only here
 
         write_csv(tidy_rows(result, template.analysis), args.csv)
+    if args.plot:
+        from smpc_ehr.cli.plot import write_plot
+
+        write_plot(result, args.plot, template.analysis)
     if args.csv == "-":
         pass  # the CSV is the output
     elif args.json:
