@@ -172,10 +172,6 @@ def run(args: argparse.Namespace) -> int:
         from smpc_ehr.cli.export import tidy_rows, write_csv  # loads every analysis: only here
 
         write_csv(tidy_rows(result, template.analysis), args.csv)
-    if args.plot:
-        from smpc_ehr.cli.plot import write_plot
-
-        write_plot(result, args.plot, template.analysis)
     if args.csv == "-":
         pass  # the CSV is the output
     elif args.json:
@@ -184,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         from smpc_ehr.cli.render import render_result  # loads every analysis: only here
 
         print(render_result(result, template.analysis))
+    if args.plot:  # after the result is shown: a figure's failure does not hide it
+        from smpc_ehr.cli.plot import write_plot
+
+        write_plot(result, args.plot, template.analysis)
     return 0
 
 

@@ -118,8 +118,129 @@ def kaplan_meier_figure(result: dict[str, Any]) -> Figure:
     return fig
 
 
+def histogram_figure(result: dict[str, Any]) -> Figure:
+    """Bars of the released counts over their bins; a suppressed bin has no bar, only
+    "<T" at its foot."""
+    edges, counts = result["edges"], result["counts"]
+    fig = _new_figure(7.0, 4.2)
+    ax = fig.subplots()
+    for lo, hi, n in zip(edges, edges[1:], counts, strict=False):
+        if n is None:
+            ax.text((lo + hi) / 2, 0, f"<{result.get('threshold', '')}", ha="center",
+                    va="bottom", fontsize=8)  # fmt: skip
+        else:
+            ax.bar(lo, n, width=hi - lo, align="edge", color="C0", edgecolor="white")
+    ax.set_xlabel(result["variable"])
+    ax.set_ylabel("patients")
+    ax.set_xlim(edges[0], edges[-1])
+    notes = [f"{name}: {result[name]:,}" for name in ("outside", "missing")
+             if result.get(name) is not None]  # fmt: skip
+    ax.set_title(f"Histogram of {result['variable']}" + (f" ({', '.join(notes)})" if notes
+                 else ""), fontsize=10)  # fmt: skip
+    ax.grid(axis="y", alpha=0.3)
+    ax.yaxis.set_major_formatter("{x:,.0f}")
+    return fig
+
+
+def _roc_points(calibration: list[dict[str, Any]]) -> list[tuple[float, float]] | None:
+    """(false, true positive rate) at the cut-offs 1.0, 0.9, ..., 0.0 from the released
+    tenths of the score; None unless every tenth's rows and rate are released."""
+    if any(b["n"] is None or b["observed_rate"] is None for b in calibration):
+        return None
+    events = [round(b["n"] * b["observed_rate"]) for b in calibration]
+    others = [b["n"] - e for b, e in zip(calibration, events, strict=True)]
+    positives, negatives = sum(events), sum(others)
+    if not positives or not negatives:
+        return None
+    return [(sum(others[k:]) / negatives, sum(events[k:]) / positives)
+            for k in range(len(calibration), -1, -1)]  # fmt: skip
+
+
+def logistic_figure(result: dict[str, Any]) -> Figure:
+    """ROC curve (at the released tenths of the score, with the AUC) and calibration
+    plot (mean predicted against observed rate per released tenth) of the held-out
+    evaluation."""
+    evaluation = result.get("evaluation")
+    if not evaluation:
+        raise ConfigError(
+            "--plot: this logistic regression has no held-out evaluation to draw (run it "
+            "with --set test_fraction=0.3, say)"
+        )
+    calibration = evaluation["calibration"]
+    fig = _new_figure(9.0, 5.0)
+    roc, cal = fig.subplots(1, 2)
+    roc.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    points = _roc_points(calibration)
+    auc = evaluation.get("auc")
+    label = "AUC " + ("suppressed" if auc is None else f"{auc:.3f}")
+    if points:
+        roc.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+    else:
+        roc.text(0.5, 0.55, "no ROC curve: tenths of the score\nare suppressed (fewer than the\n"
+                 "threshold), so the rates at the\ncut-offs are not released", ha="center",
+                 va="center", fontsize=8, color="grey")  # fmt: skip
+    confusion = evaluation.get("confusion")
+    if confusion and None not in confusion[0] + confusion[1]:
+        (tn, fp), (fn, tp) = confusion
+        if tp + fn and tn + fp:
+            roc.plot([fp / (tn + fp)], [tp / (tp + fn)], "s", color="C3",
+                     label="cut-off 0.5")  # fmt: skip
+    roc.set_xlabel("false positive rate (1 - specificity)")
+    roc.set_ylabel("true positive rate (sensitivity)")
+    roc.set_title("ROC (held-out rows)" + ("" if points else f"; {label}"), fontsize=10)
+    roc.set_xlim(0, 1)
+    roc.set_ylim(0, 1)
+    roc.set_box_aspect(1)
+    if roc.get_legend_handles_labels()[0]:
+        roc.legend(loc="lower right", fontsize=8)
+    cal.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="ideal")
+    shown = [b for b in calibration if b["mean_predicted"] is not None
+             and b["observed_rate"] is not None]  # fmt: skip
+    if shown:
+        cal.plot([b["mean_predicted"] for b in shown], [b["observed_rate"] for b in shown],
+                 marker="o", label="tenths of the score")  # fmt: skip
+    hidden = len(calibration) - len(shown)
+    cal.set_title("Calibration" + (f" ({hidden} tenth(s) suppressed)" if hidden else ""),
+                  fontsize=10)  # fmt: skip
+    cal.set_xlabel("mean predicted probability")
+    cal.set_ylabel("observed event rate")
+    cal.set_xlim(0, 1)
+    cal.set_ylim(0, 1)
+    cal.set_box_aspect(1)
+    cal.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def kmeans_figure(result: dict[str, Any]) -> Figure:
+    """Centroid profiles: one panel per feature (their own units), a bar per released
+    cluster; a suppressed cluster has no bar."""
+    features, centroids, sizes = result["features"], result["centroids"], result["sizes"]
+    columns = min(len(features), 4)
+    rows = math.ceil(len(features) / columns)
+    fig = _new_figure(2.6 * columns + 0.6, 2.8 * rows + 0.4)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    names = [f"{c}\n(n={n:,})" if n is not None else f"{c}\n(<{result.get('threshold', '')})"
+             for c, n in enumerate(sizes)]  # fmt: skip
+    for j, (ax, feature) in enumerate(zip(axes, features, strict=False)):
+        for c, centroid in enumerate(centroids):
+            if centroid is not None:
+                ax.bar(c, centroid[j], color=f"C{c}")
+        ax.set_xticks(range(len(centroids)), names, fontsize=7)
+        ax.set_title(feature, fontsize=9)
+        ax.axhline(0, color="grey", linewidth=0.6)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(features) :]:
+        ax.set_visible(False)
+    fig.supxlabel("cluster", fontsize=9)
+    fig.suptitle(f"k-means centroids (k = {len(centroids)}), by feature", fontsize=10)
+    return fig
+
+
 PLOTTERS: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "kaplan_meier": kaplan_meier_figure,
+    "histogram": histogram_figure,
+    "logistic_regression": logistic_figure,
+    "kmeans": kmeans_figure,
 }
 
 
