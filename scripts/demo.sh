@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo: synthetic data for three hospitals, a local federation of real processes
 # over mutual TLS, joint rare-disease counts and a "Table 1" of statistics and tests,
-# next to plaintext checks computed separately from the generated files, then the
-# federation is brought down.
+# next to plaintext checks computed separately from the generated files, survival curves
+# drawn to a PNG, then the federation is brought down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_env.sh
@@ -57,3 +57,10 @@ echo
 echo "=== Odds of readmission with type 2 diabetes (E11), on CrypTen"
 smpc-ehr run protocols/odds_ratio.toml --set exposure=condition --set condition_codes=E11 \
   --set outcome=readmit_30d --backend crypten --state "$STATE"
+
+echo
+echo "=== Survival after chronic ischemic heart disease (I25) by sex: Kaplan-Meier, log-rank"
+echo "\$ smpc-ehr run protocols/kaplan_meier.toml --set codes=I25 --set group=sex --set time_unit=year --set horizon=20 --plot $STATE/km.png"
+smpc-ehr run protocols/kaplan_meier.toml --set codes=I25 --set group=sex --set time_unit=year \
+  --set horizon=20 --plot "$STATE/km.png" --state "$STATE"
+echo "--- the curves with 95% CIs and the numbers at risk: $STATE/km.png"

@@ -13,7 +13,7 @@
     smpc-ehr dealer --config FILE           (CrypTen backend: correlated randomness)
     smpc-ehr protocol show PROTOCOL.toml     (canonical hash, parameters, leakage)
     smpc-ehr run PROTOCOL.toml [--set name=value ...] [--parties A,B,C] [--json]
-                 [--csv FILE] [--quiet]
+                 [--csv FILE] [--plot FILE.png] [--quiet]
                  (--state DIR | --config FILE)
     smpc-ehr local up --data DIR [--state DIR] [--require-dp] [--epsilon-budget E]
                       [--allow-partial]

@@ -150,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
         template = load_template(path)
     else:
         template = parse_template(args.protocol)
+    if args.plot:
+        from smpc_ehr.cli.plot import check_plot  # before the job: no result lost to a typo
+
+        check_plot(template.analysis)
     terminal = sys.stderr.isatty()
     # A terminal gets the redrawn bar (not with --json), anything else a line per phase.
     printer = ProgressPrinter(terminal, quiet=args.quiet or (terminal and args.json))
@@ -176,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         from smpc_ehr.cli.render import render_result  # loads every analysis: only here
 
         print(render_result(result, template.analysis))
+    if args.plot:  # after the result is shown: a figure's failure does not hide it
+        from smpc_ehr.cli.plot import write_plot
+
+        write_plot(result, args.plot, template.analysis)
     return 0
 
 

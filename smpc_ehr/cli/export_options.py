@@ -18,14 +18,32 @@ def csv_target(text: str) -> str:
     return text
 
 
+def plot_target(text: str) -> str:
+    """--plot: a .png file in an existing folder (checked before the job runs)."""
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(
+            f"the plot is written as PNG: name a .png file, not {text!r}"
+        )
+    if not Path(text).resolve().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder for the plot: {text!r}")
+    return text
+
+
 def register(run: Any) -> None:
-    """Add --csv and --quiet to the `run` subcommand's parser."""
+    """Add --csv, --plot and --quiet to the `run` subcommand's parser."""
     run.add_argument(
         "--csv",
         type=csv_target,
         metavar="FILE",
         help="also write the result as tidy CSV, one row per estimate ('-': to stdout, "
         "instead of the table)",
+    )
+    run.add_argument(
+        "--plot",
+        type=plot_target,
+        metavar="FILE.png",
+        help="also draw the released result as a PNG (Kaplan-Meier, histogram, logistic "
+        "evaluation, k-means; needs matplotlib: pip install 'smpc-ehr[plots]')",
     )
     run.add_argument(
         "--quiet",
