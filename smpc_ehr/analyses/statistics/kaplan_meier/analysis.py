@@ -11,10 +11,11 @@ events at i. It secret-shares the vector
 
 (the shape depends on the parameters only: horizon <= 120 and the group's public
 levels). Inside MPC the vectors are summed; one batch of comparisons gives, per group
-and point, the bit [joint at risk >= threshold] and for the left-out count its bit;
-only the bits, bit * at_risk, bit * events and bit * left_out are opened. The number at
-risk never grows along the grid, so the released points of a group form a prefix
-(finalize also cuts at the first suppressed point, whatever a party input).
+and point, the bit [joint at risk >= threshold] and for the left-out count its bit; a
+second batch makes the points' bits a prefix per group (`released_prefix`: a point is
+released only if every point up to it reaches the threshold, whatever a party input);
+only those bits, bit * at_risk, bit * events and bit * left_out are opened (finalize
+also cuts at the first suppressed point).
 
 finalize (estimate.py, plain floats) builds from the released prefix of each group the
 Kaplan-Meier survival, Greenwood variance and log(-log) 95% intervals, the median and
@@ -40,7 +41,7 @@ from smpc_ehr.analyses.statistics.kaplan_meier.render import render_kaplan_meier
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
-from smpc_ehr.securemath.ops import SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 MAX_HORIZON = 120
 """At most 121 grid points: the shapes, hence the work inside MPC, stay bounded."""
@@ -48,6 +49,21 @@ MAX_HORIZON = 120
 
 def grid_size(params: Params) -> int:
     return int(params["horizon"]) + 1
+
+
+def released_prefix(ops: SecureOps, reaches: Secret, rows: int) -> Secret:
+    """Per row (group) of the secret bits `reaches` (rows x grid, flattened), the bits
+    [reaches[j] = 1 for every j <= i]: a point is released only with all the points
+    before it, whatever the parties input (honest numbers at risk never grow along the
+    grid, so this changes nothing for them; a party that input growing numbers could
+    otherwise have a later point opened after a suppressed one). The running sums of
+    the bits are sums (exact on both backends); one batch of comparisons
+    [running sum - (i + 1) >= 0] turns them into bits (whole numbers: exact)."""
+    grid = reaches.shape[0] // rows
+    table = ops.reshape(reaches, (rows, grid))
+    running = ops.stack([ops.sum(table[:, : i + 1], axis=1) for i in range(grid)], axis=1)
+    needed = -np.tile(np.arange(1.0, grid + 1.0), rows)
+    return ops.ge_public(ops.add_public(ops.reshape(running, (rows * grid,)), needed), 0)
 
 
 class KaplanMeierAnalysis(Analysis):
@@ -84,7 +100,9 @@ class KaplanMeierAnalysis(Analysis):
         async def program(ops: SecureOps) -> NamedSecrets:
             totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
             at_risk_and_left = ops.concatenate([totals[:cells], totals[2 * cells :]])
-            released = ops.ge_public(at_risk_and_left, threshold)
+            reaches = ops.ge_public(at_risk_and_left, threshold)
+            points = released_prefix(ops, reaches[:cells], len(group_levels(params)))
+            released = ops.concatenate([points, reaches[cells:]])
             return {
                 "released": released,
                 "counts": ops.mul(released, at_risk_and_left),
