@@ -34,10 +34,12 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import decode_released, exact_int
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, logrank
 from smpc_ehr.analyses.statistics.kaplan_meier.local import group_levels, local_counts
 from smpc_ehr.analyses.statistics.kaplan_meier.render import render_kaplan_meier
+from smpc_ehr.analyses.statistics.kaplan_meier.tidy import tidy_kaplan_meier
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
@@ -114,6 +116,9 @@ class KaplanMeierAnalysis(Analysis):
     def render(self, result: dict[str, Any]) -> str:
         return render_kaplan_meier(result)
 
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_kaplan_meier(result)
+
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
@@ -149,6 +154,7 @@ class KaplanMeierAnalysis(Analysis):
         return {
             "event": params.get("event") or "death_date",
             "time_unit": params["time_unit"],
+            "group_by": params.get("group") or None,
             "groups": groups,
             "logrank": _logrank(pooled) if params.get("group") else None,
             "left_out": cells[-1],
