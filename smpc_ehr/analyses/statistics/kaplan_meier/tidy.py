@@ -1,5 +1,6 @@
 """The Kaplan-Meier tidy rows: per group (`group` name=level, empty without a group) and
-released grid point (`term` "time=i"), the number at risk, the events and the survival
+released grid point (`term` "time=i"; with strata, per group and stratum: `sex=F;
+age_band=40-49`), the number at risk, the events and the survival
 with its 95% interval; each group's median with its interval; then the log-rank test
 (chi2, df, p_value) and the left-out count. `variable` is the event column."""
 
@@ -36,24 +37,28 @@ def _logrank_rows(test: dict[str, Any] | None, variable: str) -> list[Row]:
         note = "no test: fewer than two groups with released points, or no events"
         return [row("chi2", None, variable=variable, suppressed=True, note=note)]
     groups = ",".join(str(g) for g in test["groups"])
-    note = f"log-rank test over time 0 to {test['last_time']}, groups {groups}"
+    note = str(test.get("note", "")) + f"; groups {groups}"
     return [
         row(stat, test[key], variable=variable, term="logrank", note=note)
         for stat, key in (("chi2", "chi2"), ("df", "df"), ("p_value", "p"))
     ]
 
 
+def _label(g: dict[str, Any], result: dict[str, Any]) -> str:
+    """`sex=F`, with strata `sex=F; age_band=40-49`, empty without a group."""
+    if g["group"] is None:
+        return ""
+    parts = [level(result.get("group_by") or "group", g["group"])]
+    if result.get("strata"):
+        parts.append(level(result["strata"], g.get("stratum")))
+    return "; ".join(parts)
+
+
 def tidy_kaplan_meier(result: dict[str, Any]) -> list[Row]:
     variable = str(result.get("event", ""))
     unit = str(result["time_unit"])
     by = result.get("group_by")
-    rows = [
-        r
-        for g in result["groups"]
-        for r in _group_rows(
-            g, "" if g["group"] is None else level(by or "group", g["group"]), variable, unit
-        )
-    ]
+    rows = [r for g in result["groups"] for r in _group_rows(g, _label(g, result), variable, unit)]
     if by:
         rows += _logrank_rows(result.get("logrank"), variable)
     rows.append(count_row("left_out", result.get("left_out"), variable=variable))
