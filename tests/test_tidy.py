@@ -23,6 +23,7 @@ from smpc_ehr.analyses.common.tidy import COLUMNS, Row, generic_rows
 from smpc_ehr.analyses.diagnostics.selftest.analysis import layout
 from smpc_ehr.analyses.models.kmeans import test_kmeans_unit as kmeans_case
 from smpc_ehr.analyses.models.logistic import test_logistic_unit as logistic_case
+from smpc_ehr.analyses.statistics.kaplan_meier import test_kaplan_meier_tidy as km_case
 from smpc_ehr.cli import build_parser
 from smpc_ehr.cli.export import csv_text, tidy_rows
 from smpc_ehr.cli.progress import ProgressPrinter
@@ -120,6 +121,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "logistic_regression": _logistic,
     "kmeans": _kmeans,
+    "kaplan_meier": km_case.released_result,
     "selftest": _selftest,
 }
 """A real finalised result per analysis of this branch. An analysis added later without

@@ -11,10 +11,14 @@ events at i. It secret-shares the vector
 
 (the shape depends on the parameters only: horizon <= 120 and the group's public
 levels). Inside MPC the vectors are summed; one batch of comparisons gives, per group
-and point, the bit [joint at risk >= threshold] and for the left-out count its bit;
-only the bits, bit * at_risk, bit * events and bit * left_out are opened. The number at
-risk never grows along the grid, so the released points of a group form a prefix
-(finalize also cuts at the first suppressed point, whatever a party input).
+and point, the bit [joint at risk >= threshold] and for the left-out count its bit; a
+second batch makes the points' bits a prefix per group (`released_prefix`: a point is
+released only if every point up to it reaches the threshold, whatever a party input);
+only those bits, bit * at_risk, bit * events and bit * left_out are opened (finalize
+also cuts at the first suppressed point).
+
+With `strata`, each (group, stratum) pair is its own curve (its own row of the input)
+and the log-rank test is summed over the strata; no total over the strata is formed.
 
 finalize (estimate.py, plain floats) builds from the released prefix of each group the
 Kaplan-Meier survival, Greenwood variance and log(-log) 95% intervals, the median and
@@ -33,14 +37,21 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import decode_released, exact_int
+from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
-from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, logrank
-from smpc_ehr.analyses.statistics.kaplan_meier.local import group_levels, local_counts
+from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, stratified_logrank
+from smpc_ehr.analyses.statistics.kaplan_meier.local import (
+    curves,
+    group_levels,
+    local_counts,
+    strata_levels,
+)
 from smpc_ehr.analyses.statistics.kaplan_meier.render import render_kaplan_meier
+from smpc_ehr.analyses.statistics.kaplan_meier.tidy import tidy_kaplan_meier
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
-from smpc_ehr.securemath.ops import SecureOps
+from smpc_ehr.securemath.ops import Secret, SecureOps
 
 MAX_HORIZON = 120
 """At most 121 grid points: the shapes, hence the work inside MPC, stay bounded."""
@@ -48,6 +59,21 @@ MAX_HORIZON = 120
 
 def grid_size(params: Params) -> int:
     return int(params["horizon"]) + 1
+
+
+def released_prefix(ops: SecureOps, reaches: Secret, rows: int) -> Secret:
+    """Per row (group) of the secret bits `reaches` (rows x grid, flattened), the bits
+    [reaches[j] = 1 for every j <= i]: a point is released only with all the points
+    before it, whatever the parties input (honest numbers at risk never grow along the
+    grid, so this changes nothing for them; a party that input growing numbers could
+    otherwise have a later point opened after a suppressed one). The running sums of
+    the bits are sums (exact on both backends); one batch of comparisons
+    [running sum - (i + 1) >= 0] turns them into bits (whole numbers: exact)."""
+    grid = reaches.shape[0] // rows
+    table = ops.reshape(reaches, (rows, grid))
+    running = ops.stack([ops.sum(table[:, : i + 1], axis=1) for i in range(grid)], axis=1)
+    needed = -np.tile(np.arange(1.0, grid + 1.0), rows)
+    return ops.ge_public(ops.add_public(ops.reshape(running, (rows * grid,)), needed), 0)
 
 
 class KaplanMeierAnalysis(Analysis):
@@ -66,12 +92,17 @@ class KaplanMeierAnalysis(Analysis):
         group = params.get("group")
         if group:
             category_levels(group, params)
+        strata = params.get("strata")
+        if strata and not group:
+            raise TemplateError("parameter 'strata' needs a 'group' to compare")
+        if strata and strata == group:
+            raise TemplateError("parameter 'strata' must differ from 'group'")
 
     def local_input(self, data: PartyData, params: Params) -> list[int]:
         return local_counts(data, params)
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
-        cells = len(group_levels(params)) * grid_size(params)
+        cells = len(curves(params)) * grid_size(params)
         return (
             Output("released", (cells + 1,)),
             Output("counts", (cells + 1,)),
@@ -79,12 +110,14 @@ class KaplanMeierAnalysis(Analysis):
         )
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
-        cells = len(group_levels(params)) * grid_size(params)
+        cells = len(curves(params)) * grid_size(params)
 
         async def program(ops: SecureOps) -> NamedSecrets:
             totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
             at_risk_and_left = ops.concatenate([totals[:cells], totals[2 * cells :]])
-            released = ops.ge_public(at_risk_and_left, threshold)
+            reaches = ops.ge_public(at_risk_and_left, threshold)
+            points = released_prefix(ops, reaches[:cells], len(curves(params)))
+            released = ops.concatenate([points, reaches[cells:]])
             return {
                 "released": released,
                 "counts": ops.mul(released, at_risk_and_left),
@@ -96,66 +129,94 @@ class KaplanMeierAnalysis(Analysis):
     def render(self, result: dict[str, Any]) -> str:
         return render_kaplan_meier(result)
 
+    def tidy(self, result: dict[str, Any]) -> list[Row]:
+        return tidy_kaplan_meier(result)
+
     def finalize(
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
-        levels = group_levels(params)
         grid = grid_size(params)
         cells = decode_released(opened)
         events_all = [exact_int(v) for v in opened["events"]]
         groups, pooled = [], []
-        for g, level in enumerate(levels):
-            at_risk = cells[g * grid : (g + 1) * grid]
+        for c, (level, stratum) in enumerate(curves(params)):
+            at_risk = cells[c * grid : (c + 1) * grid]
             shown = next((i for i, n in enumerate(at_risk) if n is None), grid)
             n = [int(x) for x in at_risk[:shown] if x is not None]
-            d = events_all[g * grid : g * grid + shown]
+            d = events_all[c * grid : c * grid + shown]
             if any(e < 0 or e > m for e, m in zip(d, n, strict=True)):
                 raise ValueError("opened event counts are inconsistent with the numbers at risk")
             curve = kaplan_meier(n, d)
             hidden: list[None] = [None] * (grid - shown)
-            groups.append(
-                {
-                    "group": level,
-                    "time": list(range(grid)),
-                    "at_risk": [*n, *hidden],
-                    "events": [*d, *hidden],
-                    "survival": [*curve.survival, *hidden],
-                    "ci_low": [*curve.ci_low, *hidden],
-                    "ci_high": [*curve.ci_high, *hidden],
-                    "median": curve.median,
-                    "median_ci": list(curve.median_ci),
-                }
-            )
+            entry = {
+                "group": level,
+                "time": list(range(grid)),
+                "at_risk": [*n, *hidden],
+                "events": [*d, *hidden],
+                "survival": [*curve.survival, *hidden],
+                "ci_low": [*curve.ci_low, *hidden],
+                "ci_high": [*curve.ci_high, *hidden],
+                "median": curve.median,
+                "median_ci": list(curve.median_ci),
+            }
+            groups.append(entry | ({"stratum": stratum} if params.get("strata") else {}))
             if shown:
-                pooled.append((level, n, d))
+                pooled.append((level, stratum, n, d))
         return {
             "event": params.get("event") or "death_date",
             "time_unit": params["time_unit"],
+            "group_by": params.get("group") or None,
+            "strata": params.get("strata") or None,
             "groups": groups,
-            "logrank": _logrank(pooled) if params.get("group") else None,
+            "logrank": _logrank(pooled, params) if params.get("group") else None,
             "left_out": cells[-1],
             "threshold": threshold,
-            "missing_values": "left out (no time zero, end before it, or no group value); "
-            "their count is left_out",
+            "missing_values": "left out (no time zero, end before it, or no group or "
+            "stratum value); their count is left_out",
         }
 
 
-def _logrank(pooled: list[tuple[str | None, list[int], list[int]]]) -> dict[str, Any] | None:
-    """The log-rank test over the grid points released for every group that has any."""
-    if len(pooled) < 2:
-        return None
-    last = min(len(n) for _, n, _ in pooled)
-    at_risk = np.array([n[:last] for _, n, _ in pooled])
-    events = np.array([d[:last] for _, _, d in pooled])
-    test = logrank(at_risk, events)
+Released = list[tuple[str | None, str | None, list[int], list[int]]]
+
+
+def _logrank(pooled: Released, params: Params) -> dict[str, Any] | None:
+    """The log-rank test, per stratum over the grid points released for every group
+    that has any in it (strata where fewer than two groups have any add nothing),
+    summed over strata."""
+    levels = group_levels(params)
+    parts, used, last = [], set(), {}
+    for stratum in strata_levels(params):
+        mine = [(g, n, d) for g, s, n, d in pooled if s == stratum]
+        if len(mine) < 2:
+            continue
+        stop = min(len(n) for _, n, _ in mine)
+        at_risk = np.zeros((len(levels), stop))
+        events = np.zeros((len(levels), stop))
+        for g, n, d in mine:
+            at_risk[levels.index(g)] = n[:stop]
+            events[levels.index(g)] = d[:stop]
+            used.add(g)
+        parts.append((at_risk, events))
+        last[stratum] = stop - 1
+    test = stratified_logrank(parts) if parts else None
     if test is None:
         return None
-    return {
+    out: dict[str, Any] = {
         "chi2": test.chi2,
         "df": test.df,
         "p": test.p,
-        "groups": [level for level, _, _ in pooled],
-        "last_time": last - 1,
-        "note": "computed from the released grid points only (0 to last_time), where "
-        "every group listed is released",
+        "groups": [g for g in levels if g in used],
+    }
+    if not params.get("strata"):
+        return out | {
+            "last_time": last[None],
+            "note": "computed from the released grid points only (0 to last_time), where "
+            "every group listed is released",
+        }
+    return out | {
+        "strata": params["strata"],
+        "last_time": None,
+        "last_time_by_stratum": {str(s): t for s, t in last.items()},
+        "note": "stratified: per stratum, from the released grid points where every "
+        "group released in it is released (0 to last_time_by_stratum), summed over strata",
     }

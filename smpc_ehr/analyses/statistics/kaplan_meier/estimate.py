@@ -66,27 +66,41 @@ class LogRank:
     p: float
 
 
-def logrank(at_risk: np.ndarray, events: np.ndarray) -> LogRank | None:
-    """The log-rank test of k groups (rows) over grid points (columns): observed minus
-    expected events and their hypergeometric covariance, chi2 on k - 1 df; None with
-    fewer than two groups or no events."""
+def logrank_terms(at_risk: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Observed minus expected events of k groups (rows) over grid points (columns) and
+    their hypergeometric covariance (k x k); points nobody is at risk at add nothing."""
     n = np.asarray(at_risk, dtype=np.float64)
     d = np.asarray(events, dtype=np.float64)
     k = n.shape[0]
-    if k < 2:
-        return None
     n_all, d_all = n.sum(axis=0), d.sum(axis=0)
     used = n_all > 0
     n, d, n_all, d_all = n[:, used], d[:, used], n_all[used], d_all[used]
-    if not d_all.sum():
-        return None
     share = n / n_all
     observed_minus_expected = (d - share * d_all).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(n_all > 1, d_all * (n_all - d_all) / (n_all - 1), 0.0)
     cov = np.einsum("t,it,jt->ij", factor, share, -share)
     cov[np.diag_indices(k)] += (factor * share).sum(axis=1)
-    u = observed_minus_expected[:-1]
-    chi2 = float(u @ np.linalg.solve(cov[:-1, :-1], u))
-    df = k - 1
+    return observed_minus_expected, cov
+
+
+def logrank(at_risk: np.ndarray, events: np.ndarray) -> LogRank | None:
+    """The log-rank test of k groups (rows) over grid points (columns): chi2 on k - 1 df
+    from `logrank_terms`; None with fewer than two groups or no events."""
+    return stratified_logrank([(np.asarray(at_risk), np.asarray(events))])
+
+
+def stratified_logrank(strata: list[tuple[np.ndarray, np.ndarray]]) -> LogRank | None:
+    """The log-rank test stratified over (at_risk, events) pairs of one shape each (k
+    groups x that stratum's grid points; a group absent from a stratum has zero rows):
+    observed minus expected and covariance summed over strata, chi2 on (groups with
+    anyone at risk) - 1 df; None with fewer than two such groups or no events."""
+    terms = [logrank_terms(n, d) for n, d in strata]
+    present = np.any([np.asarray(n).sum(axis=1) > 0 for n, _ in strata], axis=0)
+    if int(present.sum()) < 2 or not sum(float(np.sum(d)) for _, d in strata):
+        return None
+    u = np.sum([t[0] for t in terms], axis=0)[present][:-1]
+    cov = np.sum([t[1] for t in terms], axis=0)[np.ix_(present, present)][:-1, :-1]
+    chi2 = float(u @ np.linalg.solve(cov, u))
+    df = int(present.sum()) - 1
     return LogRank(chi2, df, float(stats.chi2.sf(chi2, df)))

@@ -7,7 +7,8 @@ if any). The patient's end is the event date if it is known and not after as_of 
 event), else the earlier of last_contact_date and as_of (censored; an unknown last
 contact counts as as_of). A time t in days becomes ceil(t / unit) grid units, computed
 in integers (a month is 487/16 days, a year 1461/4). Left out: patients without a known
-time zero, whose end is before time zero, or (with a group) without a group value.
+time zero, whose end is before time zero, or (with a group or strata) without its value.
+With strata, each (group, stratum) pair is its own curve.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Params
 from smpc_ehr.analyses.common.variables import (
+    Cohort,
     category_index,
     category_levels,
     cohort_filter,
@@ -43,7 +45,7 @@ class Times:
 
     time: np.ndarray  # int64 grid units
     event: np.ndarray  # bool
-    group: np.ndarray  # int64 level number (0 without a group)
+    group: np.ndarray  # int64 curve number: group level x strata + stratum level
     left_out: int
 
 
@@ -51,6 +53,17 @@ def group_levels(params: Params) -> tuple[str | None, ...]:
     """The public group levels (one None level without a group)."""
     group = params.get("group")
     return (None,) if not group else category_levels(group, params)
+
+
+def strata_levels(params: Params) -> tuple[str | None, ...]:
+    """The public strata levels (one None level without strata)."""
+    strata = params.get("strata")
+    return (None,) if not strata else category_levels(strata, params)
+
+
+def curves(params: Params) -> list[tuple[str | None, str | None]]:
+    """The released curves, in input order: (group level, stratum level), group-major."""
+    return [(g, s) for g in group_levels(params) for s in strata_levels(params)]
 
 
 def ceil_units(days: np.ndarray, unit: str) -> np.ndarray:
@@ -79,10 +92,9 @@ def patient_times(data: PartyData, params: Params) -> Times:
     died = ~np.isnat(death) & (death.astype(np.int64) <= as_of)
     censor = np.where(np.isnat(contact), as_of, np.minimum(contact.astype(np.int64), as_of))
     end = np.where(died, death.astype(np.int64), censor)
-    if params.get("group"):
-        group = category_index(data, params["group"], cohort, params)
-    else:
-        group = np.zeros(cohort.size, dtype=np.int64)
+    group = _level_index(data, params.get("group"), cohort, params)
+    stratum = _level_index(data, params.get("strata"), cohort, params)
+    group = np.where(stratum >= 0, group * len(strata_levels(params)) + stratum, -1)
     usable = (start != never) & (end >= start) & (group >= 0)
     days = (end - np.where(usable, start, 0))[usable]
     return Times(
@@ -91,6 +103,13 @@ def patient_times(data: PartyData, params: Params) -> Times:
         group[usable],
         cohort.size - int(np.count_nonzero(usable)),
     )
+
+
+def _level_index(data: PartyData, name: str | None, cohort: Cohort, params: Params) -> np.ndarray:
+    """Each cohort patient's level number of `name` (-1 = missing; 0 without `name`)."""
+    if not name:
+        return np.zeros(cohort.size, dtype=np.int64)
+    return category_index(data, name, cohort, params)
 
 
 def grid_counts(times: Times, groups: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +128,7 @@ def grid_counts(times: Times, groups: int, horizon: int) -> tuple[np.ndarray, np
 
 
 def local_counts(data: PartyData, params: Params) -> list[int]:
-    """The party's input: at_risk (groups x grid), events (groups x grid), left out."""
+    """The party's input: at_risk (curves x grid), events (curves x grid), left out."""
     times = patient_times(data, params)
-    at_risk, events = grid_counts(times, len(group_levels(params)), int(params["horizon"]))
+    at_risk, events = grid_counts(times, len(curves(params)), int(params["horizon"]))
     return [*at_risk.ravel().tolist(), *events.ravel().tolist(), times.left_out]

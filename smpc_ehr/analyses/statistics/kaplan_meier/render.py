@@ -16,6 +16,8 @@ from smpc_ehr.analyses.common.text import (
 
 def _group_text(group: Body, unit: str, t: int) -> str:
     name = "all patients" if group["group"] is None else f"group {group['group']}"
+    if group.get("stratum") is not None:
+        name += f", stratum {group['stratum']}"
     shown = [i for i, n in enumerate(group["at_risk"]) if n is not None]
     if not shown:
         return f"{name}: suppressed (at risk < {t} from time 0)"
@@ -45,9 +47,14 @@ def render_kaplan_meier(body: Body) -> str:
     parts = [_group_text(g, body["time_unit"], t) for g in body["groups"]]
     test = body.get("logrank")
     if test:
+        if test.get("strata"):
+            stops = ", ".join(f"{s}: 0 to {t}" for s, t in test["last_time_by_stratum"].items())
+            where = f"stratified by {test['strata']}, grid points {stops}"
+        else:
+            where = f"grid points 0 to {test['last_time']}"
         parts.append(
             f"log-rank test: chi2 = {fmt_num(test['chi2'])}, df = {test['df']}, "
-            f"{p_clause(test['p'])} (grid points 0 to {test['last_time']}, groups "
+            f"{p_clause(test['p'])} ({where}, groups "
             f"{', '.join(str(g) for g in test['groups'])})"
         )
     parts.append(f"left out: {fmt_count(body.get('left_out'), t)}")
