@@ -178,3 +178,19 @@ def test_a_running_federation_follows_its_files_and_names_their_versions(
     message = str(failed.value)
     assert "hospital-3" in message and "data source cannot be read" in message
     assert "patient-that-does-not-exist" not in message and "line" not in message
+
+
+def test_a_duckdb_source_is_described_once_per_version(tmp_path: Path) -> None:
+    generate_federation(["h"], 200, 9, tmp_path, fmt="duckdb")
+    store = open_store(tmp_path / "h")
+    first, again = store.open_job(), store.open_job()
+    assert first.sql is not None and again.sql is not None
+    assert first.sql.relations is again.sql.relations  # not scanned again
+    first.close()
+    again.close()
+    time.sleep(0.01)
+    generate_federation(["h"], 201, 9, tmp_path, fmt="duckdb")  # new files: described anew
+    later = store.open_job()
+    assert later.sql is not None and later.version != first.version
+    assert later.sql.relations is not first.sql.relations
+    later.close()

@@ -206,13 +206,23 @@ class DuckDbSource:
         )
 
     @contextmanager
-    def snapshot(self) -> Iterator[SqlSnapshot]:
-        """One job's view: one connection in one read transaction, closed at the end."""
+    def snapshot(self, known: dict[str, Relations] | None = None) -> Iterator[SqlSnapshot]:
+        """One job's view: one connection in one read transaction, closed at the end.
+        `known` keeps the relations of the version last described, so that their checks
+        and the outcome rule's scan of the patients table run once per version of the
+        files, not once per job."""
         version = self.version()
         engine = self.engine()
         try:
             with engine.connect() as connection, connection.begin():
-                yield SqlSnapshot(connection, self.relations(connection), version)
+                if known is not None and version in known:
+                    relations = known[version]
+                else:
+                    relations = self.relations(connection)
+                    if known is not None:
+                        known.clear()
+                        known[version] = relations
+                yield SqlSnapshot(connection, relations, version)
         except sa.exc.SQLAlchemyError as exc:
             raise DataError(f"{self.label}: {exc.__class__.__name__}: {exc}") from None
         finally:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from smpc_ehr.data.mapping import MAPPING_KEYS, parse_mapping
 from smpc_ehr.data.records import PartyData
+from smpc_ehr.data.relations import Relations
 from smpc_ehr.data.store import DatabaseStore, DataStore, FileStore, JobData
 from smpc_ehr.errors import DataError
 
@@ -135,10 +136,11 @@ class DuckDbStore(DataStore):
     ) -> None:
         self._source = source
         self._prepare = prepare or (lambda rows: rows)
+        self._described: dict[str, Relations] = {}
 
     def open_job(self) -> JobData:
         job = contextlib.ExitStack()
-        snapshot = job.enter_context(self._source.snapshot())
+        snapshot = job.enter_context(self._source.snapshot(self._described))
         return JobData(
             snapshot.version,
             lambda: self._prepare(self._source.load(snapshot.connection)),
