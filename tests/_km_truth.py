@@ -17,11 +17,14 @@ def pooled_times(
     data: Path, codes: tuple[str, ...], unit: str = "month", group: str | None = None
 ) -> pd.DataFrame:
     """One row per usable cohort patient of every hospital: time, event, group, hospital;
-    the numbers left out per hospital in `frame.attrs["left_out"]`."""
+    the numbers left out per hospital in `frame.attrs["left_out"]`, and per hospital the
+    cohort's patients per group value, usable or not, in `frame.attrs["cohort"]`."""
     rows: list[dict[str, object]] = []
     left_out: dict[str, int] = {}
+    cohort: dict[str, dict[object, int]] = {}
     for folder in sorted(p for p in data.iterdir() if p.is_dir()):
         left_out[folder.name] = 0
+        cohort[folder.name] = {}
         pat = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
         cond = pd.read_csv(folder / "conditions.csv", dtype=str, keep_default_na=False)
         cond = cond[cond["code"].str.startswith(codes)]
@@ -29,6 +32,8 @@ def pooled_times(
         start = pd.to_datetime(dated.groupby("patient_id")["onset_date"].min())
         for _, p in pat[pat["patient_id"].isin(set(cond["patient_id"]))].iterrows():
             t0 = start.get(p["patient_id"])
+            level = p[group] if group else None
+            cohort[folder.name][level] = cohort[folder.name].get(level, 0) + 1
             death = pd.Timestamp(p["death_date"]) if p["death_date"] else None
             event = death is not None and death <= AS_OF
             contact = pd.Timestamp(p["last_contact_date"]) if p["last_contact_date"] else AS_OF
@@ -47,6 +52,7 @@ def pooled_times(
             )
     frame = pd.DataFrame(rows)
     frame.attrs["left_out"] = left_out
+    frame.attrs["cohort"] = cohort
     return frame
 
 

@@ -7,13 +7,17 @@ each patient's follow-up up to the grid 0, 1, ..., horizon in `time_unit` and co
 per group level g and grid point i, its patients at risk (rounded time >= i) and its
 events at i. It secret-shares the vector
 
-    [at_risk (groups x grid), events (groups x grid), left_out]
+    [at_risk (groups x grid), events (groups x grid), left_out, cohort (groups)]
 
 (the shape depends on the parameters only: horizon <= 120 and the group's public
-levels). Inside MPC the vectors are summed; one batch of comparisons gives, per group
-and point, the bit [joint at risk >= threshold] and for the left-out count its bit; a
-second batch makes the points' bits a prefix per group (`released_prefix`: a point is
-released only if every point up to it reaches the threshold, whatever a party input);
+levels; `cohort` counts each group's cohort patients, usable or not). Inside MPC the
+vectors are summed; one batch of comparisons gives, per group and point, the bit [joint
+at risk >= threshold], for the left-out count its bit, and per group whether its
+cohort minus its number at risk at time 0 is 1 to t - 1 (the plain count of the same
+cohort and group would then give that small number by subtraction: the group is
+barred); a second batch makes the points' bits a prefix per group (`released_prefix`:
+a point is released only if every point up to it reaches the threshold and the group
+is not barred, whatever a party input);
 only those bits, bit * at_risk, bit * events and bit * left_out are opened (finalize
 also cuts at the first suppressed point).
 
@@ -61,19 +65,39 @@ def grid_size(params: Params) -> int:
     return int(params["horizon"]) + 1
 
 
-def released_prefix(ops: SecureOps, reaches: Secret, rows: int) -> Secret:
-    """Per row (group) of the secret bits `reaches` (rows x grid, flattened), the bits
-    [reaches[j] = 1 for every j <= i]: a point is released only with all the points
-    before it, whatever the parties input (honest numbers at risk never grow along the
-    grid, so this changes nothing for them; a party that input growing numbers could
-    otherwise have a later point opened after a suppressed one). The running sums of
-    the bits are sums (exact on both backends); one batch of comparisons
-    [running sum - (i + 1) >= 0] turns them into bits (whole numbers: exact)."""
+def released_prefix(ops: SecureOps, reaches: Secret, rows: int, barred: Secret) -> Secret:
+    """Per row (curve) of the secret bits `reaches` (rows x grid, flattened), the bits
+    [reaches[j] = 1 for every j <= i, and the row's `barred` bit is 0]: a point is
+    released only with all the points before it, whatever the parties input (honest
+    numbers at risk never grow along the grid, so this changes nothing for them; a
+    party that input growing numbers could otherwise have a later point opened after a
+    suppressed one), and a barred row not at all. The running sums of the bits, less
+    the barred bit, are sums (exact on both backends, no product of bits); one batch of
+    comparisons [running sum - barred - (i + 1) >= 0] turns them into bits."""
     grid = reaches.shape[0] // rows
     table = ops.reshape(reaches, (rows, grid))
     running = ops.stack([ops.sum(table[:, : i + 1], axis=1) for i in range(grid)], axis=1)
+    running = ops.sub(running, ops.stack([barred] * grid, axis=1))
     needed = -np.tile(np.arange(1.0, grid + 1.0), rows)
     return ops.ge_public(ops.add_public(ops.reshape(running, (rows * grid,)), needed), 0)
+
+
+def small_gaps(ops: SecureOps, at_risk: Secret, cohort: Secret, threshold: int) -> Secret:
+    """Per curve, [gap + t - 1] and [gap] for gap = its cohort patients minus its number
+    at risk at time 0 (those left out: no time zero, or an end before it): compared with
+    t in the caller's one batch they give [gap >= 1] and [gap >= t] (`barred_curves`)."""
+    rows = cohort.shape[0]
+    first = ops.reshape(ops.reshape(at_risk, (rows, at_risk.shape[0] // rows))[:, 0:1], (rows,))
+    gap = ops.sub(cohort, first)
+    return ops.concatenate([ops.add_public(gap, threshold - 1), gap])
+
+
+def barred_curves(ops: SecureOps, bits: Secret) -> Secret:
+    """The secret bits [1 <= gap <= t - 1] from `small_gaps`' compared values: the plain
+    count of the same cohort and group minus the curve's number at risk at time 0 would
+    give a small count, so the curve is suppressed whole."""
+    rows = bits.shape[0] // 2
+    return ops.sub(bits[:rows], bits[rows:])
 
 
 class KaplanMeierAnalysis(Analysis):
@@ -110,13 +134,17 @@ class KaplanMeierAnalysis(Analysis):
         )
 
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
-        cells = len(curves(params)) * grid_size(params)
+        rows = len(curves(params))
+        cells = rows * grid_size(params)
 
         async def program(ops: SecureOps) -> NamedSecrets:
             totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
-            at_risk_and_left = ops.concatenate([totals[:cells], totals[2 * cells :]])
-            reaches = ops.ge_public(at_risk_and_left, threshold)
-            points = released_prefix(ops, reaches[:cells], len(curves(params)))
+            at_risk_and_left = ops.concatenate([totals[:cells], totals[2 * cells : 2 * cells + 1]])
+            gaps = small_gaps(ops, totals[:cells], totals[2 * cells + 1 :], threshold)
+            compared = ops.ge_public(ops.concatenate([at_risk_and_left, gaps]), threshold)
+            reaches = compared[: cells + 1]
+            barred = barred_curves(ops, compared[cells + 1 :])
+            points = released_prefix(ops, reaches[:cells], rows, barred)
             released = ops.concatenate([points, reaches[cells:]])
             return {
                 "released": released,

@@ -47,6 +47,7 @@ class Times:
     event: np.ndarray  # bool
     group: np.ndarray  # int64 curve number: group level x strata + stratum level
     left_out: int
+    cohort: np.ndarray  # int64 per curve: the cohort's patients with its group and stratum
 
 
 def group_levels(params: Params) -> tuple[str | None, ...]:
@@ -102,6 +103,7 @@ def patient_times(data: PartyData, params: Params) -> Times:
         died[usable],
         group[usable],
         cohort.size - int(np.count_nonzero(usable)),
+        np.bincount(group[group >= 0], minlength=len(curves(params))),
     )
 
 
@@ -128,7 +130,14 @@ def grid_counts(times: Times, groups: int, horizon: int) -> tuple[np.ndarray, np
 
 
 def local_counts(data: PartyData, params: Params) -> list[int]:
-    """The party's input: at_risk (curves x grid), events (curves x grid), left out."""
+    """The party's input: at_risk (curves x grid), events (curves x grid), left out, and
+    per curve its cohort patients whether usable or not (what the plain count of the
+    same cohort and group counts: the release rule compares them inside MPC)."""
     times = patient_times(data, params)
     at_risk, events = grid_counts(times, len(curves(params)), int(params["horizon"]))
-    return [*at_risk.ravel().tolist(), *events.ravel().tolist(), times.left_out]
+    return [
+        *at_risk.ravel().tolist(),
+        *events.ravel().tolist(),
+        times.left_out,
+        *times.cohort.tolist(),
+    ]

@@ -37,7 +37,8 @@ def test_growing_numbers_at_risk_open_nothing_after_the_first_small_point() -> N
     at_risk = [[30, 12, 4, 50, 50, 50], [40, 30, 20, 11, 10, 9], [3, 40, 40, 40, 40, 40]]
     events = [[1, 2, 1, 5, 5, 5], [2, 3, 1, 1, 0, 1], [0, 4, 4, 4, 4, 4]]
     left_out = 25
-    local = [*np.ravel(at_risk).tolist(), *np.ravel(events).tolist(), left_out]
+    cohort = [40, 40, 3]  # each sex's first number at risk plus 10, 0 and 0 left out
+    local = [*np.ravel(at_risk).tolist(), *np.ravel(events).tolist(), left_out, *cohort]
     got = opened(local, params)
     # the rule written out: released while every point so far reaches T
     bits = [int(all(n >= T for n in row[: i + 1])) for row in at_risk for i in range(6)]
@@ -50,3 +51,27 @@ def test_growing_numbers_at_risk_open_nothing_after_the_first_small_point() -> N
     assert f["at_risk"] == [30, 12, None, None, None, None]
     assert m["at_risk"] == [40, 30, 20, 11, 10, None]
     assert u["at_risk"] == [None] * 6 and u["events"] == [None] * 6
+
+
+@pytest.mark.usefixtures("restore_mpyc_globals")
+def test_a_group_whose_left_out_patients_are_few_is_suppressed_whole() -> None:
+    """The subtraction attack: the plain count of the same cohort by sex minus a curve's
+    number at risk at time 0 gives that sex's patients left out (no time zero, or an end
+    before it). A curve is released only if that difference is 0 or reaches T."""
+    params = bind("kaplan_meier", codes="E11", group="sex", horizon="2")
+    at_risk = [[30, 20, 15], [40, 30, 20], [50, 45, 40]]
+    events = [[1, 2, 1], [2, 3, 1], [0, 4, 4]]
+    cohort = [33, 40, 60]  # F: 3 left out (1..T-1: barred), M: none, U: exactly T
+    local = [*np.ravel(at_risk).tolist(), *np.ravel(events).tolist(), 13, *cohort]
+    got = opened(local, params)
+    assert got["released"] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
+    assert got["counts"] == [0, 0, 0, 40, 30, 20, 50, 45, 40, 13]
+    assert got["events"] == [0, 0, 0, 2, 3, 1, 0, 4, 4]
+    result = KM.finalize({k: np.array(v, dtype=float) for k, v in got.items()}, params, T)
+    f, m, u = result["groups"]
+    assert f["at_risk"] == [None] * 3 and f["survival"] == [None] * 3
+    assert m["at_risk"] == [40, 30, 20] and u["at_risk"] == [50, 45, 40]
+    for gap in range(1, T):  # every small difference bars the curve, 0 and T do not
+        probe = [*local[:18], 13, 30 + gap, 40, 60]
+        assert opened(probe, params)["released"][:3] == [0, 0, 0], gap
+    assert opened([*local[:18], 13, 30 + T, 40, 60], params)["released"][:3] == [1, 1, 1]

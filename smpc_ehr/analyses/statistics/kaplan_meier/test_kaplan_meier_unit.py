@@ -39,7 +39,10 @@ def test_local_input_is_the_plaintext_count(data3: Path) -> None:
         want_ev += events.tolist()
     assert local[: 3 * 41] == want_at
     assert local[3 * 41 : 6 * 41] == want_ev
-    assert local[-1] == truth.attrs["left_out"]["hospital-1"] > 0
+    assert local[6 * 41] == truth.attrs["left_out"]["hospital-1"] > 0
+    cohort = truth.attrs["cohort"]["hospital-1"]
+    assert local[6 * 41 + 1 :] == [cohort.get(sex, 0) for sex in ("F", "M", "U")]
+    assert sum(local[6 * 41 + 1 :]) == want_at[0] + want_at[41] + want_at[82] + local[6 * 41]
     assert sum(want_ev) > 20 and want_at[0] > 100
 
 
