@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,16 @@ def test_local_up_run_and_down_through_the_cli(data3: Path, tmp_path: Path) -> N
             for (sex,), n in truth.items()
         }
         assert {r["analysis"] for r in rows} == {"count"}
+
+        png = tmp_path / "km.png"  # a real run drawn by the CLI (figures: tests/test_plot.py)
+        km = smpc(
+            "run", str(COUNT_TEMPLATE.parent / "kaplan_meier.toml"), "--set", "codes=E11,I50",
+            "--set", "group=sex", "--set", "time_unit=year", "--set", "horizon=30",
+            "--plot", str(png), "--state", state, "--quiet",
+        )  # fmt: skip
+        assert "group F" in km.stdout and "log-rank test" in km.stdout
+        head = png.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24])[0] == 1050
 
         bad = smpc(
             "run",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from smpc_ehr.cli.plot import figure, write_plot
+from smpc_ehr.data.cohort import AGE_BANDS
 from smpc_ehr.errors import ConfigError
 from tests._render import T, bind, finalised, job, released_counts
 from tests.federations import PROTOCOLS
@@ -70,10 +71,45 @@ def test_kaplan_meier_plot_draws_released_points_only(tmp_path: Path) -> None:
         n is None for g in result["groups"] for n in g["at_risk"][::5]
     )
     assert table.get_xlabel() == "time since first diagnosis (years)"
-    assert "log-rank" in ax.get_title()
+    assert fig.get_suptitle().startswith("Kaplan-Meier: time to death")
+    assert "log-rank (chi2 = " in fig.get_suptitle()
     path = tmp_path / "km.png"
     write_plot(job(result), path, "kaplan_meier")
-    assert png_size(path) == (1050, round(150 * (4.6 + 0.25 * 3)))
+    assert png_size(path) == (1050, round(150 * (2.0 + 2.6 + 0.25 * 3)))
+
+
+def test_a_stratified_kaplan_meier_plot_has_one_panel_per_released_stratum() -> None:
+    """Strata sex x (F, M, U): F and M get a panel each, named by the stratum, with the
+    age bands' curves in the same colour in both; U, where nothing is released, is
+    named in the note."""
+    rng = np.random.default_rng(3)
+    params = bind(
+        "kaplan_meier", codes="E11", group="age_band", strata="sex", time_unit="year",
+        horizon="10",
+    )  # fmt: skip
+    bands = len(AGE_BANDS)
+    sizes = {(b, s): (60 if b in (6, 7) and s < 2 else 0) for b in range(bands) for s in range(3)}
+    at_risk_all: list[int] = []
+    events_all: list[int] = []
+    for b in range(bands):
+        for s in range(3):
+            time = np.ceil(rng.exponential(15.0, sizes[(b, s)]))
+            at_risk_all += [int((time >= i).sum()) for i in range(11)]
+            events_all += [int((time == i).sum()) for i in range(11)]
+    cells = released_counts([*at_risk_all, 0])
+    bits = cells["released"][:-1]
+    opened = {**cells, "events": [b * e for b, e in zip(bits, events_all, strict=True)]}
+    result = finalised("kaplan_meier", opened, params)
+    fig = figure(result, "kaplan_meier")
+    panels = fig.axes[::2]
+    assert [ax.get_title() for ax in panels] == ["sex F", "sex M"]
+    for ax in panels:
+        labels = sorted(line.get_label() for line in ax.get_lines())
+        assert labels == [f"{AGE_BANDS[6]} (n = 60)", f"{AGE_BANDS[7]} (n = 60)"]
+    colours = [{ln.get_label()[:5]: ln.get_color() for ln in ax.get_lines()} for ax in panels]
+    assert colours[0] == colours[1], "a group has one colour in every panel"
+    assert "stratified by sex" in fig.get_suptitle()
+    assert any("sex U: nothing released" in t.get_text() for t in fig.texts)
 
 
 def test_an_analysis_without_a_plot_writes_nothing(tmp_path: Path) -> None:

@@ -61,21 +61,70 @@ def _risk_times(horizon: int) -> list[int]:
 
 def kaplan_meier_figure(result: dict[str, Any]) -> Figure:
     """Step curves per group with shaded 95% intervals, up to each group's last
-    released grid point, and the numbers at risk under the axis ("<T" where suppressed)."""
+    released grid point, and the numbers at risk under the axis ("<T" where suppressed).
+    With strata, one such panel per stratum (a stratum where nothing is released is
+    named in a note instead), the groups in the same colours in every panel."""
     groups = result["groups"]
-    threshold = result.get("threshold")
-    unit = result.get("time_unit") or "month"
     horizon = max(len(g["time"]) for g in groups) - 1
-    fig = _new_figure(7.0, 4.6 + 0.25 * len(groups))
-    ax, table = fig.subplots(
-        2, 1, sharex=True, gridspec_kw={"height_ratios": [5.0, 0.6 + 0.35 * len(groups)]}
+    levels = list(dict.fromkeys(g["group"] for g in groups))
+    colours = {level: f"C{i}" for i, level in enumerate(levels)}
+    strata = list(dict.fromkeys(g.get("stratum") for g in groups))
+    panels = [s for s in strata if any(_released(g["survival"]) for g in _of(groups, s))]
+    empty = [s for s in strata if s not in panels]
+    if not result.get("strata"):
+        panels, empty = [None], []
+    columns = 1 if len(panels) == 1 else 2
+    height = 2.6 + 0.25 * len(levels)
+    fig = _new_figure(
+        7.0 if columns == 1 else 11.0, 2.0 + height * math.ceil(len(panels) / columns)
     )
-    colours = [f"C{i}" for i in range(len(groups))]
-    for g, colour in zip(groups, colours, strict=True):
+    grid = fig.add_gridspec(math.ceil(len(panels) / columns), columns)
+    for i, stratum in enumerate(panels):
+        cell = grid[i // columns, i % columns].subgridspec(
+            2, 1, height_ratios=[5.0, 0.6 + 0.35 * len(levels)]
+        )
+        ax = fig.add_subplot(cell[0])
+        table = fig.add_subplot(cell[1], sharex=ax)
+        _km_panel(ax, table, _of(groups, stratum), colours, horizon, result)
+        if result.get("strata"):
+            ax.set_title(f"{result['strata']} {stratum}", fontsize=9)
+    event = (result.get("event") or "death_date").replace("_date", "")
+    title = f"Kaplan-Meier: time to {event}, 95% CI (log-log)"
+    logrank = result.get("logrank")
+    if logrank:
+        kind = f"stratified by {result['strata']}, " if result.get("strata") else ""
+        title += f"\nlog-rank ({kind}chi2 = {logrank['chi2']:.2f}, df = {logrank['df']}, "
+        title += f"p = {logrank['p']:.3g})"
+    fig.suptitle(title, fontsize=10)
+    notes = []
+    threshold = result.get("threshold")
+    if threshold is not None:
+        notes.append(f"<{threshold}: suppressed (risk set below {threshold})")
+    if empty:
+        notes.append(f"{result['strata']} {', '.join(map(str, empty))}: nothing released")
+    if notes:
+        fig.text(0.99, 0.005, "; ".join(notes), ha="right", va="bottom", fontsize=7)
+    return fig
+
+
+def _of(groups: list[dict[str, Any]], stratum: Any) -> list[dict[str, Any]]:
+    return [g for g in groups if g.get("stratum") == stratum]
+
+
+def _km_panel(
+    ax: Any,
+    table: Any,
+    groups: list[dict[str, Any]],
+    colours: dict[Any, str],
+    horizon: int,
+    result: dict[str, Any],
+) -> None:
+    """One panel: the groups' released curves on `ax`, their numbers at risk on `table`."""
+    for g in groups:
         shown = _released(g["survival"])
         if not shown:
             continue
-        x = g["time"][:shown]
+        x, colour = g["time"][:shown], colours[g["group"]]
         label = f"{_group_name(g['group'])} (n = {g['at_risk'][0]:,})"
         ax.step(x, g["survival"][:shown], where="post", color=colour, label=label)
         ax.fill_between(
@@ -85,23 +134,18 @@ def kaplan_meier_figure(result: dict[str, Any]) -> Figure:
     ax.set_ylim(0.0, 1.02)
     ax.set_ylabel("survival probability")
     ax.grid(alpha=0.3)
-    event = (result.get("event") or "death_date").replace("_date", "")
-    title = f"Kaplan-Meier: time to {event}, 95% CI (log-log)"
-    logrank = result.get("logrank")
-    if logrank:
-        title += f"\nlog-rank chi2 = {logrank['chi2']:.2f}, df = {logrank['df']}, "
-        title += f"p = {logrank['p']:.3g}"
-    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelbottom=False)
     if any(_released(g["survival"]) for g in groups):
         ax.legend(loc="lower left", fontsize=8)
     times = _risk_times(horizon)
     ax.set_xticks(times)
+    threshold = result.get("threshold")
     hidden = "" if threshold is None else f"<{threshold}"
     rows = [len(groups) - 1 - row for row in range(len(groups))]
     table.set_yticks(rows, [_group_name(g["group"]) for g in groups], fontsize=8)
     table.tick_params(axis="y", length=0, pad=24)  # clear of the numbers at 0
-    for label, colour in zip(table.get_yticklabels(), colours, strict=True):
-        label.set_color(colour)
+    for label, g in zip(table.get_yticklabels(), groups, strict=True):
+        label.set_color(colours[g["group"]])
     for y, g in zip(rows, groups, strict=True):
         for t in times:
             n = g["at_risk"][t] if t < len(g["at_risk"]) else None
@@ -111,11 +155,8 @@ def kaplan_meier_figure(result: dict[str, Any]) -> Figure:
     for side in ("left", "right", "top"):
         table.spines[side].set_visible(False)
     table.set_title("number at risk", fontsize=8, loc="left")
+    unit = result.get("time_unit") or "month"
     table.set_xlabel(f"time since first diagnosis ({unit}s)")
-    if hidden:
-        fig.text(0.99, 0.005, f"{hidden}: suppressed (risk set below {threshold})",
-                 ha="right", va="bottom", fontsize=7)  # fmt: skip
-    return fig
 
 
 def histogram_figure(result: dict[str, Any]) -> Figure:
