@@ -31,10 +31,28 @@ of the suppressed curves together, as a count's total minus its released cells d
 hospital's own counts and no single patient's dates are revealed. Released counts can be
 combined with other releases: two queries whose cohorts differ by one patient differ in
 the numbers at risk up to that patient's time and in one event or censoring count, which
-gives that patient's rounded time and whether the event happened; only the threshold on
-the numbers at risk, the coarseness of the grid and each hospital's approval of this
-template limit that today (there is no differentially private variant of this analysis,
-so no privacy budget bounds it).
+gives that patient's rounded time and whether the event happened; in an exact run
+(without epsilon), only the threshold on the numbers at risk, the coarseness of the grid
+and each hospital's approval of this template limit that. With epsilon, the run is
+differentially private (distributed discrete Gaussian mechanism) and none of the exact
+comparisons above is made: each hospital inputs, per curve and grid point, its events
+and its censored patients, per curve its patients followed beyond the horizon, and its
+left-out count (each patient in one cell, so the L2 sensitivity of all the cells
+together is 1, and they spend the query's whole rho); each hospital draws its own share
+of integer noise per cell with a cryptographically secure exact sampler and inputs it
+secret-shared, the sum of all shares is added to each cell inside the secure
+computation, the numbers at risk are formed there as sums of the noisy cells, and only
+noisy numbers are compared with the threshold (the same prefix rule) and opened, so no
+one learns a noiseless count or the total noise. The noise is calibrated so that the
+guarantee holds against t colluding hospitals that subtract their own shares (t is the
+backend's collusion threshold: (n-1)//2 with MPyC, n-1 with CrypTen): each hospital's
+share carries 1/(n-t) of the noise variance the guarantee needs, so the released noise
+variance is n/(n-t) times a trusted curator's. A patient is assumed to be counted at one
+hospital. The released result states the noise's standard deviation, t, epsilon, delta
+(1e-6) and the zero-concentrated DP rho the query spends; each hospital's ledger charges
+that rho to the analyst's budget and to its total over all analysts, which bounds what
+all of an analyst's differentially private releases, including pairs of queries whose
+cohorts differ by one patient, reveal together; exact runs are not covered by it.
 """
 
 from smpc_ehr.analyses.statistics.kaplan_meier.analysis import KaplanMeierAnalysis

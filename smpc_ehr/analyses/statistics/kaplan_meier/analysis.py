@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
-from smpc_ehr.analyses.common.cells import decode_released, exact_int
+from smpc_ehr.analyses.common.cells import cell_release, decode_released, exact_int
+from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise
 from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, stratified_logrank
@@ -61,11 +62,27 @@ MAX_HORIZON = 120
 """At most 121 grid points: the shapes, hence the work inside MPC, stay bounded."""
 
 
+DP_NOTE = (
+    "differentially private: the numbers at risk, events and left-out count are noisy "
+    "(events clamped to 0..at risk); the confidence intervals, medians and the log-rank "
+    "test treat them as exact and do not include the noise"
+)
+
+
 def grid_size(params: Params) -> int:
     return int(params["horizon"]) + 1
 
 
-def released_prefix(ops: SecureOps, reaches: Secret, rows: int, barred: Secret) -> Secret:
+def noisy_cells(params: Params) -> int:
+    """The cells that get noise with epsilon: events and censored per curve and grid
+    point, beyond the horizon per curve, left out (each patient in one: sensitivity 1)."""
+    rows = len(curves(params))
+    return 2 * rows * grid_size(params) + rows + 1
+
+
+def released_prefix(
+    ops: SecureOps, reaches: Secret, rows: int, barred: Secret | None = None
+) -> Secret:
     """Per row (curve) of the secret bits `reaches` (rows x grid, flattened), the bits
     [reaches[j] = 1 for every j <= i, and the row's `barred` bit is 0]: a point is
     released only with all the points before it, whatever the parties input (honest
@@ -77,9 +94,21 @@ def released_prefix(ops: SecureOps, reaches: Secret, rows: int, barred: Secret) 
     grid = reaches.shape[0] // rows
     table = ops.reshape(reaches, (rows, grid))
     running = ops.stack([ops.sum(table[:, : i + 1], axis=1) for i in range(grid)], axis=1)
-    running = ops.sub(running, ops.stack([barred] * grid, axis=1))
+    if barred is not None:
+        running = ops.sub(running, ops.stack([barred] * grid, axis=1))
     needed = -np.tile(np.arange(1.0, grid + 1.0), rows)
     return ops.ge_public(ops.add_public(ops.reshape(running, (rows * grid,)), needed), 0)
+
+
+def numbers_at_risk(ops: SecureOps, events: Secret, censored: Secret, beyond: Secret) -> Secret:
+    """The numbers at risk (rows x grid, flattened) from the interval cells: per curve,
+    the patients beyond the horizon plus the events and censored at each point or later
+    (sums only: exact, and noisy cells give noisy numbers at risk)."""
+    rows = beyond.shape[0]
+    grid = events.shape[0] // rows
+    leaving = ops.reshape(ops.add(events, censored), (rows, grid))
+    later = ops.stack([ops.sum(leaving[:, i:], axis=1) for i in range(grid)], axis=1)
+    return ops.reshape(ops.add(later, ops.stack([beyond] * grid, axis=1)), (rows * grid,))
 
 
 def small_gaps(ops: SecureOps, at_risk: Secret, cohort: Secret, threshold: int) -> Secret:
@@ -133,23 +162,34 @@ class KaplanMeierAnalysis(Analysis):
             Output("events", (cells,)),
         )
 
+    def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
+        return (cell_release(noisy_cells(params)),)
+
     def secure_program(self, local: list[int], params: Params, threshold: int) -> NamedProgram:
         rows = len(curves(params))
         cells = rows * grid_size(params)
+        (release,) = self.noisy_releases(params)
+        exact = params.get("epsilon") is None
+        width = noisy_cells(params)
 
         async def program(ops: SecureOps) -> NamedSecrets:
             totals = ops.sum_vectors(ops.input_ints(list(local), COUNT_INPUT_BITS))
-            at_risk_and_left = ops.concatenate([totals[:cells], totals[2 * cells : 2 * cells + 1]])
-            gaps = small_gaps(ops, totals[:cells], totals[2 * cells + 1 :], threshold)
-            compared = ops.ge_public(ops.concatenate([at_risk_and_left, gaps]), threshold)
-            reaches = compared[: cells + 1]
-            barred = barred_curves(ops, compared[cells + 1 :])
-            points = released_prefix(ops, reaches[:cells], rows, barred)
-            released = ops.concatenate([points, reaches[cells:]])
+            noisy = add_int_noise(ops, totals[:width], params, release, COUNT_INPUT_BITS)
+            events, left = noisy[:cells], noisy[width - 1 :]
+            at_risk = numbers_at_risk(
+                ops, events, noisy[cells : 2 * cells], noisy[2 * cells : 2 * cells + rows]
+            )
+            compare = [at_risk, left]
+            if exact:  # with noise, no exact count decides anything
+                compare.append(small_gaps(ops, at_risk, totals[width:], threshold))
+            compared = ops.ge_public(ops.concatenate(compare), threshold)
+            barred = barred_curves(ops, compared[cells + 1 :]) if exact else None
+            points = released_prefix(ops, compared[:cells], rows, barred)
+            released = ops.concatenate([points, compared[cells : cells + 1]])
             return {
                 "released": released,
-                "counts": ops.mul(released, at_risk_and_left),
-                "events": ops.mul(released[:cells], totals[cells : 2 * cells]),
+                "counts": ops.mul(released, ops.concatenate([at_risk, left])),
+                "events": ops.mul(points, events),
             }
 
         return program
@@ -164,6 +204,7 @@ class KaplanMeierAnalysis(Analysis):
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
         grid = grid_size(params)
+        noisy = params.get("epsilon") is not None
         cells = decode_released(opened)
         events_all = [exact_int(v) for v in opened["events"]]
         groups, pooled = [], []
@@ -172,7 +213,9 @@ class KaplanMeierAnalysis(Analysis):
             shown = next((i for i, n in enumerate(at_risk) if n is None), grid)
             n = [int(x) for x in at_risk[:shown] if x is not None]
             d = events_all[c * grid : c * grid + shown]
-            if any(e < 0 or e > m for e, m in zip(d, n, strict=True)):
+            if noisy:  # post-processing: a noisy count of events within 0..at risk
+                d = [min(max(e, 0), m) for e, m in zip(d, n, strict=True)]
+            elif any(e < 0 or e > m for e, m in zip(d, n, strict=True)):
                 raise ValueError("opened event counts are inconsistent with the numbers at risk")
             curve = kaplan_meier(n, d)
             hidden: list[None] = [None] * (grid - shown)
@@ -201,7 +244,7 @@ class KaplanMeierAnalysis(Analysis):
             "threshold": threshold,
             "missing_values": "left out (no time zero, end before it, or no group or "
             "stratum value); their count is left_out",
-        }
+        } | ({"dp_note": DP_NOTE} if noisy else {})
 
 
 Released = list[tuple[str | None, str | None, list[int], list[int]]]

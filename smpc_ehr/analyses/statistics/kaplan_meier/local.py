@@ -114,30 +114,35 @@ def _level_index(data: PartyData, name: str | None, cohort: Cohort, params: Para
     return category_index(data, name, cohort, params)
 
 
-def grid_counts(times: Times, groups: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """(at_risk, events), each groups x (horizon + 1): at_risk[g, i] counts the group's
-    patients with time >= i, events[g, i] its events at time i."""
-    points = np.arange(horizon + 1)
-    at_risk = np.zeros((groups, horizon + 1), dtype=np.int64)
+def interval_counts(
+    times: Times, groups: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(events, censored, beyond): events[g, i] and censored[g, i] count the group's
+    patients whose time is i with and without the event, beyond[g] those whose time is
+    after the horizon. Each patient is in exactly one of these cells, and the numbers at
+    risk are their sums from the end: at_risk[g, i] = beyond[g] + the events and
+    censored at i or later (summed inside MPC: `analysis.numbers_at_risk`)."""
     events = np.zeros((groups, horizon + 1), dtype=np.int64)
-    for g in range(groups):
-        mine = times.group == g
-        t = np.sort(times.time[mine])
-        at_risk[g] = len(t) - np.searchsorted(t, points, side="left")
-        hit = times.time[mine & times.event]
-        events[g] = np.bincount(hit[hit <= horizon], minlength=horizon + 1)
-    return at_risk, events
+    censored = np.zeros((groups, horizon + 1), dtype=np.int64)
+    inside = times.time <= horizon
+    np.add.at(events, (times.group[inside & times.event], times.time[inside & times.event]), 1)
+    np.add.at(censored, (times.group[inside & ~times.event], times.time[inside & ~times.event]), 1)
+    beyond = np.bincount(times.group[~inside], minlength=groups)
+    return events, censored, beyond
 
 
 def local_counts(data: PartyData, params: Params) -> list[int]:
-    """The party's input: at_risk (curves x grid), events (curves x grid), left out, and
-    per curve its cohort patients whether usable or not (what the plain count of the
-    same cohort and group counts: the release rule compares them inside MPC)."""
+    """The party's input: events and censored (curves x grid each), beyond the horizon
+    (curves), left out (one cell each patient: sensitivity 1 for the noise), and in an
+    exact run per curve its cohort patients whether usable or not (what the plain count
+    of the same cohort and group counts: the release rule compares them inside MPC)."""
     times = patient_times(data, params)
-    at_risk, events = grid_counts(times, len(curves(params)), int(params["horizon"]))
+    events, censored, beyond = interval_counts(times, len(curves(params)), int(params["horizon"]))
+    cohort = times.cohort.tolist() if params.get("epsilon") is None else []
     return [
-        *at_risk.ravel().tolist(),
         *events.ravel().tolist(),
+        *censored.ravel().tolist(),
+        *beyond.tolist(),
         times.left_out,
-        *times.cohort.tolist(),
+        *cohort,
     ]

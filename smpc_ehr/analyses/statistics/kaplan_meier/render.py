@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from smpc_ehr.analyses.common.text import (
     Body,
+    dp_line,
     fmt_count,
     fmt_num,
     footer,
@@ -58,4 +59,7 @@ def render_kaplan_meier(body: Body) -> str:
             f"{', '.join(str(g) for g in test['groups'])})"
         )
     parts.append(f"left out: {fmt_count(body.get('left_out'), t)}")
-    return sections(*parts, footer(body, any(g["at_risk"][-1] is None for g in body["groups"])))
+    if body.get("dp_note"):
+        parts.append(f"note: {body['dp_note']}")
+    suppressed = any(g["at_risk"][-1] is None for g in body["groups"])
+    return sections(*parts, footer(body, suppressed)) + dp_line(body)

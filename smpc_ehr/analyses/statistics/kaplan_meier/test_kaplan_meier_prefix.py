@@ -18,6 +18,17 @@ KM = KaplanMeierAnalysis()
 T = 10
 
 
+def cells_of(at_risk: list[list[int]], events: list[list[int]]) -> list[int]:
+    """The input layout (events, censored, beyond) whose numbers at risk are `at_risk`:
+    censored[i] = at_risk[i] - events[i] - at_risk[i + 1] (negative where a party's
+    numbers grow), none censored at the horizon, the rest beyond it."""
+    censored, beyond = [], []
+    for n, d in zip(at_risk, events, strict=True):
+        censored += [n[i] - d[i] - n[i + 1] for i in range(len(n) - 1)] + [0]
+        beyond.append(n[-1] - d[-1])
+    return [*np.ravel(events).tolist(), *censored, *beyond]
+
+
 def opened(local: list[int], params: Any) -> dict[str, list[int]]:
     """What the secure program opens for this (joint) input."""
     program = KM.secure_program(local, params, T)
@@ -38,7 +49,7 @@ def test_growing_numbers_at_risk_open_nothing_after_the_first_small_point() -> N
     events = [[1, 2, 1, 5, 5, 5], [2, 3, 1, 1, 0, 1], [0, 4, 4, 4, 4, 4]]
     left_out = 25
     cohort = [40, 40, 3]  # each sex's first number at risk plus 10, 0 and 0 left out
-    local = [*np.ravel(at_risk).tolist(), *np.ravel(events).tolist(), left_out, *cohort]
+    local = [*cells_of(at_risk, events), left_out, *cohort]
     got = opened(local, params)
     # the rule written out: released while every point so far reaches T
     bits = [int(all(n >= T for n in row[: i + 1])) for row in at_risk for i in range(6)]
@@ -62,7 +73,7 @@ def test_a_group_whose_left_out_patients_are_few_is_suppressed_whole() -> None:
     at_risk = [[30, 20, 15], [40, 30, 20], [50, 45, 40]]
     events = [[1, 2, 1], [2, 3, 1], [0, 4, 4]]
     cohort = [33, 40, 60]  # F: 3 left out (1..T-1: barred), M: none, U: exactly T
-    local = [*np.ravel(at_risk).tolist(), *np.ravel(events).tolist(), 13, *cohort]
+    local = [*cells_of(at_risk, events), 13, *cohort]
     got = opened(local, params)
     assert got["released"] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
     assert got["counts"] == [0, 0, 0, 40, 30, 20, 50, 45, 40, 13]
@@ -72,6 +83,6 @@ def test_a_group_whose_left_out_patients_are_few_is_suppressed_whole() -> None:
     assert f["at_risk"] == [None] * 3 and f["survival"] == [None] * 3
     assert m["at_risk"] == [40, 30, 20] and u["at_risk"] == [50, 45, 40]
     for gap in range(1, T):  # every small difference bars the curve, 0 and T do not
-        probe = [*local[:18], 13, 30 + gap, 40, 60]
+        probe = [*local[:21], 13, 30 + gap, 40, 60]
         assert opened(probe, params)["released"][:3] == [0, 0, 0], gap
-    assert opened([*local[:18], 13, 30 + T, 40, 60], params)["released"][:3] == [1, 1, 1]
+    assert opened([*local[:21], 13, 30 + T, 40, 60], params)["released"][:3] == [1, 1, 1]

@@ -113,13 +113,16 @@ def test_local_curves_are_group_major_then_stratum(data3: Path) -> None:
         bind("kaplan_meier", codes="E11", group="sex", horizon="5"),
     )
     curves = len(SEXES) * len(AGE_BANDS)
-    at = np.reshape(local[: curves * 6], (len(SEXES), len(AGE_BANDS), 6))
-    ev = np.reshape(local[curves * 6 : 2 * curves * 6], (len(SEXES), len(AGE_BANDS), 6))
-    assert at.sum(axis=1).ravel().tolist() == plain[: 3 * 6]  # no age is missing
-    assert ev.sum(axis=1).ravel().tolist() == plain[3 * 6 : 6 * 6]
-    assert local[2 * curves * 6] == plain[6 * 6]  # left out
-    cohort = np.reshape(local[2 * curves * 6 + 1 :], (len(SEXES), len(AGE_BANDS)))
-    assert cohort.sum(axis=1).tolist() == plain[6 * 6 + 1 :]
+    ev = np.reshape(local[: curves * 6], (len(SEXES), len(AGE_BANDS), 6))
+    ce = np.reshape(local[curves * 6 : 2 * curves * 6], (len(SEXES), len(AGE_BANDS), 6))
+    beyond = np.reshape(local[2 * curves * 6 : 2 * curves * 6 + curves], (len(SEXES), -1))
+    assert ev.sum(axis=1).ravel().tolist() == plain[: 3 * 6]  # no age is missing
+    assert ce.sum(axis=1).ravel().tolist() == plain[3 * 6 : 6 * 6]
+    assert beyond.sum(axis=1).tolist() == plain[6 * 6 : 6 * 6 + 3]
+    left = 2 * curves * 6 + curves
+    assert local[left] == plain[6 * 6 + 3]  # left out
+    cohort = np.reshape(local[left + 1 :], (len(SEXES), len(AGE_BANDS)))
+    assert cohort.sum(axis=1).tolist() == plain[6 * 6 + 4 :]
 
 
 def test_strata_need_a_group_and_differ_from_it() -> None:

@@ -32,17 +32,23 @@ def test_local_input_is_the_plaintext_count(data3: Path) -> None:
     local = KM.local_input(load_party_data(party), params)
     truth = pooled_times(data3, ("E11", "I50"), "month", "sex")
     mine = truth[truth["hospital"] == "hospital-1"]
-    want_at, want_ev = [], []
+    want_ev, want_ce, beyond, want_at = [], [], [], []
     for sex in ("F", "M", "U"):
-        at_risk, events = grid(mine[mine["group"] == sex], 40)
-        want_at += at_risk.tolist()
-        want_ev += events.tolist()
-    assert local[: 3 * 41] == want_at
-    assert local[3 * 41 : 6 * 41] == want_ev
-    assert local[6 * 41] == truth.attrs["left_out"]["hospital-1"] > 0
+        t, e = mine[mine["group"] == sex]["time"], mine[mine["group"] == sex]["event"]
+        want_ev += [int(((t == i) & e).sum()) for i in range(41)]
+        want_ce += [int(((t == i) & ~e).sum()) for i in range(41)]
+        beyond.append(int((t > 40).sum()))
+        want_at += grid(mine[mine["group"] == sex], 40)[0].tolist()
+    assert local[: 3 * 41] == want_ev
+    assert local[3 * 41 : 6 * 41] == want_ce
+    assert local[6 * 41 : 6 * 41 + 3] == beyond
+    left = 6 * 41 + 3
+    assert local[left] == truth.attrs["left_out"]["hospital-1"] > 0
     cohort = truth.attrs["cohort"]["hospital-1"]
-    assert local[6 * 41 + 1 :] == [cohort.get(sex, 0) for sex in ("F", "M", "U")]
-    assert sum(local[6 * 41 + 1 :]) == want_at[0] + want_at[41] + want_at[82] + local[6 * 41]
+    assert local[left + 1 :] == [cohort.get(sex, 0) for sex in ("F", "M", "U")]
+    assert sum(local[left + 1 :]) == want_at[0] + want_at[41] + want_at[82] + local[left]
+    dp = KM.local_input(load_party_data(party), {**params, "epsilon": 1.0})
+    assert dp == local[: left + 1], "with epsilon, no exact cohort count is input"
     assert sum(want_ev) > 20 and want_at[0] > 100
 
 
