@@ -73,6 +73,10 @@ def assert_same_records(got: PartyData, want: PartyData) -> None:
         np.isnat(got.cond_onset) & np.isnat(want.cond_onset)
     )
     assert same.all()  # NaT where unknown, in both
+    assert list(got.dates) == list(want.dates) == ["death_date", "last_contact_date"]
+    for name, want_dates in want.dates.items():  # NaT where the CSV's are empty
+        assert np.array_equal(got.dates[name], want_dates, equal_nan=True), name
+        assert 0 < np.count_nonzero(np.isnat(want_dates)) < len(want_dates), name
 
 
 def test_undotted_and_lower_case_codes_read_as_the_csv_writes_them() -> None:
@@ -180,6 +184,11 @@ CDM_TABLES = {  # the CDM 5.4 columns the sources read, with PostgreSQL types
     },
     "visit_occurrence": "visit_occurrence_id BIGINT PRIMARY KEY, person_id BIGINT NOT NULL, "
     "visit_concept_id INTEGER NOT NULL, visit_start_date DATE NOT NULL, visit_end_date DATE",
+    "death": "person_id BIGINT NOT NULL, death_date DATE NOT NULL, death_datetime TIMESTAMP, "
+    "death_type_concept_id INTEGER NOT NULL",
+    "observation_period": "observation_period_id BIGINT PRIMARY KEY, person_id BIGINT NOT NULL, "
+    "observation_period_start_date DATE NOT NULL, observation_period_end_date DATE NOT NULL, "
+    "period_type_concept_id INTEGER NOT NULL",
 }
 
 
@@ -278,9 +287,10 @@ def test_mapped_columns_in_sqlite_and_duckdb_give_the_loaded_features(
     want = load_party_data(csv / PARTIES[0])
     assert_mapped_columns_give(f"sqlite:///{db}", None, omop / PARTIES[0], want)
     copy_to_duckdb(db, tmp_path / "ehr.duckdb", "cdm")  # a schema named unlike the file
-    assert_mapped_columns_give(
-        f"duckdb:///{tmp_path / 'ehr.duckdb'}", "cdm", omop / PARTIES[0], want
-    )
+    url = f"duckdb:///{tmp_path / 'ehr.duckdb'}"
+    assert_mapped_columns_give(url, "cdm", omop / PARTIES[0], want)
+    mapping = parse_mapping(tomllib.loads((omop / PARTIES[0] / "source.toml").read_text()), omop)
+    assert_same_records(load_omop(url, "cdm", mapping), want)  # the death dates too
 
 
 @pytest.mark.parametrize("fmt", ["omop", "fhir", "duckdb"])
