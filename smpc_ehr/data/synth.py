@@ -36,7 +36,8 @@ _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMATS = ("csv", "parquet", "omop", "fhir", "duckdb")
 """What `generate_federation` writes per party: the CSV or Parquet files, an OMOP CDM
 5.4 SQLite file (`OMOP_FILE`), or FHIR R4 NDJSON (Patient, Condition, Observation,
-Encounter), the last two with a `source.toml` mapping the features and the outcome."""
+Encounter, EpisodeOfCare), the last two with a `source.toml` mapping the features and the
+outcome. Every format carries the same survival dates (`synth_survival`)."""
 OMOP_FILE = "cdm.sqlite"
 DUCKDB_FILE = "ehr.duckdb"
 _AS_OF = np.datetime64(DEFAULT_AS_OF, "D")
