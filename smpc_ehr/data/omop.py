@@ -110,12 +110,12 @@ def read_omop(
         ).all()
         ids = [row.person_id for row in persons]
         features, outcomes = read_columns(connection, mapping, schema, ids)
+        data = with_columns(_party_data(persons, conditions, link_column), features, outcomes)
         index = {pid: i for i, pid in enumerate(ids)}
         dates = read_dates(connection, schema, index, len(ids))
     except sa.exc.SQLAlchemyError as exc:
         where = connection.engine.url
         raise DataError(f"OMOP source {where!r}: {exc.__class__.__name__}: {exc}") from None
-    data = with_columns(_party_data(persons, conditions, link_column), features, outcomes)
     return dataclasses.replace(data, dates=dates)
 
 
