@@ -18,6 +18,13 @@ import pytest
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.statistics.count.test_count import check_against_truth
+from smpc_ehr.analyses.statistics.kaplan_meier.local import patient_times
+from smpc_ehr.analyses.statistics.kaplan_meier.test_kaplan_meier import (
+    PARAMS as KM_PARAMS,
+)
+from smpc_ehr.analyses.statistics.kaplan_meier.test_kaplan_meier import (
+    check_against_lifelines,
+)
 from smpc_ehr.client import Client
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, CohortFilter, count_cells
 from smpc_ehr.data.loader import load_party_data
@@ -38,6 +45,7 @@ from tests._truth import truth_counts
 from tests.federations import COUNT_TEMPLATE, PROTOCOLS, start_federation
 
 PARTIES = ["hospital-1", "hospital-2", "hospital-3"]
+KM_TEMPLATE = PROTOCOLS / "kaplan_meier.toml"
 SEED = 17
 
 
@@ -73,6 +81,10 @@ def assert_same_records(got: PartyData, want: PartyData) -> None:
         np.isnat(got.cond_onset) & np.isnat(want.cond_onset)
     )
     assert same.all()  # NaT where unknown, in both
+    assert list(got.dates) == list(want.dates) == ["death_date", "last_contact_date"]
+    for name, want_dates in want.dates.items():  # NaT where the CSV's are empty
+        assert np.array_equal(got.dates[name], want_dates, equal_nan=True), name
+        assert 0 < np.count_nonzero(np.isnat(want_dates)) < len(want_dates), name
 
 
 def test_undotted_and_lower_case_codes_read_as_the_csv_writes_them() -> None:
@@ -180,6 +192,11 @@ CDM_TABLES = {  # the CDM 5.4 columns the sources read, with PostgreSQL types
     },
     "visit_occurrence": "visit_occurrence_id BIGINT PRIMARY KEY, person_id BIGINT NOT NULL, "
     "visit_concept_id INTEGER NOT NULL, visit_start_date DATE NOT NULL, visit_end_date DATE",
+    "death": "person_id BIGINT NOT NULL, death_date DATE NOT NULL, death_datetime TIMESTAMP, "
+    "death_type_concept_id INTEGER NOT NULL",
+    "observation_period": "observation_period_id BIGINT PRIMARY KEY, person_id BIGINT NOT NULL, "
+    "observation_period_start_date DATE NOT NULL, observation_period_end_date DATE NOT NULL, "
+    "period_type_concept_id INTEGER NOT NULL",
 }
 
 
@@ -278,9 +295,10 @@ def test_mapped_columns_in_sqlite_and_duckdb_give_the_loaded_features(
     want = load_party_data(csv / PARTIES[0])
     assert_mapped_columns_give(f"sqlite:///{db}", None, omop / PARTIES[0], want)
     copy_to_duckdb(db, tmp_path / "ehr.duckdb", "cdm")  # a schema named unlike the file
-    assert_mapped_columns_give(
-        f"duckdb:///{tmp_path / 'ehr.duckdb'}", "cdm", omop / PARTIES[0], want
-    )
+    url = f"duckdb:///{tmp_path / 'ehr.duckdb'}"
+    assert_mapped_columns_give(url, "cdm", omop / PARTIES[0], want)
+    mapping = parse_mapping(tomllib.loads((omop / PARTIES[0] / "source.toml").read_text()), omop)
+    assert_same_records(load_omop(url, "cdm", mapping), want)  # the death dates too
 
 
 @pytest.mark.parametrize("fmt", ["omop", "fhir", "duckdb"])
@@ -293,8 +311,12 @@ def test_a_federation_of_source_folders_counts_as_the_csv_population(
         with Client.from_state(fed.state_dir) as client:
             result = client.run(COUNT_TEMPLATE, {"codes": "E11", "by": "sex"})
             summary = client.run(PROTOCOLS / "summary.toml", {"variables": "bmi,readmit_30d"})
+            # the sources' dates: on the OMOP files (the others: same local input, above)
+            survival = client.run(KM_TEMPLATE, KM_PARAMS) if fmt == "omop" else None
     finally:
         down(fed.state_dir)
+    if survival is not None:
+        check_against_lifelines(survival.result, csv)  # as on the CSV files, exactly
     logs = [(fed.state_dir / "logs" / f"{p}.log").read_text() for p in PARTIES]
     pushed = [log.count("local step pushed down into the database") for log in logs]
     assert pushed == ([0] * len(PARTIES) if fmt == "fhir" else [2] * len(PARTIES))
@@ -363,10 +385,6 @@ LOCAL_PARAMS = {  # one parameter set per protocol, reading features and the out
     "summary": {"variables": ",".join(CODES), "by": "sex"},
     "ttest": {"variable": "hba1c", "group": "readmit_30d"},
 }
-DATES_FROM_FILES_ONLY = {"kaplan_meier"}
-"""Analyses reading the patients file's date columns (death_date, last_contact_date),
-which the synthetic CSV and Parquet files carry and its OMOP, FHIR and DuckDB sources
-do not (no mapping of death yet): there they are refused, naming the column."""
 
 
 def assert_same_input(got: object, want: object, where: str) -> None:
@@ -404,7 +422,8 @@ def test_every_analysis_gets_the_same_local_input_from_every_source(
     loaded: dict[str, PartyData], formats: dict[str, Path], postgres: str, tmp_path: Path
 ) -> None:
     """CSV, OMOP in SQLite and in a real PostgreSQL server, FHIR and DuckDB: the rows
-    each analysis reads are the same, so is its local input."""
+    each analysis reads are the same, so is its local input (Kaplan-Meier's too: the
+    death and last-contact dates of every source)."""
     omop = formats["omop"] / PARTIES[0]
     copy_to_postgres(omop / OMOP_FILE, postgres, "every")
     loaded = {
@@ -419,11 +438,10 @@ def test_every_analysis_gets_the_same_local_input_from_every_source(
         analysis = ANALYSES[template.analysis]
         analysis.validate(params)
         want = analysis.local_input(loaded["csv"], params)
+        if name == "kaplan_meier":  # not vacuous: deaths and censored patients
+            times = patient_times(loaded["csv"], params)
+            assert 0 < np.count_nonzero(times.event) < len(times.event) // 2
         for fmt in ("omop", "postgresql", "fhir", "duckdb"):
-            if name in DATES_FROM_FILES_ONLY:  # those sources carry no date columns
-                with pytest.raises(DataError, match="death_date"):
-                    analysis.local_input(loaded[fmt], params)
-                continue
             assert_same_input(analysis.local_input(loaded[fmt], params), want, f"{name} {fmt}")
 
 

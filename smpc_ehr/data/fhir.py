@@ -12,12 +12,13 @@ only):
   from `onsetDateTime` (none: unknown).
 
 Features and outcomes (Observations, Encounters) are read as the source's mapping says
-(`fhir_features`). A resource that
+(`fhir_features`); death_date and last_contact_date as `fhir_dates` says. A resource that
 breaks a rule raises DataError naming the file, the line and the field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -81,6 +82,7 @@ def load_fhir(
     """Read the Patient and Condition resources of a bulk-export folder (with link ids
     from the Patient identifiers of `link_system`, if given), and the Observations and
     Encounters that `mapping` names (`fhir_features`)."""
+    from smpc_ehr.data.fhir_dates import death_dates, last_contacts
     from smpc_ehr.data.fhir_features import read_columns
 
     patient_path, condition_path = folder / PATIENT_FILE, folder / CONDITION_FILE
@@ -127,6 +129,11 @@ def load_fhir(
         onset,
         None if link_system is None else np.array(links, dtype=object),
     )
+    dates = {"death_date": death_dates(patients, patient_path)}
+    contacts = last_contacts(folder, index)
+    if contacts is not None:
+        dates["last_contact_date"] = contacts
+    data = dataclasses.replace(data, dates=dates)
     return with_columns(data, *read_columns(folder, mapping, index))
 
 
@@ -140,14 +147,18 @@ def _link_id(patient: dict[str, Any], system: str | None) -> str:
 
 def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
     """Write `patients` and `conditions` (the CSV format's tables) as FHIR R4 NDJSON:
-    the synthetic data's bulk-export form (Observations and Encounters: synth_events)."""
+    the synthetic data's bulk-export form (Observations and Encounters: synth_events),
+    with deceasedDateTime and EpisodeOfCare where `patients` has the date columns."""
+    from smpc_ehr.data.fhir_dates import write_episodes
+
     genders = {"F": "female", "M": "male", "U": "unknown"}
     links = _links(patients)
     with (folder / PATIENT_FILE).open("w", encoding="utf-8") as out:
-        for pid, sex, born in zip(
+        for pid, sex, born, died in zip(
             patients.column("patient_id").to_pylist(),
             patients.column("sex").to_pylist(),
             patients.column("birth_date").to_pylist(),
+            _deaths(patients),
             strict=True,
         ):
             patient = {
@@ -156,8 +167,10 @@ def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
                 "gender": genders[sex],
                 "birthDate": born.isoformat(),
                 **_identifiers(links.get(pid)),
+                **({} if died is None else {"deceasedDateTime": died.isoformat()}),
             }
             out.write(json.dumps(patient) + "\n")
+    write_episodes(folder, patients)
     onsets = conditions.column("onset_date").to_pylist()  # synth always writes it
     with (folder / CONDITION_FILE).open("w", encoding="utf-8") as out:
         for pid, code, started in zip(
@@ -174,6 +187,13 @@ def write_fhir(folder: Path, patients: pa.Table, conditions: pa.Table) -> None:
             if started is not None:
                 resource["onsetDateTime"] = started.isoformat()
             out.write(json.dumps(resource) + "\n")
+
+
+def _deaths(patients: pa.Table) -> list[date | None]:
+    """Each patient's death date, where the table has a `death_date` column."""
+    if "death_date" not in patients.column_names:
+        return [None] * patients.num_rows
+    return patients.column("death_date").to_pylist()
 
 
 def _links(patients: pa.Table) -> dict[str, str]:

@@ -11,13 +11,15 @@ What is read (docs/data.md, "OMOP CDM source"), in one transaction:
   undotted ("E7522" is E75.22); the onset from `condition_start_date` (empty: unknown).
 
 Features and outcomes (measurement, observation, visit_occurrence) are read as the
-source's mapping says (`omop_features`). Tables are named through SQLAlchemy's constructs with the
+source's mapping says (`omop_features`); death_date and last_contact_date from `death`
+and `observation_period` (`omop_dates`). Tables are named through SQLAlchemy's constructs with the
 configured schema and every value is a bound parameter: nothing is formatted into SQL.
 A row that breaks a rule raises DataError naming the table, the column and the row's id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -87,6 +89,7 @@ def read_omop(
     the job's transaction) sees them."""
     import sqlalchemy as sa
 
+    from smpc_ehr.data.omop_dates import read_dates
     from smpc_ehr.data.omop_features import read_columns
 
     extra = () if link_column is None or link_column in PERSON_COLUMNS else (link_column,)
@@ -107,10 +110,13 @@ def read_omop(
         ).all()
         ids = [row.person_id for row in persons]
         features, outcomes = read_columns(connection, mapping, schema, ids)
+        data = with_columns(_party_data(persons, conditions, link_column), features, outcomes)
+        index = {pid: i for i, pid in enumerate(ids)}
+        dates = read_dates(connection, schema, index, len(ids))
     except sa.exc.SQLAlchemyError as exc:
         where = connection.engine.url
         raise DataError(f"OMOP source {where!r}: {exc.__class__.__name__}: {exc}") from None
-    return with_columns(_party_data(persons, conditions, link_column), features, outcomes)
+    return dataclasses.replace(data, dates=dates)
 
 
 PERSON_COLUMNS = (  # what is read of each CDM table
@@ -207,7 +213,10 @@ def _day(value: Any, column: str, where: str, table: str = "condition_occurrence
 
 def write_omop(path: Path, patients: pa.Table, conditions: pa.Table) -> None:
     """Write `patients` and `conditions` (the CSV format's tables) as an OMOP CDM 5.4
-    SQLite file holding the columns `load_omop` reads: the synthetic data's OMOP form."""
+    SQLite file holding the columns `load_omop` reads: the synthetic data's OMOP form
+    (with `death` and `observation_period` where `patients` has the date columns)."""
+    from smpc_ehr.data.omop_dates import write_dates
+
     path.unlink(missing_ok=True)
     ids = patients.column("patient_id").to_pylist()
     number = {pid: i + 1 for i, pid in enumerate(ids)}
@@ -244,6 +253,7 @@ def write_omop(path: Path, patients: pa.Table, conditions: pa.Table) -> None:
         )
         db.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?, ?, ?)", person_rows)
         db.executemany("INSERT INTO condition_occurrence VALUES (?, ?, ?, ?, ?)", condition_rows)
+        write_dates(db, patients)
     db.close()
 
 

@@ -26,6 +26,7 @@ from smpc_ehr.data import synth_model as m
 from smpc_ehr.data.cohort import DEFAULT_AS_OF, age_in_years
 from smpc_ehr.data.duckdb_source import write_duckdb
 from smpc_ehr.data.fhir import CONDITION_FILE, PATIENT_FILE, SYNTHETIC_LINK_SYSTEM, write_fhir
+from smpc_ehr.data.fhir_dates import EPISODE_FILE
 from smpc_ehr.data.omop import write_omop
 from smpc_ehr.data.records import SEXES
 from smpc_ehr.data.sources import SOURCE_FILE
@@ -35,7 +36,8 @@ _PARTY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMATS = ("csv", "parquet", "omop", "fhir", "duckdb")
 """What `generate_federation` writes per party: the CSV or Parquet files, an OMOP CDM
 5.4 SQLite file (`OMOP_FILE`), or FHIR R4 NDJSON (Patient, Condition, Observation,
-Encounter), the last two with a `source.toml` mapping the features and the outcome."""
+Encounter, EpisodeOfCare), the last two with a `source.toml` mapping the features and the
+outcome. Every format carries the same survival dates (`synth_survival`)."""
 OMOP_FILE = "cdm.sqlite"
 DUCKDB_FILE = "ehr.duckdb"
 _AS_OF = np.datetime64(DEFAULT_AS_OF, "D")
@@ -109,11 +111,10 @@ def generate_federation(
         parties[pid] = _generate_party(rngs[pid], pid, int(n), role, mix, factor)
     shared = None if overlap is None else add_overlap(parties, overlap, seed, overlap_codes)
     for index, (pid, tables) in enumerate(parties.items()):
-        if fmt in ("csv", "parquet"):  # own stream: every other value stays the seed's
-            rng = synth_survival.survival_rng(seed, index)
-            tables["patients"] = synth_survival.with_event_dates(
-                tables["patients"], tables["conditions"], rng, _AS_OF
-            )
+        rng = synth_survival.survival_rng(seed, index)  # own stream: others stay the seed's
+        tables["patients"] = synth_survival.with_event_dates(
+            tables["patients"], tables["conditions"], rng, _AS_OF
+        )
         _write_party(out / pid, tables, fmt)
         if fmt in ("omop", "fhir"):  # drawn last: the CSV values stay those of the seed
             _write_events(out / pid, tables["patients"], fmt, rngs[pid])
@@ -269,7 +270,14 @@ def _write_party(folder: Path, tables: dict[str, pa.Table], fmt: str) -> None:
     for stale in ("patients.csv", "patients.parquet", "conditions.csv", "conditions.parquet"):
         if not stale.endswith(fmt):
             (folder / stale).unlink(missing_ok=True)
-    stale_sources = (SOURCE_FILE, OMOP_FILE, DUCKDB_FILE, PATIENT_FILE, CONDITION_FILE)
+    stale_sources = (
+        SOURCE_FILE,
+        OMOP_FILE,
+        DUCKDB_FILE,
+        PATIENT_FILE,
+        CONDITION_FILE,
+        EPISODE_FILE,
+    )
     for stale in (*stale_sources, *synth_events.FILES):
         (folder / stale).unlink(missing_ok=True)
     # persons and conditions here; features and the outcome in _write_events

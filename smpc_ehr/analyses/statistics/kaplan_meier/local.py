@@ -78,7 +78,10 @@ def patient_times(data: PartyData, params: Params) -> Times:
     event_column = params.get("event") or "death_date"
     for name in (event_column, CONTACT):
         if name not in data.dates:
-            raise DataError(f"this party has no date column {name!r} in its patients file")
+            raise DataError(
+                f"this party has no date column {name!r} in its patients file (or its "
+                "source's tables: docs/data.md, 'Survival dates')"
+            )
     cohort = select_cohort(data, params)
     rows = matching_rows(data, cohort_filter(params))
     onset = data.cond_onset.take(rows).astype(np.int64)
