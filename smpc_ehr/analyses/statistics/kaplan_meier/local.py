@@ -47,6 +47,9 @@ class Times:
     event: np.ndarray  # bool
     group: np.ndarray  # int64 curve number: group level x strata + stratum level
     left_out: int
+    usable: np.ndarray | None = None
+    """Which cohort members these patients are (bool over the cohort), for analyses that
+    read other columns of the same patients (Cox regression)."""
 
 
 def group_levels(params: Params) -> tuple[str | None, ...]:
@@ -102,6 +105,7 @@ def patient_times(data: PartyData, params: Params) -> Times:
         died[usable],
         group[usable],
         cohort.size - int(np.count_nonzero(usable)),
+        usable,
     )
 
 
