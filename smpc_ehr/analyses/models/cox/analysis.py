@@ -44,7 +44,7 @@ from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.tidy import Row
-from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
+from smpc_ehr.analyses.common.variables import category_levels
 from smpc_ehr.analyses.models.cox.local import (
     CoxData,
     local_data,
@@ -63,7 +63,7 @@ from smpc_ehr.analyses.models.cox.secure import (
 from smpc_ehr.analyses.models.cox.tidy import tidy_cox
 from smpc_ehr.analyses.models.logistic.data import Design, feature_names, revealed_groups
 from smpc_ehr.analyses.models.logistic.newton import SecretNewton
-from smpc_ehr.analyses.statistics.kaplan_meier.analysis import MAX_HORIZON
+from smpc_ehr.analyses.statistics.kaplan_meier.analysis import validate_cohort_and_grid
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
 from smpc_ehr.securemath.ops import Secret, SecureOps
@@ -196,11 +196,7 @@ class CoxRegressionAnalysis(Analysis):
     name = "cox_regression"
 
     def validate(self, params: Params) -> None:
-        if not params.get("codes"):
-            raise TemplateError("parameter 'codes' is required: time zero is their onset")
-        cohort_filter(params)
-        if not 1 <= int(params["horizon"]) <= MAX_HORIZON:
-            raise TemplateError(f"parameter 'horizon' must be 1 to {MAX_HORIZON}")
+        validate_cohort_and_grid(params)
         for variable in params.get("categorical") or ():
             category_levels(variable, params)  # condition needs condition_codes
         if not feature_names(params):

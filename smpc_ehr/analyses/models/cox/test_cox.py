@@ -26,6 +26,7 @@ import pytest
 from lifelines import CoxPHFitter
 from statsmodels.duration.hazard_regression import PHReg
 
+from smpc_ehr.analyses.models.cox.test_cox_unit import RAW
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import LocalFederation
 from smpc_ehr.testing.federation import InProcessFederation, JobFailed
@@ -34,14 +35,7 @@ from tests._render import render
 from tests._stats_jobs import template
 
 COX = template("cox_regression")
-PARAMS = {
-    "codes": "E11,I50",
-    "time_unit": "year",
-    "horizon": "30",
-    "features": "hba1c,bmi",
-    "categorical": "condition",
-    "condition_codes": "I50",
-}
+PARAMS = RAW
 NAMES = ["hba1c", "bmi", "condition=1"]
 UNITS = {"mpyc": 2.0**-32, "crypten": 2.0**-16}
 

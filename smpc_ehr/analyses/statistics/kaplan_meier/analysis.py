@@ -61,6 +61,16 @@ def grid_size(params: Params) -> int:
     return int(params["horizon"]) + 1
 
 
+def validate_cohort_and_grid(params: Params) -> None:
+    """The checks of the cohort and the grid (shared with the Cox regression): codes
+    are required (time zero is their onset), horizon 1 to MAX_HORIZON."""
+    if not params.get("codes"):
+        raise TemplateError("parameter 'codes' is required: time zero is their onset")
+    cohort_filter(params)
+    if not 1 <= int(params["horizon"]) <= MAX_HORIZON:
+        raise TemplateError(f"parameter 'horizon' must be 1 to {MAX_HORIZON}")
+
+
 def released_prefix(ops: SecureOps, reaches: Secret, rows: int) -> Secret:
     """Per row (group) of the secret bits `reaches` (rows x grid, flattened), the bits
     [reaches[j] = 1 for every j <= i]: a point is released only with all the points
@@ -84,11 +94,7 @@ class KaplanMeierAnalysis(Analysis):
     bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
-        if not params.get("codes"):
-            raise TemplateError("parameter 'codes' is required: time zero is their onset")
-        cohort_filter(params)
-        if not 1 <= int(params["horizon"]) <= MAX_HORIZON:
-            raise TemplateError(f"parameter 'horizon' must be 1 to {MAX_HORIZON}")
+        validate_cohort_and_grid(params)
         group = params.get("group")
         if group:
             category_levels(group, params)
