@@ -10,9 +10,11 @@ each within a few units of the backend's last place (2^-32 MPyC and the referenc
 divided by D: the score per event is off by a few units, and the standardised
 coefficients by that over the information per event's smallest eigenvalue (about 0.15
 here, for the 0/1 feature); Newton stops once its step is below 64 units. So
-coefficients agree within 2^12 units of the last place (1e-6 for MPyC, 0.06 for CrypTen,
-in standardised units; divided by each feature's sd in the original units) and the
-standard errors relatively within the same; the measured errors are far smaller.
+coefficients agree within 2^10 units of the last place (2.4e-7 for MPyC, 0.016 for
+CrypTen, in standardised units; divided by each feature's sd in the original units),
+the standard errors relatively within the same and the p-values within 10 times that.
+Measured on these data: coefficients within 1e-10 (MPyC) and 1e-5 (CrypTen)
+standardised, standard errors within 1e-9 and 1.2e-4 relative.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def check_against_phreg(
 ) -> None:
     truth = phreg(frame, strata)
     sds = frame[NAMES].std(ddof=0).to_numpy()
-    tolerance = 2.0**12 * unit
+    tolerance = 2.0**10 * unit
     assert result["n"] == len(frame) and result["events"] == int(frame["status"].sum())
     coefficients = np.array([result["coefficients"][n] for n in NAMES])
     errors = np.array([result["std_errors"][n] for n in NAMES])
@@ -84,7 +86,7 @@ def check_against_phreg(
     )
     assert np.all(np.abs(errors / truth.bse - 1) <= tolerance), (errors, truth.bse)
     p = np.array([result["p_values"][n] for n in NAMES])
-    assert np.all(np.abs(p - truth.pvalues) <= 1e3 * tolerance)
+    assert np.all(np.abs(p - truth.pvalues) <= 10 * tolerance)
 
 
 @pytest.fixture(scope="module")
