@@ -1,10 +1,12 @@
 """The Cox regression without a federation: the local risk-set sums (against a loop
 over patients), Breslow's score and information (against statsmodels' PHReg at the
-same coefficients), the range flag, and `finalize`, render and tidy rows of a real
-finalised result."""
+same coefficients), the range flag, the secure ratios and range check on the plaintext
+reference ops (MPyC's and CrypTen's precision) against the float ones, and `finalize`,
+render and tidy rows of a real finalised result."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,14 @@ from smpc_ehr.analyses.models.cox.local import (
     risk_sums,
     score_information,
     step_input,
+    weight_shift,
 )
-from smpc_ehr.analyses.models.cox.secure import Layout
+from smpc_ehr.analyses.models.cox.secure import Layout, require_in_range
+from smpc_ehr.analyses.models.cox.secure import score_information as score_information_mpc
+from smpc_ehr.errors import JointRefusal
+from smpc_ehr.securemath.test_division_unit import CRYPTEN_LIKE, Alone
 from smpc_ehr.study.template import load_template
+from smpc_ehr.testing.reference import REFERENCE_PRECISION, ReferenceOps
 from tests._render import T, finalised, render
 
 TEMPLATE = Path(__file__).resolve().parents[4] / "protocols" / "cox_regression.toml"
@@ -146,3 +153,43 @@ def test_tidy_rows_hold_the_estimates() -> None:
     assert [hr["lower"], hr["upper"]] == result["ci95"]["hba1c"]
     assert rows[("condition=1", "estimate")]["note"] == "reference condition=0"
     assert rows[("", "events")]["value"] == 807 and rows[("", "n")]["value"] == 2042
+
+
+def secure_step(values: np.ndarray, layout: Layout, crypten: bool) -> tuple[np.ndarray, ...]:
+    """`secure.score_information` and the range check on one party's step input, on
+    the plaintext reference ops (MPyC's precision, or CrypTen's 16 fractional bits)."""
+    precision = CRYPTEN_LIKE if crypten else REFERENCE_PRECISION
+    ops = ReferenceOps(Alone(), 0, seed=5, precision=precision)
+
+    async def run() -> tuple[np.ndarray, ...]:
+        pooled = ops.input_values(0, values, values.shape)
+        await require_in_range(ops, pooled, layout)
+        score, information = score_information_mpc(ops, pooled, layout)
+        return await ops.reveal(score), await ops.reveal(information)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("crypten", [False, True])
+def test_secure_ratios_match_the_float_score_and_information(crypten: bool) -> None:
+    rng = np.random.default_rng(7)
+    z, time, event = sample(rng, n=400)
+    time[time == 9] = 8  # nobody at risk at the last grid point: S0 = 0 there
+    beta = np.array([0.5, -0.4, 0.3])
+    layout = Layout(3, 10)
+    shift = weight_shift(400, 3)
+    values = step_input(CoxData(z, time, event, 0), z, beta, shift, 10)
+    score, information = secure_step(values, layout, crypten)
+    want_u, want_i = score_information(risk_sums(z, np.exp(z @ beta), time, event, 10))
+    events = event.sum()
+    unit = 2.0 ** -(16 if crypten else 32)
+    assert np.max(np.abs(score - want_u)) / events < 64 * unit
+    assert np.max(np.abs(information - want_i)) / events < 64 * unit
+
+
+def test_the_range_check_refuses_a_party_out_of_range() -> None:
+    rng = np.random.default_rng(8)
+    z, time, event = sample(rng)
+    low = step_input(CoxData(z, time, event, 0), z, np.zeros(3), 0.0, 10)  # weights 1 < 2^6
+    with pytest.raises(JointRefusal, match="fixed-point"):
+        secure_step(low, Layout(3, 10), crypten=False)
