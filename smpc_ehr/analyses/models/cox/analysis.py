@@ -45,6 +45,7 @@ from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisatio
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels
+from smpc_ehr.analyses.models.cox import concordance
 from smpc_ehr.analyses.models.cox.local import (
     CoxData,
     local_data,
@@ -96,10 +97,15 @@ ITERATES_LEAKAGE = (
 STRATIFY = ("none", "hospital")
 
 
-def cox_outputs(d: int) -> tuple[Output, ...]:
+def wants_concordance(params: Params) -> bool:
+    return (params.get("concordance") or "yes") == "yes"
+
+
+def cox_outputs(d: int, with_concordance: bool) -> tuple[Output, ...]:
     """What the fit opens to the coordinator: N, D, iterations, the standardised
-    coefficients, the means and sds used, the public scale of the information and the
-    inverse of the last scaled information (q I / D)."""
+    coefficients, the means and sds used, the public scale of the information, the
+    inverse of the last scaled information (q I / D) and, if asked, Harrell's C (or
+    `concordance.SKIPPED`)."""
     return (
         Output("n", (1,)),
         Output("events", (1,)),
@@ -109,6 +115,7 @@ def cox_outputs(d: int) -> tuple[Output, ...]:
         Output("sds", (d,)),
         Output("information_scale", (1,)),
         Output("inverse_information", (d, d)),
+        *((Output("concordance", (1,)),) if with_concordance else ()),
     )
 
 
@@ -174,6 +181,16 @@ def cox_program(cox: CoxData, params: Params, threshold: int) -> NamedProgram:
                 "for collinear features"
             )
         covariance = await solver.covariance(derivatives(score, information))
+        harrell = None
+        if wants_concordance(params) and events * n_total < concordance.MAX_PAIRS:
+            counts = concordance.local_counts(cox, z @ beta, grid)
+            if stratified:  # pairs within each hospital: its own sums, only added
+                own = party_arrays(ops, concordance.local_pairs(counts))
+                pairs = ops.reshape(ops.sum(own, axis=0), (2, 1))
+            else:
+                pooled_counts = ops.sum(party_arrays(ops, counts), axis=0)
+                pairs = concordance.pooled_pairs(ops, pooled_counts, grid)
+            harrell = concordance.ratio(ops, pairs)
         public = {
             "n": np.array([n_total]),
             "events": np.array([events]),
@@ -183,8 +200,12 @@ def cox_program(cox: CoxData, params: Params, threshold: int) -> NamedProgram:
             "sds": sds,
             "information_scale": np.array([scale]),
         }
+        if wants_concordance(params) and harrell is None:
+            public["concordance"] = np.array([concordance.SKIPPED])
         opened = public_outputs(ops, public)
         opened["inverse_information"] = covariance  # secret until the coordinator opens it
+        if harrell is not None:
+            opened["concordance"] = harrell
         return opened
 
     return program
@@ -210,7 +231,7 @@ class CoxRegressionAnalysis(Analysis):
         return local_data(data, params)
 
     def outputs(self, params: Params) -> tuple[Output, ...]:
-        return cox_outputs(len(feature_names(params)))
+        return cox_outputs(len(feature_names(params)), wants_concordance(params))
 
     def cost_release(self, params: Params) -> CostRelease:
         """Like the logistic's iterates mode: the products per step follow the last
@@ -237,7 +258,7 @@ class CoxRegressionAnalysis(Analysis):
                 "reference_levels": {
                     v: category_levels(v, params)[0] for v in params.get("categorical") or ()
                 },
-                "concordance": None,
+                **concordance_result(opened, params),
                 "leakage": ITERATES_LEAKAGE,
                 "missing_values": "complete-case: patients without a follow-up time (Kaplan-"
                 "Meier's rule) or missing any feature are left out",
@@ -251,6 +272,22 @@ class CoxRegressionAnalysis(Analysis):
 
     def tidy(self, result: dict[str, Any]) -> list[Row]:
         return tidy_cox(result)
+
+
+def concordance_result(opened: Mapping[str, np.ndarray], params: Params) -> dict[str, Any]:
+    """Harrell's C with a note on how it was computed, or None with the reason."""
+    if not wants_concordance(params):
+        return {"concordance": None, "concordance_note": "not asked (concordance = no)"}
+    value = float(opened["concordance"].item())
+    if value < 0:
+        note = "not computed: events x N beyond the fixed-point range of the pair counts"
+        return {"concordance": None, "concordance_note": note}
+    within = "within each hospital, " if params.get("stratify") == "hospital" else ""
+    note = (
+        f"Harrell's C over comparable pairs {within}from pooled counts; linear predictors "
+        f"binned by {concordance.WIDTH:g}, pairs within a bin counting as tied"
+    )
+    return {"concordance": value, "concordance_note": note}
 
 
 def report(opened: Mapping[str, np.ndarray], features: list[str]) -> dict[str, Any]:

@@ -34,7 +34,8 @@ def render_cox(body: Body) -> str:
     if references:
         named = ", ".join(f"{v} = {level}" for v, level in references.items())
         fit.append(f"reference levels: {named}")
-    if body.get("concordance") is None:
-        fit.append("concordance: not computed")
+    c = body.get("concordance")
+    note = body.get("concordance_note") or ""
+    fit.append(f"concordance: {fmt_num(c)} ({note})" if c is not None else f"concordance: {note}")
     fit.append(f"mode {body['mode']}: {body['leakage']}")
     return sections(text, "\n".join(fit), footer(body, False))

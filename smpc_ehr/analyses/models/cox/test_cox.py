@@ -2,7 +2,8 @@
 3-party federation on both backends, against statsmodels' PHReg (Breslow's ties) on
 the pooled plaintext files with the same grid times (tests/_km_truth.py), against
 lifelines (Efron's ties, looser), stratified by hospital against PHReg with strata,
-and a refusal with too few events.
+Harrell's C against a direct computation on the pooled files, and a refusal with too
+few events.
 
 Tolerances: the fit's error comes from the ratios S1/S0 and S2/S0 formed inside MPC,
 each within a few units of the backend's last place (2^-32 MPyC and the reference,
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
+from lifelines.utils import concordance_index
 from statsmodels.duration.hazard_regression import PHReg
 
 from smpc_ehr.analyses.models.cox.test_cox_unit import RAW
@@ -71,6 +73,47 @@ def phreg(frame: pd.DataFrame, strata: bool = False) -> Any:
     return model.fit()
 
 
+def harrell(frame: pd.DataFrame, eta: np.ndarray, strata: bool) -> tuple[float, float, float]:
+    """Harrell's C of the linear predictors `eta`, exactly (pairs comparable when the
+    first has the event and the second is followed longer, or censored at the same
+    grid time), with the bins of width 0.01 (pairs in one bin tied), and the share of
+    comparable pairs within one bin; with strata, pairs within a hospital only."""
+    time, status = frame["time"].to_numpy(), frame["status"].to_numpy().astype(bool)
+    hospital = frame["hospital"].to_numpy()
+    binned = np.floor((eta + 4.0) / 0.01)
+    sums = np.zeros(4)  # concordant + tied / 2 (exact, binned), pairs, pairs in one bin
+    for i in np.flatnonzero(status):
+        later = (time > time[i]) | ((time == time[i]) & ~status)
+        if strata:
+            later &= hospital == hospital[i]
+        same = binned[later] == binned[i]
+        sums += [
+            np.sum(eta[later] < eta[i]) + 0.5 * np.sum(eta[later] == eta[i]),
+            np.sum(binned[later] < binned[i]) + 0.5 * np.sum(same),
+            np.count_nonzero(later),
+            np.count_nonzero(same),
+        ]
+    return sums[0] / sums[2], sums[1] / sums[2], sums[3] / sums[2]
+
+
+def check_concordance(
+    result: dict[str, Any], frame: pd.DataFrame, strata: bool, unit: float = UNITS["mpyc"]
+) -> None:
+    """C as the test computes it from the same bins (within 64 units of the last place:
+    the pair counts' products are whole numbers, the ratio a few roundings), within the
+    binning's stated approximation of the exact Harrell's C, and near lifelines'
+    concordance index."""
+    coefficients = np.array([result["coefficients"][n] for n in NAMES])
+    x = frame[NAMES].to_numpy()
+    eta = (x - x.mean(axis=0)) @ coefficients  # the standardised linear predictor
+    exact, binned, same = harrell(frame, eta, strata)
+    assert result["concordance"] == pytest.approx(binned, abs=64 * unit)
+    assert abs(result["concordance"] - exact) <= same / 2 + 1e-9
+    if not strata:  # lifelines counts pairs tied in time a little differently
+        lifelines_c = concordance_index(frame["time"], -eta, frame["status"])
+        assert abs(result["concordance"] - lifelines_c) < 0.01
+
+
 def check_against_phreg(
     result: dict[str, Any], frame: pd.DataFrame, unit: float, strata: bool = False
 ) -> None:
@@ -111,8 +154,10 @@ def test_cox_in_process_against_phreg_and_lifelines(
     coefficients = np.array([result["coefficients"][n] for n in NAMES])
     assert np.all(np.abs(coefficients - efron.params_.to_numpy()) < 0.5 * errors)
     assert np.all(np.abs(errors / efron.standard_errors_.to_numpy() - 1) < 0.02)
+    check_concordance(result, truth, strata=False)
     text = render(result, "cox_regression")
     assert "hba1c" in text and "events = " in text and "reference levels: condition = 0" in text
+    assert f"concordance: {result['concordance']:.4f}" in text
 
 
 def test_cox_stratified_by_hospital_against_phreg_with_strata(
@@ -121,6 +166,7 @@ def test_cox_stratified_by_hospital_against_phreg_with_strata(
     result = inprocess.run(COX, {**PARAMS, "stratify": "hospital"}).result
     assert result["stratify"] == "hospital"
     check_against_phreg(result, truth, UNITS["mpyc"], strata=True)
+    check_concordance(result, truth, strata=True)
 
 
 def test_cox_refuses_too_few_events(inprocess: InProcessFederation) -> None:
@@ -136,3 +182,4 @@ def test_cox_on_a_real_federation(fed3: LocalFederation, truth: pd.DataFrame, ba
         job = client.run(COX, PARAMS, backend=backend)
     assert job.backend == backend
     check_against_phreg(job.result, truth, UNITS[backend])
+    check_concordance(job.result, truth, False, UNITS[backend])

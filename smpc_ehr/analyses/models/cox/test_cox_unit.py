@@ -103,6 +103,7 @@ def opened_values() -> dict[str, np.ndarray]:
         "sds": np.array([1.2, 6.0, 0.4]),
         "information_scale": np.array([scale]),
         "inverse_information": np.linalg.inv(information * scale),
+        "concordance": np.array([0.61234]),
     }
 
 
@@ -141,7 +142,7 @@ def test_renders_as_a_phreg_summary() -> None:
     assert "n = 2,042, events = 807, 4 Newton iterations, converged" in text
     assert "ties: Breslow; time in years on the grid 0..30" in text
     assert "reference levels: condition = 0" in text
-    assert "concordance: not computed" in text
+    assert "concordance: 0.6123 (Harrell's C over comparable pairs from pooled counts" in text
     assert f"small-cell threshold: {T}" in text
 
 
@@ -153,6 +154,17 @@ def test_tidy_rows_hold_the_estimates() -> None:
     assert [hr["lower"], hr["upper"]] == result["ci95"]["hba1c"]
     assert rows[("condition=1", "estimate")]["note"] == "reference condition=0"
     assert rows[("", "events")]["value"] == 807 and rows[("", "n")]["value"] == 2042
+    assert rows[("", "concordance")]["value"] == 0.61234
+
+
+def test_a_skipped_concordance_is_null_with_the_reason() -> None:
+    params = load_template(TEMPLATE).bind(RAW)
+    skipped = finalised("cox_regression", opened_values() | {"concordance": [-1.0]}, params)
+    assert skipped["concordance"] is None and "fixed-point range" in skipped["concordance_note"]
+    assert "concordance: not computed: events x N" in render(skipped, "cox_regression")
+    unasked = load_template(TEMPLATE).bind({**RAW, "concordance": "no"})
+    values = {k: v for k, v in opened_values().items() if k != "concordance"}
+    assert finalised("cox_regression", values, unasked)["concordance"] is None
 
 
 def secure_step(values: np.ndarray, layout: Layout, crypten: bool) -> tuple[np.ndarray, ...]:

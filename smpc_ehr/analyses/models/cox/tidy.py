@@ -1,6 +1,7 @@
 """The Cox regression's tidy rows: per model term (`term`) its coefficient (`estimate`,
 log hazard ratio), `std_error`, `hazard_ratio` with its 95% CI, `z` and `p_value`; then
-the fit's n, events, iterations and convergence; reference levels in the notes of
+the fit's n, events, iterations, convergence and concordance (Harrell's C; null
+when not computed, the reason in the note); reference levels in the notes of
 their variable's terms."""
 
 from __future__ import annotations
@@ -26,4 +27,6 @@ def tidy_cox(result: dict[str, Any]) -> list[Row]:
     rows.append(count_row("events", result.get("events")))
     rows.append(row("iterations", result.get("iterations")))
     rows.append(row("converged", int(bool(result.get("converged")))))
+    note = str(result.get("concordance_note") or "")
+    rows.append(row("concordance", result.get("concordance"), note=note))
     return rows
