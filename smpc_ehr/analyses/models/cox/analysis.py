@@ -22,9 +22,11 @@ How it runs (each party on its own complete cases, `local.local_data`):
    public scale q that keeps the information's eigenvalues where the Newton-Schulz
    start converges. Stratified by hospital, each party inputs its own score and
    information instead (its own risk sets): they are only added.
-4. At the optimum the information is pooled and inverted once more; the coordinator
-   gets the `outputs`, from which `finalize` undoes the standardisation and derives
-   standard errors, hazard ratios, 95% confidence intervals and Wald p-values.
+4. At the optimum the information is pooled and inverted once more; with
+   concordance = "yes", Harrell's C is computed from pooled counts
+   (`concordance.py`). The coordinator gets the `outputs`, from which `finalize`
+   undoes the standardisation and derives standard errors, hazard ratios, 95%
+   confidence intervals and Wald p-values.
 
 Leakage: see the package docstring (the template's text, verbatim).
 """
