@@ -19,7 +19,7 @@ hospital's own. The coordinator (and the analyst) learns the final coefficients,
 covariance matrix, N, D, the number of iterations (progress notes carry only the
 iteration counter) and the features' joint means and standard deviations, and with
 concordance = "yes" (while D x N is below 2^29) Harrell's concordance index C, computed
-inside MPC from counts pooled there (per grid point and public bin of width 0.01 of the
+inside MPC from counts pooled there (per grid point and public bin of width 0.02 of the
 linear predictor at the final coefficients: events, and patients followed longer in all
 and in lower bins; with stratify = "hospital" each hospital's own numbers of concordant
 and comparable pairs, only added), of which only C is opened; nothing per hospital, no

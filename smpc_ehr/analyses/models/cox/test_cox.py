@@ -30,6 +30,7 @@ from lifelines import CoxPHFitter
 from lifelines.utils import concordance_index
 from statsmodels.duration.hazard_regression import PHReg
 
+from smpc_ehr.analyses.models.cox import concordance
 from smpc_ehr.analyses.models.cox.test_cox_unit import RAW
 from smpc_ehr.client import Client
 from smpc_ehr.local.federation import LocalFederation
@@ -76,11 +77,12 @@ def phreg(frame: pd.DataFrame, strata: bool = False) -> Any:
 def harrell(frame: pd.DataFrame, eta: np.ndarray, strata: bool) -> tuple[float, float, float]:
     """Harrell's C of the linear predictors `eta`, exactly (pairs comparable when the
     first has the event and the second is followed longer, or censored at the same
-    grid time), with the bins of width 0.01 (pairs in one bin tied), and the share of
+    grid time), with the analysis's bins (pairs in one bin tied), and the share of
     comparable pairs within one bin; with strata, pairs within a hospital only."""
     time, status = frame["time"].to_numpy(), frame["status"].to_numpy().astype(bool)
     hospital = frame["hospital"].to_numpy()
-    binned = np.floor((eta + 4.0) / 0.01)
+    inner = round(2 * concordance.LIMIT / concordance.WIDTH)
+    binned = np.clip(np.floor((eta + concordance.LIMIT) / concordance.WIDTH), -1, inner)
     sums = np.zeros(4)  # concordant + tied / 2 (exact, binned), pairs, pairs in one bin
     for i in np.flatnonzero(status):
         later = (time > time[i]) | ((time == time[i]) & ~status)
