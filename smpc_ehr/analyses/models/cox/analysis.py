@@ -4,8 +4,8 @@ Newton-Raphson where the parties see each iterate of the coefficients (mode
 hospital (`stratify = "hospital"`).
 
 How it runs (each party on its own complete cases, `local.local_data`):
-1. Group size, inside MPC (`group_size.require_others_reach`, the logistic's
-   `revealed_groups` with the events as the outcome): for every hospital (and
+1. Group size, inside MPC (`group_size.require_others_reach`,
+   `features.revealed_group_sizes` with the events as the outcome): for every hospital (and
    coalition) the other hospitals' patients reach the threshold in all, among the
    events and the censored, and in each level of a categorical feature; then the
    joint number of events D is opened to the parties.
@@ -42,9 +42,12 @@ from scipy import stats
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common import cost
 from smpc_ehr.analyses.common.cost import CostRelease
+from smpc_ehr.analyses.common.features import feature_names, revealed_group_sizes
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
+from smpc_ehr.analyses.common.newton import SecretNewton
 from smpc_ehr.analyses.common.public import public_outputs
+from smpc_ehr.analyses.common.survival import validate_cohort_and_grid
 from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels
 from smpc_ehr.analyses.models.cox import concordance
@@ -64,9 +67,6 @@ from smpc_ehr.analyses.models.cox.secure import (
     trace_exponent,
 )
 from smpc_ehr.analyses.models.cox.tidy import tidy_cox
-from smpc_ehr.analyses.models.logistic.data import Design, feature_names, revealed_groups
-from smpc_ehr.analyses.models.logistic.newton import SecretNewton
-from smpc_ehr.analyses.statistics.kaplan_meier.analysis import validate_cohort_and_grid
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import JointRefusal, TemplateError
 from smpc_ehr.securemath.ops import Secret, SecureOps
@@ -130,9 +130,8 @@ def cox_program(cox: CoxData, params: Params, threshold: int) -> NamedProgram:
     layout = Layout(k, grid)
 
     async def program(ops: SecureOps) -> NamedSecrets:
-        empty = np.zeros((0, k))
-        design = Design(cox.x, cox.event.astype(float), empty, np.zeros(0))
-        counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
+        sizes = revealed_group_sizes(cox.x, cox.event.astype(float), params)
+        counts = party_arrays(ops, sizes)  # P x groups
         await require_others_reach(ops, counts, threshold, SHORTFALL)
         events = round(float((await ops.reveal(ops.sum(counts[:, 1:2], axis=0)))[0]))
         n_total, means, sds = await reveal_standardisation(ops, cox.x, features, None, SHORTFALL)

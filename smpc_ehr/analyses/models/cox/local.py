@@ -3,9 +3,9 @@ complete cases on the Kaplan-Meier grid and, at given coefficients, its risk-set
 per grid point (or, stratified by hospital, its own score and information).
 
 The cohort, time zero, the event and the censoring rule are the Kaplan-Meier
-analysis's (`kaplan_meier.local.patient_times`, the same parameters); follow-up is
+analysis's (`common.survival.patient_times`, the same parameters); follow-up is
 cut at the horizon (an event after it counts as censored there). The features are the
-logistic regression's (`logistic.data`: numeric columns, then one 0/1 column per
+logistic regression's (`common.features`: numeric columns, then one 0/1 column per
 level but the first of each categorical variable); a patient missing any is left out.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.common.features import feature_columns
+from smpc_ehr.analyses.common.survival import patient_times
 from smpc_ehr.analyses.common.variables import select_cohort
-from smpc_ehr.analyses.models.logistic.data import _columns as feature_columns
-from smpc_ehr.analyses.statistics.kaplan_meier.local import patient_times
 from smpc_ehr.data.records import PartyData
 
 RANGE_BITS = 29
@@ -48,9 +48,7 @@ def local_data(data: PartyData, params: Params) -> CoxData:
     """This party's usable cohort patients (Kaplan-Meier's rule) with every feature."""
     times = patient_times(data, params)
     cohort = select_cohort(data, params)
-    x = feature_columns(data, params, cohort)
-    if times.usable is not None:
-        x = x[times.usable]
+    x = feature_columns(data, params, cohort)[times.usable]
     keep = ~np.isnan(x).any(axis=1)
     horizon = int(params["horizon"])
     t = times.time[keep]

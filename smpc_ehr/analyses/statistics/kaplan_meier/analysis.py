@@ -37,8 +37,9 @@ import numpy as np
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import decode_released, exact_int
+from smpc_ehr.analyses.common.survival import validate_cohort_and_grid
 from smpc_ehr.analyses.common.tidy import Row
-from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
+from smpc_ehr.analyses.common.variables import category_levels
 from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, stratified_logrank
 from smpc_ehr.analyses.statistics.kaplan_meier.local import (
     curves,
@@ -53,22 +54,9 @@ from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
-MAX_HORIZON = 120
-"""At most 121 grid points: the shapes, hence the work inside MPC, stay bounded."""
-
 
 def grid_size(params: Params) -> int:
     return int(params["horizon"]) + 1
-
-
-def validate_cohort_and_grid(params: Params) -> None:
-    """The checks of the cohort and the grid (shared with the Cox regression): codes
-    are required (time zero is their onset), horizon 1 to MAX_HORIZON."""
-    if not params.get("codes"):
-        raise TemplateError("parameter 'codes' is required: time zero is their onset")
-    cohort_filter(params)
-    if not 1 <= int(params["horizon"]) <= MAX_HORIZON:
-        raise TemplateError(f"parameter 'horizon' must be 1 to {MAX_HORIZON}")
 
 
 def released_prefix(ops: SecureOps, reaches: Secret, rows: int) -> Secret:
