@@ -44,6 +44,7 @@ def pooled_times(
             days = (end - t0).days
             rows.append(
                 {
+                    "patient_id": p["patient_id"],
                     "time": math.ceil(days / UNIT[unit]),
                     "event": bool(event),
                     "group": p[group] if group else None,

@@ -21,6 +21,7 @@ from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
 from smpc_ehr.analyses.common.tidy import COLUMNS, Row, generic_rows
 from smpc_ehr.analyses.diagnostics.selftest.analysis import layout
+from smpc_ehr.analyses.models.cox import test_cox_unit as cox_case
 from smpc_ehr.analyses.models.kmeans import test_kmeans_unit as kmeans_case
 from smpc_ehr.analyses.models.logistic import test_logistic_unit as logistic_case
 from smpc_ehr.analyses.statistics.kaplan_meier import test_kaplan_meier_tidy as km_case
@@ -122,6 +123,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "logistic_regression": _logistic,
     "kmeans": _kmeans,
     "kaplan_meier": km_case.released_result,
+    "cox_regression": cox_case.released_result,
     "selftest": _selftest,
 }
 """A real finalised result per analysis of this branch. An analysis added later without

@@ -2,7 +2,9 @@
 
 Each patient with a dated diagnosis is followed from the earliest onset of any of their
 diagnoses (time zero): death comes after an exponential time with the hazard
-`BASE_HAZARD_PER_YEAR` (times `MALE_HAZARD_RATIO` for men), follow-up ends after a
+`BASE_HAZARD_PER_YEAR` (times `MALE_HAZARD_RATIO` for men, and times
+`HBA1C_HAZARD_RATIO` per unit of hba1c above `HBA1C_CENTRE`; a missing hba1c counts as
+the centre), so a Cox regression recovers both hazard ratios; follow-up ends after a
 uniform time up to `MAX_FOLLOW_UP_YEARS` (loss to follow-up) or at the as-of date,
 whichever is first. A death before the end of follow-up is recorded as `death_date`
 (and is the last contact); otherwise `death_date` is empty and `last_contact_date` is
@@ -20,6 +22,9 @@ import pyarrow as pa
 
 BASE_HAZARD_PER_YEAR = 0.04
 MALE_HAZARD_RATIO = 1.8
+HBA1C_HAZARD_RATIO = 1.3
+"""Per unit (percentage point) of hba1c: the planted effect the Cox tests recover."""
+HBA1C_CENTRE = 6.0
 MAX_FOLLOW_UP_YEARS = 20.0
 LAST_CONTACT_MISSING_RATE = 0.02
 DAYS_PER_YEAR = 365.25
@@ -44,11 +49,18 @@ def first_onsets(n: int, cond_index: np.ndarray, onset: np.ndarray) -> np.ndarra
 
 
 def event_dates(
-    rng: np.random.Generator, start: np.ndarray, male: np.ndarray, as_of: np.datetime64
+    rng: np.random.Generator,
+    start: np.ndarray,
+    male: np.ndarray,
+    as_of: np.datetime64,
+    hba1c: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(death_date, last_contact_date) as datetime64[D] with NaT where empty."""
     n = len(start)
     rate = BASE_HAZARD_PER_YEAR * np.where(male, MALE_HAZARD_RATIO, 1.0)
+    if hba1c is not None:
+        excess = np.nan_to_num(np.asarray(hba1c, dtype=float) - HBA1C_CENTRE, nan=0.0)
+        rate = rate * HBA1C_HAZARD_RATIO**excess
     death_years = rng.exponential(1.0, n) / rate
     follow_years = rng.uniform(0.0, MAX_FOLLOW_UP_YEARS, n)
     unknown_contact = rng.random(n) < LAST_CONTACT_MISSING_RATE
@@ -73,7 +85,10 @@ def with_event_dates(
     )
     start = first_onsets(len(ids), cond_index.astype(np.int64), onset)
     male = np.asarray(patients.column("sex").to_pylist()) == "M"
-    death, contact = event_dates(rng, start, male, as_of)
+    hba1c = None
+    if "hba1c" in patients.column_names:
+        hba1c = np.asarray(patients.column("hba1c").to_numpy(zero_copy_only=False), dtype=float)
+    death, contact = event_dates(rng, start, male, as_of, hba1c)
     for name, values in (("death_date", death), ("last_contact_date", contact)):
         patients = patients.append_column(name, pa.array(values, mask=np.isnat(values)))
     return patients

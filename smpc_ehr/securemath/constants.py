@@ -25,7 +25,7 @@ difference in the standard errors) (full mode's
 SAME_HESSIAN_INVERSE_STEPS refine the inverse of the same Hessian, and need fewer)."""
 UPDATE_STEPS = 2
 """Newton-Schulz steps that carry the last Hessian's inverse over to the next one (mode
-"full"; mode "iterates" chooses them by the last step: logistic/newton.py)."""
+"full"; mode "iterates" chooses them by the last step: analyses/common/newton.py)."""
 REFINEMENT_STEPS = 1
 """Then H d = g is solved as d = X g, d <- d + X (g - H d): matrix-vector products
 (k roundings each, not k^2), the error shrinking by |I - X H| per step; an inexact

@@ -37,8 +37,10 @@ from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output,
 from smpc_ehr.analyses.common import cost, evaluation
 from smpc_ehr.analyses.common.clipping import clip_bounds
 from smpc_ehr.analyses.common.cost import CostRelease
+from smpc_ehr.analyses.common.features import feature_names
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
+from smpc_ehr.analyses.common.newton import solver_for
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.public import public_outputs
 from smpc_ehr.analyses.common.tidy import Row
@@ -46,7 +48,6 @@ from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
 from smpc_ehr.analyses.models.logistic.data import (
     SHORTFALL,
     Design,
-    feature_names,
     local_design,
     revealed_groups,
 )
@@ -58,7 +59,6 @@ from smpc_ehr.analyses.models.logistic.dp import (
     validate_dp,
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
-from smpc_ehr.analyses.models.logistic.newton import solver_for
 from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.analyses.models.logistic.tidy import tidy_logistic
 from smpc_ehr.backends import supports
@@ -224,7 +224,7 @@ class LogisticRegressionAnalysis(Analysis):
 
     def cost_release(self, params: Params) -> CostRelease:
         """Mode 'full' shares rows, whose number the traffic would tell; an exact
-        'iterates' fit spends 1-3 products a step by the last step's size (newton.py)."""
+        'iterates' fit spends 1-3 products a step by the last step's size (common/newton.py)."""
         if params["mode"] == "full":
             return cost.ROWS_SHARED
         if params["mode"] == "iterates" and requested_epsilon(params) is None:

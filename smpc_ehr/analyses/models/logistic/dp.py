@@ -70,10 +70,11 @@ import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.clipping import UnitMap, clip_bounds
+from smpc_ehr.analyses.common.features import feature_names
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_fixed_noise, noise_sd
 from smpc_ehr.analyses.common.public import public_outputs
-from smpc_ehr.analyses.models.logistic.data import Design, feature_names
+from smpc_ehr.analyses.models.logistic.data import Design
 from smpc_ehr.errors import JointRefusal, TemplateError
 from smpc_ehr.securemath.ops import SecureOps
 

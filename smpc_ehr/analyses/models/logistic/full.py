@@ -37,6 +37,7 @@ import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common import evaluation
+from smpc_ehr.analyses.common.features import feature_names
 from smpc_ehr.analyses.common.group_size import require_others_reach
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.public import public_outputs
@@ -48,7 +49,7 @@ from smpc_ehr.analyses.common.secret_rows import (
     share_rows,
     total_of,
 )
-from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
+from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, revealed_groups
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.constants import (
     FIRST_INVERSE_STEPS,

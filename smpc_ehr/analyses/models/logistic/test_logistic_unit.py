@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from smpc_ehr.analyses.common import evaluation
+from smpc_ehr.analyses.common.newton import cholesky, cholesky_solve
 from smpc_ehr.analyses.models import logistic
 from smpc_ehr.analyses.models.logistic.analysis import (
     FULL_LEAKAGE,
@@ -18,7 +19,6 @@ from smpc_ehr.analyses.models.logistic.analysis import (
     POOLED_LEAKAGE,
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE
-from smpc_ehr.analyses.models.logistic.newton import cholesky, cholesky_solve
 from smpc_ehr.cli.render import render_result
 from smpc_ehr.client import JobResult
 from smpc_ehr.errors import JointRefusal

@@ -42,8 +42,9 @@ import numpy as np
 from smpc_ehr.analyses.base import Analysis, NamedProgram, NamedSecrets, Output, Params
 from smpc_ehr.analyses.common.cells import cell_release, decode_released, exact_int
 from smpc_ehr.analyses.common.noise import NoisyRelease, add_int_noise
+from smpc_ehr.analyses.common.survival import validate_cohort_and_grid
 from smpc_ehr.analyses.common.tidy import Row
-from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
+from smpc_ehr.analyses.common.variables import category_levels
 from smpc_ehr.analyses.statistics.kaplan_meier.estimate import kaplan_meier, stratified_logrank
 from smpc_ehr.analyses.statistics.kaplan_meier.local import (
     curves,
@@ -57,10 +58,6 @@ from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 from smpc_ehr.securemath.constants import COUNT_INPUT_BITS
 from smpc_ehr.securemath.ops import Secret, SecureOps
-
-MAX_HORIZON = 120
-"""At most 121 grid points: the shapes, hence the work inside MPC, stay bounded."""
-
 
 DP_NOTE = (
     "differentially private: the numbers at risk, events and left-out count are noisy "
@@ -137,11 +134,7 @@ class KaplanMeierAnalysis(Analysis):
     bits = COUNT_INPUT_BITS
 
     def validate(self, params: Params) -> None:
-        if not params.get("codes"):
-            raise TemplateError("parameter 'codes' is required: time zero is their onset")
-        cohort_filter(params)
-        if not 1 <= int(params["horizon"]) <= MAX_HORIZON:
-            raise TemplateError(f"parameter 'horizon' must be 1 to {MAX_HORIZON}")
+        validate_cohort_and_grid(params)
         group = params.get("group")
         if group:
             category_levels(group, params)

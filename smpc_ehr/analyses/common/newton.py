@@ -1,4 +1,5 @@
-"""How a Newton step is solved from the pooled derivatives, per mode: inside MPC with a
+"""How a Newton step is solved from the pooled derivatives, per mode (the logistic
+regression's modes; the Cox regression uses `SecretNewton`): inside MPC with a
 carried-over inverse (`SecretNewton`, mode "iterates": only the step is opened), in
 the clear from the opened sums (`OpenNewton`, mode "pooled": the joint gradient and
 Hessian are opened to the parties, who all compute the same step), or with Bohning's
