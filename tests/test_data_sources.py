@@ -371,6 +371,12 @@ LOCAL_PARAMS = {  # one parameter set per protocol, reading features and the out
     "backend_selftest": {"seed": "7", "size": "4"},
     "contingency": {"row": "sex", "col": "readmit_30d"},
     "correlation": {"variables": "bmi,sbp,hdl,egfr"},
+    "cox_regression": {
+        "codes": "E11",
+        "features": "hba1c,bmi",
+        "time_unit": "year",
+        "horizon": "20",
+    },
     "histogram": {"variable": "hba1c", "edges": "4,5.7,6.5,8,15"},
     "kaplan_meier": {"codes": "E11", "group": "sex", "horizon": "24"},
     "kmeans": {"features": "bmi,sbp,ldl", "k": "3", "profile": "readmit_30d"},
