@@ -10,6 +10,7 @@ from smpc_ehr.analyses.common.text import (
     fmt_num,
     fmt_p,
     footer,
+    p_clause,
     sections,
     table,
 )
@@ -39,14 +40,17 @@ def render_logistic(body: Body) -> str:
         f"{'converged' if body['converged'] else 'NOT converged'}, L2 = {fmt_num(body['l2'])}"
     )
     fit += f"\nmode {body['mode']}: {body['leakage']}"
+    if "log_likelihood" in body:  # results of before the summary lack it
+        text = sections(_summary_lines(body), text)
     evaluation = body.get("evaluation")
-    suppressed = False
+    # a left-out count below the threshold is suppressed (never with epsilon: not released)
+    suppressed = "left_out" in body and body["left_out"] is None and not body.get("dp")
     parts = [text, fit]
     if evaluation:
         t = body["threshold"]
         (tn, fp), (fn, tp) = evaluation["confusion"]
         cells = [tn, fp, fn, tp]
-        suppressed = None in cells or any(c["n"] is None for c in evaluation["calibration"])
+        suppressed |= None in cells or any(c["n"] is None for c in evaluation["calibration"])
         parts.append(
             f"held-out evaluation: AUC = {fmt_num(evaluation['auc'])} "
             f"(scores binned by {evaluation['auc_resolution']:g}), "
@@ -73,6 +77,37 @@ def render_logistic(body: Body) -> str:
             "calibration\n" + table(["score", "n", "mean predicted", "observed"], rows, "lrrr")
         )
     return sections(*parts, footer(body, suppressed) + dp_line(body))
+
+
+def _summary_lines(body: Body) -> str:
+    """The header statsmodels' Logit.summary() prints above the coefficients: the
+    outcome, observations, events, left out, log-likelihoods, LR test, pseudo-R2, AIC
+    and BIC; "NA" where not released, with the reason."""
+    t = body.get("threshold", 0)
+    events, left = body.get("events"), body.get("left_out")
+    noisy = " (noisy)" if body.get("dp") else ""
+    lines = [
+        f"outcome: {body.get('outcome', '')}   observations: {body['n']:,}{noisy}   "
+        f"events: {'NA' if events is None else f'{events:,}'}   "
+        f"left out (missing values): {'NA' if body.get('dp') else fmt_count(left, t)}",
+    ]
+    if body.get("reference_levels"):
+        levels = ", ".join(f"{v} = {level}" for v, level in body["reference_levels"].items())
+        lines.append(f"reference levels: {levels}")
+    lr_df = body.get("lr_df")
+    lines += [
+        f"log-likelihood: {fmt_num(body.get('log_likelihood'), 7)}   "
+        f"null log-likelihood: {fmt_num(body.get('null_log_likelihood'), 7)}   "
+        f"pseudo-R2 (McFadden): {fmt_num(body.get('pseudo_r2'))}",
+        f"LR test against the null model: chi2 = {fmt_num(body.get('lr_chi2'))}, "
+        f"df = {'NA' if lr_df is None else lr_df}, {p_clause(body.get('lr_p'))}   "
+        f"AIC: {fmt_num(body.get('aic'), 7)}   BIC: {fmt_num(body.get('bic'), 7)}",
+    ]
+    if body.get("l2") and body.get("log_likelihood") is not None:
+        lines.append("L2 > 0: the log-likelihood is at the penalised estimate (no penalty term)")
+    if body.get("summary_note"):
+        lines.append(f"NA: {body['summary_note']}")
+    return "\n".join(lines)
 
 
 def _dp_fit_lines(body: Body) -> str:
