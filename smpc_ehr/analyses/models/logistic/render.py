@@ -6,6 +6,7 @@ from __future__ import annotations
 from smpc_ehr.analyses.common.text import (
     Body,
     dp_line,
+    fmt_column,
     fmt_count,
     fmt_num,
     fmt_p,
@@ -19,17 +20,23 @@ from smpc_ehr.analyses.common.text import (
 def render_logistic(body: Body) -> str:
     """A coefficient table as statsmodels prints it, plus the odds ratios."""
     names = list(body["coefficients"])
+    coef = [body["coefficients"][n] for n in names]
+    errors = [body["std_errors"][n] for n in names]
+    z = [b / s if s else None for b, s in zip(coef, errors, strict=True)]
+    ends = fmt_column([body["ci95"][n][i] for i in (0, 1) for n in names])  # lows, then highs
     rows = [
-        [
-            name,
-            fmt_num(body["coefficients"][name]),
-            fmt_num(body["std_errors"][name]),
-            fmt_num(body["coefficients"][name] / body["std_errors"][name]),
-            fmt_p(body["p_values"][name]),
-            fmt_num(body["odds_ratios"][name]),
-            f"{fmt_num(body['ci95'][name][0])} to {fmt_num(body['ci95'][name][1])}",
-        ]
-        for name in names
+        [name, *cells, f"{ends[i]} to {ends[len(names) + i]}"]
+        for i, (name, *cells) in enumerate(
+            zip(
+                names,
+                fmt_column(coef),
+                fmt_column(errors),
+                fmt_column(z),
+                [fmt_p(body["p_values"][n]) for n in names],
+                fmt_column([body["odds_ratios"][n] for n in names]),
+                strict=True,
+            )
+        )
     ]
     header = ["", "coef", "std err", "z", "P>|z|", "odds ratio", "95% CI (odds ratio)"]
     text = table(header, rows, "lrrrrrr")
@@ -68,10 +75,15 @@ def render_logistic(body: Body) -> str:
             [
                 f"[{c['bin'][0]:g}, {c['bin'][1]:g})",
                 fmt_count(c["n"], t),
-                fmt_num(c["mean_predicted"]),
-                fmt_num(c["observed_rate"]),
+                predicted,
+                observed,
             ]
-            for c in evaluation["calibration"]
+            for c, predicted, observed in zip(
+                evaluation["calibration"],
+                fmt_column([c["mean_predicted"] for c in evaluation["calibration"]]),
+                fmt_column([c["observed_rate"] for c in evaluation["calibration"]]),
+                strict=True,
+            )
         ]
         parts.append(
             "calibration\n" + table(["score", "n", "mean predicted", "observed"], rows, "lrrr")
