@@ -35,14 +35,19 @@ def render_kmeans(body: Body) -> str:
     header = ["cluster", "n", *features, *(f"mean {name}" for name in profile_names)]
     text = table(header, rows, "l" + "r" * (len(header) - 1))
     n, inertia = body["n"], body["inertia"]
+    private = bool(body.get("dp"))
+    # patients left out for a missing feature: released from the threshold on (exact runs)
+    left_out = "NA" if private else fmt_count(body.get("missing"), t)
     fit = (
-        f"n = {'withheld' if n is None else f'{n:,}'}, k = {body['k']}, inertia = "
+        f"n = {'withheld' if n is None else f'{n:,}'}, left out (missing values): {left_out}, "
+        f"k = {body['k']}, inertia = "
         f"{'withheld' if inertia is None else fmt_num(inertia)} "
         f"({body['inertia_units']}), {body['iterations']} Lloyd steps, {_stopped(body)}"
         f"\nmode {body['mode']}: {body['leakage']}"
     )
     notes = "\n".join(body.get("notes") or [])
     suppressed = any(size is None for size in body["sizes"])
+    suppressed |= "missing" in body and body["missing"] is None and not private
     return sections(text, fit, *([notes] if notes else []), footer(body, suppressed)) + dp_line(
         body
     )
