@@ -61,11 +61,12 @@ from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, 
 from smpc_ehr.analyses.models.logistic.newton import solver_for
 from smpc_ehr.analyses.models.logistic.render import render_logistic
 from smpc_ehr.analyses.models.logistic.summary import (
+    count_secrets,
     decode_summary,
     local_log_likelihood,
+    log_likelihood_secret,
     reference_levels,
     summary_outputs,
-    summary_secrets,
 )
 from smpc_ehr.analyses.models.logistic.tidy import tidy_logistic
 from smpc_ehr.backends import supports
@@ -132,6 +133,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         # Every party sees the joint means, sds and iterates and knows its own rows: the
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
         groups = party_arrays(ops, revealed_groups(design, params))  # P x groups
+        summary = count_secrets(ops, groups, design.left_out, threshold)  # opened at the end
         await require_others_reach(ops, groups, threshold, SHORTFALL)
         # N >= threshold follows (the first group is all rows, and N - n_S >= threshold):
         # no comparison is spent on it again.
@@ -174,7 +176,7 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         opened = public_outputs(ops, {**public, "means": means, "sds": sds})
         opened["inverse_hessian"] = covariance  # of the joint Hessian (mode iterates: secret)
         loglik = local_log_likelihood(z, design.y, beta)
-        opened |= summary_secrets(ops, groups, design.left_out, threshold, loglik)
+        opened |= summary | log_likelihood_secret(ops, loglik)
         if float(params["test_fraction"]) == 0:
             return opened
         z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])

@@ -49,7 +49,7 @@ from smpc_ehr.analyses.common.secret_rows import (
     total_of,
 )
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, feature_names, revealed_groups
-from smpc_ehr.analyses.models.logistic.summary import summary_secrets
+from smpc_ehr.analyses.models.logistic.summary import count_secrets
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.constants import (
     FIRST_INVERSE_STEPS,
@@ -143,6 +143,7 @@ def full_program(design: Design, params: Params, threshold: int) -> NamedProgram
         # must not stand on fewer than the threshold of other hospitals' patients in
         # any group whose size it gives away.
         groups = party_arrays(ops, revealed_groups(design, params))
+        summary = count_secrets(ops, groups, design.left_out, threshold)  # opened at the end
         await require_others_reach(ops, groups, threshold, SHORTFALL)
         scaling = await secret_scaling(
             ops,
@@ -261,7 +262,7 @@ def full_program(design: Design, params: Params, threshold: int) -> NamedProgram
             "intercept_variance": ops.reshape(corner, (1,)),
             "intercept_covariances": ops.reshape(top[:, 1:k], (d,)),
             "slope_covariance": covariance[1:k, 1:k],
-            **summary_secrets(ops, groups, design.left_out, threshold, None),
+            **summary,
         }
         if not evaluated:
             return outputs

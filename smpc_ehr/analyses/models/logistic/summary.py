@@ -3,7 +3,7 @@ the log-likelihood at the estimate and of the intercept-only model, the likeliho
 test against it, McFadden's pseudo-R2, AIC and BIC, and the number of patients left out
 for missing values.
 
-Released to the coordinator in an exact run (`summary_secrets`):
+Released to the coordinator in an exact run (`count_secrets`, `log_likelihood_secret`):
 - the number of events, the sum of the parties' counts of training rows with the
   outcome (already checked to reach the threshold, with the non-events, by the
   group-size rule); with N it gives the null log-likelihood exactly;
@@ -74,23 +74,24 @@ def local_log_likelihood(z: np.ndarray, y: np.ndarray, beta: np.ndarray) -> floa
     return float(np.sum(y * u - np.logaddexp(0.0, u)))
 
 
-def summary_secrets(
-    ops: SecureOps, counts: Secret, left_out: int, threshold: int, log_likelihood: float | None
-) -> NamedSecrets:
-    """`summary_outputs` from the secret group counts (P x groups, `revealed_groups`),
-    this party's left-out count and (unless None: mode "full") its log-likelihood."""
-    mine = np.array([float(left_out), 0.0 if log_likelihood is None else log_likelihood])
-    sums = ops.sum(party_arrays(ops, mine), axis=0)
-    left = sums[0:1]
+def count_secrets(ops: SecureOps, counts: Secret, left_out: int, threshold: int) -> NamedSecrets:
+    """The events and the left-out count of `summary_outputs`, from the secret group
+    counts (P x groups, `revealed_groups`) and this party's left-out count. Formed
+    beside the group-size check, before the fit: with MPyC its comparison then runs
+    alongside the check's and the Newton steps instead of adding rounds at the end."""
+    left = ops.sum(party_arrays(ops, np.array([float(left_out)])), axis=0)
     released = ops.ge_public(left, threshold)
-    named: NamedSecrets = {
+    return {
         "events": ops.sum(counts[:, EVENTS_GROUP : EVENTS_GROUP + 1], axis=0),
         "left_out_released": released,
         "left_out": ops.mul(released, left),
     }
-    if log_likelihood is not None:
-        named["log_likelihood"] = sums[1:2]
-    return named
+
+
+def log_likelihood_secret(ops: SecureOps, log_likelihood: float) -> NamedSecrets:
+    """The joint log-likelihood at the final coefficients: the parties' own sums added."""
+    total = ops.sum(party_arrays(ops, np.array([log_likelihood])), axis=0)
+    return {"log_likelihood": total}
 
 
 def reference_levels(params: Params) -> dict[str, str]:
