@@ -66,7 +66,7 @@ def test_local_up_run_and_down_through_the_cli(data3: Path, tmp_path: Path) -> N
         assert table.stderr == ""
         truth = truth_counts(data3, ["E11"], by=("sex",))
         lines = {line.split()[0]: line.split()[1] for line in table.stdout.splitlines()[3:6]}
-        assert lines == {sex: str(n) if n >= 11 else "suppressed" for (sex,), n in truth.items()}
+        assert lines == {sex: f"{n:,}" if n >= 11 else "suppressed" for (sex,), n in truth.items()}
         rows = list(csv.DictReader(csv_file.open()))
         cells = {
             r["group"]: (r["value"], r["suppressed"]) for r in rows if r["statistic"] == "count"

@@ -209,7 +209,7 @@ def test_jobs_show_prints_the_details_and_the_result_as_run_does() -> None:
     assert "params:    codes=E11" in text
     assert "result:    kept until 2026-06-27 20:26:40 UTC" in text
     assert "rare_disease_count on 3 parties (h1, h2, h3), backend mpyc, 2.50 s" in text
-    assert text.splitlines()[-2:] == ["patients: 1234", "small-cell threshold: 11"]
+    assert text.splitlines()[-2:] == ["patients: 1,234", "small-cell threshold: 11"]
     table = list_table([job, dataclasses.replace(job, job_id="j2", state="running", finished=None)])
     assert table.splitlines()[0].split()[:3] == ["ID", "SUBMITTED", "(UTC)"]
     assert set(table.splitlines()[1]) == {"-", " "}

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 
 from smpc_ehr.analyses import ANALYSES
 from smpc_ehr.analyses.base import Analysis
-from smpc_ehr.analyses.common.text import fmt_count, fmt_num, fmt_p, footer
+from smpc_ehr.analyses.common.text import fmt_column, fmt_count, fmt_num, fmt_p, footer
 from smpc_ehr.cli.render import render_result
 from tests._render import T, job
 from tests.federations import PROTOCOLS, ROOT
@@ -39,6 +40,30 @@ def test_number_formats() -> None:
     assert fmt_p(None) == "NA"
 
 
+def test_column_formats() -> None:
+    """One number of decimals per column, enough for 4 significant digits of each; a
+    lone value as fmt_num prints it; scientific notation and NA kept."""
+    assert fmt_column([-8.546, 0.02797, 0.3392]) == ["-8.54600", "0.02797", "0.33920"]
+    assert fmt_column([1.943e-4, 1.028, 0.9984]) == ["1.943e-04", "1.0280", "0.9984"]
+    assert fmt_column([26.6, 135.83, None, 0.0, 12345.678]) == [
+        "26.60", "135.83", "NA", "0.00", "12,345.68"
+    ]  # fmt: skip
+    for x in (26.74275, 0.0607136, 1296.62, 1.5e-5, 0.0, None):
+        assert fmt_column([x]) == [fmt_num(x)]
+    assert fmt_column([]) == []
+
+
+def test_every_table_groups_thousands() -> None:
+    """No number of 4 or more integer digits without thousands separators in any
+    analysis's table (the tidy tests' real finalised results, rendered strictly)."""
+    from tests.test_tidy import CASES
+
+    for name, make in CASES.items():
+        text = render_result(job(make()), name, strict=True).split("\n", 1)[1]
+        ungrouped = re.findall(r"(?<![\w.,-])-?\d{4,}(?![\d,])", text)
+        assert not ungrouped, (name, ungrouped, text)
+
+
 def test_every_analysis_has_a_renderer() -> None:
     """Every analysis but the self-test (generic output) has its own table (the count's
     falls back to the generic one except for a deduplicated count)."""
@@ -59,7 +84,7 @@ def test_counts_render_as_before() -> None:
         lines = render_result(job(body, "rare_disease_count"), analysis).splitlines()
         assert lines[0] == "rare_disease_count on 3 parties (a, b, c), backend mpyc, 1.23 s"
         assert lines[1].split() == ["sex", "patients"]
-        assert lines[3].split() == ["F", "1317"]
+        assert lines[3].split() == ["F", "1,317"]
         assert lines[4] == "U    suppressed (< 11)"
         assert lines[5] == "small-cell threshold: 11"
     single = render_result(job({"count": 42, "suppressed": False, "threshold": T}))

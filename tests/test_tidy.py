@@ -190,7 +190,10 @@ def test_rows_hold_the_released_numbers() -> None:
     assert summary[("sex=U", "ldl", "", "n")]["suppressed"] is True
     corr = rows_of("correlation")
     r = 62.88 / (32.05 * 457.48) ** 0.5
-    assert corr[("", "bmi", "sbp", "correlation")]["value"] == pytest.approx(r)
+    pair = corr[("", "bmi", "sbp", "correlation")]
+    assert pair["value"] == pytest.approx(r)
+    assert pair["lower"] < pair["value"] < pair["upper"]  # Fisher's z 95% CI
+    assert corr[("", "bmi", "sbp", "p_value")]["value"] < 1e-16
     assert corr[("", "sbp", "", "missing")]["suppressed"] is True  # 0 < threshold: hidden
     hist = rows_of("histogram")
     assert hist[("", "bmi", "[10, 20)", "count")]["value"] == 120
@@ -218,6 +221,10 @@ def test_rows_hold_the_released_numbers() -> None:
     assert hba1c["value"] == pytest.approx(np.exp(model["coefficients"]["hba1c"]))
     assert [hba1c["lower"], hba1c["upper"]] == model["ci95"]["hba1c"]
     assert logistic[("", "evaluation", "", "auc")]["value"] == 0.75
+    assert logistic[("", "", "", "events")]["value"] == 120
+    assert logistic[("", "", "", "left_out")]["value"] == 40
+    assert logistic[("", "", "", "log_likelihood")]["value"] == -340.25
+    assert logistic[("", "", "", "aic")]["value"] == pytest.approx(2 * 340.25 + 2 * 3)
     kmeans = rows_of("kmeans")
     assert kmeans[("cluster=0", "bmi", "", "centroid")]["value"] == pytest.approx(24.5)
     assert kmeans[("cluster=0", "sbp", "", "centroid")]["value"] == pytest.approx(121.0)

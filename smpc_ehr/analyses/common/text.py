@@ -1,6 +1,13 @@
 """Text formatting shared by the analyses' terminal renderers: aligned tables, counts
 with "<t" for suppressed ones, estimates to 4 significant digits, p-values as R and
-scipy print them, and the footer on missing values and the small-cell threshold."""
+scipy print them, and the footer on missing values and the small-cell threshold.
+
+The number formats every table keeps: counts with thousands separators (12,345;
+`fmt_count`); a lone estimate to 4 significant digits (`fmt_num`, thousands separated);
+the estimates of one column in one unit (a coefficient, a centroid coordinate, a mean
+of one variable over groups) with one number of decimals, enough for 4 significant
+digits of each, as R's format() prints a column (`fmt_column`); below 1e-3 or from 1e9
+in scientific notation; p-values to 3 significant digits (`fmt_p`)."""
 
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ MOMENT_HEADER = ["n", "missing", "mean", "sd", "se"]
 
 
 def count_text(cell: dict[str, Any], threshold: int) -> str:
-    return f"suppressed (< {threshold})" if cell["suppressed"] else str(cell["count"])
+    """A released count with thousands separators, or "suppressed (< t)"."""
+    return f"suppressed (< {threshold})" if cell["suppressed"] else f"{cell['count']:,}"
 
 
 def table(header: list[str], rows: list[list[str]], align: str = "") -> str:
@@ -54,6 +62,40 @@ def fmt_num(x: float | None, digits: int = 4, grouping: bool = True) -> str:
         return f"{x:.{digits - 1}e}"
     decimals = max(digits - 1 - magnitude, 0)
     return f"{rounded:,.{decimals}f}" if grouping else f"{rounded:.{decimals}f}"
+
+
+def _fixed_point(x: float | None, digits: int) -> bool:
+    """Whether `fmt_num` prints x in fixed point (0, or a magnitude from 1e-3 below 1e9)."""
+    if x is None or not math.isfinite(x):
+        return False
+    if x == 0:
+        return True
+    magnitude = math.floor(math.log10(abs(float(f"{x:.{digits - 1}e}"))))
+    return -3 <= magnitude < 9
+
+
+def _decimals_needed(x: float, digits: int) -> int:
+    """Decimals that show x to `digits` significant digits (as `fmt_num` does)."""
+    text = fmt_num(x, digits, grouping=False)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def fmt_column(values: Sequence[float | None], digits: int = 4, grouping: bool = True) -> list[str]:
+    """Estimates of one unit (a table column) with one number of decimals: the most any
+    of them needs for `digits` significant digits (as R's format() of a column), so the
+    points line up and a lone value prints as `fmt_num` prints it; a value `fmt_num`
+    prints in scientific notation keeps it, "NA" when undefined."""
+    fixed = [x is not None and _fixed_point(x, digits) for x in values]
+    decimals = max(
+        (_decimals_needed(x, digits) for x, f in zip(values, fixed, strict=True) if f and x),
+        default=0,
+    )
+    return [
+        (f"{x:,.{decimals}f}" if grouping else f"{x:.{decimals}f}")
+        if f and x is not None
+        else fmt_num(x, digits, grouping)
+        for x, f in zip(values, fixed, strict=True)
+    ]
 
 
 def fmt_p(p: float | None) -> str:
@@ -94,6 +136,22 @@ def moment_cells(cell: Body, t: int) -> list[str]:
         return [fmt_count(cell.get("n"), t), missing, "-", "-", "-"]
     stats = [fmt_num(cell.get(k)) for k in ("mean", "sd", "se")]
     return [fmt_count(cell["n"], t), missing, *stats]
+
+
+def moment_columns(cells: Sequence[Body], t: int) -> list[list[str]]:
+    """`moment_cells` of cells of one variable (groups, strata): each of mean, sd and se
+    with one number of decimals over the cells (`fmt_column`)."""
+    shown = [c.get("n") is not None and not c.get("mean_suppressed") for c in cells]
+    columns = {
+        k: iter(fmt_column([c.get(k) for c, s in zip(cells, shown, strict=True) if s]))
+        for k in ("mean", "sd", "se")
+    }
+    return [
+        [*moment_cells(c, t)[:2], *(next(columns[k]) for k in ("mean", "sd", "se"))]
+        if s
+        else moment_cells(c, t)
+        for c, s in zip(cells, shown, strict=True)
+    ]
 
 
 def moments_suppressed(cells: Sequence[Body]) -> bool:

@@ -186,4 +186,5 @@ def test_a_finalised_dp_result_renders_its_noise() -> None:
     text = render_result(job(result), "kmeans", strict=True)
     assert "5 Lloyd steps, a fixed number (differentially private)" in text
     assert "noisy size is below 11" in text
+    assert "left out (missing values): NA," in text  # not released with epsilon
     assert text.splitlines()[-1].startswith("differentially private, epsilon = 1 at delta")

@@ -75,12 +75,14 @@ def test_clusters_with_a_suppressed_one() -> None:
     assert lines[0].split() == ["cluster", "n", "bmi", "sbp", "mean", "readmit_30d"]
     assert lines[2].split() == ["0", "812", "24.50", "121.0", "0.1250"]
     assert lines[3].split() == ["1", f"<{T}", "-", "-", "-"]
-    assert "n = withheld, k = 3, inertia = withheld (standardised" in text
+    assert "n = withheld, left out (missing values): 40, k = 3, inertia = withheld (" in text
     assert "7 Lloyd steps, converged" in text
     assert "cluster(s) 1, 2 are suppressed" in text and FOOTNOTE in text
     assert "None" not in text
     body.update(centroids=[[24.5, 121.0]] * 3, sizes=[812, 20, 30], n=862, inertia=1234.5)
-    assert "n = 862, k = 3, inertia = 1,234 (standardised" in render(body)
+    assert "n = 862, left out (missing values): 40, k = 3, inertia = 1,234 (" in render(body)
+    body.update(missing=None)  # fewer than the threshold left out: suppressed
+    assert "left out (missing values): <11," in render(body) and FOOTNOTE in render(body)
 
 
 def opened_values(mode: str, hidden: bool) -> dict[str, np.ndarray]:

@@ -35,13 +35,20 @@ just above the largest absolute value of any patient and the power of two within
 factor of two of its joint standard deviation, and per iteration only whether it was the
 last and whether the fit diverges; no iterate. The coordinator (and the analyst) learns
 the final coefficients, their covariance matrix, N and the number of iterations
-(progress notes carry only the iteration counter), in modes "iterates", "pooled" and "bohning" also
-the features' joint means and standard deviations, in mode "full" each feature's standard deviation
-within a factor of two; with a test fraction the evaluation aggregates (each count, and
-each tenth's mean predicted probability, only from at least the small-cell threshold of
-patients; the confusion matrix is released whole or not at all, and beside a hidden
-tenth the smallest other tenth is hidden too, so no hidden count follows from released
-ones); nothing per hospital. With too few patients, or a constant feature, or (mode
+(progress notes carry only the iteration counter), in modes "iterates", "pooled" and
+"bohning" also the features' joint means and standard deviations, in mode "full" each
+feature's standard deviation within a factor of two; the number of patients with the
+outcome among the N (the intercept-only model's log-likelihood follows from it), the
+number of cohort patients left out for a missing outcome or feature only if it reaches
+the small-cell threshold (compared inside MPC; else shown as below it), and in modes
+"iterates", "pooled" and "bohning" the joint log-likelihood at the final coefficients
+(the sum of the hospitals' own sums, formed inside MPC; the likelihood-ratio test,
+pseudo-R2, AIC and BIC follow from it; mode "full" does not compute it); with a test
+fraction the evaluation aggregates (each count, and each tenth's mean predicted
+probability, only from at least the small-cell threshold of patients; the confusion
+matrix is released whole or not at all, and beside a hidden tenth the smallest other
+tenth is hidden too, so no hidden count follows from released ones); nothing per
+hospital. With too few patients, or a constant feature, or (mode
 "full") an L2 penalty too strong for a feature's scale, or separation, or no
 convergence, the job fails and nothing is released to the coordinator. Released models
 can be combined with other releases; an exact run (without epsilon) bounds that only by
@@ -56,9 +63,11 @@ the log-likelihood at the current coefficients and the next coefficients compute
 them; the job is refused, releasing nothing more, if the noisy N is below the small-cell
 threshold. The coordinator (and the analyst) learns the noisy N, the number of steps,
 the final coefficients, their covariance and how many eigenvalues of the last noisy
-Hessian were raised to its public floor. Each hospital draws its own share of noise for
-every noisy value with a cryptographically secure exact sampler and inputs it
-secret-shared; the sum of all shares is added inside the secure computation before
+Hessian were raised to its public floor; the number with the outcome, the number left
+out and the log-likelihood are not released with epsilon. Each hospital draws its own
+share of noise for every noisy value with a cryptographically secure exact sampler and
+inputs it secret-shared; the sum of all shares is added inside the secure computation
+before
 anything is compared or opened, so no one learns a noiseless sum or the total noise. The
 noise is calibrated so that the guarantee holds against t colluding hospitals that
 subtract their own shares (t is the backend's collusion threshold: (n-1)//2 with MPyC,

@@ -60,6 +60,14 @@ from smpc_ehr.analyses.models.logistic.dp import (
 )
 from smpc_ehr.analyses.models.logistic.full import HESSIAN_SCALE, full_outputs, full_program
 from smpc_ehr.analyses.models.logistic.render import render_logistic
+from smpc_ehr.analyses.models.logistic.summary import (
+    count_secrets,
+    decode_summary,
+    local_log_likelihood,
+    log_likelihood_secret,
+    reference_levels,
+    summary_outputs,
+)
 from smpc_ehr.analyses.models.logistic.tidy import tidy_logistic
 from smpc_ehr.backends import supports
 from smpc_ehr.backends.backend import FULL_MODE
@@ -124,8 +132,9 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         first = ops.my_index == 0
         # Every party sees the joint means, sds and iterates and knows its own rows: the
         # others' rows must reach the threshold, decided inside MPC, refused naming no one.
-        counts = party_arrays(ops, revealed_groups(design, params))  # P x groups
-        await require_others_reach(ops, counts, threshold, SHORTFALL)
+        groups = party_arrays(ops, revealed_groups(design, params))  # P x groups
+        summary = count_secrets(ops, groups, design.left_out, threshold)  # opened at the end
+        await require_others_reach(ops, groups, threshold, SHORTFALL)
         # N >= threshold follows (the first group is all rows, and N - n_S >= threshold):
         # no comparison is spent on it again.
         n_total, means, sds = await reveal_standardisation(ops, design.x, features, None, SHORTFALL)
@@ -166,6 +175,8 @@ def logistic_program(design: Design, params: Params, threshold: int) -> NamedPro
         public = {"n": np.array([n_total]), "iterations": np.array([iterations]), "beta": beta}
         opened = public_outputs(ops, {**public, "means": means, "sds": sds})
         opened["inverse_hessian"] = covariance  # of the joint Hessian (mode iterates: secret)
+        loglik = local_log_likelihood(z, design.y, beta)
+        opened |= summary | log_likelihood_secret(ops, loglik)
         if float(params["test_fraction"]) == 0:
             return opened
         z_test = np.column_stack([np.ones(len(design.test_y)), (design.test_x - means) / sds])
@@ -215,9 +226,11 @@ class LogisticRegressionAnalysis(Analysis):
         d = len(feature_names(params))
         if requested_epsilon(params) is not None:
             return dp_outputs(d)
-        model = full_outputs(d) if params["mode"] == "full" else iterates_outputs(d)
+        full = params["mode"] == "full"
+        model = full_outputs(d) if full else iterates_outputs(d)
         evaluated = float(params["test_fraction"]) > 0
-        return (*model, *(evaluation.outputs() if evaluated else ()))
+        summary = summary_outputs(with_loglik=not full)
+        return (*model, *summary, *(evaluation.outputs() if evaluated else ()))
 
     def noisy_releases(self, params: Params) -> tuple[NoisyRelease, ...]:
         return releases(params).all()
@@ -248,9 +261,13 @@ class LogisticRegressionAnalysis(Analysis):
         else:
             fit = _full_fit(opened) if full else _iterates_fit(opened)
             leakage = MODE_LEAKAGE[params["mode"]]
-        result = _report(fit, feature_names(params))
+        features = feature_names(params)
+        result = _report(fit, features)
         result.update(
             {
+                "outcome": params["outcome"],
+                "reference_levels": reference_levels(params),
+                **decode_summary(opened, fit.n, features, private, full),
                 "mode": params["mode"],
                 "l2": float(params["l2"]),
                 "leakage": leakage,

@@ -18,12 +18,14 @@ from smpc_ehr.data.records import PartyData
 @dataclass(frozen=True)
 class Design:
     """A party's complete cases: raw features (n x d) and the 0/1 outcome, for training
-    and (with a test fraction) for evaluation."""
+    and (with a test fraction) for evaluation; and how many cohort patients were left
+    out for a missing outcome or feature."""
 
     x: np.ndarray
     y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
+    left_out: int = 0
 
 
 def local_design(data: PartyData, params: Params) -> Design:
@@ -41,7 +43,8 @@ def local_design(data: PartyData, params: Params) -> Design:
         test = draw.take(cohort.members)[keep] < fraction
     else:
         test = np.zeros(len(y), dtype=bool)
-    return Design(np.ascontiguousarray(x[~test]), y[~test], np.ascontiguousarray(x[test]), y[test])
+    train, held_out = np.ascontiguousarray(x[~test]), np.ascontiguousarray(x[test])
+    return Design(train, y[~test], held_out, y[test], int(np.sum(~keep)))
 
 
 SHORTFALL = (

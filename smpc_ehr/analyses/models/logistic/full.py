@@ -50,6 +50,7 @@ from smpc_ehr.analyses.common.secret_rows import (
     total_of,
 )
 from smpc_ehr.analyses.models.logistic.data import SHORTFALL, Design, revealed_groups
+from smpc_ehr.analyses.models.logistic.summary import count_secrets
 from smpc_ehr.errors import JointRefusal
 from smpc_ehr.securemath.constants import (
     FIRST_INVERSE_STEPS,
@@ -142,8 +143,9 @@ def full_program(design: Design, params: Params, threshold: int) -> NamedProgram
         # As in mode iterates: the released model (and the scales the hospitals see)
         # must not stand on fewer than the threshold of other hospitals' patients in
         # any group whose size it gives away.
-        counts = party_arrays(ops, revealed_groups(design, params))
-        await require_others_reach(ops, counts, threshold, SHORTFALL)
+        groups = party_arrays(ops, revealed_groups(design, params))
+        summary = count_secrets(ops, groups, design.left_out, threshold)  # opened at the end
+        await require_others_reach(ops, groups, threshold, SHORTFALL)
         scaling = await secret_scaling(
             ops,
             design.x,
@@ -261,6 +263,7 @@ def full_program(design: Design, params: Params, threshold: int) -> NamedProgram
             "intercept_variance": ops.reshape(corner, (1,)),
             "intercept_covariances": ops.reshape(top[:, 1:k], (d,)),
             "slope_covariance": covariance[1:k, 1:k],
+            **summary,
         }
         if not evaluated:
             return outputs

@@ -35,6 +35,66 @@ TEMPLATE = PROTOCOLS / "logistic_regression.toml"
 FEATURES = ["bmi", "hba1c", "sbp", "ldl"]
 
 
+def check_summary(
+    result: dict[str, Any], frame: pd.DataFrame, features: list[str], bits: int, parties: int = 3
+) -> None:
+    """The model summary against statsmodels' Logit on the pooled complete cases (llf,
+    llnull, llr, llr_pvalue, prsquared, aic, bic), the events, and the left-out count
+    (null below the threshold 11).
+
+    Tolerance of the log-likelihood: each party's sum enters MPC rounded to 2^-f and
+    the total is opened on that grid, (P + 1) 2^-(f+1); and it is taken at the released
+    coefficients, off the maximum by half the quadratic form of the pooled Hessian (data
+    scale) in the coefficients' difference from statsmodels' (doubled for higher
+    orders and statsmodels' own stop). The statistics built on it follow from it."""
+    import statsmodels.api as sm
+
+    outcome = result["outcome"]
+    rows = frame[[outcome, *features]].dropna()
+    x = sm.add_constant(rows[features].to_numpy(float), has_constant="add")
+    model = sm.Logit(rows[outcome].to_numpy(float), x).fit(disp=0, tol=1e-12, maxiter=100)
+    names = ["(intercept)", *features]
+    delta = np.array([result["coefficients"][n] for n in names]) - model.params
+    p = model.predict(x)
+    hessian = (x * (p * (1 - p))[:, None]).T @ x
+    tolerance = (parties + 1) * 2.0 ** -(bits + 1) + float(delta @ hessian @ delta) + 1e-9
+    assert tolerance < 1e-3, tolerance
+    assert result["n"] == model.nobs and result["events"] == rows[outcome].sum()
+    left_out = len(frame) - len(rows)
+    assert result["left_out"] == (left_out if left_out >= 11 else None)
+    # statsmodels' llnull stops its own fit at tol 1e-8: the null model refitted tighter.
+    llnull = sm.Logit(model.model.endog, x[:, :1]).fit(disp=0, tol=1e-12).llf
+    assert model.llnull == pytest.approx(llnull, rel=1e-9)
+    assert result["null_log_likelihood"] == pytest.approx(llnull, rel=1e-12)
+    assert abs(result["log_likelihood"] - model.llf) <= tolerance
+    band = 2 * tolerance + 2 * abs(model.llnull - llnull)
+    assert abs(result["lr_chi2"] - model.llr) <= band
+    assert result["lr_df"] == model.df_model == len(features)
+    # The p-value falls with the statistic: inside its values at the band's ends.
+    low, high = (stats.chi2.sf(model.llr + s * band, model.df_model) for s in (1, -1))
+    assert low * (1 - 1e-9) <= result["lr_p"] <= high * (1 + 1e-9), (result["lr_p"], low, high)
+    assert model.llr_pvalue == pytest.approx(stats.chi2.sf(model.llr, model.df_model))
+    assert abs(result["pseudo_r2"] - model.prsquared) <= 2 * tolerance / abs(llnull) + 1e-9
+    assert abs(result["aic"] - model.aic) <= 2 * tolerance
+    assert abs(result["bic"] - model.bic) <= 2 * tolerance
+
+
+def check_full_summary(
+    result: dict[str, Any], cohort: pd.DataFrame, train: pd.DataFrame, outcome: str, features: list
+) -> None:
+    """Mode "full"'s summary: the events and the null model (statsmodels' intercept-only
+    Logit) of the training rows, the cohort's left-out count; no log-likelihood."""
+    import statsmodels.api as sm
+
+    y = train[[outcome, *features]].dropna()[outcome].to_numpy(float)
+    llnull = sm.Logit(y, np.ones((len(y), 1))).fit(disp=0, tol=1e-12).llf
+    assert result["events"] == y.sum() and result["n"] == len(y)
+    assert result["left_out"] == len(cohort) - len(cohort[[outcome, *features]].dropna())
+    assert result["null_log_likelihood"] == pytest.approx(llnull, rel=1e-12)
+    assert all(result[key] is None for key in ("log_likelihood", "lr_chi2", "aic", "bic"))
+    assert "not available in mode" in result["summary_note"]
+
+
 def run(fed: LocalFederation, backend: str, **params: Any) -> dict[str, Any]:
     with Client.from_state(fed.state_dir) as client:
         result = client.run(TEMPLATE, params, backend=backend)
@@ -55,6 +115,9 @@ def test_fit_matches_pooled_maximum_likelihood(
     want = pooled_fit(truth.cohort_frame(data), "readmit_30d", FEATURES, 0.0)
     check_against_pooled(result, want, FEATURES)
     assert 2 <= result["iterations"] <= 10
+    parties = 3 if fed_name == "fed3" else 5
+    bits = 32 if backend == "mpyc" else 16
+    check_summary(result, truth.cohort_frame(data), FEATURES, bits, parties)
 
 
 def test_l2_penalty_and_a_cohort_filter(fed3: LocalFederation, data3: Path) -> None:
@@ -105,6 +168,8 @@ def test_categorical_features_are_one_hot_against_their_first_level(
     want = pooled_fit(frame, "readmit_30d", columns, 0.0)
     assert list(result["coefficients"]) == ["(intercept)", *columns]
     check_against_pooled(result, want, columns)
+    assert result["reference_levels"] == {"sex": "F", "condition": "0"}
+    check_summary(result, frame, columns, 32)
 
 
 def test_non_convergence_fails_without_releasing(fed3: LocalFederation) -> None:
@@ -280,6 +345,7 @@ def test_full_mode_matches_the_pooled_model(
     assert abs(evaluation["accuracy"] - pooled["accuracy"]) <= 0.005
     assert abs(evaluation["auc"] - pooled["auc"]) <= 0.005
     assert evaluation["n"] == pooled["n"]
+    check_full_summary(result, frame, frame[~test], "condition", FULL_FEATURES)
     newton = [p for p in notes if p.stage == "newton"]
     assert [p.step for p in newton] == list(range(1, result["iterations"] + 1))
 
@@ -312,6 +378,7 @@ def test_fit_matches_pooled_maximum_likelihood_in_process(
     result = inprocess.run(TEMPLATE, params).result
     want = pooled_fit(truth.cohort_frame(data3), "readmit_30d", FEATURES, 0.0)
     check_against_pooled(result, want, FEATURES)
+    check_summary(result, truth.cohort_frame(data3), FEATURES, 32)
 
 
 def test_full_mode_matches_the_pooled_model_in_process(
@@ -320,9 +387,11 @@ def test_full_mode_matches_the_pooled_model_in_process(
     features = ["bmi", "hba1c"]
     params = {"outcome": "readmit_30d", "features": "bmi,hba1c", "mode": "full", "codes": "E11"}
     result = inprocess.run(TEMPLATE, params, backend="crypten").result
-    want = pooled_fit(truth.cohort_frame(data3, codes="E11"), "readmit_30d", features, 0.0)
+    frame = truth.cohort_frame(data3, codes="E11")
+    want = pooled_fit(frame, "readmit_30d", features, 0.0)
     got = np.array([result["coefficients"][n] for n in ["(intercept)", *features]])
     assert np.abs(got - want["beta"]).max() <= 1e-3, got - want["beta"]
+    check_full_summary(result, frame, frame, "readmit_30d", features)
 
 
 def test_too_few_patients_for_a_fit_are_refused_jointly_in_process(
@@ -397,6 +466,7 @@ def check_pooled_mode(result: dict, frame: pd.DataFrame, features: list[str], bi
     check_against_pooled(result, want, features)
     names = ["(intercept)", *features]
     got = np.array([result["coefficients"][n] for n in names])
+    check_summary(result, frame, features, bits)
     tolerance, se_tolerance = pooled_tolerances(frame, features, bits)
     assert tolerance < 1e-3, tolerance  # the derived bound is within the issue's 1e-3
     assert np.abs(got - want["beta"]).max() <= tolerance, (got - want["beta"], tolerance)
@@ -441,6 +511,7 @@ def test_bohning_mode_matches_the_pooled_fit_in_process(
     check_against_pooled(result, want, FEATURES)
     got = np.array([result["coefficients"][n] for n in ["(intercept)", *FEATURES]])
     assert np.abs(got - want["beta"]).max() <= 2.5e-4, got - want["beta"]
+    check_summary(result, truth.cohort_frame(data3), FEATURES, 32)
     assert 25 < result["iterations"] <= 250 and result["mode"] == "bohning"
     assert "ten times as many" in result["leakage"]
     assert len(outcome.progress) == result["iterations"]

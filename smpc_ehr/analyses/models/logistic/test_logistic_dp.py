@@ -125,6 +125,12 @@ def test_a_large_epsilon_fit_is_the_noise_free_fit_within_its_noise(
     assert np.all(np.abs(got / expected - 1) <= 0.5), got / expected
     assert abs(result["n"] - len(y)) <= z_alpha * dp["noise_sd"]["n"]
     assert result["iterations"] == STEPS and result["converged"] is None
+    # No value without noise: the summary's counts and log-likelihoods are left out.
+    assert all(result[key] is None for key in ("events", "left_out", "log_likelihood", "aic"))
+    assert "not released with epsilon" in result["summary_note"]
+    text = logistic.ANALYSIS.render(result)
+    assert "(noisy)   events: NA   left out (missing values): NA" in text
+    assert "NA: not released with epsilon" in text and "<11 = suppressed" not in text
 
 
 def test_at_epsilon_one_the_fit_is_within_its_noise_and_predicts_nearly_as_well(

@@ -60,11 +60,36 @@ def test_renders_a_coefficient_table() -> None:
         "leakage": "the parties learned every iterate",
         "missing_values": "complete-case",
         "threshold": T,
+        "outcome": "readmit_30d",
+        "reference_levels": {"sex": "F"},
+        "events": 1234,
+        "left_out": None,
+        "log_likelihood": -2345.6789,
+        "null_log_likelihood": -2456.78912,
+        "lr_chi2": 222.22044,
+        "lr_df": 1,
+        "lr_p": 8.1e-50,
+        "pseudo_r2": 0.045221,
+        "aic": 4695.3578,
+        "bic": 4709.12345,
+        "summary_note": None,
     }
     text = render_result(job(body), "logistic_regression", strict=True)
     assert text.endswith(ANALYSIS.render(body))
-    assert "hba1c" in text and "0.3166" in text and "0.04430" in text and "1.373" in text
-    assert "1.258 to 1.497" in text and "< 1e-16" in text and "8.9e-13" in text
+    assert "observations: 7,009   events: 1,234   left out (missing values): <11" in text
+    assert "reference levels: sex = F" in text and "pseudo-R2 (McFadden): 0.04522" in text
+    assert "log-likelihood: -2,345.679   null log-likelihood: -2,456.789" in text
+    assert "chi2 = 222.2, df = 1, p < 1e-16" in text
+    assert "AIC: 4,695.358   BIC: 4,709.123" in text
+    assert "<11 = suppressed" in text  # the left-out count
+    # One number of decimals per column, enough for 4 significant digits of each value.
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[-20:] if line}
+    assert rows["(intercept)"] == [
+        "-3.5000", "0.25000", "-14.000", "<", "1e-16", "0.03020", "0.01850", "to", "0.04930"
+    ]  # fmt: skip
+    assert rows["hba1c"] == [
+        "0.3166", "0.04430", "7.147", "8.9e-13", "1.37250", "1.25800", "to", "1.49700"
+    ]  # fmt: skip
     assert "n = 7,009, 6 Newton iterations, converged" in text
     assert "the parties learned every iterate" in text and "complete-case" in text
 
@@ -89,6 +114,11 @@ def model_values(mode: str, d: int, rng: np.random.Generator) -> dict[str, np.nd
     k = d + 1
     a = rng.normal(size=(k, k))
     inverse = a @ a.T + k * np.eye(k)  # SPD, as the inverted Hessian
+    summary = {  # 120 events of 900, 40 left out (released), log-likelihood
+        "events": np.array([120.0]),
+        "left_out_released": np.ones(1),
+        "left_out": np.array([40.0]),
+    }
     if mode in ("iterates", "pooled"):
         return {
             "n": np.array([900.0]),
@@ -97,6 +127,8 @@ def model_values(mode: str, d: int, rng: np.random.Generator) -> dict[str, np.nd
             "means": rng.normal(size=d),
             "sds": rng.uniform(0.5, 2, size=d),
             "inverse_hessian": inverse,
+            **summary,
+            "log_likelihood": np.array([-340.25]),
         }
     scaled = inverse * 1000 / HESSIAN_SCALE  # the covariance of the Hessian x 2^8 / padded N
     return {
@@ -109,6 +141,7 @@ def model_values(mode: str, d: int, rng: np.random.Generator) -> dict[str, np.nd
         "intercept_variance": scaled[0, :1],
         "intercept_covariances": scaled[0, 1:],
         "slope_covariance": scaled[1:, 1:],
+        **summary,
     }
 
 
@@ -136,6 +169,14 @@ def test_a_real_finalised_result_renders(mode: str, test_fraction: str) -> None:
     assert "(intercept)" in text and "hba1c" in text and "n = 900" in text
     assert words(result["leakage"]) in words(text)
     assert ("held-out evaluation" in text) == (float(test_fraction) > 0)
+    assert "events: 120   left out (missing values): 40" in text
+    assert result["null_log_likelihood"] == pytest.approx(
+        120 * np.log(120 / 900) + 780 * np.log(780 / 900)
+    )
+    if mode == "full":
+        assert "log-likelihood: NA" in text and 'NA: not available in mode "full"' in text
+    else:
+        assert "log-likelihood: -340.2" in text and result["aic"] == 2 * 340.25 + 2 * 3
 
 
 def test_the_pooled_step_is_numpys_solve_in_plain_floats() -> None:

@@ -1,6 +1,7 @@
 """The logistic regression's tidy rows: per model term (`term`) its coefficient
 (`estimate`, log odds), `std_error`, `odds_ratio` with its 95% CI and `p_value`; the
-fit's n and iterations; and the held-out evaluation (accuracy, AUC, the confusion
+fit's n and iterations; the model summary (events, left_out, log-likelihoods, the LR
+test, pseudo-R2, AIC, BIC); and the held-out evaluation (accuracy, AUC, the confusion
 matrix as `group` observed=0/1 by `term` predicted=0/1, calibration per tenth)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from smpc_ehr.analyses.common.tidy import Row, count_row, row
+from smpc_ehr.analyses.models.logistic.summary import SUMMARY_KEYS
 
 
 def tidy_logistic(result: dict[str, Any]) -> list[Row]:
@@ -23,8 +25,27 @@ def tidy_logistic(result: dict[str, Any]) -> list[Row]:
     rows.append(count_row("n", result.get("n")))
     rows.append(row("iterations", result.get("iterations")))
     rows.append(row("converged", int(bool(result.get("converged")))))
+    if "events" in result:
+        rows.extend(summary_rows(result))
     if result.get("evaluation"):
         rows.extend(evaluation_rows(result["evaluation"]))
+    return rows
+
+
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    """The model summary (summary.py): events, left out (null if suppressed), the
+    log-likelihoods, the LR test, pseudo-R2, AIC and BIC; a value not released (mode
+    "full", epsilon) is null, not suppressed, with the reason as its note."""
+    note = result.get("summary_note") or ""
+    private = bool(result.get("dp"))
+    rows = [row("events", result.get("events"), note=note if private else "")]
+    if private:
+        rows.append(row("left_out", None, note=note))
+    else:
+        rows.append(count_row("left_out", result.get("left_out")))
+    for statistic in SUMMARY_KEYS:
+        value = result.get(statistic)
+        rows.append(row(statistic, value, note=note if value is None else ""))
     return rows
 
 

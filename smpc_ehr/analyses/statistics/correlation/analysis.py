@@ -45,7 +45,7 @@ from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.noisy_moments import NOISE_NOTE, scales
 from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import cohort_filter, numeric_values, select_cohort
-from smpc_ehr.analyses.statistics.correlation import noisy
+from smpc_ehr.analyses.statistics.correlation import inference, noisy
 from smpc_ehr.analyses.statistics.correlation.render import render_correlation
 from smpc_ehr.analyses.statistics.correlation.tidy import tidy_correlation
 from smpc_ehr.data.records import PartyData
@@ -244,6 +244,9 @@ class CorrelationAnalysis(Analysis):
             return {
                 "variables": variables,
                 **noisy.finalize(opened, params),
+                "ci95": None,
+                "p_values": None,
+                "inference_note": inference.NOT_WITH_EPSILON,
                 "missing_values": MISSING_RULE,
                 "noise": NOISE_NOTE,
                 "threshold": threshold,
@@ -285,6 +288,7 @@ class CorrelationAnalysis(Analysis):
             covariance=_nested(cov),
             matrix=_nested(corr),
         )
+        result.update(inference.pair_inference(result["matrix"], n))
         return result
 
 

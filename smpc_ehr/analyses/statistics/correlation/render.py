@@ -1,5 +1,5 @@
-"""The correlation's terminal tables: the matrix with n, then each variable's mean, sd
-and missing count."""
+"""The correlation's terminal tables: the matrix with n, each pair's r with its 95% CI
+(Fisher's z) and p-value, then each variable's mean, sd and missing count."""
 
 from __future__ import annotations
 
@@ -10,10 +10,29 @@ from smpc_ehr.analyses.common.text import (
     dp_line,
     fmt_count,
     fmt_num,
+    fmt_p,
     footer,
     sections,
     table,
 )
+
+
+def _pairs_table(body: Body, names: list[str]) -> str:
+    """Each pair's r with its 95% CI (Fisher's z) and p-value (t on n - 2 df)."""
+    rows = []
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            r, ci = body["matrix"][i][j], body["ci95"][i][j]
+            rows.append(
+                [
+                    f"{a} - {names[j]}",
+                    "NA" if r is None else f"{r:.3f}",
+                    "NA" if ci is None else f"{ci[0]:.3f} to {ci[1]:.3f}",
+                    fmt_p(body["p_values"][i][j]),
+                ]
+            )
+    header = ["pair", "r", "95% CI (Fisher z)", "p"]
+    return table(header, rows, "lrrr")
 
 
 def render_correlation(body: Body) -> str:
@@ -46,6 +65,10 @@ def render_correlation(body: Body) -> str:
     parts = [head + "\n" + table(["", *names], corr, "l" + "r" * len(names))]
     if any(r is None for row in matrix for r in row):
         parts.append("NA: undefined (a variable is constant among these patients)")
+    if body.get("p_values") is not None:
+        parts.append(_pairs_table(body, names))
+    elif body.get("inference_note"):
+        parts.append(body["inference_note"])
     note = "mean and sd over the same patients; missing: patients without the variable"
     parts.append(note + "\n" + table(["variable", "mean", "sd", "missing"], per_var, "lrrr"))
     if body.get("noise"):

@@ -6,6 +6,9 @@ federation (tests/_inprocess.py), the fast tier."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
 
 from tests import _stats_truth as truth
 from tests._inprocess import InProcessCombo
@@ -43,6 +46,34 @@ def test_correlation(combo: Combo) -> None:
     # The released matrix is the correlation of the released covariance.
     sd = np.sqrt(np.diag(cov))
     assert np.allclose(corr, cov / np.outer(sd, sd), rtol=IDENTITY, atol=0)
+    check_inference(result, truth.cohort_frame(combo.data)[variables].dropna(), tol_r)
+
+
+def check_inference(result: dict, rows: pd.DataFrame, tol_r: np.ndarray) -> None:
+    """Each pair's 95% CI and p-value against scipy.stats.pearsonr on the pooled complete
+    cases (CI by Fisher's z, p from t on n - 2 df), within what the released r's error
+    (tol_r) moves them: the CI's ends by (1 - end^2) / (1 - r^2) times it, the p-value
+    inside its values at r -/+ tol_r (it is monotone in |r|)."""
+    n, names = len(rows), list(rows.columns)
+    for i, a in enumerate(names):
+        assert result["ci95"][i][i] is None and result["p_values"][i][i] is None
+        for j in range(i + 1, len(names)):
+            want = stats.pearsonr(rows[a], rows[names[j]])
+            r, tol = float(want.statistic), float(tol_r[i, j])
+            ends = np.array(want.confidence_interval(0.95))
+            got = np.array(result["ci95"][i][j])
+            assert result["ci95"][j][i] == result["ci95"][i][j]
+            slope = (1 - ends**2) / (1 - (abs(r) + tol) ** 2)
+            assert np.all(np.abs(got - ends) <= slope * tol + 1e-12), (got, ends)
+
+            def p_at(rho: float) -> float:
+                t = rho * np.sqrt((n - 2) / (1 - rho * rho))
+                return float(2 * stats.t.sf(abs(t), n - 2))
+
+            assert p_at(r) == pytest.approx(want.pvalue, rel=1e-9, abs=1e-300)
+            bracket = sorted([p_at(abs(r) - tol), p_at(abs(r) + tol)])
+            p = result["p_values"][i][j]
+            assert bracket[0] * (1 - 1e-9) <= p <= bracket[1] * (1 + 1e-9), (p, bracket)
 
 
 # ------------------------------------------------------------------ in process (fast tier)

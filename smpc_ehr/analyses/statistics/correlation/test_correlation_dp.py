@@ -73,6 +73,9 @@ def test_dp_correlation_is_within_the_noise_of_the_clipped_truth(
     assert np.all(np.abs(matrix - r_true) <= deviation + moved + 1e-9), (matrix, r_true)
     assert np.array_equal(matrix, matrix.T) and np.all(np.diag(matrix) == 1.0)
     assert np.linalg.eigvalsh(matrix)[0] >= -1e-12
+    # No CI or p-value: neither would account for the noise.
+    assert result["ci95"] is None and result["p_values"] is None
+    assert "with epsilon" in result["inference_note"]
     cov = np.array(result["covariance"])
     sd_values = np.sqrt(np.diag(cov))
     assert np.allclose(cov, matrix * np.outer(sd_values, sd_values), rtol=1e-12, atol=0)

@@ -159,7 +159,7 @@ def test_a_real_finalised_dp_count_renders() -> None:
         count.release(flat, params, THRESHOLD)
     result = count.release(flat, params, THRESHOLD, JobSetting("mpyc", 3))
     lines = render_result(job(result), "count", strict=True).split("\n", 1)[1].splitlines()
-    assert lines[2].split() == ["F", "1320"]
+    assert lines[2].split() == ["F", "1,320"]
     assert lines[-2] == "small-cell threshold: 11"
     assert lines[-1] == (
         "differentially private, epsilon = 1 at delta = 1e-06"

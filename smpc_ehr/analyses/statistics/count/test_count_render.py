@@ -10,7 +10,7 @@ def test_a_real_finalised_stratified_count_renders() -> None:
     params = bind("rare_disease_count", codes="E11", by="sex")  # cells F, M, U
     lines = render_finalised("count", released_counts([1317, 1290, 4]), params).splitlines()
     assert lines[0].split() == ["sex", "patients"]
-    assert lines[2].split() == ["F", "1317"]
+    assert lines[2].split() == ["F", "1,317"]
     assert lines[4] == "U    suppressed (< 11)"
     assert lines[5] == "small-cell threshold: 11"
 

@@ -1,5 +1,6 @@
 """The summary's terminal table: one row per variable (and stratum): n, missing, mean,
-sd, se (the moment cells: `common.text.moment_cells`, shared with the t-test)."""
+sd, se (the moment cells: `common.text.moment_cells`, shared with the t-test); a
+variable's strata show its mean, sd and se with one number of decimals each."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from smpc_ehr.analyses.common.text import (
     dp_line,
     footer,
     moment_cells,
+    moment_columns,
     moments_suppressed,
     sections,
     table,
@@ -26,7 +28,13 @@ def render_summary(body: Body) -> str:
             for name, cell in stratum["variables"].items()
         ]
         header = [body["by"], "variable", *MOMENT_HEADER]
-        rows = [[level, name, *moment_cells(cell, t)] for level, name, cell in pairs]
+        # one variable's strata share their decimals (its unit); variables keep their own
+        formatted: dict[int, list[str]] = {}
+        for variable in dict.fromkeys(name for _, name, _ in pairs):
+            at = [i for i, (_, name, _) in enumerate(pairs) if name == variable]
+            cells_of = moment_columns([pairs[i][2] for i in at], t)
+            formatted.update(zip(at, cells_of, strict=True))
+        rows = [[level, name, *formatted[i]] for i, (level, name, _) in enumerate(pairs)]
         text = table(header, rows, "llrrrrr")
     else:
         pairs = [("", name, cell) for name, cell in body["variables"].items()]

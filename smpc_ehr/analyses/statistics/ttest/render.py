@@ -11,7 +11,7 @@ from smpc_ehr.analyses.common.text import (
     dp_line,
     fmt_num,
     footer,
-    moment_cells,
+    moment_columns,
     moments_suppressed,
     p_clause,
     sections,
@@ -23,7 +23,8 @@ def render_ttest(body: Body) -> str:
     """A group table (n, missing, mean, sd, se), then t, df, p and the difference."""
     t = body["threshold"]
     groups = body["groups"]
-    rows = [[level, *moment_cells(groups[level], t)] for level in body["levels"]]
+    columns = moment_columns([groups[level] for level in body["levels"]], t)
+    rows = [[level, *cells] for level, cells in zip(body["levels"], columns, strict=True)]
     head = f"{body['variable']} by {body['group']}"
     text = head + "\n" + table([body["group"], *MOMENT_HEADER], rows, "lrrrrr")
     if body.get("test_refused"):
@@ -31,7 +32,7 @@ def render_ttest(body: Body) -> str:
     else:
         test = (
             f"{body.get('method', 't-test')}\n"
-            f"t = {fmt_num(body['statistic'])}, df = {fmt_num(body['df'], grouping=False)}, "
+            f"t = {fmt_num(body['statistic'])}, df = {fmt_num(body['df'])}, "
             f"{p_clause(body['p_value'])}\n"
             f"{body.get('estimate_is', 'difference')} = {fmt_num(body['estimate'])} "
             f"({ci_text(body['ci95'])})"

@@ -37,7 +37,7 @@ def test_ttest_groups_and_test_line() -> None:
     lines = text.splitlines()
     assert lines[0] == "hba1c by readmit_30d"
     assert lines[3].split() == ["0", "7,132", "637", "5.973", "0.9888", "0.01171"]
-    assert "t = 17.12, df = 1391, p < 1e-16" in lines
+    assert "t = 17.12, df = 1,391, p < 1e-16" in lines
     assert "mean(1) - mean(0) = 0.5573 (95% CI 0.4934 to 0.6211)" in lines
     assert "Welch two-sample t-test" in text and SUMMARY_RULE in text
 
@@ -84,3 +84,12 @@ def test_a_real_finalised_ttest_renders() -> None:
     assert lines[3].split()[:3] == ["0", "7,132", "637"]
     assert any(line.startswith("t = 17.1") for line in lines)
     assert any(line.startswith("mean(1) - mean(0) = 0.5573 (95% CI") for line in lines)
+
+
+def test_the_groups_columns_share_their_decimals() -> None:
+    """Both groups' means (one variable, one unit) with one number of decimals: enough
+    for 4 significant digits of each (5.973 needs 3, so 12.35 shows as 12.346)."""
+    groups = {"0": moments(7132, 637, 5.97333, 0.98877), "1": moments(1059, 94, 12.3456, 10.5)}
+    lines = render({**TTEST, "groups": groups}, "ttest").splitlines()
+    assert lines[3].split() == ["0", "7,132", "637", "5.973", "0.9888", "0.01171"]
+    assert lines[4].split() == ["1", "1,059", "94", "12.346", "10.5000", "0.32266"]
