@@ -39,10 +39,11 @@ from smpc_ehr.data.records import PartyData
 
 OVERALL = "Overall"
 SUPPRESSION = (
-    "a count below the threshold is hidden; within a variable, if a column hides one "
-    "cell it hides at least one more, so that its n minus the shown cells gives none; "
-    "an overall cell is hidden where a group hides that row's cell; a group below the "
-    "threshold is hidden with the smallest other group (whole columns)"
+    "a count from 1 to the threshold less one is hidden (0 is shown); within a variable, "
+    "a column hiding a count hides the smallest other count of at least the threshold "
+    "too, so its n minus the shown counts gives none; an overall count is hidden where a "
+    "group hides that row's count (and with another if it would be alone); a group with "
+    "a hidden n is hidden whole, with the smallest other group"
 )
 MISSING_RULE = (
     "counted per variable (the missing row); means, SDs and quartiles over the patients "

@@ -2,15 +2,18 @@
 and which of them may be opened is decided there too (nothing below the threshold is
 opened, not even as a product that could be recombined).
 
-The suppression rule (the package docstring states what it guarantees):
-1. Groups: a group's n is shown if it reaches the threshold; if one is hidden, the
-   smallest shown one is hidden too (`cells.complementary`), and a hidden group's
-   column is hidden whole. The overall n is shown if it reaches the threshold.
+The suppression rule (the package docstring states what it guarantees). A count is
+"small" from 1 to t - 1; 0 is shown (as under the CMS cell-size policy: a 0 lets
+nothing be subtracted down to a patient, and hiding it would hide a female-only
+cohort's count of women). Complements are chosen among counts of at least t (a zero
+is made larger than every count for the choice: hiding it would protect nothing).
+1. Groups: a group's n is shown unless small; if one is hidden, the smallest shown
+   one is hidden too (`cells.complementary`), and a hidden group's column is hidden
+   whole. The overall n and the left-out count are shown unless small.
 2. Within a shown column, per variable (its levels and "missing", a partition of the
-   column's n): a cell is shown if it reaches the threshold (a missing count also if it
-   is 0); if one is hidden, the smallest shown one of at least the threshold is hidden
-   too (`complementary`, with zero cells made the largest), so the hidden cells hold at
-   least the threshold together and the column's n minus its shown cells is their sum.
+   column's n): a cell is shown unless small; if one is hidden, the smallest shown one
+   is hidden too (`complementary`), so the hidden cells hold at least the threshold
+   together and the column's n minus its shown cells is their sum.
 3. The overall column (grouped tables): a row's overall cell is hidden where a shown
    group hides that row's cell (the overall minus the other groups would give it) or
    where it is below the threshold itself; if that leaves exactly one hidden cell of the
@@ -69,18 +72,16 @@ def _not(ops: SecureOps, bits: Secret) -> Secret:
     return ops.add_public(ops.mul_public(bits, -1.0), 1.0)
 
 
-def _primary(
-    ops: SecureOps, counts: Secret, missing: np.ndarray, big: Secret, threshold: int
-) -> tuple[Secret, Secret]:
-    """Per cell the bit [count >= t] (or, at a MISSING row, [count = 0] too) and the
-    value the complement is chosen by (a zero cell made larger than every count: it
-    protects nothing). One batch of comparisons."""
+def _primary(ops: SecureOps, counts: Secret, big: Secret, threshold: int) -> tuple[Secret, Secret]:
+    """Per count the bit [count >= t or count = 0] and the value its complement is
+    chosen by (a zero made larger than every count: hiding it protects nothing). One
+    batch of comparisons."""
     size = counts.shape[0]
     checks = ops.ge_public(
         ops.concatenate([counts, ops.add_public(ops.mul_public(counts, -1.0), threshold)]),
         threshold,
     )
-    zero = ops.mul_public(checks[size:], np.tile(missing, size // missing.size))
+    zero = checks[size:]
     values = ops.add(counts, ops.mul(zero, _repeat(ops, big, size)))
     return ops.add(checks[:size], zero), values
 
@@ -133,29 +134,23 @@ def table1_program(local: np.ndarray, shape: Layout, threshold: int) -> NamedPro
         at += shape.cells_len
         total = ops.sum(ops.reshape(sizes[:units], (units, 1)), axis=0)  # (1,)
         left = sizes[units : units + 1]
-        reach = ops.ge_public(
-            ops.concatenate(
-                [sizes[:units], total, left, ops.add_public(ops.mul_public(left, -1.0), t)]
-            ),
-            t,
-        )
+        big = ops.add_public(total, 1.0)
+        reach, size_values = _primary(ops, ops.concatenate([sizes[:units], total, left]), big, t)
         if shape.grouped:
-            groups = complementary(ops, reach[:units], sizes[:units])[0]
+            groups = complementary(ops, reach[:units], size_values[:units])[0]
             n_bits = ops.concatenate([groups, reach[units : units + 1]])
         else:
             groups = reach[:1]
             n_bits = groups
-        left_bit = ops.add(reach[units + 1 : units + 2], reach[units + 2 : units + 3])
-        big = ops.add_public(total, 1.0)
-        missing = shape.missing_mask
-        primary, values = _primary(ops, cells, missing, big, t)
+        left_bit = reach[units + 1 : units + 2]
+        primary, values = _primary(ops, cells, big, t)
         group_bits = ops.concatenate([_repeat(ops, groups[u : u + 1], rows) for u in range(units)])
         unit_bits = ops.mul(_within(ops, shape, primary, values), group_bits)
         if shape.grouped:
             overall = ops.sum(ops.reshape(cells, (units, rows)), axis=0)
             hidden = ops.mul(group_bits, _not(ops, unit_bits))
             hidden_rows = ops.sum(ops.reshape(hidden, (units, rows)), axis=0)
-            o_primary, o_values = _primary(ops, overall, missing, big, t)
+            o_primary, o_values = _primary(ops, overall, big, t)
             o_bits = ops.mul(
                 _overall(ops, shape, hidden_rows, o_primary, o_values),
                 _repeat(ops, n_bits[units : units + 1], rows),
