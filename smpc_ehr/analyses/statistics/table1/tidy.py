@@ -11,7 +11,7 @@ _STATS = {"mean (SD)": ("mean", "sd"), "median [IQR]": ("median", "q1", "q3")}
 
 
 def tidy_table1(result: dict[str, Any]) -> list[Row]:
-    name = result.get("group")
+    name = str(result.get("group") or "")
     groups = ["" if c["group"] is None else level(name, c["group"]) for c in result["columns"]]
     out: list[Row] = []
     for r in result["rows"]:
@@ -35,7 +35,7 @@ def tidy_table1(result: dict[str, Any]) -> list[Row]:
                     row("percent", cell["percent"], group=group, variable=variable, term=term,
                         suppressed=cell["n"] is None)
                 )  # fmt: skip
-        if name is not None and r["level"] is None and variable:
+        if name and r["level"] is None and variable:
             note = r.get("test") or r.get("why_no_test") or ""
             out.append(
                 row(
@@ -46,6 +46,6 @@ def tidy_table1(result: dict[str, Any]) -> list[Row]:
                     suppressed=None if r.get("p") is None else False,
                 )
             )
-    if name is not None:
+    if name:
         out.append(count_row("left_out", result.get("left_out")))
     return out
