@@ -220,15 +220,17 @@ def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: in
     return program
 
 
-def crossing_indices(ops: SecureOps, blocks: Sequence[Secret]) -> Secret:
+def crossing_indices(ops: SecureOps, blocks: Sequence[Secret], one: float = 1) -> Secret:
     """Per S x S block of secret whole numbers (grid points row-major, their bits
     [v >= 1] running 1...1 0...0), the secret number of points with v >= 1: the
     comparisons at the last point of each row find the row of the crossing (a secret
     one-hot vector), one matrix product picks that row, and its comparisons give the
     position inside it (2 S comparisons per block instead of S^2). Shared with the
-    Table 1's medians (statistics/table1), which run it on fixed-point counts."""
+    Table 1's medians (statistics/table1), which run it on fixed-point counts and
+    compare with `one` = 1/2: a picked value (a product) may be off by a unit of the
+    last place on CrypTen, so 1 would be compared at its rounding edge."""
     side = blocks[0].shape[0]
-    coarse = ops.ge_public(ops.stack([block[:, side - 1] for block in blocks]), 1)
+    coarse = ops.ge_public(ops.stack([block[:, side - 1] for block in blocks]), one)
     # One-hot of the block holding the crossing: h_0 = 1 - c_0, h_j = c_(j-1) - c_j.
     first = ops.add_public(ops.mul_public(coarse[:, 0:1], -1), 1)
     onehot = ops.stack(
@@ -238,7 +240,7 @@ def crossing_indices(ops: SecureOps, blocks: Sequence[Secret]) -> Secret:
     picked = [
         ops.matmul(ops.reshape(onehot[i], (1, side)), block) for i, block in enumerate(blocks)
     ]
-    fine = ops.ge_public(ops.stack([row[0] for row in picked]), 1)
+    fine = ops.ge_public(ops.stack([row[0] for row in picked]), one)
     return ops.add(ops.mul_public(ops.sum(coarse, axis=1), side), ops.sum(fine, axis=1))
 
 

@@ -241,7 +241,7 @@ def _quartiles(
                 margins.append(ops.mul_public(n, float(min(p, 4 - p))))
                 column_bits.append(n_bits[c : c + 1])
                 at += width
-    index = crossing_indices(ops, blocks)
+    index = crossing_indices(ops, blocks, one=0.5)
     either_side = ops.ge_public(ops.concatenate(margins), 4 * threshold)
     bits = ops.exact_bits(ops.mul(either_side, ops.concatenate(column_bits)))
     shape_out = (len(shape.nonnormal), cols, quarters)
