@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from smpc_ehr.analyses import ANALYSES
+from smpc_ehr.analyses.base import decode_outputs
 from smpc_ehr.analyses.common.moments import local_binary, local_moments
 from smpc_ehr.analyses.statistics.table1.layout import (
     MOMENT_FIELDS,
@@ -64,13 +65,23 @@ def local_vector(params: Any, units: Sequence[Unit], left_out: int = 0) -> np.nd
     return local
 
 
-def released(params: Any, parties: Sequence[Sequence[Unit]]) -> dict[str, Any]:
-    """Each party's units through the secure program on the reference, then `release`."""
+def opened(params: Any, parties: Sequence[Sequence[Unit]]) -> dict[str, np.ndarray]:
+    """Each party's units through the secure program on the reference: what the
+    coordinator opens, by name."""
     programs = [
         ANALYSES["table1"].flat_program(local_vector(params, units), params, T) for units in parties
     ]
     outputs = execute(programs)[0]
     flat = [float(v) for secret in outputs for v in np.ravel(secret.value)]
+    return decode_outputs(ANALYSES["table1"].outputs(params), flat)
+
+
+def released(params: Any, parties: Sequence[Sequence[Unit]]) -> dict[str, Any]:
+    """`opened`, then `release` as the coordinator does."""
+    named = opened(params, parties)
+    flat = [
+        float(v) for out in ANALYSES["table1"].outputs(params) for v in np.ravel(named[out.name])
+    ]
     return ANALYSES["table1"].release(flat, params, T)
 
 
@@ -120,6 +131,27 @@ def test_a_lone_hidden_overall_count_takes_a_complement() -> None:
     assert determined(result, [("sex", ("F", "M", "U", "missing"))]) == []
 
 
+def test_nothing_small_is_opened() -> None:
+    """What the coordinator opens: every count is 0, or at least the threshold, and
+    every masked value (a count, mean, variance or quartile whose bit is 0) is 0."""
+    params = bind("table1", categorical="sex", group="condition", condition_codes="E11")
+    for tables in (([3, 1, 1, 0], [50, 50, 0, 0]), ([60, 40, 3, 0], [30, 25, 0, 0])):
+        named = opened(params, one_hospital([unit({"sex": t}) for t in tables]))
+        for bits, values in (
+            ("n_shown", "n"),
+            ("cells_shown", "cells"),
+            ("left_out_shown", "left_out"),
+        ):
+            assert set(np.unique(named[bits])) <= {0.0, 1.0}
+            assert np.all((named[values] == 0) | (named[values] >= T))
+            assert np.all(named[values][named[bits] == 0] == 0)
+        assert np.any(named["cells_shown"] == 0)  # the cases hide something
+    named = opened(*_means_case())
+    for bits, values in (("mean_shown", "mean"), ("mean_shown", "variance")):
+        assert np.any(named[bits] == 0) and np.all(named[values][named[bits] == 0] == 0)
+    assert np.all(named["quartile"][named["quartile_shown"] == 0] == 0)
+
+
 def test_a_naive_table_would_have_been_attackable() -> None:
     """The same release with the lone overall count shown as small (hidden) and its
     complement shown: `determined` finds it (the check is not vacuous)."""
@@ -131,7 +163,7 @@ def test_a_naive_table_would_have_been_attackable() -> None:
     assert determined(result, [("sex", ("F", "M", "U", "missing"))]) == ["sex/U[0]"]
 
 
-def test_means_need_the_present_count_and_quartiles_their_margins() -> None:
+def _means_case() -> tuple[Any, list[list[Unit]]]:
     params = bind(
         "table1", variables="bmi,hba1c", nonnormal="hba1c", grid="4,10,0.5", group="condition",
         condition_codes="E11",
@@ -143,7 +175,14 @@ def test_means_need_the_present_count_and_quartiles_their_margins() -> None:
     hba0 = rng.normal(6, 1, 60).round(1)
     hba1 = rng.normal(7, 1, 30).round(1)
     units = [unit({}, bmi=bmi0, hba1c=hba0), unit({}, bmi=bmi1, hba1c=hba1)]
-    result = released(params, one_hospital(units))
+    return params, one_hospital(units)
+
+
+def test_means_need_the_present_count_and_quartiles_their_margins() -> None:
+    params, parties = _means_case()
+    result = released(params, parties)
+    bmi1 = parties[0][1]["values"]["bmi"]
+    hba0, hba1 = (parties[0][u]["values"]["hba1c"] for u in (0, 1))
     rows = rows_of(result)
     means = [c["mean"] for c in rows[("bmi", None)]["cells"]]
     assert means[1] is None and means[0] is None  # group 0 hides its missing count
