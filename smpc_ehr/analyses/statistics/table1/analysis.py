@@ -185,7 +185,7 @@ def _continuous_row(
     present_n = []
     for c in order:
         shown = exact_int(opened["mean_shown"][c, v])
-        count = exact_int(opened["cells"][c, block.start]) if shown else None
+        count = _masked(opened["cells_shown"][c, block.start], opened["cells"][c, block.start])[0]
         mean = float(opened["mean"][c, v]) if shown else None
         variance = None
         if shown and count and count > 1:

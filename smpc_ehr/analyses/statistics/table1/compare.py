@@ -7,13 +7,15 @@ f_oneway), from each group's n, mean and sample variance. Categorical: Pearson's
 chi-square test of the groups x levels table without its missing row (as scipy's
 chi2_contingency, no continuity correction). A test is given only when every group's
 values it needs are released; median [IQR] rows get none (no rank test in this
-version).
+version). Groups without patients, and levels no patient has, take no part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from smpc_ehr.analyses.common.moment_release import CellSummary
 from smpc_ehr.analyses.statistics.ttest.analysis import welch
@@ -24,7 +26,11 @@ CHI2 = "Pearson chi-square test"
 
 
 def continuous_test(groups: Sequence[tuple[int | None, float | None, float | None]]) -> dict:
-    """The test of (n, mean, sample variance) per group, or a reason it is not given."""
+    """The test of (n, mean, sample variance) per group, or a reason it is not given;
+    groups known to be empty (n = 0) take no part."""
+    groups = [g for g in groups if g[0] != 0]
+    if len(groups) < 2:
+        return {"p": None, "test": None, "why_no_test": "fewer than 2 groups have patients"}
     if any(n is None or mean is None or var is None for n, mean, var in groups):
         return {"p": None, "test": None, "why_no_test": "a group's mean or SD is not released"}
     if any((n or 0) < 2 for n, _, _ in groups):
@@ -60,5 +66,9 @@ def categorical_test(table: Sequence[Sequence[int | None]]) -> dict[str, Any]:
 
     if any(n is None for row in table for n in row):
         return {"p": None, "test": None, "why_no_test": "a group's count of a level is hidden"}
-    test = chi2_contingency([list(row) for row in table], correction=False)
+    counts = np.array(table, dtype=float)
+    counts = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]  # empty groups, levels
+    if min(counts.shape) < 2:
+        return {"p": None, "test": None, "why_no_test": "fewer than 2 groups or levels occur"}
+    test = chi2_contingency(counts, correction=False)
     return {"p": float(test.pvalue), "test": CHI2, "test_statistic": float(test.statistic)}

@@ -131,6 +131,27 @@ def test_a_lone_hidden_overall_count_takes_a_complement() -> None:
     assert determined(result, [("sex", ("F", "M", "U", "missing"))]) == []
 
 
+def test_tests_leave_out_empty_levels_and_groups() -> None:
+    """A level no patient has (U) and groups without patients (most age bands) are
+    left out of the chi-square test and the t-test (scipy would refuse a zero margin)."""
+    from scipy import stats
+
+    params = bind("table1", categorical="sex", group="condition", condition_codes="E11")
+    result = released(
+        params, one_hospital([unit({"sex": [60, 40, 0, 0]}), unit({"sex": [30, 25, 0, 0]})])
+    )
+    want = stats.chi2_contingency([[60, 40], [30, 25]], correction=False).pvalue
+    assert rows_of(result)[("sex", None)]["p"] == pytest.approx(want)
+    params = bind("table1", variables="sbp", group="age_band")
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(120, 15, 40).round(), rng.normal(130, 15, 50).round()
+    units = [unit({}, sbp=[]) for _ in range(10)]
+    units[4], units[6] = unit({}, sbp=a), unit({}, sbp=b)
+    row = rows_of(released(params, one_hospital(units)))[("sbp", None)]
+    assert row["test"] == "Welch two-sample t-test"
+    assert row["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-6)
+
+
 def test_nothing_small_is_opened() -> None:
     """What the coordinator opens: every count is 0, or at least the threshold, and
     every masked value (a count, mean, variance or quartile whose bit is 0) is 0."""
