@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from smpc_ehr.analyses.common.moment_release import CellSummary
-from smpc_ehr.analyses.statistics.ttest.analysis import welch
+from smpc_ehr.analyses.common.welch import welch
 
 WELCH = "Welch two-sample t-test"
 ANOVA = "one-way ANOVA"

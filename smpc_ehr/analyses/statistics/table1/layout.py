@@ -26,6 +26,7 @@ from functools import cached_property
 import numpy as np
 
 from smpc_ehr.analyses.base import Params
+from smpc_ehr.analyses.common.grid import Grid, block_size, grid
 from smpc_ehr.analyses.common.moment_release import stratum_masks
 from smpc_ehr.analyses.common.moments import local_binary, local_moments
 from smpc_ehr.analyses.common.variables import (
@@ -34,7 +35,6 @@ from smpc_ehr.analyses.common.variables import (
     numeric_values,
     select_cohort,
 )
-from smpc_ehr.analyses.statistics.quantiles.analysis import Grid, block_size, grid
 from smpc_ehr.data.records import PartyData
 from smpc_ehr.errors import TemplateError
 

@@ -31,13 +31,13 @@ import numpy as np
 
 from smpc_ehr.analyses.base import NamedProgram, NamedSecrets, Output
 from smpc_ehr.analyses.common.cells import complementary, first_smallest
+from smpc_ehr.analyses.common.grid import crossing_indices
 from smpc_ehr.analyses.common.moments import (
     binary_rule,
     party_arrays,
     pool_moments,
     pooled_weights,
 )
-from smpc_ehr.analyses.statistics.quantiles.analysis import crossing_indices
 from smpc_ehr.analyses.statistics.table1.layout import MOMENT_FIELDS, QUARTERS, Layout
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
