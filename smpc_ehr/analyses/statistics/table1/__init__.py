@@ -22,16 +22,17 @@ overall column, the overall n): no hidden count is a sum or difference of shown 
 within the table, although the counts' being non-negative can bound a hidden count to
 a small range. A mean and SD are released only where the column's number of patients
 with a value is shown (a mean of whole numbers gives its n) and, for a variable of 0s
-and 1s, its ones and zeros both reach the threshold; a quartile (median, IQR) only in
-a shown column with at least the threshold of patients on either side of it, rounded
-up to the grid (whether a quartile is released tells whether the column's patients
-with a value reach 2 or 4 times the threshold). The patients without a group level
-(left out) are counted and shown under the first rule. Percentages, SDs and p-values
-are computed by the coordinator from released values. No hospital's own count or
-moment and no single patient's value is revealed. Not covered: combinations with other
-releases (the joint count of the same cohort minus the overall n gives the left-out
-count; overlapping cohorts can be differenced); the threshold and each hospital's
-approval of this template limit that.
+and 1s, its ones and zeros both reach the threshold; the overall mean and SD only
+where every group's are released (the overall sum less the groups' would give a hidden
+group's); a quartile (median, IQR) only in a shown column with at least the threshold
+of patients on either side of it, rounded up to the grid (whether a quartile is
+released tells whether the column's patients with a value reach 2 or 4 times the
+threshold). The patients without a group level (left out) are counted and shown under
+the first rule. Percentages, SDs and p-values are computed by the coordinator from
+released values. No hospital's own count or moment and no single patient's value is
+revealed. Not covered: combinations with other releases (the joint count of the same
+cohort minus the overall n gives the left-out count; overlapping cohorts can be
+differenced); the threshold and each hospital's approval of this template limit that.
 
 Not covered: a mean is withheld wherever its column hides the variable's missing count
 (1 to t - 1 patients missing), even over many patients: releasing it rounded inside MPC

@@ -21,8 +21,11 @@ is made larger than every count for the choice: hiding it would protect nothing)
 4. A mean and SD are shown where the column's patients with a value are shown (the
    present cell, rule 2 or 3: a mean of whole numbers gives its n by its continued
    fraction, and the column's n minus it the missing count) and the binary rule holds
-   (`moments.binary_rule`); a quartile where the column is shown and at least the
-   threshold of patients lie either side of it (the quantiles analysis's rule).
+   (`moments.binary_rule`); the overall one only if every group's is shown (the
+   overall n x mean minus the groups' would give a hidden group's sum: with its n, its
+   mean, and for a 0/1 variable its count of ones). A quartile is shown where the
+   column is shown and at least the threshold of patients lie either side of it (the
+   quantiles analysis's rule).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from smpc_ehr.analyses.common.moments import (
     pooled_weights,
 )
 from smpc_ehr.analyses.statistics.table1.layout import MOMENT_FIELDS, QUARTERS, Layout
+from smpc_ehr.securemath.boolean import all_of
 from smpc_ehr.securemath.ops import Secret, SecureOps
 
 
@@ -205,9 +209,12 @@ def _moments(
         for c in range(cols)
         for block in shape.blocks[:v]
     ]
-    rule = binary_rule(ops, binary, ones, total, threshold)
-    normal = ops.mul_public(ops.concatenate(present), np.tile(shape.normal_mask, cols))
-    bits = ops.exact_bits(ops.mul(normal, rule))
+    shown = ops.mul(ops.concatenate(present), binary_rule(ops, binary, ones, total, threshold))
+    if shape.grouped:  # the overall mean only beside every group's
+        groups = shape.units * v
+        every = all_of(ops, ops.reshape(shown[:groups], (shape.units, v)))
+        shown = ops.concatenate([shown[:groups], ops.mul(shown[groups:], every)])
+    bits = ops.exact_bits(ops.mul_public(shown, np.tile(shape.normal_mask, cols)))
     masked = ops.mul(ops.stack([bits, bits]), ops.stack([pooled.mean_a, pooled.comoment]))
     return {
         "mean_shown": ops.reshape(bits, (cols, v)),

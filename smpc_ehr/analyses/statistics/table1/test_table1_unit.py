@@ -131,6 +131,19 @@ def test_a_lone_hidden_overall_count_takes_a_complement() -> None:
     assert determined(result, [("sex", ("F", "M", "U", "missing"))]) == []
 
 
+def test_the_overall_mean_needs_every_groups_mean() -> None:
+    """A 0/1 variable with 3 ones in group 1: that group's mean is withheld (binary
+    rule), and so is the overall one, which with the overall n and group 0's mean and
+    n would give group 1's count of ones (overall ones - group 0's)."""
+    params = bind("table1", variables="readmit_30d", group="condition", condition_codes="E11")
+    zero = [1.0] * 20 + [0.0] * 40
+    one = [1.0] * 3 + [0.0] * 27
+    result = released(params, one_hospital([unit({}, readmit_30d=zero), unit({}, readmit_30d=one)]))
+    means = [c["mean"] for c in rows_of(result)[("readmit_30d", None)]["cells"]]
+    assert means == [None, pytest.approx(20 / 60), None]
+    assert rows_of(result)[("n", None)]["cells"] == [90, 60, 30]
+
+
 def test_tests_leave_out_empty_levels_and_groups() -> None:
     """A level no patient has (U) and groups without patients (most age bands) are
     left out of the chi-square test and the t-test (scipy would refuse a zero margin)."""
