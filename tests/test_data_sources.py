@@ -389,6 +389,13 @@ LOCAL_PARAMS = {  # one parameter set per protocol, reading features and the out
     "quantiles": {"variable": "bmi", "q": "0.1,0.5,0.9", "low": "10", "high": "40", "step": "0.5"},
     "rare_disease_count": {"codes": "E11", "by": "sex,age_band"},
     "summary": {"variables": ",".join(CODES), "by": "sex"},
+    "table1": {
+        "variables": "bmi,hba1c",
+        "nonnormal": "hba1c",
+        "grid": "3,12,0.1",
+        "categorical": "sex,readmit_30d",
+        "group": "age_band",
+    },
     "ttest": {"variable": "hba1c", "group": "readmit_30d"},
 }
 

@@ -25,6 +25,7 @@ from smpc_ehr.analyses.models.cox import test_cox_unit as cox_case
 from smpc_ehr.analyses.models.kmeans import test_kmeans_unit as kmeans_case
 from smpc_ehr.analyses.models.logistic import test_logistic_unit as logistic_case
 from smpc_ehr.analyses.statistics.kaplan_meier import test_kaplan_meier_tidy as km_case
+from smpc_ehr.analyses.statistics.table1 import test_table1_unit as table1_case
 from smpc_ehr.cli import build_parser
 from smpc_ehr.cli.export import csv_text, tidy_rows
 from smpc_ehr.cli.progress import ProgressPrinter
@@ -124,6 +125,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "kmeans": _kmeans,
     "kaplan_meier": km_case.released_result,
     "cox_regression": cox_case.released_result,
+    "table1": table1_case.render_case,
     "selftest": _selftest,
 }
 """A real finalised result per analysis of this branch. An analysis added later without

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -69,6 +68,7 @@ from smpc_ehr.analyses.common.cells import (
     cell_release,
     exact_int,
 )
+from smpc_ehr.analyses.common.grid import block_size, crossing_indices, grid
 from smpc_ehr.analyses.common.noise import NoisyRelease, requested_epsilon
 from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import (
@@ -87,12 +87,8 @@ SCALE = 10_000
 """q is given to 4 decimals: q * SCALE is an integer p, and comparisons are exact."""
 QUANTILE_BITS = 48
 """Secret integers of 48 bits: SCALE * N stays below 2^47 for N up to 10^10."""
-MAX_BINS = 2000
-"""At most this many grid steps (B + 1 comparisons per q)."""
 MAX_QS = 9
 Q_MIN, Q_MAX = 0.01, 0.99
-ON_POINT = 1e-9
-"""A value within this many steps above a grid point counts as on it (float noise)."""
 METHOD = (
     "smallest grid point g with #(x <= g) >= q*n "
     "(numpy 'inverted_cdf' on a grid of step `resolution`)"
@@ -104,57 +100,6 @@ DP_METHOD = (
 )
 BELOW_RANGE = "below_range"
 ABOVE_RANGE = "above_range"
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The public grid g_k = low + k * step, k = 0..bins."""
-
-    low: float
-    high: float
-    step: float
-    bins: int
-    decimals: int
-    """Decimals to which grid points are rounded when released."""
-
-    def point(self, k: int) -> float:
-        return round(self.low + k * self.step, self.decimals)
-
-    def bin_numbers(self, values: np.ndarray) -> np.ndarray:
-        """Each value's smallest grid index k with value <= g_k, clipped to 0..bins+1
-        (bins+1: above `high`)."""
-        k = np.ceil((values - self.low) / self.step - ON_POINT)
-        return np.clip(k, 0, self.bins + 1).astype(np.int64)
-
-
-def _decimals(value: float) -> int:
-    """The fewest decimals (up to 10) that write `value` exactly (up to float noise)."""
-    for d in range(11):
-        if abs(round(value, d) - value) <= 1e-9 * max(1.0, abs(value)):
-            return d
-    return 10
-
-
-def grid(params: Params) -> Grid:
-    """The grid the parameters describe; TemplateError says what to change."""
-    low, high, step = float(params["low"]), float(params["high"]), float(params["step"])
-    if not low < high:
-        raise TemplateError(f"low ({low:g}) must be less than high ({high:g})")
-    if not step > 0:
-        raise TemplateError(f"step ({step:g}) must be positive")
-    width = high - low
-    bins = round(width / step)
-    if bins < 1 or abs(bins * step - width) >= 1e-9 * max(1.0, abs(width)):
-        raise TemplateError(
-            f"high - low ({width:g}) must be a whole number of steps of {step:g}; "
-            "change low, high or step so that (high - low) / step is an integer"
-        )
-    if bins > MAX_BINS:
-        raise TemplateError(
-            f"(high - low) / step = {bins} grid steps, more than {MAX_BINS}; use a larger "
-            f"step (at least {width / MAX_BINS:g}) or a narrower range low..high"
-        )
-    return Grid(low, high, step, bins, max(_decimals(step), _decimals(low)))
 
 
 def scaled_qs(params: Params) -> list[int]:
@@ -171,11 +116,6 @@ def scaled_qs(params: Params) -> list[int]:
             raise TemplateError(f"q = {q!r} has more than 4 decimals; round it to 4 at most")
         scaled.append(p)
     return scaled
-
-
-def block_size(bins: int) -> int:
-    """Side S of the S x S layout of the B + 1 grid points (S = ceil(sqrt(B + 1)))."""
-    return math.isqrt(bins) + 1
 
 
 def quantiles_outputs(qs: int) -> tuple[Output, ...]:
@@ -214,18 +154,7 @@ def quantiles_program(local: Sequence[int], scaled: Sequence[int], threshold: in
 
         # below[k] = [SCALE * C_k < p_i * N] = [p_i * N - SCALE * C_k >= 1], 1...1 0...0
         blocks = [ops.reshape(joint(d), (side, side)) for d in differences]
-        coarse = ops.ge_public(ops.stack([block[:, side - 1] for block in blocks]), 1)
-        # One-hot of the block holding the crossing: h_0 = 1 - c_0, h_j = c_(j-1) - c_j.
-        first = ops.add_public(ops.mul_public(coarse[:, 0:1], -1), 1)
-        onehot = ops.stack(
-            [first[:, 0], *(ops.sub(coarse[:, j - 1], coarse[:, j]) for j in range(1, side))],
-            axis=1,
-        )
-        picked = [
-            ops.matmul(ops.reshape(onehot[i], (1, side)), block) for i, block in enumerate(blocks)
-        ]
-        fine = ops.ge_public(ops.stack([row[0] for row in picked]), 1)
-        index = ops.add(ops.mul_public(ops.sum(coarse, axis=1), side), ops.sum(fine, axis=1))
+        index = crossing_indices(ops, blocks)
         return released_quantiles(ops, index, joint(margins), joint([n, missing]), threshold)
 
     return program

@@ -24,12 +24,10 @@ Leakage: see the package docstring (the template's text, verbatim).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from smpc_ehr.analyses.base import Analysis, NamedProgram, Output, Params
 from smpc_ehr.analyses.common import pushdown
@@ -56,6 +54,7 @@ from smpc_ehr.analyses.common.noisy_moments import (
 )
 from smpc_ehr.analyses.common.tidy import Row
 from smpc_ehr.analyses.common.variables import category_levels, cohort_filter
+from smpc_ehr.analyses.common.welch import welch
 from smpc_ehr.analyses.statistics.ttest.render import render_ttest
 from smpc_ehr.analyses.statistics.ttest.tidy import tidy_ttest
 from smpc_ehr.data.records import PartyData
@@ -63,8 +62,6 @@ from smpc_ehr.data.relations import SqlSnapshot
 from smpc_ehr.errors import TemplateError
 
 METHOD = "Welch two-sample t-test (unequal variances), two-sided"
-Z95 = 0.975
-"""Upper tail point of a two-sided 95% interval."""
 
 
 def group_levels(group: str, params: Params) -> tuple[str, str]:
@@ -78,30 +75,6 @@ def group_levels(group: str, params: Params) -> tuple[str, str]:
             "condition, a 0/1 column or sex)"
         )
     return (levels[0], levels[1])
-
-
-def welch(first: CellSummary, second: CellSummary, noise: float = 0.0) -> dict[str, Any]:
-    """Welch's test from two released group summaries (as scipy's ttest_ind); `noise`,
-    a known variance of the difference beyond the sampling one (DP noise), is added to
-    the squared standard error and carries no degrees of freedom."""
-    assert first.n and second.n and first.mean is not None and second.mean is not None
-    v1 = (first.variance or 0.0) / first.n
-    v2 = (second.variance or 0.0) / second.n
-    diff = second.mean - first.mean
-    se = math.sqrt(v1 + v2 + noise)
-    if se == 0.0:
-        raise ValueError("both groups have zero variance: the t statistic is undefined")
-    sampling = v1**2 / (first.n - 1) + v2**2 / (second.n - 1)
-    df = (v1 + v2 + noise) ** 2 / sampling if sampling > 0 else math.inf
-    t = diff / se
-    half = float(stats.t.ppf(Z95, df)) * se
-    return {
-        "statistic": t,
-        "df": df,
-        "p_value": float(2 * stats.t.sf(abs(t), df)),
-        "estimate": diff,
-        "ci95": [diff - half, diff + half],
-    }
 
 
 class TTestAnalysis(Analysis):
