@@ -1,7 +1,9 @@
 """Synthetic death and last-contact dates with a known hazard, for survival analyses.
 
-Each patient with a dated diagnosis is followed from the earliest onset of any of their
-diagnoses (time zero): death comes after an exponential time with the hazard
+Each patient with a dated diagnosis is followed from the latest onset of any of their
+diagnoses (so every recorded diagnosis falls within the follow-up, as in a real record;
+an analysis's time zero, the earliest onset of its cohort's codes, is on or before it):
+death comes after an exponential time with the hazard
 `BASE_HAZARD_PER_YEAR` (times `MALE_HAZARD_RATIO` for men, and times
 `HBA1C_HAZARD_RATIO` per unit of hba1c above `HBA1C_CENTRE`; a missing hba1c counts as
 the centre), so a Cox regression recovers both hazard ratios; follow-up ends after a
@@ -37,14 +39,15 @@ def survival_rng(seed: int, party_index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, STREAM, party_index])))
 
 
-def first_onsets(n: int, cond_index: np.ndarray, onset: np.ndarray) -> np.ndarray:
-    """Each patient's earliest known onset date (NaT if none)."""
+def last_onsets(n: int, cond_index: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """Each patient's latest known onset date (NaT if none)."""
     days = onset.astype("datetime64[D]").astype(np.int64)
     known = ~np.isnat(onset)
-    first = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(first, cond_index[known], days[known])
-    out = first.astype("datetime64[D]")
-    out[first == np.iinfo(np.int64).max] = np.datetime64("NaT")
+    never = np.iinfo(np.int64).min
+    last = np.full(n, never)
+    np.maximum.at(last, cond_index[known], days[known])
+    out = last.astype("datetime64[D]")
+    out[last == never] = np.datetime64("NaT")
     return out
 
 
@@ -83,7 +86,7 @@ def with_event_dates(
     onset = np.asarray(
         conditions.column("onset_date").to_numpy(zero_copy_only=False), dtype="datetime64[D]"
     )
-    start = first_onsets(len(ids), cond_index.astype(np.int64), onset)
+    start = last_onsets(len(ids), cond_index.astype(np.int64), onset)
     male = np.asarray(patients.column("sex").to_pylist()) == "M"
     hba1c = None
     if "hba1c" in patients.column_names:
