@@ -3,15 +3,15 @@
 Each patient with a dated diagnosis is followed from the latest onset of any of their
 diagnoses (so every recorded diagnosis falls within the follow-up, as in a real record;
 an analysis's time zero, the earliest onset of its cohort's codes, is on or before it):
-death comes after an exponential time with the hazard
-`BASE_HAZARD_PER_YEAR` (times `MALE_HAZARD_RATIO` for men, and times
-`HBA1C_HAZARD_RATIO` per unit of hba1c above `HBA1C_CENTRE`; a missing hba1c counts as
-the centre), so a Cox regression recovers both hazard ratios; follow-up ends after a
-uniform time up to `MAX_FOLLOW_UP_YEARS` (loss to follow-up) or at the as-of date,
-whichever is first. A death before the end of follow-up is recorded as `death_date`
-(and is the last contact); otherwise `death_date` is empty and `last_contact_date` is
-the end of follow-up. A few last contacts are unknown (empty). Patients without a dated
-diagnosis get neither date.
+death comes after an exponential time with the hazard `BASE_HAZARD_PER_YEAR` (times
+`MALE_HAZARD_RATIO` for men, and times `HBA1C_HAZARD_RATIO` per unit of hba1c above
+`HBA1C_CENTRE`; a missing hba1c counts as the centre), so a Cox regression from the
+latest diagnosis recovers both hazard ratios (from a cohort's earlier time zero,
+immortal time pulls them towards 1); follow-up ends after a uniform time up to
+`MAX_FOLLOW_UP_YEARS` (loss to follow-up) or at the as-of date, whichever is first. A
+death before the end of follow-up is recorded as `death_date` (and is the last contact);
+otherwise `death_date` is empty and `last_contact_date` is the end of follow-up. A few
+last contacts are unknown (empty). Patients without a dated diagnosis get neither date.
 
 Why a separate random stream (seeded from the federation's seed and the party's
 position): every other column keeps the values it had for the same seed.
