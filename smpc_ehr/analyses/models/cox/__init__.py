@@ -22,12 +22,14 @@ concordance = "yes" (while D x N is below 2^29) Harrell's concordance index C, c
 inside MPC from counts pooled there (per grid point and public bin of width 0.02 of the
 linear predictor at the final coefficients: events, and patients followed longer in all
 and in lower bins; with stratify = "hospital" each hospital's own numbers of concordant
-and comparable pairs, only added), of which only C is opened; nothing per hospital, no
-number at risk and no baseline hazard. With too few patients, a constant feature,
-relative hazards beyond the fixed-point range, a monotone likelihood or no convergence,
-the job fails and nothing is released to the coordinator. Released models can be
-combined with other releases; only the threshold and each hospital's approval of this
-template bound that (there is no differentially private variant of this analysis).
+and comparable pairs, only added), of which only C is opened; the number of cohort
+patients left out (no follow-up time or a missing feature), only if it reaches the
+threshold (compared inside MPC); nothing per hospital, no number at risk and no baseline
+hazard. With too few patients, a constant feature, relative hazards beyond the fixed-
+point range, a monotone likelihood or no convergence, the job fails and nothing is
+released to the coordinator. Released models can be combined with other releases; only
+the threshold and each hospital's approval of this template bound that (there is no
+differentially private variant of this analysis).
 
 Not covered: the events within one level of a categorical feature are not checked (the
 coefficient reveals them only approximately); what the iterates reveal about the joint

@@ -44,6 +44,7 @@ from smpc_ehr.analyses.common import cost
 from smpc_ehr.analyses.common.cost import CostRelease
 from smpc_ehr.analyses.common.features import feature_names, revealed_group_sizes
 from smpc_ehr.analyses.common.group_size import require_others_reach
+from smpc_ehr.analyses.common.left_out import LEFT_OUT_OUTPUTS, decode_left_out, left_out_secrets
 from smpc_ehr.analyses.common.moments import party_arrays, reveal_standardisation
 from smpc_ehr.analyses.common.newton import SecretNewton
 from smpc_ehr.analyses.common.public import public_outputs
@@ -117,6 +118,7 @@ def cox_outputs(d: int, with_concordance: bool) -> tuple[Output, ...]:
         Output("sds", (d,)),
         Output("information_scale", (1,)),
         Output("inverse_information", (d, d)),
+        *LEFT_OUT_OUTPUTS,
         *((Output("concordance", (1,)),) if with_concordance else ()),
     )
 
@@ -133,6 +135,7 @@ def cox_program(cox: CoxData, params: Params, threshold: int) -> NamedProgram:
         sizes = revealed_group_sizes(cox.x, cox.event.astype(float), params)
         counts = party_arrays(ops, sizes)  # P x groups
         await require_others_reach(ops, counts, threshold, SHORTFALL)
+        left_out = left_out_secrets(ops, cox.left_out, threshold)  # opened at the end
         events = round(float((await ops.reveal(ops.sum(counts[:, 1:2], axis=0)))[0]))
         n_total, means, sds = await reveal_standardisation(ops, cox.x, features, None, SHORTFALL)
         z = (cox.x - means) / sds
@@ -205,6 +208,7 @@ def cox_program(cox: CoxData, params: Params, threshold: int) -> NamedProgram:
             public["concordance"] = np.array([concordance.SKIPPED])
         opened = public_outputs(ops, public)
         opened["inverse_information"] = covariance  # secret until the coordinator opens it
+        opened.update(left_out)
         if harrell is not None:
             opened["concordance"] = harrell
         return opened
@@ -247,6 +251,7 @@ class CoxRegressionAnalysis(Analysis):
         self, opened: dict[str, np.ndarray], params: Params, threshold: int
     ) -> dict[str, Any]:
         result = report(opened, feature_names(params))
+        result["left_out"] = decode_left_out(opened)
         stratified = params.get("stratify") == "hospital"
         result.update(
             {
@@ -262,7 +267,7 @@ class CoxRegressionAnalysis(Analysis):
                 **concordance_result(opened, params),
                 "leakage": ITERATES_LEAKAGE,
                 "missing_values": "complete-case: patients without a follow-up time (Kaplan-"
-                "Meier's rule) or missing any feature are left out",
+                "Meier's rule) or missing any feature are left out; their count is left_out",
                 "threshold": threshold,
             }
         )

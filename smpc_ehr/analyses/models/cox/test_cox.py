@@ -58,6 +58,8 @@ def pooled(data: Path) -> pd.DataFrame:
     frame = frame.dropna(subset=["hba1c", "bmi"]).reset_index(drop=True)
     frame["status"] = (frame["event"] & (frame["time"] <= 30)).astype(int)
     frame["time"] = np.minimum(frame["time"], 30)
+    cohort = pooled_times(data, ("E11", "I50"), "year").attrs["cohort"]
+    frame.attrs["left_out"] = sum(c[None] for c in cohort.values()) - len(frame)
     return frame
 
 
@@ -144,6 +146,7 @@ def test_cox_in_process_against_phreg_and_lifelines(
 ) -> None:
     result = inprocess.run(COX, PARAMS).result
     check_against_phreg(result, truth, UNITS["mpyc"])
+    assert result["left_out"] == truth.attrs["left_out"] > 11  # no time, or a missing feature
     hba1c = result["hazard_ratios"]["hba1c"]
     assert result["ci95"]["hba1c"][0] > 1.1, "the planted hazard ratio of hba1c (1.3) shows"
     assert 1.1 < hba1c < 1.6

@@ -103,6 +103,8 @@ def opened_values() -> dict[str, np.ndarray]:
         "sds": np.array([1.2, 6.0, 0.4]),
         "information_scale": np.array([scale]),
         "inverse_information": np.linalg.inv(information * scale),
+        "left_out_released": np.array([1.0]),
+        "left_out": np.array([1234.0]),
         "concordance": np.array([0.61234]),
     }
 
@@ -139,7 +141,7 @@ def test_renders_as_a_phreg_summary() -> None:
     header = text.splitlines()[0].split()
     assert header == ["coef", "HR", "std", "err", "z", "P>|z|", "95%", "CI", "(HR)"]
     assert "hba1c" in text and "condition=1" in text
-    assert "n = 2,042, events = 807, 4 Newton iterations, converged" in text
+    assert "n = 2,042, events = 807, left out 1,234, 4 Newton iterations, converged" in text
     assert "ties: Breslow; time in years on the grid 0..30" in text
     assert "reference levels: condition = 0" in text
     assert "concordance: 0.6123 (Harrell's C over comparable pairs from pooled counts" in text

@@ -25,6 +25,7 @@ def tidy_cox(result: dict[str, Any]) -> list[Row]:
         rows.append(row("p_value", result["p_values"][term], term=term))
     rows.append(count_row("n", result.get("n")))
     rows.append(count_row("events", result.get("events")))
+    rows.append(count_row("left_out", result.get("left_out")))
     rows.append(row("iterations", result.get("iterations")))
     rows.append(row("converged", int(bool(result.get("converged")))))
     note = str(result.get("concordance_note") or "")

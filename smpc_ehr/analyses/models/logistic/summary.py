@@ -29,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from smpc_ehr.analyses.base import NamedSecrets, Output, Params
+from smpc_ehr.analyses.common.left_out import LEFT_OUT_OUTPUTS, decode_left_out, left_out_secrets
 from smpc_ehr.analyses.common.moments import party_arrays
 from smpc_ehr.analyses.common.variables import category_levels
 from smpc_ehr.securemath.ops import Secret, SecureOps
@@ -61,8 +62,7 @@ def summary_outputs(with_loglik: bool) -> tuple[Output, ...]:
     (modes other than "full") the log-likelihood at the final coefficients."""
     return (
         Output("events", (1,)),
-        Output("left_out_released", (1,)),
-        Output("left_out", (1,)),
+        *LEFT_OUT_OUTPUTS,
         *((Output("log_likelihood", (1,)),) if with_loglik else ()),
     )
 
@@ -79,12 +79,9 @@ def count_secrets(ops: SecureOps, counts: Secret, left_out: int, threshold: int)
     counts (P x groups, `revealed_groups`) and this party's left-out count. Formed
     beside the group-size check, before the fit: with MPyC its comparison then runs
     alongside the check's and the Newton steps instead of adding rounds at the end."""
-    left = ops.sum(party_arrays(ops, np.array([float(left_out)])), axis=0)
-    released = ops.ge_public(left, threshold)
     return {
         "events": ops.sum(counts[:, EVENTS_GROUP : EVENTS_GROUP + 1], axis=0),
-        "left_out_released": released,
-        "left_out": ops.mul(released, left),
+        **left_out_secrets(ops, left_out, threshold),
     }
 
 
@@ -115,10 +112,9 @@ def decode_summary(
     if private:
         return {"events": None, "left_out": None, **empty, "summary_note": NOT_WITH_EPSILON}
     events = round(opened["events"].item())
-    shown = opened["left_out_released"].item() > 0.5
     summary: dict[str, Any] = {
         "events": events,
-        "left_out": round(opened["left_out"].item()) if shown else None,
+        "left_out": decode_left_out(opened),
         **empty,
         "null_log_likelihood": null_log_likelihood(n, events),
         "summary_note": NOT_IN_FULL_MODE if full else None,
