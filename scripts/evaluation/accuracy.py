@@ -411,8 +411,9 @@ def logistic_table(rows: list[dict[str, Any]]) -> Table:
         "minus pooled, in percentage points. DP rows: mean over the runs (noise differs "
         "each run); DP runs have a fixed number of noisy Newton steps (the template's "
         "dp_steps) and N is the released noisy N. MPC s: the analyst's end-to-end job time "
-        "(3 hospitals on one machine, localhost); plaintext s: the best of 3 scikit-learn "
-        "fits on the pooled rows; time ratio = MPC s / plaintext s.",
+        "(3 hospitals on one machine, localhost); plaintext s: the best of 3 "
+        "single-threaded scikit-learn fits on the pooled rows; time ratio = MPC s / "
+        "plaintext s.",
     )
 
 

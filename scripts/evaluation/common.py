@@ -29,10 +29,15 @@ def timed(fn: Callable[[], T]) -> tuple[float, T]:
 
 
 def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
-    """The shortest of `repeats` runs of a plaintext baseline (seconds): its first run
-    pays one-off imports and caches, which the MPC side paid at `local up`."""
-    fn()
-    return min(timed(fn)[0] for _ in range(repeats))
+    """The shortest of `repeats` runs of a plaintext baseline (seconds), on one thread
+    (as each MPC party computes; on a shared machine OpenMP threads waiting for one
+    another made scikit-learn's KMeans 100 times slower at times): its first run pays
+    one-off imports and caches, which the MPC side paid at `local up`."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        fn()
+        return min(timed(fn)[0] for _ in range(repeats))
 
 
 def cost_figures(cost: dict[str, Any] | None) -> dict[str, int | None]:

@@ -21,7 +21,18 @@ import numpy as np
 from benchsuite.harness import party_ids
 
 TEST_FRACTION = 0.2
-BREAST_CANCER = ("radius", "texture", "smoothness", "compactness", "symmetry", "fractal dimension")
+BREAST_CANCER = {
+    "radius": 1.0,
+    "texture": 1.0,
+    "smoothness": 100.0,
+    "compactness": 100.0,
+    "symmetry": 100.0,
+    "fractal dimension": 1000.0,
+}
+"""Six of breast cancer's "mean" features and a public unit factor each: features whose
+standard deviation is about 0.01 are scaled by 100 or 1000 (a change of units), since
+CrypTen's fixed point (16 fractional bits) cannot tell so small a variance from 0 and
+refuses the feature as constant."""
 CONDITION = "Z00.00"
 """Every patient's one diagnosis (a general examination): the loader wants a conditions
 file; no analysis here reads it."""
@@ -82,8 +93,10 @@ def real(name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     if name == "breast cancer":
         data = load_breast_cancer()
         keep = [list(data.feature_names).index(f"mean {f}") for f in BREAST_CANCER]
+        factors = np.array(list(BREAST_CANCER.values()))
+        names = [f"mean {f}" + (f" x{u:g}" if u != 1 else "") for f, u in BREAST_CANCER.items()]
         y = (data.target == 0).astype(np.int64)  # target 0 is malignant
-        return [data.feature_names[i] for i in keep], data.data[:, keep], y
+        return names, data.data[:, keep] * factors, y
     data = load_diabetes(scaled=False)
     y = (data.target > np.median(data.target)).astype(np.int64)
     return list(data.feature_names), data.data, y
