@@ -18,7 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # smpc_ehr of this checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchsuite, evaluation
 
 from benchsuite.harness import log, terminate_as_interrupt
 from evaluation.report import SECTIONS, run_report

@@ -132,10 +132,14 @@ def run_section(name: str, context: Context) -> Outcome:
     try:
         module = importlib.import_module(f"evaluation.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"evaluation.{name}":
-            raise
-        log(f"[{name}] not built yet: scripts/evaluation/{name}.py does not exist")
-        return Outcome(name, "not built yet", 0.0)
+        if exc.name == f"evaluation.{name}":
+            log(f"[{name}] not built yet: scripts/evaluation/{name}.py does not exist")
+            return Outcome(name, "not built yet", 0.0)
+        log(f"[{name}] FAILED to import:\n{traceback.format_exc()}")
+        return Outcome(name, "failed", 0.0, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        log(f"[{name}] FAILED to import:\n{traceback.format_exc()}")
+        return Outcome(name, "failed", 0.0, error=f"{type(exc).__name__}: {exc}")
     log(f"[{name}] running ({context.size}) ...")
     try:
         section: Section = module.run(context)
