@@ -66,7 +66,7 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
         return None
     lx = np.log([p[0] for p in pts])
     ly = np.log([p[1] for p in pts])
-    return float(np.polyfit(lx, ly, 1)[0])
+    return round(float(np.polyfit(lx, ly, 1)[0]), 3) + 0.0  # + 0.0: no "-0.0"
 
 
 def pyplot() -> Any:
@@ -78,6 +78,19 @@ def pyplot() -> Any:
 
     plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
     return plt
+
+
+def label_log_axes(ax: Any) -> None:
+    """Log-scaled axes labelled at 1, 2 and 5 times powers of ten, as plain numbers, so
+    that a range of less than a decade still shows its values."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() != "log":
+            continue
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def save(fig: Any, out: Path, name: str) -> str:
