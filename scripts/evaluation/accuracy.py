@@ -24,7 +24,7 @@ import numpy as np
 from benchsuite import harness as h
 from benchsuite.harness import PROTOCOLS, log
 
-from evaluation.common import best_of, by_size, cost_figures, pyplot, save
+from evaluation.common import best_of, by_size, cost_figures, keyed_table, pyplot, save
 from evaluation.datasets import Dataset, datasets, write_federation
 from evaluation.section import Context, Figure, Section, Table
 
@@ -379,45 +379,41 @@ def summary_row(
     return row
 
 
+LOGISTIC_COLUMNS = (
+    ("data set", "dataset"),
+    ("model", "model"),
+    ("runs", "runs"),
+    ("N train", "n"),
+    ("max |coef error|", "max_abs_coefficient_error"),
+    ("rel. coef error", "relative_coefficient_error"),
+    ("AUC", "auc"),
+    ("pooled AUC", "pooled_auc"),
+    ("accuracy", "accuracy"),
+    ("pooled accuracy", "pooled_accuracy"),
+    ("accuracy change (pp)", "accuracy_change_pp"),
+    ("MPC s", "mpc_seconds"),
+    ("plaintext s", "plaintext_seconds"),
+    ("time ratio", "overhead_ratio"),
+)
+KMEANS_COLUMNS = (
+    ("data set", "dataset"),
+    ("model", "model"),
+    ("runs", "runs"),
+    ("Lloyd steps", "iterations"),
+    ("clusters released", "released_clusters"),
+    ("inertia ratio", "inertia_ratio"),
+    ("centroid error (sds)", "centroid_error_sds"),
+    ("MPC s", "mpc_seconds"),
+    ("plaintext s", "plaintext_seconds"),
+    ("time ratio", "overhead_ratio"),
+)
+
+
 def logistic_table(rows: list[dict[str, Any]]) -> Table:
-    mine = [r for r in rows if r["analysis"] == "logistic"]
-    return Table(
+    return keyed_table(
         "Logistic regression: MPC and DP-in-MPC models against the pooled plaintext fit",
-        [
-            "data set",
-            "model",
-            "runs",
-            "N train",
-            "max |coef error|",
-            "rel. coef error",
-            "AUC",
-            "pooled AUC",
-            "accuracy",
-            "pooled accuracy",
-            "accuracy change (pp)",
-            "MPC s",
-            "plaintext s",
-            "time ratio",
-        ],
-        [
-            [
-                r["dataset"],
-                r["model"],
-                r["runs"],
-                r["n"],
-                r["max_abs_coefficient_error"],
-                r["relative_coefficient_error"],
-                r["auc"],
-                r["pooled_auc"],
-                r["accuracy"],
-                r["pooled_accuracy"],
-                r["accuracy_change_pp"],
-                r["mpc_seconds"],
-                r["plaintext_seconds"],
-                r["overhead_ratio"],
-            ]
-            for r in mine
-        ],
+        LOGISTIC_COLUMNS,
+        [r for r in rows if r["analysis"] == "logistic"],
         "Coefficient errors against scikit-learn's unpenalised fit on the same pooled "
         "training rows, in the features' original units: max |coef error| is the largest "
         "absolute difference (intercept included), rel. coef error is |b - b_pooled|_2 / "
@@ -433,36 +429,10 @@ def logistic_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def kmeans_table(rows: list[dict[str, Any]]) -> Table:
-    mine = [r for r in rows if r["analysis"] == "k-means"]
-    return Table(
+    return keyed_table(
         f"k-means (k = {K}): MPC and DP-in-MPC centroids against the pooled plaintext fit",
-        [
-            "data set",
-            "model",
-            "runs",
-            "Lloyd steps",
-            "clusters released",
-            "inertia ratio",
-            "centroid error (sds)",
-            "MPC s",
-            "plaintext s",
-            "time ratio",
-        ],
-        [
-            [
-                r["dataset"],
-                r["model"],
-                r["runs"],
-                r["iterations"],
-                r["released_clusters"],
-                r["inertia_ratio"],
-                r["centroid_error_sds"],
-                r["mpc_seconds"],
-                r["plaintext_seconds"],
-                r["overhead_ratio"],
-            ]
-            for r in mine
-        ],
+        KMEANS_COLUMNS,
+        [r for r in rows if r["analysis"] == "k-means"],
         "Inertia ratio = inertia of the released centroids / inertia of scikit-learn's "
         "Lloyd fit from the same initial centroids (tol 0, at most as many steps as the "
         "exact MPC job may take), both computed in "

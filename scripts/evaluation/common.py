@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from evaluation.section import Size
+from evaluation.section import Size, Table
 
 T = TypeVar("T")
 
@@ -106,3 +106,10 @@ def finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+def keyed_table(
+    caption: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]], note: str
+) -> Table:
+    """A Table of `rows` (dicts) by (header, key) columns."""
+    return Table(caption, [c[0] for c in columns], [[r[c[1]] for c in columns] for r in rows], note)

@@ -29,8 +29,8 @@ from benchsuite.harness import PROTOCOLS, log, party_ids
 from benchsuite.logreg_data import OUTCOME
 from benchsuite.options import DEFAULT_DATA_ROOT
 
-from evaluation.common import by_size, label_log_axes, loglog_slope, pyplot, save
-from evaluation.section import Context, Figure, Section, Table
+from evaluation.common import by_size, keyed_table, label_log_axes, loglog_slope, pyplot, save
+from evaluation.section import Context, Figure, Section
 
 TITLE = "Scalability in hospitals and in records"
 FEATURES = ("bmi", "sbp", "hba1c", "ldl")
@@ -177,58 +177,34 @@ def run(context: Context) -> Section:
             "(3 hospitals), log-log; slope in the legend.",
         ),
     ]
-    measured = Table(
+    measured = keyed_table(
         "Measured points",
         [
-            "analysis",
-            "backend",
-            "hospitals",
-            "records / hospital",
-            "MPC s",
-            "hops",
-            "messages / party",
-            "KiB sent / party",
+            ("analysis", "analysis"),
+            ("backend", "backend"),
+            ("hospitals", "hospitals"),
+            ("records / hospital", "records_per_hospital"),
+            ("MPC s", "seconds"),
+            ("hops", "hops"),
+            ("messages / party", "messages_per_party"),
+            ("KiB sent / party", "kib"),
         ],
-        [
-            [
-                r["analysis"],
-                r["backend"],
-                r["hospitals"],
-                r["records_per_hospital"],
-                r["seconds"],
-                r["hops"],
-                r["messages_per_party"],
-                r["kib"],
-            ]
-            for r in rows
-            if r["error"] is None
-        ],
+        [r for r in rows if r["error"] is None],
         "MPC s: median end-to-end job time at the analyst after warm-up; hops, messages "
         "and KiB: the parties' logged figures (most any hospital sent).",
     )
-    slope_table = Table(
+    slope_table = keyed_table(
         "Fitted log-log slopes (y ~ x^slope)",
         [
-            "sweep",
-            "analysis",
-            "backend",
-            "points",
-            "slope of time",
-            "slope of hops",
-            "slope of KiB",
+            ("sweep", "sweep"),
+            ("analysis", "analysis"),
+            ("backend", "backend"),
+            ("points", "points"),
+            ("time slope", "slope_seconds"),
+            ("hops slope", "slope_hops"),
+            ("KiB slope", "slope_kib"),
         ],
-        [
-            [
-                s["sweep"],
-                s["analysis"],
-                s["backend"],
-                s["points"],
-                s["slope_seconds"],
-                s["slope_hops"],
-                s["slope_kib"],
-            ]
-            for s in fitted
-        ],
+        fitted,
         "Least-squares slope of log(y) on log(x) over the points of the sweep (with 2 "
         "points it is the line through them). Sweep hospitals: records per hospital fixed "
         f"at {p.base_records:,}; sweep records: 3 hospitals. On this shared 2-core machine "
