@@ -59,6 +59,9 @@ class Header:
     load_average_start: list[float]
     load_average_end: list[float] = field(default_factory=list)
     total_seconds: float = 0.0
+    section_seconds: dict[str, float] = field(default_factory=dict)
+    section_seeds: dict[str, Any] = field(default_factory=dict)
+    """The seeds each section derived from the base seed (its raw "seeds")."""
 
 
 # --- the header -----------------------------------------------------------------------
@@ -171,6 +174,12 @@ def run_report(context: Context, names: list[str]) -> int:
     start = time.perf_counter()
     outcomes = [run_section(name, context) for name in names]
     header.total_seconds = round(time.perf_counter() - start, 1)
+    header.section_seconds = {o.name: round(o.seconds, 1) for o in outcomes}
+    header.section_seeds = {
+        o.name: o.section.raw["seeds"]
+        for o in outcomes
+        if o.section is not None and "seeds" in o.section.raw
+    }
     header.load_average_end = load_average()
     write(context.out, header, outcomes)
     log(f"report written to {context.out} ({header.total_seconds:.0f} s in all)")
@@ -236,6 +245,12 @@ def header_lines(h: Header) -> list[str]:
         f"load average (1, 5, 15 min) {h.load_average_start} at the start, "
         f"{h.load_average_end} at the end (other work on the machine inflates timings).",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        "Run time per section: "
+        + (", ".join(f"{k} {t:.0f} s" for k, t in h.section_seconds.items()) or "none")
+        + ".",
+        "Seeds derived by the sections: "
+        + ("; ".join(f"{k} {seeds}" for k, seeds in h.section_seeds.items()) or "none")
+        + ".",
     ]
 
 
