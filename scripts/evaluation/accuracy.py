@@ -97,7 +97,10 @@ def scores(ds: Dataset, beta: np.ndarray) -> Scores:
     """AUC and accuracy at 0.5 on the held-out rows of the model [intercept, coefs]."""
     from sklearn.metrics import roc_auc_score
 
-    logits = beta[0] + ds.x_test @ beta[1:]
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = beta[0] + ds.x_test @ beta[1:]
+    # a wild DP model may overflow: keep the ranking, finite for roc_auc_score
+    logits = np.nan_to_num(np.clip(logits, -1e12, 1e12), nan=0.0)
     accuracy = float(np.mean((logits >= 0) == (ds.y_test == 1)))
     return Scores(float(roc_auc_score(ds.y_test, logits)), accuracy)
 
@@ -201,7 +204,10 @@ def run_logistic(client: Any, ds: Dataset, m: Model, ref: Reference, repeats: in
         except h.JobFailed as exc:
             out.errors.append(h.failure(exc))
             continue
-        got = job.result["coefficients"]
+        got = job.result.get("coefficients") or {}
+        if any(got.get(name) is None for name in ("(intercept)", *ds.features)):
+            out.errors.append("no coefficients released")
+            continue
         beta = np.array([got["(intercept)"], *(got[f] for f in ds.features)], dtype=float)
         delta = beta - ref.beta
         s = scores(ds, beta)
@@ -240,6 +246,9 @@ def run_kmeans(
             out.errors.append(h.failure(exc))
             continue
         rows = [c for c in job.result["centroids"] if c is not None and None not in c]
+        if not rows:  # every cluster's (noisy) size below the threshold: nothing released
+            out.errors.append("no cluster released (all below the small-cell threshold)")
+            continue
         centroids = np.asarray(rows, dtype=float)
         within = [
             float((np.abs(centroids - c) / sds).max(axis=1).min()) for c in ref[0]
