@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import time
 import traceback
@@ -300,9 +301,14 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
 
+def inline(text: str) -> str:
+    """Text as HTML: escaped, `code` spans as <code>."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text))
+
+
 def _paragraphs(text: str) -> str:
     blocks = [b.strip() for b in text.strip().split("\n\n") if b.strip()]
-    return "".join(f"<p>{html.escape(b)}</p>" for b in blocks)
+    return "".join(f"<p>{inline(b)}</p>" for b in blocks)
 
 
 def html_table(t: Table) -> str:
@@ -332,7 +338,7 @@ def html_page(h: Header, outcomes: list[Outcome], out: Path) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>Evaluation report</title><style>{CSS}</style></head><body>",
         "<h1>Evaluation report (issue 19)</h1><ul>",
-        *(f"<li>{html.escape(x)}</li>" for x in header_lines(h)),
+        *(f"<li>{inline(x)}</li>" for x in header_lines(h)),
         "</ul>",
     ]
     for o in outcomes:
@@ -340,7 +346,7 @@ def html_page(h: Header, outcomes: list[Outcome], out: Path) -> str:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(f'<p class="note">section {o.name}, {o.seconds:.0f} s</p>')
         if o.section is None:
-            parts.append(f'<p class="status">{html.escape(section_status(o))}</p>')
+            parts.append(f'<p class="status">{inline(section_status(o))}</p>')
             continue
         parts.append(_paragraphs(o.section.text))
         parts += [html_table(t) for t in o.section.tables]
