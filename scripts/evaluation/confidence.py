@@ -34,14 +34,10 @@ def clopper_pearson(successes: int, trials: int, level: float = LEVEL) -> tuple[
 
 
 def bootstrap_interval(
-    statistic: Callable[[np.ndarray], float],
-    n: int,
-    rng: np.random.Generator,
-    resamples: int = 1000,
-    level: float = LEVEL,
+    resampled: Callable[[], float], resamples: int = 1000, level: float = LEVEL
 ) -> tuple[float, float]:
-    """Percentile bootstrap of `statistic(indices)` over `n` independent units (each
-    resample draws n indices with replacement)."""
-    draws = [statistic(rng.integers(0, n, n)) for _ in range(resamples)]
+    """Percentile bootstrap: `resampled()` computes the statistic on one resample of the
+    independent units (drawn with replacement by the caller, who says what a unit is)."""
+    draws = [resampled() for _ in range(resamples)]
     low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)

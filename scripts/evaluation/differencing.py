@@ -37,21 +37,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from scipy import stats
 
+from evaluation.truth import BANDS, ROOT, ages, pooled
 from smpc_ehr.analyses.common.noise import DELTA
 from smpc_ehr.privacy.accountant import epsilon_for, rho_for
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # the plaintext truth of tests/_truth.py (pandas only)
-    sys.path.append(str(ROOT))
-
-from tests._truth import BANDS, ages, pooled  # noqa: E402
 
 COUNT_TEMPLATE = ROOT / "protocols" / "rare_disease_count.toml"
 CODES = ("I10", "E11", "E66", "Z87", "E78", "N18", "F32", "K21", "I25", "M54", "J45")
