@@ -22,6 +22,7 @@ compares one noisy count with a real federation).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,3 +111,36 @@ def predict(beta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The model's probability of the outcome for each row."""
     z = np.clip(beta[0] + x @ beta[1:], -30.0, 30.0)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def real_check(data: Path, params: dict[str, str], epsilon: float) -> dict[str, Any]:
+    """The in-process federation's releases against a real MPyC federation's (processes,
+    mutual TLS, benchsuite.harness) on the same data: the exact count must be equal, the
+    stated noise sd equal, and the noisy count within 6 sd of the exact one."""
+    from benchsuite import harness as h
+
+    fed = Federations(data, data, 0, 0).federation()
+    count = template("rare_disease_count.toml")
+    local_exact = fed.run(count, params).result["count"]
+    local_sd = float(fed.run(count, {**params, "epsilon": repr(epsilon)}).result["dp"]["noise_sd"])
+    with h.local_federation(data, "[privacy real check]") as running, h.analyst(running) as client:
+        exact = h.run_job(client, PROTOCOLS / "rare_disease_count.toml", params)
+        noisy = h.run_job(
+            client, PROTOCOLS / "rare_disease_count.toml", {**params, "epsilon": repr(epsilon)}
+        )
+    sd = float(noisy.result["dp"]["noise_sd"])
+    value = noisy.result["count"]
+    return {
+        "params": params,
+        "epsilon": epsilon,
+        "exact": exact.result["count"],
+        "in_process_exact": local_exact,
+        "noise_sd": sd,
+        "in_process_noise_sd": local_sd,
+        "noisy": value,
+        "agrees": exact.result["count"] == local_exact
+        and math.isclose(sd, local_sd, rel_tol=1e-9)
+        and value is not None
+        and abs(value - local_exact) <= 6 * sd,
+        "seconds": [exact.seconds, noisy.seconds],
+    }

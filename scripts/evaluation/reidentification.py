@@ -152,7 +152,7 @@ def differencing(plan: Plan, seed: int, tmp: Path) -> dict[str, Any]:
             predicted=float(diff.expected_success(sd)),
             bound=diff.success_bound(epsilon),
         )
-    budget_rows = []
+    budget_rows: list[dict[str, Any]] = []
     for budget in plan.budgets:
         policy = PrivacyPolicy(epsilon_budget_per_analyst=budget, delta=DELTA)
         hospitals = [dataclasses.replace(h, privacy=policy) for h in fed.hospitals]
@@ -451,7 +451,7 @@ def reconstruction_table(raw: dict[str, Any]) -> Table:
             "records recovered exactly (%)",
             "95% CI (bootstrap over cells, %)",
             "chance (%)",
-            "cells determined",
+            "cells with no count suppressed",
             "noise sd per cell",
         ],
         body,
@@ -461,8 +461,9 @@ def reconstruction_table(raw: dict[str, Any]) -> Table:
         f"{raw['queries']} allowed counts by sex x age band, one per non-empty set of the "
         "prefixes; the integer program (scipy.optimize.milp) finds the records consistent "
         "with them nearest the chance guess. Chance: records guessed from the cohort's "
-        "exact marginals, prefixes independent. A cell is determined when none of its "
-        f"counts is suppressed. DP rows: {raw['repeats']} fresh release(s) per cohort. "
+        "exact marginals, prefixes independent. A cell none of whose counts is suppressed "
+        "is determined by exact releases (not by noisy ones). DP rows: "
+        f"{raw['repeats']} fresh release(s) per cohort. "
         "Interval: percentile bootstrap over (cohort, run, cell), 1000 resamples.",
     )
 
@@ -486,43 +487,29 @@ def survey_table(
         return f"{100 * (value - chance):+.1f} points"
 
     body = [
+        ["re-identification risk (survey, Table 2; quoted)", SURVEY["smpc"], SURVEY["dp_0.1"]],
         [
-            "re-identification risk (survey, Table 2)",
-            SURVEY["smpc"],
-            "-",
-            SURVEY["dp_0.1"],
-            "-",
-        ],
-        [
-            "(a) differencing success over chance (targeted, 1 of 2 bits)",
-            "-",
+            "(a) differencing: success over chance (targeted, one secret bit)",
             above(d_exact["rate"], 0.5),
-            "-",
             above(d_dp["rate"], 0.5) if d_dp else "not run",
         ],
         [
-            "(b) membership advantage TPR - FPR (x 100)",
-            "-",
+            "(b) membership: advantage TPR - FPR",
             f"{100 * m_exact['advantage']:+.1f} points",
-            "-",
             f"{100 * m_dp['advantage']:+.1f} points" if m_dp else "not run",
         ],
         [
-            "(c) records recovered exactly over chance",
-            "-",
+            "(c) reconstruction: records recovered exactly, over chance",
             above(r_exact["share"], r_chance),
-            "-",
             above(r_dp["share"], r_chance) if r_dp else "not run",
         ],
     ]
     return Table(
-        "Beside the survey's Table 2 (quoted values in the 'survey' columns; ours measured)",
+        "Beside the survey's Table 2 (its row quoted; ours measured in this run)",
         [
             "measure",
-            "survey: SMPC",
-            "ours: exact MPC",
-            "survey: DP epsilon 0.1",
-            "ours: DP epsilon 0.1 per query",
+            "SMPC (survey) / exact MPC (ours)",
+            "DP at epsilon 0.1 (survey) / per query (ours)",
         ],
         body,
         "Not like for like: the survey's figures are one aggregate risk per method from "
@@ -549,7 +536,7 @@ def figure(path: Path, d: dict[str, Any], m: dict[str, Any], r: dict[str, Any]) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.2), dpi=110)
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 5.0), dpi=110)
 
     def panel(
         ax: Any,
@@ -579,7 +566,7 @@ def figure(path: Path, d: dict[str, Any], m: dict[str, Any], r: dict[str, Any]) 
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="best", framealpha=0.8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
 
     dp_rows = [row for row in d["rows"] if row.get("epsilon") is not None]
     panel(
