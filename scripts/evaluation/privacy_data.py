@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +72,24 @@ def generate(folder: Path, patients: int, seed: int) -> Path:
 
     generate_federation(party_ids(PARTIES), patients, seed, folder, sizes=[patients] * PARTIES)
     return folder
+
+
+SCRATCH = Path("/dev/shm")
+
+
+@contextmanager
+def in_memory_scratch() -> Iterator[None]:
+    """Temporary folders in memory (/dev/shm, where there is one) while inside: each
+    in-process job writes its hospitals' ledgers and audit chains to fresh temporary
+    folders and syncs them, and on a shared disk that waiting was two thirds of these
+    sections' run time. The jobs and their releases are the same."""
+    before = tempfile.tempdir
+    if SCRATCH.is_dir() and os.access(SCRATCH, os.W_OK):
+        tempfile.tempdir = str(SCRATCH)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 @contextmanager

@@ -42,6 +42,7 @@ from evaluation.privacy_data import (
     coefficients,
     federations,
     generate,
+    in_memory_scratch,
     logistic_params,
     logistic_rows,
     predict,
@@ -618,7 +619,7 @@ def run(context: Context) -> Section:
     context.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(context.seed)
     seconds: dict[str, tuple[float, float]] = {}
-    with TemporaryDirectory(prefix="smpc-reid-") as scratch:
+    with in_memory_scratch(), TemporaryDirectory(prefix="smpc-reid-") as scratch:
         tmp = Path(scratch)
         start = (time.perf_counter(), time.process_time())
         d = differencing(plan, context.seed + 100, tmp)

@@ -27,6 +27,7 @@ from evaluation.privacy_data import (
     Federations,
     coefficients,
     federations,
+    in_memory_scratch,
     logistic_params,
     logistic_rows,
     real_check,
@@ -202,7 +203,7 @@ def run(context: Context) -> Section:
     plan = PLANS[context.size]
     context.out.mkdir(parents=True, exist_ok=True)
     start, cpu = time.perf_counter(), time.process_time()
-    with federations(plan.patients, context.seed) as feds:
+    with in_memory_scratch(), federations(plan.patients, context.seed) as feds:
         auc = auc_curve(feds, plan)
         count, exact_count, sds = count_curve(feds, plan)
         held_out = len(logistic_rows(feds.holdout)[1])
