@@ -114,6 +114,8 @@ def balanced(chosen: Sequence[diff.Target], pairs: int) -> list[diff.Target]:
 
 
 def differencing(plan: Plan, seed: int, tmp: Path) -> dict[str, Any]:
+    """(a): the attack on exact releases, at each epsilon (fresh noise per repeat), within
+    each budget (epsilon 1 per query until the ledgers refuse) and under require_dp."""
     from smpc_ehr.policy.privacy import PrivacyPolicy
     from smpc_ehr.testing.federation import InProcessFederation, JobFailed
 
@@ -262,6 +264,7 @@ def differencing_tables(raw: dict[str, Any]) -> list[Table]:
 
 
 def membership(plan: Plan, seed: int, rng: np.random.Generator) -> dict[str, Any]:
+    """(b): the loss-threshold attack on the exact model and on fresh DP releases."""
     from smpc_ehr.testing.federation import JobFailed
 
     with federations(plan.member_patients, seed) as feds:
@@ -354,11 +357,13 @@ class Units:
     cells: int = 0
 
     def add(self, truth: rec.Table, guess: rec.Table) -> None:
+        """One reconstruction's cells."""
         for cell in rec.CELLS:
             self.recovered.append(rec.recovered({cell: truth[cell]}, guess))
             self.records.append(sum(truth[cell].values()))
 
     def share(self, rng: np.random.Generator) -> tuple[float, float, float]:
+        """Records recovered / records, and its bootstrap interval over the cells."""
         got, size = np.array(self.recovered), np.array(self.records)
 
         def resampled() -> float:
@@ -370,6 +375,8 @@ class Units:
 
 
 def reconstruction(plan: Plan, seed: int, tmp: Path, rng: np.random.Generator) -> dict[str, Any]:
+    """(c): per cohort, the chance guess, then the integer program on the releases of each
+    condition (no suppression, suppression, DP at each epsilon)."""
     from smpc_ehr.testing.federation import InProcessFederation
 
     count = template("rare_disease_count.toml")
