@@ -51,6 +51,11 @@ smpc-ehr run protocols/summary.toml --set variables=bmi,hba1c,sbp --set by=readm
 echo "--- plaintext check (pooled CSV files, computed separately):"
 python scripts/plaintext_summary.py --data "$DATA" --variables bmi,hba1c,sbp --by readmit_30d
 echo
+echo "=== The same as a paper's Table 1 (complementary suppression decided inside MPC)"
+echo "\$ smpc-ehr run protocols/table1.toml --set variables=bmi,sbp,hba1c --set nonnormal=hba1c --set grid=3,12,0.1 --set categorical=sex,age_band --set group=readmit_30d"
+smpc-ehr run protocols/table1.toml --set variables=bmi,sbp,hba1c --set nonnormal=hba1c \
+  --set grid=3,12,0.1 --set categorical=sex,age_band --set group=readmit_30d --state "$STATE"
+echo
 echo "=== Is HbA1c higher in readmitted patients? (Welch t-test)"
 smpc-ehr run protocols/ttest.toml --set variable=hba1c --set group=readmit_30d --state "$STATE"
 echo
@@ -64,3 +69,8 @@ echo "\$ smpc-ehr run protocols/kaplan_meier.toml --set codes=I25 --set group=se
 smpc-ehr run protocols/kaplan_meier.toml --set codes=I25 --set group=sex --set time_unit=year \
   --set horizon=20 --plot "$STATE/km.png" --state "$STATE"
 echo "--- the curves with 95% CIs and the numbers at risk: $STATE/km.png"
+echo
+echo "=== Cox regression: the hazard of death after I25 by HbA1c and BMI (Breslow ties)"
+echo "\$ smpc-ehr run protocols/cox_regression.toml --set codes=I25 --set features=hba1c,bmi --set time_unit=year --set horizon=20"
+smpc-ehr run protocols/cox_regression.toml --set codes=I25 --set features=hba1c,bmi \
+  --set time_unit=year --set horizon=20 --state "$STATE"
