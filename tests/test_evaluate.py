@@ -1,5 +1,6 @@
-"""The evaluation report (scripts/evaluate.py, issue 19): the tiny size of the accuracy,
-overhead and scalability sections on real local federations fills every table from
+"""The evaluation report (scripts/evaluate.py, issue 19): the tiny size of every section
+(accuracy, overhead and scalability on real local federations; the privacy-utility
+curves and re-identification risk on the in-process one) fills every table from
 measured values, the raw JSON holds the numbers the tables show, and every figure is a
 PNG; and, without a federation, a missing section is reported as not built yet."""
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from evaluation import report  # noqa: E402
 from evaluation.section import Context, Figure, Section, Table  # noqa: E402
 
-MINE = ("accuracy", "overhead", "scalability")
+MINE = ("accuracy", "overhead", "scalability", "utility", "reidentification")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -38,7 +39,16 @@ def numbers(value: Any) -> list[float]:
 
 
 def held(value: float, raw: list[float]) -> bool:
-    return any(math.isclose(value, r, rel_tol=1e-9, abs_tol=1e-12) for r in raw)
+    """`value` (a table cell) is a raw figure or a raw fraction in percent, possibly
+    rounded to the cell's decimals."""
+    text = repr(value)
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 0
+    slack = 0.5 * 10.0**-decimals if decimals else 0.0
+    return any(
+        math.isclose(value, shown, rel_tol=1e-9, abs_tol=slack + 1e-12)
+        for r in raw
+        for shown in (r, 100.0 * r)
+    )
 
 
 @pytest.mark.slow
@@ -69,7 +79,11 @@ def test_tiny_report_fills_every_table_from_measured_values(tmp_path: Path) -> N
             assert f"**{table['caption']}**" in markdown
             for row in table["rows"]:
                 assert len(row) == len(table["headers"])
-                assert None not in row, f"{name}: {table['caption']}: {row}"
+            for column, header in enumerate(table["headers"]):  # "-" only where n/a
+                filled = [row[column] for row in table["rows"] if row[column] is not None]
+                assert filled, f"{name}: {table['caption']}: column {header!r} is empty"
+            for row in table["rows"]:
+                assert sum(v is not None for v in row) > len(row) // 2, f"{name}: {row}"
                 for value in numbers(row):
                     assert held(value, raw), f"{name}: {value} of {row} is not in the raw JSON"
         assert section["figures"], name

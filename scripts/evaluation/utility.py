@@ -57,6 +57,10 @@ PLANS: dict[Size, Plan] = {
 }
 
 
+EXACT_RUNS = 1
+"""The exact MPC run (the epsilon = infinity line) is deterministic: one run."""
+
+
 @dataclass
 class Curve:
     """One measure against epsilon: per epsilon the runs' values, and the exact run's."""
@@ -193,7 +197,15 @@ def table(curve: Curve, scale: float, digits: int, caption: str, note: str) -> T
         ]
         for p in curve.points()
     ]
-    rows.append(["infinity (exact MPC)", round(scale * curve.exact, digits), None, 1, 0])
+    rows.append(
+        [
+            "infinity (exact MPC)",
+            round(scale * curve.exact, digits),
+            "none (no noise)",
+            EXACT_RUNS,
+            0,
+        ]
+    )
     unit = f" ({curve.unit})" if curve.unit else ""
     headers = ["epsilon", f"mean{unit}", "95% CI (t)", "runs", "refused runs"]
     return Table(caption, headers, rows, note)
@@ -285,12 +297,16 @@ def run(context: Context) -> Section:
         "real_check": check,
         "auc": {
             "exact": auc.exact,
+            "exact_runs": EXACT_RUNS,
+            "exact_refused": 0,
             "points": auc.points(),
             "runs": {str(k): v for k, v in auc.values.items()},
         },
         "count": {
             "code": COUNT_CODE,
             "exact": exact_count,
+            "exact_runs": EXACT_RUNS,
+            "exact_refused": 0,
             "noise_sd": {str(k): v for k, v in sds.items()},
             "points": count.points(),
             "runs": {str(k): v for k, v in count.values.items()},
