@@ -30,4 +30,4 @@ ruff format --check .
 echo "== mypy"
 mypy
 echo "== pytest"
-python -m pytest -q "$@"
+python -m pytest -q --durations=20 "$@"

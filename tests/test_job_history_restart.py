@@ -71,7 +71,7 @@ def test_a_killed_coordinator_restarts_with_its_jobs_and_results(
     assert row[3:5] == ["rare_disease_count", "done"]
     shown = cli(capsys, fed3.state_dir, "show", ran.job_id)
     assert "state:     done" in shown
-    assert f"patients: {expected}" in shown.splitlines()
+    assert f"patients: {expected:,}" in shown.splitlines()
     with Client.from_state(fed3.state_dir) as client:
         assert client.wait(ran.job_id).result == ran.result  # Watch answers from the history
         assert client.job(ran.job_id).params["codes"] == "E11"

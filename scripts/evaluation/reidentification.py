@@ -88,6 +88,12 @@ PLANS: dict[Size, Plan] = {
 }
 
 
+DIFFERENCING_CHANCE = 0.5
+"""The differencing attack guesses one secret bit of balanced targets: chance is 1/2."""
+MEMBERSHIP_CHANCE = 0.0
+"""A membership guess that ignores the model has TPR = FPR: advantage 0."""
+
+
 def fmt_interval(low: float, high: float, scale: float = 100.0, digits: int = 1) -> str:
     return f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
 
@@ -197,6 +203,7 @@ def differencing(plan: Plan, seed: int, tmp: Path) -> dict[str, Any]:
         "min_cell": plan.diff_min_cell,
         "targets": len(chosen),
         "pairs": len({t.pair for t in chosen}),
+        "chance": DIFFERENCING_CHANCE,
         "repeats": plan.diff_repeats,
         "rows": rows,
         "budget": budget_rows,
@@ -210,7 +217,7 @@ def differencing_tables(raw: dict[str, Any]) -> list[Table]:
             f"{r['right']} / {r['trials']}",
             pct(r["rate"]),
             fmt_interval(r["low"], r["high"]),
-            50.0,
+            pct(raw["chance"]),
             pct(r["predicted"]) if "predicted" in r else None,
             pct(r["bound"]),
             r["suppressed"],
@@ -303,6 +310,7 @@ def membership(plan: Plan, seed: int, rng: np.random.Generator) -> dict[str, Any
         "seed": seed,
         "members": len(ym),
         "non_members": len(yo),
+        "chance": MEMBERSHIP_CHANCE,
         "rows": rows,
     }
 
@@ -313,7 +321,7 @@ def membership_table(raw: dict[str, Any]) -> Table:
             "exact MPC" if r["epsilon"] is None else f"DP, epsilon {r['epsilon']:g}",
             round(r["advantage"], 4),
             f"[{r['low']:.4f}, {r['high']:.4f}]",
-            0.0,
+            raw["chance"],
             round(r["bound"], 4),
             r["runs"],
             r["refused"],
