@@ -15,9 +15,11 @@ is made larger than every count for the choice: hiding it would protect nothing)
    is hidden too (`complementary`), so the hidden cells hold at least the threshold
    together and the column's n minus its shown cells is their sum.
 3. The overall column (grouped tables): a row's overall cell is hidden where a shown
-   group hides that row's cell (the overall minus the other groups would give it) or
-   where it is below the threshold itself; if that leaves exactly one hidden cell of the
-   variable in the overall column, its smallest shown cell is hidden too.
+   group hides that row's cell (the overall minus the other groups would give it),
+   where the hidden groups' cells of that row add up to 1 to t - 1 (the overall minus
+   the shown groups would give that sum) or where it is below the threshold itself; if
+   that leaves exactly one hidden cell of the variable in the overall column, its
+   smallest shown cell is hidden too.
 4. A mean and SD are shown where the column's patients with a value are shown (the
    present cell, rule 2 or 3: a mean of whole numbers gives its n by its continued
    fraction, and the column's n minus it the missing count) and the binary rule holds
@@ -100,6 +102,23 @@ def _within(ops: SecureOps, shape: Layout, shown: Secret, values: Secret) -> Sec
     return ops.concatenate(parts)
 
 
+def _small_in_hidden_groups(
+    ops: SecureOps, groups: Secret, cells: Secret, shape: Layout, threshold: int
+) -> Secret:
+    """Per row, the bit [1 <= the hidden groups' cells together <= t - 1]: the overall
+    cell minus the shown groups' cells would give that sum, so the overall cell is
+    hidden then (rule 3). The group bits are made exact first, so that the products are
+    whole numbers up to CrypTen's last place; the comparisons have half a unit of margin."""
+    units, rows = shape.units, shape.rows
+    exact = ops.exact_bits(groups)
+    off = ops.concatenate([_repeat(ops, _not(ops, exact[u : u + 1]), rows) for u in range(units)])
+    together = ops.sum(ops.reshape(ops.mul(off, cells), (units, rows)), axis=0)
+    bits = ops.ge_public(
+        ops.concatenate([ops.add_public(together, threshold - 1.0), together]), threshold - 0.5
+    )
+    return ops.sub(bits[:rows], bits[rows:])
+
+
 def _overall(
     ops: SecureOps,
     shape: Layout,
@@ -154,6 +173,8 @@ def table1_program(local: np.ndarray, shape: Layout, threshold: int) -> NamedPro
             overall = ops.sum(ops.reshape(cells, (units, rows)), axis=0)
             hidden = ops.mul(group_bits, _not(ops, unit_bits))
             hidden_rows = ops.sum(ops.reshape(hidden, (units, rows)), axis=0)
+            small_sums = _small_in_hidden_groups(ops, groups, cells, shape, t)
+            hidden_rows = ops.add(hidden_rows, small_sums)
             o_primary, o_values = _primary(ops, overall, big, t)
             o_bits = ops.mul(
                 _overall(ops, shape, hidden_rows, o_primary, o_values),

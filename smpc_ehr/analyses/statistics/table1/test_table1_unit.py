@@ -116,6 +116,25 @@ def test_a_small_count_in_a_group_hides_a_complement_and_the_overall_ones() -> N
     assert determined(result, [("sex", ("F", "M", "U", "missing"))]) == []
 
 
+def test_the_overall_minus_the_shown_groups_gives_no_small_count() -> None:
+    """The attack on hidden groups: age band 60-69 (5 patients) is hidden with its
+    complement 50-59; the overall row minus the shown bands would give their cells
+    together, here 1 readmitted patient. That overall cell is hidden (with a
+    complement), so no subtraction of released numbers gives a count from 1 to t - 1."""
+    params = bind("table1", categorical="readmit_30d", group="age_band")
+    units = [unit({"readmit_30d": [0, 0, 0]}) for _ in range(10)]
+    units[4] = unit({"readmit_30d": [70, 20, 0]})  # 40-49: shown
+    units[5] = unit({"readmit_30d": [40, 0, 0]})  # 50-59: the complement of 60-69
+    units[6] = unit({"readmit_30d": [4, 1, 0]})  # 60-69: small
+    result = released(params, one_hospital(units))
+    n = rows_of(result)[("n", None)]["cells"]
+    assert n[0] == 135 and n[5] == 90 and n[6] is None and n[7] is None
+    ones, zeros = counts(result, "readmit_30d", "1"), counts(result, "readmit_30d", "0")
+    assert ones[5] == 20 and ones[0] is None, "overall 21 - 40-49's 20 would give 1"
+    assert zeros[0] is None or zeros[0] - zeros[5] >= T
+    assert determined(result, [("readmit_30d", ("0", "1", "missing"))]) == []
+
+
 def test_a_lone_hidden_overall_count_takes_a_complement() -> None:
     params = bind("table1", categorical="sex", group="condition", condition_codes="E11")
     # Group 0 is small (5): hidden, with group 1; the overall U (1) would be the only
