@@ -533,7 +533,8 @@ def plot(out: Path, rows: list[dict[str, Any]]) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     markers = {"synthetic": "o", "breast cancer": "s", "diabetes": "^"}
-    models = sorted({r["model"] for r in rows if r["analysis"] == "logistic"})
+    # in the order they were run: exact modes first, then DP by increasing epsilon
+    models = list(dict.fromkeys(r["model"] for r in rows if r["analysis"] == "logistic"))
     colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
     for r in rows:
         if r["analysis"] != "logistic":

@@ -17,6 +17,7 @@ about hops x latency + bytes / bandwidth + local work).
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,9 +272,10 @@ def plot(
         ax.set_title(label)
         ax.legend(fontsize=7)
         label_log_axes(ax)
-        if sweep == "hospitals":
-            ax.set_xticks(list(p.parties), [str(k) for k in p.parties])
-            ax.xaxis.set_minor_formatter(NullFormatter())
+        ticks = list(p.parties) if sweep == "hospitals" else list(p.records)
+        ax.set_xticks(ticks, [f"{k:,}" if k < 10**5 else f"10^{round(math.log10(k))}"
+                              for k in ticks])  # fmt: skip
+        ax.xaxis.set_minor_formatter(NullFormatter())
     what = f"{p.base_records:,} records per hospital" if sweep == "hospitals" else "3 hospitals"
     fig.suptitle(f"Scaling in {'hospitals' if sweep == 'hospitals' else 'records'} ({what})")
     return save(fig, out, f"scalability_{sweep}.png")
