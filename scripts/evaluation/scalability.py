@@ -3,7 +3,9 @@ both backends, as the number of hospitals grows (records per hospital fixed) and
 records per hospital grow (3 hospitals), on real local federations of synthetic
 patients (smpc_ehr.data.synth through benchsuite/data.py, cached under .bench-data/).
 
-Each point is its own federation (`local up`); per analysis and backend, warm-up
+Each number of hospitals is its own federation (`local up`), whose data files are
+replaced by the next size's between record sizes (the parties read them again at the
+next job, in its warm-up); per analysis and backend, warm-up
 job(s) and then timed jobs, the median time end to end at the analyst, and the
 parties' own logged hops (sequential message rounds), messages and bytes (the most any
 hospital sent). The slope of a log-log least-squares line gives how each grows:
@@ -18,7 +20,9 @@ about hops x latency + bytes / bandwidth + local work).
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,10 @@ class Plan:
     repeats: int
 
 
+Key = tuple[str, str]
+"""(analysis, backend)."""
+
+
 def plan(size: str) -> Plan:
     return by_size(
         size,  # type: ignore[arg-type]
@@ -81,36 +89,84 @@ def points(p: Plan) -> list[tuple[int, int]]:
     return sorted(set(wanted), key=lambda kn: (kn[1], kn[0]))
 
 
-def measure(k: int, n: int, p: Plan, seed: int) -> list[dict[str, Any]]:
-    """Both analyses on every backend on a federation of k hospitals x n records."""
-    tag = f"[scalability {k} x {n:,}]"
-    name = f"eval-scal-{k}x{n}-seed{seed}"
-    data, gen = cached_federation_data(DEFAULT_DATA_ROOT, name, party_ids(k), [n] * k, seed)
-    if gen is not None:
-        log(f"{tag} generated {k} x {n:,} patients in {gen:.1f} s")
+def measure(k: int, sizes: list[int], p: Plan, seed: int) -> list[dict[str, Any]]:
+    """Both analyses on every backend on one federation of k hospitals, at each number
+    of records per hospital in `sizes` in turn: the parties read their data per job and
+    again when its files change (docs/data.md), so the next size's files are copied over
+    the working folder between sizes instead of starting another federation."""
+    tag = f"[scalability {k} x {'/'.join(f'{n:,}' for n in sizes)}]"
+    folders = []
+    for n in sizes:
+        name = f"eval-scal-{k}x{n}-seed{seed}"
+        data, gen = cached_federation_data(DEFAULT_DATA_ROOT, name, party_ids(k), [n] * k, seed)
+        if gen is not None:
+            log(f"{tag} generated {k} x {n:,} patients in {gen:.1f} s")
+        folders.append(data)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="smpc-eval-scal-") as tmp:
+        work = Path(tmp) / "data"
+        shutil.copytree(folders[0], work)
+        with h.local_federation(work, tag) as fed:
+            runs = []
+            with h.analyst(fed) as client:
+                for n, data in zip(sizes, folders, strict=True):
+                    if data is not folders[0]:
+                        swap_data(data, work)
+                    runs.append((n, run_jobs(client, p, f"{tag} {n:,}")))
+            steps = timings.party_steps(fed)
+            up = fed.up_seconds
+    for n, (ids, seconds, errors) in runs:
+        rows += rows_of(k, n, ids, seconds, errors, steps, up, tag)
+    return rows
+
+
+def swap_data(source: Path, work: Path) -> None:
+    """Copy every party's files of `source` over `work` (fresh modification times, so
+    each party reads them at its next job)."""
+    for party in (d for d in source.iterdir() if d.is_dir()):
+        for file in party.iterdir():
+            shutil.copyfile(file, work / party.name / file.name)
+
+
+Jobs = tuple[dict[Key, list[str]], dict[Key, list[float]], dict[Key, str]]
+
+
+def run_jobs(client: Any, p: Plan, tag: str) -> Jobs:
+    """Warm-up and timed jobs of both analyses on every backend: job ids, seconds and
+    failures by (analysis, backend)."""
+    ids: dict[Key, list[str]] = {}
+    seconds: dict[Key, list[float]] = {}
+    errors: dict[Key, str] = {}
+    for backend in p.backends:
+        for analysis, (protocol, params) in JOBS.items():
+            key = (analysis, backend)
+            ids[key], seconds[key] = [], []
+            try:
+                for _ in range(p.warmup):
+                    h.run_job(client, protocol, params, backend)
+                for _ in range(p.repeats):
+                    h.settle()
+                    job = h.run_job(client, protocol, params, backend)
+                    ids[key].append(job.job_id)
+                    seconds[key].append(job.seconds)
+            except h.JobFailed as exc:
+                errors[key] = h.failure(exc)
+                log(f"{tag} {backend} {analysis} failed: {errors[key]}")
+    return ids, seconds, errors
+
+
+def rows_of(
+    k: int,
+    n: int,
+    ids: dict[Key, list[str]],
+    seconds: dict[Key, list[float]],
+    errors: dict[Key, str],
+    steps: Any,
+    up: float,
+    tag: str,
+) -> list[dict[str, Any]]:
+    """One row per (analysis, backend) at k hospitals x n records."""
     rows = []
-    with h.local_federation(data, tag) as fed:
-        ids: dict[tuple[str, str], list[str]] = {}
-        seconds: dict[tuple[str, str], list[float]] = {}
-        errors: dict[tuple[str, str], str] = {}
-        with h.analyst(fed) as client:
-            for backend in p.backends:
-                for analysis, (protocol, params) in JOBS.items():
-                    key = (analysis, backend)
-                    ids[key], seconds[key] = [], []
-                    try:
-                        for _ in range(p.warmup):
-                            h.run_job(client, protocol, params, backend)
-                        for _ in range(p.repeats):
-                            h.settle()
-                            job = h.run_job(client, protocol, params, backend)
-                            ids[key].append(job.job_id)
-                            seconds[key].append(job.seconds)
-                    except h.JobFailed as exc:
-                        errors[key] = h.failure(exc)
-                        log(f"{tag} {backend} {analysis} failed: {errors[key]}")
-        steps = timings.party_steps(fed)
-        up = fed.up_seconds
     for (analysis, backend), times in seconds.items():
         figures = timings.step_figures(ids[(analysis, backend)], steps, count_digits=0)
         sent = figures["bytes_sent_per_party"]
@@ -129,7 +185,7 @@ def measure(k: int, n: int, p: Plan, seed: int) -> list[dict[str, Any]]:
                 "error": errors.get((analysis, backend)),
             }
         )
-        log(f"{tag} {backend} {analysis}: {rows[-1]['seconds']} s, {figures['hops']} hops")
+        log(f"{tag} {n:,} {backend} {analysis}: {rows[-1]['seconds']} s, {figures['hops']} hops")
     return rows
 
 
@@ -163,8 +219,11 @@ def run(context: Context) -> Section:
     p = plan(context.size)
     seed = context.seed + 301
     rows: list[dict[str, Any]] = []
+    by_hospitals: dict[int, list[int]] = {}
     for k, n in points(p):
-        rows += measure(k, n, p, seed)
+        by_hospitals.setdefault(k, []).append(n)
+    for k, sizes in sorted(by_hospitals.items()):
+        rows += measure(k, sizes, p, seed)
     fitted = slopes(rows, p)
     figures = [
         Figure(
